@@ -1,0 +1,55 @@
+/* address.h - mail address syntax: RFC 5321 paths and RFC 5322 address lists.
+ *
+ * Everything here parses untrusted text.  Results are canonical strings:
+ * "local@domain" with the domain lower-cased and no trailing dot, or a bare
+ * "local" for a local user.  A local part keeps its case and, when it needs them,
+ * its quotes ("a b"@x).  Nothing returned ever contains a control character. */
+#ifndef PO_ADDRESS_H
+#define PO_ADDRESS_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+#define ADDR_LOCAL_MAX 64
+#define ADDR_DOMAIN_MAX 255
+#define ADDR_MAX 320
+
+/* Parse the path argument of MAIL FROM:/RCPT TO: starting at s (leading spaces
+ * allowed): "<addr>", "<>" (only if allow_null), or a bare address (accepted for
+ * compatibility).  A source route "<@a,@b:u@c>" is accepted and dropped
+ * (RFC 5321 C).  On success returns 0, *addr = malloc'd canonical address ("" for
+ * <>) and *rest = the text after the path (the ESMTP parameters).  On failure
+ * returns -1 and *why = static text suitable for a 501/553 reply. */
+int addr_parse_path(const char *s, int allow_null, char **addr, const char **rest,
+                    const char **why);
+
+/* Validate and canonicalise a bare address "local@domain" or "local" (as from
+ * the command line or an aliases file).  Same results as addr_parse_path. */
+int addr_parse_mailbox(const char *s, char **addr, const char **why);
+
+/* Parse an RFC 5322 address-list (the unfolded value of To:, Cc:, Bcc:):
+ * display names, comments, quoted strings, groups "name: a, b;", obsolete
+ * routes.  Appends each canonical addr-spec to out.  Returns the number added;
+ * entries that don't parse are skipped. */
+int addr_parse_list(const char *value, struct strlist *out);
+
+/* Split a canonical address: *local (malloc'd) and *domain (malloc'd, or NULL
+ * when there is none). */
+void addr_split(const char *addr, char **local, char **domain);
+
+/* The domain part (pointer into addr) or NULL. */
+const char *addr_domain(const char *addr);
+
+/* Is s a syntactically valid domain name or address literal ([1.2.3.4],
+ * [IPv6:...])?  1 or 0. */
+int addr_valid_domain(const char *s);
+
+/* If domain is an address literal, write the numeric address (no brackets,
+ * no "IPv6:") into out and return 4 or 6; else 0. */
+int addr_literal(const char *domain, char *out, size_t outsz);
+
+/* Does the local part need quoting in an SMTP path? */
+int addr_needs_quotes(const char *local);
+
+#endif

@@ -1,0 +1,130 @@
+/* conf.h - postoffice.cf: option table, parsing, the parsed configuration.
+ *
+ * Order of precedence: built-in defaults (configure-time paths) -> the default
+ * config file (CONFDIR/postoffice.cf, only when no -C) or the -C file -> each -o.
+ * The parsed struct config is the only process-wide mutable state; it is built
+ * once in main() and passed by pointer.  See postoffice.cf(5). */
+#ifndef PO_CONF_H
+#define PO_CONF_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "util.h"
+
+/* What to do with clients/messages flagged by tcp wrappers (forbidden=) or
+ * milters (spam=). */
+enum spam_action { ACT_BOUNCE, ACT_ACCEPT, ACT_FOLDER };
+struct action {
+    enum spam_action what;
+    char *text;   /* bounce:TEXT reason, or NULL */
+    char *folder; /* folder:PATH, or NULL */
+};
+
+struct config {
+    /* ---- paths (all overridable; defaults from configure) ---- */
+    char *confpath;    /* the file that was read (or would have been) */
+    char *queuedir;    /* queuedir= */
+    char *mailspool;   /* mailspool=  system mailbox directory */
+    char *aliases;     /* aliases=    text file; database is ALIASES.db */
+    char *pidfile;     /* pidfile= */
+    char *banner;      /* banner=     extra greeting lines (/etc/issue.smtp) */
+    char *greylist_db; /* greylist-db= (/var/db/smtpauth) */
+    char *vpath;       /* virtual=    virtual-domain config dir (/etc/virtual) */
+    char *vspool;      /* vspool=     virtual mailbox dir (/var/spool/virtual) */
+    char *hosts_allow; /* hosts-allow= libwrap tables (NULL = libwrap default) */
+    char *hosts_deny;  /* hosts-deny= */
+    char *user;        /* user=       unprivileged account (mail) */
+    char *vuser;       /* vuser=      owner of virtual mailboxes (mail) */
+
+    /* ---- identity ---- */
+    char *hostname;    /* resolved value of hostname=/self= (never NULL after load) */
+    struct strlist self_names; /* every self=/hostname= name: all count as local */
+
+    /* ---- booleans (0/1) ---- */
+    int audit, checkhelo, debug, dnscheck, escape_from, forward_all, greylist,
+        greylist_from, immediate, localmx, mxpool, nodaemon, paranoid, relay,
+        safe, verify_from;
+
+    /* ---- numbers ---- */
+    long clients;          /* clients=   max simultaneous SMTP sessions */
+    long clients_per_host; /* clients-per-host= max sessions from one address */
+    long delay;            /* delay=     greylist delay, seconds */
+    long hops;             /* hops=      max Received: headers */
+    double load;           /* load=      refuse connections above this load average */
+    long long minfree;     /* minfree=   bytes that must stay free on the queue fs */
+    long msp;              /* msp[=PORT] submission port, 0 = off */
+    long qreturn;          /* qreturn=   seconds before queued mail bounces */
+    long qwarn;            /* qwarn=     seconds before a "delayed" notice, 0 = never */
+    long long size;        /* size=      max message size in bytes, 0 = unlimited */
+    long timeout;          /* timeout=   SMTP idle timeout, seconds */
+    long session_timeout;  /* session-timeout= total SMTP session time, seconds */
+    long max_rcpts;        /* max-recipients= per message */
+    long max_errors;       /* max-errors= bad commands before disconnect */
+    long line_max;         /* line-length= max SMTP command line, bytes */
+    long retry_min;        /* retry-min= first retry back-off, seconds */
+    long retry_max;        /* retry-max= longest back-off, seconds */
+    long delivery_procs;   /* delivery-processes= parallel deliveries in a queue run */
+    long dest_procs;       /* destination-processes= parallel deliveries per destination */
+    long dns_timeout;      /* dns-timeout= seconds per DNS try */
+    long dns_tries;        /* dns-tries= */
+    long connect_timeout;  /* connect-timeout= outbound SMTP connect, seconds */
+
+    /* ---- strings and lists ---- */
+    char *relay_host;          /* relay-host=  [root only] */
+    struct action forbidden;   /* forbidden= / blacklist= [root only] */
+    struct action spam;        /* spam= [root only] */
+    struct strlist trusted;    /* trusted= hosts, [addr], CIDR [root only] */
+    struct strlist trusted_users; /* trusted-users= may use -f without warning */
+    struct strlist usermap;    /* usermap=PATTERN:TARGETS */
+    struct strlist filter;     /* filter= milter sockets */
+    struct strlist listen;     /* listen= addr:port entries */
+    struct strlist resolver;   /* resolver= host[:port] DNS servers */
+};
+
+/* Fill c with the built-in defaults (compile-time paths, hostname from uname). */
+void config_defaults(struct config *c);
+void config_free(struct config *c);
+
+/* Who is setting options: root may set everything; others are refused the
+ * root-only options (relay-host, forward-all, trusted, spam, forbidden). */
+struct config_ctx {
+    int privileged;     /* caller is root */
+    int secure_check;   /* verify the file's path is secure (default config file) */
+};
+
+/* Read a config file.  Missing default file is fine (returns 0).  Returns 0, or
+ * a <sysexits.h> code after printing the reason on stderr:
+ *   EX_NOINPUT  -C file missing/unreadable     EX_OSFILE  insecure path
+ *   EX_CONFIG   bad value for a known option   EX_NOPERM  root-only option
+ * Unknown options only warn ("FILE:LINE: unknown option NAME"). */
+int config_load(struct config *c, const char *path, int must_exist,
+                const struct config_ctx *ctx);
+
+/* Apply one "name[=value]" setting (from -o, or a line).  where is for messages
+ * ("-o", "file:12").  Returns 0 or a sysexits code as config_load (unknown name:
+ * warning, returns 0). */
+int config_set(struct config *c, const char *setting, const char *where,
+               const struct config_ctx *ctx);
+
+/* Check the path of a config file: absolute, owned by root, not group/world
+ * writable (group ok when gid 0), every parent directory the same (sticky dirs
+ * may be group-writable but never world-writable).  0 if secure, else -1 with a
+ * malloc'd reason in *why. */
+int config_path_secure(const char *path, char **why);
+
+/* Parse tagged values.  Return 0 or -1.
+ *  config_parse_time: seconds; bare number = seconds unless def_unit says
+ *    otherwise (60 for minutes); suffixes s m h d w.
+ *  config_parse_size: bytes; suffixes k m g (powers of 1000 as the original). */
+int config_parse_time(const char *s, long def_unit, long *out);
+int config_parse_size(const char *s, long long *out);
+
+/* Write every option with its current value (for DEBUG and -bP). */
+void config_dump(const struct config *c, struct buf *out);
+
+/* Is name one of our own names (self=, hostname=, localhost)?  Case-insensitive,
+ * a trailing dot ignored. */
+int config_is_self(const struct config *c, const char *domain);
+
+#endif

@@ -1,0 +1,30 @@
+/* ctl.h - the control file format (postoffice-queue(5)): envelope <-> text.
+ *
+ * Text, one record per line, first character the record type, an end marker
+ * line so a truncated file is detected.  After the end marker come appended
+ * status records (one per recipient result, appended + fdatasync'ed by the queue
+ * runner) which ctl_parse applies in order; a last line without its newline is
+ * an interrupted append and is ignored.
+ *
+ * Every string written is sanitised: no CR, LF or NUL can reach the file, so no
+ * field can ever forge a record (anchors.md 3.3). */
+#ifndef PO_CTL_H
+#define PO_CTL_H
+
+#include <stddef.h>
+
+#include "envelope.h"
+#include "util.h"
+
+/* Serialise e (the whole envelope, with its end marker) into out. */
+void ctl_format(const struct envelope *e, struct buf *out);
+
+/* One appended status record for recipient i with state and status text. */
+void ctl_format_status(size_t i, enum rcpt_state st, const char *status,
+                       const char *remote_mta, struct buf *out);
+
+/* Parse text (len bytes) into e (env_init'ed by the caller).  Returns 0, or -1
+ * with *why set to a static reason (truncated: no end marker; bad record). */
+int ctl_parse(const char *text, size_t len, struct envelope *e, const char **why);
+
+#endif

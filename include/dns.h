@@ -1,0 +1,47 @@
+/* dns.h - every DNS lookup, through c-ares.
+ *
+ * Servers come from resolver= (host[:port],...) or the system's resolv.conf;
+ * /etc/hosts is never consulted.  Every name in an answer is validated before
+ * it is returned (hostile input).  Results:
+ *   DNS_OK        answer(s) returned
+ *   DNS_NODATA    the name exists but has no record of that type (permanent)
+ *   DNS_NXDOMAIN  no such name (permanent)
+ *   DNS_TEMPFAIL  SERVFAIL, REFUSED, timeout, bad answer: try again later */
+#ifndef PO_DNS_H
+#define PO_DNS_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "conf.h"
+
+enum dns_status { DNS_OK = 0, DNS_NODATA = 1, DNS_NXDOMAIN = 2, DNS_TEMPFAIL = -1 };
+
+struct dns_ctx;
+
+/* NULL with a message logged if c-ares cannot be set up. */
+struct dns_ctx *dns_open(const struct config *c);
+void dns_close(struct dns_ctx *d);
+
+struct dns_mx {
+    char *host;     /* validated host name, no trailing dot; "" for a null MX (RFC 7505) */
+    int pref;
+};
+/* MX records of domain (CNAMEs followed), sorted by preference with equal
+ * preferences shuffled.  *out is malloc'd (dns_free_mx). */
+enum dns_status dns_mx(struct dns_ctx *d, const char *domain, struct dns_mx **out,
+                       size_t *n);
+void dns_free_mx(struct dns_mx *mx, size_t n);
+
+/* A and/or AAAA addresses of host (family AF_INET, AF_INET6 or AF_UNSPEC for
+ * both, IPv6 first).  *out is malloc'd; ports are 0. */
+enum dns_status dns_addrs(struct dns_ctx *d, const char *host, int family,
+                          struct sockaddr_storage **out, size_t *n);
+
+/* PTR name of an address (validated, no trailing dot), malloc'd. */
+enum dns_status dns_ptr(struct dns_ctx *d, const struct sockaddr *sa, char **name);
+
+/* Is name a syntactically acceptable host name (LDH labels, <= 253 chars)? */
+int dns_valid_name(const char *name);
+
+#endif

@@ -1,0 +1,32 @@
+/* local.h - local delivery: a mailbox, a program, a file; each in a child
+ * process running as the identity the target belongs to.
+ *
+ * Runs as root only in the parent, to fork and change identity; everything
+ * that touches the mailbox or the message runs in the child after privs_become. */
+#ifndef PO_LOCAL_H
+#define PO_LOCAL_H
+
+#include "conf.h"
+#include "envelope.h"
+
+enum deliv_result { DELIV_OK = 0, DELIV_DEFER = 1, DELIV_FAIL = 2 };
+
+struct local_job {
+    int kind;              /* T_MBOX, T_PIPE, T_FILE (expand.h) */
+    const char *dest;      /* mbox: user name; pipe: command; file: absolute path */
+    const char *user;      /* identity to run as; NULL = config user= */
+    const char *rcpt;      /* the address being delivered (Delivered-To, RECIPIENT) */
+    const char *sender;    /* envelope sender ("" = <>) */
+    const char *datapath;  /* the queued message */
+    const char *qid;
+};
+
+/* Deliver one job.  *status gets a malloc'd "X.Y.Z text" (enhanced status code
+ * first) describing the outcome in either case. */
+enum deliv_result local_deliver(const struct config *c, const struct local_job *j,
+                                char **status);
+
+/* The mbox path for user under c->mailspool. */
+char *local_mbox_path(const struct config *c, const char *user);
+
+#endif

@@ -1,0 +1,32 @@
+/* msgout.h - copying a queued message out: to an mbox, a program, or SMTP.
+ *
+ * The data file holds LF-terminated lines.  The writer adds what the target
+ * needs, streaming in bounded memory. */
+#ifndef PO_MSGOUT_H
+#define PO_MSGOUT_H
+
+#include <stddef.h>
+
+#define MO_FROM_LINE   0x01 /* mbox "From sender date" first line */
+#define MO_ESCAPE_FROM 0x02 /* ">From " for body lines starting "From " */
+#define MO_BLANK_END   0x04 /* end with an empty line (mbox separator) */
+#define MO_SMTP        0x08 /* CRLF line ends and dot-stuffing; lone CR or LF never
+                               sent bare; no terminating "." (the caller sends it) */
+#define MO_HDRS_ONLY   0x10 /* stop after the header block (bounces with RET=HDRS) */
+
+struct msgout {
+    int flags;
+    const char *sender;        /* envelope sender ("" = <>) for From_/Return-Path */
+    const char *prepend;       /* header lines to put first ("Return-Path: ...\n"), or NULL */
+};
+
+/* Copy the message in datafd (read from offset 0) to outfd.  0, or -1 with errno
+ * (a write error on outfd, or a read error). */
+int msgout_write(int datafd, int outfd, const struct msgout *mo);
+
+/* Only the transformation of one line (for tests): appends line (without its
+ * LF) transformed per flags to out, at_body says the header block is over. */
+struct buf;
+void msgout_line(const char *line, size_t len, int flags, int at_body, struct buf *out);
+
+#endif

@@ -1,0 +1,20 @@
+/* remote.h - delivery to other hosts over SMTP (MX routing or relay-host).
+ *
+ * Runs as the unprivileged user (the caller forks and drops first). */
+#ifndef PO_REMOTE_H
+#define PO_REMOTE_H
+
+#include <stddef.h>
+
+#include "conf.h"
+#include "runq.h"
+#include "spool.h"
+
+/* Deliver recipients idx[0..n-1] of m (all for the same domain, or all via
+ * relay-host) and record each result with spool_record (RS_DONE, RS_FAILED with
+ * a 5.x.x status, or RS_PENDING with a 4.x.x status).  Returns the number of
+ * recipients still pending, or -1 if nothing could be recorded. */
+int remote_deliver(const struct config *c, struct qmsg *m, const size_t *idx,
+                   size_t n, const struct runq_opts *o);
+
+#endif

@@ -1,0 +1,20 @@
+/* runq.h - the queue runner: lock, route, deliver, record, bounce, remove. */
+#ifndef PO_RUNQ_H
+#define PO_RUNQ_H
+
+#include "conf.h"
+
+struct runq_opts {
+    int force;        /* ignore the back-off schedule (runq by hand) */
+    int verbose;      /* say what happens (runq -v): on stderr */
+};
+
+/* Run the whole queue once (picks up the maildrop first).  Returns 0, or a
+ * sysexits code if the queue could not be read. */
+int runq_run(const struct config *c, const struct runq_opts *o);
+
+/* Deliver one message now (after enqueue, or on the daemon's trigger).
+ * Returns 0 (done or deferred as planned), 1 if busy, -1 on error. */
+int runq_message(const struct config *c, const char *qid, const struct runq_opts *o);
+
+#endif

@@ -1,0 +1,95 @@
+/* log.c - syslog (facility mail) and stderr reporting. */
+#include "compat.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+/* The process's log identity: set once at start (and again in forked children). */
+static struct {
+    char ident[64];
+    int to_stderr;
+    int opened;
+} lg = {"postoffice", 0, 0};
+
+void log_open(const char *ident, int to_stderr)
+{
+    str_copy(lg.ident, ident, sizeof lg.ident);
+    lg.to_stderr = to_stderr;
+    if (lg.opened)
+        closelog();
+    openlog(lg.ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+    lg.opened = 1;
+}
+
+void log_set_stderr(int on)
+{
+    lg.to_stderr = on;
+}
+
+int log_to_stderr(void)
+{
+    return lg.to_stderr;
+}
+
+const char *log_ident(void)
+{
+    return lg.ident;
+}
+
+static void vlog(int prio, const char *fmt, va_list ap, int force_stderr)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    char *msg = xvasprintf(fmt, ap2);
+    va_end(ap2);
+    syslog(prio, "%s", msg);
+    if ((lg.to_stderr && prio != LOG_DEBUG) || force_stderr)
+        fprintf(stderr, "%s: %s\n", lg.ident, msg);
+    free(msg);
+}
+
+void log_msg(int prio, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(prio, fmt, ap, 0);
+    va_end(ap);
+}
+
+void die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(LOG_ERR, fmt, ap, 1);
+    va_end(ap);
+    exit(code);
+}
+
+void die_sys(int code, const char *fmt, ...)
+{
+    int e = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    syslog(LOG_ERR, "%s: %s", msg, strerror(e));
+    fprintf(stderr, "%s: %s: %s\n", lg.ident, msg, strerror(e));
+    free(msg);
+    exit(code);
+}
+
+void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", lg.ident);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
