@@ -1,0 +1,358 @@
+/* smtpio.c - buffered line I/O of an SMTP connection with poll() deadlines.
+ * Runs unprivileged (session children, -bs). */
+#include "compat.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "smtpio.h"
+
+#define READ_CHUNK 16384
+#define DATA_CHUNK 65536
+
+static ssize_t plain_read(void *ctx, void *p, size_t n, short *want)
+{
+    const struct smtpio *io = ctx;
+    *want = POLLIN;
+    return read(io->rfd, p, n);
+}
+
+static ssize_t plain_write(void *ctx, const void *p, size_t n, short *want)
+{
+    const struct smtpio *io = ctx;
+    *want = POLLOUT;
+    return write(io->wfd, p, n);
+}
+
+static size_t plain_pending(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+void io_init(struct smtpio *io, int rfd, int wfd, long idle_ms, long session_ms)
+{
+    memset(io, 0, sizeof *io);
+    io->rfd = rfd;
+    io->wfd = wfd;
+    io->tr.read = plain_read;
+    io->tr.write = plain_write;
+    io->tr.pending = plain_pending;
+    io->tr.ctx = io;
+    buf_init(&io->in);
+    buf_init(&io->out);
+    io->idle_ms = idle_ms;
+    io->session_deadline = session_ms > 0 ? now_ms() + session_ms : 0;
+    set_nonblock(rfd, 1);
+    if (wfd != rfd)
+        set_nonblock(wfd, 1);
+}
+
+void io_free(struct smtpio *io)
+{
+    buf_free(&io->in);
+    buf_free(&io->out);
+}
+
+void io_set_transport(struct smtpio *io, const struct io_transport *tr)
+{
+    io->tr = *tr;
+}
+
+size_t io_discard_input(struct smtpio *io)
+{
+    size_t n = io->in.len - io->in_off;
+    buf_reset(&io->in);
+    io->in_off = 0;
+    return n;
+}
+
+size_t io_pending(const struct smtpio *io)
+{
+    return io->in.len - io->in_off + io->tr.pending(io->tr.ctx);
+}
+
+/* The poll deadline for the next wait: the idle timeout from now, capped by
+ * the session's total time.  -1 = wait forever. */
+static long long next_deadline(struct smtpio *io, int *is_session)
+{
+    long long d = io->idle_ms > 0 ? now_ms() + io->idle_ms : 0;
+    *is_session = 0;
+    if (io->session_deadline && (!d || io->session_deadline < d)) {
+        d = io->session_deadline;
+        *is_session = 1;
+    }
+    return d ? d : -1;
+}
+
+/* Wait for events on fd until deadline.  0 ready, IO_TIMEOUT, IO_ERROR. */
+static int wait_fd(struct smtpio *io, int fd, short events, long long deadline,
+                   int is_session)
+{
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = events, .revents = 0 };
+        int ms = deadline < 0 ? -1 : ms_left(deadline);
+        int r = poll(&p, 1, ms);
+        if (r > 0)
+            return 0;
+        if (r == 0) {
+            io->timed_out_session = is_session;
+            return IO_TIMEOUT;
+        }
+        if (errno != EINTR)
+            return IO_ERROR;
+    }
+}
+
+int io_flush(struct smtpio *io)
+{
+    size_t off = 0;
+    int is_session;
+    long long deadline = next_deadline(io, &is_session);
+    while (off < io->out.len) {
+        short want = POLLOUT;
+        ssize_t w = io->tr.write(io->tr.ctx, io->out.s + off, io->out.len - off, &want);
+        if (w > 0) {
+            off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int fd = want == POLLIN ? io->rfd : io->wfd;
+            int r = wait_fd(io, fd, want, deadline, is_session);
+            if (r)
+                return r;
+            continue;
+        }
+        buf_reset(&io->out);
+        return IO_ERROR;
+    }
+    buf_reset(&io->out);
+    return 0;
+}
+
+/* Read more input into io->in.  Replies are flushed first when nothing is
+ * buffered (PIPELINING: answer a whole group at once).  0, IO_EOF, IO_TIMEOUT,
+ * IO_ERROR. */
+static int fill(struct smtpio *io)
+{
+    if (io->eof)
+        return IO_EOF;
+    if (io->out.len) {
+        int r = io_flush(io);
+        if (r)
+            return r;
+    }
+    /* keep the buffer compact: consumed bytes are dropped before growing */
+    if (io->in_off) {
+        size_t left = io->in.len - io->in_off;
+        memmove(io->in.s, io->in.s + io->in_off, left);
+        buf_truncate(&io->in, left);
+        io->in_off = 0;
+    }
+    int is_session;
+    long long deadline = next_deadline(io, &is_session);
+    char tmp[READ_CHUNK];
+    for (;;) {
+        short want = POLLIN;
+        ssize_t r = io->tr.read(io->tr.ctx, tmp, sizeof tmp, &want);
+        if (r > 0) {
+            buf_add(&io->in, tmp, (size_t)r);
+            return 0;
+        }
+        if (r == 0) {
+            io->eof = 1;
+            return IO_EOF;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return IO_ERROR;
+        int fd = want == POLLOUT ? io->wfd : io->rfd;
+        int w = wait_fd(io, fd, want, deadline, is_session);
+        if (w)
+            return w;
+    }
+}
+
+enum io_status io_getline(struct smtpio *io, struct buf *line, size_t max, int *bare_cr)
+{
+    int toolong = 0;
+    size_t scanned = 0; /* bytes after in_off already known to hold no LF */
+    buf_reset(line);
+    *bare_cr = 0;
+    for (;;) {
+        const char *start = io->in.s + io->in_off;
+        size_t avail = io->in.len - io->in_off;
+        const char *lf = memchr(start + scanned, '\n', avail - scanned);
+        if (lf) {
+            size_t n = (size_t)(lf - start);
+            io->in_off += n + 1;
+            if (toolong)
+                return IO_TOOLONG;
+            if (n && start[n - 1] == '\r')
+                n--;
+            if (n > max)
+                return IO_TOOLONG;
+            buf_add(line, start, n);
+            *bare_cr = memchr(line->s, '\r', line->len) != NULL;
+            return IO_OK;
+        }
+        scanned = avail;
+        if (avail > max + 1) {
+            /* over the limit with no end in sight: drop what we have and
+             * keep reading until the LF; the line is answered once */
+            toolong = 1;
+            io->in_off = io->in.len;
+            scanned = 0;
+        }
+        int r = fill(io);
+        if (r)
+            return (enum io_status)r;
+        /* fill() compacts the buffer but keeps positions relative to
+         * in_off, so scanned stays valid */
+    }
+}
+
+/* States of the end-of-data recogniser.  Only a line that began after a real
+ * CR LF can be the end mark or be dot-unstuffed. */
+enum dstate {
+    D_BOL,    /* at the start of a line that followed CR LF (or the 354) */
+    D_DOT,    /* saw "." at D_BOL */
+    D_DOTCR,  /* saw ".\r" at D_BOL */
+    D_MID,    /* inside a line */
+    D_CR      /* saw CR inside a line */
+};
+
+struct dctx {
+    enum dstate st;
+    struct buf chunk;
+    io_data_sink sink;
+    void *arg;
+    int stopped;
+    struct io_data_result *res;
+};
+
+static void d_out(struct dctx *d, const char *p, size_t n)
+{
+    if (!d->stopped)
+        buf_add(&d->chunk, p, n);
+}
+
+static void d_flush(struct dctx *d)
+{
+    if (!d->stopped && d->chunk.len) {
+        d->res->bytes += (long long)d->chunk.len;
+        if (d->sink(d->arg, d->chunk.s, d->chunk.len) < 0)
+            d->stopped = 1;
+    }
+    buf_reset(&d->chunk);
+}
+
+/* One byte inside a line (state D_MID or D_CR handling). */
+static void d_mid(struct dctx *d, char c)
+{
+    if (c == '\r') {
+        d->st = D_CR;
+    } else if (c == '\n') {
+        /* bare LF: data, flagged; NOT a line start for the end mark */
+        d->res->bare_lf = 1;
+        d_out(d, "\n", 1);
+        d->st = D_MID;
+    } else {
+        d_out(d, &c, 1);
+        d->st = D_MID;
+    }
+}
+
+/* Feed one byte; returns 1 at the end-of-data mark. */
+static int d_byte(struct dctx *d, char c)
+{
+    switch (d->st) {
+    case D_BOL:
+        if (c == '.') {
+            d->st = D_DOT;
+            return 0;
+        }
+        d_mid(d, c);
+        return 0;
+    case D_DOT:
+        if (c == '\r') {
+            d->st = D_DOTCR;
+            return 0;
+        }
+        /* a stuffed dot: dropped; the byte belongs to the line */
+        d_mid(d, c);
+        return 0;
+    case D_DOTCR:
+        if (c == '\n')
+            return 1;
+        /* ".\r" then something else: the CR is bare */
+        d->res->bare_cr = 1;
+        d_out(d, "\r", 1);
+        d->st = D_MID;
+        if (c == '\r')
+            d->st = D_CR;
+        else
+            d_mid(d, c);
+        return 0;
+    case D_CR:
+        if (c == '\n') {
+            d_out(d, "\n", 1);
+            d->st = D_BOL;
+            return 0;
+        }
+        d->res->bare_cr = 1;
+        d_out(d, "\r", 1);
+        d->st = D_MID;
+        d_mid(d, c);
+        return 0;
+    case D_MID:
+        d_mid(d, c);
+        return 0;
+    }
+    return 0;
+}
+
+enum io_status io_read_data(struct smtpio *io, io_data_sink sink, void *arg,
+                            struct io_data_result *res)
+{
+    struct dctx d = { .st = D_BOL, .sink = sink, .arg = arg, .res = res };
+    memset(res, 0, sizeof *res);
+    buf_init(&d.chunk);
+    for (;;) {
+        while (io->in_off < io->in.len) {
+            char c = io->in.s[io->in_off++];
+            if (d_byte(&d, c)) {
+                d_flush(&d);
+                buf_free(&d.chunk);
+                return IO_OK;
+            }
+            if (d.chunk.len >= DATA_CHUNK)
+                d_flush(&d);
+        }
+        d_flush(&d);
+        int r = fill(io);
+        if (r) {
+            buf_free(&d.chunk);
+            return (enum io_status)r;
+        }
+    }
+}
+
+void io_put(struct smtpio *io, const char *p, size_t n)
+{
+    buf_add(&io->out, p, n);
+}
+
+void io_printf(struct smtpio *io, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vaddf(&io->out, fmt, ap);
+    va_end(ap);
+}
