@@ -1,0 +1,29 @@
+/* received.h - the trace header a server prepends (RFC 5321 4.4). */
+#ifndef PO_RECEIVED_H
+#define PO_RECEIVED_H
+
+#include <time.h>
+
+#include "util.h"
+
+struct received_info {
+    const char *helo;       /* HELO/EHLO argument, or NULL */
+    const char *ptr;        /* verified client host name, or NULL */
+    const char *ip;         /* client address, or NULL (local -bs) */
+    const char *local_user; /* -bs: who ran it, or NULL */
+    const char *by;         /* our host name */
+    const char *with;       /* protocol: SMTP, ESMTP, UTF8ESMTP (later ESMTPS...) */
+    const char *qid;
+    const char *for_rcpt;   /* the recipient when there is exactly one, or NULL */
+    time_t when;
+};
+
+/* Append "Received: from ... by ... with ... id ...; DATE\n" (folded with
+ * tabs, LF line ends).  Untrusted parts (helo) are sanitised: they cannot
+ * break the header. */
+void received_format(const struct received_info *ri, struct buf *out);
+
+/* RFC 5322 date-time with a numeric zone, in the C locale. */
+void received_date(time_t t, struct buf *out);
+
+#endif

@@ -1,0 +1,35 @@
+/* session.h - the SMTP server (RFC 5321): one session per connection, run in
+ * an unprivileged child of the daemon, or on stdin/stdout for -bs.
+ *
+ * The session reads commands with smtpio (deadlines, line limit, PIPELINING),
+ * applies policy, writes accepted messages with spool_new/spool_commit and
+ * answers 250 with the queue id only after spool_commit succeeded.  See
+ * smtpd(8) for the dialogue and the replies. */
+#ifndef PO_SESSION_H
+#define PO_SESSION_H
+
+#include <sys/socket.h>
+
+#include "conf.h"
+
+/* One connection handed over by the daemon. */
+struct session_conn {
+    int fd;                         /* the accepted socket */
+    const struct sockaddr *peer;    /* the client's address */
+    int submission;                 /* accepted on the msp= port */
+    int notify_fd;                  /* write "QID\n" here after each accepted
+                                       message (the daemon starts its delivery);
+                                       -1: use spool_trigger() instead */
+};
+
+/* Run one SMTP session on a socket.  The caller has already dropped privileges.
+ * Returns the exit status for the child: 0 after QUIT, 1 when the session ended
+ * otherwise (EOF, timeout, too many errors, refused). */
+int session_run(const struct config *c, const struct session_conn *conn);
+
+/* -bs: one SMTP session on stdin/stdout for the invoking user.  Messages go to
+ * the queue (root or the queue owner) or the maildrop (anyone else).  Returns
+ * 0 after QUIT, else 1. */
+int session_run_stdio(const struct config *c);
+
+#endif

@@ -1,0 +1,60 @@
+/* received.c - the Received: trace header (RFC 5321 4.4, RFC 5322 3.6.7). */
+#include "compat.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "received.h"
+
+void received_date(time_t t, struct buf *out)
+{
+    static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    struct tm tm;
+    localtime_r(&t, &tm);
+    long off = tm.tm_gmtoff / 60;
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0)
+        off = -off;
+    buf_addf(out, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday % 7],
+             tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
+}
+
+/* A token from the client, made safe for a header: printable ASCII only,
+ * no parentheses or semicolon that would change the header's structure. */
+static void add_token(struct buf *out, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        buf_addc(out, c > 0x20 && c < 0x7f && !strchr("();\\", c) ? c : '?');
+    }
+}
+
+void received_format(const struct received_info *ri, struct buf *out)
+{
+    buf_adds(out, "Received: from ");
+    add_token(out, ri->helo && *ri->helo ? ri->helo : "unknown");
+    if (ri->ip && *ri->ip) {
+        buf_adds(out, " (");
+        if (ri->ptr)
+            buf_addf(out, "%s ", ri->ptr);
+        buf_addf(out, "[%s])", ri->ip);
+    } else if (ri->local_user) {
+        buf_adds(out, " (user ");
+        add_token(out, ri->local_user);
+        buf_adds(out, ")");
+    }
+    buf_addf(out, "\n\tby %s (postoffice %s) with %s id %s", ri->by, PO_VERSION,
+             ri->with, ri->qid);
+    if (ri->for_rcpt) {
+        buf_adds(out, "\n\tfor <");
+        add_token(out, ri->for_rcpt);
+        buf_adds(out, ">");
+    }
+    buf_adds(out, ";\n\t");
+    received_date(ri->when, out);
+    buf_adds(out, "\n");
+}
