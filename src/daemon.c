@@ -1,0 +1,708 @@
+/* daemon.c - the SMTP listener and its children.
+ *
+ * ROOT: this file runs as root in the master process.  What it does as root:
+ * bind the listening sockets, create the queue directory and trigger FIFO,
+ * write the pid file, fork, reap, and fork delivery children (runq_message and
+ * runq_run need root to become mailbox owners).  It never parses network input:
+ * each connection is handed to a child that drops to user= before reading. */
+#include "compat.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "netaddr.h"
+#include "policy.h"
+#include "privs.h"
+#include "runq.h"
+#include "session.h"
+#include "spool.h"
+
+enum child_kind { K_SESSION, K_DELIVERY, K_RUNQ };
+
+struct child {
+    pid_t pid;
+    enum child_kind kind;
+    struct netaddr addr; /* K_SESSION: the client */
+};
+
+struct listener {
+    int fd;
+    int submission;
+    char *name; /* "addr:port" for messages */
+};
+
+struct daemon {
+    const struct config *c;
+    struct config *owned;         /* a reloaded configuration we must free */
+    const struct daemon_opts *o;
+    struct listener *ls;
+    size_t nls;
+    struct child *kids;
+    size_t nkids, capkids;
+    int notify[2];                /* session children -> master: "QID\n" */
+    struct buf notebuf;           /* partial line from notify[0] */
+    struct strlist pending;       /* queue ids waiting for a delivery slot */
+    int trigger;                  /* QUEUEDIR/trigger FIFO, or -1 */
+    long long next_run;           /* now_ms() of the next periodic queue run */
+    int rerun;                    /* a trigger came while a run was going */
+    int stop, hup;
+};
+
+/* The self-pipe: the one piece of state a signal handler must reach.  Signals
+ * only write their number; all work happens in the poll loop. */
+static int sigpipe_w = -1;
+
+static void on_signal(int sig)
+{
+    int e = errno;
+    unsigned char b = (unsigned char)sig;
+    if (sigpipe_w >= 0 && write(sigpipe_w, &b, 1) < 0) {
+        /* the pipe is full: enough signals are already waiting */
+    }
+    errno = e;
+}
+
+/* ---- listening sockets ---- */
+
+int daemon_parse_listen(const char *entry, char **host, int *port)
+{
+    const char *p = NULL;
+    char *h = NULL;
+    unsigned long pv = 25;
+    *host = NULL;
+    if (entry[0] == '[') {
+        const char *close = strchr(entry, ']');
+        if (!close)
+            return -1;
+        h = xstrndup(entry + 1, (size_t)(close - entry - 1));
+        if (close[1] == ':')
+            p = close + 2;
+        else if (close[1])
+            goto bad;
+    } else {
+        const char *colon = strrchr(entry, ':');
+        if (colon && strchr(entry, ':') != colon) {
+            h = xstrdup(entry); /* a bare IPv6 address */
+        } else if (colon) {
+            h = xstrndup(entry, (size_t)(colon - entry));
+            p = colon + 1;
+        } else if (parse_ulong(entry, &pv) == 0) {
+            h = xstrdup("");
+        } else {
+            h = xstrdup(entry);
+        }
+    }
+    if (!strcmp(h, "*")) {
+        free(h);
+        h = xstrdup("");
+    }
+    if (p && (parse_ulong(p, &pv) < 0))
+        goto bad;
+    if (pv == 0 || pv > 65535)
+        goto bad;
+    struct netaddr na;
+    if (*h && net_parse(h, &na) < 0)
+        goto bad;
+    *host = h;
+    *port = (int)pv;
+    return 0;
+bad:
+    free(h);
+    return -1;
+}
+
+/* Bind one socket.  0, or -1 with errno. */
+static int bind_one(int family, const char *host, int port, int *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    if (family == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((unsigned short)port);
+        if (*host && inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+            return errno = EINVAL, -1;
+        len = sizeof *s4;
+    } else {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)(void *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((unsigned short)port);
+        if (*host && inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+            return errno = EINVAL, -1;
+        len = sizeof *s6;
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    /* re-bind at once after a restart, despite connections in TIME_WAIT */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    if (family == AF_INET6) /* the IPv4 socket serves IPv4 */
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    *out = fd;
+    return 0;
+}
+
+static void add_listener(struct daemon *d, int fd, int submission, const char *name)
+{
+    d->ls = xreallocarray(d->ls, d->nls + 1, sizeof *d->ls);
+    d->ls[d->nls].fd = fd;
+    d->ls[d->nls].submission = submission;
+    d->ls[d->nls].name = xstrdup(name);
+    d->nls++;
+}
+
+/* Bind host:port ("" = every IPv4 and IPv6 address).  0 or a sysexits code. */
+static int listen_on(struct daemon *d, const char *host, int port, int submission)
+{
+    struct netaddr na;
+    int fams[2], nf = 0;
+    if (*host && net_parse(host, &na) == 0) {
+        fams[nf++] = na.family;
+    } else {
+        fams[nf++] = AF_INET;
+        fams[nf++] = AF_INET6;
+    }
+    for (int i = 0; i < nf; i++) {
+        int fd;
+        char name[128];
+        snprintf(name, sizeof name, fams[i] == AF_INET6 ? "[%s]:%d" : "%s:%d",
+                 *host ? host : (fams[i] == AF_INET6 ? "::" : "0.0.0.0"), port);
+        if (bind_one(fams[i], host, port, &fd) < 0) {
+            /* a host without IPv6 still serves IPv4 on "all addresses" */
+            if (!*host && fams[i] == AF_INET6 && errno == EAFNOSUPPORT)
+                continue;
+            say("cannot listen on %s: %s", name, strerror(errno));
+            log_err("cannot listen on %s: %s", name, strerror(errno));
+            return EX_OSERR;
+        }
+        add_listener(d, fd, submission, name);
+        log_info("listening on %s%s", name, submission ? " (submission)" : "");
+    }
+    return 0;
+}
+
+static int open_listeners(struct daemon *d)
+{
+    const struct config *c = d->c;
+    struct strlist def;
+    const struct strlist *l = &c->listen;
+    sl_init(&def);
+    if (l->n == 0) {
+        sl_add(&def, "*:25");
+        l = &def;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < l->n && !rc; i++) {
+        char *host;
+        int port;
+        if (daemon_parse_listen(l->v[i], &host, &port) < 0) {
+            say("listen=%s: not ADDRESS:PORT with a numeric address (e.g. 127.0.0.1:25, [::1]:25, *:25)",
+                l->v[i]);
+            rc = EX_CONFIG;
+            break;
+        }
+        rc = listen_on(d, host, port, 0);
+        if (!rc && c->msp > 0)
+            rc = listen_on(d, host, (int)c->msp, 1);
+        free(host);
+    }
+    sl_free(&def);
+    return rc;
+}
+
+/* ---- children ---- */
+
+static void add_child(struct daemon *d, pid_t pid, enum child_kind k, const struct netaddr *a)
+{
+    if (d->nkids == d->capkids) {
+        d->capkids = d->capkids ? d->capkids * 2 : 64;
+        d->kids = xreallocarray(d->kids, d->capkids, sizeof *d->kids);
+    }
+    d->kids[d->nkids].pid = pid;
+    d->kids[d->nkids].kind = k;
+    if (a)
+        d->kids[d->nkids].addr = *a;
+    d->nkids++;
+}
+
+static size_t count_kids(const struct daemon *d, enum child_kind k, const struct netaddr *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->nkids; i++)
+        if (d->kids[i].kind == k && (!a || net_equal(&d->kids[i].addr, a)))
+            n++;
+    return n;
+}
+
+static void reap(struct daemon *d)
+{
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        for (size_t i = 0; i < d->nkids; i++) {
+            if (d->kids[i].pid != pid)
+                continue;
+            if (d->kids[i].kind != K_SESSION && WIFSIGNALED(st))
+                log_err("%s process %ld killed by signal %d",
+                        d->kids[i].kind == K_RUNQ ? "queue run" : "delivery", (long)pid,
+                        WTERMSIG(st));
+            d->kids[i] = d->kids[--d->nkids];
+            break;
+        }
+    }
+}
+
+/* What every child does first: forget the master's descriptors and signal
+ * handling. */
+static void child_setup(struct daemon *d)
+{
+    for (size_t i = 0; i < d->nls; i++)
+        close(d->ls[i].fd);
+    close(sigpipe_w);
+    sigpipe_w = -1;
+    close(d->notify[0]);
+    if (d->trigger >= 0)
+        close(d->trigger);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    sa.sa_handler = SIG_IGN; /* a closed connection is a write error, not death */
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Refuse a connection from the master without forking. */
+static void refuse(int fd, const char *text)
+{
+    (void)send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL);
+    close(fd);
+}
+
+static void run_session(struct daemon *d, int fd, const struct sockaddr *peer, int submission)
+{
+    child_setup(d);
+    if (privs_drop_to(d->c->user) < 0) {
+        log_err("cannot become %s: %s", d->c->user, strerror(errno));
+        refuse(fd, "421 4.3.0 server configuration error; try again later\r\n");
+        _exit(EX_OSERR);
+    }
+    struct session_conn conn = { .fd = fd, .peer = peer, .submission = submission,
+                                 .notify_fd = d->notify[1] };
+    _exit(session_run(d->c, &conn));
+}
+
+static void accept_one(struct daemon *d, const struct listener *l)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+            errno != ECONNABORTED)
+            log_err("accept on %s: %s", l->name, strerror(errno));
+        return;
+    }
+    struct netaddr a;
+    double load;
+    if (net_from_sockaddr((struct sockaddr *)&ss, &a) < 0) {
+        close(fd);
+        return;
+    }
+    const struct config *c = d->c;
+    if (c->clients > 0 && (long)count_kids(d, K_SESSION, NULL) >= c->clients) {
+        refuse(fd, "421 4.3.2 too many connections; try again later\r\n");
+        log_notice("refused a connection: clients=%ld sessions running", c->clients);
+        return;
+    }
+    if (c->clients_per_host > 0 &&
+        (long)count_kids(d, K_SESSION, &a) >= c->clients_per_host) {
+        refuse(fd, "421 4.3.2 too many connections from your address; try again later\r\n");
+        return;
+    }
+    if (policy_overloaded(c, &load)) {
+        refuse(fd, "421 4.3.2 system load too high; try again later\r\n");
+        log_notice("refused a connection: load average %.2f over %.2f", load, c->load);
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_err("fork: %s", strerror(errno));
+        refuse(fd, "421 4.3.0 cannot start a session now; try again later\r\n");
+        return;
+    }
+    if (pid == 0)
+        run_session(d, fd, (struct sockaddr *)&ss, l->submission);
+    close(fd);
+    add_child(d, pid, K_SESSION, &a);
+}
+
+/* ---- delivery ---- */
+
+static long max_deliveries(const struct config *c)
+{
+    return c->delivery_procs > 0 ? c->delivery_procs : 4;
+}
+
+static void start_deliveries(struct daemon *d)
+{
+    while (d->pending.n && (long)count_kids(d, K_DELIVERY, NULL) < max_deliveries(d->c)) {
+        char *qid = d->pending.v[0];
+        memmove(d->pending.v, d->pending.v + 1, (d->pending.n - 1) * sizeof *d->pending.v);
+        d->pending.n--;
+        pid_t pid = fork();
+        if (pid == 0) {
+            child_setup(d);
+            close(d->notify[1]);
+            log_open("runq", log_to_stderr());
+            struct runq_opts ro = { 0, 0 };
+            _exit(runq_message(d->c, qid, &ro) < 0 ? 1 : 0);
+        }
+        if (pid < 0)
+            log_err("%s: cannot fork a delivery (%s); the queue run will deliver it", qid,
+                    strerror(errno));
+        else
+            add_child(d, pid, K_DELIVERY, NULL);
+        free(qid);
+    }
+}
+
+static int qid_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= QID_MAX)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')))
+            return 0;
+    return 1;
+}
+
+/* Queue ids from session children: "QID\n" each. */
+static void read_notify(struct daemon *d)
+{
+    char tmp[4096];
+    ssize_t r;
+    while ((r = read(d->notify[0], tmp, sizeof tmp)) > 0) {
+        buf_add(&d->notebuf, tmp, (size_t)r);
+        char *nl;
+        while ((nl = memchr(d->notebuf.s, '\n', d->notebuf.len))) {
+            *nl = '\0';
+            if (qid_ok(d->notebuf.s))
+                sl_add(&d->pending, d->notebuf.s);
+            size_t rest = d->notebuf.len - (size_t)(nl + 1 - d->notebuf.s);
+            memmove(d->notebuf.s, nl + 1, rest);
+            buf_truncate(&d->notebuf, rest);
+        }
+        if (d->notebuf.len > 256) /* garbage: no qid is that long */
+            buf_reset(&d->notebuf);
+    }
+    start_deliveries(d);
+}
+
+static void start_queue_run(struct daemon *d)
+{
+    if (count_kids(d, K_RUNQ, NULL)) {
+        d->rerun = 1;
+        return;
+    }
+    d->rerun = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        child_setup(d);
+        close(d->notify[1]);
+        log_open("runq", log_to_stderr());
+        struct runq_opts ro = { 0, 0 };
+        _exit(runq_run(d->c, &ro));
+    }
+    if (pid < 0)
+        log_err("cannot fork a queue run: %s", strerror(errno));
+    else
+        add_child(d, pid, K_RUNQ, NULL);
+}
+
+static void read_trigger(struct daemon *d)
+{
+    char tmp[256];
+    while (read(d->trigger, tmp, sizeof tmp) > 0)
+        ;
+    start_queue_run(d);
+}
+
+/* ---- signals, configuration ---- */
+
+static int setup_signals(int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    sigpipe_w = fds[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    return 0;
+}
+
+static void read_signals(struct daemon *d, int fd)
+{
+    unsigned char sigs[64];
+    ssize_t r;
+    while ((r = read(fd, sigs, sizeof sigs)) > 0) {
+        for (ssize_t i = 0; i < r; i++) {
+            if (sigs[i] == SIGTERM || sigs[i] == SIGINT)
+                d->stop = 1;
+            else if (sigs[i] == SIGHUP)
+                d->hup = 1;
+        }
+    }
+    reap(d);
+}
+
+static int default_reload(struct config *fresh, void *arg)
+{
+    const struct config *old = arg;
+    struct config_ctx ctx = { .privileged = getuid() == 0, .secure_check = 0 };
+    config_defaults(fresh);
+    if (config_load(fresh, old->confpath, 1, &ctx) != 0) {
+        config_free(fresh);
+        return -1;
+    }
+    return 0;
+}
+
+static void reload(struct daemon *d)
+{
+    struct config *fresh = xcalloc(1, sizeof *fresh);
+    int r = d->o->reload ? d->o->reload(fresh, d->o->reload_arg)
+                         : default_reload(fresh, (void *)d->c);
+    d->hup = 0;
+    if (r != 0) {
+        free(fresh);
+        log_err("SIGHUP: the configuration has errors; keeping the running one");
+        return;
+    }
+    if (d->owned) {
+        config_free(d->owned);
+        free(d->owned);
+    }
+    d->owned = fresh;
+    d->c = fresh;
+    log_info("SIGHUP: configuration re-read (listen= and msp= changes need a restart)");
+}
+
+static int write_pidfile(const char *path, pid_t pid)
+{
+    if (!path || !*path)
+        return 0;
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%ld\n", (long)pid);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int r = write_all(fd, tmp, (size_t)n);
+    if (close(fd) < 0)
+        r = -1;
+    return r;
+}
+
+/* ---- the loop ---- */
+
+static void serve(struct daemon *d, int sigfd)
+{
+    size_t nfds = d->nls + 3;
+    struct pollfd *p = xcalloc(nfds, sizeof *p);
+    if (d->o->queue_interval > 0)
+        d->next_run = now_ms();
+    while (!d->stop) {
+        if (d->hup)
+            reload(d);
+        if (d->o->queue_interval > 0 && now_ms() >= d->next_run) {
+            start_queue_run(d);
+            d->next_run = now_ms() + (long long)d->o->queue_interval * 1000;
+        }
+        if (d->rerun && !count_kids(d, K_RUNQ, NULL))
+            start_queue_run(d);
+        start_deliveries(d);
+        size_t n = 0;
+        for (size_t i = 0; i < d->nls; i++)
+            p[n++] = (struct pollfd){ .fd = d->ls[i].fd, .events = POLLIN };
+        p[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
+        p[n++] = (struct pollfd){ .fd = d->notify[0], .events = POLLIN };
+        p[n++] = (struct pollfd){ .fd = d->trigger, .events = POLLIN }; /* -1: ignored */
+        int ms = d->o->queue_interval > 0 ? ms_left(d->next_run) : -1;
+        if (d->rerun || d->pending.n)
+            ms = ms < 0 || ms > 1000 ? 1000 : ms; /* retry when a slot frees */
+        int r = poll(p, n, ms);
+        if (r < 0 && errno != EINTR) {
+            log_err("poll: %s", strerror(errno));
+            break;
+        }
+        if (r <= 0)
+            continue;
+        if (p[d->nls].revents)
+            read_signals(d, sigfd);
+        if (p[d->nls + 1].revents)
+            read_notify(d);
+        if (d->trigger >= 0 && p[d->nls + 2].revents)
+            read_trigger(d);
+        for (size_t i = 0; i < d->nls && !d->stop; i++)
+            if (p[i].revents & POLLIN)
+                accept_one(d, &d->ls[i]);
+    }
+    free(p);
+}
+
+/* Queue directory and trigger FIFO owned by user=. */
+static void open_trigger(struct daemon *d)
+{
+    struct ident id;
+    memset(&id, 0, sizeof id);
+    if (getuid() == 0 && privs_lookup(d->c->user, &id) == 0) {
+        if (spool_setup(d->c->queuedir, id.uid, id.gid) < 0)
+            log_err("cannot set up %s: %s", d->c->queuedir, strerror(errno));
+        privs_free(&id);
+    } else if (getuid() != 0) {
+        if (spool_setup(d->c->queuedir, getuid(), getgid()) < 0)
+            log_err("cannot set up %s: %s", d->c->queuedir, strerror(errno));
+    }
+    char *path = xasprintf("%s/trigger", d->c->queuedir);
+    /* O_RDWR: the FIFO never reports EOF while we hold a writer ourselves */
+    d->trigger = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (d->trigger < 0)
+        log_warn("no trigger FIFO %s (%s): runq cannot wake the daemon", path, strerror(errno));
+    free(path);
+}
+
+static void daemon_free(struct daemon *d)
+{
+    for (size_t i = 0; i < d->nls; i++) {
+        close(d->ls[i].fd);
+        free(d->ls[i].name);
+    }
+    free(d->ls);
+    free(d->kids);
+    buf_free(&d->notebuf);
+    sl_free(&d->pending);
+    if (d->trigger >= 0)
+        close(d->trigger);
+    close(d->notify[0]);
+    close(d->notify[1]);
+    if (d->owned) {
+        config_free(d->owned);
+        free(d->owned);
+    }
+}
+
+int daemon_run(const struct config *c, const struct daemon_opts *o)
+{
+    struct daemon d;
+    memset(&d, 0, sizeof d);
+    d.c = c;
+    d.o = o;
+    d.trigger = -1;
+    buf_init(&d.notebuf);
+    sl_init(&d.pending);
+    if (c->relay)
+        log_warn("WARNING: relay is set: this server relays mail for anyone (an open relay)");
+    int rc = open_listeners(&d);
+    if (rc) {
+        daemon_free(&d);
+        return rc;
+    }
+    if (pipe2(d.notify, O_CLOEXEC | O_NONBLOCK) < 0) {
+        say("pipe: %s", strerror(errno));
+        daemon_free(&d);
+        return EX_OSERR;
+    }
+    if (!o->foreground) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            say("fork: %s", strerror(errno));
+            daemon_free(&d);
+            return EX_OSERR;
+        }
+        if (pid > 0) {
+            /* the sockets listen already: tell the truth and leave */
+            if (write_pidfile(c->pidfile, pid) < 0) {
+                say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
+                kill(pid, SIGTERM);
+                daemon_free(&d);
+                return EX_CANTCREAT;
+            }
+            for (size_t i = 0; i < d.nls; i++)
+                close(d.ls[i].fd);
+            d.nls = 0;
+            daemon_free(&d);
+            return 0;
+        }
+        setsid();
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            if (!log_to_stderr())
+                dup2(null, 2);
+            if (null > 2)
+                close(null);
+        }
+    } else if (write_pidfile(c->pidfile, getpid()) < 0) {
+        say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
+        daemon_free(&d);
+        return EX_CANTCREAT;
+    }
+    int sig[2];
+    if (setup_signals(sig) < 0) {
+        log_err("pipe: %s", strerror(errno));
+        daemon_free(&d);
+        return EX_OSERR;
+    }
+    open_trigger(&d);
+    log_info("postoffice %s: accepting connections", PO_VERSION);
+    serve(&d, sig[0]);
+    log_info("stopping");
+    if (c->pidfile && *c->pidfile)
+        unlink(c->pidfile);
+    close(sig[0]);
+    close(sig[1]);
+    sigpipe_w = -1;
+    daemon_free(&d);
+    return 0;
+}
+
+int daemon_main(const struct config *c, int foreground, long queue_interval_secs)
+{
+    struct daemon_opts o = { .foreground = foreground, .queue_interval = queue_interval_secs };
+    return daemon_run(c, &o);
+}
