@@ -29,10 +29,10 @@ int wrap_check(const struct config *c, const char *ip, const char *name,
     if (c->hosts_deny)
         hosts_deny_table = c->hosts_deny;
     char unknown[] = STRING_UNKNOWN;
-    char daemon[] = "smtp";
+    char service[] = "smtp";
     char *n = name ? (char *)name : unknown;
     *why = NULL;
-    return hosts_ctl(daemon, n, (char *)ip, unknown) ? 1 : 0;
+    return hosts_ctl(service, n, (char *)ip, unknown) ? 1 : 0;
 }
 
 #else
