@@ -28,11 +28,11 @@ int wrap_check(const struct config *c, const char *ip, const char *name,
         hosts_allow_table = c->hosts_allow;
     if (c->hosts_deny)
         hosts_deny_table = c->hosts_deny;
-    char unknown[] = STRING_UNKNOWN;
+    char unk[] = STRING_UNKNOWN;
     char service[] = "smtp";
-    char *n = name ? (char *)name : unknown;
+    char *n = name ? (char *)name : unk;
     *why = NULL;
-    return hosts_ctl(service, n, (char *)ip, unknown) ? 1 : 0;
+    return hosts_ctl(service, n, (char *)ip, unk) ? 1 : 0;
 }
 
 #else
