@@ -47,8 +47,8 @@ int policy_helo(const struct config *c, struct dns_ctx *d, const struct client *
                 const char *helo, struct buf *why);
 
 /* MAIL FROM: the canonical sender ("" for <>).  nodaemon refuses <>; verify-from
- * requires the domain to resolve (MX, A or AAAA) and our own domains only from
- * relay_ok clients.  0 or code. */
+ * requires, for clients that are not relay_ok, that the domain resolves (MX, A
+ * or AAAA; a null MX refuses) and is not one of ours.  0 or code. */
 int policy_mail(const struct config *c, struct dns_ctx *d, const struct client *cl,
                 const char *sender, struct buf *why);
 

@@ -32,4 +32,12 @@ int session_run(const struct config *c, const struct session_conn *conn);
  * 0 after QUIT, else 1. */
 int session_run_stdio(const struct config *c);
 
+/* -bs -R ADDR: the same, but the session treats the client as coming from the
+ * numeric address ADDR: relay permission, trusted=, tcp wrappers, paranoid and
+ * verify-from are decided for that address as for a network client.  Claiming
+ * an address never grants more than plain -bs (which may relay), so any user
+ * may use it; tests use it to play remote clients.  EX_USAGE (64) if ADDR is
+ * not numeric. */
+int session_run_stdio_peer(const struct config *c, const char *peer_ip);
+
 #endif

@@ -197,14 +197,13 @@ int policy_mail(const struct config *c, struct dns_ctx *d, const struct client *
             return says(why, 550, "5.7.1 this server does not accept the null sender <> (nodaemon)");
         return 0;
     }
-    if (!c->verify_from)
+    /* our own clients (relay_ok) are not checked: like Postfix's
+     * permit_mynetworks before reject_unknown_sender_domain */
+    if (!c->verify_from || cl->relay_ok)
         return 0;
     const char *dom = addr_domain(sender);
-    if (!dom || expand_is_local_domain(c, dom)) {
-        if (cl->relay_ok)
-            return 0;
+    if (!dom || expand_is_local_domain(c, dom))
         return says(why, 550, "5.7.1 a sender in our own domain is accepted only from our clients");
-    }
     return sender_domain_ok(d, dom, why);
 }
 

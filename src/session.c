@@ -799,29 +799,64 @@ static int session_loop(struct session *s)
     return s->quit ? 0 : 1;
 }
 
+/* Identify a network client, apply the connection policies and greet. */
+static void session_open(struct session *s, const struct sockaddr *peer, const char *peer_ip)
+{
+    const struct config *c = s->c;
+    if (peer)
+        net_from_sockaddr(peer, &s->cl.addr);
+    else
+        net_parse(peer_ip, &s->cl.addr);
+    net_format(&s->cl.addr, s->cl.ip, sizeof s->cl.ip);
+    s->dns = dns_open(c);
+    if (net_is_loopback(&s->cl.addr)) {
+        s->cl.ptr = xstrdup("localhost");
+        s->cl.ptr_status = DNS_OK;
+    } else {
+        policy_lookup_client(s->dns, &s->cl);
+    }
+    policy_relay(c, s->dns, &s->cl);
+    check_client(s);
+    if (s->dead) {
+        reply(s, 554, "5.7.1 %s", s->dead);
+        audit_record(c, s->start_ms, s->cl.ip, "CONN", 554, "forbidden");
+    } else {
+        greet(s);
+        audit_record(c, s->start_ms, s->cl.ip, "CONN", 220, s->warning ? "forbidden" : "");
+    }
+}
+
 int session_run(const struct config *c, const struct session_conn *conn)
 {
     struct session s;
     session_init(&s, c);
     s.conn = conn;
     io_init(&s.io, conn->fd, conn->fd, c->timeout * 1000, c->session_timeout * 1000);
-    if (net_from_sockaddr(conn->peer, &s.cl.addr) == 0)
-        net_format(&s.cl.addr, s.cl.ip, sizeof s.cl.ip);
-    s.dns = dns_open(c);
-    if (net_is_loopback(&s.cl.addr)) {
-        s.cl.ptr = xstrdup("localhost");
-        s.cl.ptr_status = DNS_OK;
-    } else {
-        policy_lookup_client(s.dns, &s.cl);
+    session_open(&s, conn->peer, NULL);
+    int rc = session_loop(&s);
+    session_free(&s);
+    return rc;
+}
+
+int session_run_stdio_peer(const struct config *c, const char *peer_ip)
+{
+    struct session s;
+    struct netaddr check;
+    if (peer_ip && net_parse(peer_ip, &check) < 0) {
+        say("-R %s: not a numeric IPv4 or IPv6 address", peer_ip);
+        return 64; /* EX_USAGE */
     }
-    policy_relay(c, s.dns, &s.cl);
-    check_client(&s);
-    if (s.dead) {
-        reply(&s, 554, "5.7.1 %s", s.dead);
-        audit_record(c, s.start_ms, s.cl.ip, "CONN", 554, "forbidden");
+    session_init(&s, c);
+    io_init(&s.io, 0, 1, c->timeout * 1000, c->session_timeout * 1000);
+    struct passwd *pw = getpwuid(getuid());
+    s.local_user = xstrdup(pw ? pw->pw_name : "nobody");
+    if (peer_ip) {
+        session_open(&s, NULL, peer_ip);
     } else {
+        s.cl.local = 1;
+        s.cl.relay_ok = 1;
+        s.dns = dns_open(c);
         greet(&s);
-        audit_record(c, s.start_ms, s.cl.ip, "CONN", 220, s.warning ? "forbidden" : "");
     }
     int rc = session_loop(&s);
     session_free(&s);
@@ -830,16 +865,5 @@ int session_run(const struct config *c, const struct session_conn *conn)
 
 int session_run_stdio(const struct config *c)
 {
-    struct session s;
-    session_init(&s, c);
-    io_init(&s.io, 0, 1, c->timeout * 1000, c->session_timeout * 1000);
-    s.cl.local = 1;
-    s.cl.relay_ok = 1;
-    struct passwd *pw = getpwuid(getuid());
-    s.local_user = xstrdup(pw ? pw->pw_name : "nobody");
-    s.dns = dns_open(c);
-    greet(&s);
-    int rc = session_loop(&s);
-    session_free(&s);
-    return rc;
+    return session_run_stdio_peer(c, NULL);
 }
