@@ -1,0 +1,107 @@
+"""SMTP smuggling (CVE-2023-51764 and friends, anchors.md 3.3): no end-of-data
+variant but CR LF . CR LF ends a message; bare CR/LF messages are refused
+after the real end; dot-stuffing and lone dots are handled."""
+import os
+
+import pytest
+
+from smtpclient import Raw
+
+# every variant named in anchors.md 3.3, and a few neighbours
+SEQUENCES = [
+    b"\n.\n",        # LF . LF
+    b"\n.\r\n",      # LF . CR LF
+    b"\r\n.\n",      # CR LF . LF
+    b"\r.\r",        # CR . CR
+    b"\r.\r\n",      # CR . CR LF
+    b"\r\n.\r",      # CR LF . CR
+    b"\n..\n",
+    b"\r\n.\r\r\n",
+]
+
+
+@pytest.fixture
+def daemon(sandbox):
+    sandbox.start_daemon()
+    return sandbox
+
+
+def start_data(c, sb):
+    c.reply()
+    assert c.cmd("EHLO client.example")[0] == 250
+    assert c.cmd("MAIL FROM:<a@x.example>")[0] == 250
+    assert c.cmd("RCPT TO:<%s@%s>" % (sb.acc["u1"], sb.hostname))[0] == 250
+    assert c.cmd("DATA")[0] == 354
+
+
+def queued_evil(sb):
+    """Any queued or delivered message that carries the smuggled subject."""
+    for f in sb.queue_files():
+        if f.startswith("df"):
+            with open(os.path.join(sb.queue, f), "rb") as fh:
+                if b"smuggled" in fh.read():
+                    return True
+    return any("smuggled" in str(m["Subject"]) for m in sb.mbox(sb.acc["u1"]))
+
+
+@pytest.mark.parametrize("seq", SEQUENCES, ids=[repr(s) for s in SEQUENCES])
+def test_smuggling_sequence_never_ends_data(daemon, seq):
+    c = Raw(daemon.port)
+    start_data(c, daemon)
+    smuggled = (b"MAIL FROM:<spoof@bank.example>\r\nRCPT TO:<%s@%s>\r\nDATA\r\n"
+                b"Subject: smuggled\r\n\r\nevil\r\n" % (daemon.acc["u1"].encode(),
+                                                       daemon.hostname.encode()))
+    c.send(b"Subject: outer\r\n\r\nfirst" + seq + smuggled + b".\r\n")
+    code, lines = c.reply()
+    # the first reply is the verdict on the whole thing: refused, and nothing
+    # after it was taken as a command
+    assert code == 550 and lines[0].startswith(b"5.6."), (code, lines)
+    code, lines = c.cmd("NOOP")
+    assert code == 250, (code, lines)
+    assert c.cmd("QUIT")[0] == 221
+    c.close()
+    assert not queued_evil(daemon)
+
+
+def test_bare_lf_in_body_refused(daemon):
+    c = Raw(daemon.port)
+    start_data(c, daemon)
+    c.send(b"Subject: x\r\n\r\nline\nother\r\n.\r\n")
+    code, lines = c.reply()
+    assert code == 550 and lines[0].startswith(b"5.6.")
+    assert c.cmd("QUIT")[0] == 221
+    c.close()
+
+
+def test_dot_stuffing_round_trip(daemon):
+    c = Raw(daemon.port)
+    start_data(c, daemon)
+    c.send(b"Subject: dots\r\n\r\n..\r\n...x\r\n.y\r\nz.\r\n.\r\n")
+    code, lines = c.reply()
+    assert code == 250
+    c.cmd("QUIT")
+    c.close()
+    msgs = daemon.wait_for_mail(daemon.acc["u1"])
+    assert msgs and msgs[0].get_payload() == ".\n..x\ny\nz.\n"
+
+
+def test_lone_dot_first_line(daemon):
+    """An empty message (the end mark right after 354) is a message."""
+    c = Raw(daemon.port)
+    start_data(c, daemon)
+    c.send(b".\r\n")
+    code, lines = c.reply()
+    assert code == 250, lines
+    c.close()
+
+
+def test_eof_in_data_keeps_nothing(daemon):
+    c = Raw(daemon.port)
+    start_data(c, daemon)
+    c.send(b"Subject: smuggled\r\n\r\npartial\r\n")
+    c.s.shutdown(1)
+    assert c.reply()[0] is None
+    c.close()
+    # the server aborted the queue file before it closed the connection
+    assert not [f for f in daemon.queue_files() if f.startswith("cf")]
+    assert not queued_evil(daemon)
