@@ -1,0 +1,289 @@
+"""The listener: detaching, pid file, bind errors, client limits, zombies and
+descriptor leaks, SIGHUP, restart, a child killed mid-DATA, tcp wrappers."""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_port
+from smtpclient import Raw
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def session_children(pid):
+    """Children holding a socket: the SMTP sessions (deliveries hold none)."""
+    out = []
+    for k in children(pid):
+        try:
+            links = [os.readlink("/proc/%d/fd/%s" % (k, f))
+                     for f in os.listdir("/proc/%d/fd" % k)]
+        except OSError:
+            continue
+        if any(l.startswith("socket:") for l in links):
+            out.append(k)
+    return out
+
+
+def fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def wait_until(pred, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_bd_detaches_after_listening(sandbox):
+    port = free_port()
+    sandbox.write_config(listen="127.0.0.1:%d" % port)
+    r = sandbox.run("postoffice", "-bd")
+    assert r.returncode == 0, r.stderr
+    # it is listening by the time the command returned: no waiting needed
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    assert s.recv(100).startswith(b"220 ")
+    s.close()
+    pid = int(open(sandbox.pidfile).read())
+    os.kill(pid, signal.SIGTERM)
+    assert wait_until(lambda: state(pid) in (None, "Z"))
+    assert wait_until(lambda: not os.path.exists(sandbox.pidfile))
+
+
+def test_bind_failure_names_address(sandbox):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    sandbox.write_config(listen="127.0.0.1:%d" % port)
+    r = sandbox.run("postoffice", "-bD")
+    busy.close()
+    assert r.returncode == 71  # EX_OSERR
+    assert ("127.0.0.1:%d" % port).encode() in r.stderr
+    assert b"in use" in r.stderr
+
+
+def test_bad_listen_entry(sandbox):
+    sandbox.write_config(listen="mail.example.com:25")
+    r = sandbox.run("postoffice", "-bD")
+    assert r.returncode == 78  # EX_CONFIG
+    assert b"listen=mail.example.com:25" in r.stderr
+
+
+def test_ipv4_and_ipv6(sandbox):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    port = free_port()
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", port))
+        probe.close()
+    except OSError:
+        pytest.skip("no ::1 on this host")
+    sandbox.write_config(listen="127.0.0.1:%d,[::1]:%d" % (port, port))
+    sandbox.start_daemon(port=port)
+    s = socket.create_connection(("::1", port), timeout=10)
+    assert s.recv(100).startswith(b"220 ")
+    s.close()
+
+
+def test_clients_limit_100_sessions(sandbox):
+    sandbox.write_config(clients=40, clients_per_host=0)
+    p = sandbox.start_daemon()
+    assert wait_until(lambda: children(p.pid) == [])  # start_daemon's probe
+    base_fds = fds(p.pid)
+    conns, codes = [], []
+    for _ in range(100):
+        c = Raw(sandbox.port)
+        codes.append(c.reply()[0])
+        conns.append(c)
+    assert codes.count(220) == 40
+    assert codes.count(421) == 60
+    for c in conns:
+        c.close()
+    # every session ends, is reaped, and the master holds no extra descriptor
+    assert wait_until(lambda: children(p.pid) == [])
+    assert fds(p.pid) == base_fds
+    # and service goes on
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 220
+    c.close()
+
+
+def test_refusal_text(sandbox):
+    sandbox.write_config(clients=1)
+    p = sandbox.start_daemon()
+    assert wait_until(lambda: children(p.pid) == [])  # start_daemon's probe
+    a = Raw(sandbox.port)
+    assert a.reply()[0] == 220
+    b = Raw(sandbox.port)
+    code, lines = b.reply()
+    assert code == 421 and lines[0].startswith(b"4.3.2")
+    a.close()
+    b.close()
+
+
+def test_per_host_limit(sandbox):
+    sandbox.write_config(clients_per_host=2)
+    p = sandbox.start_daemon()
+    assert wait_until(lambda: children(p.pid) == [])  # start_daemon's probe
+    a, b, c = Raw(sandbox.port), Raw(sandbox.port), Raw(sandbox.port)
+    assert [x.reply()[0] for x in (a, b, c)] == [220, 220, 421]
+    for x in (a, b, c):
+        x.close()
+
+
+def test_no_zombies_after_sessions(sandbox):
+    p = sandbox.start_daemon()
+    for _ in range(10):
+        c = Raw(sandbox.port)
+        c.reply()
+        c.cmd("QUIT")
+        c.closed()
+        c.close()
+    assert wait_until(lambda: all(state(k) != "Z" for k in children(p.pid)) and
+                      not children(p.pid))
+
+
+def test_sighup_reloads(sandbox):
+    sandbox.write_config(size=1000)
+    p = sandbox.start_daemon()
+
+    def size_kw():
+        c = Raw(sandbox.port)
+        c.reply()
+        code, lines = c.cmd("EHLO client.example")
+        c.close()
+        return [l for l in lines if l.startswith(b"SIZE")][0]
+
+    assert size_kw() == b"SIZE 1000"
+    sandbox.write_config(size=2000)
+    os.kill(p.pid, signal.SIGHUP)
+    assert wait_until(lambda: size_kw() == b"SIZE 2000")
+
+
+def test_restart_at_once(sandbox):
+    p = sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    c.reply()
+    c.cmd("QUIT")  # leaves a TIME_WAIT connection on the port
+    c.close()
+    p.terminate()
+    p.wait(timeout=10)
+    sandbox.start_daemon(port=sandbox.port)
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 220
+    c.close()
+
+
+def test_child_killed_mid_data_loses_nothing_accepted(sandbox):
+    p = sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    c.reply()
+    c.cmd("EHLO client.example")
+    u = "%s@%s" % (sandbox.acc["u1"], sandbox.hostname)
+    c.cmd("MAIL FROM:<a@x.example>")
+    c.cmd("RCPT TO:<%s>" % u)
+    c.cmd("DATA")
+    c.send("Subject: first\r\n\r\nkept\r\n.\r\n")
+    code, lines = c.reply()
+    assert code == 250
+    qid = lines[0].split()[-1].decode()
+    c.cmd("MAIL FROM:<a@x.example>")
+    c.cmd("RCPT TO:<%s>" % u)
+    c.cmd("DATA")
+    c.send("Subject: second\r\n\r\nhalf of it")
+    for k in session_children(p.pid):
+        try:
+            os.kill(k, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    c.close()
+    # the accepted message is queued or delivered; the half one is nowhere
+    def first_safe():
+        q = os.path.exists(os.path.join(sandbox.queue, "cf" + qid))
+        m = any(str(x["Subject"]) == "first" for x in sandbox.mbox(sandbox.acc["u1"]))
+        return q or m
+    assert wait_until(first_safe)
+    assert not any(str(x["Subject"]) == "second" for x in sandbox.mbox(sandbox.acc["u1"]))
+    for f in sandbox.queue_files():
+        if f.startswith("df"):
+            assert b"half of it" not in open(os.path.join(sandbox.queue, f), "rb").read()
+
+
+def write_tables(sandbox, allow, deny):
+    a = os.path.join(sandbox.dir, "hosts.allow")
+    d = os.path.join(sandbox.dir, "hosts.deny")
+    with open(a, "w") as f:
+        f.write(allow)
+    with open(d, "w") as f:
+        f.write(deny)
+    return a, d
+
+
+def test_tcp_wrappers_deny(sandbox):
+    a, d = write_tables(sandbox, "", "smtp: 127.0.0.1\n")
+    sandbox.write_config(hosts_allow=a, hosts_deny=d)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    code, lines = c.reply()
+    assert code == 554 and lines[0].startswith(b"5.7.1")
+    code, lines = c.cmd("EHLO client.example")
+    assert code == 503
+    assert c.cmd("QUIT")[0] == 221
+    c.close()
+
+
+def test_tcp_wrappers_allow_overrides(sandbox):
+    a, d = write_tables(sandbox, "smtp: 127.0.0.1\n", "ALL: ALL\n")
+    sandbox.write_config(hosts_allow=a, hosts_deny=d)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 220
+    c.close()
+
+
+def test_tcp_wrappers_other_daemon_name_ignored(sandbox):
+    a, d = write_tables(sandbox, "", "sshd: ALL\n")
+    sandbox.write_config(hosts_allow=a, hosts_deny=d)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 220
+    c.close()
+
+
+def test_forbidden_accept_marks_mail(sandbox):
+    a, d = write_tables(sandbox, "", "smtp: 127.0.0.1\n")
+    sandbox.write_config(hosts_allow=a, hosts_deny=d, forbidden="accept")
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 220
+    c.cmd("EHLO client.example")
+    c.cmd("MAIL FROM:<a@x.example>")
+    c.cmd("RCPT TO:<%s@%s>" % (sandbox.acc["u1"], sandbox.hostname))
+    c.cmd("DATA")
+    c.send("Subject: marked\r\n\r\nx\r\n.\r\n")
+    assert c.reply()[0] == 250
+    c.close()
+    msgs = sandbox.wait_for_mail(sandbox.acc["u1"])
+    assert msgs and msgs[0]["X-Postoffice-Warning"]

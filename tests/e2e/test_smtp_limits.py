@@ -1,0 +1,149 @@
+"""Session limits: line length, errors, message size, hops, idle timeout,
+total session time, slow clients not holding up others."""
+import pytest
+
+from smtpclient import Raw
+
+
+def rcpt(sb):
+    return "%s@%s" % (sb.acc["u1"], sb.hostname)
+
+
+def open_txn(sb):
+    c = Raw(sb.port)
+    c.reply()
+    assert c.cmd("EHLO client.example")[0] == 250
+    assert c.cmd("MAIL FROM:<a@x.example>")[0] == 250
+    assert c.cmd("RCPT TO:<%s>" % rcpt(sb))[0] == 250
+    return c
+
+
+def test_long_line_not_split(sandbox):
+    sandbox.write_config(line_length=512)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    c.reply()
+    c.cmd("EHLO client.example")
+    # if the server split this line, "RSET" at its tail would get its own reply
+    c.send("NOOP " + "x" * 600 + " RSET\r\nNOOP\r\n")
+    code, lines = c.reply()
+    assert code == 500 and lines[0].startswith(b"5.5.6"), lines
+    code, lines = c.reply()
+    assert code == 250 and lines[0] == b"2.0.0 OK"
+    # 64 KiB without a line end: answered once, the session lives on
+    c.send("X" * 65536 + "\r\nNOOP\r\n")
+    assert c.reply()[0] == 500
+    assert c.reply()[0] == 250
+    c.close()
+
+
+def test_too_many_errors(sandbox):
+    sandbox.write_config(max_errors=3)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    c.reply()
+    for _ in range(3):
+        assert c.cmd("BOGUS")[0] == 500
+    code, lines = c.cmd("NOOP")
+    assert code == 421 and lines[0].startswith(b"4.7.0")
+    assert c.closed()
+    c.close()
+
+
+def test_size_declared(sandbox):
+    sandbox.write_config(size=1000)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    c.reply()
+    code, lines = c.cmd("EHLO client.example")
+    assert b"SIZE 1000" in lines
+    code, lines = c.cmd("MAIL FROM:<a@x.example> SIZE=5000")
+    assert code == 552 and lines[0].startswith(b"5.3.4")
+    assert c.cmd("MAIL FROM:<a@x.example> SIZE=500")[0] == 250
+    c.close()
+
+
+def test_size_while_reading(sandbox):
+    sandbox.write_config(size=1000)
+    sandbox.start_daemon()
+    c = open_txn(sandbox)
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: big\r\n\r\n" + (b"y" * 70 + b"\r\n") * 100 + b".\r\n")
+    code, lines = c.reply()
+    assert code == 552 and lines[0].startswith(b"5.3.4")
+    assert c.cmd("NOOP")[0] == 250
+    c.close()
+    assert not [f for f in sandbox.queue_files() if f.startswith("cf")]
+
+
+def test_hops(sandbox):
+    sandbox.write_config(hops=3)
+    sandbox.start_daemon()
+    c = open_txn(sandbox)
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Received: from a\r\nReceived: from b\r\nreceived: from c\r\n"
+           b"RECEIVED: from d\r\nSubject: loop\r\n\r\nbody\r\nReceived: in body\r\n.\r\n")
+    code, lines = c.reply()
+    assert code == 554 and lines[0].startswith(b"5.4.6")
+    # at the limit is fine (Received: lines in the body do not count)
+    assert c.cmd("MAIL FROM:<a@x.example>")[0] == 250
+    assert c.cmd("RCPT TO:<%s>" % rcpt(sandbox))[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Received: from a\r\nReceived: from b\r\n\r\nbody\r\nReceived: x\r\n"
+           b"Received: y\r\n.\r\n")
+    assert c.reply()[0] == 250
+    c.close()
+
+
+def test_idle_timeout(sandbox):
+    sandbox.write_config(timeout=1)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    c.reply()
+    code, lines = c.reply()  # we say nothing: the server gives up
+    assert code == 421 and lines[0].startswith(b"4.4.2")
+    assert c.closed()
+    c.close()
+
+
+def test_session_time_limit(sandbox):
+    sandbox.write_config(session_timeout=2, timeout=60)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    c.reply()
+    # keep the session busy; the total time still ends it
+    while True:
+        code, lines = c.cmd("NOOP")
+        if code != 250:
+            break
+        import time
+        time.sleep(0.2)
+    assert code == 421 and b"session time" in lines[0]
+    c.close()
+
+
+def test_slow_client_does_not_hold_up_others(sandbox):
+    sandbox.write_config(timeout=30)
+    sandbox.start_daemon()
+    slow = Raw(sandbox.port)
+    slow.reply()
+    slow.send("EHLO slo")  # half a command, then silence
+    fast = open_txn(sandbox)
+    assert fast.cmd("DATA")[0] == 354
+    fast.send("Subject: fast\r\n\r\nx\r\n.\r\n")
+    assert fast.reply()[0] == 250
+    assert fast.cmd("QUIT")[0] == 221
+    fast.close()
+    slow.close()
+
+
+def test_slowloris_in_data_times_out(sandbox):
+    sandbox.write_config(timeout=1)
+    sandbox.start_daemon()
+    c = open_txn(sandbox)
+    assert c.cmd("DATA")[0] == 354
+    c.send("Subject: slow\r\n\r\npart")
+    code, lines = c.reply()
+    assert code == 421 and lines[0].startswith(b"4.4.2")
+    c.close()
+    assert not [f for f in sandbox.queue_files() if f.startswith("cf")]
