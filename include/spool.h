@@ -96,6 +96,9 @@ int spool_setup(const char *queuedir, uid_t uid, gid_t gid);
  * blocking).  0 if a daemon was listening, -1 if none. */
 int spool_trigger(const char *queuedir);
 
+/* Is s a well-formed queue id (1..QID_MAX-1 characters of [0-9A-Za-z])? */
+int spool_valid_qid(const char *s);
+
 /* A fresh unique queue id (time, pid, counter, random): safe as a file name. */
 void spool_make_qid(char out[QID_MAX]);
 
