@@ -434,10 +434,11 @@ int ctl_parse_ex(const char *text, size_t len, struct envelope *e, const char **
     }
     size_t good = off;
     while (next_line(text, len, &off, &line)) {
-        if (line.n == 0 || memchr(line.p, '\0', line.n) || status_record(line, e) < 0) {
-            *why = "malformed status record";
-            return -1;
-        }
+        /* Only our own appends come here, each one write() of an encoded
+         * line; a malformed one is the remains of a torn write (disk full,
+         * crash) and is skipped: at worst that result is redone. */
+        if (line.n && !memchr(line.p, '\0', line.n))
+            (void)status_record(line, e);
         good = off;
     }
     if (validlen)

@@ -53,7 +53,6 @@ struct qmsg {
     char qid[QID_MAX];
     char *cf, *df;
     int fd;         /* the locked control file, O_RDWR|O_APPEND */
-    off_t len;      /* its length: where the next status record goes */
     struct envelope env;
 };
 
@@ -399,6 +398,28 @@ static int lock_cf(const char *cf, int *fdp)
     return -1;
 }
 
+/* Parse the locked control file into e; cut an interrupted append off. */
+static int load_locked(struct qmsg *m, struct envelope *e)
+{
+    struct buf text;
+    const char *why = NULL;
+    size_t valid = 0;
+    int err = 0;
+    buf_init(&text);
+    if (read_fd(m->fd, &text, CF_MAX) < 0)
+        err = errno;
+    else if (ctl_parse_ex(text.s, text.len, e, &why, &valid) < 0
+             || strcmp(e->qid, m->qid) != 0) {
+        log_warn("%s: bad control file: %s", m->qid, why ? why : "queue id does not match");
+        err = EINVAL;
+    } else if (valid < text.len && ftruncate(m->fd, (off_t)valid) < 0) {
+        err = errno; /* an interrupted append must go before we append */
+    }
+    buf_free(&text);
+    errno = err;
+    return err ? -1 : 0;
+}
+
 int spool_open(const char *queuedir, const char *qid, struct qmsg **out)
 {
     if (!spool_valid_qid(qid)) {
@@ -419,32 +440,35 @@ int spool_open(const char *queuedir, const char *qid, struct qmsg **out)
         errno = e;
         return r;
     }
-    struct buf text;
-    buf_init(&text);
-    const char *why = NULL;
-    size_t valid = 0;
     struct stat st;
     int err = 0;
-    if (read_fd(m->fd, &text, CF_MAX) < 0)
+    if (load_locked(m, &m->env) < 0) {
         err = errno;
-    else if (ctl_parse_ex(text.s, text.len, &m->env, &why, &valid) < 0
-             || strcmp(m->env.qid, qid) != 0) {
-        log_warn("%s: bad control file: %s", qid, why ? why : "queue id does not match");
-        err = EINVAL;
     } else if (data_stat(queuedir, qid, m->df, &st) < 0) {
         log_warn("%s: control file without data file", qid);
         err = EINVAL;
-    } else if (valid < text.len && ftruncate(m->fd, (off_t)valid) < 0) {
-        err = errno; /* an interrupted append must go before we append */
     }
-    m->len = (off_t)valid;
-    buf_free(&text);
     if (err) {
         qmsg_free(m);
         errno = err;
         return -1;
     }
     *out = m;
+    return 0;
+}
+
+int spool_reload(struct qmsg *m)
+{
+    struct envelope e;
+    env_init(&e);
+    if (load_locked(m, &e) < 0) {
+        int err = errno;
+        env_free(&e);
+        errno = err;
+        return -1;
+    }
+    env_free(&m->env);
+    m->env = e;
     return 0;
 }
 
@@ -474,22 +498,26 @@ int spool_record(struct qmsg *m, size_t i, enum rcpt_state st, const char *statu
         return -1;
     }
     struct buf line;
+    struct stat st0;
     buf_init(&line);
     ctl_format_status(i, st, status, remote_mta, &line);
-    int r = write_all(m->fd, line.s, line.len);
+    /* one write() per record (O_APPEND): delivery children sharing this
+     * descriptor append whole lines */
+    int r = fstat(m->fd, &st0);
+    if (r == 0)
+        r = write_all(m->fd, line.s, line.len);
     if (r == 0)
         r = fdatasync(m->fd);
     if (r < 0) {
         int e = errno;
         /* cut off a partial line (disk full) so the next record starts clean */
-        if (ftruncate(m->fd, m->len) < 0)
+        if (ftruncate(m->fd, st0.st_size) < 0)
             log_warn("%s: cannot truncate a partial status record: %s", m->qid,
                      strerror(errno));
         buf_free(&line);
         errno = e;
         return -1;
     }
-    m->len += (off_t)line.len;
     buf_free(&line);
     struct rcpt *rc = &m->env.rcpts[i];
     rc->state = st;
@@ -522,7 +550,6 @@ int spool_rewrite(struct qmsg *m)
     }
     close(m->fd); /* drops the old inode's lock only */
     m->fd = fd;
-    m->len = (off_t)text.len;
     if (fsync_dir(m->dir) < 0)
         err = errno;
 out:
