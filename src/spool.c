@@ -694,7 +694,7 @@ static int remove_old(const char *dir, const char *name, long max_age, time_t no
     int r = 0;
     if (lstat(p, &st) == 0) {
         time_t t = st.st_mtime > st.st_ctime ? st.st_mtime : st.st_ctime;
-        if (now - t > max_age && unlink(p) == 0) {
+        if (now - t >= max_age && unlink(p) == 0) {
             log_info("removed stale %s", p);
             r = 1;
         }
@@ -724,7 +724,7 @@ static int cleanup_dir(const char *dir, long max_age, int maildrop)
             char *df = path2(dir, "df", qid);
             data_stat(dir, qid, df, &st); /* a committed message's data: keep */
             free(df);
-        } else if (nm[0] == 't') {
+        } else if (strncmp(nm, "td", 2) == 0 || strncmp(nm, "tc", 2) == 0) {
             n += remove_old(dir, nm, max_age, now);
         } else if (strncmp(nm, "df", 2) == 0 && spool_valid_qid(qid) && !exists(dir, "cf", qid)) {
             n += remove_old(dir, nm, max_age, now);
