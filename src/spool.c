@@ -198,90 +198,76 @@ static void sn_free(struct spool_new *sn)
     free(sn);
 }
 
-/* Write text to a new file path (O_EXCL), flush it, and leave it open in *fdp
- * if fdp is given (closed otherwise).  On failure the file is removed. */
+/* Create path (O_EXCL) holding text, not yet flushed; the descriptor in *fdp.
+ * On failure the file is removed. */
 static int write_new_file(const char *path, mode_t mode, const struct buf *text, int *fdp)
 {
     int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;
-    if (fchmod(fd, mode) < 0 || write_all(fd, text->s, text->len) < 0 || fsync(fd) < 0)
-        goto fail;
-    if (fdp) {
-        *fdp = fd;
-        return 0;
-    }
-    if (close_checked(fd) == 0)
-        return 0;
-    fd = -1;
-fail:;
-    int e = errno;
-    if (fd >= 0)
+    if (fchmod(fd, mode) < 0 || write_all(fd, text->s, text->len) < 0) {
+        int e = errno;
         close(fd);
-    unlink(path);
-    errno = e;
-    return -1;
+        unlink(path);
+        errno = e;
+        return -1;
+    }
+    *fdp = fd;
+    return 0;
 }
 
+/* Flush and close the data temp.  0 or -1 with errno. */
+static int sn_flush(struct spool_new *sn)
+{
+    int r = fdatasync(sn->fd);
+    int e = errno;
+    if (close_checked(sn->fd) < 0 && r == 0) {
+        r = -1;
+        e = errno;
+    }
+    sn->fd = -1;
+    errno = e;
+    return r;
+}
+
+/* The order is what makes a crash at any instant safe: both contents are on
+ * disk before either name appears, the data's name comes before the control
+ * file's (whose appearance makes the message exist), and the directory flush
+ * makes both names durable before we say yes.  The control temp is created
+ * before the flushes, so its creation does not queue behind them. */
 int spool_commit(struct spool_new *sn, struct envelope *e)
 {
     char *df = path2(sn->dir, "df", sn->qid);
     char *tc = path2(sn->dir, "tc", sn->qid);
     char *cf = path2(sn->dir, "cf", sn->qid);
     struct buf text;
-    int step = 0, err = 0, fd = -1;
+    int err = 0, fd = -1, df_named = 0, cf_named = 0;
 
     buf_init(&text);
     str_copy(e->qid, sn->qid, sizeof e->qid);
     ctl_format(e, &text);
-    if (sn->fd < 0) {
+    if (sn->fd < 0)
         err = sn->err ? sn->err : EBADF;
-        goto out;
-    }
-    /* 1: the data is on disk before any name points at it */
-    int r = fdatasync(sn->fd);
-    if (close_checked(sn->fd) < 0 && r == 0)
-        r = -1;
-    sn->fd = -1;
-    if (r < 0) {
+    else if (write_new_file(tc, sn->mode, &text, &fd) < 0)
         err = errno;
-        goto out;
-    }
-    step = 2;
-    if (rename(sn->tmp, df) < 0) {
+    else if (sn_flush(sn) < 0 || fsync(fd) < 0)
         err = errno;
-        goto out;
-    }
-    step = 3;
-    /* 2: the control file, complete and flushed, appears in one rename */
-    if (write_new_file(tc, sn->mode, &text, &fd) < 0) {
+    else if (rename(sn->tmp, df) < 0)
         err = errno;
-        goto out;
-    }
-    if (rename(tc, cf) < 0) {
+    else if ((df_named = 1, rename(tc, cf) < 0))
         err = errno;
-        unlink(tc);
-        goto out;
-    }
-    step = 4;
-    /* 3: both names are durable */
-    if (sync_dir(sn->dir, fd) < 0) {
+    else if ((cf_named = 1, sync_dir(sn->dir, fd) < 0))
         err = errno;
-        goto out;
-    }
-    step = 5;
-out:
     if (fd >= 0)
         close(fd);
-    if (step < 5) {
+    if (err) {
         if (sn->fd >= 0)
             close(sn->fd);
-        if (step >= 4)
+        if (cf_named)
             unlink(cf);
-        if (step >= 3)
-            unlink(df);
-        else
-            unlink(sn->tmp);
+        else if (fd >= 0)
+            unlink(tc);
+        unlink(df_named ? df : sn->tmp);
         e->qid[0] = '\0';
     }
     buf_free(&text);
@@ -289,11 +275,8 @@ out:
     free(tc);
     free(cf);
     sn_free(sn);
-    if (step < 5) {
-        errno = err;
-        return -1;
-    }
-    return 0;
+    errno = err;
+    return err ? -1 : 0;
 }
 
 void spool_abort(struct spool_new *sn)
@@ -537,6 +520,12 @@ int spool_rewrite(struct qmsg *m)
     unlink(tc); /* a crashed rewrite's leftover: we hold the message's lock */
     if (write_new_file(tc, 0600, &text, &fd) < 0) {
         err = errno;
+        goto out;
+    }
+    if (fsync(fd) < 0) {
+        err = errno;
+        close(fd);
+        unlink(tc);
         goto out;
     }
     /* lock the new inode before it gets the name, so there is no instant at

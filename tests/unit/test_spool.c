@@ -576,6 +576,135 @@ static void test_enospc(void **st)
     free(mnt);
 }
 
+/* ---- crash at every system call (tests/bin/crashshim.so + spooltool) ---- */
+
+#define SHIM "tests/bin/crashshim.so"
+#define TOOL "tests/bin/spooltool"
+
+/* Run spooltool args... killed at the at-th wrapped call (before it runs, or
+ * right after it when after).  Returns its exit code, or 137 when killed. */
+static int run_crashing(long at, int after, char *const argv[])
+{
+    pid_t p = fork();
+    assert_true(p >= 0);
+    if (p == 0) {
+        char n[32];
+        snprintf(n, sizeof n, "%ld", at);
+        setenv("LD_PRELOAD", SHIM, 1);
+        setenv("PO_CRASH_CALL", "any", 1);
+        setenv("PO_CRASH_AT", n, 1);
+        if (after)
+            setenv("PO_CRASH_AFTER", "1", 1);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        execv(TOOL, argv);
+        _exit(127);
+    }
+    int status;
+    assert_int_equal(waitpid(p, &status, 0), p);
+    if (WIFSIGNALED(status))
+        return 137;
+    return WEXITSTATUS(status);
+}
+
+static int helpers_built(void)
+{
+    return access(SHIM, R_OK) == 0 && access(TOOL, X_OK) == 0;
+}
+
+static void empty_queue(const char *q)
+{
+    struct strlist l;
+    sl_init(&l);
+    assert_int_equal(spool_list(q, &l), 0);
+    for (size_t i = 0; i < l.n; i++) {
+        struct qmsg *m;
+        assert_int_equal(spool_open(q, l.v[i], &m), 0);
+        spool_remove(m);
+        spool_close(m);
+    }
+    sl_free(&l);
+}
+
+/* Guarantee 2: killed at any instant of an enqueue, the queue holds either
+ * nothing or the complete message, and cleanup leaves no temporary. */
+static void test_crash_during_enqueue(void **st)
+{
+    struct fx *f = *st;
+    if (!helpers_built())
+        skip(); /* build tests/bin with make (tests/helpers.mk) and run from the top dir */
+    char *argv[] = {TOOL, "enqueue", f->q, "5000", NULL};
+    int completed = 0, crashes = 0;
+    for (long at = 1; at < 200 && !completed; at++) {
+        for (int after = 0; after <= 1; after++) {
+            int rc = run_crashing(at, after, argv);
+            assert_true(rc == 0 || rc == 137);
+            if (rc == 0)
+                completed = 1;
+            crashes += rc == 137;
+            spool_cleanup(f->q, 0);
+            struct strlist l;
+            sl_init(&l);
+            assert_int_equal(spool_list(f->q, &l), 0);
+            if (rc == 0)
+                assert_int_equal(l.n, 1); /* exit 0 means it is there */
+            assert_true(l.n <= 1);
+            for (size_t i = 0; i < l.n; i++) {
+                struct qmsg *m;
+                assert_int_equal(spool_open(f->q, l.v[i], &m), 0);
+                assert_int_equal(spool_data_size(m), 5000); /* never partial */
+                assert_int_equal(spool_env(m)->nrcpts, 2);
+                spool_close(m);
+            }
+            sl_free(&l);
+            assert_int_equal(count_files(f->q, "td") + count_files(f->q, "tc"), 0);
+            assert_int_equal(count_files(f->q, "df"), count_files(f->q, "cf"));
+            empty_queue(f->q);
+        }
+    }
+    assert_true(completed);
+    assert_true(crashes >= 12); /* 6 writes/flushes/renames, each before and after */
+}
+
+/* Killed at any instant of a rewrite + record, the message is still there,
+ * readable, with either the old or the new envelope. */
+static void test_crash_during_rewrite(void **st)
+{
+    struct fx *f = *st;
+    if (!helpers_built())
+        skip(); /* build tests/bin with make (tests/helpers.mk) and run from the top dir */
+    char qid[QID_MAX];
+    assert_int_equal(enqueue(f->q, "a@b", 2, "body\n", qid), 0);
+    char *argv[] = {TOOL, "rewrite", f->q, qid, NULL};
+    int completed = 0;
+    for (long at = 1; at < 200 && !completed; at++) {
+        for (int after = 0; after <= 1; after++) {
+            int rc = run_crashing(at, after, argv);
+            assert_true(rc == 0 || rc == 137);
+            spool_cleanup(f->q, 0);
+            struct qmsg *m;
+            assert_int_equal(spool_open(f->q, qid, &m), 0);
+            size_t n = spool_env(m)->nrcpts;
+            assert_true(n == 2 || n == 3);
+            if (rc == 0) {
+                completed = 1;
+                assert_int_equal(n, 3);
+                assert_int_equal(spool_env(m)->rcpts[0].state, RS_DONE);
+            }
+            if (n == 3) { /* back to the start for the next crash point */
+                spool_env(m)->nrcpts = 2;
+                free(spool_env(m)->rcpts[2].addr);
+                free(spool_env(m)->rcpts[2].orig);
+                spool_env(m)->rcpts[0].state = RS_PENDING;
+                assert_int_equal(spool_rewrite(m), 0);
+            }
+            spool_close(m);
+            assert_int_equal(count_files(f->q, "tc"), 0);
+        }
+    }
+    assert_true(completed);
+}
+
 int main(void)
 {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
@@ -591,6 +720,8 @@ int main(void)
         T(test_trigger),
         T(test_pickup),
         T(test_enospc),
+        T(test_crash_during_enqueue),
+        T(test_crash_during_rewrite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
