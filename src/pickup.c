@@ -54,7 +54,7 @@ static int open_drop_file(const char *path, struct stat *st)
  * .forward files, never from a submitter. */
 static int rcpt_acceptable(const char *a)
 {
-    return a[0] != '\0' && a[0] != '|' && a[0] != '/' && a[0] != '"';
+    return a[0] != '\0' && a[0] != '|' && a[0] != '/';
 }
 
 /* Build the envelope we will queue from the parsed submission u. */

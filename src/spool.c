@@ -8,7 +8,7 @@
  * file is renamed td<qid> -> df<qid> without a directory flush of its own: if a
  * crash keeps the later cf rename but loses the df one, td<qid> still holds the
  * flushed data and spool_open()/spool_cleanup() finish the rename.  A result
- * costs one fdatasync (an appended line); a rewrite three (temp, rename, dir).
+ * costs one fdatasync (an appended line); a rewrite two (temp, directory).
  *
  * Locking: fcntl write lock on the control file, taken non-blocking.  POSIX
  * drops a process's fcntl locks on a file when it closes ANY descriptor of that
