@@ -6,9 +6,13 @@ CPPFLAGS = -I. -Iinclude
 
 all: tests/bin/spooltool tests/bin/crashshim.so
 
-tests/bin/spooltool: tests/helpers/spooltool.c libpo.a include/*.h config.h
+# built from the sources it needs, not libpo.a: the top Makefile may still be
+# building libpo.a in parallel (make -j) when it calls us
+SPOOLSRC = src/spool.c src/pickup.c src/ctl.c src/envelope.c src/util.c src/log.c
+
+tests/bin/spooltool: tests/helpers/spooltool.c $(SPOOLSRC) include/*.h config.h
 	@mkdir -p tests/bin
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS) -o $@ tests/helpers/spooltool.c libpo.a
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS) -o $@ tests/helpers/spooltool.c $(SPOOLSRC)
 
 tests/bin/crashshim.so: tests/helpers/crashshim.c
 	@mkdir -p tests/bin
