@@ -81,10 +81,11 @@ int spool_record(struct qmsg *m, size_t i, enum rcpt_state st, const char *statu
  * (after expansion added recipients, next_try changed...): temp + fsync + rename
  * + directory fsync.  The new file is locked before it is renamed into place, so
  * the message stays locked throughout; spool_open re-checks the inode it locked
- * against the name, so nobody works on the replaced file. */
+ * against the name, so nobody works on the replaced file.  Only when no child
+ * is delivering this message: children append to the old inode. */
 int spool_rewrite(struct qmsg *m);
 /* Re-read the control file through the locked descriptor (after a child
- * process appended status records to it).  0 or -1 with errno. */
+ * process appended status records to it).  0 or -1 with errno (m unchanged). */
 int spool_reload(struct qmsg *m);
 /* Remove the message (control file first, then data). */
 int spool_remove(struct qmsg *m);
@@ -98,6 +99,10 @@ int spool_locked(const char *queuedir, const char *qid);
 /* Read an envelope without locking (mailq).  0 or -1. */
 int spool_peek(const char *queuedir, const char *qid, struct envelope *e,
                long long *size);
+
+/* Bytes available to unprivileged users on the queue's file system (for
+ * minfree=), or -1 with errno. */
+long long spool_free_bytes(const char *queuedir);
 
 /* Remove temporaries older than max_age seconds left by crashed processes, and
  * data files with no control file older than that (age: the later of mtime and

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -381,8 +382,9 @@ static int lock_cf(const char *cf, int *fdp)
     return -1;
 }
 
-/* Parse the locked control file into e; cut an interrupted append off. */
-static int load_locked(struct qmsg *m, struct envelope *e)
+/* Parse the locked control file into e; with cut, also cut an interrupted
+ * append off (only at open: later, a delivery child may be mid-append). */
+static int load_locked(struct qmsg *m, struct envelope *e, int cut)
 {
     struct buf text;
     const char *why = NULL;
@@ -395,7 +397,7 @@ static int load_locked(struct qmsg *m, struct envelope *e)
              || strcmp(e->qid, m->qid) != 0) {
         log_warn("%s: bad control file: %s", m->qid, why ? why : "queue id does not match");
         err = EINVAL;
-    } else if (valid < text.len && ftruncate(m->fd, (off_t)valid) < 0) {
+    } else if (cut && valid < text.len && ftruncate(m->fd, (off_t)valid) < 0) {
         err = errno; /* an interrupted append must go before we append */
     }
     buf_free(&text);
@@ -425,7 +427,7 @@ int spool_open(const char *queuedir, const char *qid, struct qmsg **out)
     }
     struct stat st;
     int err = 0;
-    if (load_locked(m, &m->env) < 0) {
+    if (load_locked(m, &m->env, 1) < 0) {
         err = errno;
     } else if (data_stat(queuedir, qid, m->df, &st) < 0) {
         log_warn("%s: control file without data file", qid);
@@ -444,7 +446,7 @@ int spool_reload(struct qmsg *m)
 {
     struct envelope e;
     env_init(&e);
-    if (load_locked(m, &e) < 0) {
+    if (load_locked(m, &e, 0) < 0) {
         int err = errno;
         env_free(&e);
         errno = err;
@@ -742,6 +744,14 @@ int spool_cleanup(const char *queuedir, long max_age)
     int m = cleanup_dir(md, max_age, 1);
     free(md);
     return m < 0 ? n : n + m;
+}
+
+long long spool_free_bytes(const char *queuedir)
+{
+    struct statvfs sv;
+    if (statvfs(queuedir, &sv) < 0)
+        return -1;
+    return (long long)sv.f_bavail * (long long)sv.f_frsize;
 }
 
 /* ---- setup and trigger ---- */

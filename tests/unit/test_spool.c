@@ -389,6 +389,8 @@ static void test_cleanup_and_crash_leftovers(void **st)
 static void test_trigger(void **st)
 {
     struct fx *f = *st;
+    assert_true(spool_free_bytes(f->q) > 0);
+    assert_int_equal(spool_free_bytes("/nonexistent/queue"), -1);
     assert_int_equal(spool_trigger(f->q), -1); /* no daemon */
     assert_int_equal(errno, ENXIO);
     char *p = xasprintf("%s/trigger", f->q);
@@ -569,6 +571,36 @@ static void test_enospc(void **st)
     char qid[QID_MAX];
     assert_int_equal(enqueue(q, "a@b", 1, "ok\n", qid), 0);
     env_free(&e);
+    /* 4: a status record that does not fit leaves the control file as it was */
+    struct qmsg *m;
+    assert_int_equal(spool_open(q, qid, &m), 0);
+    char *cf = xasprintf("%s/cf%s", q, qid);
+    struct buf before, after;
+    buf_init(&before);
+    buf_init(&after);
+    assert_int_equal(read_file(cf, &before, 1 << 20), 0);
+    fd = open(fill, O_WRONLY | O_CREAT, 0600);
+    while (write(fd, block, sizeof block) > 0)
+        ;
+    close(fd);
+    char *longstatus = xmalloc(6001);
+    memset(longstatus, 's', 6000);
+    longstatus[6000] = '\0';
+    assert_int_equal(spool_record(m, 0, RS_DONE, longstatus, NULL), -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_int_equal(spool_env(m)->rcpts[0].state, RS_PENDING);
+    assert_int_equal(read_file(cf, &after, 1 << 20), 0);
+    assert_int_equal(after.len, before.len);
+    unlink(fill);
+    assert_int_equal(spool_record(m, 0, RS_DONE, "2.0.0 ok", NULL), 0);
+    spool_close(m);
+    assert_int_equal(spool_open(q, qid, &m), 0);
+    assert_int_equal(spool_env(m)->rcpts[0].state, RS_DONE);
+    spool_close(m);
+    free(longstatus);
+    free(cf);
+    buf_free(&before);
+    buf_free(&after);
     umount(mnt);
     rmdir(mnt);
     free(fill);
