@@ -126,8 +126,9 @@ int spool_pickup(const char *queuedir, const struct strlist *trusted_users,
                  struct strlist *picked);
 
 /* Create QUEUEDIR (0711), maildrop (3733) and trigger (FIFO 0622) owned by
- * uid/gid if missing (run as root or as that owner); existing ones are left as
- * they are.  0 or -1 with errno (ENOTDIR/EEXIST: something else has the name). */
+ * uid/gid if missing (run as root or as that owner); existing ones owned by uid
+ * get those modes, others are left alone.  0 or -1 with errno (ENOTDIR/EEXIST:
+ * something else has the name). */
 int spool_setup(const char *queuedir, uid_t uid, gid_t gid);
 
 /* Wake a running daemon's queue runner (writes to the trigger FIFO without

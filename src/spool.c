@@ -685,7 +685,7 @@ static int remove_old(const char *dir, const char *name, long max_age, time_t no
     int r = 0;
     if (lstat(p, &st) == 0) {
         time_t t = st.st_mtime > st.st_ctime ? st.st_mtime : st.st_ctime;
-        if (now - t >= max_age && unlink(p) == 0) {
+        if ((max_age <= 0 || now - t >= max_age) && unlink(p) == 0) {
             log_info("removed stale %s", p);
             r = 1;
         }
@@ -757,7 +757,9 @@ long long spool_free_bytes(const char *queuedir)
 /* ---- setup and trigger ---- */
 
 /* Create (if missing) a directory or FIFO at path, then give it owner and mode
- * through a descriptor, so a swapped-in symlink is never followed. */
+ * through a descriptor, so a swapped-in symlink is never followed.  An existing
+ * one of ours gets its mode corrected (an old 0700 queue would lock users out
+ * of the maildrop). */
 static int make_node(const char *path, int fifo, mode_t mode, uid_t uid, gid_t gid)
 {
     int r = fifo ? mkfifo(path, 0600) : mkdir(path, 0700);
@@ -774,7 +776,10 @@ static int make_node(const char *path, int fifo, mode_t mode, uid_t uid, gid_t g
         errno = fifo ? EEXIST : ENOTDIR;
         return -1;
     }
-    if (created && (fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0)) {
+    /* fchown first: it clears set-id bits, which fchmod then sets */
+    if ((created && fchown(fd, uid, gid) < 0)
+        || ((created || st.st_uid == uid) && (st.st_mode & 07777) != mode
+            && fchmod(fd, mode) < 0)) {
         int e = errno;
         close(fd);
         errno = e;

@@ -103,6 +103,14 @@ static int enqueue(const char *dir, const char *sender, int n, const char *body,
     return r;
 }
 
+static void write_text(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write_all(fd, text, strlen(text)), 0);
+    close(fd);
+}
+
 static void test_qid(void **st)
 {
     (void)st;
@@ -140,8 +148,17 @@ static void test_setup_modes(void **st)
     assert_int_equal(lstat(p, &s), 0);
     assert_true(S_ISFIFO(s.st_mode));
     free(p);
-    /* idempotent */
+    /* idempotent, and repairs a mode of ours */
+    assert_int_equal(chmod(f->q, 0700), 0);
     assert_int_equal(spool_setup(f->q, getuid(), getgid()), 0);
+    assert_int_equal(stat(f->q, &s), 0);
+    assert_int_equal(s.st_mode & 07777, 0711);
+    /* something else in the way is an error */
+    char *bad = xasprintf("%s/notadir", f->dir);
+    write_text(bad, "x");
+    assert_int_equal(spool_setup(bad, getuid(), getgid()), -1);
+    assert_int_equal(errno, ENOTDIR);
+    free(bad);
 }
 
 static void test_enqueue_commit(void **st)
@@ -305,14 +322,6 @@ static void test_locking_two_processes(void **st)
     assert_int_equal(spool_open(f->q, qid, &m), -1);
     assert_int_equal(errno, ENOENT);
     assert_int_equal(spool_locked(f->q, qid), -1);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write_all(fd, text, strlen(text)), 0);
-    close(fd);
 }
 
 static void test_list_order_and_incomplete(void **st)
