@@ -11,6 +11,10 @@
 
 #include "util.h"
 
+/* Limits: an entry's value (after joining continuation lines) and a name. */
+#define ALIAS_ENTRY_MAX 65536
+#define ALIAS_NAME_MAX 255
+
 /* Called for each entry of an aliases file; return non-zero to stop. */
 typedef int (*alias_cb)(void *arg, const char *name, const char *value, int line);
 
@@ -23,6 +27,12 @@ int aliases_parse(const char *text, size_t len, const char *fname, alias_cb cb,
  * stored) and *longest.  -1 with *err (malloc'd) on failure; the old database is
  * untouched then. */
 int aliases_build(const char *path, long *count, long *longest, char **err);
+
+/* The same, handing back the warnings (malformed lines, duplicate names: the
+ * first one wins) as "FILE:LINE: text" in warnings instead of logging them.
+ * aliases_build logs them with log_warn. */
+int aliases_build_warn(const char *path, long *count, long *longest,
+                       struct strlist *warnings, char **err);
 
 /* Look name up (case-insensitively) in dbpath.  1 found (*value malloc'd),
  * 0 not found (or no database), -1 error (errno). */
