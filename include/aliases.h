@@ -42,9 +42,11 @@ int aliases_lookup(const char *dbpath, const char *name, char **value);
 int aliases_db_stale(const char *path);
 
 /* Split an expansion list (an alias value, a .forward file, an :include: file)
- * into entries: commas separate, whitespace outside double quotes is ignored,
- * quotes are removed, backslash escapes one character, '#' at the start of a
- * line (in files) starts a comment.  Appends to out; returns the count. */
+ * into entries: commas and line ends separate, whitespace outside double
+ * quotes is ignored, quotes are removed, backslash escapes one character, '#'
+ * at the start of a line (in files) starts a comment.  A leading backslash is
+ * kept ("\user": the user's own mailbox); quotes do not span lines.  Appends
+ * to out; returns the count. */
 int aliases_split_list(const char *value, struct strlist *out);
 
 #endif

@@ -212,7 +212,9 @@ int aliases_split_list(const char *value, struct strlist *out)
     for (const char *p = value; *p; p++) {
         unsigned char ch = (unsigned char)*p;
         if (ch == '\n') {
-            quoted = 0; /* quotes never span lines */
+            /* a line ends an entry, and quotes never span lines */
+            split_emit(&s);
+            quoted = 0;
             line_start = 1;
             continue;
         }
