@@ -396,11 +396,17 @@ static int expand_forward(struct xp *x, const struct ident *id, const char *key,
     } else if (rc == FWD_IGNORED) {
         log_notice("ignoring %s's .forward: %s", id->name, why);
     } else if (rc == FWD_OK && entries.n) {
+        size_t before = x->resolved;
         sl_add(&x->chain, key);
         for (size_t i = 0; i < entries.n; i++)
             expand_entry(x, entries.v[i], id->name, depth + 1);
         free(x->chain.v[--x->chain.n]);
         used = 1;
+        if (x->resolved == before && !x->temp) {
+            /* a .forward that leads nowhere must not lose the mail */
+            log_notice("%s's .forward gives no destination: using the mailbox", id->name);
+            used = 0;
+        }
     }
     sl_free(&entries);
     free(why);
