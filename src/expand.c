@@ -164,7 +164,7 @@ static char *chain_text(const struct xp *x, const char *last)
     for (size_t i = 0; i < x->chain.n; i++)
         buf_addf(&b, "%s -> ", x->chain.v[i]);
     buf_adds(&b, last);
-    return buf_steal(&b);
+    return b.s; /* not buf_steal: it allocates a fresh buffer */
 }
 
 /* Printable text without spaces: what an address or a name may be. */
@@ -223,7 +223,7 @@ static char *unquote_local(const char *local)
             i++;
         buf_addc(&b, local[i]);
     }
-    return buf_steal(&b);
+    return b.s; /* not buf_steal: it allocates a fresh buffer */
 }
 
 static void expand_name(struct xp *x, const char *local, int depth);

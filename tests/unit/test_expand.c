@@ -138,7 +138,7 @@ static char *subst(const struct fx *f, const char *text)
             buf_addc(&b, *p++);
         }
     }
-    return buf_steal(&b);
+    return b.s; /* not buf_steal: it allocates a fresh buffer */
 }
 
 static void write_file(const struct fx *f, const char *path, const char *text, mode_t mode)
