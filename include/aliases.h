@@ -38,6 +38,11 @@ int aliases_build_warn(const char *path, long *count, long *longest,
  * 0 not found (or no database), -1 error (errno). */
 int aliases_lookup(const char *dbpath, const char *name, char **value);
 
+/* The same lookup in the text file itself (first entry wins, as in the
+ * database): the fallback while ALIASES.db has not been built.  1, 0 (also when
+ * the file does not exist), -1 error (errno). */
+int aliases_lookup_text(const char *path, const char *name, char **value);
+
 /* 1 if the database is missing or older than the text file, else 0. */
 int aliases_db_stale(const char *path);
 

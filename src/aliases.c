@@ -451,6 +451,45 @@ int aliases_lookup(const char *dbpath, const char *name, char **value)
     return rc;
 }
 
+struct text_find {
+    const char *key;
+    char *value;
+};
+
+static int find_cb(void *arg, const char *name, const char *value, int line)
+{
+    struct text_find *t = arg;
+    (void)line;
+    if (strcmp(name, t->key) != 0)
+        return 0;
+    t->value = xstrdup(value);
+    return 1;
+}
+
+int aliases_lookup_text(const char *path, const char *name, char **value)
+{
+    *value = NULL;
+    if (!name || !*name || strlen(name) > ALIAS_NAME_MAX)
+        return 0;
+    struct buf text;
+    buf_init(&text);
+    if (read_file(path, &text, ALIASES_FILE_MAX) < 0) {
+        int saved = errno;
+        buf_free(&text);
+        errno = saved;
+        return saved == ENOENT ? 0 : -1;
+    }
+    struct text_find t = {.key = NULL, .value = NULL};
+    char *key = xstrdup(name);
+    str_lower(key);
+    t.key = key;
+    aliases_parse(text.s, text.len, path, find_cb, &t, NULL);
+    free(key);
+    buf_free(&text);
+    *value = t.value;
+    return t.value != NULL;
+}
+
 static int mtime_older(const struct stat *a, const struct stat *b)
 {
     if (a->st_mtim.tv_sec != b->st_mtim.tv_sec)

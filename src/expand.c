@@ -124,7 +124,6 @@ static int account_lookup(const char *name, struct ident *id)
 struct xp {
     const struct config *c;
     struct targets *out;
-    char *dbpath;           /* ALIASES.db, or NULL without aliases= */
     const char *top;        /* the recipient being expanded, for messages */
     struct strlist chain;   /* names/includes being expanded, outermost first */
     struct strlist done;    /* names fully expanded already */
@@ -434,15 +433,33 @@ static void expand_loop(struct xp *x, const char *local, const char *key)
     free(loop);
 }
 
-/* Aliases database.  1 expanded, 0 not an alias, -1 after a temporary failure. */
+/* Look key up in ALIASES.db; while that has never been built, in the text
+ * file (with a warning), so that postmaster works before the first newaliases. */
+static int alias_value(const struct config *c, const char *key, char **value)
+{
+    *value = NULL;
+    if (!c->aliases)
+        return 0;
+    char *db = xasprintf("%s.db", c->aliases);
+    int rc;
+    if (access(db, F_OK) < 0 && errno == ENOENT && access(c->aliases, F_OK) == 0) {
+        log_warn("%s is missing: run newaliases; reading %s directly", db, c->aliases);
+        rc = aliases_lookup_text(c->aliases, key, value);
+    } else {
+        rc = aliases_lookup(db, key, value);
+    }
+    free(db);
+    return rc;
+}
+
+/* Aliases.  1 expanded, 0 not an alias, -1 after a temporary failure. */
 static int expand_alias(struct xp *x, const char *key, int depth)
 {
     char *value = NULL;
-    if (!x->dbpath)
-        return 0;
-    int rc = aliases_lookup(x->dbpath, key, &value);
+    int rc = alias_value(x->c, key, &value);
     if (rc < 0) {
-        fail(x, 1, "4.3.0 <%s>: cannot read %s: %s", x->top, x->dbpath, strerror(errno));
+        fail(x, 1, "4.3.0 <%s>: cannot read the aliases of %s: %s", x->top,
+             x->c->aliases, strerror(errno));
         return -1;
     }
     if (rc == 0)
@@ -509,7 +526,6 @@ int expand_address(const struct config *c, const char *addr, const char *owner,
     *why = NULL;
     sl_init(&x.chain);
     sl_init(&x.done);
-    x.dbpath = c->aliases ? xasprintf("%s.db", c->aliases) : NULL;
     if (owner) {
         /* the .forward owner naming itself means its own mailbox */
         char *k = xstrdup(owner);
@@ -545,7 +561,6 @@ int expand_address(const struct config *c, const char *addr, const char *owner,
     }
     free(x.perm);
     free(x.temp);
-    free(x.dbpath);
     sl_free(&x.chain);
     sl_free(&x.done);
     return rc;
@@ -560,12 +575,8 @@ int expand_local_exists(const struct config *c, const char *local)
         free(name);
         return 0;
     }
-    if (c->aliases) {
-        char *db = xasprintf("%s.db", c->aliases);
-        rc = aliases_lookup(db, name, &value);
-        free(db);
-        free(value);
-    }
+    rc = alias_value(c, name, &value);
+    free(value);
     if (rc == 0) {
         struct ident id;
         int r = account_lookup(name, &id);

@@ -131,13 +131,33 @@ static void child_send(int fd, char tag, const char *text)
     buf_free(&b);
 }
 
+/* The reader child keeps nothing of its parent's: no sockets, locks or
+ * terminal, default signal handling.  Returns the pipe's new descriptor. */
+static int child_isolate(int fd)
+{
+    static const int sigs[] = {SIGPIPE, SIGTERM, SIGHUP, SIGINT, SIGCHLD, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        signal(sigs[i], SIG_DFL);
+    if (fd != 3) {
+        if (dup2(fd, 3) < 0)
+            _exit(1);
+        fd = 3;
+    }
+    int null = open("/dev/null", O_RDWR);
+    for (int i = 0; i < 3 && null >= 0; i++)
+        if (null != i)
+            dup2(null, i);
+    close_range(4, ~0U, 0);
+    return fd;
+}
+
 static PO_NORETURN void child(int fd, const struct ident *who, const char *path,
                               enum fwd_mode mode)
 {
     struct strlist entries;
     char *why = NULL;
     sl_init(&entries);
-    signal(SIGPIPE, SIG_DFL);
+    fd = child_isolate(fd);
     if (become(who) < 0) {
         char *msg = xasprintf("cannot become %s: %s", who->name, strerror(errno));
         child_send(fd, 'T', msg);

@@ -261,6 +261,13 @@ static void test_build_and_lookup(void **state)
     assert_null(v);
     assert_int_equal(aliases_lookup(db, "", &v), 0);
 
+    /* the text fallback finds the same values */
+    assert_int_equal(aliases_lookup_text(path, "PostMaster", &v), 1);
+    assert_string_equal(v, "root");
+    free(v);
+    assert_int_equal(aliases_lookup_text(path, "nobody-here", &v), 0);
+    assert_null(v);
+
     /* no temporary files left behind */
     char *cmd = xasprintf("test $(ls '%s' | wc -l) -eq 2", dir);
     assert_int_equal(system(cmd), 0);
@@ -269,6 +276,7 @@ static void test_build_and_lookup(void **state)
     /* a missing database is "not found", not an error */
     char *nodb = xasprintf("%s/none.db", dir);
     assert_int_equal(aliases_lookup(nodb, "postmaster", &v), 0);
+    assert_int_equal(aliases_lookup_text(nodb, "postmaster", &v), 0);
     free(nodb);
 
     /* a failed build leaves the old database alone */

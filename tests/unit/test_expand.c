@@ -237,6 +237,24 @@ static void test_alias_to_user(void **state)
     }
 }
 
+/* Before the first newaliases the text file itself is used. */
+static void test_alias_without_db(void **state)
+{
+    struct fx *f = *state;
+    char *path = xasprintf("%s/nodb", f->dir);
+    write_file(f, path, "pipe: \"|/bin/cat\"\n", 0644);
+    free(f->c.aliases);
+    f->c.aliases = path;
+    struct targets t;
+    char *why = NULL;
+    targets_init(&t);
+    assert_int_equal(expand(f, "Pipe", &t, &why), 0);
+    assert_int_equal(t.n, 1);
+    assert_true(has(f, &t, T_PIPE, "/bin/cat", NULL));
+    assert_int_equal(expand_local_exists(&f->c, "pipe"), 1);
+    targets_free(&t);
+}
+
 static void test_user_case_insensitive(void **state)
 {
     struct fx *f = *state;
@@ -689,6 +707,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alias_kinds),
         cmocka_unit_test(test_alias_to_user),
+        cmocka_unit_test(test_alias_without_db),
         cmocka_unit_test(test_user_case_insensitive),
         cmocka_unit_test(test_unknown_user),
         cmocka_unit_test(test_remote),
