@@ -30,7 +30,9 @@ int aliases_build(const char *path, long *count, long *longest, char **err);
 
 /* The same, handing back the warnings (malformed lines, duplicate names: the
  * first one wins) as "FILE:LINE: text" in warnings instead of logging them.
- * aliases_build logs them with log_warn. */
+ * aliases_build logs them with log_warn.  Failure codes tell the CLI which exit
+ * status to use: -1 the text file cannot be read (EX_NOINPUT), -2 the database
+ * cannot be written (EX_CANTCREAT). */
 int aliases_build_warn(const char *path, long *count, long *longest,
                        struct strlist *warnings, char **err);
 

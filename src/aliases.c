@@ -373,6 +373,7 @@ int aliases_build_warn(const char *path, long *count, long *longest,
     if (rc == 0)
         rc = finish_db(tmp, dbfile, err);
     if (rc < 0) {
+        rc = -2; /* the text was fine; the database could not be written */
         unlink(tmp);
     } else {
         *count = b.count;
@@ -392,7 +393,7 @@ int aliases_build(const char *path, long *count, long *longest, char **err)
     for (size_t i = 0; i < warnings.n; i++)
         log_warn("%s", warnings.v[i]);
     sl_free(&warnings);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 /* Fetch key, trying the form the original stored (with its trailing NUL) too. */
