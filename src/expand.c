@@ -200,11 +200,16 @@ static int is_domain(const char *d)
     return 1;
 }
 
-/* "local" or "local@domain": no spaces or controls, both parts present. */
+/* "local" or "local@domain": no controls, both parts present; spaces only
+ * inside a quoted local part ("a b"@example.org). */
 static int is_address(const char *a)
 {
     const char *at = strrchr(a, '@');
-    if (!is_token(a) || strlen(a) > EXPAND_ENTRY_MAX || a[0] == '@')
+    size_t llen = at ? (size_t)(at - a) : strlen(a);
+    if (!is_text(a) || strchr(a, '\t') || strlen(a) > EXPAND_ENTRY_MAX || llen == 0)
+        return 0;
+    int quoted = llen >= 2 && a[0] == '"' && a[llen - 1] == '"';
+    if (!quoted && memchr(a, ' ', llen))
         return 0;
     return !at || is_domain(at + 1);
 }
@@ -329,14 +334,16 @@ static void expand_addr(struct xp *x, const char *addr, int depth)
     }
     char *at = strrchr(a, '@');
     if (!is_address(a)) {
-        fail(x, 0, "5.1.3 <%s>: bad address %s in an alias or forward list", x->top, addr);
+        char *clean = str_sanitize(addr, strlen(addr));
+        fail(x, 0, "5.1.3 <%s>: bad address %s in an alias or forward list", x->top, clean);
+        free(clean);
     } else if (at && !expand_is_local_domain(x->c, at + 1)) {
         str_lower(at + 1);
         add(x, T_REMOTE, a, NULL);
     } else {
         if (at)
             *at = '\0';
-        expand_name(x, a, depth + 1);
+        expand_name(x, a, depth);
     }
     free(a);
 }
@@ -522,7 +529,9 @@ static void expand_name(struct xp *x, const char *local, int depth)
 int expand_address(const struct config *c, const char *addr, const char *owner,
                    struct targets *out, char **why)
 {
-    struct xp x = {.c = c, .out = out, .top = addr};
+    /* the address appears in replies, logs and bounces: never raw */
+    char *top = str_sanitize(addr, strlen(addr));
+    struct xp x = {.c = c, .out = out, .top = top};
     *why = NULL;
     sl_init(&x.chain);
     sl_init(&x.done);
@@ -534,7 +543,7 @@ int expand_address(const struct config *c, const char *addr, const char *owner,
     }
     const char *at = strrchr(addr, '@');
     if (!is_address(addr)) {
-        fail(&x, 0, "5.1.3 <%s>: bad recipient address syntax", addr);
+        fail(&x, 0, "5.1.3 <%s>: bad recipient address syntax", top);
     } else if (at && !expand_is_local_domain(c, at + 1)) {
         char *a = xstrdup(addr);
         str_lower(a + (at - addr) + 1);
@@ -552,17 +561,18 @@ int expand_address(const struct config *c, const char *addr, const char *owner,
         x.temp = NULL;
         rc = -1;
     } else if (x.resolved == 0) {
-        *why = x.perm ? x.perm : xasprintf("5.1.1 <%s>: expands to nothing", addr);
+        *why = x.perm ? x.perm : xasprintf("5.1.1 <%s>: expands to nothing", top);
         x.perm = NULL;
         rc = 1;
     } else if (x.perm) {
         /* some members of a list failed; the rest is delivered */
-        log_notice("expanding <%s>: %s", addr, x.perm);
+        log_notice("expanding <%s>: %s", top, x.perm);
     }
     free(x.perm);
     free(x.temp);
     sl_free(&x.chain);
     sl_free(&x.done);
+    free(top);
     return rc;
 }
 

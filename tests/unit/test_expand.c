@@ -297,6 +297,13 @@ static void test_unknown_user(void **state)
     assert_int_equal(expand(f, "a b@localhost", &t, &why), 1);
     assert_non_null(strstr(why, "5.1.3"));
     free(why);
+    /* control characters never reach the reply text */
+    assert_int_equal(expand(f, "x\r\n250 ok@localhost", &t, &why), 1);
+    assert_string_equal(why, "5.1.3 <x\\x0D\\x0A250 ok@localhost>: bad recipient address syntax");
+    free(why);
+    assert_int_equal(expand(f, "\"a b\"@localhost", &t, &why), 1);
+    assert_string_equal(why, "5.1.1 <\"a b\"@localhost>: no such user here");
+    free(why);
     assert_int_equal(t.n, 0);
     targets_free(&t);
 }
@@ -314,6 +321,9 @@ static void test_remote(void **state)
     assert_true(has(f, &t, T_REMOTE, "Joe@elsewhere.example", NULL));
     assert_true(has(f, &t, T_REMOTE, "joe@[192.0.2.55]", NULL));
     assert_true(has(f, &t, T_REMOTE, "joe@sub.test.example", NULL));
+    /* a quoted local part with a space is a valid remote address */
+    assert_int_equal(expand(f, "\"J Doe\"@far.example", &t, &why), 0);
+    assert_true(has(f, &t, T_REMOTE, "\"J Doe\"@far.example", NULL));
     targets_free(&t);
 }
 
@@ -336,6 +346,27 @@ static void test_loop(void **state)
     assert_null(why);
     assert_int_equal(t.n, 1);
     assert_true(has(f, &t, T_REMOTE, "far@remote.example", NULL));
+    targets_free(&t);
+}
+
+static void test_depth(void **state)
+{
+    struct fx *f = *state;
+    struct buf text;
+    buf_init(&text);
+    for (int i = 0; i < 40; i++)
+        buf_addf(&text, "d%d: d%d\n", i, i + 1);
+    buf_adds(&text, "d40: far@remote.example\n");
+    use_aliases(f, "deep", text.s);
+    buf_free(&text);
+    struct targets t;
+    char *why = NULL;
+    targets_init(&t);
+    assert_int_equal(expand(f, "d20", &t, &why), 0); /* 21 levels: fine */
+    assert_int_equal(t.n, 1);
+    assert_int_equal(expand(f, "d0", &t, &why), 1); /* 41 levels: too deep */
+    assert_non_null(strstr(why, "5.4.6"));
+    free(why);
     targets_free(&t);
 }
 
@@ -712,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_unknown_user),
         cmocka_unit_test(test_remote),
         cmocka_unit_test(test_loop),
+        cmocka_unit_test(test_depth),
         cmocka_unit_test(test_loop_to_account),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_partial_failure),
