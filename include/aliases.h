@@ -32,7 +32,8 @@ int aliases_build(const char *path, long *count, long *longest, char **err);
  * first one wins) as "FILE:LINE: text" in warnings instead of logging them.
  * aliases_build logs them with log_warn.  Failure codes tell the CLI which exit
  * status to use: -1 the text file cannot be read (EX_NOINPUT), -2 the database
- * cannot be written (EX_CANTCREAT). */
+ * cannot be written (EX_CANTCREAT).  Both functions leave errno as the failing
+ * call set it. */
 int aliases_build_warn(const char *path, long *count, long *longest,
                        struct strlist *warnings, char **err);
 

@@ -352,29 +352,35 @@ int aliases_build_warn(const char *path, long *count, long *longest,
     buf_init(&text);
     *err = NULL;
     if (read_file(path, &text, ALIASES_FILE_MAX) < 0) {
+        int saved = errno;
         *err = xasprintf("%s: %s", path,
                          errno == EFBIG ? "file too large (limit 256 MiB)" : strerror(errno));
         buf_free(&text);
+        errno = saved;
         return -1;
     }
     char *dbfile = db_path(path);
     char *tmp = xasprintf("%s.tXXXXXX", dbfile);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
+        int saved = errno;
         *err = xasprintf("cannot create a temporary file next to %s: %s", dbfile,
                          strerror(errno));
         free(tmp);
         free(dbfile);
         buf_free(&text);
-        return -1;
+        errno = saved;
+        return -2;
     }
     struct build_state b = {.warnings = warnings, .fname = path};
     int rc = fill_db(fd, tmp, path, &text, &b, warnings, err);
     if (rc == 0)
         rc = finish_db(tmp, dbfile, err);
     if (rc < 0) {
+        int saved = errno;
         rc = -2; /* the text was fine; the database could not be written */
         unlink(tmp);
+        errno = saved;
     } else {
         *count = b.count;
         *longest = b.longest;
@@ -390,9 +396,11 @@ int aliases_build(const char *path, long *count, long *longest, char **err)
     struct strlist warnings;
     sl_init(&warnings);
     int rc = aliases_build_warn(path, count, longest, &warnings, err);
+    int saved = errno;
     for (size_t i = 0; i < warnings.n; i++)
         log_warn("%s", warnings.v[i]);
     sl_free(&warnings);
+    errno = saved; /* the CLI picks its exit status from it */
     return rc < 0 ? -1 : 0;
 }
 

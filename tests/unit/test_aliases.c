@@ -324,6 +324,7 @@ static void test_build_failures(void **state)
     sl_init(&warn);
     /* no text file: -1 (EX_NOINPUT) */
     assert_int_equal(aliases_build_warn(path, &count, &longest, &warn, &err), -1);
+    assert_int_equal(errno, ENOENT);
     assert_non_null(strstr(err, "No such file"));
     free(err);
     /* the database path is a directory: -2 (EX_CANTCREAT), nothing left over */
