@@ -159,7 +159,13 @@ static enum deliv_result parse_report(const struct buf *b, int wst, const char *
 {
     if (b->len >= 3 && b->s[0] >= '0' && b->s[0] <= '2' && b->s[1] == ' ' &&
         (b->s[2] == '2' || b->s[2] == '4' || b->s[2] == '5')) {
-        char *clean = str_sanitize(b->s + 2, b->len - 2 > RESULT_MAX ? RESULT_MAX : b->len - 2);
+        /* ours, already printable; a stray control byte must still never
+         * reach a control file record */
+        size_t n = b->len - 2 > RESULT_MAX ? RESULT_MAX : b->len - 2;
+        char *clean = xstrndup(b->s + 2, n);
+        for (char *p = clean; *p; p++)
+            if ((unsigned char)*p < ' ' || *p == 0x7f)
+                *p = '?';
         *status = clean;
         return (enum deliv_result)(b->s[0] - '0');
     }
