@@ -96,7 +96,8 @@ static enum deliv_result deliver_as(const struct config *c, const struct local_j
     long lock_wait = timeout * 3 / 4 < MBOX_LOCK_WAIT_MS ? timeout * 3 / 4 : MBOX_LOCK_WAIT_MS;
 
     if (j->kind == T_MBOX) {
-        char *path = local_mbox_path(c, id->name);
+        /* the account's own spelling when the name was matched case-insensitively */
+        char *path = local_mbox_path(c, j->user != NULL ? j->dest : id->name);
         struct mbox_req r = {.path = path, .owner = id->uid, .sender = j->sender,
                              .rcpt = j->rcpt, .datafd = datafd,
                              .escape_from = c->escape_from, .lock_wait_ms = lock_wait};
