@@ -20,8 +20,12 @@ struct msgout {
     const char *prepend;       /* header lines to put first ("Return-Path: ...\n"), or NULL */
 };
 
-/* Copy the message in datafd (read from offset 0) to outfd.  0, or -1 with errno
- * (a write error on outfd, or a read error). */
+/* Copy the message in datafd (read from offset 0, with pread: the file offset
+ * is not used) to outfd.  Order: From_ line, prepend, the message.  A message
+ * whose first line is not a header field ("Name:") gets an empty line first
+ * (an empty header block), so body text is never read as headers; an
+ * unterminated last line gets its line end.  0, or -1 with errno (a write
+ * error on outfd, or a read error). */
 int msgout_write(int datafd, int outfd, const struct msgout *mo);
 
 /* Only the transformation of one line (for tests): appends line (without its

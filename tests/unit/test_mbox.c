@@ -129,6 +129,18 @@ static void test_new_and_append(void **state)
     assert_true(n > 2 && strcmp(text + n - 9, "\nbody 2\n\n") == 0);
     free(text);
 
+    /* procmail's formail splits it the same way */
+    char *cmd = xasprintf("formail -s sh -c 'cat >/dev/null; echo m' < '%s'", f->box);
+    FILE *p = popen(cmd, "r");
+    char line[64];
+    int msgs = 0;
+    assert_non_null(p);
+    while (fgets(line, sizeof line, p))
+        msgs++;
+    assert_int_equal(pclose(p), 0);
+    assert_int_equal(msgs, 2);
+    free(cmd);
+
     char *view = python_view(f->box);
     assert_string_equal(view,
                         "alice@example.org <alice@example.org> user@here one "
