@@ -383,7 +383,7 @@ static char *canonical(struct ap *a)
         buf_free(&out);
         return fail(a, R_LONG), NULL;
     }
-    return buf_steal(&out);
+    return out.s; /* ownership passes to the caller */
 }
 
 static int skip_space(const char **p)
@@ -642,7 +642,7 @@ int addr_parse_list(const char *value, struct strlist *out)
 {
     struct elem e;
     const char *p = value;
-    int added = 0;
+    int added = 0, in_group = 0;
 
     buf_init(&e.plain);
     buf_init(&e.angle);
@@ -659,11 +659,16 @@ int addr_parse_list(const char *value, struct strlist *out)
             p++; /* after "<addr>" only a comment belongs; ignore the rest */
         } else if (c == '"' || c == '[') {
             p = copy_delimited(&e, p, c == '"' ? '"' : ']');
-        } else if (!e.in_angle && (c == ',' || c == ';')) {
+        } else if (!e.in_angle && (c == ',' || (c == ';' && in_group))) {
             added += elem_finish(&e, out);
+            in_group &= c == ',';
+            p++;
+        } else if (!e.in_angle && c == ';') {
+            e.bad = 1; /* ';' outside a group: this element is broken */
             p++;
         } else if (!e.in_angle && c == ':') {
             elem_reset(&e); /* "group name:" - the phrase so far is no address */
+            in_group = 1;
             p++;
         } else if (c == '<') {
             if (e.had_angle)
