@@ -582,6 +582,71 @@ static void test_parse_list_huge(void **state)
     free(s);
 }
 
+/* Invariants on pseudo-random strings over the characters that matter
+ * (fixed seed, so a failure is reproducible): whatever is accepted is
+ * canonical (parses again to itself), has no control character, fits the
+ * limits, and addr_domain finds a valid domain in it. */
+static void check_accepted(const char *in, const char *addr)
+{
+    char *again;
+    const char *why;
+
+    assert_true(strlen(addr) <= ADDR_MAX);
+    for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
+        assert_true(*p >= 0x20 && *p != 0x7f);
+    if (addr_parse_mailbox(addr, &again, &why) != 0)
+        print_error("\"%s\" -> \"%s\" does not parse again: %s\n", in, addr, why);
+    assert_string_equal(again, addr);
+    free(again);
+    const char *dom = addr_domain(addr);
+    if (dom)
+        assert_int_equal(addr_valid_domain(dom), 1);
+}
+
+static void test_random_invariants(void **state)
+{
+    (void)state;
+    /* pieces rather than bytes, so that many inputs come close to addresses */
+    static const char *const piece[] = {
+        "a", "Bob", "x9", "-", ".", ".", "@", "@", "@ex.COM", "ex.org.", "<", ">", "<a@b>",
+        "\"", "\"q s\"", "\\", "[", "]", "[1.2.3.4]", "[IPv6:::1]", "IPv6:", "(", ")", ",",
+        ":", ";", " ", "\t", "%", "!", "`", "|", "$", "\xc3\xa9", "\xff", "\r", "\n", "\x01",
+        "@r:", "<@r,@s:", "g: ", "Name ",
+    };
+    const size_t npieces = sizeof piece / sizeof piece[0];
+    uint32_t seed = 12345;
+    struct buf in;
+
+    buf_init(&in);
+    for (int iter = 0; iter < 30000; iter++) {
+        buf_reset(&in);
+        seed = seed * 1103515245u + 12345u;
+        size_t n = 1 + (seed >> 16) % 8;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            buf_adds(&in, piece[(seed >> 16) % npieces]);
+        }
+        char *addr;
+        const char *rest, *why;
+        if (addr_parse_path(in.s, 1, &addr, &rest, &why) == 0) {
+            if (*addr)
+                check_accepted(in.s, addr);
+            assert_true(rest >= in.s && rest <= in.s + in.len);
+            free(addr);
+        } else {
+            assert_non_null(why);
+            assert_null(addr);
+        }
+        struct strlist l;
+        sl_init(&l);
+        addr_parse_list(in.s, &l);
+        for (size_t k = 0; k < l.n; k++)
+            check_accepted(in.s, l.v[k]);
+        sl_free(&l);
+    }
+    buf_free(&in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -599,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_parse_list_table),
         cmocka_unit_test(test_parse_list_appends),
         cmocka_unit_test(test_parse_list_huge),
+        cmocka_unit_test(test_random_invariants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
