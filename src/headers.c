@@ -230,7 +230,7 @@ void hdr_msgid(const char *qid, const char *host, struct buf *out)
     if (random_bytes(rnd, sizeof rnd) < 0) {
         /* No randomness at all: time in nanoseconds + pid + qid still
          * make the id unique on this host. */
-        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getppid() << 32);
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
         for (size_t i = 0; i < sizeof rnd; i++, x >>= 8)
             rnd[i] = (unsigned char)x;
     }
