@@ -7,13 +7,13 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "aliases.h"
 #include "conf.h"
 #include "expand.h"
@@ -65,58 +65,6 @@ static void targets_add(struct targets *t, enum target_kind kind, const char *de
     t->v[t->n].dest = xstrdup(dest);
     t->v[t->n].user = user ? xstrdup(user) : NULL;
     t->n++;
-}
-
-/* ---- accounts (stand-in for privs_lookup until privs.c lands) ---- */
-
-static void ident_from_pw(const struct passwd *pw, struct ident *id)
-{
-    id->uid = pw->pw_uid;
-    id->gid = pw->pw_gid;
-    id->name = xstrdup(pw->pw_name);
-    id->home = xstrdup(pw->pw_dir ? pw->pw_dir : "");
-    id->gecos = xstrdup(pw->pw_gecos ? pw->pw_gecos : "");
-}
-
-static void ident_free(struct ident *id)
-{
-    free(id->name);
-    free(id->home);
-    free(id->gecos);
-    id->name = id->home = id->gecos = NULL;
-}
-
-/* getpwnam's "not found" comes with any of these, depending on the backend. */
-static int notfound_errno(int e)
-{
-    return e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM;
-}
-
-/* 0 found, 1 no such account, -1 error.  Exact name first, then a
- * case-insensitive scan, as the original did. */
-static int account_lookup(const char *name, struct ident *id)
-{
-    errno = 0;
-    struct passwd *pw = getpwnam(name);
-    if (pw) {
-        ident_from_pw(pw, id);
-        return 0;
-    }
-    if (!notfound_errno(errno))
-        return -1;
-    int rc = 1;
-    setpwent();
-    while ((errno = 0, pw = getpwent()) != NULL) {
-        if (strcasecmp(pw->pw_name, name) == 0) {
-            ident_from_pw(pw, id);
-            rc = 0;
-            break;
-        }
-    }
-    if (!pw && !notfound_errno(errno))
-        rc = -1;
-    endpwent();
-    return rc;
 }
 
 /* ---- the expansion state ---- */
@@ -186,20 +134,6 @@ static int is_text(const char *s)
     return 1;
 }
 
-/* A domain: letters, digits, '-', '.', or an address literal in brackets. */
-static int is_domain(const char *d)
-{
-    size_t n = strlen(d);
-    if (n == 0 || n > 255)
-        return 0;
-    if (d[0] == '[')
-        return n > 2 && d[n - 1] == ']' && strchr(d + 1, '[') == NULL;
-    for (const char *p = d; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.')
-            return 0;
-    return 1;
-}
-
 /* "local" or "local@domain": no controls, both parts present; spaces only
  * inside a quoted local part ("a b"@example.org). */
 static int is_address(const char *a)
@@ -211,7 +145,7 @@ static int is_address(const char *a)
     int quoted = llen >= 2 && a[0] == '"' && a[llen - 1] == '"';
     if (!quoted && memchr(a, ' ', llen))
         return 0;
-    return !at || is_domain(at + 1);
+    return !at || addr_valid_domain(at + 1);
 }
 
 /* Local part without its quotes and escapes ("a b" -> a b). */
@@ -247,7 +181,7 @@ static int refuse_root(struct xp *x, const struct ident *id)
 static void expand_mailbox(struct xp *x, const char *name)
 {
     struct ident id;
-    int rc = account_lookup(name, &id);
+    int rc = privs_lookup(name, &id);
     if (rc < 0) {
         fail(x, 1, "4.3.0 <%s>: cannot look up user %s: %s", x->top, name, strerror(errno));
         return;
@@ -258,7 +192,7 @@ static void expand_mailbox(struct xp *x, const char *name)
     }
     if (!refuse_root(x, &id))
         add(x, T_MBOX, id.name, id.name);
-    ident_free(&id);
+    privs_free(&id);
 }
 
 /* The identity :include: files are read as: the unprivileged user when we are
@@ -274,7 +208,7 @@ static int include_reader(struct xp *x, struct ident *id)
         return 0;
     }
     const char *user = x->c->user ? x->c->user : "mail";
-    int rc = account_lookup(user, id);
+    int rc = privs_lookup(user, id);
     if (rc != 0)
         fail(x, 1, "4.3.0 <%s>: cannot read include files: user=%s %s", x->top, user,
              rc > 0 ? "does not exist" : "cannot be looked up");
@@ -318,7 +252,7 @@ static void expand_include(struct xp *x, const char *path, int depth)
     free(why);
     free(key);
     sl_free(&entries);
-    ident_free(&who);
+    privs_free(&who);
 }
 
 /* An address from a list: remote, or a local name to expand again. */
@@ -425,7 +359,7 @@ static void expand_loop(struct xp *x, const char *local, const char *key)
 {
     char *loop = chain_text(x, key);
     struct ident id;
-    int rc = account_lookup(local, &id);
+    int rc = privs_lookup(local, &id);
     if (rc == 0 && id.uid != 0) {
         log_info("alias loop %s: delivering to %s's mailbox", loop, id.name);
         add(x, T_MBOX, id.name, id.name);
@@ -436,7 +370,7 @@ static void expand_loop(struct xp *x, const char *local, const char *key)
         fail(x, 0, "5.4.6 <%s>: alias loop %s", x->top, loop);
     }
     if (rc == 0)
-        ident_free(&id);
+        privs_free(&id);
     free(loop);
 }
 
@@ -488,7 +422,7 @@ static int expand_alias(struct xp *x, const char *key, int depth)
 static void expand_account(struct xp *x, const char *local, const char *key, int depth)
 {
     struct ident id;
-    int rc = account_lookup(local, &id);
+    int rc = privs_lookup(local, &id);
     if (rc < 0) {
         fail(x, 1, "4.3.0 <%s>: cannot look up user %s: %s", x->top, local, strerror(errno));
         return;
@@ -499,7 +433,7 @@ static void expand_account(struct xp *x, const char *local, const char *key, int
     }
     if (!refuse_root(x, &id) && expand_forward(x, &id, key, depth) == 0)
         add(x, T_MBOX, id.name, id.name);
-    ident_free(&id);
+    privs_free(&id);
 }
 
 /* A local name: alias, else account (+ .forward). */
@@ -589,10 +523,10 @@ int expand_local_exists(const struct config *c, const char *local)
     free(value);
     if (rc == 0) {
         struct ident id;
-        int r = account_lookup(name, &id);
+        int r = privs_lookup(name, &id);
         if (r == 0) {
             rc = id.uid != 0; /* root without an alias would bounce: say no now */
-            ident_free(&id);
+            privs_free(&id);
         } else {
             rc = r < 0 ? -1 : 0;
         }

@@ -1,14 +1,13 @@
 /* forward.c - read a ~/.forward or :include: file as its reader, never as root.
  *
  * Runs as root: forward_read() forks; the parent (root) only reads the pipe
- * and waits; the child calls become() before it opens anything.  The pipe
+ * and waits; the child calls privs_become() before it opens anything.  The pipe
  * carries records "E<entry>\0" followed by one final record: "K\0" (read),
  * "A\0" (absent), "I<why>\0" (ignored) or "T<why>\0" (temporary failure). */
 #include "compat.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -102,23 +101,6 @@ static int read_here(const struct ident *who, const char *path, enum fwd_mode mo
     return rc;
 }
 
-/* Become who for good.  Stand-in for privs_become() until privs.c lands. */
-static int become(const struct ident *who)
-{
-    if (who->uid == 0) {
-        errno = EPERM;
-        return -1;
-    }
-    if (initgroups(who->name, who->gid) < 0 || setgid(who->gid) < 0 || setuid(who->uid) < 0)
-        return -1;
-    if (setuid(0) == 0 || getuid() != who->uid || geteuid() != who->uid ||
-        getgid() != who->gid || getegid() != who->gid) {
-        errno = EPERM;
-        return -1;
-    }
-    return 0;
-}
-
 static void child_send(int fd, char tag, const char *text)
 {
     struct buf b;
@@ -158,7 +140,7 @@ static PO_NORETURN void child(int fd, const struct ident *who, const char *path,
     char *why = NULL;
     sl_init(&entries);
     fd = child_isolate(fd);
-    if (become(who) < 0) {
+    if (privs_become(who, (gid_t)-1) < 0) {
         char *msg = xasprintf("cannot become %s: %s", who->name, strerror(errno));
         child_send(fd, 'T', msg);
         _exit(0);

@@ -6,29 +6,25 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
+#include "address.h"
 #include "conf.h"
 #include "expand.h"
 #include "log.h"
 #include "util.h"
 
-/* Parse "[1.2.3.4]" or "[IPv6:...]" into a binary address.  Returns AF_INET,
- * AF_INET6, or 0 when domain is not a valid literal. */
+/* "[1.2.3.4]" or "[IPv6:...]" as a binary address: AF_INET, AF_INET6, or 0
+ * when domain is not a valid literal. */
 static int parse_literal(const char *domain, unsigned char *addr)
 {
-    size_t n = strlen(domain);
-    if (n < 3 || domain[0] != '[' || domain[n - 1] != ']' || n > 64)
-        return 0;
-    char inner[64];
-    memcpy(inner, domain + 1, n - 2);
-    inner[n - 2] = '\0';
-    if (str_has_prefix_ci(inner, "IPv6:"))
-        return inet_pton(AF_INET6, inner + 5, addr) == 1 ? AF_INET6 : 0;
-    return inet_pton(AF_INET, inner, addr) == 1 ? AF_INET : 0;
+    char text[INET6_ADDRSTRLEN + 8];
+    switch (addr_literal(domain, text, sizeof text)) {
+    case 4: return inet_pton(AF_INET, text, addr) == 1 ? AF_INET : 0;
+    case 6: return inet_pton(AF_INET6, text, addr) == 1 ? AF_INET6 : 0;
+    default: return 0;
+    }
 }
 
 /* Is the address one of our interfaces' addresses? */
