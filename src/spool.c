@@ -102,7 +102,7 @@ static char *path2(const char *dir, const char *prefix, const char *qid)
 /* ---- durability helpers ---- */
 
 /* Flush dir's entries.  Users submitting into the maildrop may not open it
- * (mode 1733, no read), so they fall back to syncfs() on a file in it. */
+ * (mode 3733, no read), so they fall back to syncfs() on a file in it. */
 static int sync_dir(const char *dir, int fallback_fd)
 {
     if (fsync_dir(dir) == 0)
