@@ -7,10 +7,12 @@
 #include "compat.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include "mailq.h"
 #include "runq.h"
 #include "session.h"
+#include "spool.h"
 #include "submit.h"
 #include "util.h"
 
@@ -231,8 +234,34 @@ static int run_newaliases(const struct config *c)
     return 0;
 }
 
+/* Create the queue (owned by user=, or by the caller when not root) if it or its
+ * maildrop is missing.  Ordinary users can't and needn't: they use the maildrop. */
+static void ensure_queue(const struct config *c)
+{
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (geteuid() == 0) {
+        struct passwd *pw = getpwnam(c->user);
+        if (!pw) {
+            say("the unprivileged account %s (user=) does not exist; create it or "
+                "set user= in %s", c->user, c->confpath);
+            exit(EX_NOUSER);
+        }
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    } else if (access(c->queuedir, F_OK) == 0) {
+        struct stat st;
+        if (stat(c->queuedir, &st) < 0 || st.st_uid != uid)
+            return;
+    }
+    if (spool_setup(c->queuedir, uid, gid) < 0)
+        say("cannot set up the queue %s: %s", c->queuedir, strerror(errno));
+}
+
 static int dispatch(struct config *c, struct cli *cl)
 {
+    if (cl->mode != 'p' && cl->mode != 'i')
+        ensure_queue(c);
     struct runq_opts ro = {1, cl->verbose};
     switch (cl->mode) {
     case 'm':
