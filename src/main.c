@@ -225,10 +225,16 @@ static int run_newaliases(const struct config *c)
 {
     long count = 0, longest = 0;
     char *err = NULL;
-    if (aliases_build(c->aliases, &count, &longest, &err) < 0) {
+    struct strlist warn;
+    sl_init(&warn);
+    int rc = aliases_build_warn(c->aliases, &count, &longest, &warn, &err);
+    for (size_t i = 0; i < warn.n; i++)
+        say("%s", warn.v[i]);
+    sl_free(&warn);
+    if (rc < 0) {
         say("%s", err ? err : "cannot build the aliases database");
         free(err);
-        return errno == EACCES ? EX_NOPERM : EX_CANTCREAT;
+        return rc == -1 ? EX_NOINPUT : EX_CANTCREAT;
     }
     fprintf(stderr, "%s: %ld aliases, longest %ld bytes\n", c->aliases, count, longest);
     return 0;

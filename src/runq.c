@@ -99,6 +99,24 @@ static void deliver_target(const struct config *c, struct qmsg *m, size_t i,
     free(status);
 }
 
+static void deliver_mbox_of(const struct config *c, struct qmsg *m, size_t i,
+                            const char *user, const struct runq_opts *o)
+{
+    struct envelope *e = spool_env(m);
+    struct local_job j = {0};
+    j.kind = T_MBOX;
+    j.dest = user;
+    j.user = user;
+    j.rcpt = e->rcpts[i].orig ? e->rcpts[i].orig : e->rcpts[i].addr;
+    j.sender = e->sender;
+    j.datapath = spool_data_path(m);
+    j.qid = e->qid;
+    char *status = NULL;
+    enum deliv_result res = local_deliver(c, &j, &status);
+    record(m, i, result_state(res), status, "local", o);
+    free(status);
+}
+
 static char *target_addr(const struct target *t)
 {
     switch (t->kind) {
@@ -108,11 +126,33 @@ static char *target_addr(const struct target *t)
     }
 }
 
+/* The key of a final target for duplicate suppression: address plus owner. */
+static char *target_key(const char *addr, const char *owner)
+{
+    return xasprintf("%s%c%s", addr, 0x1f, owner ? owner : "");
+}
+
+/* 1 if this final target was already delivered or queued for this message
+ * (an alias and the user it names, two aliases naming one mailbox...). */
+static int seen_target(struct strlist *seen, const char *addr, const char *owner)
+{
+    char *k = target_key(addr, owner);
+    int dup = sl_contains(seen, k);
+    if (dup)
+        free(k);
+    else
+        sl_add_owned(seen, k);
+    return dup;
+}
+
+static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
+                        struct strlist *seen);
+
 /* Expand local recipient i.  A single mailbox is delivered at once; anything
  * else is written back into the envelope as final targets (durably, before any
  * of them is delivered) and delivered by the main loop. */
 static void expand_local(const struct config *c, struct qmsg *m, size_t i,
-                         const struct runq_opts *o)
+                         const struct runq_opts *o, struct strlist *seen)
 {
     struct envelope *e = spool_env(m);
     struct targets t;
@@ -125,28 +165,48 @@ static void expand_local(const struct config *c, struct qmsg *m, size_t i,
         record(m, i, rc > 0 ? RS_FAILED : RS_PENDING, why, "local", o);
     } else if (t.n == 0) {
         record(m, i, RS_FAILED, "5.1.1 the address expands to nothing", "local", o);
+    } else if (t.n == 1 && t.v[0].kind == T_MBOX) {
+        /* the common case: one mailbox, delivered without rewriting the envelope */
+        char *ta = target_addr(&t.v[0]);
+        if (seen_target(seen, ta, t.v[0].user))
+            record(m, i, RS_DONE, "2.0.0 duplicate of another recipient", "local", o);
+        else
+            deliver_mbox_of(c, m, i, t.v[0].dest, o);
+        free(ta);
     } else {
-        const char *orig = e->rcpts[i].orig ? e->rcpts[i].orig : addr;
-        char *origc = xstrdup(orig);
-        for (size_t k = 0; k < t.n; k++) {
-            char *ta = target_addr(&t.v[k]);
-            size_t n = env_add_rcpt(e, ta, origc, t.v[k].user);
-            e->rcpts[n].notify = e->rcpts[i].notify;
-            free(ta);
-        }
-        e->rcpts[i].state = RS_DONE;
-        env_set_status(e, i, "2.0.0 expanded");
-        if (spool_rewrite(m) < 0) {
-            log_err("%s: cannot rewrite the control file: %s", e->qid, strerror(errno));
-            /* the expansion is retried next time; nothing was delivered yet */
-            e->nrcpts -= t.n;
-        }
-        free(origc);
+        add_targets(m, i, &t, seen);
     }
     free(why);
     free(addr);
     free(owner);
     targets_free(&t);
+}
+
+/* Write the final targets of recipient i into the envelope (durably, before any
+ * of them is delivered); the main loop delivers them. */
+static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
+                        struct strlist *seen)
+{
+    struct envelope *e = spool_env(m);
+    char *orig = xstrdup(e->rcpts[i].orig ? e->rcpts[i].orig : e->rcpts[i].addr);
+    size_t before = e->nrcpts;
+    for (size_t k = 0; k < t->n; k++) {
+        char *ta = target_addr(&t->v[k]);
+        if (!seen_target(seen, ta, t->v[k].user)) {
+            size_t n = env_add_rcpt(e, ta, orig, t->v[k].user);
+            e->rcpts[n].notify = e->rcpts[i].notify;
+        }
+        free(ta);
+    }
+    e->rcpts[i].state = RS_DONE;
+    env_set_status(e, i, "2.0.0 expanded");
+    if (spool_rewrite(m) < 0) {
+        log_err("%s: cannot rewrite the control file: %s", e->qid, strerror(errno));
+        /* retried next time; nothing of it was delivered yet */
+        e->rcpts[i].state = RS_PENDING;
+        e->nrcpts = before;
+    }
+    free(orig);
 }
 
 /* Remote recipients, grouped by domain (all together with relay-host). */
@@ -165,14 +225,20 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
     struct envelope *e = spool_env(m);
     size_t *rem = xreallocarray(NULL, e->nrcpts + 1, sizeof *rem);
     size_t nrem = 0;
+    struct strlist seen;
+    sl_init(&seen);
+    for (size_t i = 0; i < e->nrcpts; i++)
+        if (e->rcpts[i].state != RS_PENDING && is_final_target(e->rcpts[i].addr))
+            seen_target(&seen, e->rcpts[i].addr, e->rcpts[i].owner);
     for (size_t i = 0; i < e->nrcpts; i++) {
         if (e->rcpts[i].state != RS_PENDING)
             continue;
         const char *addr = e->rcpts[i].addr;
         if (is_final_target(addr)) {
+            seen_target(&seen, addr, e->rcpts[i].owner);
             deliver_target(c, m, i, o);
         } else if (expand_is_local_domain(c, addr_domain(addr))) {
-            expand_local(c, m, i, o);
+            expand_local(c, m, i, o, &seen);
             e = spool_env(m);
             rem = xreallocarray(rem, e->nrcpts + 1, sizeof *rem);
         } else {
@@ -182,6 +248,7 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
     if (nrem)
         deliver_remote(c, m, rem, nrem, o);
     free(rem);
+    sl_free(&seen);
 }
 
 static int same_domain(const char *a, const char *b)
