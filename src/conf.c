@@ -21,7 +21,8 @@ enum opt_type {
     O_STR, O_PATH, O_LIST, O_ACTION, O_HOST
 };
 
-#define ROOT 1 /* only root may set it from -o or -C */
+#define ROOT 1   /* only root may set it from -o or -C */
+#define NOTYET 2 /* known, but its feature is not built yet: refused */
 
 struct option {
     const char *name;
@@ -43,19 +44,19 @@ static const struct option options[] = {
     {"clients-per-host", O_LONG, F(clients_per_host), 0, "a number of sessions"},
     {"connect-timeout", O_TIME, F(connect_timeout), 0, "a time such as 30s or 2m"},
     {"debug", O_BOOL, F(debug), 0, NULL},
-    {"delay", O_TIME, F(delay), 0, "a time such as 3600, 30m or 1h"},
+    {"delay", O_TIME, F(delay), NOTYET, "a time such as 3600, 30m or 1h"},
     {"delivery-processes", O_LONG, F(delivery_procs), 0, "a number of processes"},
     {"destination-processes", O_LONG, F(dest_procs), 0, "a number of processes"},
     {"dns-timeout", O_TIME, F(dns_timeout), 0, "a time such as 5s"},
     {"dns-tries", O_LONG, F(dns_tries), 0, "a number"},
     {"dnscheck", O_BOOL, F(dnscheck), 0, NULL},
     {"escape-from", O_BOOL, F(escape_from), 0, NULL},
-    {"filter", O_LIST, F(filter), 0, NULL},
+    {"filter", O_LIST, F(filter), NOTYET, NULL},
     {"forbidden", O_ACTION, F(forbidden), ROOT, NULL},
     {"forward-all", O_BOOL, F(forward_all), ROOT, NULL},
-    {"greylist", O_BOOL, F(greylist), 0, NULL},
-    {"greylist-db", O_PATH, F(greylist_db), 0, "a file name"},
-    {"greylist-from", O_BOOL, F(greylist_from), 0, NULL},
+    {"greylist", O_BOOL, F(greylist), NOTYET, NULL},
+    {"greylist-db", O_PATH, F(greylist_db), NOTYET, "a file name"},
+    {"greylist-from", O_BOOL, F(greylist_from), NOTYET, NULL},
     {"hops", O_LONG, F(hops), 0, "a number of Received: headers"},
     {"hostname", O_HOST, F(hostname), 0, NULL},
     {"hosts-allow", O_PATH, F(hosts_allow), 0, "a file name"},
@@ -82,20 +83,20 @@ static const struct option options[] = {
     {"resolver", O_LIST, F(resolver), 0, NULL},
     {"retry-max", O_TIME, F(retry_max), 0, "a time such as 4h"},
     {"retry-min", O_TIME, F(retry_min), 0, "a time such as 5m"},
-    {"safe", O_BOOL, F(safe), 0, NULL},
+    {"safe", O_BOOL, F(safe), NOTYET, NULL},
     {"self", O_HOST, F(hostname), 0, NULL},
     {"session-timeout", O_TIME, F(session_timeout), 0, "a time such as 1h"},
     {"size", O_SIZE, F(size), 0, "a size such as 10m (0 = unlimited)"},
-    {"spam", O_ACTION, F(spam), ROOT, NULL},
+    {"spam", O_ACTION, F(spam), ROOT | NOTYET, NULL},
     {"timeout", O_TIME, F(timeout), 0, "a time such as 300 or 5m"},
     {"trusted", O_LIST, F(trusted), ROOT, NULL},
     {"trusted-users", O_LIST, F(trusted_users), 0, NULL},
     {"user", O_STR, F(user), 0, "an account name"},
-    {"usermap", O_LIST, F(usermap), 0, NULL},
+    {"usermap", O_LIST, F(usermap), NOTYET, NULL},
     {"verify-from", O_BOOL, F(verify_from), 0, NULL},
-    {"virtual", O_PATH, F(vpath), 0, "a directory"},
-    {"vspool", O_PATH, F(vspool), 0, "a directory"},
-    {"vuser", O_STR, F(vuser), 0, "an account name"},
+    {"virtual", O_PATH, F(vpath), NOTYET, "a directory"},
+    {"vspool", O_PATH, F(vspool), NOTYET, "a directory"},
+    {"vuser", O_STR, F(vuser), NOTYET, "an account name"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -406,6 +407,10 @@ int config_set(struct config *c, const char *setting, const char *where,
     const struct option *o = find_option(name);
     if (!o) {
         say("%s: unknown option \"%s\" ignored", where, name);
+    } else if (o->flags & NOTYET) {
+        say("%s: %s is not built in this version of postoffice yet; remove it",
+            where, o->name);
+        rc = EX_CONFIG;
     } else if ((o->flags & ROOT) && !ctx->privileged) {
         say("%s: you may not set %s (only root may)", where, o->name);
         log_crit("uid %ld tried to set %s", (long)getuid(), o->name);

@@ -108,9 +108,6 @@ class Sandbox:
             f"user={self.acc['spool']}",
             f"hostname={self.hostname}",
             f"banner={os.path.join(self.dir, 'issue.smtp')}",
-            f"greylist-db={os.path.join(self.dir, 'smtpauth')}",
-            f"virtual={os.path.join(self.dir, 'virtual')}",
-            f"vspool={os.path.join(self.dir, 'vspool')}",
         ]
         for k, v in self.options.items():
             k = k.replace("_", "-")
