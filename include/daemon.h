@@ -18,6 +18,8 @@ typedef int (*daemon_reload_fn)(struct config *fresh, void *arg);
 
 struct daemon_opts {
     int foreground;          /* -bD / -d: stay attached, log to stderr too */
+    int listen;              /* 0: no SMTP, only the periodic queue runner
+                                (postoffice -q30 without -bd) */
     long queue_interval;     /* -qN in seconds; 0 = no periodic queue runs */
     daemon_reload_fn reload; /* NULL: re-read c->confpath only (-o settings of
                                 the command line are then lost: pass a hook
@@ -33,8 +35,10 @@ struct daemon_opts {
  * returns EX_OSERR; a bad listen= entry EX_CONFIG; the pid file EX_CANTCREAT. */
 int daemon_run(const struct config *c, const struct daemon_opts *o);
 
-/* The lead's entry point: daemon_run with a default reload. */
-int daemon_main(const struct config *c, int foreground, long queue_interval_secs);
+/* The CLI's entry point: daemon_run with the default reload.  listen = 0 runs
+ * only the queue runner (then queue_interval_secs must be > 0). */
+int daemon_main(const struct config *c, int foreground, long queue_interval_secs,
+                int listen);
 
 /* Parse one listen= entry: "ADDR:PORT", "[V6ADDR]:PORT", "*:PORT" or ":PORT"
  * (all addresses), "PORT", or a bare address (port 25).  Writes a malloc'd

@@ -635,9 +635,15 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
     d.trigger = -1;
     buf_init(&d.notebuf);
     sl_init(&d.pending);
-    if (c->relay)
+    if (o->foreground) /* -bD: systemd and tests read the log on stderr */
+        log_set_stderr(1);
+    if (!o->listen && o->queue_interval <= 0) {
+        say("nothing to do: give -bd to listen or -qN to run the queue every N minutes");
+        return EX_USAGE;
+    }
+    if (c->relay && o->listen)
         log_warn("WARNING: relay is set: this server relays mail for anyone (an open relay)");
-    int rc = open_listeners(&d);
+    int rc = o->listen ? open_listeners(&d) : 0;
     if (rc) {
         daemon_free(&d);
         return rc;
@@ -702,8 +708,10 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
     return 0;
 }
 
-int daemon_main(const struct config *c, int foreground, long queue_interval_secs)
+int daemon_main(const struct config *c, int foreground, long queue_interval_secs,
+                int listen)
 {
-    struct daemon_opts o = { .foreground = foreground, .queue_interval = queue_interval_secs };
+    struct daemon_opts o = { .foreground = foreground, .listen = listen,
+                             .queue_interval = queue_interval_secs };
     return daemon_run(c, &o);
 }

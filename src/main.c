@@ -34,6 +34,7 @@ struct cli {
     struct strlist sets;    /* -o name=value, in order */
     long interval;          /* -qN: seconds between queue runs, 0 = none */
     int verbose, audit, foreground;
+    const char *peer;       /* -bs -R ADDR: play a network client at ADDR */
     struct submit_opts sub;
 };
 
@@ -160,8 +161,9 @@ static void parse_flag(struct cli *cl, char **argv, int *i)
     case 'C': cl->cfile = flag_arg(argv, i, rest, f); break;
     case 'q': parse_q(cl, rest); break;
     case 'N': cl->sub.notify = parse_notify(flag_arg(argv, i, rest, f)); break;
-    case 'R':
-        cl->sub.ret_hdrs = !strcasecmp(flag_arg(argv, i, rest, f), "hdrs");
+    case 'R': /* sendmail: DSN RET=hdrs|full; with -bs: the client address */
+        cl->peer = flag_arg(argv, i, rest, f);
+        cl->sub.ret_hdrs = !strcasecmp(cl->peer, "hdrs");
         break;
     case 'o':
         if (*rest && sendmail_o(cl, rest))
@@ -281,7 +283,7 @@ static int dispatch(struct config *c, struct cli *cl)
     case 'i':
         return run_newaliases(c);
     case 's':
-        return session_run_stdio(c);
+        return cl->peer ? session_run_stdio_peer(c, cl->peer) : session_run_stdio(c);
     case 'd':
     case 'D':
         return daemon_main(c, cl->mode == 'D' || cl->foreground, cl->interval, 1);

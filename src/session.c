@@ -767,13 +767,17 @@ static int session_loop(struct session *s)
     buf_init(&line);
     size_t max = s->c->line_max > 0 ? (size_t)s->c->line_max : 512;
     while (!s->quit && !s->closing) {
-        if (s->c->max_errors > 0 && s->errors >= s->c->max_errors) {
+        int bare_cr = 0;
+        enum io_status st = io_getline(&s->io, &line, max, &bare_cr);
+        /* the command that finds the limit reached is read first: closing
+         * with unread input would make the kernel reset the connection and
+         * the client might never see the 421 */
+        if (s->c->max_errors > 0 && s->errors >= s->c->max_errors && st != IO_TIMEOUT &&
+            st != IO_EOF && st != IO_ERROR) {
             reply(s, 421, "4.7.0 %s too many errors; closing connection", s->c->hostname);
             audit_record(s->c, s->start_ms, s->cl.ip, "QUIT", 421, "errors");
             break;
         }
-        int bare_cr = 0;
-        enum io_status st = io_getline(&s->io, &line, max, &bare_cr);
         if (st == IO_TOOLONG) {
             reply_error(s, 500, "5.5.6 command line too long (the limit is %zu bytes)", max);
             continue;
