@@ -55,12 +55,13 @@ def wait_until(pred, timeout=20):
     return False
 
 
-def first_session(sandbox):
+def first_session(sandbox, p):
     """A session once start_daemon's probe connection has been served (it may
-    still hold a slot when the test starts)."""
+    still hold a slot when the test starts): then it is the only one."""
     for _ in range(100):
         c = Raw(sandbox.port)
         if c.reply()[0] == 220:
+            assert wait_until(lambda: len(children(p.pid)) == 1)
             return c
         c.close()
         time.sleep(0.05)
@@ -122,7 +123,7 @@ def test_ipv4_and_ipv6(sandbox):
 def test_clients_limit_100_sessions(sandbox):
     sandbox.write_config(clients=40, clients_per_host=0)
     p = sandbox.start_daemon()
-    first_session(sandbox).close()
+    first_session(sandbox, p).close()
     assert wait_until(lambda: children(p.pid) == [])
     base_fds = fds(p.pid)
     conns, codes = [], []
@@ -145,8 +146,8 @@ def test_clients_limit_100_sessions(sandbox):
 
 def test_refusal_text(sandbox):
     sandbox.write_config(clients=1)
-    sandbox.start_daemon()
-    a = first_session(sandbox)
+    p = sandbox.start_daemon()
+    a = first_session(sandbox, p)
     b = Raw(sandbox.port)
     code, lines = b.reply()
     assert code == 421 and lines[0].startswith(b"4.3.2")
@@ -156,8 +157,8 @@ def test_refusal_text(sandbox):
 
 def test_per_host_limit(sandbox):
     sandbox.write_config(clients_per_host=2)
-    sandbox.start_daemon()
-    a = first_session(sandbox)
+    p = sandbox.start_daemon()
+    a = first_session(sandbox, p)
     b, c = Raw(sandbox.port), Raw(sandbox.port)
     assert [x.reply()[0] for x in (b, c)] == [220, 421]
     for x in (a, b, c):
