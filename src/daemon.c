@@ -54,6 +54,7 @@ struct daemon {
     struct child *kids;
     size_t nkids, capkids;
     int notify[2];                /* session children -> master: "QID\n" */
+    int sigfd;                    /* read end of the self-pipe */
     struct buf notebuf;           /* partial line from notify[0] */
     struct strlist pending;       /* queue ids waiting for a delivery slot */
     int trigger;                  /* QUEUEDIR/trigger FIFO, or -1 */
@@ -283,6 +284,7 @@ static void child_setup(struct daemon *d)
         close(d->ls[i].fd);
     close(sigpipe_w);
     sigpipe_w = -1;
+    close(d->sigfd);
     close(d->notify[0]);
     if (d->trigger >= 0)
         close(d->trigger);
@@ -695,6 +697,7 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
         daemon_free(&d);
         return EX_OSERR;
     }
+    d.sigfd = sig[0];
     open_trigger(&d);
     log_info("postoffice %s: accepting connections", PO_VERSION);
     serve(&d, sig[0]);

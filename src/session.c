@@ -812,11 +812,12 @@ static void session_open(struct session *s, const struct sockaddr *peer, const c
     else
         net_parse(peer_ip, &s->cl.addr);
     net_format(&s->cl.addr, s->cl.ip, sizeof s->cl.ip);
-    s->dns = dns_open(c);
     if (net_is_loopback(&s->cl.addr)) {
+        /* loopback may relay and is not checked: no resolver needed */
         s->cl.ptr = xstrdup("localhost");
         s->cl.ptr_status = DNS_OK;
     } else {
+        s->dns = dns_open(c);
         policy_lookup_client(s->dns, &s->cl);
     }
     policy_relay(c, s->dns, &s->cl);
@@ -857,9 +858,8 @@ int session_run_stdio_peer(const struct config *c, const char *peer_ip)
     if (peer_ip) {
         session_open(&s, NULL, peer_ip);
     } else {
-        s.cl.local = 1;
+        s.cl.local = 1; /* a local user: may relay, no DNS checks */
         s.cl.relay_ok = 1;
-        s.dns = dns_open(c);
         greet(&s);
     }
     int rc = session_loop(&s);
