@@ -299,3 +299,42 @@ def test_forbidden_accept_marks_mail(sandbox):
     c.close()
     msgs = sandbox.wait_for_mail(sandbox.acc["u1"])
     assert msgs and msgs[0]["X-Postoffice-Warning"]
+
+
+def queue_one(sandbox, subject):
+    r = sandbox.sendmail("-odq", "%s@%s" % (sandbox.acc["u1"], sandbox.hostname),
+                         message="Subject: %s\n\nqueued\n" % subject)
+    assert r.returncode == 0, r.stderr
+    assert [f for f in sandbox.queue_files() if f.startswith("cf")]
+
+
+def test_queue_run_at_start_with_q(sandbox):
+    sandbox.start_daemon("-q30m")
+    queue_one(sandbox, "later")
+    # nothing wakes it but the trigger FIFO (runq and spool_trigger use it)
+    fd = os.open(os.path.join(sandbox.queue, "trigger"), os.O_WRONLY | os.O_NONBLOCK)
+    os.write(fd, b"x")
+    os.close(fd)
+    msgs = sandbox.wait_for_mail(sandbox.acc["u1"])
+    assert [str(m["Subject"]) for m in msgs] == ["later"]
+    assert sandbox.wait_queue_empty()
+
+
+def test_queued_before_start_runs_at_start(sandbox):
+    queue_one(sandbox, "waiting")
+    sandbox.start_daemon("-q1h")
+    msgs = sandbox.wait_for_mail(sandbox.acc["u1"])
+    assert [str(m["Subject"]) for m in msgs] == ["waiting"]
+
+
+def test_q_alone_runs_only_the_queue(sandbox):
+    queue_one(sandbox, "runner")
+    port = free_port()
+    sandbox.write_config(listen="127.0.0.1:%d" % port)
+    p = subprocess.Popen(sandbox.cmd("postoffice", "-q1h", "-d"),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandbox.procs.append(p)
+    msgs = sandbox.wait_for_mail(sandbox.acc["u1"])
+    assert [str(m["Subject"]) for m in msgs] == ["runner"]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
