@@ -372,26 +372,42 @@ static long max_deliveries(const struct config *c)
     return c->delivery_procs > 0 ? c->delivery_procs : 4;
 }
 
+/* Deliver queued ids in children: at most delivery-processes at once; when
+ * ids pile up, each child takes a share and delivers them one after the other
+ * (fewer processes fighting over the same mailbox locks). */
 static void start_deliveries(struct daemon *d)
 {
-    while (d->pending.n && (long)count_kids(d, K_DELIVERY, NULL) < max_deliveries(d->c)) {
-        char *qid = d->pending.v[0];
-        memmove(d->pending.v, d->pending.v + 1, (d->pending.n - 1) * sizeof *d->pending.v);
-        d->pending.n--;
+    long max = max_deliveries(d->c);
+    long running = (long)count_kids(d, K_DELIVERY, NULL);
+    while (d->pending.n && running < max) {
+        size_t batch = (d->pending.n + (size_t)(max - running) - 1) / (size_t)(max - running);
+        if (batch > 100)
+            batch = 100;
         pid_t pid = fork();
         if (pid == 0) {
             child_setup(d);
             close(d->notify[1]);
             log_open("runq", log_to_stderr());
             struct runq_opts ro = { 0, 0 };
-            _exit(runq_message(d->c, qid, &ro) < 0 ? 1 : 0);
+            int bad = 0;
+            for (size_t i = 0; i < batch; i++)
+                bad |= runq_message(d->c, d->pending.v[i], &ro) < 0;
+            _exit(bad);
         }
-        if (pid < 0)
-            log_err("%s: cannot fork a delivery (%s); the queue run will deliver it", qid,
-                    strerror(errno));
-        else
+        if (pid < 0) {
+            log_err("cannot fork a delivery (%s); the queue run will deliver %zu message(s)",
+                    strerror(errno), batch);
+        } else {
             add_child(d, pid, K_DELIVERY, NULL);
-        free(qid);
+            running++;
+        }
+        for (size_t i = 0; i < batch; i++)
+            free(d->pending.v[i]);
+        memmove(d->pending.v, d->pending.v + batch,
+                (d->pending.n - batch) * sizeof *d->pending.v);
+        d->pending.n -= batch;
+        if (pid < 0)
+            break;
     }
 }
 
