@@ -50,9 +50,9 @@ trap cleanup EXIT INT TERM
 now() { date +%s.%N; }
 count() { grep -c '^From ' "$1" 2>/dev/null || echo 0; }
 wait_count() { # FILE N TIMEOUT
-    t0=$(date +%s)
+    w0=$(date +%s)
     while [ "$(count "$1")" -lt "$2" ]; do
-        [ $(( $(date +%s) - t0 )) -gt "$3" ] && return 1
+        [ $(( $(date +%s) - w0 )) -gt "$3" ] && return 1
         sleep 0.2
     done
 }
@@ -65,6 +65,7 @@ for c in $CONC; do
     smtp-source -c -s "$c" -m "$N" -l 2048 -f bench@client.example \
         -t pobench@bench.example "127.0.0.1:$PORT" >"$D/source.out" 2>&1 || { echo "smtp-source failed:" >&2; tail -3 "$D/source.out" >&2; }
     t1=$(now)
+    [ -n "${DEBUG:-}" ] && { echo "t0=$t0 t1=$t1"; tail -c 300 "$D/source.out"; }
     wait_count "$D/mail/pobench" "$N" 600 || echo "not all delivered" >&2
     t2=$(now)
     echo "postoffice clients=$c messages=$N accepted/s=$(echo "$N / ($t1 - $t0)" | bc) delivered/s=$(echo "$N / ($t2 - $t0)" | bc)"

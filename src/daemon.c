@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -45,8 +46,17 @@ struct listener {
     char *name; /* "addr:port" for messages */
 };
 
+struct cred {
+    int ok;
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    size_t n;
+};
+
 struct daemon {
     const struct config *c;
+    struct cred cred;             /* user= for the session children */
     struct config *owned;         /* a reloaded configuration we must free */
     const struct daemon_opts *o;
     struct listener *ls;
@@ -62,6 +72,9 @@ struct daemon {
     int rerun;                    /* a trigger came while a run was going */
     int stop, hup;
 };
+
+static void load_cred(struct daemon *d);
+static int drop_privileges(const struct daemon *d);
 
 /* The self-pipe: the one piece of state a signal handler must reach.  Signals
  * only write their number; all work happens in the poll loop. */
@@ -309,7 +322,7 @@ static void refuse(int fd, const char *text)
 static void run_session(struct daemon *d, int fd, const struct sockaddr *peer, int submission)
 {
     child_setup(d);
-    if (privs_drop_to(d->c->user) < 0) {
+    if (drop_privileges(d) < 0) {
         log_err("cannot become %s: %s", d->c->user, strerror(errno));
         refuse(fd, "421 4.3.0 server configuration error; try again later\r\n");
         _exit(EX_OSERR);
@@ -538,6 +551,7 @@ static void reload(struct daemon *d)
     }
     d->owned = fresh;
     d->c = fresh;
+    load_cred(d);
     log_info("SIGHUP: configuration re-read (listen= and msp= changes need a restart)");
 }
 
@@ -603,6 +617,56 @@ static void serve(struct daemon *d, int sigfd)
     free(p);
 }
 
+/* The session user's identity, looked up once in the master (and again on
+ * SIGHUP): a session child then drops privileges with setgroups/setgid/setuid
+ * alone, without reading /etc/passwd and /etc/group or loading NSS modules
+ * on every connection (faster, and ~100 KiB less private memory per idle
+ * session). */
+static void load_cred(struct daemon *d)
+{
+    struct ident id;
+    memset(&id, 0, sizeof id);
+    free(d->cred.groups);
+    memset(&d->cred, 0, sizeof d->cred);
+    if (geteuid() != 0 || privs_lookup(d->c->user, &id) != 0)
+        return;
+    int n = 64;
+    gid_t *g = xcalloc((size_t)n, sizeof *g);
+    if (getgrouplist(d->c->user, id.gid, g, &n) < 0) {
+        g = xreallocarray(g, (size_t)n, sizeof *g);
+        if (getgrouplist(d->c->user, id.gid, g, &n) < 0)
+            n = 0;
+    }
+    if (id.uid != 0 && n > 0) {
+        d->cred.uid = id.uid;
+        d->cred.gid = id.gid;
+        d->cred.groups = g;
+        d->cred.n = (size_t)n;
+        d->cred.ok = 1;
+    } else {
+        free(g);
+    }
+    privs_free(&id);
+}
+
+/* In a session child: become the cached user and make sure root is gone
+ * (the same checks as privs_become).  Falls back to privs_drop_to. */
+static int drop_privileges(const struct daemon *d)
+{
+    const struct cred *cr = &d->cred;
+    if (!cr->ok)
+        return privs_drop_to(d->c->user);
+    if (setgroups(cr->n, cr->groups) < 0 || setgid(cr->gid) < 0 || setuid(cr->uid) < 0)
+        return -1;
+    if (getuid() != cr->uid || geteuid() != cr->uid || getgid() != cr->gid ||
+        getegid() != cr->gid || setuid(0) == 0 || seteuid(0) == 0 ||
+        (cr->gid != 0 && (setgid(0) == 0 || setegid(0) == 0))) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
 /* Queue directory and trigger FIFO owned by user=. */
 static void open_trigger(struct daemon *d)
 {
@@ -632,6 +696,7 @@ static void daemon_free(struct daemon *d)
     }
     free(d->ls);
     free(d->kids);
+    free(d->cred.groups);
     buf_free(&d->notebuf);
     sl_free(&d->pending);
     if (d->trigger >= 0)
@@ -715,6 +780,7 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
     }
     d.sigfd = sig[0];
     open_trigger(&d);
+    load_cred(&d);
     log_info("postoffice %s: accepting connections", PO_VERSION);
     serve(&d, sig[0]);
     log_info("stopping");

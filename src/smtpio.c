@@ -10,7 +10,7 @@
 
 #include "smtpio.h"
 
-#define READ_CHUNK 16384
+#define READ_MIN 4096 /* free space offered to each read */
 #define DATA_CHUNK 65536
 
 static ssize_t plain_read(void *ctx, void *p, size_t n, short *want)
@@ -154,14 +154,22 @@ static int fill(struct smtpio *io)
         buf_truncate(&io->in, left);
         io->in_off = 0;
     }
+    /* read straight into the buffer's free space: no stack copy, which keeps
+     * an idle session's private memory small */
+    if (io->in.cap - io->in.len < READ_MIN + 1) {
+        size_t cap = io->in.len + READ_MIN + 1;
+        io->in.s = xrealloc(io->in.s, cap);
+        io->in.cap = cap;
+    }
     int is_session;
     long long deadline = next_deadline(io, &is_session);
-    char tmp[READ_CHUNK];
     for (;;) {
         short want = POLLIN;
-        ssize_t r = io->tr.read(io->tr.ctx, tmp, sizeof tmp, &want);
+        size_t room = io->in.cap - io->in.len - 1;
+        ssize_t r = io->tr.read(io->tr.ctx, io->in.s + io->in.len, room, &want);
         if (r > 0) {
-            buf_add(&io->in, tmp, (size_t)r);
+            io->in.len += (size_t)r;
+            io->in.s[io->in.len] = '\0';
             return 0;
         }
         if (r == 0) {
