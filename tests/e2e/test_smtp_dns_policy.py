@@ -5,7 +5,7 @@ played with -bs -R ADDR."""
 import socket
 
 import pytest
-from dnslib import A, MX, PTR, QTYPE, RCODE, RR, DNSRecord
+from dnslib import A, MX, PTR, QTYPE, RCODE, RR
 from dnslib.server import BaseResolver, DNSServer
 
 from smtpclient import bs
