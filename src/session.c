@@ -250,6 +250,20 @@ static int mail_params(struct session *s, const char *rest)
     return code;
 }
 
+/* RFC 6531 3.4: a non-ASCII address needs the SMTPUTF8 parameter. */
+static int utf8_refused(struct session *s, const char *addr)
+{
+    if (s->env.flags & ENV_SMTPUTF8)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)addr; *p; p++) {
+        if (*p >= 0x80) {
+            reply(s, 553, "5.6.7 non-ASCII address needs MAIL FROM with SMTPUTF8");
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void cmd_mail(struct session *s, char *arg)
 {
     if (s->state == S_START) {
@@ -271,7 +285,7 @@ static void cmd_mail(struct session *s, char *arg)
         reply_error(s, 553, "5.1.7 bad sender address: %s", why);
         return;
     }
-    if (mail_params(s, rest)) {
+    if (mail_params(s, rest) || utf8_refused(s, addr)) {
         free(addr);
         txn_reset(s);
         return;
@@ -321,6 +335,10 @@ static void cmd_rcpt(struct session *s, char *arg)
         rest++;
     if (*rest) {
         reply_error(s, 555, "5.5.4 unsupported RCPT parameter %s", rest);
+        free(addr);
+        return;
+    }
+    if (utf8_refused(s, addr)) {
         free(addr);
         return;
     }

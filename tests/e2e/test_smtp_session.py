@@ -223,3 +223,20 @@ def test_audit_records(sandbox):
     assert re.search(r"AUDIT: *\d+: *127\.0\.0\.1:EHLO:250:", err), err
     assert re.search(r"AUDIT: *\d+: *127\.0\.0\.1:NOOP:250:", err), err
     assert re.search(r"AUDIT: *\d+: *127\.0\.0\.1:QUIT:221:", err), err
+
+
+def test_smtputf8(daemon):
+    c = Raw(daemon.port)
+    c.reply()
+    c.cmd("EHLO client.example")
+    code, lines = c.cmd("MAIL FROM:<用户@example.com>".encode())
+    assert code == 553 and lines[0].startswith(b"5.6.7")
+    assert c.cmd("MAIL FROM:<用户@example.com> SMTPUTF8".encode())[0] == 250
+    assert c.cmd("RCPT TO:<%s>" % rcpt(daemon))[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send("Subject: ünïcode\r\n\r\nbody ✓\r\n.\r\n".encode())
+    code, lines = c.reply()
+    assert code == 250
+    c.close()
+    msgs = daemon.wait_for_mail(daemon.acc["u1"])
+    assert "with UTF8SMTP" in msgs[0].get_all("Received")[0]
