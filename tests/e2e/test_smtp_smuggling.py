@@ -20,6 +20,12 @@ SEQUENCES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _no_load_limit(sandbox):
+    """The shared test machine is often loaded: load= would refuse us."""
+    sandbox.write_config(load=0)
+
+
 @pytest.fixture
 def daemon(sandbox):
     sandbox.start_daemon()
