@@ -344,3 +344,13 @@ def test_q_alone_runs_only_the_queue(sandbox):
     assert [str(m["Subject"]) for m in msgs] == ["runner"]
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+def test_msp_port(sandbox):
+    msp = free_port()
+    sandbox.write_config(msp=msp)
+    sandbox.start_daemon()
+    for port in (sandbox.port, msp):
+        c = Raw(port)
+        assert c.reply()[0] == 220
+        c.close()

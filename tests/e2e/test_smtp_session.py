@@ -253,3 +253,16 @@ def test_smtputf8(daemon):
         time.sleep(0.05)
     data = open(path, "rb").read()
     assert b"with UTF8SMTP" in data and "body ✓".encode() in data
+
+
+def test_bs_by_ordinary_user_goes_through_maildrop(sandbox):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run -bs as another user")
+    sandbox.start_daemon("-q1h")
+    script = ("EHLO local\r\nMAIL FROM:<whoever@x.example>\r\nRCPT TO:<%s>\r\nDATA\r\n"
+              "Subject: from a user\r\n\r\nhi\r\n.\r\nQUIT\r\n" % rcpt(sandbox)).encode()
+    r = sandbox.run("postoffice", "-bs", input=script, user=sandbox.acc["u2"])
+    assert b"250 2.0.0" in r.stdout, r.stdout + r.stderr
+    msgs = sandbox.wait_for_mail(sandbox.acc["u1"])
+    assert [str(m["Subject"]) for m in msgs] == ["from a user"]
+    assert "(user %s)" % sandbox.acc["u2"] in msgs[0].get_all("Received")[0]
