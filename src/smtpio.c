@@ -138,7 +138,16 @@ int io_flush(struct smtpio *io)
 /* Read more input into io->in.  Replies are flushed first when nothing is
  * buffered (PIPELINING: answer a whole group at once).  0, IO_EOF, IO_TIMEOUT,
  * IO_ERROR. */
+static int fill_n(struct smtpio *io, size_t want_room);
+
 static int fill(struct smtpio *io)
+{
+    return fill_n(io, READ_MIN);
+}
+
+/* want_room: free space to offer the read (commands: small, so an idle
+ * session stays small; message data: large, for fewer reads). */
+static int fill_n(struct smtpio *io, size_t want_room)
 {
     if (io->eof)
         return IO_EOF;
@@ -156,8 +165,8 @@ static int fill(struct smtpio *io)
     }
     /* read straight into the buffer's free space: no stack copy, which keeps
      * an idle session's private memory small */
-    if (io->in.cap - io->in.len < READ_MIN + 1) {
-        size_t cap = io->in.len + READ_MIN + 1;
+    if (io->in.cap - io->in.len < want_room + 1) {
+        size_t cap = io->in.len + want_room + 1;
         io->in.s = xrealloc(io->in.s, cap);
         io->in.cap = cap;
     }
@@ -344,7 +353,7 @@ enum io_status io_read_data(struct smtpio *io, io_data_sink sink, void *arg,
                 d_flush(&d);
         }
         d_flush(&d);
-        int r = fill(io);
+        int r = fill_n(io, DATA_CHUNK);
         if (r) {
             buf_free(&d.chunk);
             return (enum io_status)r;
