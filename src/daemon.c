@@ -525,9 +525,12 @@ static void read_signals(struct daemon *d, int fd)
 static int default_reload(struct config *fresh, void *arg)
 {
     const struct config *old = arg;
-    struct config_ctx ctx = { .privileged = getuid() == 0, .secure_check = 0 };
+    /* the default file is checked for a secure path and may be missing, as
+     * at start; a -C file must exist */
+    int is_default = old->confpath && !strcmp(old->confpath, PATH_CONFIG);
+    struct config_ctx ctx = { .privileged = getuid() == 0, .secure_check = is_default };
     config_defaults(fresh);
-    if (config_load(fresh, old->confpath, 1, &ctx) != 0) {
+    if (config_load(fresh, old->confpath, !is_default, &ctx) != 0) {
         config_free(fresh);
         return -1;
     }
