@@ -153,3 +153,23 @@ def test_slowloris_in_data_times_out(sandbox):
     assert code == 421 and lines[0].startswith(b"4.4.2")
     c.close()
     assert not [f for f in sandbox.queue_files() if f.startswith("cf")]
+
+
+def test_hostile_commands(sandbox):
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    c.reply()
+    code, lines = c.cmd("EHLO " + "h" * 300)  # CVE-2019-16928 pattern
+    assert code == 501 and lines[0].startswith(b"5.5.4")
+    code, lines = c.cmd(b"EHLO a\x00b")
+    assert code == 500 and lines[0].startswith(b"5.5.2")
+    code, lines = c.cmd(b"NOOP \rQUIT")  # a bare CR never starts a command
+    assert code == 500
+    assert c.cmd("EHLO client.example")[0] == 250
+    c.cmd("MAIL FROM:<a@x.example>")
+    for evil in ["<;sleep 5;@%s>", "<`id`@%s>", "<|/bin/sh@%s>", "<-oQ/tmp@%s>",
+                 "<\"a\\\"b\"@%s>"]:
+        code, lines = c.cmd("RCPT TO:" + evil % sandbox.hostname)
+        assert code >= 500, (evil, code, lines)
+    assert c.cmd("QUIT")[0] == 221
+    c.close()
