@@ -1,0 +1,74 @@
+/* smtpc.h - the SMTP client: routes a batch of recipients (mx.h), connects MX
+ * by MX and address by address, speaks ESMTP (PIPELINING, SIZE, 8BITMIME,
+ * SMTPUTF8) and reports one result per recipient.  Knows nothing of the spool:
+ * remote.c records the results.
+ *
+ * The peer is hostile: replies are parsed strictly (3-digit code, ' ' or '-',
+ * the same code on every line, at most SMTPC_LINE_MAX bytes a line and
+ * SMTPC_LINES_MAX lines), and every piece of reply text that leaves this module
+ * is printable ASCII (str_sanitize): no CR, LF or NUL can reach a control
+ * record, a log line or a bounce.
+ *
+ * Waits are the RFC 5321 4.5.3.2 values (greeting, MAIL, RCPT 5 min; DATA 2
+ * min; each block of data 3 min; after the final dot 10 min), each capped by
+ * timeout= when that is set below 300 seconds; connect-timeout= bounds each
+ * connect().  Runs unprivileged. */
+#ifndef PO_SMTPC_H
+#define PO_SMTPC_H
+
+#include <stddef.h>
+
+#include "conf.h"
+#include "dns.h"
+#include "envelope.h"
+#include "util.h"
+
+#define SMTPC_LINE_MAX 2048 /* longest reply line we accept (RFC 5321: 512) */
+#define SMTPC_LINES_MAX 100 /* most lines in one reply */
+#define SMTPC_TEXT_MAX 400  /* reply text kept for status/bounces (then "...") */
+
+/* ---- reply parser ---- */
+
+struct smtp_reply {
+    int code;              /* 3-digit code, 0 until the first line */
+    int done;              /* the last line has been seen */
+    struct strlist lines;  /* text of each line after "DDD-", sanitised */
+};
+void smtp_reply_init(struct smtp_reply *r);
+void smtp_reply_free(struct smtp_reply *r);
+/* Feed one line (without CRLF; may contain NUL).  Returns 1 if more lines
+ * follow, 0 when the reply is complete, -1 on a protocol violation (*why set
+ * to a static reason: bad code, changed code, bad separator, too many lines). */
+int smtp_reply_line(struct smtp_reply *r, const char *line, size_t len, const char **why);
+/* "X.Y.Z text" for a complete reply: the enhanced code from the first line if
+ * it has one of the right class, else X.0.0; the text of all lines joined
+ * with "; ", at most SMTPC_TEXT_MAX bytes.  Malloc'd, printable. */
+char *smtp_reply_status(const struct smtp_reply *r);
+
+/* ---- one batch ---- */
+
+enum smtpc_outcome { SO_SENT, SO_DEFERRED, SO_BOUNCED };
+
+struct smtpc_result {
+    enum smtpc_outcome outcome;
+    char *status;  /* "X.Y.Z text" (printable), never NULL after smtpc_deliver */
+    char *mta;     /* host that gave the answer, or NULL (DSN Remote-MTA) */
+    char *relay;   /* "host[address]:port" for the log, or NULL */
+};
+
+/* Deliver recipients idx[0..n-1] of e, whose message text (LF line ends) is
+ * read from datafd (size bytes), to domain (the part after '@' of every one of
+ * them; ignored with relay-host).  res[0..n-1] receives each result (free with
+ * smtpc_results_free).  Logs one line per recipient at LOG_INFO; verbose
+ * prints the dialogue on stderr.  Returns the number of recipients deferred. */
+size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, const char *domain,
+                     const struct envelope *e, int datafd, long long size,
+                     const size_t *idx, size_t n, int verbose, struct smtpc_result *res);
+void smtpc_results_free(struct smtpc_result *res, size_t n);
+
+/* The SMTP form of one line of message text (dot-stuffing, CRLF; a lone CR
+ * becomes a line break): for tests.  state: 0 at the start. */
+void smtpc_body_chunk(const char *p, size_t len, int *state, struct buf *out);
+void smtpc_body_end(int *state, struct buf *out);
+
+#endif
