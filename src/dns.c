@@ -136,7 +136,7 @@ int dns_valid_name(const char *name)
         if (++lab > 63)
             return 0;
     }
-    return name[len - 1] != '-';
+    return lab > 0 && name[len - 1] != '-';
 }
 
 /* ---- one query ---- */

@@ -1,0 +1,187 @@
+/* po-remote.c - test driver for remote delivery without the queue runner.
+ *
+ *   po-remote [-o opt=val]... route DOMAIN     print the route (mx_route)
+ *   po-remote [-o opt=val]... here DOMAIN      mx_points_here: yes/no/tempfail
+ *   po-remote [-o opt=val]... mx DOMAIN        dns_mx: status and records
+ *   po-remote [-o opt=val]... addrs HOST       dns_addrs AF_UNSPEC
+ *   po-remote [-o opt=val]... ptr ADDRESS      dns_ptr
+ *   po-remote [-o opt=val]... [-v] [-8] [-u] send SENDER DATAFILE RCPT...
+ *        deliver with smtpc_deliver; one line per recipient on stdout:
+ *        "RCPT<TAB>sent|deferred|bounced<TAB>STATUS<TAB>MTA<TAB>RELAY".
+ * Options are applied as root would (relay-host is root-only in files). */
+#include "compat.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "dns.h"
+#include "log.h"
+#include "mx.h"
+#include "smtpc.h"
+#include "util.h"
+
+static const char *st_name(enum dns_status s)
+{
+    return s == DNS_OK ? "ok" : s == DNS_NODATA ? "nodata" : s == DNS_NXDOMAIN ? "nxdomain"
+                                                                                : "tempfail";
+}
+
+static void print_addr(const struct sockaddr_storage *ss)
+{
+    char t[64];
+    int port;
+    if (ss->ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, t, sizeof t);
+        port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    } else {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, t, sizeof t);
+        port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    }
+    printf(" %s", t);
+    if (port)
+        printf(":%d", port);
+}
+
+static int do_send(const struct config *c, struct dns_ctx *d, int argc, char **argv,
+                   int verbose, int flags)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: send SENDER DATAFILE RCPT...\n");
+        return 64;
+    }
+    struct envelope e;
+    memset(&e, 0, sizeof e);
+    str_copy(e.qid, "TESTQID", sizeof e.qid);
+    e.sender = argv[0];
+    e.ctime = time(NULL);
+    e.flags = flags;
+    e.nrcpts = (size_t)argc - 2;
+    e.rcpts = xcalloc(e.nrcpts, sizeof *e.rcpts);
+    size_t *idx = xcalloc(e.nrcpts, sizeof *idx);
+    for (size_t i = 0; i < e.nrcpts; i++) {
+        e.rcpts[i].addr = argv[2 + i];
+        idx[i] = i;
+    }
+    int fd = open(argv[1], O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        perror(argv[1]);
+        return 66;
+    }
+    struct smtpc_result *res = xcalloc(e.nrcpts, sizeof *res);
+    const char *at = strrchr(argv[2], '@');
+    smtpc_deliver(c, d, at ? at + 1 : "", &e, fd, (long long)st.st_size, idx, e.nrcpts,
+                  verbose, res);
+    for (size_t i = 0; i < e.nrcpts; i++)
+        printf("%s\t%s\t%s\t%s\t%s\n", e.rcpts[i].addr,
+               res[i].outcome == SO_SENT ? "sent" : res[i].outcome == SO_BOUNCED ? "bounced"
+                                                                                 : "deferred",
+               res[i].status, res[i].mta ? res[i].mta : "-", res[i].relay ? res[i].relay : "-");
+    smtpc_results_free(res, e.nrcpts);
+    free(res);
+    free(idx);
+    free(e.rcpts);
+    close(fd);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct config c;
+    struct config_ctx ctx = {1, 0};
+    int verbose = 0, flags = 0, opt;
+    config_defaults(&c);
+    log_open("po-remote", 1);
+    while ((opt = getopt(argc, argv, "+o:v8u")) != -1) {
+        switch (opt) {
+        case 'o':
+            if (config_set(&c, optarg, "-o", &ctx) != 0)
+                return 78;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        case '8':
+            flags |= ENV_8BIT;
+            break;
+        case 'u':
+            flags |= ENV_SMTPUTF8;
+            break;
+        default:
+            return 64;
+        }
+    }
+    argc -= optind;
+    argv += optind;
+    if (argc < 2) {
+        fprintf(stderr, "usage: po-remote [-o opt]... route|here|mx|addrs|ptr|send ...\n");
+        return 64;
+    }
+    struct dns_ctx *d = dns_open(&c);
+    if (!d)
+        return 69;
+    int rc = 0;
+    if (strcmp(argv[0], "route") == 0) {
+        struct mx_route r;
+        char *why;
+        enum mx_status ms = mx_route(d, &c, argv[1], &r, &why);
+        if (ms != MX_OK) {
+            printf("%s %s\n", ms == MX_TEMPFAIL ? "tempfail" : "permfail", why);
+            free(why);
+        } else {
+            for (size_t i = 0; i < r.n; i++) {
+                printf("%d %s", r.hosts[i].pref, r.hosts[i].name);
+                for (size_t j = 0; j < r.hosts[i].naddrs; j++)
+                    print_addr(&r.hosts[i].addrs[j]);
+                printf("\n");
+            }
+            mx_route_free(&r);
+        }
+    } else if (strcmp(argv[0], "here") == 0) {
+        int h = mx_points_here(d, &c, argv[1]);
+        printf("%s\n", h > 0 ? "yes" : h == 0 ? "no" : "tempfail");
+    } else if (strcmp(argv[0], "mx") == 0) {
+        struct dns_mx *mx;
+        size_t n;
+        enum dns_status s = dns_mx(d, argv[1], &mx, &n);
+        printf("%s\n", st_name(s));
+        for (size_t i = 0; i < n; i++)
+            printf("%d %s\n", mx[i].pref, mx[i].host[0] ? mx[i].host : ".");
+        dns_free_mx(mx, n);
+    } else if (strcmp(argv[0], "addrs") == 0) {
+        struct sockaddr_storage *a;
+        size_t n;
+        enum dns_status s = dns_addrs(d, argv[1], AF_UNSPEC, &a, &n);
+        printf("%s", st_name(s));
+        for (size_t i = 0; i < n; i++)
+            print_addr(&a[i]);
+        printf("\n");
+        free(a);
+    } else if (strcmp(argv[0], "ptr") == 0) {
+        struct sockaddr_storage ss;
+        char *name = NULL;
+        memset(&ss, 0, sizeof ss);
+        if (inet_pton(AF_INET, argv[1], &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+            ss.ss_family = AF_INET;
+        else if (inet_pton(AF_INET6, argv[1], &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+            ss.ss_family = AF_INET6;
+        enum dns_status s = dns_ptr(d, (struct sockaddr *)&ss, &name);
+        printf("%s %s\n", st_name(s), name ? name : "-");
+        free(name);
+    } else if (strcmp(argv[0], "send") == 0) {
+        rc = do_send(&c, d, argc - 1, argv + 1, verbose, flags);
+    } else {
+        fprintf(stderr, "po-remote: unknown command %s\n", argv[0]);
+        rc = 64;
+    }
+    dns_close(d);
+    config_free(&c);
+    return rc;
+}
