@@ -764,7 +764,8 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, const char *doma
             buf_init(&k.in);
             int port;
             addr_text(&mh->addrs[a], k.addr, sizeof k.addr, &port);
-            k.relay = xasprintf("%s[%s]:%d", mh->name, k.addr, port);
+            k.relay = mh->name[0] == '[' ? xasprintf("%s:%d", mh->name, port)
+                                         : xasprintf("%s[%s]:%d", mh->name, k.addr, port);
             if (tcp_connect(&k, &mh->addrs[a]) == 0 && conn_hello(&k) == 0) {
                 transaction(&k, e, datafd, size, rs, n);
                 conn_quit(&k);
