@@ -770,6 +770,7 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, const char *doma
                 transaction(&k, e, datafd, size, rs, n);
                 conn_quit(&k);
             } else {
+                log_info("%s: %s", e->qid, k.err); /* then the next address or MX host */
                 for (size_t i = 0; i < n; i++)
                     if (!rs[i].final)
                         set_result(&rs[i], SO_DEFERRED, k.err, &k, 0);

@@ -95,15 +95,16 @@ class _Quiet:
 
 
 class ZoneServer:
-    def __init__(self, zone, behave=None, nochase=()):
+    def __init__(self, zone, behave=None, nochase=(), address="127.0.0.1", port=None):
         self.zone = {k.lower(): v for k, v in zone.items()}
         self.behave = behave or {}
         self.nochase = set(nochase)
         self.queries = []
-        self.port = self._free_port()
+        self.address = address
+        self.port = port or self._free_port()
         res = _Resolver(self)
-        self.udp = DNSServer(res, port=self.port, address="127.0.0.1", logger=_Quiet())
-        self.tcp = DNSServer(res, port=self.port, address="127.0.0.1", tcp=True,
+        self.udp = DNSServer(res, port=self.port, address=address, logger=_Quiet())
+        self.tcp = DNSServer(res, port=self.port, address=address, tcp=True,
                              logger=_Quiet())
 
     @staticmethod
@@ -126,7 +127,7 @@ class ZoneServer:
 
     @property
     def resolver(self):
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     def start(self):
         self.udp.start_thread()
@@ -137,3 +138,16 @@ class ZoneServer:
         for s in (self.udp, self.tcp):
             s.server.shutdown()
             s.server.server_close()
+
+
+if __name__ == "__main__":
+    # python3 dnsserver.py ADDRESS PORT ZONE.json: serve until killed
+    import json
+    import sys
+    import time
+    with open(sys.argv[3]) as f:
+        zone = {k: [tuple(r) for r in v] for k, v in json.load(f).items()}
+    ZoneServer(zone, address=sys.argv[1], port=int(sys.argv[2])).start()
+    print("ready", flush=True)
+    while True:
+        time.sleep(3600)
