@@ -66,9 +66,4 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, const char *doma
                      const size_t *idx, size_t n, int verbose, struct smtpc_result *res);
 void smtpc_results_free(struct smtpc_result *res, size_t n);
 
-/* The SMTP form of one line of message text (dot-stuffing, CRLF; a lone CR
- * becomes a line break): for tests.  state: 0 at the start. */
-void smtpc_body_chunk(const char *p, size_t len, int *state, struct buf *out);
-void smtpc_body_end(int *state, struct buf *out);
-
 #endif

@@ -7,16 +7,19 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "msgout.h"
 #include "mx.h"
 #include "smtpc.h"
 #include "util.h"
@@ -129,48 +132,6 @@ char *smtp_reply_status(const struct smtp_reply *r)
         }
     }
     return buf_steal(&b);
-}
-
-/* ---- body ---- */
-
-#define BS_MID 1 /* inside a line (not at its start) */
-#define BS_CR 2  /* a CR was seen, its LF may follow */
-
-static void line_end(int *state, struct buf *out)
-{
-    buf_add(out, "\r\n", 2);
-    *state = 0;
-}
-
-void smtpc_body_chunk(const char *p, size_t len, int *state, struct buf *out)
-{
-    for (size_t i = 0; i < len; i++) {
-        char ch = p[i];
-        if (*state & BS_CR) {
-            line_end(state, out); /* CRLF, or a lone CR: a line break either way */
-            if (ch == '\n')
-                continue;
-        }
-        if (ch == '\r') {
-            *state |= BS_CR;
-            continue;
-        }
-        if (ch == '\n') {
-            line_end(state, out); /* a bare LF never goes out bare */
-            continue;
-        }
-        if (!(*state & BS_MID) && ch == '.')
-            buf_addc(out, '.'); /* dot-stuffing (RFC 5321 4.5.2) */
-        buf_addc(out, ch);
-        *state |= BS_MID;
-    }
-}
-
-void smtpc_body_end(int *state, struct buf *out)
-{
-    if (*state & (BS_CR | BS_MID))
-        line_end(state, out);
-    buf_add(out, ".\r\n", 3);
 }
 
 /* ---- connection ---- */
@@ -493,42 +454,34 @@ static int unsafe_for_cmd(const char *s)
     return 0;
 }
 
-static int send_body(struct conn *k, int datafd)
+/* The message text through msgout (CRLF, dot-stuffing, no bare CR or LF),
+ * then the final dot.  msgout writes with plain write(2), so the socket is
+ * blocking for the duration with SO_SNDTIMEO as the RFC 5321 data-block
+ * timeout; SIGPIPE is ignored by smtpc_deliver. */
+static int send_body(struct conn *k, const struct envelope *e, int datafd)
 {
-    struct buf out;
-    char tmp[16384];
-    int state = 0;
-    buf_init(&out);
-    if (lseek(datafd, 0, SEEK_SET) < 0) {
-        conn_fail(k, "4.3.0 cannot read the queued message: %s", strerror(errno));
-        return -1;
-    }
-    for (;;) {
-        ssize_t r = read(datafd, tmp, sizeof tmp);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            conn_fail(k, "4.3.0 cannot read the queued message: %s", strerror(errno));
-            buf_free(&out);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        smtpc_body_chunk(tmp, (size_t)r, &state, &out);
-        if (out.len >= sizeof tmp) {
-            if (send_bytes(k, out.s, out.len, tmo(k, TMO_BLOCK)) < 0) {
-                buf_free(&out);
-                return -1;
-            }
-            buf_reset(&out);
-        }
-    }
-    smtpc_body_end(&state, &out);
+    struct timeval tv = {tmo(k, TMO_BLOCK), 0};
+    struct msgout mo = {MO_SMTP, e->sender, NULL};
     if (k->verbose)
         fprintf(stderr, "%s << (message text, then .)\n", k->addr);
-    int rc = send_bytes(k, out.s, out.len, tmo(k, TMO_BLOCK));
-    buf_free(&out);
-    return rc;
+    if (set_nonblock(k->fd, 0) < 0 ||
+        setsockopt(k->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
+        conn_fail(k, "4.4.2 %s: socket setup: %s", k->relay, strerror(errno));
+        return -1;
+    }
+    if (msgout_write(datafd, k->fd, &mo) < 0) {
+        int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK)
+            conn_fail(k, "4.4.2 %s: timed out sending the message", k->relay);
+        else
+            conn_fail(k, "4.4.2 %s: error sending the message: %s", k->relay, strerror(err));
+        return -1;
+    }
+    if (set_nonblock(k->fd, 1) < 0) {
+        conn_fail(k, "4.4.2 %s: socket setup: %s", k->relay, strerror(errno));
+        return -1;
+    }
+    return send_bytes(k, ".\r\n", 3, tmo(k, TMO_BLOCK));
 }
 
 /* Give every recipient not finally answered the connection's error; those
@@ -682,7 +635,7 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
             read_reply(k, &r, tmo(k, TMO_DOT));
         goto done;
     }
-    if (send_body(k, datafd) < 0 || read_reply(k, &r, tmo(k, TMO_DOT)) < 0)
+    if (send_body(k, e, datafd) < 0 || read_reply(k, &r, tmo(k, TMO_DOT)) < 0)
         goto lost; /* no answer after the dot: deferred (RFC 5321 6.1; may duplicate) */
     for (size_t i = 0; i < n; i++)
         if (rs[i].accepted) {
@@ -737,6 +690,10 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, const char *doma
                      const size_t *idx, size_t n, int verbose, struct smtpc_result *res)
 {
     struct rstate *rs = xcalloc(n ? n : 1, sizeof *rs);
+    struct sigaction ign, oldpipe;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, &oldpipe); /* a peer that hangs up is an error, not a signal */
     for (size_t i = 0; i < n; i++) {
         memset(&res[i], 0, sizeof res[i]);
         rs[i].addr = e->rcpts[idx[i]].addr;
@@ -789,6 +746,7 @@ out:
     for (size_t i = 0; i < n; i++)
         deferred += res[i].outcome == SO_DEFERRED;
     free(rs);
+    sigaction(SIGPIPE, &oldpipe, NULL);
     return deferred;
 }
 

@@ -342,3 +342,24 @@ def test_all_hosts_down_defers(msgfile):
     assert res["x@r.test"][0] == "deferred"
     assert res["x@r.test"][1].startswith("4.4.1 ")
     assert "Connection refused" in res["x@r.test"][1]
+
+
+def test_no_smuggling_on_the_wire(script, tmp_path):
+    """Bare CR, bare LF and lone dots in the queued text: on the wire every line
+    ends in CRLF and is dot-stuffed, so the only end of data is the real one."""
+    text = (b"Subject: smuggle\n\n.\nfoo\r.\r\nMAIL FROM:<evil@x>\n"
+            b"bar\rbaz\n.\r\n..x\nend")
+    f = tmp_path / "df"
+    f.write_bytes(text)
+    s = script()
+    res, _, _ = send("s@here.test", f, "x@r.test", opts=relay(s.port))
+    assert res["x@r.test"][0] == "sent"
+    [body] = s.messages
+    assert body.endswith(b"end\r\n")           # everything arrived in one message
+    assert b"MAIL FROM:<evil@x>\r\n" in body   # as text, not as a command
+    assert not any(c.startswith("MAIL FROM:<evil") for c in s.commands)
+    lines = body.split(b"\r\n")[:-1]
+    for line in lines:
+        assert b"\r" not in line and b"\n" not in line
+        assert line != b"."                      # every lone dot was stuffed
+    assert lines[:4] == [b"Subject: smuggle", b"", b"..", b"foo"]

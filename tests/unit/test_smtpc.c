@@ -1,5 +1,6 @@
 /* test_smtpc.c - the SMTP client's reply parser (hostile replies), status
- * strings, and the message body writer (dot-stuffing, CRLF, bare CR/LF). */
+ * strings.  (The message body is msgout's: tests/unit/test_msgout.c and the
+ * e2e tests.) */
 #include "compat.h"
 
 #include <setjmp.h>
@@ -140,60 +141,11 @@ static void test_status(void **st)
     smtp_reply_free(&r);
 }
 
-static char *body(const char *in, size_t len, size_t chunk)
-{
-    struct buf out;
-    int state = 0;
-    buf_init(&out);
-    for (size_t i = 0; i < len; i += chunk)
-        smtpc_body_chunk(in + i, len - i < chunk ? len - i : chunk, &state, &out);
-    smtpc_body_end(&state, &out);
-    return buf_steal(&out);
-}
-
-static void test_body(void **st)
-{
-    (void)st;
-    static const struct { const char *in; const char *want; } t[] = {
-        {"a\nb\n", "a\r\nb\r\n.\r\n"},
-        {".\n", "..\r\n.\r\n"},
-        {"x\n.\n..y\n", "x\r\n..\r\n...y\r\n.\r\n"},
-        {"no newline", "no newline\r\n.\r\n"},
-        {"", ".\r\n"},
-        {"a\r\nb\n", "a\r\nb\r\n.\r\n"},
-        /* bare CR: a line break, and the dot after it is stuffed (smuggling) */
-        {"a\r.\rb\n", "a\r\n..\r\nb\r\n.\r\n"},
-        {"a\n.\r\n", "a\r\n..\r\n.\r\n"},
-        {"x\r", "x\r\n.\r\n"},
-        {"\n\n", "\r\n\r\n.\r\n"},
-    };
-    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
-        for (size_t chunk = 1; chunk <= 4; chunk++) { /* split anywhere */
-            char *s = body(t[i].in, strlen(t[i].in), chunk);
-            assert_string_equal(s, t[i].want);
-            free(s);
-        }
-    }
-    /* no "\r\n.\r\n" except at the very end, whatever the input */
-    static const char nasty[] = "a\n.\nb\r.\r\nc\r\n.\rd\n.\r\r\n.";
-    char *s = body(nasty, sizeof nasty - 1, 3);
-    char *end = strstr(s, "\r\n.\r\n");
-    assert_non_null(end);
-    assert_int_equal(end + 5 - s, (long)strlen(s));
-    for (char *p = s; *p; p++)
-        if (*p == '\r')
-            assert_int_equal(p[1], '\n');
-        else if (*p == '\n')
-            assert_true(p > s && p[-1] == '\r');
-    free(s);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_and_multi), cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_control_chars_escaped), cmocka_unit_test(test_status),
-        cmocka_unit_test(test_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
