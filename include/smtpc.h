@@ -56,14 +56,25 @@ struct smtpc_result {
     char *relay;   /* "host[address]:port" for the log, or NULL */
 };
 
+/* Open connections kept between batches of one queue run (up to
+ * SMTPC_CACHE_MAX, least recently used closed first), matched by peer address
+ * and port and checked with RSET before reuse. */
+#define SMTPC_CACHE_MAX 4
+struct smtpc_cache;
+struct smtpc_cache *smtpc_cache_new(void);
+/* QUIT and close every cached connection, free cc (NULL is fine). */
+void smtpc_cache_close(struct smtpc_cache *cc);
+
 /* Deliver recipients idx[0..n-1] of e, whose message text (LF line ends) is
  * read from datafd (size bytes), to domain (the part after '@' of every one of
- * them; ignored with relay-host).  res[0..n-1] receives each result (free with
+ * them; ignored with relay-host).  cache: connections to reuse and keep
+ * (NULL: connect afresh and QUIT at the end).  res[0..n-1] receives each result (free with
  * smtpc_results_free).  Logs one line per recipient at LOG_INFO; verbose
  * prints the dialogue on stderr.  Returns the number of recipients deferred. */
-size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, const char *domain,
-                     const struct envelope *e, int datafd, long long size,
-                     const size_t *idx, size_t n, int verbose, struct smtpc_result *res);
+size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cache *cache,
+                     const char *domain, const struct envelope *e, int datafd,
+                     long long size, const size_t *idx, size_t n, int verbose,
+                     struct smtpc_result *res);
 void smtpc_results_free(struct smtpc_result *res, size_t n);
 
 #endif

@@ -46,28 +46,58 @@ static size_t record(struct qmsg *m, const size_t *gidx, size_t gn,
     return bad;
 }
 
-int remote_deliver(const struct config *c, struct qmsg *m, const size_t *idx, size_t n,
-                   const struct runq_opts *o)
+struct remote_session {
+    const struct config *c;
+    struct dns_ctx *d;
+    struct smtpc_cache *cache;
+};
+
+struct remote_session *remote_begin(const struct config *c)
 {
+    struct dns_ctx *d = dns_open(c);
+    if (!d)
+        return NULL;
+    struct remote_session *s = xcalloc(1, sizeof *s);
+    s->c = c;
+    s->d = d;
+    s->cache = smtpc_cache_new();
+    return s;
+}
+
+void remote_end(struct remote_session *s)
+{
+    if (!s)
+        return;
+    smtpc_cache_close(s->cache);
+    dns_close(s->d);
+    free(s);
+}
+
+/* Every recipient deferred with status st (nothing could be tried). */
+static int defer_all(struct qmsg *m, const size_t *idx, size_t n, const char *st)
+{
+    size_t bad = 0;
+    log_err("%s: %s", spool_env(m)->qid, st);
+    for (size_t i = 0; i < n; i++)
+        bad += spool_record(m, idx[i], RS_PENDING, st, NULL) < 0;
+    return bad == n ? -1 : (int)n;
+}
+
+int remote_deliver_in(struct remote_session *rs, struct qmsg *m, const size_t *idx, size_t n,
+                      const struct runq_opts *o)
+{
+    const struct config *c = rs->c;
     struct envelope *e = spool_env(m);
     size_t pending = 0, bad = 0;
     int verbose = o && o->verbose;
     if (n == 0)
         return 0;
     int fd = open(spool_data_path(m), O_RDONLY | O_CLOEXEC);
-    struct dns_ctx *d = fd >= 0 ? dns_open(c) : NULL;
-    if (fd < 0 || !d) {
-        char *st = fd < 0 ? xasprintf("4.3.0 cannot open the queued message: %s", strerror(errno))
-                          : xstrdup("4.4.3 the DNS resolver could not be set up");
-        log_err("%s: %s", e->qid, st);
-        for (size_t i = 0; i < n; i++) {
-            pending++;
-            bad += spool_record(m, idx[i], RS_PENDING, st, NULL) < 0;
-        }
+    if (fd < 0) {
+        char *st = xasprintf("4.3.0 cannot open the queued message: %s", strerror(errno));
+        int r = defer_all(m, idx, n, st);
         free(st);
-        if (fd >= 0)
-            close(fd);
-        return bad == n ? -1 : (int)pending;
+        return r;
     }
     long long size = spool_data_size(m);
     char *done = xcalloc(n, 1);
@@ -87,14 +117,24 @@ int remote_deliver(const struct config *c, struct qmsg *m, const size_t *idx, si
                 done[i] = 1;
             }
         }
-        smtpc_deliver(c, d, dom, e, fd, size, gidx, gn, verbose, res);
+        smtpc_deliver(c, rs->d, rs->cache, dom, e, fd, size, gidx, gn, verbose, res);
         bad += record(m, gidx, gn, res, &pending);
         smtpc_results_free(res, gn);
     }
     free(res);
     free(gidx);
     free(done);
-    dns_close(d);
     close(fd);
     return bad == n ? -1 : (int)pending;
+}
+
+int remote_deliver(const struct config *c, struct qmsg *m, const size_t *idx, size_t n,
+                   const struct runq_opts *o)
+{
+    struct remote_session *s = remote_begin(c);
+    if (!s)
+        return defer_all(m, idx, n, "4.4.3 the DNS resolver could not be set up");
+    int r = remote_deliver_in(s, m, idx, n, o);
+    remote_end(s);
+    return r;
 }

@@ -140,7 +140,8 @@ struct conn {
     int fd;
     const struct config *c;
     int verbose;
-    char *host;     /* name for Remote-MTA */
+    char *host;     /* name for Remote-MTA (owned) */
+    struct sockaddr_storage ss; /* the peer, for reuse from the cache */
     char *relay;    /* host[addr]:port */
     char addr[64];  /* address text for the transcript */
     struct buf in;  /* bytes read and not consumed */
@@ -685,9 +686,119 @@ static size_t open_count(const struct rstate *rs, size_t n)
     return k;
 }
 
-size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, const char *domain,
-                     const struct envelope *e, int datafd, long long size,
-                     const size_t *idx, size_t n, int verbose, struct smtpc_result *res)
+/* ---- connection cache: reuse across messages of one queue run ---- */
+
+struct smtpc_cache {
+    struct conn *v[SMTPC_CACHE_MAX]; /* oldest first */
+    size_t n;
+};
+
+struct smtpc_cache *smtpc_cache_new(void)
+{
+    return xcalloc(1, sizeof(struct smtpc_cache));
+}
+
+static void conn_free(struct conn *k)
+{
+    if (k->fd >= 0)
+        close(k->fd);
+    free(k->host);
+    free(k->relay);
+    free(k->err);
+    buf_free(&k->in);
+    free(k);
+}
+
+void smtpc_cache_close(struct smtpc_cache *cc)
+{
+    if (!cc)
+        return;
+    for (size_t i = 0; i < cc->n; i++) {
+        conn_quit(cc->v[i]);
+        conn_free(cc->v[i]);
+    }
+    free(cc);
+}
+
+static int same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    size_t len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    return memcmp(a, b, len) == 0;
+}
+
+static void cache_put(struct smtpc_cache *cc, struct conn *k)
+{
+    if (cc->n == SMTPC_CACHE_MAX) { /* evict the least recently used */
+        conn_quit(cc->v[0]);
+        conn_free(cc->v[0]);
+        memmove(cc->v, cc->v + 1, (cc->n - 1) * sizeof *cc->v);
+        cc->n--;
+    }
+    cc->v[cc->n++] = k;
+}
+
+/* A cached connection to ss that still answers RSET, taken out of the cache. */
+static struct conn *cache_take(struct smtpc_cache *cc, const struct sockaddr_storage *ss,
+                               int verbose)
+{
+    for (size_t i = 0; cc && i < cc->n; i++) {
+        if (!same_peer(&cc->v[i]->ss, ss))
+            continue;
+        struct conn *k = cc->v[i];
+        memmove(cc->v + i, cc->v + i + 1, (cc->n - i - 1) * sizeof *cc->v);
+        cc->n--;
+        k->verbose = verbose;
+        struct smtp_reply r;
+        smtp_reply_init(&r);
+        int ok = send_cmd(k, "RSET", tmo(k, TMO_MAIL)) == 0 &&
+                 read_reply(k, &r, tmo(k, TMO_MAIL)) == 0 && r.code / 100 == 2;
+        smtp_reply_free(&r);
+        if (ok)
+            return k;
+        conn_quit(k);
+        conn_free(k);
+        return NULL;
+    }
+    return NULL;
+}
+
+/* A connection to address a of host mh, from the cache or new (greeting and
+ * EHLO done).  On failure k->fd < 0 and k->err says why. */
+static struct conn *smtpc_get_conn(struct smtpc_cache *cc, const struct config *c, int verbose,
+                                   const struct mx_host *mh, size_t a)
+{
+    int port;
+    struct conn *k = cache_take(cc, &mh->addrs[a], verbose);
+    if (!k) {
+        k = xcalloc(1, sizeof *k);
+        k->fd = -1;
+        k->c = c;
+        k->verbose = verbose;
+        k->ss = mh->addrs[a];
+        buf_init(&k->in);
+    }
+    free(k->host);
+    free(k->relay);
+    k->host = xstrdup(mh->name); /* the name this route knows the address by */
+    addr_text(&mh->addrs[a], k->addr, sizeof k->addr, &port);
+    k->relay = mh->name[0] == '[' ? xasprintf("%s:%d", mh->name, port)
+                                  : xasprintf("%s[%s]:%d", mh->name, k->addr, port);
+    if (k->fd >= 0) {
+        if (verbose)
+            fprintf(stderr, "%s REUSE (%s)\n", k->addr, k->relay);
+        return k;
+    }
+    if (tcp_connect(k, &mh->addrs[a]) == 0)
+        conn_hello(k);
+    return k;
+}
+
+size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cache *cache,
+                     const char *domain, const struct envelope *e, int datafd,
+                     long long size, const size_t *idx, size_t n, int verbose,
+                     struct smtpc_result *res)
 {
     struct rstate *rs = xcalloc(n ? n : 1, sizeof *rs);
     struct sigaction ign, oldpipe;
@@ -712,31 +823,22 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, const char *doma
     for (size_t h = 0; h < route.n && open_count(rs, n); h++) {
         const struct mx_host *mh = &route.hosts[h];
         for (size_t a = 0; a < mh->naddrs && open_count(rs, n); a++) {
-            struct conn k;
-            memset(&k, 0, sizeof k);
-            k.fd = -1;
-            k.c = c;
-            k.verbose = verbose;
-            k.host = mh->name;
-            buf_init(&k.in);
-            int port;
-            addr_text(&mh->addrs[a], k.addr, sizeof k.addr, &port);
-            k.relay = mh->name[0] == '[' ? xasprintf("%s:%d", mh->name, port)
-                                         : xasprintf("%s[%s]:%d", mh->name, k.addr, port);
-            if (tcp_connect(&k, &mh->addrs[a]) == 0 && conn_hello(&k) == 0) {
-                transaction(&k, e, datafd, size, rs, n);
-                conn_quit(&k);
-            } else {
-                log_info("%s: %s", e->qid, k.err); /* then the next address or MX host */
+            struct conn *k = smtpc_get_conn(cache, c, verbose, mh, a);
+            if (k->fd < 0) {
+                log_info("%s: %s", e->qid, k->err); /* then the next address or MX host */
                 for (size_t i = 0; i < n; i++)
                     if (!rs[i].final)
-                        set_result(&rs[i], SO_DEFERRED, k.err, &k, 0);
+                        set_result(&rs[i], SO_DEFERRED, k->err, k, 0);
+                conn_free(k);
+                continue;
             }
-            if (k.fd >= 0)
-                close(k.fd);
-            free(k.err);
-            free(k.relay);
-            buf_free(&k.in);
+            transaction(k, e, datafd, size, rs, n);
+            if (cache && k->fd >= 0) {
+                cache_put(cache, k);
+            } else {
+                conn_quit(k);
+                conn_free(k);
+            }
         }
     }
     mx_route_free(&route);

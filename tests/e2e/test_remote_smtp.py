@@ -363,3 +363,23 @@ def test_no_smuggling_on_the_wire(script, tmp_path):
         assert b"\r" not in line and b"\n" not in line
         assert line != b"."                      # every lone dot was stuffed
     assert lines[:4] == [b"Subject: smuggle", b"", b"..", b"foo"]
+
+
+def test_connection_reused_between_messages(script, msgfile):
+    s = script()
+    res, err, _ = send("s@here.test", msgfile, "x@r.test", opts=relay(s.port),
+                       flags=["-v", "-r", "3"])
+    assert res["x@r.test"][0] == "sent"
+    assert s.connections == 1
+    assert len(s.messages) == 3
+    assert s.commands.count("RSET") == 2
+    assert s.commands.count("QUIT") == 1
+    assert err.count("REUSE") == 2
+
+
+def test_connection_not_reused_when_rset_fails(script, msgfile):
+    s = script(rset=b"421 4.3.2 closing\r\n")
+    res, _, _ = send("s@here.test", msgfile, "x@r.test", opts=relay(s.port), flags=["-r", "2"])
+    assert res["x@r.test"][0] == "sent"
+    assert s.connections == 2
+    assert len(s.messages) == 2

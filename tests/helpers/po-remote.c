@@ -5,9 +5,10 @@
  *   po-remote [-o opt=val]... mx DOMAIN        dns_mx: status and records
  *   po-remote [-o opt=val]... addrs HOST       dns_addrs AF_UNSPEC
  *   po-remote [-o opt=val]... ptr ADDRESS      dns_ptr
- *   po-remote [-o opt=val]... [-v] [-8] [-u] send SENDER DATAFILE RCPT...
+ *   po-remote [-o opt=val]... [-v] [-8] [-u] [-r N] send SENDER DATAFILE RCPT...
  *        deliver with smtpc_deliver; one line per recipient on stdout:
- *        "RCPT<TAB>sent|deferred|bounced<TAB>STATUS<TAB>MTA<TAB>RELAY".
+ *        "RCPT<TAB>sent|deferred|bounced<TAB>STATUS<TAB>MTA<TAB>RELAY";
+ *        -r N sends it N times over cached connections (last results shown).
  * Options are applied as root would (relay-host is root-only in files). */
 #include "compat.h"
 
@@ -50,7 +51,7 @@ static void print_addr(const struct sockaddr_storage *ss)
 }
 
 static int do_send(const struct config *c, struct dns_ctx *d, int argc, char **argv,
-                   int verbose, int flags)
+                   int verbose, int flags, int repeat)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: send SENDER DATAFILE RCPT...\n");
@@ -77,8 +78,15 @@ static int do_send(const struct config *c, struct dns_ctx *d, int argc, char **a
     }
     struct smtpc_result *res = xcalloc(e.nrcpts, sizeof *res);
     const char *at = strrchr(argv[2], '@');
-    smtpc_deliver(c, d, at ? at + 1 : "", &e, fd, (long long)st.st_size, idx, e.nrcpts,
-                  verbose, res);
+    /* -r N: the same message N times over one cached connection */
+    struct smtpc_cache *cache = repeat > 1 ? smtpc_cache_new() : NULL;
+    for (int k = 0; k < repeat; k++) {
+        if (k)
+            smtpc_results_free(res, e.nrcpts);
+        smtpc_deliver(c, d, cache, at ? at + 1 : "", &e, fd, (long long)st.st_size, idx,
+                      e.nrcpts, verbose, res);
+    }
+    smtpc_cache_close(cache);
     for (size_t i = 0; i < e.nrcpts; i++)
         printf("%s\t%s\t%s\t%s\t%s\n", e.rcpts[i].addr,
                res[i].outcome == SO_SENT ? "sent" : res[i].outcome == SO_BOUNCED ? "bounced"
@@ -96,10 +104,10 @@ int main(int argc, char **argv)
 {
     struct config c;
     struct config_ctx ctx = {1, 0};
-    int verbose = 0, flags = 0, opt;
+    int verbose = 0, flags = 0, opt, repeat = 1;
     config_defaults(&c);
     log_open("po-remote", 1);
-    while ((opt = getopt(argc, argv, "+o:v8u")) != -1) {
+    while ((opt = getopt(argc, argv, "+o:v8ur:")) != -1) {
         switch (opt) {
         case 'o':
             if (config_set(&c, optarg, "-o", &ctx) != 0)
@@ -113,6 +121,9 @@ int main(int argc, char **argv)
             break;
         case 'u':
             flags |= ENV_SMTPUTF8;
+            break;
+        case 'r':
+            repeat = atoi(optarg);
             break;
         default:
             return 64;
@@ -176,7 +187,7 @@ int main(int argc, char **argv)
         printf("%s %s\n", st_name(s), name ? name : "-");
         free(name);
     } else if (strcmp(argv[0], "send") == 0) {
-        rc = do_send(&c, d, argc - 1, argv + 1, verbose, flags);
+        rc = do_send(&c, d, argc - 1, argv + 1, verbose, flags, repeat);
     } else {
         fprintf(stderr, "po-remote: unknown command %s\n", argv[0]);
         rc = 64;
