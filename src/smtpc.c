@@ -131,7 +131,9 @@ char *smtp_reply_status(const struct smtp_reply *r)
             break;
         }
     }
-    return buf_steal(&b);
+    char *st = buf_steal(&b);
+    buf_free(&b); /* buf_steal leaves an empty buffer behind */
+    return st;
 }
 
 /* ---- connection ---- */
@@ -505,8 +507,6 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
 {
     struct smtp_reply r;
     struct buf cmd;
-    smtp_reply_init(&r);
-    buf_init(&cmd);
     int need_utf8 = (e->flags & ENV_SMTPUTF8) || has_8bit(e->sender);
     for (size_t i = 0; i < n; i++)
         need_utf8 |= !rs[i].final && has_8bit(rs[i].addr);
@@ -525,6 +525,8 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
         free(permst);
         return 0;
     }
+    smtp_reply_init(&r);
+    buf_init(&cmd);
     if ((e->flags & ENV_8BIT) && !k->ext_8bitmime)
         log_notice("%s: %s does not offer 8BITMIME; sending the 8-bit message as it is",
                    e->qid, k->relay);
