@@ -147,7 +147,7 @@ struct conn {
     char *relay;    /* host[addr]:port */
     char addr[64];  /* address text for the transcript */
     struct buf in;  /* bytes read and not consumed */
-    int ext_pipelining, ext_8bitmime, ext_smtputf8, ext_size;
+    int ext_pipelining, ext_8bitmime, ext_smtputf8, ext_size, ext_dsn;
     long long size_limit; /* from SIZE n, 0 = none declared */
     char *err;      /* why the connection failed: "4.x.x text", malloc'd */
 };
@@ -342,6 +342,8 @@ static void parse_ehlo(struct conn *k, const struct smtp_reply *r)
             k->ext_8bitmime = 1;
         else if (strcasecmp(l, "SMTPUTF8") == 0)
             k->ext_smtputf8 = 1;
+        else if (strcasecmp(l, "DSN") == 0)
+            k->ext_dsn = 1;
         else if (strncasecmp(l, "SIZE", 4) == 0 && (l[4] == '\0' || l[4] == ' ')) {
             unsigned long v;
             k->ext_size = 1;
@@ -412,6 +414,7 @@ static void conn_quit(struct conn *k)
 
 struct rstate {
     const char *addr;
+    const struct rcpt *r; /* for the DSN parameters */
     int final;    /* a server gave a definitive answer (2xx/4xx/5xx) */
     int accepted; /* RCPT got 2xx in this transaction */
     struct smtpc_result *res;
@@ -446,6 +449,46 @@ static int has_8bit(const char *s)
         if ((unsigned char)*s >= 0x80)
             return 1;
     return 0;
+}
+
+/* RFC 3461 xtext: '+', '=' and anything outside '!'..'~' as "+XX". */
+static void xtext(struct buf *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < '!' || *p > '~' || *p == '+' || *p == '=')
+            buf_addf(b, "+%02X", *p);
+        else
+            buf_addc(b, (char)*p);
+    }
+}
+
+/* NOTIFY= and ORCPT= for a peer that offers DSN (RFC 3461), so that the
+ * sender's delivery-status wishes travel on. */
+static void dsn_rcpt_params(struct buf *b, const struct rcpt *r)
+{
+    if (r->notify & DSN_NEVER) {
+        buf_adds(b, " NOTIFY=NEVER");
+    } else if (r->notify) {
+        const char *sep = " NOTIFY=";
+        if (r->notify & DSN_SUCCESS) {
+            buf_adds(b, sep);
+            buf_adds(b, "SUCCESS");
+            sep = ",";
+        }
+        if (r->notify & DSN_FAILURE) {
+            buf_adds(b, sep);
+            buf_adds(b, "FAILURE");
+            sep = ",";
+        }
+        if (r->notify & DSN_DELAY) {
+            buf_adds(b, sep);
+            buf_adds(b, "DELAY");
+        }
+    }
+    if (r->orig && *r->orig) {
+        buf_adds(b, " ORCPT=rfc822;");
+        xtext(b, r->orig);
+    }
 }
 
 /* Anything that could end or split an SMTP command line. */
@@ -539,6 +582,12 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
         buf_adds(&cmd, " BODY=8BITMIME");
     if (need_utf8)
         buf_adds(&cmd, " SMTPUTF8");
+    if (k->ext_dsn && (e->flags & ENV_RET_HDRS))
+        buf_adds(&cmd, " RET=HDRS");
+    if (k->ext_dsn && e->envid && *e->envid) {
+        buf_adds(&cmd, " ENVID=");
+        xtext(&cmd, e->envid);
+    }
     int pipe = k->ext_pipelining;
     if (unsafe_for_cmd(e->sender)) {
         for (size_t i = 0; i < n; i++)
@@ -565,6 +614,8 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
             continue;
         buf_reset(&cmd);
         buf_addf(&cmd, "RCPT TO:<%s>", rs[i].addr);
+        if (k->ext_dsn)
+            dsn_rcpt_params(&cmd, rs[i].r);
         if (send_cmd(k, cmd.s, tmo(k, TMO_RCPT)) < 0)
             goto lost_mail;
         if (!pipe) {
@@ -810,6 +861,7 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
     for (size_t i = 0; i < n; i++) {
         memset(&res[i], 0, sizeof res[i]);
         rs[i].addr = e->rcpts[idx[i]].addr;
+        rs[i].r = &e->rcpts[idx[i]];
         rs[i].res = &res[i];
         set_result(&rs[i], SO_DEFERRED, "4.4.1 no mail host could be reached", NULL, 0);
     }

@@ -5,10 +5,12 @@
  *   po-remote [-o opt=val]... mx DOMAIN        dns_mx: status and records
  *   po-remote [-o opt=val]... addrs HOST       dns_addrs AF_UNSPEC
  *   po-remote [-o opt=val]... ptr ADDRESS      dns_ptr
- *   po-remote [-o opt=val]... [-v] [-8] [-u] [-r N] send SENDER DATAFILE RCPT...
+ *   po-remote [-o opt=val]... [-v] [-8] [-u] [-r N] [-N NOTIFY] [-O] [-E ENVID] [-H]
+ *             send SENDER DATAFILE RCPT...
  *        deliver with smtpc_deliver; one line per recipient on stdout:
  *        "RCPT<TAB>sent|deferred|bounced<TAB>STATUS<TAB>MTA<TAB>RELAY";
- *        -r N sends it N times over cached connections (last results shown).
+ *        -r N sends it N times over cached connections (last results shown);
+ *        -N/-O/-E/-H set the DSN NOTIFY, ORCPT (= the recipient), ENVID, RET=HDRS.
  * Options are applied as root would (relay-host is root-only in files). */
 #include "compat.h"
 
@@ -50,8 +52,28 @@ static void print_addr(const struct sockaddr_storage *ss)
         printf(":%d", port);
 }
 
+struct dsnopt {
+    int notify;         /* -N: DSN_* bits for every recipient */
+    int orcpt;          /* -O: ORCPT = the recipient itself */
+    const char *envid;  /* -E */
+};
+
+static int parse_notify(const char *s)
+{
+    int n = 0;
+    if (strstr(s, "NEVER"))
+        n |= DSN_NEVER;
+    if (strstr(s, "SUCCESS"))
+        n |= DSN_SUCCESS;
+    if (strstr(s, "FAILURE"))
+        n |= DSN_FAILURE;
+    if (strstr(s, "DELAY"))
+        n |= DSN_DELAY;
+    return n;
+}
+
 static int do_send(const struct config *c, struct dns_ctx *d, int argc, char **argv,
-                   int verbose, int flags, int repeat)
+                   int verbose, int flags, int repeat, const struct dsnopt *dsn)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: send SENDER DATAFILE RCPT...\n");
@@ -63,11 +85,14 @@ static int do_send(const struct config *c, struct dns_ctx *d, int argc, char **a
     e.sender = argv[0];
     e.ctime = time(NULL);
     e.flags = flags;
+    e.envid = (char *)dsn->envid;
     e.nrcpts = (size_t)argc - 2;
     e.rcpts = xcalloc(e.nrcpts, sizeof *e.rcpts);
     size_t *idx = xcalloc(e.nrcpts, sizeof *idx);
     for (size_t i = 0; i < e.nrcpts; i++) {
         e.rcpts[i].addr = argv[2 + i];
+        e.rcpts[i].notify = dsn->notify;
+        e.rcpts[i].orig = dsn->orcpt ? argv[2 + i] : NULL;
         idx[i] = i;
     }
     int fd = open(argv[1], O_RDONLY);
@@ -105,9 +130,10 @@ int main(int argc, char **argv)
     struct config c;
     struct config_ctx ctx = {1, 0};
     int verbose = 0, flags = 0, opt, repeat = 1;
+    struct dsnopt dsn = {0, 0, NULL};
     config_defaults(&c);
     log_open("po-remote", 1);
-    while ((opt = getopt(argc, argv, "+o:v8ur:")) != -1) {
+    while ((opt = getopt(argc, argv, "+o:v8ur:N:OE:H")) != -1) {
         switch (opt) {
         case 'o':
             if (config_set(&c, optarg, "-o", &ctx) != 0)
@@ -124,6 +150,18 @@ int main(int argc, char **argv)
             break;
         case 'r':
             repeat = atoi(optarg);
+            break;
+        case 'N':
+            dsn.notify = parse_notify(optarg);
+            break;
+        case 'O':
+            dsn.orcpt = 1;
+            break;
+        case 'E':
+            dsn.envid = optarg;
+            break;
+        case 'H':
+            flags |= ENV_RET_HDRS;
             break;
         default:
             return 64;
@@ -187,7 +225,7 @@ int main(int argc, char **argv)
         printf("%s %s\n", st_name(s), name ? name : "-");
         free(name);
     } else if (strcmp(argv[0], "send") == 0) {
-        rc = do_send(&c, d, argc - 1, argv + 1, verbose, flags, repeat);
+        rc = do_send(&c, d, argc - 1, argv + 1, verbose, flags, repeat, &dsn);
     } else {
         fprintf(stderr, "po-remote: unknown command %s\n", argv[0]);
         rc = 64;
