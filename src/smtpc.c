@@ -713,6 +713,26 @@ done:
 
 /* ---- the batch ---- */
 
+/* Bytes on the wire: the LF-terminated text plus a CR per line (dot-stuffing
+ * adds a little more), for SIZE= and the peer's limit (RFC 1870). */
+static long long wire_size(int fd, long long size)
+{
+    char buf[16384];
+    long long lines = 0;
+    off_t off = 0;
+    for (;;) {
+        ssize_t r = pread(fd, buf, sizeof buf, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        for (ssize_t i = 0; i < r; i++)
+            lines += buf[i] == '\n';
+        off += r;
+    }
+    return size + lines + 2;
+}
+
 static void log_results(const struct envelope *e, struct rstate *rs, size_t n)
 {
     long delay = (long)(time(NULL) - e->ctime);
@@ -867,6 +887,7 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
     }
     struct mx_route route;
     char *why = NULL;
+    size = wire_size(datafd, size);
     enum mx_status ms = mx_route(d, c, domain, &route, &why);
     if (ms != MX_OK) {
         for (size_t i = 0; i < n; i++)

@@ -143,7 +143,9 @@ def test_size_parameter_sent(script, msgfile):
     s = script(ehlo=b"250-remote.test\r\n250 SIZE 100000\r\n")
     res, _, _ = send("s@here.test", msgfile, "x@r.test", opts=relay(s.port))
     assert res["x@r.test"][0] == "sent"
-    assert f"MAIL FROM:<s@here.test> SIZE={len(MSG)}" in s.commands
+    # the size on the wire: a CR for every LF, plus room for the end
+    wire = len(MSG) + MSG.count(b"\n") + 2
+    assert f"MAIL FROM:<s@here.test> SIZE={wire}" in s.commands
 
 
 def test_smtputf8(script, msgfile):
