@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -147,6 +148,8 @@ struct conn {
     char *relay;    /* host[addr]:port */
     char addr[64];  /* address text for the transcript */
     struct buf in;  /* bytes read and not consumed */
+    struct buf out; /* pipelined commands not sent yet */
+    int corked;     /* collect commands in out (PIPELINING) */
     int ext_pipelining, ext_8bitmime, ext_smtputf8, ext_size, ext_dsn;
     long long size_limit; /* from SIZE n, 0 = none declared */
     char *err;      /* why the connection failed: "4.x.x text", malloc'd */
@@ -203,11 +206,30 @@ static int send_cmd(struct conn *k, const char *cmd, long secs)
 {
     if (k->verbose)
         fprintf(stderr, "%s << %s\n", k->addr, cmd);
+    if (k->corked) { /* one write for the whole group (RFC 2920) */
+        buf_addf(&k->out, "%s\r\n", cmd);
+        return 0;
+    }
     struct buf b;
     buf_init(&b);
     buf_addf(&b, "%s\r\n", cmd);
     int r = send_bytes(k, b.s, b.len, secs);
     buf_free(&b);
+    return r;
+}
+
+/* Send the pipelined group collected since cork(). */
+static void cork(struct conn *k)
+{
+    buf_reset(&k->out);
+    k->corked = 1;
+}
+
+static int uncork(struct conn *k, long secs)
+{
+    k->corked = 0;
+    int r = k->out.len ? send_bytes(k, k->out.s, k->out.len, secs) : 0;
+    buf_reset(&k->out);
     return r;
 }
 
@@ -306,6 +328,8 @@ static int tcp_connect(struct conn *k, const struct sockaddr_storage *ss)
     }
     if (k->verbose)
         fprintf(stderr, "%s OPEN (%s)\n", k->addr, k->relay);
+    int one = 1; /* commands are small and answered: Nagle would only add delay */
+    setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (connect(k->fd, (const struct sockaddr *)ss, sl) == 0)
         return 0;
     if (errno != EINPROGRESS) {
@@ -595,6 +619,8 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
                 set_result(&rs[i], SO_BOUNCED, "5.1.7 sender address unusable in SMTP", k, 1);
         goto done;
     }
+    if (pipe)
+        cork(k);
     if (send_cmd(k, cmd.s, tmo(k, TMO_MAIL)) < 0)
         goto lost;
     if (!pipe && read_reply(k, &r, tmo(k, TMO_MAIL)) < 0)
@@ -628,7 +654,7 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
         }
     }
     if (pipe) {
-        if (send_cmd(k, "DATA", tmo(k, TMO_DATA)) < 0)
+        if (send_cmd(k, "DATA", tmo(k, TMO_DATA)) < 0 || uncork(k, tmo(k, TMO_DATA)) < 0)
             goto lost_mail;
         if (read_reply(k, &r, tmo(k, TMO_MAIL)) < 0)
             goto lost_mail;
@@ -701,11 +727,13 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
 lost_mail:
     free(mail_st);
 lost:
+    k->corked = 0;
     conn_lost(rs, n, k);
     buf_free(&cmd);
     smtp_reply_free(&r);
     return -1;
 done:
+    k->corked = 0;
     buf_free(&cmd);
     smtp_reply_free(&r);
     return 0;
@@ -779,6 +807,7 @@ static void conn_free(struct conn *k)
     free(k->relay);
     free(k->err);
     buf_free(&k->in);
+    buf_free(&k->out);
     free(k);
 }
 
@@ -851,6 +880,7 @@ static struct conn *smtpc_get_conn(struct smtpc_cache *cc, const struct config *
         k->verbose = verbose;
         k->ss = mh->addrs[a];
         buf_init(&k->in);
+        buf_init(&k->out);
     }
     free(k->host);
     free(k->relay);
