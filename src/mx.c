@@ -15,7 +15,8 @@
 #include "mx.h"
 #include "util.h"
 
-#define MX_HOSTS_MAX 32 /* more MX hosts than this are ignored (hostile zones) */
+#define MX_HOSTS_MAX 32      /* more MX hosts than this are ignored (hostile zones) */
+#define ROUTE_DNS_MS 120000 /* address lookups for one route stop after this */
 
 /* ---- parsing ---- */
 
@@ -317,7 +318,15 @@ enum mx_status mx_route(struct dns_ctx *d, const struct config *c, const char *d
         log_warn("cannot list this machine's addresses; only loopback counts as us");
     int check_addr = !relay || port == 25;
     int tempfail = 0;
+    /* a slow or hostile DNS must not hold a delivery for (MX hosts x budget):
+     * hosts not resolved in time are left out of this attempt */
+    long long deadline = now_ms() + ROUTE_DNS_MS;
     for (size_t i = 0; i < n; i++) {
+        if (h[i].name[0] != '[' && ms_left(deadline) == 0) {
+            h[i].tempfail = 1;
+            tempfail = 1;
+            continue;
+        }
         resolve_host(d, c, &h[i], ours, nours, check_addr);
         tempfail |= h[i].tempfail;
         if (same_name(h[i].name, target) && relay == NULL && config_is_self(c, target))
