@@ -63,6 +63,9 @@ int spool_record(struct qmsg *m, size_t i, enum rcpt_state st, const char *statu
 /* Durably replace the control file with the in-memory envelope as it is now
  * (after expansion added recipients, next_try changed...): temp + fsync + rename. */
 int spool_rewrite(struct qmsg *m);
+/* Re-read the control file through the locked descriptor (after a child
+ * process appended status records to it).  0 or -1 with errno. */
+int spool_reload(struct qmsg *m);
 /* Remove the message (control file first, then data). */
 int spool_remove(struct qmsg *m);
 /* Release the lock and free m. */

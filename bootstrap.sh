@@ -1,0 +1,80 @@
+#!/bin/sh
+# bootstrap.sh - install what is missing (Debian 12), build, then:
+#   ./bootstrap.sh demo   run the daemon in the foreground on a sandbox in ./sandbox
+#                         (loopback port 2525; queue, mail spool and aliases there)
+#   ./bootstrap.sh test   run the whole test suite (make check)
+set -eu
+cd "$(dirname "$0")"
+
+BUILD_DEPS="gcc make libgdbm-dev libc-ares-dev libssl-dev libcrypt-dev libwrap0-dev libmilter-dev libcmocka-dev"
+TEST_DEPS="python3 python3-pytest swaks bsd-mailx procmail openssl iproute2 passwd"
+
+need_pkgs() {
+    missing=
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    echo "bootstrap: installing:$missing"
+    if [ "$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else
+        echo "bootstrap: run as root: apt-get install -y$missing" >&2; exit 69
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq || true
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+build() {
+    need_pkgs $BUILD_DEPS
+    [ -f Makefile ] && [ Makefile -nt configure.sh ] && [ Makefile -nt Makefile.in ] || ./configure.sh
+    make -j2
+}
+
+demo() {
+    build
+    sb=$PWD/sandbox
+    me=$(id -un)
+    mkdir -p "$sb/queue" "$sb/mail"
+    chmod 700 "$sb/queue"; chmod 1777 "$sb/mail"
+    [ -f "$sb/aliases" ] || printf 'postmaster: %s\nMAILER-DAEMON: postmaster\n' "$me" > "$sb/aliases"
+    cat > "$sb/postoffice.cf" <<CF
+# sandbox configuration written by ./bootstrap.sh demo
+queuedir=$sb/queue
+mailspool=$sb/mail
+aliases=$sb/aliases
+pidfile=$sb/postoffice.pid
+banner=$sb/issue.smtp
+greylist-db=$sb/smtpauth
+listen=127.0.0.1:2525,[::1]:2525
+user=$me
+hostname=localhost
+CF
+    ./postoffice -C "$sb/postoffice.cf" -bi
+    cat <<MSG
+
+postoffice is starting in the foreground on 127.0.0.1:2525 (Ctrl-C stops it).
+Send it a message from another terminal, for example:
+    swaks --server 127.0.0.1:2525 --to $me@localhost
+    echo hello | ./postoffice -C $sb/postoffice.cf $me
+It lands in $sb/mail/$me; the queue is in $sb/queue (./postoffice -C $sb/postoffice.cf -bp).
+
+MSG
+    exec ./postoffice -C "$sb/postoffice.cf" -bD -q5m
+}
+
+tests() {
+    extra=
+    [ -f tests/deps.txt ] && extra=$(grep -v '^#' tests/deps.txt | tr '\n' ' ')
+    # shellcheck disable=SC2086
+    need_pkgs $TEST_DEPS $extra
+    build
+    make check
+}
+
+case ${1:-} in
+demo) demo ;;
+test) tests ;;
+build) build ;;
+*) echo "usage: ./bootstrap.sh demo | test | build" >&2; exit 64 ;;
+esac

@@ -1,0 +1,597 @@
+/* conf.c - postoffice.cf: option table, parsing, defaults, secure-path check. */
+#include "compat.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "util.h"
+
+enum opt_type {
+    O_BOOL, O_LONG, O_TIME, O_MINUTES, O_SIZE, O_KSIZE, O_DOUBLE, O_PORT,
+    O_STR, O_PATH, O_LIST, O_ACTION, O_HOST
+};
+
+#define ROOT 1   /* only root may set it from -o or -C */
+#define NOTYET 2 /* known, but its feature is not built yet: refused */
+
+struct option {
+    const char *name;
+    enum opt_type type;
+    size_t off;
+    int flags;
+    const char *help; /* what a good value looks like, for error messages */
+};
+
+#define F(field) offsetof(struct config, field)
+
+static const struct option options[] = {
+    {"aliases", O_PATH, F(aliases), 0, "a file name"},
+    {"audit", O_BOOL, F(audit), 0, NULL},
+    {"banner", O_PATH, F(banner), 0, "a file name"},
+    {"blacklist", O_ACTION, F(forbidden), ROOT, NULL},
+    {"checkhelo", O_BOOL, F(checkhelo), 0, NULL},
+    {"clients", O_LONG, F(clients), 0, "a number of sessions"},
+    {"clients-per-host", O_LONG, F(clients_per_host), 0, "a number of sessions"},
+    {"connect-timeout", O_TIME, F(connect_timeout), 0, "a time such as 30s or 2m"},
+    {"debug", O_BOOL, F(debug), 0, NULL},
+    {"delay", O_TIME, F(delay), NOTYET, "a time such as 3600, 30m or 1h"},
+    {"delivery-processes", O_LONG, F(delivery_procs), 0, "a number of processes"},
+    {"destination-processes", O_LONG, F(dest_procs), 0, "a number of processes"},
+    {"dns-timeout", O_TIME, F(dns_timeout), 0, "a time such as 5s"},
+    {"dns-tries", O_LONG, F(dns_tries), 0, "a number"},
+    {"dnscheck", O_BOOL, F(dnscheck), 0, NULL},
+    {"escape-from", O_BOOL, F(escape_from), 0, NULL},
+    {"filter", O_LIST, F(filter), NOTYET, NULL},
+    {"forbidden", O_ACTION, F(forbidden), ROOT, NULL},
+    {"forward-all", O_BOOL, F(forward_all), ROOT, NULL},
+    {"greylist", O_BOOL, F(greylist), NOTYET, NULL},
+    {"greylist-db", O_PATH, F(greylist_db), NOTYET, "a file name"},
+    {"greylist-from", O_BOOL, F(greylist_from), NOTYET, NULL},
+    {"hops", O_LONG, F(hops), 0, "a number of Received: headers"},
+    {"hostname", O_HOST, F(hostname), 0, NULL},
+    {"hosts-allow", O_PATH, F(hosts_allow), 0, "a file name"},
+    {"hosts-deny", O_PATH, F(hosts_deny), 0, "a file name"},
+    {"immediate", O_BOOL, F(immediate), 0, NULL},
+    {"line-length", O_LONG, F(line_max), 0, "a number of bytes (at least 512)"},
+    {"listen", O_LIST, F(listen), 0, NULL},
+    {"load", O_DOUBLE, F(load), 0, "a load average such as 4 or 2.5"},
+    {"localmx", O_BOOL, F(localmx), 0, NULL},
+    {"mailspool", O_PATH, F(mailspool), 0, "a directory"},
+    {"max-errors", O_LONG, F(max_errors), 0, "a number"},
+    {"max-recipients", O_LONG, F(max_rcpts), 0, "a number"},
+    {"minfree", O_KSIZE, F(minfree), 0, "a size such as 10000 (KB), 50m or 1g"},
+    {"msp", O_PORT, F(msp), 0, "a port number"},
+    {"mxpool", O_BOOL, F(mxpool), 0, NULL},
+    {"nodaemon", O_BOOL, F(nodaemon), 0, NULL},
+    {"paranoid", O_BOOL, F(paranoid), 0, NULL},
+    {"pidfile", O_PATH, F(pidfile), 0, "a file name"},
+    {"qreturn", O_TIME, F(qreturn), 0, "a time such as 3d or 72h"},
+    {"qwarn", O_TIME, F(qwarn), 0, "a time such as 4h (0 = never)"},
+    {"queuedir", O_PATH, F(queuedir), 0, "a directory"},
+    {"relay", O_BOOL, F(relay), 0, NULL},
+    {"relay-host", O_STR, F(relay_host), ROOT, "host[:port] or [address][:port]"},
+    {"resolver", O_LIST, F(resolver), 0, NULL},
+    {"retry-max", O_TIME, F(retry_max), 0, "a time such as 4h"},
+    {"retry-min", O_TIME, F(retry_min), 0, "a time such as 5m"},
+    {"safe", O_BOOL, F(safe), NOTYET, NULL},
+    {"self", O_HOST, F(hostname), 0, NULL},
+    {"session-timeout", O_TIME, F(session_timeout), 0, "a time such as 1h"},
+    {"size", O_SIZE, F(size), 0, "a size such as 10m (0 = unlimited)"},
+    {"spam", O_ACTION, F(spam), ROOT | NOTYET, NULL},
+    {"timeout", O_TIME, F(timeout), 0, "a time such as 300 or 5m"},
+    {"trusted", O_LIST, F(trusted), ROOT, NULL},
+    {"trusted-users", O_LIST, F(trusted_users), 0, NULL},
+    {"user", O_STR, F(user), 0, "an account name"},
+    {"usermap", O_LIST, F(usermap), NOTYET, NULL},
+    {"verify-from", O_BOOL, F(verify_from), 0, NULL},
+    {"virtual", O_PATH, F(vpath), NOTYET, "a directory"},
+    {"vspool", O_PATH, F(vspool), NOTYET, "a directory"},
+    {"vuser", O_STR, F(vuser), NOTYET, "an account name"},
+};
+
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+static void set_str(char **field, const char *v)
+{
+    free(*field);
+    *field = xstrdup(v);
+}
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->confpath = xstrdup(PATH_CONFIG);
+    c->queuedir = xstrdup(PATH_QUEUEDIR);
+    c->mailspool = xstrdup(PATH_MAILSPOOL);
+    c->aliases = xstrdup(PATH_ALIASES);
+    c->pidfile = xstrdup(PATH_PIDFILE);
+    c->banner = xstrdup(PATH_BANNER);
+    c->greylist_db = xstrdup(PATH_GREYLIST);
+    c->vpath = xstrdup(PATH_VIRTUAL);
+    c->vspool = xstrdup(PATH_VSPOOL);
+    c->user = xstrdup("mail");
+    c->vuser = xstrdup("mail");
+    c->hostname = host_nodename();
+    sl_init(&c->self_names);
+    sl_init(&c->trusted);
+    sl_init(&c->trusted_users);
+    sl_init(&c->usermap);
+    sl_init(&c->filter);
+    sl_init(&c->listen);
+    sl_init(&c->resolver);
+
+    c->escape_from = 1;
+    c->verify_from = 1;
+    c->clients = 100;
+    c->clients_per_host = 10;
+    c->delay = 3600;
+    c->hops = 100;
+    c->load = 4.0;
+    c->minfree = 10000LL * 1024;
+    c->qreturn = 3 * 86400;
+    c->qwarn = 4 * 3600;
+    c->timeout = 300;
+    c->session_timeout = 3600;
+    c->max_rcpts = 1000;
+    c->max_errors = 20;
+    c->line_max = 2048;
+    c->retry_min = 300;
+    c->retry_max = 4 * 3600;
+    c->delivery_procs = 10;
+    c->dest_procs = 3;
+    c->dns_timeout = 5;
+    c->dns_tries = 3;
+    c->connect_timeout = 30;
+    c->forbidden.what = ACT_BOUNCE;
+    c->spam.what = ACT_BOUNCE;
+}
+
+static void free_action(struct action *a)
+{
+    free(a->text);
+    free(a->folder);
+}
+
+void config_free(struct config *c)
+{
+    char **strs[] = {&c->confpath, &c->queuedir, &c->mailspool, &c->aliases,
+                     &c->pidfile, &c->banner, &c->greylist_db, &c->vpath,
+                     &c->vspool, &c->hosts_allow, &c->hosts_deny, &c->user,
+                     &c->vuser, &c->hostname, &c->relay_host};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        free(*strs[i]);
+        *strs[i] = NULL;
+    }
+    struct strlist *lists[] = {&c->self_names, &c->trusted, &c->trusted_users,
+                               &c->usermap, &c->filter, &c->listen, &c->resolver};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        sl_free(lists[i]);
+    free_action(&c->forbidden);
+    free_action(&c->spam);
+}
+
+/* ---- value parsers ---- */
+
+/* Number with an optional one-letter unit from units ("s1 m60 h3600"). */
+static int parse_tagged(const char *s, const char *const *sufs, const long long *mult,
+                        long long def_mult, long long *out)
+{
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || v < 0)
+        return -1;
+    long long m = def_mult;
+    if (*end) {
+        m = 0;
+        for (size_t i = 0; sufs[i]; i++)
+            if (strcasecmp(end, sufs[i]) == 0)
+                m = mult[i];
+        if (!m)
+            return -1;
+    }
+    if (v > 0 && m > (1LL << 62) / v)
+        return -1;
+    *out = v * m;
+    return 0;
+}
+
+int config_parse_time(const char *s, long def_unit, long *out)
+{
+    static const char *const sufs[] = {"s", "m", "h", "d", "w", NULL};
+    static const long long mult[] = {1, 60, 3600, 86400, 604800};
+    long long v;
+    if (parse_tagged(s, sufs, mult, def_unit, &v) < 0 || v > 0x7fffffffL)
+        return -1;
+    *out = (long)v;
+    return 0;
+}
+
+int config_parse_size(const char *s, long long *out)
+{
+    static const char *const sufs[] = {"b", "k", "m", "g", NULL};
+    static const long long mult[] = {1, 1000, 1000000, 1000000000};
+    return parse_tagged(s, sufs, mult, 1, out);
+}
+
+/* minfree= is in kilobytes like the original (bare number = KB). */
+static int parse_ksize(const char *s, long long *out)
+{
+    static const char *const sufs[] = {"k", "m", "g", NULL};
+    static const long long mult[] = {1024, 1000LL * 1024, 1000000LL * 1024};
+    return parse_tagged(s, sufs, mult, 1024, out);
+}
+
+static int parse_action(const char *v, struct action *a)
+{
+    struct action n = {ACT_BOUNCE, NULL, NULL};
+    if (strcasecmp(v, "bounce") == 0) {
+        n.what = ACT_BOUNCE;
+    } else if (str_has_prefix_ci(v, "bounce:")) {
+        n.what = ACT_BOUNCE;
+        n.text = xstrdup(v + 7);
+    } else if (strcasecmp(v, "accept") == 0) {
+        n.what = ACT_ACCEPT;
+    } else if (str_has_prefix_ci(v, "folder:") && v[7]) {
+        const char *p = v + 7;
+        /* ~/PATH in the home directory, or a name with no slash beside the mailbox */
+        if (!(p[0] == '~' && p[1] == '/' && p[2]) && strchr(p, '/'))
+            return -1;
+        n.what = ACT_FOLDER;
+        n.folder = xstrdup(p);
+    } else {
+        return -1;
+    }
+    free_action(a);
+    *a = n;
+    return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!v) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") ||
+        !strcasecmp(v, "on")) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "false") ||
+        !strcasecmp(v, "off")) {
+        *out = 0;
+        return 0;
+    }
+    return -1;
+}
+
+/* hostname=/self=: a name, "auto" (the name uname gives) or "literal" (the same,
+ * kept exactly).  Every name set counts as one of ours. */
+static void set_host(struct config *c, const char *v)
+{
+    char *name = (!strcasecmp(v, "auto") || !strcasecmp(v, "literal"))
+                     ? host_nodename() : xstrdup(v);
+    size_t n = strlen(name);
+    if (n > 1 && name[n - 1] == '.')
+        name[n - 1] = '\0';
+    free(c->hostname);
+    c->hostname = name;
+    if (!sl_contains_ci(&c->self_names, name))
+        sl_add(&c->self_names, name);
+}
+
+static const struct option *find_option(const char *name)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strcasecmp(options[i].name, name) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static int bad_value(const struct option *o, const char *v, const char *where)
+{
+    say("%s: bad value \"%s\" for %s: expected %s", where, v ? v : "", o->name,
+        o->help ? o->help : (o->type == O_BOOL ? "0 or 1" :
+                             o->type == O_ACTION ? "bounce[:reason], accept or folder:PATH" :
+                             "a value"));
+    return EX_CONFIG;
+}
+
+static int apply(struct config *c, const struct option *o, const char *v,
+                 const char *where)
+{
+    void *field = (char *)c + o->off;
+    long l;
+    long long ll;
+    if (o->type != O_BOOL && o->type != O_PORT && (!v || !*v) && o->type != O_LIST)
+        return bad_value(o, v, where);
+    switch (o->type) {
+    case O_BOOL:
+        if (parse_bool(v, field) < 0)
+            return bad_value(o, v, where);
+        break;
+    case O_PORT:
+        if (!v) {
+            *(long *)field = 587;
+        } else if (parse_tagged(v, (const char *const[]){NULL}, NULL, 1, &ll) < 0 ||
+                   ll > 65535) {
+            return bad_value(o, v, where);
+        } else {
+            *(long *)field = ll == 1 ? 587 : (long)ll;
+        }
+        break;
+    case O_LONG:
+        if (parse_tagged(v, (const char *const[]){NULL}, NULL, 1, &ll) < 0 ||
+            ll > 0x7fffffffL)
+            return bad_value(o, v, where);
+        *(long *)field = (long)ll;
+        break;
+    case O_TIME:
+    case O_MINUTES:
+        if (config_parse_time(v, o->type == O_MINUTES ? 60 : 1, &l) < 0)
+            return bad_value(o, v, where);
+        *(long *)field = l;
+        break;
+    case O_SIZE:
+        if (config_parse_size(v, &ll) < 0)
+            return bad_value(o, v, where);
+        *(long long *)field = ll;
+        break;
+    case O_KSIZE:
+        if (parse_ksize(v, &ll) < 0)
+            return bad_value(o, v, where);
+        *(long long *)field = ll;
+        break;
+    case O_DOUBLE: {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno || *end || d < 0)
+            return bad_value(o, v, where);
+        *(double *)field = d;
+        break;
+    }
+    case O_STR:
+    case O_PATH:
+        if (o->type == O_PATH && v[0] != '/')
+            return bad_value(o, v, where);
+        set_str(field, v);
+        break;
+    case O_LIST:
+        if (!v || !*v)
+            return bad_value(o, v, where);
+        /* repeatable; a value may also list several, comma-separated */
+        if (!strcmp(o->name, "usermap"))
+            sl_add(field, v);
+        else
+            sl_split(field, v, ", \t");
+        break;
+    case O_ACTION:
+        if (parse_action(v, field) < 0)
+            return bad_value(o, v, where);
+        break;
+    case O_HOST:
+        set_host(c, v);
+        break;
+    }
+    if (o->off == F(line_max) && c->line_max < 512)
+        return bad_value(o, v, where);
+    return 0;
+}
+
+int config_set(struct config *c, const char *setting, const char *where,
+               const struct config_ctx *ctx)
+{
+    char *copy = xstrdup(setting);
+    char *eq = strchr(copy, '=');
+    char *val = NULL;
+    if (eq) {
+        *eq = '\0';
+        val = str_trim(eq + 1);
+    }
+    char *name = str_trim(copy);
+    int rc = 0;
+    const struct option *o = find_option(name);
+    if (!o) {
+        say("%s: unknown option \"%s\" ignored", where, name);
+    } else if (o->flags & NOTYET) {
+        say("%s: %s is not built in this version of postoffice yet; remove it",
+            where, o->name);
+        rc = EX_CONFIG;
+    } else if ((o->flags & ROOT) && !ctx->privileged) {
+        say("%s: you may not set %s (only root may)", where, o->name);
+        log_crit("uid %ld tried to set %s", (long)getuid(), o->name);
+        rc = EX_NOPERM;
+    } else {
+        rc = apply(c, o, val, where);
+    }
+    free(copy);
+    return rc;
+}
+
+/* ---- files ---- */
+
+static int check_one(const char *path, const struct stat *st, int is_dir, char **why)
+{
+    if (st->st_uid != 0) {
+        *why = xasprintf("%s is not owned by root", path);
+        return -1;
+    }
+    if (is_dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
+        *why = xasprintf("%s is not a %s", path, is_dir ? "directory" : "regular file");
+        return -1;
+    }
+    if (st->st_mode & S_IWOTH) {
+        *why = xasprintf("%s is writable by everyone", path);
+        return -1;
+    }
+    if ((st->st_mode & S_IWGRP) && st->st_gid != 0 && !(is_dir && (st->st_mode & S_ISVTX))) {
+        *why = xasprintf("%s is writable by a group other than root's", path);
+        return -1;
+    }
+    return 0;
+}
+
+int config_path_secure(const char *path, char **why)
+{
+    if (path[0] != '/') {
+        *why = xasprintf("%s is not an absolute path", path);
+        return -1;
+    }
+    *why = NULL;
+    char *p = xstrdup(path);
+    struct stat st;
+    int rc = 0;
+    if (lstat(p, &st) < 0 || check_one(p, &st, 0, why) < 0) {
+        if (rc == 0 && !*why)
+            *why = xasprintf("%s: %s", p, strerror(errno));
+        rc = -1;
+    }
+    while (rc == 0) {
+        char *slash = strrchr(p, '/');
+        if (slash == p)
+            p[1] = '\0';
+        else
+            *slash = '\0';
+        if (stat(p, &st) < 0) {
+            *why = xasprintf("%s: %s", p, strerror(errno));
+            rc = -1;
+        } else if (check_one(p, &st, 1, why) < 0) {
+            rc = -1;
+        }
+        if (strcmp(p, "/") == 0)
+            break;
+    }
+    free(p);
+    return rc;
+}
+
+int config_load(struct config *c, const char *path, int must_exist,
+                const struct config_ctx *ctx)
+{
+    set_str(&c->confpath, path);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT && !must_exist)
+            return 0;
+        say("cannot read configuration %s: %s", path, strerror(errno));
+        return EX_NOINPUT;
+    }
+    if (ctx->secure_check) {
+        char *why = NULL;
+        if (config_path_secure(path, &why) < 0) {
+            say("%s is not secure: %s", path, why);
+            log_crit("%s is not secure: %s", path, why);
+            free(why);
+            fclose(f);
+            return EX_OSFILE;
+        }
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0, rc = 0;
+    while (rc == 0 && getline(&line, &cap, f) >= 0) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *s = str_trim(line);
+        if (!*s)
+            continue;
+        char *where = xasprintf("%s:%d", path, lineno);
+        rc = config_set(c, s, where, ctx);
+        free(where);
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* ---- queries ---- */
+
+int config_is_self(const struct config *c, const char *domain)
+{
+    size_t n = strlen(domain);
+    if (n && domain[n - 1] == '.')
+        n--;
+    if (n == 9 && strncasecmp(domain, "localhost", 9) == 0)
+        return 1;
+    if (strlen(c->hostname) == n && strncasecmp(domain, c->hostname, n) == 0)
+        return 1;
+    for (size_t i = 0; i < c->self_names.n; i++)
+        if (strlen(c->self_names.v[i]) == n &&
+            strncasecmp(domain, c->self_names.v[i], n) == 0)
+            return 1;
+    return 0;
+}
+
+static void dump_list(struct buf *out, const char *name, const struct strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        buf_addf(out, "%s=%s\n", name, l->v[i]);
+}
+
+static void dump_action(struct buf *out, const char *name, const struct action *a)
+{
+    if (a->what == ACT_BOUNCE)
+        buf_addf(out, "%s=bounce%s%s\n", name, a->text ? ":" : "", a->text ? a->text : "");
+    else if (a->what == ACT_ACCEPT)
+        buf_addf(out, "%s=accept\n", name);
+    else
+        buf_addf(out, "%s=folder:%s\n", name, a->folder);
+}
+
+void config_dump(const struct config *c, struct buf *out)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const struct option *o = &options[i];
+        const void *field = (const char *)c + o->off;
+        if (!strcmp(o->name, "self") || !strcmp(o->name, "blacklist"))
+            continue; /* aliases of hostname= and forbidden= */
+        switch (o->type) {
+        case O_BOOL:
+            buf_addf(out, "%s=%d\n", o->name, *(const int *)field);
+            break;
+        case O_LONG:
+        case O_TIME:
+        case O_MINUTES:
+        case O_PORT:
+            buf_addf(out, "%s=%ld\n", o->name, *(const long *)field);
+            break;
+        case O_SIZE:
+        case O_KSIZE:
+            buf_addf(out, "%s=%lld\n", o->name, *(const long long *)field);
+            break;
+        case O_DOUBLE:
+            buf_addf(out, "%s=%g\n", o->name, *(const double *)field);
+            break;
+        case O_STR:
+        case O_PATH:
+        case O_HOST: {
+            const char *s = *(char *const *)field;
+            if (s)
+                buf_addf(out, "%s=%s\n", o->name, s);
+            break;
+        }
+        case O_LIST:
+            dump_list(out, o->name, field);
+            break;
+        case O_ACTION:
+            dump_action(out, o->name, field);
+            break;
+        }
+    }
+}
