@@ -534,3 +534,155 @@ int bounce_compose(const struct config *c, const struct envelope *e,
     buf_free(&o.text);
     return 0;
 }
+
+/* ---- queuing ---- */
+
+static int has_8bit(const struct buf *b)
+{
+    for (size_t i = 0; i < b->len; i++)
+        if ((unsigned char)b->s[i] >= 0x80)
+            return 1;
+    return 0;
+}
+
+/* Mark every failed recipient RS_BOUNCED, keeping its status (copies: the
+ * spool replaces the strings we would pass). */
+static int mark_bounced(struct qmsg *m)
+{
+    struct envelope *e = spool_env(m);
+    for (size_t i = 0; i < e->nrcpts; i++) {
+        struct rcpt *r = &e->rcpts[i];
+        if (r->state != RS_FAILED)
+            continue;
+        char *st = r->status ? xstrdup(r->status) : NULL;
+        char *mta = r->remote_mta ? xstrdup(r->remote_mta) : NULL;
+        int rc = spool_record(m, i, RS_BOUNCED, st, mta);
+        int err = errno;
+        free(st);
+        free(mta);
+        if (rc < 0) {
+            log_err("%s: cannot record the bounce of %s: %s", e->qid, r->addr, strerror(err));
+            errno = err;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Enqueue the report text as a new message from <> to rcpt. */
+static int enqueue(const struct config *c, const struct envelope *e, const struct buf *text,
+                   int flags, char newqid[QID_MAX])
+{
+    const char *rcpt = *e->sender ? e->sender : "postmaster";
+    struct spool_new *sn = spool_new(c->queuedir);
+    if (!sn)
+        return -1;
+    if (spool_new_write(sn, text->s, text->len) < 0) {
+        int err = errno;
+        spool_abort(sn);
+        errno = err;
+        return -1;
+    }
+    struct envelope be;
+    env_init(&be); /* sender "" */
+    be.flags = ENV_BOUNCE | flags | (has_8bit(text) ? ENV_8BIT : 0) |
+               (e->flags & ENV_SMTPUTF8);
+    be.ctime = time(NULL);
+    env_add_rcpt(&be, rcpt, NULL, NULL);
+    int rc = spool_commit(sn, &be);
+    int err = errno;
+    if (rc == 0) {
+        char *to = clean(rcpt);
+        log_info("%s: %s queued as %s to <%s>", e->qid,
+                 (flags & ENV_DOUBLE) ? "double bounce" : "bounce", be.qid, to);
+        free(to);
+        if (newqid)
+            str_copy(newqid, be.qid, QID_MAX);
+    }
+    env_free(&be);
+    errno = err;
+    return rc;
+}
+
+/* Count the recipients a report is owed for, and those who want it. */
+static void count(const struct envelope *e, int delay, size_t *owed, size_t *wanted)
+{
+    *owed = *wanted = 0;
+    for (size_t i = 0; i < e->nrcpts; i++) {
+        *owed += bounce_owed(&e->rcpts[i], delay);
+        *wanted += reported(&e->rcpts[i], delay);
+    }
+}
+
+static int compose_and_enqueue(const struct config *c, struct qmsg *m, int delay,
+                               int flags, char newqid[QID_MAX])
+{
+    struct envelope *e = spool_env(m);
+    struct buf text;
+    buf_init(&text);
+    int rc = bounce_compose(c, e, spool_data_path(m), delay, &text);
+    if (rc == 0)
+        rc = enqueue(c, e, &text, flags, newqid);
+    int err = errno;
+    if (rc < 0)
+        log_err("%s: cannot queue a %s: %s", e->qid, delay ? "delay notice" : "bounce",
+                strerror(err));
+    buf_free(&text);
+    errno = err;
+    return rc;
+}
+
+/* The one-time "still trying" notice.  Never for a message from <> (nobody
+ * to tell but the postmaster, who gets the failure if it comes to that). */
+static int queue_delay(const struct config *c, struct qmsg *m, char newqid[QID_MAX])
+{
+    struct envelope *e = spool_env(m);
+    size_t owed, wanted;
+    count(e, 1, &owed, &wanted);
+    if ((e->flags & (ENV_WARNED | ENV_DOUBLE)) || !*e->sender || wanted == 0)
+        return 1;
+    if (compose_and_enqueue(c, m, 1, 0, newqid) < 0)
+        return -1;
+    e->flags |= ENV_WARNED;
+    if (spool_rewrite(m) < 0) {
+        log_err("%s: cannot record that the delay notice was sent: %s", e->qid,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int bounce_queue(const struct config *c, struct qmsg *m, int delay, char newqid[QID_MAX])
+{
+    struct envelope *e = spool_env(m);
+    size_t owed, wanted;
+    if (newqid)
+        newqid[0] = '\0';
+    if (delay)
+        return queue_delay(c, m, newqid);
+    count(e, 0, &owed, &wanted);
+    if (owed == 0)
+        return 1;
+    if (e->flags & ENV_DOUBLE) {
+        /* the report to the postmaster failed: telling anyone else would loop */
+        char *s = clean(e->sender);
+        log_warn("%s: double bounce dropped: %zu recipient(s) of a report from <%s> failed",
+                 e->qid, owed, s);
+        free(s);
+        return mark_bounced(m) < 0 ? -1 : 1;
+    }
+    if (wanted > 0) {
+        /* the bounce of a bounce goes to the postmaster, and stops there */
+        int flags = *e->sender ? 0 : ENV_DOUBLE;
+        if (compose_and_enqueue(c, m, 0, flags, newqid) < 0)
+            return -1;
+    } else {
+        log_info("%s: no bounce for %zu failed recipient(s): NOTIFY did not ask for one",
+                 e->qid, owed);
+    }
+    /* queued first, marked after: a crash in between repeats the bounce,
+     * it never loses it */
+    if (mark_bounced(m) < 0)
+        return -1;
+    return wanted > 0 ? 0 : 1;
+}

@@ -427,6 +427,7 @@ static void test_compose_notify(void **state)
     buf_init(&out);
     assert_int_equal(bounce_compose(&f->c, &f->e, f->data, 0, &out), 1);
     assert_int_equal(out.len, 0);
+    buf_free(&out);
     add_rcpt(f, "failure@example.net", NULL, RS_FAILED, "5.1.1 unknown", NULL);
     f->r[2].notify = DSN_FAILURE;
     compose_ok(f, 0, &out, &d);
@@ -526,6 +527,201 @@ static void test_compose_unique(void **state)
     buf_free(&b);
 }
 
+/* ---- bounce_queue against the real spool ---- */
+
+static void queue_setup(struct fixture *f)
+{
+    static char qdir[96];
+    snprintf(qdir, sizeof qdir, "%s/queue", f->dir);
+    assert_int_equal(mkdir(qdir, 0700), 0);
+    f->c.queuedir = qdir;
+}
+
+/* Queue the plain message from sender to bob (index 0) and carol (1). */
+static void enqueue_orig(struct fixture *f, const char *sender, int flags, char qid[QID_MAX])
+{
+    struct spool_new *sn = spool_new(f->c.queuedir);
+    assert_non_null(sn);
+    assert_int_equal(spool_new_write(sn, plain_msg, sizeof plain_msg - 1), 0);
+    struct envelope e;
+    env_init(&e);
+    free(e.sender);
+    e.sender = xstrdup(sender);
+    e.flags = flags;
+    e.ctime = time(NULL) - 3600;
+    env_add_rcpt(&e, "bob@example.net", NULL, NULL);
+    env_add_rcpt(&e, "carol@example.org", NULL, NULL);
+    assert_int_equal(spool_commit(sn, &e), 0);
+    str_copy(qid, e.qid, QID_MAX);
+    env_free(&e);
+}
+
+static size_t queue_len(struct fixture *f)
+{
+    struct strlist l;
+    sl_init(&l);
+    assert_int_equal(spool_list(f->c.queuedir, &l), 0);
+    size_t n = l.n;
+    sl_free(&l);
+    return n;
+}
+
+/* Fail bob, run bounce_queue, return its result; the message is closed. */
+static int fail_and_bounce(struct fixture *f, const char *qid, int notify, char newqid[QID_MAX])
+{
+    struct qmsg *m;
+    assert_int_equal(spool_open(f->c.queuedir, qid, &m), 0);
+    spool_env(m)->rcpts[0].notify = notify;
+    assert_int_equal(spool_record(m, 0, RS_FAILED, "5.1.1 550 5.1.1 no such user",
+                                  "mx1.example.net"), 0);
+    int rc = bounce_queue(&f->c, m, 0, newqid);
+    /* the in-memory envelope follows the records */
+    assert_int_equal(spool_env(m)->rcpts[0].state, RS_BOUNCED);
+    assert_int_equal(spool_env(m)->rcpts[1].state, RS_PENDING);
+    spool_close(m);
+    return rc;
+}
+
+static void peek(struct fixture *f, const char *qid, struct envelope *e)
+{
+    env_init(e);
+    assert_int_equal(spool_peek(f->c.queuedir, qid, e, NULL), 0);
+}
+
+static void test_queue_failed_to_sender(void **state)
+{
+    struct fixture *f = *state;
+    char qid[QID_MAX], bq[QID_MAX];
+    struct envelope e;
+    struct buf text, d;
+    queue_setup(f);
+    enqueue_orig(f, "alice@example.com", 0, qid);
+    assert_int_equal(fail_and_bounce(f, qid, 0, bq), 0);
+    assert_true(bq[0] != '\0');
+    assert_int_equal(queue_len(f), 2);
+    /* the original: bob's bounce is recorded durably, status kept */
+    peek(f, qid, &e);
+    assert_int_equal(e.rcpts[0].state, RS_BOUNCED);
+    assert_string_equal(e.rcpts[0].status, "5.1.1 550 5.1.1 no such user");
+    env_free(&e);
+    /* the bounce: from <> to the sender, flagged, one recipient */
+    peek(f, bq, &e);
+    assert_string_equal(e.sender, "");
+    assert_int_equal(e.flags & (ENV_BOUNCE | ENV_DOUBLE), ENV_BOUNCE);
+    assert_int_equal(e.nrcpts, 1);
+    assert_string_equal(e.rcpts[0].addr, "alice@example.com");
+    assert_int_equal(e.rcpts[0].state, RS_PENDING);
+    env_free(&e);
+    char *df = xasprintf("%s/df%s", f->c.queuedir, bq);
+    buf_init(&text);
+    assert_int_equal(read_file(df, &text, 1 << 20), 0);
+    free(df);
+    parse(f, &text, &d);
+    HAS(&d, "defects 0 []");
+    HAS(&d, "top multipart/report delivery-status\n");
+    HAS(&d, "hdr To: alice@example.com\n");
+    HAS(&d, "nblocks 2\n");
+    HAS(&d, "field 1 Final-Recipient: rfc822; bob@example.net\n");
+    HAS(&d, "field 1 Diagnostic-Code: smtp; 550 5.1.1 no such user\n");
+    HASNT(&d, "carol");
+    HAS(&d, "orig-subject lunch tomorrow\n");
+    buf_free(&text);
+    buf_free(&d);
+    /* nothing owed any more: no second bounce */
+    struct qmsg *m;
+    assert_int_equal(spool_open(f->c.queuedir, qid, &m), 0);
+    assert_int_equal(bounce_queue(&f->c, m, 0, bq), 1);
+    assert_string_equal(bq, "");
+    spool_close(m);
+    assert_int_equal(queue_len(f), 2);
+}
+
+static void test_queue_null_sender_to_postmaster(void **state)
+{
+    struct fixture *f = *state;
+    char qid[QID_MAX], bq[QID_MAX];
+    struct envelope e;
+    queue_setup(f);
+    enqueue_orig(f, "", ENV_BOUNCE, qid);
+    assert_int_equal(fail_and_bounce(f, qid, 0, bq), 0);
+    peek(f, bq, &e);
+    assert_string_equal(e.sender, "");
+    assert_int_equal(e.flags & (ENV_BOUNCE | ENV_DOUBLE), ENV_BOUNCE | ENV_DOUBLE);
+    assert_int_equal(e.nrcpts, 1);
+    assert_string_equal(e.rcpts[0].addr, "postmaster");
+    env_free(&e);
+}
+
+static void test_queue_double_bounce_dropped(void **state)
+{
+    struct fixture *f = *state;
+    char qid[QID_MAX], bq[QID_MAX];
+    struct envelope e;
+    queue_setup(f);
+    enqueue_orig(f, "", ENV_BOUNCE | ENV_DOUBLE, qid);
+    assert_int_equal(fail_and_bounce(f, qid, 0, bq), 1);
+    assert_string_equal(bq, "");
+    assert_int_equal(queue_len(f), 1); /* nothing new: never a loop */
+    peek(f, qid, &e);
+    assert_int_equal(e.rcpts[0].state, RS_BOUNCED);
+    env_free(&e);
+}
+
+static void test_queue_notify_never(void **state)
+{
+    struct fixture *f = *state;
+    char qid[QID_MAX], bq[QID_MAX];
+    queue_setup(f);
+    enqueue_orig(f, "alice@example.com", 0, qid);
+    assert_int_equal(fail_and_bounce(f, qid, DSN_NEVER, bq), 1);
+    assert_int_equal(queue_len(f), 1);
+}
+
+static void test_queue_delay_once(void **state)
+{
+    struct fixture *f = *state;
+    char qid[QID_MAX], bq[QID_MAX];
+    struct envelope e;
+    struct qmsg *m;
+    queue_setup(f);
+    enqueue_orig(f, "alice@example.com", 0, qid);
+    assert_int_equal(spool_open(f->c.queuedir, qid, &m), 0);
+    assert_int_equal(spool_record(m, 1, RS_PENDING, "4.4.1 connection refused", NULL), 0);
+    assert_int_equal(bounce_queue(&f->c, m, 1, bq), 0);
+    assert_true(bq[0] != '\0');
+    assert_true(spool_env(m)->flags & ENV_WARNED);
+    /* the recipients stay pending: only a warning */
+    assert_int_equal(spool_env(m)->rcpts[0].state, RS_PENDING);
+    assert_int_equal(spool_env(m)->rcpts[1].state, RS_PENDING);
+    spool_close(m);
+    peek(f, qid, &e);
+    assert_true(e.flags & ENV_WARNED);
+    assert_string_equal(e.rcpts[1].status, "4.4.1 connection refused");
+    env_free(&e);
+    peek(f, bq, &e);
+    assert_string_equal(e.rcpts[0].addr, "alice@example.com");
+    assert_int_equal(e.flags & ENV_DOUBLE, 0);
+    env_free(&e);
+    /* once only */
+    assert_int_equal(spool_open(f->c.queuedir, qid, &m), 0);
+    assert_int_equal(bounce_queue(&f->c, m, 1, bq), 1);
+    spool_close(m);
+    assert_int_equal(queue_len(f), 2);
+}
+
+static void test_queue_no_delay_notice_for_bounces(void **state)
+{
+    struct fixture *f = *state;
+    char qid[QID_MAX], bq[QID_MAX];
+    struct qmsg *m;
+    queue_setup(f);
+    enqueue_orig(f, "", ENV_BOUNCE, qid);
+    assert_int_equal(spool_open(f->c.queuedir, qid, &m), 0);
+    assert_int_equal(bounce_queue(&f->c, m, 1, bq), 1);
+    spool_close(m);
+    assert_int_equal(queue_len(f), 1);
+}
+
 int main(void)
 {
     if (access(PYTHON, X_OK) != 0) {
@@ -548,6 +744,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compose_headerless_and_8bit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compose_double_and_hidden_targets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compose_unique, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_failed_to_sender, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_null_sender_to_postmaster, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_double_bounce_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_notify_never, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_delay_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_no_delay_notice_for_bounces, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
