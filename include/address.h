@@ -19,37 +19,51 @@
  * allowed): "<addr>", "<>" (only if allow_null), or a bare address (accepted for
  * compatibility).  A source route "<@a,@b:u@c>" is accepted and dropped
  * (RFC 5321 C).  On success returns 0, *addr = malloc'd canonical address ("" for
- * <>) and *rest = the text after the path (the ESMTP parameters).  On failure
- * returns -1 and *why = static text suitable for a 501/553 reply. */
+ * <>) and *rest = the text after the path (the ESMTP parameters), leading
+ * spaces skipped.  On failure returns -1, *addr = NULL and *why = static text
+ * suitable for a 501/553 reply ("address has a control character", "domain
+ * name is not valid", ...).  The whole of s is checked: a control character
+ * (< 0x20 other than a tab between words, or 0x7f) or invalid UTF-8 anywhere
+ * rejects it.  A domainless address whose local part starts with | / : or -
+ * (quoted or not) is rejected: those are program/file/:include:/option forms,
+ * which only aliases and .forward files may hold.  The local part of an
+ * address WITH a domain may still start with | or -: callers must treat it as
+ * data (a lookup key), never as an expansion entry. */
 int addr_parse_path(const char *s, int allow_null, char **addr, const char **rest,
                     const char **why);
 
 /* Validate and canonicalise a bare address "local@domain" or "local" (as from
- * the command line or an aliases file).  Same results as addr_parse_path. */
+ * the command line or an aliases file; "<local@domain>" is taken too).  Same
+ * results as addr_parse_path; <> and anything after the address are errors.
+ * Callers recognise "|prog", "/file" and ":include:" entries before calling. */
 int addr_parse_mailbox(const char *s, char **addr, const char **why);
 
 /* Parse an RFC 5322 address-list (the unfolded value of To:, Cc:, Bcc:):
  * display names, comments, quoted strings, groups "name: a, b;", obsolete
  * routes.  Appends each canonical addr-spec to out.  Returns the number added;
- * entries that don't parse are skipped. */
+ * entries that don't parse are skipped (each candidate goes through the same
+ * checks as addr_parse_path; <> entries are skipped).  value may be NULL. */
 int addr_parse_list(const char *value, struct strlist *out);
 
-/* Split a canonical address: *local (malloc'd) and *domain (malloc'd, or NULL
- * when there is none). */
+/* Split a canonical address: *local (malloc'd, as written in the address,
+ * i.e. with its quotes when it has them) and *domain (malloc'd, or NULL when
+ * there is none).  addr NULL gives two NULLs. */
 void addr_split(const char *addr, char **local, char **domain);
 
-/* The domain part (pointer into addr) or NULL. */
+/* The domain part (pointer into addr) or NULL: what follows the last '@'
+ * after any quoted local part, so "\"a@b\"@c" gives "c". */
 const char *addr_domain(const char *addr);
 
 /* Is s a syntactically valid domain name or address literal ([1.2.3.4],
- * [IPv6:...])?  1 or 0. */
+ * [IPv6:...])?  1 or 0.  Case is ignored and one trailing dot is allowed. */
 int addr_valid_domain(const char *s);
 
 /* If domain is an address literal, write the numeric address (no brackets,
  * no "IPv6:") into out and return 4 or 6; else 0. */
 int addr_literal(const char *domain, char *out, size_t outsz);
 
-/* Does the local part need quoting in an SMTP path? */
+/* Does the local part (unquoted text) need quoting in an SMTP path?  1 unless
+ * it is a dot-atom (atext and UTF-8, dots not leading, trailing or doubled). */
 int addr_needs_quotes(const char *local);
 
 #endif

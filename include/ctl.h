@@ -27,4 +27,11 @@ void ctl_format_status(size_t i, enum rcpt_state st, const char *status,
  * with *why set to a static reason (truncated: no end marker; bad record). */
 int ctl_parse(const char *text, size_t len, struct envelope *e, const char **why);
 
+/* ctl_parse, also telling in *validlen how many bytes of text are the envelope
+ * plus the complete status records: what follows is an interrupted append the
+ * lock holder may truncate away before appending.  On error e holds whatever
+ * was parsed so far (env_free it). */
+int ctl_parse_ex(const char *text, size_t len, struct envelope *e, const char **why,
+                 size_t *validlen);
+
 #endif

@@ -43,7 +43,8 @@ struct rcpt {
 
 struct envelope {
     char qid[QID_MAX];
-    char *sender;       /* "" for the null sender <> */
+    char *sender;       /* "" for the null sender <> (malloc'd, env_init sets "";
+                           free it before replacing it) */
     time_t ctime;       /* when it was queued */
     time_t next_try;    /* earliest next attempt (back-off); 0 = now */
     int attempts;       /* delivery attempts so far */

@@ -13,38 +13,55 @@
 
 struct hdr_info {
     size_t hdr_len;     /* bytes of the header block (without the blank line) */
-    int has_date, has_msgid, has_from, has_sender, has_to;
+    int has_date, has_msgid, has_from, has_sender, has_to; /* has_to: To: only */
     int received;       /* number of Received: fields */
     int eight_bit;      /* any byte >= 0x80 anywhere in the scanned text */
 };
 
 /* Scan the header block at the start of msg (len bytes).  The caller can pass
  * only the first part of a message: a header block that isn't finished within
- * len bytes is reported with hdr_len = len. */
+ * len bytes is reported with hdr_len = len (a last line without LF made only
+ * of field-name characters counts as an unfinished field).  Field names are
+ * printable ASCII except ':' (no space before the colon); an mbox "From "
+ * line is not a field, so a message starting with one has no header block. */
 void hdr_scan(const char *msg, size_t len, struct hdr_info *hi);
 
-/* Collect the addresses of every To:, Cc: and Bcc: field (for sendmail -t). */
+/* Collect the addresses of every To:, Cc: and Bcc: field (for sendmail -t),
+ * canonical (see addr_parse_list), in order, duplicates kept.  Resent-* fields
+ * are not read.  Only the header block at the start of hdrs is looked at. */
 void hdr_recipients(const char *hdrs, size_t len, struct strlist *out);
 
-/* Copy the header block without its Bcc: fields (with their continuations). */
+/* Append the header block without its Bcc: fields (with their continuations)
+ * to out; whatever follows the header block within len is copied unchanged. */
 void hdr_strip_bcc(const char *hdrs, size_t len, struct buf *out);
 
-/* Value of the first field named name (unfolded, trimmed), malloc'd, or NULL. */
+/* Value of the first field named name (case-insensitive) in the header block,
+ * unfolded (CR LF / LF removed), trimmed of spaces and tabs, NUL bytes turned
+ * into spaces; malloc'd, or NULL. */
 char *hdr_get(const char *hdrs, size_t len, const char *name);
 
-/* RFC 5322 date with a numeric zone: "Sat, 21 Nov 2026 23:20:59 +0000". */
+/* Append an RFC 5322 date in local time with a numeric zone:
+ * "Sat, 21 Nov 2026 23:20:59 +0000" (day not zero-padded; English names, no
+ * locale involved). */
 void hdr_date(time_t t, struct buf *out);
 
-/* A Message-ID unique across processes and hosts: "<TIME.PID.RANDOM.QID@host>". */
+/* Append a Message-ID unique across processes and hosts:
+ * "<YYYYMMDDhhmmss.PID.RANDOM.QID@host>", RANDOM = 16 hex digits from
+ * getrandom(2) (or /dev/urandom), time in UTC.  qid may be NULL (".QID"
+ * omitted); host NULL or "" means the node name.  Only dot-atom characters of
+ * qid and host are copied. */
 void hdr_msgid(const char *qid, const char *host, struct buf *out);
 
-/* "From: "Full Name" <user@host>" line for a local user; fullname may be NULL
- * (GECOS is cut at the first comma and quoted as needed). */
+/* Append "From: Full Name <user@host>\n" for a local user; fullname may be NULL
+ * or empty ("From: <user@host>\n").  The GECOS field is cut at the first comma,
+ * '&' stands for the capitalised user name, control characters become spaces,
+ * it is cut to 200 bytes and quoted (with \" and \\) when it has specials. */
 void hdr_from_line(const char *user, const char *host, const char *fullname,
                    struct buf *out);
 
-/* Fold-free header field line "Name: value\n" with value made safe (CR/LF
- * replaced by spaces). */
+/* Append the fold-free header field line "Name: value\n" with value made safe
+ * (CR, LF and every other control character but tab replaced by spaces; name
+ * keeps only field-name characters). */
 void hdr_line(struct buf *out, const char *name, const char *value);
 
 #endif

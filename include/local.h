@@ -19,10 +19,19 @@ struct local_job {
     const char *sender;    /* envelope sender ("" = <>) */
     const char *datapath;  /* the queued message */
     const char *qid;
+    long timeout_ms;       /* bound on the whole delivery; 0 = LOCAL_TIMEOUT_MS.
+                              A program still running then is killed (DEFER). */
 };
 
+#define LOCAL_TIMEOUT_MS 600000L /* ten minutes, as sendmail's local mailer */
+
 /* Deliver one job.  *status gets a malloc'd "X.Y.Z text" (enhanced status code
- * first) describing the outcome in either case. */
+ * first) describing the outcome in either case.  Identity: T_MBOX the mailbox
+ * owner (j->user, or the account named j->dest); T_PIPE/T_FILE j->user, or
+ * config user= when NULL.  Never delivers as uid 0 (DELIV_FAIL "5.7.1 refusing
+ * to deliver as root"); when not running as root only to ourselves
+ * (DELIV_DEFER "4.3.0 delivery to USER needs the queue runner to run as root").
+ * Forks one child and waits for it (waitpid on that pid only). */
 enum deliv_result local_deliver(const struct config *c, const struct local_job *j,
                                 char **status);
 

@@ -20,13 +20,28 @@ struct msgout {
     const char *prepend;       /* header lines to put first ("Return-Path: ...\n"), or NULL */
 };
 
-/* Copy the message in datafd (read from offset 0) to outfd.  0, or -1 with errno
- * (a write error on outfd, or a read error). */
+/* Copy the message in datafd (read from offset 0, with pread: the file offset
+ * is not used) to outfd.  Order: From_ line, prepend, the message.  A message
+ * whose first line is not a header field ("Name:") gets an empty line first
+ * (an empty header block), so body text is never read as headers; an
+ * unterminated last line gets its line end.  0, or -1 with errno (a write
+ * error on outfd, or a read error). */
 int msgout_write(int datafd, int outfd, const struct msgout *mo);
 
 /* Only the transformation of one line (for tests): appends line (without its
- * LF) transformed per flags to out, at_body says the header block is over. */
+ * LF) transformed per flags to out, followed by its line end (LF, or CRLF with
+ * MO_SMTP).  at_body says the header block is over (the same rules apply to
+ * header and body lines today; see postoffice-local(8)).  With MO_SMTP a CR
+ * just before the line end merges into the CRLF and any other CR becomes CRLF
+ * (so the result may hold several lines, each dot-stuffed); without MO_SMTP CR
+ * bytes are copied unchanged. */
 struct buf;
 void msgout_line(const char *line, size_t len, int flags, int at_body, struct buf *out);
+
+/* The mbox separator line "From SENDER Www Mmm dd hh:mm:ss yyyy\n" for time t
+ * (local time, C-locale names, asctime layout).  An empty sender is written
+ * MAILER-DAEMON; whitespace and control bytes in sender become '_'.  malloc'd. */
+#include <time.h>
+char *msgout_from_line(const char *sender, time_t t);
 
 #endif

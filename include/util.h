@@ -35,7 +35,9 @@ void buf_addc(struct buf *b, int c);
 void buf_addf(struct buf *b, const char *fmt, ...) PO_PRINTF(2, 3);
 void buf_vaddf(struct buf *b, const char *fmt, va_list ap) PO_PRINTF(2, 0);
 void buf_truncate(struct buf *b, size_t len);
-char *buf_steal(struct buf *b);        /* returns s (caller frees); b is reset to empty */
+/* Returns s (the caller frees it); b is left holding no memory: buf_free is a
+ * no-op on it, buf_add and friends may reuse it. */
+char *buf_steal(struct buf *b);
 
 /* Growable list of owned strings. */
 struct strlist {

@@ -175,7 +175,8 @@ void buf_truncate(struct buf *b, size_t len)
 char *buf_steal(struct buf *b)
 {
     char *s = b->s;
-    buf_init(b);
+    b->s = NULL;
+    b->len = b->cap = 0;
     return s;
 }
 

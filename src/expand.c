@@ -1,0 +1,536 @@
+/* expand.c - what a recipient means: aliases, accounts, .forward, :include:,
+ * programs, files and remote addresses, recursively, once each.
+ *
+ * Nothing here runs privileged code itself; user files are read through
+ * forward_read(), which parses them in a child that has become their reader. */
+#include "compat.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "aliases.h"
+#include "conf.h"
+#include "expand.h"
+#include "forward.h"
+#include "log.h"
+#include "privs.h"
+#include "util.h"
+
+#define EXPAND_DEPTH_MAX 32
+#define EXPAND_STEPS_MAX 100000
+#define EXPAND_ENTRY_MAX 4096
+
+/* ---- target lists ---- */
+
+void targets_init(struct targets *t)
+{
+    t->v = NULL;
+    t->n = t->cap = 0;
+}
+
+void targets_free(struct targets *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->v[i].dest);
+        free(t->v[i].user);
+    }
+    free(t->v);
+    targets_init(t);
+}
+
+static int same_user(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Append unless the same kind+dest+user is already there. */
+static void targets_add(struct targets *t, enum target_kind kind, const char *dest,
+                        const char *user)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->v[i].kind == kind && strcmp(t->v[i].dest, dest) == 0 &&
+            same_user(t->v[i].user, user))
+            return;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 8;
+        t->v = xreallocarray(t->v, t->cap, sizeof *t->v);
+    }
+    t->v[t->n].kind = kind;
+    t->v[t->n].dest = xstrdup(dest);
+    t->v[t->n].user = user ? xstrdup(user) : NULL;
+    t->n++;
+}
+
+/* ---- the expansion state ---- */
+
+struct xp {
+    const struct config *c;
+    struct targets *out;
+    const char *top;        /* the recipient being expanded, for messages */
+    struct strlist chain;   /* names/includes being expanded, outermost first */
+    struct strlist done;    /* names fully expanded already */
+    long steps;
+    size_t resolved;        /* final destinations found (duplicates included) */
+    char *perm;             /* first permanent failure */
+    char *temp;             /* first temporary failure */
+};
+
+static void fail(struct xp *x, int temporary, const char *fmt, ...) PO_PRINTF(3, 4);
+
+static void fail(struct xp *x, int temporary, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    char **slot = temporary ? &x->temp : &x->perm;
+    if (!*slot) {
+        *slot = msg;
+        return;
+    }
+    log_notice("expanding <%s>: %s", x->top, msg);
+    free(msg);
+}
+
+static void add(struct xp *x, enum target_kind kind, const char *dest, const char *user)
+{
+    targets_add(x->out, kind, dest, user);
+    x->resolved++;
+}
+
+static char *chain_text(const struct xp *x, const char *last)
+{
+    struct buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < x->chain.n; i++)
+        buf_addf(&b, "%s -> ", x->chain.v[i]);
+    buf_adds(&b, last);
+    return b.s; /* not buf_steal: it allocates a fresh buffer */
+}
+
+/* Printable text without spaces: what an address or a name may be. */
+static int is_token(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* No control characters (tabs allowed): for commands and paths. */
+static int is_text(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* "local" or "local@domain": no controls, both parts present; spaces only
+ * inside a quoted local part ("a b"@example.org). */
+static int is_address(const char *a)
+{
+    const char *at = strrchr(a, '@');
+    size_t llen = at ? (size_t)(at - a) : strlen(a);
+    if (!is_text(a) || strchr(a, '\t') || strlen(a) > EXPAND_ENTRY_MAX || llen == 0)
+        return 0;
+    int quoted = llen >= 2 && a[0] == '"' && a[llen - 1] == '"';
+    if (!quoted && memchr(a, ' ', llen))
+        return 0;
+    return !at || addr_valid_domain(at + 1);
+}
+
+/* Local part without its quotes and escapes ("a b" -> a b). */
+static char *unquote_local(const char *local)
+{
+    size_t n = strlen(local);
+    if (n < 2 || local[0] != '"' || local[n - 1] != '"')
+        return xstrdup(local);
+    struct buf b;
+    buf_init(&b);
+    for (size_t i = 1; i + 1 < n; i++) {
+        if (local[i] == '\\' && i + 2 < n)
+            i++;
+        buf_addc(&b, local[i]);
+    }
+    return b.s; /* not buf_steal: it allocates a fresh buffer */
+}
+
+static void expand_name(struct xp *x, const char *local, int depth);
+static void expand_entry(struct xp *x, const char *entry, const char *owner, int depth);
+
+/* A uid 0 account never gets a mailbox, a .forward or anything else. */
+static int refuse_root(struct xp *x, const struct ident *id)
+{
+    if (id->uid != 0)
+        return 0;
+    fail(x, 0, "5.1.1 <%s>: mail for %s needs an alias in %s", x->top, id->name,
+         x->c->aliases ? x->c->aliases : "the aliases file");
+    return 1;
+}
+
+/* "\user": the account's own mailbox, nothing else. */
+static void expand_mailbox(struct xp *x, const char *name)
+{
+    struct ident id;
+    int rc = privs_lookup(name, &id);
+    if (rc < 0) {
+        fail(x, 1, "4.3.0 <%s>: cannot look up user %s: %s", x->top, name, strerror(errno));
+        return;
+    }
+    if (rc > 0) {
+        fail(x, 0, "5.1.1 <%s>: no such user here (%s)", x->top, name);
+        return;
+    }
+    if (!refuse_root(x, &id))
+        add(x, T_MBOX, id.name, id.name);
+    privs_free(&id);
+}
+
+/* The identity :include: files are read as: the unprivileged user when we are
+ * root, else ourselves. */
+static int include_reader(struct xp *x, struct ident *id)
+{
+    if (geteuid() != 0) {
+        id->uid = geteuid();
+        id->gid = getegid();
+        id->name = xstrdup("the current user");
+        id->home = xstrdup("");
+        id->gecos = xstrdup("");
+        return 0;
+    }
+    const char *user = x->c->user ? x->c->user : "mail";
+    int rc = privs_lookup(user, id);
+    if (rc != 0)
+        fail(x, 1, "4.3.0 <%s>: cannot read include files: user=%s %s", x->top, user,
+             rc > 0 ? "does not exist" : "cannot be looked up");
+    return rc == 0 ? 0 : -1;
+}
+
+static void expand_include(struct xp *x, const char *path, int depth)
+{
+    if (path[0] != '/') {
+        fail(x, 0, "5.3.5 <%s>: :include: needs an absolute path, not %s", x->top, path);
+        return;
+    }
+    char *key = xasprintf(":include:%s", path);
+    if (sl_contains(&x->chain, key)) {
+        char *loop = chain_text(x, key);
+        log_warn("include loop %s", loop);
+        fail(x, 0, "5.4.6 <%s>: include loop %s", x->top, loop);
+        free(loop);
+        free(key);
+        return;
+    }
+    struct ident who;
+    if (include_reader(x, &who) < 0) {
+        free(key);
+        return;
+    }
+    struct strlist entries;
+    char *why = NULL;
+    sl_init(&entries);
+    int rc = forward_read(&who, path, FWD_INCLUDE, &entries, &why);
+    if (rc == FWD_TEMP)
+        fail(x, 1, "4.3.0 <%s>: %s", x->top, why);
+    else if (rc == FWD_ABSENT)
+        fail(x, 0, "5.3.5 <%s>: include file %s does not exist", x->top, path);
+    else if (rc == FWD_IGNORED)
+        fail(x, 0, "5.3.5 <%s>: include file ignored: %s", x->top, why);
+    sl_add(&x->chain, key);
+    for (size_t i = 0; rc == FWD_OK && i < entries.n; i++)
+        expand_entry(x, entries.v[i], NULL, depth + 1);
+    free(x->chain.v[--x->chain.n]);
+    free(why);
+    free(key);
+    sl_free(&entries);
+    privs_free(&who);
+}
+
+/* An address from a list: remote, or a local name to expand again. */
+static void expand_addr(struct xp *x, const char *addr, int depth)
+{
+    char *a = xstrdup(addr);
+    size_t n = strlen(a);
+    char *lt = strchr(a, '<');
+    if (lt && n && a[n - 1] == '>') { /* "Name<addr>" after the splitter ate spaces */
+        size_t len = n - (size_t)(lt - a) - 2;
+        memmove(a, lt + 1, len);
+        a[len] = '\0';
+    }
+    char *at = strrchr(a, '@');
+    if (!is_address(a)) {
+        char *clean = str_sanitize(addr, strlen(addr));
+        fail(x, 0, "5.1.3 <%s>: bad address %s in an alias or forward list", x->top, clean);
+        free(clean);
+    } else if (at && !expand_is_local_domain(x->c, at + 1)) {
+        str_lower(at + 1);
+        add(x, T_REMOTE, a, NULL);
+    } else {
+        if (at)
+            *at = '\0';
+        expand_name(x, a, depth);
+    }
+    free(a);
+}
+
+/* One entry of an aliases/:include:/.forward list.  owner: the .forward's
+ * owner, NULL for aliases and include files. */
+static void expand_entry(struct xp *x, const char *entry, const char *owner, int depth)
+{
+    if (++x->steps > EXPAND_STEPS_MAX || depth > EXPAND_DEPTH_MAX) {
+        fail(x, 0, "5.4.6 <%s>: alias expansion too deep or too large", x->top);
+        return;
+    }
+    if (!is_text(entry) || strlen(entry) > EXPAND_ENTRY_MAX) {
+        fail(x, 0, "5.3.5 <%s>: control characters or excessive length in an alias entry",
+             x->top);
+        return;
+    }
+    if (entry[0] == '|') {
+        const char *cmd = entry + 1;
+        while (*cmd == ' ' || *cmd == '\t')
+            cmd++;
+        if (*cmd)
+            add(x, T_PIPE, cmd, owner);
+        else
+            fail(x, 0, "5.3.5 <%s>: empty program in an alias entry", x->top);
+    } else if (entry[0] == '/') {
+        add(x, T_FILE, entry, owner);
+    } else if (str_has_prefix_ci(entry, ":include:")) {
+        if (owner)
+            log_notice("%s's .forward: :include: is not allowed there; ignored", owner);
+        else
+            expand_include(x, entry + 9, depth); /* the splitter ate spaces */
+    } else if (entry[0] == '\\') {
+        expand_mailbox(x, entry + 1);
+    } else {
+        expand_addr(x, entry, depth);
+    }
+}
+
+/* Read id's ~/.forward.  1 if it produced the destinations, 0 to use the
+ * mailbox, -1 after recording a temporary failure. */
+static int expand_forward(struct xp *x, const struct ident *id, const char *key, int depth)
+{
+    if (!id->home || id->home[0] != '/')
+        return 0;
+    char *path = xasprintf("%s%s.forward", id->home,
+                           id->home[strlen(id->home) - 1] == '/' ? "" : "/");
+    struct strlist entries;
+    char *why = NULL;
+    sl_init(&entries);
+    int rc = forward_read(id, path, FWD_FORWARD, &entries, &why);
+    int used = 0;
+    if (rc == FWD_TEMP) {
+        fail(x, 1, "4.3.0 <%s>: cannot read %s's .forward: %s", x->top, id->name, why);
+        used = -1;
+    } else if (rc == FWD_IGNORED) {
+        log_notice("ignoring %s's .forward: %s", id->name, why);
+    } else if (rc == FWD_OK && entries.n) {
+        size_t before = x->resolved;
+        sl_add(&x->chain, key);
+        for (size_t i = 0; i < entries.n; i++)
+            expand_entry(x, entries.v[i], id->name, depth + 1);
+        free(x->chain.v[--x->chain.n]);
+        used = 1;
+        if (x->resolved == before && !x->temp) {
+            /* a .forward that leads nowhere must not lose the mail */
+            log_notice("%s's .forward gives no destination: using the mailbox", id->name);
+            used = 0;
+        }
+    }
+    sl_free(&entries);
+    free(why);
+    free(path);
+    return used;
+}
+
+/* A name that comes around again: the account's own mailbox, if it is one. */
+static void expand_loop(struct xp *x, const char *local, const char *key)
+{
+    char *loop = chain_text(x, key);
+    struct ident id;
+    int rc = privs_lookup(local, &id);
+    if (rc == 0 && id.uid != 0) {
+        log_info("alias loop %s: delivering to %s's mailbox", loop, id.name);
+        add(x, T_MBOX, id.name, id.name);
+    } else if (rc < 0) {
+        fail(x, 1, "4.3.0 <%s>: cannot look up user %s", x->top, local);
+    } else {
+        log_warn("alias loop %s", loop);
+        fail(x, 0, "5.4.6 <%s>: alias loop %s", x->top, loop);
+    }
+    if (rc == 0)
+        privs_free(&id);
+    free(loop);
+}
+
+/* Look key up in ALIASES.db; while that has never been built, in the text
+ * file (with a warning), so that postmaster works before the first newaliases. */
+static int alias_value(const struct config *c, const char *key, char **value)
+{
+    *value = NULL;
+    if (!c->aliases)
+        return 0;
+    char *db = xasprintf("%s.db", c->aliases);
+    int rc;
+    if (access(db, F_OK) < 0 && errno == ENOENT && access(c->aliases, F_OK) == 0) {
+        log_warn("%s is missing: run newaliases; reading %s directly", db, c->aliases);
+        rc = aliases_lookup_text(c->aliases, key, value);
+    } else {
+        rc = aliases_lookup(db, key, value);
+    }
+    free(db);
+    return rc;
+}
+
+/* Aliases.  1 expanded, 0 not an alias, -1 after a temporary failure. */
+static int expand_alias(struct xp *x, const char *key, int depth)
+{
+    char *value = NULL;
+    int rc = alias_value(x->c, key, &value);
+    if (rc < 0) {
+        fail(x, 1, "4.3.0 <%s>: cannot read the aliases of %s: %s", x->top,
+             x->c->aliases, strerror(errno));
+        return -1;
+    }
+    if (rc == 0)
+        return 0;
+    struct strlist entries;
+    sl_init(&entries);
+    aliases_split_list(value, &entries);
+    if (entries.n == 0)
+        fail(x, 0, "5.1.1 <%s>: alias %s has no targets", x->top, key);
+    sl_add(&x->chain, key);
+    for (size_t i = 0; i < entries.n; i++)
+        expand_entry(x, entries.v[i], NULL, depth + 1);
+    free(x->chain.v[--x->chain.n]);
+    sl_free(&entries);
+    free(value);
+    return 1;
+}
+
+static void expand_account(struct xp *x, const char *local, const char *key, int depth)
+{
+    struct ident id;
+    int rc = privs_lookup(local, &id);
+    if (rc < 0) {
+        fail(x, 1, "4.3.0 <%s>: cannot look up user %s: %s", x->top, local, strerror(errno));
+        return;
+    }
+    if (rc > 0) {
+        fail(x, 0, "5.1.1 <%s>: no such user here", x->top);
+        return;
+    }
+    if (!refuse_root(x, &id) && expand_forward(x, &id, key, depth) == 0)
+        add(x, T_MBOX, id.name, id.name);
+    privs_free(&id);
+}
+
+/* A local name: alias, else account (+ .forward). */
+static void expand_name(struct xp *x, const char *local, int depth)
+{
+    char *name = unquote_local(local);
+    char *key = xstrdup(name);
+    str_lower(key);
+    if (depth > EXPAND_DEPTH_MAX) {
+        fail(x, 0, "5.4.6 <%s>: aliases nested too deep", x->top);
+    } else if (!is_token(key)) {
+        fail(x, 0, "5.1.1 <%s>: no such user here", x->top);
+    } else if (sl_contains(&x->chain, key)) {
+        expand_loop(x, name, key);
+    } else if (!sl_contains(&x->done, key)) {
+        int rc = expand_alias(x, key, depth);
+        if (rc == 0)
+            expand_account(x, name, key, depth);
+        sl_add(&x->done, key);
+    }
+    free(key);
+    free(name);
+}
+
+/* Split the top-level address at its last '@' (quoted '@' in a local part is
+ * rare enough to fall to "no such user"). */
+int expand_address(const struct config *c, const char *addr, const char *owner,
+                   struct targets *out, char **why)
+{
+    /* the address appears in replies, logs and bounces: never raw */
+    char *top = str_sanitize(addr, strlen(addr));
+    struct xp x = {.c = c, .out = out, .top = top};
+    *why = NULL;
+    sl_init(&x.chain);
+    sl_init(&x.done);
+    if (owner) {
+        /* the .forward owner naming itself means its own mailbox */
+        char *k = xstrdup(owner);
+        str_lower(k);
+        sl_add_owned(&x.chain, k);
+    }
+    const char *at = strrchr(addr, '@');
+    if (!is_address(addr)) {
+        fail(&x, 0, "5.1.3 <%s>: bad recipient address syntax", top);
+    } else if (at && !expand_is_local_domain(c, at + 1)) {
+        char *a = xstrdup(addr);
+        str_lower(a + (at - addr) + 1);
+        add(&x, T_REMOTE, a, NULL);
+        free(a);
+    } else {
+        char *local = at ? xstrndup(addr, (size_t)(at - addr)) : xstrdup(addr);
+        expand_name(&x, local, 0);
+        free(local);
+    }
+
+    int rc = 0;
+    if (x.temp) {
+        *why = x.temp;
+        x.temp = NULL;
+        rc = -1;
+    } else if (x.resolved == 0) {
+        *why = x.perm ? x.perm : xasprintf("5.1.1 <%s>: expands to nothing", top);
+        x.perm = NULL;
+        rc = 1;
+    } else if (x.perm) {
+        /* some members of a list failed; the rest is delivered */
+        log_notice("expanding <%s>: %s", top, x.perm);
+    }
+    free(x.perm);
+    free(x.temp);
+    sl_free(&x.chain);
+    sl_free(&x.done);
+    free(top);
+    return rc;
+}
+
+int expand_local_exists(const struct config *c, const char *local)
+{
+    char *name = unquote_local(local);
+    char *value = NULL;
+    int rc = 0;
+    if (!is_token(name)) {
+        free(name);
+        return 0;
+    }
+    rc = alias_value(c, name, &value);
+    free(value);
+    if (rc == 0) {
+        struct ident id;
+        int r = privs_lookup(name, &id);
+        if (r == 0) {
+            rc = id.uid != 0; /* root without an alias would bounce: say no now */
+            privs_free(&id);
+        } else {
+            rc = r < 0 ? -1 : 0;
+        }
+    }
+    free(name);
+    return rc;
+}

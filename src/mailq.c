@@ -1,0 +1,94 @@
+/* mailq.c - listing the queue (mailq, -bp).
+ *
+ * Reads control files without locking them (spool_peek) and asks whether a
+ * runner holds each one (spool_locked).  Every string shown came from the
+ * network or a user, so it is printed through str_sanitize. */
+#include "compat.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include "envelope.h"
+#include "log.h"
+#include "mailq.h"
+#include "spool.h"
+#include "util.h"
+
+static void put_clean(FILE *out, const char *s)
+{
+    char *c = str_sanitize(s, strlen(s));
+    fputs(c, out);
+    free(c);
+}
+
+static void print_entry(FILE *out, const char *qid, int locked, const struct envelope *e,
+                        long long size)
+{
+    char when[64];
+    struct tm tm;
+    time_t t = e->ctime;
+    if (!localtime_r(&t, &tm) || strftime(when, sizeof when, "%a %b %e %H:%M:%S %Y", &tm) == 0)
+        str_copy(when, "?", sizeof when);
+    fprintf(out, "%-18s%c %9lld  %s  ", qid, locked ? '*' : ' ', size, when);
+    if (e->sender && *e->sender)
+        put_clean(out, e->sender);
+    else
+        fputs("<>", out);
+    fputc('\n', out);
+    for (size_t i = 0; i < e->nrcpts; i++) {
+        const struct rcpt *r = &e->rcpts[i];
+        if (r->state != RS_PENDING)
+            continue;
+        fputs("        ", out);
+        put_clean(out, r->addr);
+        if (r->status) {
+            fputs("  (", out);
+            put_clean(out, r->status);
+            fputc(')', out);
+        }
+        fputc('\n', out);
+    }
+}
+
+int mailq_print(const struct config *c, FILE *out)
+{
+    struct strlist qids;
+    sl_init(&qids);
+    if (spool_list(c->queuedir, &qids) < 0) {
+        int e = errno;
+        if (e == EACCES || e == EPERM) {
+            say("cannot read the queue directory %s: mailq must be run by root or the "
+                "queue owner (%s)", c->queuedir, c->user ? c->user : "user=");
+            return EX_NOPERM;
+        }
+        say("cannot read the queue directory %s: %s (check queuedir=)", c->queuedir,
+            strerror(e));
+        return EX_OSFILE;
+    }
+    size_t shown = 0;
+    for (size_t i = 0; i < qids.n; i++) {
+        struct envelope e;
+        long long size = 0;
+        env_init(&e);
+        if (spool_peek(c->queuedir, qids.v[i], &e, &size) == 0) {
+            print_entry(out, qids.v[i], spool_locked(c->queuedir, qids.v[i]) == 1, &e, size);
+            shown++;
+        } else if (errno != ENOENT) { /* ENOENT: delivered and removed meanwhile */
+            fprintf(out, "%-18s  (unreadable control file: %s)\n", qids.v[i],
+                    errno == EINVAL ? "corrupt" : strerror(errno));
+            shown++;
+        }
+        env_free(&e);
+    }
+    if (shown == 0)
+        fputs("Mail queue is empty\n", out);
+    else
+        fprintf(out, "%zu request%s\n", shown, shown == 1 ? "" : "s");
+    sl_free(&qids);
+    return 0;
+}

@@ -1,0 +1,465 @@
+/* runq.c - the queue runner: lock, route, deliver, record, bounce, remove.
+ *
+ * Runs as root when started by root (the daemon, runq by the admin): root is
+ * needed only inside local_deliver() to become a mailbox owner, and to fork the
+ * unprivileged remote-delivery child.  Control files are our own format, read
+ * with the strict parser in ctl.c. */
+#include "compat.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "bounce.h"
+#include "expand.h"
+#include "local.h"
+#include "log.h"
+#include "privs.h"
+#include "remote.h"
+#include "runq.h"
+#include "spool.h"
+
+/* Seconds since t, for log lines. */
+static long age(time_t t)
+{
+    time_t now = time(NULL);
+    return now > t ? (long)(now - t) : 0;
+}
+
+static void report(const struct runq_opts *o, const struct envelope *e, size_t i,
+                   const char *relay, const char *what)
+{
+    const struct rcpt *r = &e->rcpts[i];
+    const char *status = r->status ? r->status : "";
+    log_info("%s: to=<%s>%s%s%s, relay=%s, delay=%ld, status=%s (%s)", e->qid, r->addr,
+             r->orig ? ", orig_to=<" : "", r->orig ? r->orig : "", r->orig ? ">" : "",
+             relay, age(e->ctime), what, status);
+    if (o->verbose)
+        fprintf(stderr, "%s: <%s>: %s: %s\n", e->qid, r->addr, what, status);
+}
+
+static const char *state_word(enum rcpt_state st)
+{
+    return st == RS_DONE ? "sent" : st == RS_PENDING ? "deferred" : "bounced";
+}
+
+/* Record and log one result. */
+static int record(struct qmsg *m, size_t i, enum rcpt_state st, const char *status,
+                  const char *relay, const struct runq_opts *o)
+{
+    int rc = spool_record(m, i, st, status, NULL);
+    if (rc < 0)
+        log_err("%s: cannot record the result for recipient %zu: %s",
+                spool_env(m)->qid, i, strerror(errno));
+    report(o, spool_env(m), i, relay, state_word(st));
+    return rc;
+}
+
+static enum rcpt_state result_state(enum deliv_result r)
+{
+    return r == DELIV_OK ? RS_DONE : r == DELIV_DEFER ? RS_PENDING : RS_FAILED;
+}
+
+/* Deliver recipient i, which is a final local target: "\user" (that user's
+ * mailbox), "|command" or "/file". */
+static void deliver_target(const struct config *c, struct qmsg *m, size_t i,
+                           const struct runq_opts *o)
+{
+    struct envelope *e = spool_env(m);
+    const struct rcpt *r = &e->rcpts[i];
+    struct local_job j = {0};
+    j.rcpt = r->orig ? r->orig : r->addr;
+    j.sender = e->sender;
+    j.datapath = spool_data_path(m);
+    j.qid = e->qid;
+    j.user = r->owner;
+    if (r->addr[0] == '|') {
+        j.kind = T_PIPE;
+        j.dest = r->addr + 1;
+    } else if (r->addr[0] == '/') {
+        j.kind = T_FILE;
+        j.dest = r->addr;
+    } else {
+        j.kind = T_MBOX;
+        j.dest = r->addr + (r->addr[0] == '\\');
+        j.user = j.dest;
+    }
+    char *status = NULL;
+    enum deliv_result res = local_deliver(c, &j, &status);
+    record(m, i, result_state(res), status, "local", o);
+    free(status);
+}
+
+static void deliver_mbox_of(const struct config *c, struct qmsg *m, size_t i,
+                            const char *user, const struct runq_opts *o)
+{
+    struct envelope *e = spool_env(m);
+    struct local_job j = {0};
+    j.kind = T_MBOX;
+    j.dest = user;
+    j.user = user;
+    j.rcpt = e->rcpts[i].orig ? e->rcpts[i].orig : e->rcpts[i].addr;
+    j.sender = e->sender;
+    j.datapath = spool_data_path(m);
+    j.qid = e->qid;
+    char *status = NULL;
+    enum deliv_result res = local_deliver(c, &j, &status);
+    record(m, i, result_state(res), status, "local", o);
+    free(status);
+}
+
+static char *target_addr(const struct target *t)
+{
+    switch (t->kind) {
+    case T_MBOX: return xasprintf("\\%s", t->dest);
+    case T_PIPE: return xasprintf("|%s", t->dest);
+    default: return xstrdup(t->dest);
+    }
+}
+
+/* The key of a final target for duplicate suppression: address plus owner. */
+static char *target_key(const char *addr, const char *owner)
+{
+    return xasprintf("%s%c%s", addr, 0x1f, owner ? owner : "");
+}
+
+/* 1 if this final target was already delivered or queued for this message
+ * (an alias and the user it names, two aliases naming one mailbox...). */
+static int seen_target(struct strlist *seen, const char *addr, const char *owner)
+{
+    char *k = target_key(addr, owner);
+    int dup = sl_contains(seen, k);
+    if (dup)
+        free(k);
+    else
+        sl_add_owned(seen, k);
+    return dup;
+}
+
+static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
+                        struct strlist *seen);
+
+/* Expand local recipient i.  A single mailbox is delivered at once; anything
+ * else is written back into the envelope as final targets (durably, before any
+ * of them is delivered) and delivered by the main loop. */
+static void expand_local(const struct config *c, struct qmsg *m, size_t i,
+                         const struct runq_opts *o, struct strlist *seen)
+{
+    struct envelope *e = spool_env(m);
+    struct targets t;
+    targets_init(&t);
+    char *why = NULL;
+    char *addr = xstrdup(e->rcpts[i].addr);
+    char *owner = e->rcpts[i].owner ? xstrdup(e->rcpts[i].owner) : NULL;
+    int rc = expand_address(c, addr, owner, &t, &why);
+    if (rc != 0) {
+        record(m, i, rc > 0 ? RS_FAILED : RS_PENDING, why, "local", o);
+    } else if (t.n == 0) {
+        record(m, i, RS_FAILED, "5.1.1 the address expands to nothing", "local", o);
+    } else if (t.n == 1 && t.v[0].kind == T_MBOX) {
+        /* the common case: one mailbox, delivered without rewriting the envelope */
+        char *ta = target_addr(&t.v[0]);
+        if (seen_target(seen, ta, t.v[0].user))
+            record(m, i, RS_DONE, "2.0.0 duplicate of another recipient", "local", o);
+        else
+            deliver_mbox_of(c, m, i, t.v[0].dest, o);
+        free(ta);
+    } else {
+        add_targets(m, i, &t, seen);
+    }
+    free(why);
+    free(addr);
+    free(owner);
+    targets_free(&t);
+}
+
+/* Write the final targets of recipient i into the envelope (durably, before any
+ * of them is delivered); the main loop delivers them. */
+static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
+                        struct strlist *seen)
+{
+    struct envelope *e = spool_env(m);
+    char *orig = xstrdup(e->rcpts[i].orig ? e->rcpts[i].orig : e->rcpts[i].addr);
+    size_t before = e->nrcpts;
+    for (size_t k = 0; k < t->n; k++) {
+        char *ta = target_addr(&t->v[k]);
+        if (!seen_target(seen, ta, t->v[k].user)) {
+            size_t n = env_add_rcpt(e, ta, orig, t->v[k].user);
+            e->rcpts[n].notify = e->rcpts[i].notify;
+        }
+        free(ta);
+    }
+    e->rcpts[i].state = RS_DONE;
+    env_set_status(e, i, "2.0.0 expanded");
+    if (spool_rewrite(m) < 0) {
+        log_err("%s: cannot rewrite the control file: %s", e->qid, strerror(errno));
+        /* retried next time; nothing of it was delivered yet */
+        e->rcpts[i].state = RS_PENDING;
+        e->nrcpts = before;
+    }
+    free(orig);
+}
+
+/* Remote recipients, grouped by domain (all together with relay-host). */
+static void deliver_remote(const struct config *c, struct qmsg *m, const size_t *idx,
+                           size_t n, const struct runq_opts *o);
+
+static int is_final_target(const char *addr)
+{
+    return addr[0] == '\\' || addr[0] == '|' || addr[0] == '/';
+}
+
+/* One pass over the pending recipients; remote ones are collected into rem. */
+static void deliver_pending(const struct config *c, struct qmsg *m,
+                            const struct runq_opts *o)
+{
+    struct envelope *e = spool_env(m);
+    size_t *rem = xreallocarray(NULL, e->nrcpts + 1, sizeof *rem);
+    size_t nrem = 0;
+    struct strlist seen;
+    sl_init(&seen);
+    for (size_t i = 0; i < e->nrcpts; i++)
+        if (e->rcpts[i].state != RS_PENDING && is_final_target(e->rcpts[i].addr))
+            seen_target(&seen, e->rcpts[i].addr, e->rcpts[i].owner);
+    for (size_t i = 0; i < e->nrcpts; i++) {
+        if (e->rcpts[i].state != RS_PENDING)
+            continue;
+        const char *addr = e->rcpts[i].addr;
+        if (is_final_target(addr)) {
+            seen_target(&seen, addr, e->rcpts[i].owner);
+            deliver_target(c, m, i, o);
+        } else if (expand_is_local_domain(c, addr_domain(addr))) {
+            expand_local(c, m, i, o, &seen);
+            e = spool_env(m);
+            rem = xreallocarray(rem, e->nrcpts + 1, sizeof *rem);
+        } else {
+            rem[nrem++] = i;
+        }
+    }
+    if (nrem)
+        deliver_remote(c, m, rem, nrem, o);
+    free(rem);
+    sl_free(&seen);
+}
+
+static int same_domain(const char *a, const char *b)
+{
+    const char *da = addr_domain(a), *db = addr_domain(b);
+    return da && db && strcasecmp(da, db) == 0;
+}
+
+/* Remote delivery runs in a child as the unprivileged user; it records results
+ * through the inherited control-file descriptor, which we then re-read. */
+static void deliver_batch(const struct config *c, struct qmsg *m, const size_t *idx,
+                          size_t n, const struct runq_opts *o)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_err("%s: cannot fork for remote delivery: %s", spool_env(m)->qid,
+                strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        if (privs_drop_to(c->user) < 0) {
+            log_err("cannot become %s for remote delivery: %s", c->user, strerror(errno));
+            _exit(EX_OSERR);
+        }
+        _exit(remote_deliver(c, m, idx, n, o) < 0 ? EX_TEMPFAIL : 0);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (spool_reload(m) < 0)
+        log_err("%s: cannot re-read the control file: %s", spool_env(m)->qid,
+                strerror(errno));
+}
+
+static void deliver_remote(const struct config *c, struct qmsg *m, const size_t *idx,
+                           size_t n, const struct runq_opts *o)
+{
+    struct envelope *e = spool_env(m);
+    size_t *batch = xreallocarray(NULL, n, sizeof *batch);
+    char *done = xcalloc(n, 1);
+    for (size_t a = 0; a < n; a++) {
+        if (done[a])
+            continue;
+        size_t nb = 0;
+        for (size_t b = a; b < n; b++) {
+            if (!done[b] && (c->relay_host ||
+                             same_domain(e->rcpts[idx[a]].addr, e->rcpts[idx[b]].addr))) {
+                batch[nb++] = idx[b];
+                done[b] = 1;
+            }
+        }
+        deliver_batch(c, m, batch, nb, o);
+        e = spool_env(m);
+    }
+    free(batch);
+    free(done);
+}
+
+/* ---- after the attempt ---- */
+
+static long backoff(const struct config *c, int attempts)
+{
+    long d = c->retry_min > 0 ? c->retry_min : 300;
+    for (int k = 1; k < attempts && d < c->retry_max; k++)
+        d *= 2;
+    return d > c->retry_max && c->retry_max > 0 ? c->retry_max : d;
+}
+
+/* Give up on every pending recipient of an expired message. */
+static void expire(const struct config *c, struct qmsg *m, const struct runq_opts *o)
+{
+    struct envelope *e = spool_env(m);
+    long days = c->qreturn / 86400, hours = (c->qreturn % 86400) / 3600;
+    for (size_t i = 0; i < e->nrcpts; i++) {
+        if (e->rcpts[i].state != RS_PENDING)
+            continue;
+        char *s = xasprintf("4.4.7 gave up after %ld day%s %ld hour%s in the queue%s%s",
+                            days, days == 1 ? "" : "s", hours, hours == 1 ? "" : "s",
+                            e->rcpts[i].status ? "; last error: " : "",
+                            e->rcpts[i].status ? e->rcpts[i].status : "");
+        record(m, i, RS_FAILED, s, "none", o);
+        free(s);
+    }
+}
+
+static int has_failed(const struct envelope *e)
+{
+    for (size_t i = 0; i < e->nrcpts; i++)
+        if (e->rcpts[i].state == RS_FAILED)
+            return 1;
+    return 0;
+}
+
+/* Bounces, delay notices, back-off, removal.  Returns a new bounce's qid in
+ * newqid (or "") so the caller can deliver it at once. */
+static void finish(const struct config *c, struct qmsg *m, const struct runq_opts *o,
+                   char newqid[QID_MAX])
+{
+    struct envelope *e = spool_env(m);
+    newqid[0] = '\0';
+    if (env_pending(e) && c->qreturn > 0 && age(e->ctime) >= c->qreturn)
+        expire(c, m, o);
+    if (has_failed(e) && bounce_queue(c, m, 0, newqid) < 0)
+        log_err("%s: cannot queue a bounce: %s", e->qid, strerror(errno));
+    e = spool_env(m);
+    if (!env_pending(e)) {
+        if (!has_failed(e) && spool_remove(m) < 0)
+            log_err("%s: cannot remove: %s", e->qid, strerror(errno));
+        else if (has_failed(e))
+            log_warn("%s: kept: a bounce is still owed", e->qid);
+        return;
+    }
+    if (c->qwarn > 0 && age(e->ctime) >= c->qwarn && !(e->flags & ENV_WARNED) &&
+        !(e->flags & ENV_BOUNCE) && !newqid[0])
+        bounce_queue(c, m, 1, newqid);
+    e = spool_env(m);
+    e->attempts++;
+    e->next_try = time(NULL) + backoff(c, e->attempts);
+    if (spool_rewrite(m) < 0)
+        log_err("%s: cannot rewrite the control file: %s", e->qid, strerror(errno));
+}
+
+/* ---- entry points ---- */
+
+static int deliver_one(const struct config *c, const char *qid,
+                       const struct runq_opts *o, char newqid[QID_MAX])
+{
+    struct qmsg *m;
+    newqid[0] = '\0';
+    int rc = spool_open(c->queuedir, qid, &m);
+    if (rc == 1)
+        return 1;
+    if (rc < 0) {
+        if (errno != ENOENT)
+            log_err("%s: cannot open: %s", qid, strerror(errno));
+        return -1;
+    }
+    struct envelope *e = spool_env(m);
+    if (!o->force && e->next_try > time(NULL)) {
+        spool_close(m);
+        return 0;
+    }
+    deliver_pending(c, m, o);
+    finish(c, m, o, newqid);
+    spool_close(m);
+    return 0;
+}
+
+int runq_message(const struct config *c, const char *qid, const struct runq_opts *o)
+{
+    char newqid[QID_MAX];
+    int rc = deliver_one(c, qid, o, newqid);
+    /* a bounce we just queued is delivered now too (it won't bounce again) */
+    for (int k = 0; k < 3 && rc == 0 && newqid[0]; k++) {
+        char q[QID_MAX];
+        str_copy(q, newqid, sizeof q);
+        struct runq_opts fo = *o;
+        fo.force = 1;
+        rc = deliver_one(c, q, &fo, newqid);
+    }
+    return rc < 0 ? -1 : rc;
+}
+
+/* Wait for one worker; returns 0 when none is left. */
+static int reap(int *running)
+{
+    if (*running == 0)
+        return 0;
+    int st;
+    if (wait(&st) > 0 || errno != EINTR)
+        (*running)--;
+    return 1;
+}
+
+int runq_run(const struct config *c, const struct runq_opts *o)
+{
+    if (access(c->queuedir, R_OK | W_OK | X_OK) < 0) {
+        struct passwd *pw = getpwnam(c->user);
+        say("cannot use the queue %s: %s; run this as root%s%s", c->queuedir,
+            strerror(errno), pw ? " or as " : "", pw ? c->user : "");
+        return errno == ENOENT ? EX_OSFILE : EX_NOPERM;
+    }
+    spool_pickup(c->queuedir, &c->trusted_users, NULL);
+    spool_cleanup(c->queuedir, 3600);
+    struct strlist q;
+    sl_init(&q);
+    if (spool_list(c->queuedir, &q) < 0) {
+        say("cannot list the queue %s: %s", c->queuedir, strerror(errno));
+        return EX_OSERR;
+    }
+    long maxp = c->delivery_procs > 0 ? c->delivery_procs : 1;
+    int running = 0;
+    for (size_t i = 0; i < q.n; i++) {
+        if (maxp == 1 || o->verbose) {
+            runq_message(c, q.v[i], o); /* one at a time keeps -v readable */
+            continue;
+        }
+        while (running >= maxp)
+            reap(&running);
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(runq_message(c, q.v[i], o) < 0 ? 1 : 0);
+        if (pid > 0)
+            running++;
+        else
+            runq_message(c, q.v[i], o);
+    }
+    while (reap(&running))
+        ;
+    sl_free(&q);
+    return 0;
+}

@@ -1,0 +1,372 @@
+/* submit.c - the sendmail front end (see submit.h).
+ *
+ * Never runs with more privilege than the caller has: it is not setuid. */
+#include "compat.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "envelope.h"
+#include "headers.h"
+#include "log.h"
+#include "runq.h"
+#include "spool.h"
+#include "submit.h"
+
+#define HDR_MAX (1024 * 1024)   /* header block scanned for To/Cc/Bcc, Date... */
+#define PIECE_MAX (64 * 1024)   /* longest piece of a line read at once */
+
+/* The caller, as the queue will know them. */
+struct caller {
+    char *login;
+    char *gecos;
+    int trusted;   /* root or trusted-users=: -f without a warning */
+    int direct;    /* may write into the queue itself (root or spool owner) */
+};
+
+static int get_caller(const struct config *c, struct caller *who)
+{
+    uid_t uid = getuid();
+    struct passwd *pw = getpwuid(uid);
+    if (!pw) {
+        say("your user id %ld has no account name; cannot send mail as nobody",
+            (long)uid);
+        return EX_NOUSER;
+    }
+    who->login = xstrdup(pw->pw_name);
+    who->gecos = pw->pw_gecos && *pw->pw_gecos ? xstrdup(pw->pw_gecos) : NULL;
+    who->trusted = uid == 0 || sl_contains(&c->trusted_users, pw->pw_name);
+    struct stat st;
+    who->direct = uid == 0 || (stat(c->queuedir, &st) == 0 && st.st_uid == uid);
+    return 0;
+}
+
+/* Read one piece of a line (up to and including '\n', at most PIECE_MAX bytes)
+ * into b, turning CRLF into LF.  Returns 0 at EOF with nothing read, 1 for a piece
+ * ending in LF, 2 for a piece cut at the limit or at EOF without LF, -1 on error. */
+static int read_piece(FILE *in, struct buf *b)
+{
+    buf_reset(b);
+    int ch;
+    while ((ch = getc_unlocked(in)) != EOF) {
+        if (ch == '\n') {
+            if (b->len && b->s[b->len - 1] == '\r')
+                buf_truncate(b, b->len - 1);
+            buf_addc(b, '\n');
+            return 1;
+        }
+        buf_addc(b, ch);
+        if (b->len >= PIECE_MAX && b->s[b->len - 1] != '\r')
+            return 2;
+    }
+    if (ferror(in))
+        return -1;
+    return b->len ? 2 : 0;
+}
+
+static int is_dot_line(const struct buf *b, int at_start)
+{
+    return at_start && b->len == 2 && b->s[0] == '.' && b->s[1] == '\n';
+}
+
+/* Reads the header block (and maybe the first body lines) into hdr.
+ * *ended: the input ended (EOF or lone dot). */
+static int read_head(FILE *in, const struct submit_opts *o, struct buf *hdr, int *ended)
+{
+    struct buf piece;
+    buf_init(&piece);
+    int at_start = 1, r = 0;
+    *ended = 0;
+    while (hdr->len < HDR_MAX) {
+        r = read_piece(in, &piece);
+        if (r <= 0 || (o->dot_ends && is_dot_line(&piece, at_start))) {
+            *ended = 1;
+            break;
+        }
+        buf_add(hdr, piece.s, piece.len);
+        if (r == 1 && at_start && piece.len == 1)
+            break; /* the empty line that ends the header block */
+        at_start = r == 1;
+    }
+    buf_free(&piece);
+    if (r < 0) {
+        say("cannot read the message: %s", strerror(errno));
+        return EX_IOERR;
+    }
+    return 0;
+}
+
+/* Copy the rest of the input into the queue.  *eightbit is set on any 8-bit byte. */
+static int copy_body(FILE *in, const struct submit_opts *o, struct spool_new *sn,
+                     int *eightbit, int at_start)
+{
+    struct buf piece;
+    buf_init(&piece);
+    int r, rc = 0;
+    while ((r = read_piece(in, &piece)) > 0) {
+        if (o->dot_ends && is_dot_line(&piece, at_start))
+            break;
+        for (size_t i = 0; i < piece.len && !*eightbit; i++)
+            if ((unsigned char)piece.s[i] >= 0x80)
+                *eightbit = 1;
+        if (spool_new_write(sn, piece.s, piece.len) < 0) {
+            rc = -1;
+            break;
+        }
+        at_start = r == 1;
+    }
+    if (r < 0) {
+        say("cannot read the message: %s", strerror(errno));
+        rc = -2;
+    }
+    buf_free(&piece);
+    return rc;
+}
+
+/* The envelope sender: -f/-r when given (a bare name gets @hostname), else the
+ * caller's login at our host. */
+static char *envelope_sender(const struct config *c, const struct submit_opts *o,
+                             const struct caller *who, int *rc)
+{
+    *rc = 0;
+    if (o->from) {
+        if (!strcmp(o->from, "<>") || !*o->from)
+            return xstrdup("");
+        char *addr;
+        const char *why;
+        if (addr_parse_mailbox(o->from, &addr, &why) < 0) {
+            say("bad sender address \"%s\": %s", o->from, why);
+            *rc = EX_DATAERR;
+            return NULL;
+        }
+        if (!addr_domain(addr)) {
+            char *full = xasprintf("%s@%s", addr, c->hostname);
+            free(addr);
+            addr = full;
+        }
+        return addr;
+    }
+    return xasprintf("%s@%s", who->login, c->hostname);
+}
+
+static int add_recipients(struct envelope *e, const struct strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        char *addr;
+        const char *why;
+        if (addr_parse_mailbox(l->v[i], &addr, &why) < 0) {
+            say("bad recipient address \"%s\": %s", l->v[i], why);
+            return EX_DATAERR;
+        }
+        int dup = 0;
+        for (size_t j = 0; j < e->nrcpts && !dup; j++)
+            dup = strcasecmp(e->rcpts[j].addr, addr) == 0;
+        if (!dup)
+            env_add_rcpt(e, addr, NULL, NULL);
+        free(addr);
+    }
+    return 0;
+}
+
+/* Build the header lines we add in front of / after the caller's header block. */
+static void make_headers(const struct config *c, const struct submit_opts *o,
+                         const struct caller *who, const char *qid,
+                         const struct hdr_info *hi, const char *sender,
+                         struct buf *front, struct buf *back)
+{
+    struct buf date;
+    buf_init(&date);
+    hdr_date(time(NULL), &date);
+    buf_addf(front, "Received: by %s (postoffice, from uid %ld)\n\tid %s; %s\n",
+             c->hostname, (long)getuid(), qid, date.s);
+    if (o->from && !who->trusted) {
+        char *safe = str_sanitize(sender, strlen(sender));
+        buf_addf(front, "X-Authentication-Warning: %s: %s set sender to %s using -f\n",
+                 c->hostname, who->login, *safe ? safe : "<>");
+        free(safe);
+    }
+    if (!hi->has_date)
+        buf_addf(back, "Date: %s\n", date.s);
+    if (!hi->has_msgid) {
+        struct buf id;
+        buf_init(&id);
+        hdr_msgid(qid, c->hostname, &id);
+        buf_addf(back, "Message-ID: %s\n", id.s);
+        buf_free(&id);
+    }
+    if (!hi->has_from) {
+        if (o->from && *sender)
+            hdr_line(back, "From", sender);
+        else
+            hdr_from_line(who->login, c->hostname, o->fullname ? o->fullname : who->gecos,
+                          back);
+    }
+    buf_free(&date);
+}
+
+/* Write the message (our headers, theirs minus Bcc with -t, the body) to sn. */
+static int write_message(struct spool_new *sn, FILE *in, const struct submit_opts *o,
+                         const struct buf *head, const struct hdr_info *hi,
+                         const struct buf *front, const struct buf *back,
+                         int ended, int *eightbit)
+{
+    struct buf hdrs;
+    buf_init(&hdrs);
+    buf_add(&hdrs, front->s, front->len);
+    if (o->extract)
+        hdr_strip_bcc(head->s, hi->hdr_len, &hdrs);
+    else
+        buf_add(&hdrs, head->s, hi->hdr_len);
+    buf_add(&hdrs, back->s, back->len);
+    if (hi->hdr_len == 0 && head->len && head->s[0] != '\n')
+        buf_addc(&hdrs, '\n'); /* no header block of its own: separate the body */
+    int rc = spool_new_write(sn, hdrs.s, hdrs.len);
+    buf_free(&hdrs);
+    if (rc == 0)
+        rc = spool_new_write(sn, head->s + hi->hdr_len, head->len - hi->hdr_len);
+    if (rc == 0 && !ended) {
+        int at_start = head->len == 0 || head->s[head->len - 1] == '\n';
+        rc = copy_body(in, o, sn, eightbit, at_start);
+    }
+    if (rc == 0 && head->len && head->s[head->len - 1] != '\n')
+        rc = spool_new_write(sn, "\n", 1);
+    return rc;
+}
+
+static int queue_failed(int err)
+{
+    if (err == ENOSPC || err == EDQUOT) {
+        say("the queue file system is full; nothing was queued, try again later");
+        return EX_TEMPFAIL;
+    }
+    say("cannot queue the message: %s", strerror(err));
+    return err == EACCES ? EX_NOPERM : EX_CANTCREAT;
+}
+
+/* Start delivery of qid in the background (or the foreground with -v). */
+static void start_delivery(const struct config *c, const struct submit_opts *o,
+                           const struct caller *who, const char *qid)
+{
+    if (o->queue_only)
+        return;
+    if (!who->direct) {
+        spool_trigger(c->queuedir); /* the daemon picks up the maildrop */
+        return;
+    }
+    struct runq_opts ro = {0, o->verbose};
+    if (o->verbose) {
+        runq_message(c, qid, &ro);
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0)
+        return; /* parent (or fork failed: the next queue run delivers it) */
+    /* detach so the caller isn't kept waiting and can't signal us by accident */
+    setsid();
+    signal(SIGHUP, SIG_IGN);
+    if (fork() != 0)
+        _exit(0);
+    freopen("/dev/null", "r", stdin);
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    log_set_stderr(0);
+    runq_message(c, qid, &ro);
+    _exit(0);
+}
+
+static int submit(const struct config *c, struct submit_opts *o, struct caller *who)
+{
+    struct buf head, front, back;
+    buf_init(&head);
+    buf_init(&front);
+    buf_init(&back);
+    struct envelope e;
+    env_init(&e);
+    int ended, eightbit = 0, rc;
+    struct hdr_info hi;
+    char *sender = NULL;
+    struct spool_new *sn = NULL;
+
+    if ((rc = read_head(stdin, o, &head, &ended)))
+        goto out;
+    hdr_scan(head.s, head.len, &hi);
+    eightbit = hi.eight_bit;
+    if (o->extract) {
+        struct strlist hr;
+        sl_init(&hr);
+        hdr_recipients(head.s, hi.hdr_len, &hr);
+        for (size_t i = 0; i < hr.n; i++)
+            sl_add(&o->rcpts, hr.v[i]);
+        sl_free(&hr);
+    }
+    if (o->rcpts.n == 0) {
+        say("no recipients: name them as arguments, or use -t to take them from "
+            "the To:, Cc: and Bcc: lines");
+        rc = EX_USAGE;
+        goto out;
+    }
+    if ((rc = add_recipients(&e, &o->rcpts)))
+        goto out;
+    if (!(sender = envelope_sender(c, o, who, &rc)))
+        goto out;
+    char *qdir = who->direct ? xstrdup(c->queuedir)
+                             : xasprintf("%s/maildrop", c->queuedir);
+    sn = spool_new(qdir);
+    free(qdir);
+    if (!sn) {
+        rc = queue_failed(errno);
+        goto out;
+    }
+    make_headers(c, o, who, spool_new_qid(sn), &hi, sender, &front, &back);
+    int w = write_message(sn, stdin, o, &head, &hi, &front, &back, ended, &eightbit);
+    if (w < 0) {
+        int err = errno;
+        spool_abort(sn);
+        rc = w == -2 ? EX_IOERR : queue_failed(err);
+        goto out;
+    }
+    e.sender = sender;
+    sender = NULL;
+    e.local_user = xstrdup(who->login);
+    e.client_name = xstrdup("localhost");
+    e.flags |= eightbit ? ENV_8BIT : 0;
+    e.flags |= o->ret_hdrs ? ENV_RET_HDRS : 0;
+    for (size_t i = 0; i < e.nrcpts; i++)
+        e.rcpts[i].notify = o->notify;
+    e.ctime = time(NULL);
+    if (spool_commit(sn, &e) < 0) {
+        rc = queue_failed(errno);
+        goto out;
+    }
+    log_info("%s: from=<%s> nrcpts=%zu uid=%ld queued", e.qid, e.sender, e.nrcpts,
+             (long)getuid());
+    start_delivery(c, o, who, e.qid);
+out:
+    free(sender);
+    env_free(&e);
+    buf_free(&head);
+    buf_free(&front);
+    buf_free(&back);
+    return rc;
+}
+
+int submit_main(const struct config *c, struct submit_opts *o)
+{
+    struct caller who = {0};
+    int rc = get_caller(c, &who);
+    if (rc == 0)
+        rc = submit(c, o, &who);
+    free(who.login);
+    free(who.gecos);
+    return rc;
+}

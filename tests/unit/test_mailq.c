@@ -1,0 +1,180 @@
+/* test_mailq.c - listing the queue: empty, entries, locked marker, permissions. */
+#include "compat.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "conf.h"
+#include "mailq.h"
+#include "spool.h"
+#include "util.h"
+
+struct fx {
+    char dir[64];
+    struct config c;
+};
+
+static int setup(void **st)
+{
+    struct fx *f = xcalloc(1, sizeof *f);
+    str_copy(f->dir, "/tmp/po-mailq-XXXXXX", sizeof f->dir);
+    if (!mkdtemp(f->dir))
+        return -1;
+    chmod(f->dir, 0711);
+    config_defaults(&f->c);
+    free(f->c.queuedir);
+    f->c.queuedir = xasprintf("%s/q", f->dir);
+    if (spool_setup(f->c.queuedir, getuid(), getgid()) < 0)
+        return -1;
+    *st = f;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    struct fx *f = *st;
+    char *cmd = xasprintf("rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", f->dir);
+    free(cmd);
+    config_free(&f->c);
+    free(f);
+    return 0;
+}
+
+/* mailq output into a malloc'd string; *rc gets the return code. */
+static char *run_mailq(const struct config *c, int *rc)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    *rc = mailq_print(c, out);
+    fclose(out);
+    return text;
+}
+
+static void enqueue(const char *q, const char *sender, const char *status, char qid[QID_MAX])
+{
+    struct envelope e;
+    env_init(&e);
+    free(e.sender);
+    e.sender = xstrdup(sender);
+    e.ctime = 1700000000;
+    env_add_rcpt(&e, "done@example.org", NULL, NULL);
+    e.rcpts[0].state = RS_DONE;
+    env_add_rcpt(&e, "waiting@example.org", NULL, NULL);
+    env_set_status(&e, 1, status);
+    struct spool_new *sn = spool_new(q);
+    assert_non_null(sn);
+    assert_int_equal(spool_new_write(sn, "Subject: t\n\nbody\n", 17), 0);
+    assert_int_equal(spool_commit(sn, &e), 0);
+    str_copy(qid, e.qid, QID_MAX);
+    env_free(&e);
+}
+
+static void test_empty(void **st)
+{
+    struct fx *f = *st;
+    int rc;
+    char *t = run_mailq(&f->c, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(t, "Mail queue is empty\n");
+    free(t);
+}
+
+static void test_entries_and_lock_marker(void **st)
+{
+    struct fx *f = *st;
+    char q1[QID_MAX], q2[QID_MAX];
+    enqueue(f->c.queuedir, "alice@example.com", "4.2.1 mailbox busy\r\nfake line", q1);
+    enqueue(f->c.queuedir, "", NULL, q2);
+    /* a runner (another process: our own peek would drop our own lock) holds q2 */
+    int go[2], done[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t p = fork();
+    assert_true(p >= 0);
+    if (p == 0) {
+        struct qmsg *m;
+        char c = spool_open(f->c.queuedir, q2, &m) == 0 ? 'y' : 'n';
+        ssize_t w = write(go[1], &c, 1);
+        (void)w;
+        w = read(done[0], &c, 1); /* hold the lock until the parent is done */
+        _exit(0);
+    }
+    char c;
+    assert_int_equal(read(go[0], &c, 1), 1);
+    assert_int_equal(c, 'y');
+    int rc;
+    char *t = run_mailq(&f->c, &rc);
+    assert_int_equal(write(done[1], "x", 1), 1);
+    waitpid(p, NULL, 0);
+    assert_int_equal(rc, 0);
+    char *l1 = xasprintf("%s ", q1), *l2 = xasprintf("%s*", q2);
+    char *a = strstr(t, l1), *b = strstr(t, l2);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(a < b); /* oldest first */
+    assert_non_null(strstr(a, "alice@example.com\n"));
+    assert_non_null(strstr(b, "<>\n"));
+    assert_null(strstr(t, "done@example.org"));       /* only pending recipients */
+    assert_non_null(strstr(t, "        waiting@example.org  (4.2.1 mailbox busy\\x0D\\x0Afake line)\n"));
+    assert_non_null(strstr(t, "\n2 requests\n"));
+    assert_non_null(strstr(t, "      17  ")); /* data size */
+    free(l1);
+    free(l2);
+    free(t);
+}
+
+static int child_mailq(const struct config *c)
+{
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() == 0 && (!pw || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0))
+        return 90;
+    FILE *out = fopen("/dev/null", "w");
+    int rc = mailq_print(c, out);
+    fclose(out);
+    return rc;
+}
+
+static void test_no_permission(void **st)
+{
+    struct fx *f = *st;
+    if (geteuid() == 0 && !getpwnam("nobody"))
+        skip(); /* root reads everything: the check runs as "nobody" */
+    if (geteuid() != 0)
+        chmod(f->c.queuedir, 0300);
+    pid_t p = fork();
+    assert_true(p >= 0);
+    if (p == 0)
+        _exit(child_mailq(&f->c));
+    int status;
+    waitpid(p, &status, 0);
+    chmod(f->c.queuedir, 0711);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), EX_NOPERM);
+}
+
+int main(void)
+{
+#define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_empty),
+        T(test_entries_and_lock_marker),
+        T(test_no_permission),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

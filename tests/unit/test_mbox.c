@@ -1,0 +1,410 @@
+/* test_mbox.c - appending to mbox files: creation, escaping, the refusals
+ * (symlink, hard link, owner, non-regular), truncation after a failed write,
+ * the dot-lock and fcntl lock, and a real reader (python3 mailbox) agreeing. */
+#include "compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mbox.h"
+#include "util.h"
+
+struct fx {
+    char dir[64];
+    char *box;
+    int datafd;
+};
+
+static int data_file(const char *text)
+{
+    char path[] = "/tmp/po-mbox-data-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(write_all(fd, text, strlen(text)), 0);
+    return fd;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = xcalloc(1, sizeof *f);
+    str_copy(f->dir, "/tmp/po-mbox-XXXXXX", sizeof f->dir);
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    f->box = xasprintf("%s/user", f->dir);
+    f->datafd = data_file("Subject: one\n\nFrom the start\nline two\n");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    char *cmd = xasprintf("rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", f->dir);
+    free(cmd);
+    free(f->box);
+    close(f->datafd);
+    free(f);
+    return 0;
+}
+
+static enum deliv_result deliver(struct fx *f, const char *path, int datafd, char **status)
+{
+    struct mbox_req r = {.path = path, .owner = geteuid(), .sender = "alice@example.org",
+                         .rcpt = "user@here", .datafd = datafd, .escape_from = 1,
+                         .lock_wait_ms = 0};
+    (void)f;
+    return mbox_deliver(&r, status);
+}
+
+static char *slurp(const char *path)
+{
+    struct buf b;
+    buf_init(&b);
+    assert_int_equal(read_file(path, &b, 1 << 24), 0);
+    return buf_steal(&b);
+}
+
+/* What python3's mailbox module reads: one line per message. */
+static char *python_view(const char *path)
+{
+    char *cmd = xasprintf(
+        "/usr/bin/python3 -c 'import mailbox,sys\n"
+        "for m in mailbox.mbox(sys.argv[1]):\n"
+        "    print(m.get_from().split()[0], m[\"Return-Path\"], m[\"Delivered-To\"],"
+        " m[\"Subject\"], repr(m.get_payload()))' '%s'", path);
+    FILE *p = popen(cmd, "r");
+    struct buf b;
+    char tmp[512];
+    size_t n;
+    assert_non_null(p);
+    buf_init(&b);
+    while ((n = fread(tmp, 1, sizeof tmp, p)) > 0)
+        buf_add(&b, tmp, n);
+    assert_int_equal(pclose(p), 0);
+    free(cmd);
+    return buf_steal(&b);
+}
+
+static void test_new_and_append(void **state)
+{
+    struct fx *f = *state;
+    char *status;
+    struct stat st;
+
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_OK);
+    assert_true(strncmp(status, "2.0.0 ", 6) == 0);
+    free(status);
+    assert_int_equal(lstat(f->box, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_int_equal(st.st_uid, geteuid());
+
+    int d2 = data_file("Subject: two\n\nbody 2"); /* no final newline */
+    assert_int_equal(deliver(f, f->box, d2, &status), DELIV_OK);
+    free(status);
+    close(d2);
+
+    char *text = slurp(f->box);
+    assert_true(strncmp(text, "From alice@example.org ", 23) == 0);
+    assert_non_null(strstr(text, "\nReturn-Path: <alice@example.org>\nDelivered-To: user@here\n"
+                                 "Subject: one\n\n>From the start\nline two\n\nFrom alice"));
+    size_t n = strlen(text);
+    assert_true(n > 2 && strcmp(text + n - 9, "\nbody 2\n\n") == 0);
+    free(text);
+
+    /* procmail's formail splits it the same way */
+    char *cmd = xasprintf("formail -s sh -c 'cat >/dev/null; echo m' < '%s'", f->box);
+    FILE *p = popen(cmd, "r");
+    char line[64];
+    int msgs = 0;
+    assert_non_null(p);
+    while (fgets(line, sizeof line, p))
+        msgs++;
+    assert_int_equal(pclose(p), 0);
+    assert_int_equal(msgs, 2);
+    free(cmd);
+
+    char *view = python_view(f->box);
+    assert_string_equal(view,
+                        "alice@example.org <alice@example.org> user@here one "
+                        "'>From the start\\nline two\\n'\n"
+                        "alice@example.org <alice@example.org> user@here two 'body 2\\n'\n");
+    free(view);
+}
+
+/* A mailbox another program left without the final empty line (or newline)
+ * is completed so the next "From " still starts a message. */
+static void test_incomplete_tail(void **state)
+{
+    struct fx *f = *state;
+    char *status;
+    int fd = open(f->box, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    const char *old = "From x Thu Jan  1 00:00:00 1970\nSubject: old\n\nno newline";
+    assert_int_equal(write_all(fd, old, strlen(old)), 0);
+    close(fd);
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_OK);
+    free(status);
+    char *view = python_view(f->box);
+    assert_non_null(strstr(view, "x None None old 'no newline\\n'\n"));
+    assert_non_null(strstr(view, "\nalice@example.org <alice@example.org> user@here one"));
+    free(view);
+}
+
+static void test_symlink_refused(void **state)
+{
+    struct fx *f = *state;
+    char *status;
+    char *target = xasprintf("%s/target", f->dir);
+    int fd = open(target, O_WRONLY | O_CREAT, 0600);
+    close(fd);
+    assert_int_equal(symlink(target, f->box), 0);
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_FAIL);
+    assert_non_null(strstr(status, "symbolic link"));
+    assert_true(status[0] == '5');
+    free(status);
+    struct stat st;
+    assert_int_equal(stat(target, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    /* a dangling symlink is not followed to create its target either */
+    unlink(target);
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_FAIL);
+    free(status);
+    assert_int_equal(stat(target, &st), -1);
+    free(target);
+}
+
+static void test_hardlink_refused(void **state)
+{
+    struct fx *f = *state;
+    char *status;
+    char *other = xasprintf("%s/other", f->dir);
+    int fd = open(other, O_WRONLY | O_CREAT, 0600);
+    close(fd);
+    assert_int_equal(link(other, f->box), 0);
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_FAIL);
+    assert_non_null(strstr(status, "hard links"));
+    free(status);
+    struct stat st;
+    assert_int_equal(stat(other, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    free(other);
+}
+
+static void test_not_regular_refused(void **state)
+{
+    struct fx *f = *state;
+    char *status;
+    assert_int_equal(mkfifo(f->box, 0600), 0);
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_FAIL);
+    assert_non_null(strstr(status, "not a regular file"));
+    free(status);
+}
+
+static void test_wrong_owner_refused(void **state)
+{
+    struct fx *f = *state;
+    char *status;
+    int fd = open(f->box, O_WRONLY | O_CREAT, 0600);
+    close(fd);
+    /* the recipient is somebody else than the file's owner */
+    struct mbox_req r = {.path = f->box, .owner = geteuid() + 1, .sender = "",
+                         .rcpt = "x", .datafd = f->datafd, .escape_from = 1};
+    assert_int_equal(mbox_deliver(&r, &status), DELIV_FAIL);
+    assert_non_null(strstr(status, "not to the recipient"));
+    free(status);
+    if (geteuid() != 0) {
+        print_message("skipped the chown-to-nobody half: needs root\n");
+        return;
+    }
+    /* root: a mailbox really owned by nobody, delivered for root */
+    assert_int_equal(chown(f->box, 65534, 65534), 0);
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_FAIL);
+    free(status);
+    struct stat st;
+    assert_int_equal(stat(f->box, &st), 0);
+    assert_int_equal(st.st_size, 0);
+}
+
+/* A write that fails half-way (file size limit) leaves the mailbox exactly as
+ * it was. */
+static void test_truncate_on_failure(void **state)
+{
+    struct fx *f = *state;
+    char *status;
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_OK);
+    free(status);
+    char *before = slurp(f->box);
+    struct buf big;
+    buf_init(&big);
+    buf_adds(&big, "Subject: big\n\n");
+    while (big.len < 200000)
+        buf_adds(&big, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n");
+    int bigfd = data_file(big.s);
+    buf_free(&big);
+
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = {.rlim_cur = (rlim_t)strlen(before) + 1000,
+                            .rlim_max = (rlim_t)strlen(before) + 1000};
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &rl);
+        char *st2;
+        enum deliv_result r = deliver(f, f->box, bigfd, &st2);
+        char *line = xasprintf("%d %s", (int)r, st2);
+        (void)write_all(p[1], line, strlen(line));
+        _exit(0);
+    }
+    close(p[1]);
+    char res[512] = "";
+    ssize_t n = read_all(p[0], res, sizeof res - 1);
+    res[n > 0 ? n : 0] = '\0';
+    close(p[0]);
+    waitpid(pid, NULL, 0);
+    close(bigfd);
+    assert_true(strncmp(res, "1 4.2.2 ", 8) == 0);
+    char *after = slurp(f->box);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+}
+
+/* A child holds a lock (dot-lock, fcntl, or both) until told to let go. */
+static pid_t hold_lock(const char *box, int dot, int kernel, int *release)
+{
+    int ready[2], go[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char c;
+        if (dot)
+            close(open(xasprintf("%s.lock", box), O_WRONLY | O_CREAT | O_EXCL, 0600));
+        int fd = open(box, O_RDWR | O_CREAT, 0600);
+        if (kernel) {
+            struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+            fcntl(fd, F_SETLKW, &fl);
+        }
+        (void)write_all(ready[1], "r", 1);
+        (void)read_all(go[0], &c, 1);
+        if (dot)
+            unlink(xasprintf("%s.lock", box));
+        _exit(0);
+    }
+    char c;
+    close(ready[1]);
+    close(go[0]);
+    assert_int_equal(read_all(ready[0], &c, 1), 1);
+    close(ready[0]);
+    *release = go[1];
+    return pid;
+}
+
+static void lock_case(struct fx *f, int dot, int kernel)
+{
+    int release;
+    pid_t holder = hold_lock(f->box, dot, kernel, &release);
+    pid_t d = fork();
+    assert_true(d >= 0);
+    if (d == 0) {
+        char *status;
+        _exit(deliver(f, f->box, f->datafd, &status) == DELIV_OK ? 0 : 1);
+    }
+    /* while the lock is held nothing may be written and the delivery waits */
+    poll(NULL, 0, 600);
+    int st;
+    assert_int_equal(waitpid(d, &st, WNOHANG), 0);
+    struct stat sb;
+    assert_int_equal(stat(f->box, &sb), 0);
+    assert_int_equal(sb.st_size, 0);
+    (void)write_all(release, "g", 1);
+    close(release);
+    waitpid(holder, NULL, 0);
+    assert_int_equal(waitpid(d, &st, 0), d);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(stat(f->box, &sb), 0);
+    assert_true(sb.st_size > 0);
+    char *lock = xasprintf("%s.lock", f->box);
+    assert_int_equal(access(lock, F_OK), -1); /* our dot-lock is gone again */
+    free(lock);
+}
+
+static void test_waits_for_dotlock(void **state) { lock_case(*state, 1, 0); }
+static void test_waits_for_fcntl_lock(void **state) { lock_case(*state, 0, 1); }
+
+static void test_lock_timeout_defers(void **state)
+{
+    struct fx *f = *state;
+    int release;
+    pid_t holder = hold_lock(f->box, 1, 1, &release);
+    char *status;
+    struct mbox_req r = {.path = f->box, .owner = geteuid(), .sender = "", .rcpt = "x",
+                         .datafd = f->datafd, .escape_from = 1, .lock_wait_ms = 300};
+    assert_int_equal(mbox_deliver(&r, &status), DELIV_DEFER);
+    assert_non_null(strstr(status, "4.2.0 "));
+    free(status);
+    (void)write_all(release, "g", 1);
+    close(release);
+    waitpid(holder, NULL, 0);
+}
+
+static void test_stale_dotlock_removed(void **state)
+{
+    struct fx *f = *state;
+    char *lock = xasprintf("%s.lock", f->box);
+    close(open(lock, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    struct timespec old[2] = {{.tv_sec = time(NULL) - 2 * MBOX_STALE_LOCK},
+                              {.tv_sec = time(NULL) - 2 * MBOX_STALE_LOCK}};
+    assert_int_equal(utimensat(AT_FDCWD, lock, old, 0), 0);
+    char *status;
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_OK);
+    free(status);
+    assert_int_equal(access(lock, F_OK), -1);
+    free(lock);
+}
+
+static void test_prepend_sanitised(void **state)
+{
+    (void)state;
+    char *p = mbox_prepend("a\nX-Evil: 1@b", "r\r\nBcc: x");
+    assert_string_equal(p, "Return-Path: <a?X-Evil: 1@b>\nDelivered-To: r??Bcc: x\n");
+    free(p);
+    p = mbox_prepend("", NULL);
+    assert_string_equal(p, "Return-Path: <>\n");
+    free(p);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_new_and_append),      T(test_incomplete_tail),
+        T(test_symlink_refused),     T(test_hardlink_refused),
+        T(test_not_regular_refused), T(test_wrong_owner_refused),
+        T(test_truncate_on_failure), T(test_waits_for_dotlock),
+        T(test_waits_for_fcntl_lock), T(test_lock_timeout_defers),
+        T(test_stale_dotlock_removed), T(test_prepend_sanitised),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

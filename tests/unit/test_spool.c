@@ -1,0 +1,768 @@
+/* test_spool.c - the queue directory: enqueue, lock, record, rewrite, remove,
+ * list, cleanup, crash leftovers, pickup from the maildrop, disk full. */
+#include "compat.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "ctl.h"
+#include "spool.h"
+#include "util.h"
+
+struct fx {
+    char dir[64];   /* private temp dir */
+    char q[96];     /* dir/q: the queue */
+};
+
+static int setup(void **st)
+{
+    struct fx *f = xcalloc(1, sizeof *f);
+    str_copy(f->dir, "/tmp/po-spool-XXXXXX", sizeof f->dir);
+    if (!mkdtemp(f->dir))
+        return -1;
+    chmod(f->dir, 0711); /* pickup tests submit as another uid */
+    snprintf(f->q, sizeof f->q, "%s/q", f->dir);
+    if (spool_setup(f->q, getuid(), getgid()) < 0)
+        return -1;
+    *st = f;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    struct fx *f = *st;
+    char *cmd = xasprintf("rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", f->dir);
+    free(cmd);
+    free(f);
+    return 0;
+}
+
+static int count_files(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *de;
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static int file_exists(const char *dir, const char *prefix, const char *qid)
+{
+    char *p = xasprintf("%s/%s%s", dir, prefix, qid);
+    struct stat st;
+    int r = lstat(p, &st) == 0;
+    free(p);
+    return r;
+}
+
+/* Enqueue body with sender and n recipients r0@x.. into dir; qid into out. */
+static int enqueue(const char *dir, const char *sender, int n, const char *body, char *out)
+{
+    struct envelope e;
+    env_init(&e);
+    free(e.sender);
+    e.sender = xstrdup(sender);
+    e.ctime = time(NULL);
+    for (int i = 0; i < n; i++) {
+        char a[32];
+        snprintf(a, sizeof a, "r%d@example.org", i);
+        env_add_rcpt(&e, a, NULL, NULL);
+    }
+    struct spool_new *sn = spool_new(dir);
+    if (!sn)
+        return -1;
+    int r = spool_new_write(sn, body, strlen(body));
+    if (r < 0) {
+        spool_abort(sn);
+    } else {
+        r = spool_commit(sn, &e);
+        if (r == 0 && out)
+            str_copy(out, e.qid, QID_MAX);
+    }
+    env_free(&e);
+    return r;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write_all(fd, text, strlen(text)), 0);
+    close(fd);
+}
+
+static void test_qid(void **st)
+{
+    (void)st;
+    char prev[QID_MAX] = "";
+    struct strlist seen;
+    sl_init(&seen);
+    for (int i = 0; i < 500; i++) {
+        char q[QID_MAX];
+        spool_make_qid(q);
+        assert_true(spool_valid_qid(q));
+        assert_int_equal(strlen(q), 18);
+        assert_false(sl_contains(&seen, q));
+        assert_true(strncmp(prev, q, 6) <= 0); /* seconds never go backwards */
+        sl_add(&seen, q);
+        str_copy(prev, q, sizeof prev);
+    }
+    sl_free(&seen);
+    assert_false(spool_valid_qid(""));
+    assert_false(spool_valid_qid("../etc"));
+    assert_false(spool_valid_qid("abc def"));
+    assert_false(spool_valid_qid("0123456789012345678901234567890123"));
+}
+
+static void test_setup_modes(void **st)
+{
+    struct fx *f = *st;
+    struct stat s;
+    char *p = xasprintf("%s/maildrop", f->q);
+    assert_int_equal(stat(f->q, &s), 0);
+    assert_int_equal(s.st_mode & 07777, 0711);
+    assert_int_equal(stat(p, &s), 0);
+    assert_int_equal(s.st_mode & 07777, 03733);
+    free(p);
+    p = xasprintf("%s/trigger", f->q);
+    assert_int_equal(lstat(p, &s), 0);
+    assert_true(S_ISFIFO(s.st_mode));
+    free(p);
+    /* idempotent, and repairs a mode of ours */
+    assert_int_equal(chmod(f->q, 0700), 0);
+    assert_int_equal(spool_setup(f->q, getuid(), getgid()), 0);
+    assert_int_equal(stat(f->q, &s), 0);
+    assert_int_equal(s.st_mode & 07777, 0711);
+    /* something else in the way is an error */
+    char *bad = xasprintf("%s/notadir", f->dir);
+    write_text(bad, "x");
+    assert_int_equal(spool_setup(bad, getuid(), getgid()), -1);
+    assert_int_equal(errno, ENOTDIR);
+    free(bad);
+}
+
+static void test_enqueue_commit(void **st)
+{
+    struct fx *f = *st;
+    char qid[QID_MAX];
+    assert_int_equal(enqueue(f->q, "alice@example.com", 2, "Subject: hi\n\nbody\n", qid), 0);
+    assert_true(file_exists(f->q, "df", qid));
+    assert_true(file_exists(f->q, "cf", qid));
+    assert_int_equal(count_files(f->q, "t"), 1); /* only "trigger" */
+    struct stat s;
+    char *df = xasprintf("%s/df%s", f->q, qid);
+    assert_int_equal(stat(df, &s), 0);
+    assert_int_equal(s.st_mode & 0777, 0600);
+    assert_int_equal(s.st_size, 18);
+    free(df);
+
+    struct envelope e;
+    long long size;
+    env_init(&e);
+    assert_int_equal(spool_peek(f->q, qid, &e, &size), 0);
+    assert_int_equal(size, 18);
+    assert_string_equal(e.sender, "alice@example.com");
+    assert_int_equal(e.nrcpts, 2);
+    assert_string_equal(e.qid, qid);
+    env_free(&e);
+
+    struct strlist l;
+    sl_init(&l);
+    assert_int_equal(spool_list(f->q, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.v[0], qid);
+    sl_free(&l);
+}
+
+static void test_abort_and_failed_write(void **st)
+{
+    struct fx *f = *st;
+    struct spool_new *sn = spool_new(f->q);
+    assert_non_null(sn);
+    assert_int_equal(spool_new_write(sn, "abc", 3), 0);
+    assert_int_equal(spool_new_size(sn), 3);
+    assert_int_equal(count_files(f->q, "td"), 1);
+    spool_abort(sn);
+    assert_int_equal(count_files(f->q, "td"), 0);
+    assert_int_equal(count_files(f->q, "df"), 0);
+}
+
+static void test_open_record_reopen(void **st)
+{
+    struct fx *f = *st;
+    char qid[QID_MAX];
+    struct qmsg *m;
+    assert_int_equal(enqueue(f->q, "", 3, "x\n", qid), 0);
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    assert_int_equal(spool_data_size(m), 2);
+    assert_non_null(strstr(spool_data_path(m), qid));
+    assert_string_equal(spool_env(m)->sender, "");
+    assert_int_equal(spool_record(m, 0, RS_DONE, "2.0.0 delivered", "mx.example.org"), 0);
+    assert_int_equal(spool_record(m, 2, RS_PENDING, "4.2.1 mailbox busy\nDforged", NULL), 0);
+    assert_int_equal(spool_record(m, 9, RS_DONE, NULL, NULL), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(spool_env(m)->rcpts[0].state, RS_DONE);
+    spool_close(m);
+
+    /* an interrupted append (no newline) is cut off at the next open */
+    char *cf = xasprintf("%s/cf%s", f->q, qid);
+    int fd = open(cf, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "D1 D - 2.0", 10), 10);
+    close(fd);
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    struct envelope *e = spool_env(m);
+    assert_int_equal(e->rcpts[0].state, RS_DONE);
+    assert_string_equal(e->rcpts[0].remote_mta, "mx.example.org");
+    assert_int_equal(e->rcpts[1].state, RS_PENDING);
+    assert_null(e->rcpts[1].status);
+    assert_string_equal(e->rcpts[2].status, "4.2.1 mailbox busy\nDforged");
+    assert_int_equal(env_pending(e), 2);
+    assert_int_equal(spool_record(m, 1, RS_FAILED, "5.1.1 no such user", NULL), 0);
+    spool_close(m);
+    struct buf b;
+    buf_init(&b);
+    assert_int_equal(read_file(cf, &b, 1 << 20), 0);
+    assert_null(strstr(b.s, "2.0D1"));
+    assert_non_null(strstr(b.s, "\nD1 F - 5.1.1 no such user\n"));
+    buf_free(&b);
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    assert_int_equal(spool_env(m)->rcpts[1].state, RS_FAILED);
+    /* reload sees what another process (a delivery child) appended */
+    fd = open(cf, O_WRONLY | O_APPEND);
+    assert_int_equal(write(fd, "D2 D - 2.0.0 ok\n", 16), 16);
+    close(fd);
+    assert_int_equal(spool_env(m)->rcpts[2].state, RS_PENDING);
+    assert_int_equal(spool_reload(m), 0);
+    assert_int_equal(spool_env(m)->rcpts[2].state, RS_DONE);
+    assert_int_equal(env_pending(spool_env(m)), 0);
+    spool_close(m);
+    free(cf);
+}
+
+/* Run fn in a child process; returns its exit status. */
+static int in_child(int (*fn)(const char *, const char *), const char *q, const char *qid)
+{
+    pid_t p = fork();
+    assert_true(p >= 0);
+    if (p == 0)
+        _exit(fn(q, qid));
+    int status;
+    assert_int_equal(waitpid(p, &status, 0), p);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* exit 0 locked it, 1 busy, 2 error */
+static int child_try_open(const char *q, const char *qid)
+{
+    struct qmsg *m;
+    int r = spool_open(q, qid, &m);
+    if (r == 0)
+        spool_close(m);
+    return r == 0 ? 0 : r == 1 ? 1 : 2;
+}
+
+static int child_locked(const char *q, const char *qid)
+{
+    return spool_locked(q, qid) + 10;
+}
+
+static void test_locking_two_processes(void **st)
+{
+    struct fx *f = *st;
+    char qid[QID_MAX];
+    struct qmsg *m;
+    assert_int_equal(enqueue(f->q, "a@b", 2, "x\n", qid), 0);
+    assert_int_equal(in_child(child_try_open, f->q, qid), 0);
+    assert_int_equal(in_child(child_locked, f->q, qid), 10);
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    assert_int_equal(in_child(child_try_open, f->q, qid), 1);
+    assert_int_equal(in_child(child_locked, f->q, qid), 11);
+    /* the lock survives a rewrite: the new inode is locked before the rename */
+    env_add_rcpt(spool_env(m), "added@example.org", "r0@example.org", "bob");
+    spool_env(m)->next_try = 12345;
+    assert_int_equal(spool_rewrite(m), 0);
+    assert_int_equal(in_child(child_try_open, f->q, qid), 1);
+    assert_int_equal(spool_record(m, 2, RS_DONE, "2.0.0 ok", NULL), 0);
+    spool_close(m);
+    assert_int_equal(in_child(child_try_open, f->q, qid), 0);
+    assert_int_equal(count_files(f->q, "t"), 1); /* no rewrite temp left */
+
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    struct envelope *e = spool_env(m);
+    assert_int_equal(e->nrcpts, 3);
+    assert_string_equal(e->rcpts[2].owner, "bob");
+    assert_int_equal(e->rcpts[2].state, RS_DONE);
+    assert_int_equal(e->next_try, 12345);
+    assert_int_equal(spool_remove(m), 0);
+    spool_close(m);
+    assert_false(file_exists(f->q, "cf", qid));
+    assert_false(file_exists(f->q, "df", qid));
+    assert_int_equal(spool_open(f->q, qid, &m), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_int_equal(spool_locked(f->q, qid), -1);
+}
+
+static void test_list_order_and_incomplete(void **st)
+{
+    struct fx *f = *st;
+    char q1[QID_MAX], q2[QID_MAX], q3[QID_MAX];
+    assert_int_equal(enqueue(f->q, "a@b", 1, "1\n", q1), 0);
+    assert_int_equal(enqueue(f->q, "a@b", 1, "2\n", q2), 0);
+    assert_int_equal(enqueue(f->q, "a@b", 1, "3\n", q3), 0);
+    char *p = xasprintf("%s/cf0000000000000000zz", f->q); /* incomplete: no end marker */
+    write_text(p, "V1\nQ0000000000000000zz\nT1\nF\n");
+    free(p);
+    p = xasprintf("%s/cfbad.name", f->q);
+    write_text(p, "V1\n.\n");
+    free(p);
+    struct strlist l;
+    sl_init(&l);
+    assert_int_equal(spool_list(f->q, &l), 0);
+    assert_int_equal(l.n, 3);
+    assert_true(strcmp(l.v[0], l.v[1]) < 0 && strcmp(l.v[1], l.v[2]) < 0);
+    assert_true(sl_contains(&l, q1) && sl_contains(&l, q2) && sl_contains(&l, q3));
+    sl_free(&l);
+    struct qmsg *m;
+    assert_int_equal(spool_open(f->q, "0000000000000000zz", &m), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(spool_open(f->q, "../../etc/passwd", &m), -1);
+    assert_int_equal(errno, EINVAL);
+}
+
+/* Leftovers of crashes at each step of an enqueue. */
+static void test_cleanup_and_crash_leftovers(void **st)
+{
+    struct fx *f = *st;
+    char qid[QID_MAX], *p;
+    assert_int_equal(enqueue(f->q, "a@b", 1, "data\n", qid), 0);
+    /* crash before the data rename: only td<qid> */
+    p = xasprintf("%s/td00000000000000001", f->q);
+    write_text(p, "partial");
+    free(p);
+    /* crash during the control temp: tc<qid> + df<qid>, no cf */
+    p = xasprintf("%s/tc00000000000000002", f->q);
+    write_text(p, "V1\nQ00000000000000002\n");
+    free(p);
+    p = xasprintf("%s/df00000000000000002", f->q);
+    write_text(p, "orphan data\n");
+    free(p);
+    /* the cf rename survived but the df rename did not: td<qid> holds the data */
+    char *df = xasprintf("%s/df%s", f->q, qid), *td = xasprintf("%s/td%s", f->q, qid);
+    assert_int_equal(rename(df, td), 0);
+
+    assert_int_equal(spool_cleanup(f->q, 3600), 0); /* young: nothing removed */
+    assert_true(file_exists(f->q, "df", qid));      /* but the data is recovered */
+    assert_int_equal(rename(df, td), 0);
+    assert_int_equal(spool_cleanup(f->q, 0), 3);    /* td1, tc2, df2 */
+    assert_true(file_exists(f->q, "df", qid));
+    assert_true(file_exists(f->q, "cf", qid));
+    assert_int_equal(count_files(f->q, "t"), 1);    /* trigger */
+    assert_int_equal(count_files(f->q, "df"), 1);
+
+    /* spool_open recovers the same way */
+    assert_int_equal(rename(df, td), 0);
+    struct qmsg *m;
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    assert_int_equal(spool_data_size(m), 5);
+    spool_close(m);
+    /* a control file whose data is gone entirely is corrupt, not delivered */
+    assert_int_equal(unlink(df), 0);
+    assert_int_equal(spool_open(f->q, qid, &m), -1);
+    assert_int_equal(errno, EINVAL);
+    free(df);
+    free(td);
+}
+
+static void test_trigger(void **st)
+{
+    struct fx *f = *st;
+    assert_true(spool_free_bytes(f->q) > 0);
+    assert_int_equal(spool_free_bytes("/nonexistent/queue"), -1);
+    assert_int_equal(spool_trigger(f->q), -1); /* no daemon */
+    assert_int_equal(errno, ENXIO);
+    char *p = xasprintf("%s/trigger", f->q);
+    int rd = open(p, O_RDONLY | O_NONBLOCK);
+    assert_true(rd >= 0);
+    assert_int_equal(spool_trigger(f->q), 0);
+    assert_int_equal(spool_trigger(f->q), 0);
+    char buf[8];
+    assert_int_equal(read(rd, buf, sizeof buf), 2);
+    close(rd);
+    free(p);
+}
+
+/* ---- maildrop pickup (needs root to submit as another uid) ---- */
+
+static int child_submit(const char *q, const char *kind)
+{
+    struct passwd *pw = getpwnam("nobody");
+    if (!pw || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+        return 90;
+    char *md = xasprintf("%s/maildrop", q);
+    struct envelope e;
+    env_init(&e);
+    free(e.sender);
+    e.sender = xstrdup("president@whitehouse.gov");
+    e.flags = ENV_BOUNCE | ENV_8BIT;
+    e.auth = xstrdup("admin");
+    e.attempts = 99;
+    size_t i = env_add_rcpt(&e, strcmp(kind, "pipe") == 0 ? "|/bin/sh -c evil" : "bob@example.org",
+                            NULL, "root");
+    e.rcpts[i].state = RS_DONE; /* a submitter cannot mark recipients done */
+    e.rcpts[i].notify = DSN_SUCCESS;
+    struct spool_new *sn = spool_new(md);
+    if (!sn)
+        return 91;
+    if (spool_new_write(sn, "Subject: x\n\nhello\n", 18) < 0)
+        return 92;
+    int r = spool_commit(sn, &e);
+    env_free(&e);
+    free(md);
+    return r == 0 ? 0 : 93;
+}
+
+static int submit_as_nobody(const char *q, const char *kind)
+{
+    pid_t p = fork();
+    assert_true(p >= 0);
+    if (p == 0)
+        _exit(child_submit(q, kind));
+    int status;
+    waitpid(p, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+static void test_pickup(void **st)
+{
+    struct fx *f = *st;
+    if (geteuid() != 0 || !getpwnam("nobody"))
+        skip(); /* submitting as another uid needs root and a "nobody" account */
+    char *md = xasprintf("%s/maildrop", f->q);
+    struct strlist trusted, picked;
+    sl_init(&trusted);
+    sl_init(&picked);
+
+    assert_int_equal(submit_as_nobody(f->q, "plain"), 0);
+    assert_int_equal(count_files(md, "cf"), 1);
+    assert_int_equal(count_files(md, "t"), 0);
+    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 1);
+    assert_int_equal(picked.n, 1);
+    assert_int_equal(count_files(md, "cf") + count_files(md, "df"), 0);
+    struct qmsg *m;
+    assert_int_equal(spool_open(f->q, picked.v[0], &m), 0);
+    struct envelope *e = spool_env(m);
+    assert_string_equal(e->sender, "nobody");        /* forced to the owner's login */
+    assert_string_equal(e->local_user, "nobody");
+    assert_null(e->auth);
+    assert_int_equal(e->attempts, 0);
+    assert_int_equal(e->flags, ENV_8BIT);            /* ENV_BOUNCE not taken */
+    assert_int_equal(e->nrcpts, 1);
+    assert_int_equal(e->rcpts[0].state, RS_PENDING);
+    assert_null(e->rcpts[0].owner);                  /* never "root" */
+    assert_int_equal(e->rcpts[0].notify, DSN_SUCCESS);
+    assert_int_equal(spool_data_size(m), 18);
+    spool_close(m);
+
+    /* a trusted user keeps the sender */
+    sl_add(&trusted, "nobody");
+    sl_free(&picked);
+    assert_int_equal(submit_as_nobody(f->q, "plain"), 0);
+    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 1);
+    assert_int_equal(spool_open(f->q, picked.v[0], &m), 0);
+    assert_string_equal(spool_env(m)->sender, "president@whitehouse.gov");
+    spool_close(m);
+
+    /* a program recipient is refused and removed */
+    sl_free(&picked);
+    assert_int_equal(submit_as_nobody(f->q, "pipe"), 0);
+    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
+    assert_int_equal(count_files(md, "cf") + count_files(md, "df"), 0);
+
+    /* data file swapped for one owned by someone else: refused */
+    assert_int_equal(submit_as_nobody(f->q, "plain"), 0);
+    DIR *d = opendir(md);
+    struct dirent *de;
+    char *df = NULL;
+    while ((de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, "df", 2) == 0)
+            df = xasprintf("%s/%s", md, de->d_name);
+    closedir(d);
+    assert_non_null(df);
+    assert_int_equal(unlink(df), 0);
+    write_text(df, "root's secret\n");
+    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
+    assert_int_equal(count_files(md, "cf") + count_files(md, "df"), 0);
+
+    /* a symlink as data file is never followed; an incomplete one waits */
+    char *cf = xasprintf("%s/cf0000000000000000ab", md);
+    write_text(cf, "V1\nQ0000000000000000ab\nT1\nF\nR0 P 0 a@b\n");
+    free(df);
+    df = xasprintf("%s/df0000000000000000ab", md);
+    assert_int_equal(symlink("/etc/shadow", df), 0);
+    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
+    assert_true(file_exists(md, "cf", "0000000000000000ab"));
+    free(cf);
+    free(df);
+    sl_free(&trusted);
+    sl_free(&picked);
+    free(md);
+}
+
+/* ---- disk full (tmpfs of 64k, root only) ---- */
+
+static void test_enospc(void **st)
+{
+    struct fx *f = *st;
+    char *mnt = xasprintf("%s/small", f->dir);
+    assert_int_equal(mkdir(mnt, 0700), 0);
+    if (geteuid() != 0 || mount("tmpfs", mnt, "tmpfs", 0, "size=64k,mode=0700") < 0) {
+        rmdir(mnt);
+        free(mnt);
+        skip(); /* needs root and permission to mount a tmpfs */
+    }
+    char *q = xasprintf("%s/q", mnt);
+    assert_int_equal(spool_setup(q, getuid(), getgid()), 0);
+    /* 1: the data does not fit */
+    struct spool_new *sn = spool_new(q);
+    assert_non_null(sn);
+    char block[4096];
+    memset(block, 'x', sizeof block);
+    block[sizeof block - 1] = '\n';
+    int r = 0;
+    for (int i = 0; i < 64 && r == 0; i++)
+        r = spool_new_write(sn, block, sizeof block);
+    assert_int_equal(r, -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_int_equal(count_files(q, "td"), 0); /* removed at once */
+    spool_abort(sn);
+    /* 2: the data fits, the control file does not */
+    char *fill = xasprintf("%s/filler", mnt);
+    int fd = open(fill, O_WRONLY | O_CREAT, 0600);
+    off_t sz = 0;
+    while (write(fd, block, sizeof block) == (ssize_t)sizeof block)
+        sz += (off_t)sizeof block;
+    assert_int_equal(ftruncate(fd, sz - 4096), 0); /* one free page: the data's */
+    close(fd);
+    struct envelope e;
+    env_init(&e);
+    env_add_rcpt(&e, "a@b", NULL, NULL);
+    sn = spool_new(q);
+    assert_non_null(sn);
+    assert_int_equal(spool_new_write(sn, "small\n", 6), 0);
+    assert_int_equal(spool_commit(sn, &e), -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_int_equal(count_files(q, "td") + count_files(q, "tc"), 0);
+    assert_int_equal(count_files(q, "df") + count_files(q, "cf"), 0);
+    /* 3: with room again it works */
+    unlink(fill);
+    char qid[QID_MAX];
+    assert_int_equal(enqueue(q, "a@b", 1, "ok\n", qid), 0);
+    env_free(&e);
+    /* 4: a status record that does not fit leaves the control file as it was */
+    struct qmsg *m;
+    assert_int_equal(spool_open(q, qid, &m), 0);
+    char *cf = xasprintf("%s/cf%s", q, qid);
+    struct buf before, after;
+    buf_init(&before);
+    buf_init(&after);
+    assert_int_equal(read_file(cf, &before, 1 << 20), 0);
+    fd = open(fill, O_WRONLY | O_CREAT, 0600);
+    while (write(fd, block, sizeof block) > 0)
+        ;
+    close(fd);
+    char *longstatus = xmalloc(6001);
+    memset(longstatus, 's', 6000);
+    longstatus[6000] = '\0';
+    assert_int_equal(spool_record(m, 0, RS_DONE, longstatus, NULL), -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_int_equal(spool_env(m)->rcpts[0].state, RS_PENDING);
+    assert_int_equal(read_file(cf, &after, 1 << 20), 0);
+    assert_int_equal(after.len, before.len);
+    unlink(fill);
+    assert_int_equal(spool_record(m, 0, RS_DONE, "2.0.0 ok", NULL), 0);
+    spool_close(m);
+    assert_int_equal(spool_open(q, qid, &m), 0);
+    assert_int_equal(spool_env(m)->rcpts[0].state, RS_DONE);
+    spool_close(m);
+    free(longstatus);
+    free(cf);
+    buf_free(&before);
+    buf_free(&after);
+    umount(mnt);
+    rmdir(mnt);
+    free(fill);
+    free(q);
+    free(mnt);
+}
+
+/* ---- crash at every system call (tests/bin/crashshim.so + spooltool) ---- */
+
+#define SHIM "tests/bin/crashshim.so"
+#define TOOL "tests/bin/spooltool"
+
+/* Run spooltool args... killed at the at-th wrapped call (before it runs, or
+ * right after it when after).  Returns its exit code, or 137 when killed. */
+static int run_crashing(long at, int after, char *const argv[])
+{
+    pid_t p = fork();
+    assert_true(p >= 0);
+    if (p == 0) {
+        char n[32];
+        snprintf(n, sizeof n, "%ld", at);
+        setenv("LD_PRELOAD", SHIM, 1);
+        setenv("PO_CRASH_CALL", "any", 1);
+        setenv("PO_CRASH_AT", n, 1);
+        if (after)
+            setenv("PO_CRASH_AFTER", "1", 1);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        execv(TOOL, argv);
+        _exit(127);
+    }
+    int status;
+    assert_int_equal(waitpid(p, &status, 0), p);
+    if (WIFSIGNALED(status))
+        return 137;
+    return WEXITSTATUS(status);
+}
+
+static int helpers_built(void)
+{
+    return access(SHIM, R_OK) == 0 && access(TOOL, X_OK) == 0;
+}
+
+static void empty_queue(const char *q)
+{
+    struct strlist l;
+    sl_init(&l);
+    assert_int_equal(spool_list(q, &l), 0);
+    for (size_t i = 0; i < l.n; i++) {
+        struct qmsg *m;
+        assert_int_equal(spool_open(q, l.v[i], &m), 0);
+        spool_remove(m);
+        spool_close(m);
+    }
+    sl_free(&l);
+}
+
+/* Guarantee 2: killed at any instant of an enqueue, the queue holds either
+ * nothing or the complete message, and cleanup leaves no temporary. */
+static void test_crash_during_enqueue(void **st)
+{
+    struct fx *f = *st;
+    if (!helpers_built())
+        skip(); /* build tests/bin with make (tests/helpers.mk) and run from the top dir */
+    char *argv[] = {TOOL, "enqueue", f->q, "5000", NULL};
+    int completed = 0, crashes = 0;
+    for (long at = 1; at < 200 && !completed; at++) {
+        for (int after = 0; after <= 1; after++) {
+            int rc = run_crashing(at, after, argv);
+            assert_true(rc == 0 || rc == 137);
+            if (rc == 0)
+                completed = 1;
+            crashes += rc == 137;
+            spool_cleanup(f->q, 0);
+            struct strlist l;
+            sl_init(&l);
+            assert_int_equal(spool_list(f->q, &l), 0);
+            if (rc == 0)
+                assert_int_equal(l.n, 1); /* exit 0 means it is there */
+            assert_true(l.n <= 1);
+            for (size_t i = 0; i < l.n; i++) {
+                struct qmsg *m;
+                assert_int_equal(spool_open(f->q, l.v[i], &m), 0);
+                assert_int_equal(spool_data_size(m), 5000); /* never partial */
+                assert_int_equal(spool_env(m)->nrcpts, 2);
+                spool_close(m);
+            }
+            sl_free(&l);
+            assert_int_equal(count_files(f->q, "td") + count_files(f->q, "tc"), 0);
+            assert_int_equal(count_files(f->q, "df"), count_files(f->q, "cf"));
+            empty_queue(f->q);
+        }
+    }
+    assert_true(completed);
+    assert_true(crashes >= 12); /* 6 writes/flushes/renames, each before and after */
+}
+
+/* Killed at any instant of a rewrite + record, the message is still there,
+ * readable, with either the old or the new envelope. */
+static void test_crash_during_rewrite(void **st)
+{
+    struct fx *f = *st;
+    if (!helpers_built())
+        skip(); /* build tests/bin with make (tests/helpers.mk) and run from the top dir */
+    char qid[QID_MAX];
+    assert_int_equal(enqueue(f->q, "a@b", 2, "body\n", qid), 0);
+    char *argv[] = {TOOL, "rewrite", f->q, qid, NULL};
+    int completed = 0;
+    for (long at = 1; at < 200 && !completed; at++) {
+        for (int after = 0; after <= 1; after++) {
+            int rc = run_crashing(at, after, argv);
+            assert_true(rc == 0 || rc == 137);
+            spool_cleanup(f->q, 0);
+            struct qmsg *m;
+            assert_int_equal(spool_open(f->q, qid, &m), 0);
+            size_t n = spool_env(m)->nrcpts;
+            assert_true(n == 2 || n == 3);
+            if (rc == 0) {
+                completed = 1;
+                assert_int_equal(n, 3);
+                assert_int_equal(spool_env(m)->rcpts[0].state, RS_DONE);
+            }
+            if (n == 3) { /* back to the start for the next crash point */
+                spool_env(m)->nrcpts = 2;
+                free(spool_env(m)->rcpts[2].addr);
+                free(spool_env(m)->rcpts[2].orig);
+                spool_env(m)->rcpts[0].state = RS_PENDING;
+                assert_int_equal(spool_rewrite(m), 0);
+            }
+            spool_close(m);
+            assert_int_equal(count_files(f->q, "tc"), 0);
+        }
+    }
+    assert_true(completed);
+}
+
+int main(void)
+{
+#define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_qid),
+        T(test_setup_modes),
+        T(test_enqueue_commit),
+        T(test_abort_and_failed_write),
+        T(test_open_record_reopen),
+        T(test_locking_two_processes),
+        T(test_list_order_and_incomplete),
+        T(test_cleanup_and_crash_leftovers),
+        T(test_trigger),
+        T(test_pickup),
+        T(test_enospc),
+        T(test_crash_during_enqueue),
+        T(test_crash_during_rewrite),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
