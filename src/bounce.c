@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bounce.h"
+#include "headers.h"
 #include "log.h"
 #include "util.h"
 
@@ -120,22 +121,10 @@ static void typed_field(struct buf *out, const char *name, const char *type,
     free(v);
 }
 
-/* RFC 5322 date with a numeric zone, in C-locale names. */
+/* RFC 5322 date with a numeric zone (headers.c). */
 static void add_date(struct buf *out, time_t t)
 {
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    struct tm tm;
-    if (!localtime_r(&t, &tm))
-        gmtime_r(&t, &tm);
-    long off = tm.tm_gmtoff / 60;
-    char sign = off < 0 ? '-' : '+';
-    if (off < 0)
-        off = -off;
-    buf_addf(out, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday % 7],
-             tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
+    hdr_date(t, out);
 }
 
 static void date_field(struct buf *out, const char *name, time_t t)
@@ -319,21 +308,19 @@ static void orig_load(struct orig *o, const char *datapath, int ret_hdrs)
 static void add_headers(struct buf *out, const struct config *c, const struct envelope *e,
                         int delay, const char *boundary, const struct orig *o, time_t now)
 {
-    char rnd[25];
-    random_hex(rnd);
     char *host = clean(c->hostname);
     char *rcpt = qualify(*e->sender ? e->sender : "postmaster", c);
     char *to = xasprintf("<%s>", rcpt);
     free(rcpt);
     char *from = xasprintf("Mail Delivery System <MAILER-DAEMON@%s>", host);
-    char *msgid = xasprintf("<%lld.%ld.%s.%s@%s>", (long long)now, (long)getpid(), rnd,
-                            e->qid, host);
     field(out, "From", from);
     field(out, "To", to);
     field(out, "Subject", delay ? "Delayed Mail (still being retried)"
                                 : "Undelivered Mail Returned to Sender");
     date_field(out, "Date", now);
-    field(out, "Message-ID", msgid);
+    buf_adds(out, "Message-ID: ");
+    hdr_msgid(e->qid, c->hostname, out);
+    buf_addc(out, '\n');
     buf_adds(out, "Auto-Submitted: auto-replied\n");
     buf_adds(out, "MIME-Version: 1.0\n");
     buf_addf(out, "Content-Type: multipart/report; report-type=delivery-status;\n"
@@ -344,7 +331,6 @@ static void add_headers(struct buf *out, const struct config *c, const struct en
     free(host);
     free(to);
     free(from);
-    free(msgid);
 }
 
 /* One recipient in the human-readable part. */
