@@ -150,6 +150,7 @@ struct conn {
     struct buf in;  /* bytes read and not consumed */
     struct buf out; /* pipelined commands not sent yet */
     int corked;     /* collect commands in out (PIPELINING) */
+    int body_started; /* the message text of this transaction has started */
     int ext_pipelining, ext_8bitmime, ext_smtputf8, ext_size, ext_dsn;
     long long size_limit; /* from SIZE n, 0 = none declared */
     char *err;      /* why the connection failed: "4.x.x text", malloc'd */
@@ -555,13 +556,16 @@ static int send_body(struct conn *k, const struct envelope *e, int datafd)
 }
 
 /* Give every recipient not finally answered the connection's error; those
- * stay eligible for the next host. */
+ * stay eligible for the next host, unless the message text had started to go
+ * to them (RFC 5321 6.1: better late than twice). */
 static void conn_lost(struct rstate *rs, size_t n, const struct conn *k)
 {
     for (size_t i = 0; i < n; i++)
         if (!rs[i].final || rs[i].accepted) {
+            /* once the text went out it may have arrived: no other host now */
+            int maybe_sent = rs[i].accepted && k->body_started;
             set_result(&rs[i], SO_DEFERRED, k->err ? k->err : "4.4.2 connection lost", k,
-                       rs[i].accepted);
+                       maybe_sent);
             rs[i].accepted = 0;
         }
 }
@@ -594,6 +598,7 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
     }
     smtp_reply_init(&r);
     buf_init(&cmd);
+    k->body_started = 0;
     if ((e->flags & ENV_8BIT) && !k->ext_8bitmime)
         log_notice("%s: %s does not offer 8BITMIME; sending the 8-bit message as it is",
                    e->qid, k->relay);
@@ -715,6 +720,7 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
             read_reply(k, &r, tmo(k, TMO_DOT));
         goto done;
     }
+    k->body_started = 1;
     if (send_body(k, e, datafd) < 0 || read_reply(k, &r, tmo(k, TMO_DOT)) < 0)
         goto lost; /* no answer after the dot: deferred (RFC 5321 6.1; may duplicate) */
     for (size_t i = 0; i < n; i++)

@@ -400,3 +400,27 @@ def test_dsn_parameters_passed_on(script, msgfile):
          flags=["-N", "NEVER", "-O", "-E", "id", "-H"])
     assert "MAIL FROM:<s@here.test>" in s2.commands
     assert "RCPT TO:<x@r.test>" in s2.commands
+
+
+@pytest.mark.parametrize("where,backup_gets_it", [("data", True), ("dot", False)])
+def test_lost_connection_next_mx_only_before_the_text(script, msgfile, where, backup_gets_it):
+    """A primary that hangs up before the message text went out: the backup MX
+    gets it now.  One that hangs up after the text: it may have the message,
+    so nobody else gets it in this attempt (deferred; RFC 5321 6.1)."""
+    port = _free_port_on(["127.0.0.5", "127.0.0.6"])
+    z = ZoneServer({"two.test": [("MX", 10, "p.two.test"), ("MX", 20, "b.two.test")],
+                    "p.two.test": [("A", "127.0.0.5")], "b.two.test": [("A", "127.0.0.6")]}).start()
+    prim = script(host="127.0.0.5", port=port, **{where: DROP})
+    back = script(host="127.0.0.6", port=port)
+    try:
+        res, _, _ = send("s@here.test", msgfile, "x@two.test",
+                         opts=[f"resolver={z.resolver}", f"relay-host=two.test:{port}"])
+    finally:
+        z.stop()
+    assert prim.connections == 1
+    if backup_gets_it:
+        assert res["x@two.test"][0] == "sent"
+        assert len(back.messages) == 1
+    else:
+        assert res["x@two.test"][0] == "deferred"
+        assert back.connections == 0
