@@ -11,6 +11,12 @@
  *        "RCPT<TAB>sent|deferred|bounced<TAB>STATUS<TAB>MTA<TAB>RELAY";
  *        -r N sends it N times over cached connections (last results shown);
  *        -N/-O/-E/-H set the DSN NOTIFY, ORCPT (= the recipient), ENVID, RET=HDRS.
+ *   po-remote [-o opt=val]... queue QUEUEDIR SENDER DATAFILE RCPT...
+ *        put a message into the queue (spool API), print its qid
+ *   po-remote [-o opt=val]... [-v] deliver QUEUEDIR QID
+ *        remote_deliver() every pending recipient (no privilege change: the
+ *        caller's identity), then print each recipient as the control file
+ *        has it afterwards: "ADDR<TAB>STATE<TAB>STATUS<TAB>REMOTE-MTA".
  * Options are applied as root would (relay-host is root-only in files). */
 #include "compat.h"
 
@@ -27,7 +33,10 @@
 #include "dns.h"
 #include "log.h"
 #include "mx.h"
+#include "remote.h"
+#include "runq.h"
 #include "smtpc.h"
+#include "spool.h"
 #include "util.h"
 
 static const char *st_name(enum dns_status s)
@@ -125,6 +134,78 @@ static int do_send(const struct config *c, struct dns_ctx *d, int argc, char **a
     return 0;
 }
 
+static int do_queue(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: queue QUEUEDIR SENDER DATAFILE RCPT...\n");
+        return 64;
+    }
+    struct buf data;
+    buf_init(&data);
+    if (read_file(argv[2], &data, 64 << 20) < 0) {
+        perror(argv[2]);
+        return 66;
+    }
+    struct envelope e;
+    env_init(&e);
+    free(e.sender);
+    e.sender = xstrdup(argv[1]);
+    e.ctime = time(NULL);
+    for (int i = 3; i < argc; i++)
+        env_add_rcpt(&e, argv[i], NULL, NULL);
+    struct spool_new *sn = spool_new(argv[0]);
+    if (!sn || spool_new_write(sn, data.s, data.len) < 0 || spool_commit(sn, &e) < 0) {
+        perror("spool");
+        return 74;
+    }
+    printf("%s\n", e.qid);
+    env_free(&e);
+    buf_free(&data);
+    return 0;
+}
+
+static const char *state_name(enum rcpt_state st)
+{
+    return st == RS_DONE ? "done" : st == RS_FAILED ? "failed" : st == RS_BOUNCED ? "bounced"
+                                                                                : "pending";
+}
+
+static int do_deliver(const struct config *c, int argc, char **argv, int verbose)
+{
+    struct qmsg *m;
+    if (argc < 2) {
+        fprintf(stderr, "usage: deliver QUEUEDIR QID\n");
+        return 64;
+    }
+    if (spool_open(argv[0], argv[1], &m) != 0) {
+        perror(argv[1]);
+        return 66;
+    }
+    struct envelope *e = spool_env(m);
+    size_t *idx = xcalloc(e->nrcpts + 1, sizeof *idx), n = 0;
+    for (size_t i = 0; i < e->nrcpts; i++)
+        if (e->rcpts[i].state == RS_PENDING)
+            idx[n++] = i;
+    struct runq_opts o = {1, verbose};
+    int left = remote_deliver(c, m, idx, n, &o);
+    spool_close(m);
+    free(idx);
+    /* read back what is on disk, not what is in memory */
+    struct envelope back;
+    env_init(&back);
+    if (spool_peek(argv[0], argv[1], &back, NULL) < 0) {
+        perror("spool_peek");
+        return 74;
+    }
+    for (size_t i = 0; i < back.nrcpts; i++)
+        printf("%s\t%s\t%s\t%s\n", back.rcpts[i].addr, state_name(back.rcpts[i].state),
+               back.rcpts[i].status ? back.rcpts[i].status : "-",
+               back.rcpts[i].remote_mta ? back.rcpts[i].remote_mta : "-");
+    printf("pending %d\n", left);
+    env_free(&back);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct config c;
@@ -173,6 +254,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: po-remote [-o opt]... route|here|mx|addrs|ptr|send ...\n");
         return 64;
     }
+    if (strcmp(argv[0], "queue") == 0)
+        return do_queue(argc - 1, argv + 1);
+    if (strcmp(argv[0], "deliver") == 0)
+        return do_deliver(&c, argc - 1, argv + 1, verbose);
     struct dns_ctx *d = dns_open(&c);
     if (!d)
         return 69;
