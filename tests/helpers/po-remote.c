@@ -254,10 +254,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: po-remote [-o opt]... route|here|mx|addrs|ptr|send ...\n");
         return 64;
     }
-    if (strcmp(argv[0], "queue") == 0)
-        return do_queue(argc - 1, argv + 1);
-    if (strcmp(argv[0], "deliver") == 0)
-        return do_deliver(&c, argc - 1, argv + 1, verbose);
+    if (strcmp(argv[0], "queue") == 0 || strcmp(argv[0], "deliver") == 0) {
+        int r = argv[0][0] == 'q' ? do_queue(argc - 1, argv + 1)
+                                  : do_deliver(&c, argc - 1, argv + 1, verbose);
+        config_free(&c);
+        return r;
+    }
     struct dns_ctx *d = dns_open(&c);
     if (!d)
         return 69;
