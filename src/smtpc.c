@@ -574,7 +574,7 @@ static void conn_lost(struct rstate *rs, size_t n, const struct conn *k)
  * not finally answered yet.  Returns 0, or -1 if the connection broke before
  * anything was final (the caller may try the next host). */
 static int transaction(struct conn *k, const struct envelope *e, int datafd, long long size,
-                       struct rstate *rs, size_t n)
+                       int eightbit, struct rstate *rs, size_t n)
 {
     struct smtp_reply r;
     struct buf cmd;
@@ -599,7 +599,7 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
     smtp_reply_init(&r);
     buf_init(&cmd);
     k->body_started = 0;
-    if ((e->flags & ENV_8BIT) && !k->ext_8bitmime)
+    if (eightbit && !k->ext_8bitmime)
         log_notice("%s: %s does not offer 8BITMIME; sending the 8-bit message as it is",
                    e->qid, k->relay);
 
@@ -607,7 +607,7 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
     buf_addf(&cmd, "MAIL FROM:<%s>", e->sender);
     if (k->ext_size)
         buf_addf(&cmd, " SIZE=%lld", size);
-    if ((e->flags & ENV_8BIT) && k->ext_8bitmime)
+    if (eightbit && k->ext_8bitmime)
         buf_adds(&cmd, " BODY=8BITMIME");
     if (need_utf8)
         buf_adds(&cmd, " SMTPUTF8");
@@ -748,22 +748,28 @@ done:
 /* ---- the batch ---- */
 
 /* Bytes on the wire: the LF-terminated text plus a CR per line (dot-stuffing
- * adds a little more), for SIZE= and the peer's limit (RFC 1870). */
-static long long wire_size(int fd, long long size)
+ * adds a little more), for SIZE= and the peer's limit (RFC 1870); and whether
+ * the text has 8-bit bytes (then BODY=8BITMIME even if the submitter did not
+ * say so). */
+static long long wire_size(int fd, long long size, int *eightbit)
 {
     char buf[16384];
     long long lines = 0;
     off_t off = 0;
+    unsigned char high = 0;
     for (;;) {
         ssize_t r = pread(fd, buf, sizeof buf, off);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
             break;
-        for (ssize_t i = 0; i < r; i++)
+        for (ssize_t i = 0; i < r; i++) {
             lines += buf[i] == '\n';
+            high |= (unsigned char)buf[i];
+        }
         off += r;
     }
+    *eightbit = (high & 0x80) != 0;
     return size + lines + 2;
 }
 
@@ -923,7 +929,8 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
     }
     struct mx_route route;
     char *why = NULL;
-    size = wire_size(datafd, size);
+    int eightbit;
+    size = wire_size(datafd, size, &eightbit);
     enum mx_status ms = mx_route(d, c, domain, &route, &why);
     if (ms != MX_OK) {
         for (size_t i = 0; i < n; i++)
@@ -943,7 +950,7 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
                 conn_free(k);
                 continue;
             }
-            transaction(k, e, datafd, size, rs, n);
+            transaction(k, e, datafd, size, eightbit || (e->flags & ENV_8BIT), rs, n);
             if (cache && k->fd >= 0) {
                 cache_put(cache, k);
             } else {

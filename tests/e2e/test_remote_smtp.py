@@ -173,6 +173,18 @@ def test_8bitmime(script, msgfile):
     assert "does not offer 8BITMIME" in err
 
 
+def test_8bit_text_detected(script, tmp_path):
+    """8-bit bytes in the text get BODY=8BITMIME even when the submitter did not
+    declare it (a local sendmail call); 7-bit text never does."""
+    f = tmp_path / "df"
+    f.write_bytes("Subject: caf\u00e9\n\nd\u00e9j\u00e0 vu\n".encode())
+    s = script(ehlo=b"250-remote.test\r\n250 8BITMIME\r\n")
+    res, _, _ = send("s@here.test", f, "x@r.test", opts=relay(s.port))
+    assert res["x@r.test"][0] == "sent"
+    assert "MAIL FROM:<s@here.test> BODY=8BITMIME" in s.commands
+    assert s.messages[0] == "Subject: caf\u00e9\r\n\r\nd\u00e9j\u00e0 vu\r\n".encode()
+
+
 def test_ehlo_refused_falls_back_to_helo(script, msgfile):
     s = script(ehlo=b"502 5.5.1 what\r\n")
     res, _, _ = send("s@here.test", msgfile, "x@r.test", opts=relay(s.port))
