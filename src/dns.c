@@ -600,6 +600,12 @@ enum dns_status dns_ptr(struct dns_ctx *d, const struct sockaddr *sa, char **nam
     if (sa->sa_family == AF_INET) {
         const unsigned char *b = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
         buf_addf(&q, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
+    } else if (sa->sa_family == AF_INET6 &&
+               IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
+        /* an IPv4 client seen through an IPv6 socket: its in-addr.arpa name */
+        const unsigned char *b =
+            (const unsigned char *)&((const struct sockaddr_in6 *)sa)->sin6_addr + 12;
+        buf_addf(&q, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
     } else if (sa->sa_family == AF_INET6) {
         const unsigned char *b =
             (const unsigned char *)&((const struct sockaddr_in6 *)sa)->sin6_addr;

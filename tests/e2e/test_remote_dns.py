@@ -186,3 +186,7 @@ def test_ptr(dns):
     assert run(dns, "ptr", "198.51.100.1")[0] == ["ok mx1.multi.test"]
     assert run(dns, "ptr", "198.51.100.2")[0] == ["tempfail -"]   # invalid name only
     assert run(dns, "ptr", "198.51.100.3")[0] == ["nxdomain -"]
+    assert run(dns, "ptr", "::ffff:198.51.100.1")[0] == ["ok mx1.multi.test"]  # v4-mapped
+    assert run(dns, "ptr", "2001:db8::1")[0] == ["nxdomain -"]
+    assert ("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+            "PTR", "udp") in dns.queries
