@@ -269,6 +269,77 @@ static int same_name(const char *a, const char *b)
     return la == lb && strncasecmp(a, b, la) == 0;
 }
 
+/* The unresolved hosts for target: the literal itself, or candidates(). */
+static enum mx_status target_hosts(struct dns_ctx *d, const char *target, const char *what,
+                                   struct mx_host **h, size_t *n, char **why)
+{
+    struct sockaddr_storage lit;
+    *h = NULL;
+    *n = 0;
+    if (target[0] == '[') {
+        if (mx_parse_literal(target, &lit) < 0) {
+            *why = xasprintf("5.1.2 bad address literal %s", target);
+            return MX_PERMFAIL;
+        }
+        *h = xcalloc(1, sizeof **h);
+        (*h)->name = xstrdup(target);
+        (*h)->addrs = xmalloc(sizeof lit);
+        (*h)->addrs[0] = lit;
+        (*h)->naddrs = 1;
+        *n = 1;
+        return MX_OK;
+    }
+    if (!dns_valid_name(target)) {
+        *why = xasprintf("5.1.2 %s is not a valid domain name", target);
+        return MX_PERMFAIL;
+    }
+    return candidates(d, target, what, h, n, why);
+}
+
+/* Resolve every host (within ROUTE_DNS_MS) and mark the ones that are us.
+ * Returns whether some lookup failed temporarily. */
+static int resolve_all(struct dns_ctx *d, const struct config *c, struct mx_host *h, size_t n,
+                       const char *target, int is_relay, int check_addr)
+{
+    struct sockaddr_storage *ours = NULL;
+    size_t nours = 0;
+    int tempfail = 0;
+    if (mx_our_addrs(&ours, &nours) < 0)
+        log_warn("cannot list this machine's addresses; only loopback counts as us");
+    /* a slow or hostile DNS must not hold a delivery for (MX hosts x budget):
+     * hosts not resolved in time are left out of this attempt */
+    long long deadline = now_ms() + ROUTE_DNS_MS;
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name[0] != '[' && ms_left(deadline) == 0) {
+            h[i].tempfail = 1;
+            tempfail = 1;
+            continue;
+        }
+        resolve_host(d, c, &h[i], ours, nours, check_addr);
+        tempfail |= h[i].tempfail;
+        if (!is_relay && same_name(h[i].name, target) && config_is_self(c, target))
+            h[i].self = 1;
+    }
+    free(ours);
+    return tempfail;
+}
+
+/* Keep the hosts that have addresses, setting port on each.  New count. */
+static size_t usable_hosts(struct mx_host *h, size_t n, int port)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].naddrs == 0) {
+            mx_host_free(&h[i]);
+            continue;
+        }
+        for (size_t j = 0; j < h[i].naddrs; j++)
+            set_port(&h[i].addrs[j], port);
+        h[k++] = h[i];
+    }
+    return k;
+}
+
 enum mx_status mx_route(struct dns_ctx *d, const struct config *c, const char *domain,
                         struct mx_route *r, char **why)
 {
@@ -287,80 +358,29 @@ enum mx_status mx_route(struct dns_ctx *d, const struct config *c, const char *d
         target = relay;
         what = "relay-host";
     }
-    struct mx_host *h = NULL;
-    size_t n = 0;
-    enum mx_status ms = MX_OK;
-    struct sockaddr_storage lit;
-    if (target[0] == '[') {
-        if (mx_parse_literal(target, &lit) < 0) {
-            *why = xasprintf("5.1.2 bad address literal %s", target);
-            ms = MX_PERMFAIL;
-        } else {
-            h = xcalloc(1, sizeof *h);
-            h->name = xstrdup(target);
-            h->addrs = xmalloc(sizeof lit);
-            h->addrs[0] = lit;
-            h->naddrs = 1;
-            n = 1;
+    struct mx_host *h;
+    size_t n;
+    enum mx_status ms = target_hosts(d, target, what, &h, &n, why);
+    if (ms == MX_OK) {
+        int tempfail = resolve_all(d, c, h, n, target, relay != NULL, !relay || port == 25);
+        int had_self;
+        n = mx_prune_self(h, n, &had_self);
+        n = usable_hosts(h, n, port);
+        if (n == 0) {
+            if (had_self)
+                *why = xasprintf("5.4.6 mail for %s loops back to myself (%s points here)",
+                                 target, what);
+            else if (tempfail)
+                *why = xasprintf("4.4.3 DNS address lookup for the hosts of %s failed "
+                                 "temporarily", target);
+            else
+                *why = xasprintf("5.4.4 no mail host of %s %s has an address", what, target);
+            ms = had_self || !tempfail ? MX_PERMFAIL : MX_TEMPFAIL;
+            free(h);
+            h = NULL;
         }
-    } else if (!dns_valid_name(target)) {
-        *why = xasprintf("5.1.2 %s is not a valid domain name", target);
-        ms = MX_PERMFAIL;
-    } else {
-        ms = candidates(d, target, what, &h, &n, why);
     }
-    if (ms != MX_OK)
-        goto out;
-
-    struct sockaddr_storage *ours = NULL;
-    size_t nours = 0;
-    if (mx_our_addrs(&ours, &nours) < 0)
-        log_warn("cannot list this machine's addresses; only loopback counts as us");
-    int check_addr = !relay || port == 25;
-    int tempfail = 0;
-    /* a slow or hostile DNS must not hold a delivery for (MX hosts x budget):
-     * hosts not resolved in time are left out of this attempt */
-    long long deadline = now_ms() + ROUTE_DNS_MS;
-    for (size_t i = 0; i < n; i++) {
-        if (h[i].name[0] != '[' && ms_left(deadline) == 0) {
-            h[i].tempfail = 1;
-            tempfail = 1;
-            continue;
-        }
-        resolve_host(d, c, &h[i], ours, nours, check_addr);
-        tempfail |= h[i].tempfail;
-        if (same_name(h[i].name, target) && relay == NULL && config_is_self(c, target))
-            h[i].self = 1;
-    }
-    free(ours);
-    int had_self;
-    n = mx_prune_self(h, n, &had_self);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (h[i].naddrs == 0) {
-            mx_host_free(&h[i]);
-            continue;
-        }
-        for (size_t j = 0; j < h[i].naddrs; j++)
-            set_port(&h[i].addrs[j], port);
-        h[k++] = h[i];
-    }
-    n = k;
-    if (n == 0) {
-        if (had_self)
-            *why = xasprintf("5.4.6 mail for %s loops back to myself (%s points here)",
-                             target, what);
-        else if (tempfail)
-            *why = xasprintf("4.4.3 DNS address lookup for the hosts of %s failed temporarily",
-                             target);
-        else
-            *why = xasprintf("5.4.4 no mail host of %s %s has an address", what, target);
-        ms = had_self || !tempfail ? MX_PERMFAIL : MX_TEMPFAIL;
-        free(h);
-        h = NULL;
-    }
-out:
-    if (ms != MX_OK && relay && ms == MX_PERMFAIL) {
+    if (ms == MX_PERMFAIL && relay) {
         /* a broken relay-host is the administrator's to fix: defer, never bounce */
         const char *sp = strchr(*why, ' ');
         char *t = xasprintf("4.4.4 relay-host: %s", sp ? sp + 1 : *why);
@@ -368,11 +388,7 @@ out:
         *why = t;
         ms = MX_TEMPFAIL;
     }
-    if (ms != MX_OK) {
-        for (size_t i = 0; i < n && h; i++)
-            mx_host_free(&h[i]);
-        free(h);
-    } else {
+    if (ms == MX_OK) {
         r->hosts = h;
         r->n = n;
     }

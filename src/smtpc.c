@@ -570,179 +570,229 @@ static void conn_lost(struct rstate *rs, size_t n, const struct conn *k)
         }
 }
 
-/* MAIL, RCPT..., DATA, message, dot on an open connection for the recipients
- * not finally answered yet.  Returns 0, or -1 if the connection broke before
- * anything was final (the caller may try the next host). */
-static int transaction(struct conn *k, const struct envelope *e, int datafd, long long size,
-                       int eightbit, struct rstate *rs, size_t n)
+/* Refusals decided before talking: SMTPUTF8 needed but not offered (5.6.7),
+ * a declared SIZE limit below the message (5.3.4).  Malloc'd status or NULL. */
+static char *refuse_early(const struct conn *k, long long size, int need_utf8)
+{
+    if (need_utf8 && !k->ext_smtputf8)
+        return xasprintf("5.6.7 %s does not support SMTPUTF8, which this message needs",
+                         k->host);
+    if (k->size_limit > 0 && size > k->size_limit)
+        return xasprintf("5.3.4 message of %lld bytes exceeds the limit of %lld bytes "
+                         "declared by %s", size, k->size_limit, k->host);
+    return NULL;
+}
+
+static void mail_command(const struct conn *k, const struct envelope *e, long long size,
+                         int eightbit, int need_utf8, struct buf *cmd)
+{
+    buf_reset(cmd);
+    buf_addf(cmd, "MAIL FROM:<%s>", e->sender);
+    if (k->ext_size)
+        buf_addf(cmd, " SIZE=%lld", size);
+    if (eightbit && k->ext_8bitmime)
+        buf_adds(cmd, " BODY=8BITMIME");
+    if (need_utf8)
+        buf_adds(cmd, " SMTPUTF8");
+    if (k->ext_dsn && (e->flags & ENV_RET_HDRS))
+        buf_adds(cmd, " RET=HDRS");
+    if (k->ext_dsn && e->envid && *e->envid) {
+        buf_adds(cmd, " ENVID=");
+        xtext(cmd, e->envid);
+    }
+}
+
+/* Does recipient i take part in this transaction (RCPT sent)? */
+static int in_transaction(const struct rstate *x)
+{
+    return !x->final && !unsafe_for_cmd(x->addr);
+}
+
+/* One RCPT reply for recipient x. */
+static void rcpt_result(struct rstate *x, const struct smtp_reply *r, const struct conn *k)
+{
+    set_from_reply(x, r, k);
+    x->accepted = r->code / 100 == 2;
+    if (x->accepted)
+        x->final = 0; /* accepted is not delivered yet */
+}
+
+/* MAIL and every RCPT (and, pipelined, DATA).  mail_code and mail_st get
+ * the MAIL reply.  0, or -1 if the connection broke. */
+static int envelope_phase(struct conn *k, const char *mailcmd, struct rstate *rs, size_t n,
+                          int pipe, int *mail_code, char **mail_st)
 {
     struct smtp_reply r;
     struct buf cmd;
-    int need_utf8 = (e->flags & ENV_SMTPUTF8) || has_8bit(e->sender);
-    for (size_t i = 0; i < n; i++)
-        need_utf8 |= !rs[i].final && has_8bit(rs[i].addr);
-    const char *perm = NULL;
-    char *permst = NULL;
-    if (need_utf8 && !k->ext_smtputf8)
-        perm = permst = xasprintf("5.6.7 %s does not support SMTPUTF8, which this message needs",
-                                  k->host);
-    else if (k->size_limit > 0 && size > k->size_limit)
-        perm = permst = xasprintf("5.3.4 message of %lld bytes exceeds the limit of %lld bytes "
-                                  "declared by %s", size, k->size_limit, k->host);
-    if (perm) {
-        for (size_t i = 0; i < n; i++)
-            if (!rs[i].final)
-                set_result(&rs[i], SO_BOUNCED, perm, k, 1);
-        free(permst);
-        return 0;
-    }
+    int rc = -1;
     smtp_reply_init(&r);
     buf_init(&cmd);
-    k->body_started = 0;
-    if (eightbit && !k->ext_8bitmime)
-        log_notice("%s: %s does not offer 8BITMIME; sending the 8-bit message as it is",
-                   e->qid, k->relay);
-
-    /* MAIL FROM */
-    buf_addf(&cmd, "MAIL FROM:<%s>", e->sender);
-    if (k->ext_size)
-        buf_addf(&cmd, " SIZE=%lld", size);
-    if (eightbit && k->ext_8bitmime)
-        buf_adds(&cmd, " BODY=8BITMIME");
-    if (need_utf8)
-        buf_adds(&cmd, " SMTPUTF8");
-    if (k->ext_dsn && (e->flags & ENV_RET_HDRS))
-        buf_adds(&cmd, " RET=HDRS");
-    if (k->ext_dsn && e->envid && *e->envid) {
-        buf_adds(&cmd, " ENVID=");
-        xtext(&cmd, e->envid);
-    }
-    int pipe = k->ext_pipelining;
-    if (unsafe_for_cmd(e->sender)) {
-        for (size_t i = 0; i < n; i++)
-            if (!rs[i].final)
-                set_result(&rs[i], SO_BOUNCED, "5.1.7 sender address unusable in SMTP", k, 1);
-        goto done;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!rs[i].final && unsafe_for_cmd(rs[i].addr))
+            set_result(&rs[i], SO_BOUNCED, "5.1.3 recipient address unusable in SMTP", k, 1);
     if (pipe)
         cork(k);
-    if (send_cmd(k, cmd.s, tmo(k, TMO_MAIL)) < 0)
-        goto lost;
-    if (!pipe && read_reply(k, &r, tmo(k, TMO_MAIL)) < 0)
-        goto lost;
-    int mail_code = pipe ? 0 : r.code;
-    char *mail_st = pipe ? NULL : smtp_reply_status(&r);
-
-    /* RCPT TO for each recipient still open */
-    for (size_t i = 0; i < n; i++) {
-        if (rs[i].final)
-            continue;
-        if (unsafe_for_cmd(rs[i].addr)) {
-            set_result(&rs[i], SO_BOUNCED, "5.1.3 recipient address unusable in SMTP", k, 1);
-            continue;
+    if (send_cmd(k, mailcmd, tmo(k, TMO_MAIL)) < 0)
+        goto out;
+    if (!pipe) {
+        if (read_reply(k, &r, tmo(k, TMO_MAIL)) < 0)
+            goto out;
+        *mail_code = r.code;
+        *mail_st = smtp_reply_status(&r);
+        if (r.code / 100 != 2) {
+            rc = 0;
+            goto out;
         }
-        if (!pipe && mail_code / 100 != 2)
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!in_transaction(&rs[i]))
             continue;
         buf_reset(&cmd);
         buf_addf(&cmd, "RCPT TO:<%s>", rs[i].addr);
         if (k->ext_dsn)
             dsn_rcpt_params(&cmd, rs[i].r);
         if (send_cmd(k, cmd.s, tmo(k, TMO_RCPT)) < 0)
-            goto lost_mail;
+            goto out;
         if (!pipe) {
             if (read_reply(k, &r, tmo(k, TMO_RCPT)) < 0)
-                goto lost_mail;
-            set_from_reply(&rs[i], &r, k);
-            rs[i].accepted = r.code / 100 == 2;
-            if (rs[i].accepted)
-                rs[i].final = 0; /* accepted is not delivered yet */
+                goto out;
+            rcpt_result(&rs[i], &r, k);
         }
     }
-    if (pipe) {
-        if (send_cmd(k, "DATA", tmo(k, TMO_DATA)) < 0 || uncork(k, tmo(k, TMO_DATA)) < 0)
-            goto lost_mail;
-        if (read_reply(k, &r, tmo(k, TMO_MAIL)) < 0)
-            goto lost_mail;
-        mail_code = r.code;
-        mail_st = smtp_reply_status(&r);
+    if (pipe) { /* DATA ends the group (RFC 2920); then the replies in order */
+        if (send_cmd(k, "DATA", tmo(k, TMO_DATA)) < 0 || uncork(k, tmo(k, TMO_DATA)) < 0 ||
+            read_reply(k, &r, tmo(k, TMO_MAIL)) < 0)
+            goto out;
+        *mail_code = r.code;
+        *mail_st = smtp_reply_status(&r);
+        /* first collect the replies, then apply them (in_transaction changes) */
+        struct smtp_reply *rr = xcalloc(n ? n : 1, sizeof *rr);
+        int ok = 1;
+        for (size_t i = 0; i < n && ok; i++) {
+            smtp_reply_init(&rr[i]);
+            if (in_transaction(&rs[i]))
+                ok = read_reply(k, &rr[i], tmo(k, TMO_RCPT)) == 0;
+        }
         for (size_t i = 0; i < n; i++) {
-            if (rs[i].final || unsafe_for_cmd(rs[i].addr))
-                continue;
-            if (read_reply(k, &r, tmo(k, TMO_RCPT)) < 0)
-                goto lost_mail;
-            if (mail_code / 100 == 2) {
-                set_from_reply(&rs[i], &r, k);
-                rs[i].accepted = r.code / 100 == 2;
-                if (rs[i].accepted)
-                    rs[i].final = 0;
-            }
+            if (ok && *mail_code / 100 == 2 && rr[i].done)
+                rcpt_result(&rs[i], &rr[i], k);
+            smtp_reply_free(&rr[i]);
         }
+        free(rr);
+        if (!ok)
+            goto out;
     }
-    if (mail_code / 100 != 2) { /* MAIL refused: every recipient gets its answer */
-        for (size_t i = 0; i < n; i++)
-            if (!rs[i].final)
-                set_result(&rs[i], mail_code / 100 == 5 ? SO_BOUNCED : SO_DEFERRED, mail_st, k,
-                           1);
-        if (pipe && read_reply(k, &r, tmo(k, TMO_DATA)) == 0 && r.code == 354 &&
-            send_bytes(k, ".\r\n", 3, tmo(k, TMO_BLOCK)) == 0)
-            read_reply(k, &r, tmo(k, TMO_DOT)); /* an empty message the server must refuse */
-        free(mail_st);
-        goto done;
-    }
-    free(mail_st);
-    mail_st = NULL;
+    rc = 0;
+out:
+    k->corked = 0;
+    buf_free(&cmd);
+    smtp_reply_free(&r);
+    return rc;
+}
+
+/* After DATA was sent: its reply, the text, the final reply.  0, or -1 if
+ * the connection broke. */
+static int data_phase(struct conn *k, const struct envelope *e, int datafd, int pipe,
+                      struct rstate *rs, size_t n)
+{
+    struct smtp_reply r;
+    int rc = -1;
     size_t accepted = 0;
+    smtp_reply_init(&r);
     for (size_t i = 0; i < n; i++)
         accepted += rs[i].accepted;
-
-    /* DATA */
     if (!pipe && accepted == 0)
-        goto done;
+        return 0;
     if (!pipe && send_cmd(k, "DATA", tmo(k, TMO_DATA)) < 0)
-        goto lost;
+        goto out;
     if (read_reply(k, &r, tmo(k, TMO_DATA)) < 0)
-        goto lost;
-    if (r.code != 354) {
-        if (accepted) { /* RFC 5321 3.3: the DATA failure answers for everyone accepted */
-            for (size_t i = 0; i < n; i++)
-                if (rs[i].accepted) {
-                    set_from_reply(&rs[i], &r, k);
-                    if (r.code / 100 == 2) /* 2xx to DATA is a protocol error */
-                        set_result(&rs[i], SO_DEFERRED, "4.5.0 DATA answered without 354", k,
-                                   1);
-                    rs[i].accepted = 0;
-                }
-        }
-        goto done;
+        goto out;
+    if (r.code != 354) { /* RFC 5321 3.3: the DATA failure answers for all accepted */
+        for (size_t i = 0; i < n; i++)
+            if (rs[i].accepted) {
+                set_from_reply(&rs[i], &r, k);
+                if (r.code / 100 == 2) /* 2xx to DATA is a protocol error */
+                    set_result(&rs[i], SO_DEFERRED, "4.5.0 DATA answered without 354", k, 1);
+                rs[i].accepted = 0;
+            }
+        rc = 0;
+        goto out;
     }
     if (accepted == 0) { /* pipelined DATA accepted with no recipient: send nothing */
         if (send_bytes(k, ".\r\n", 3, tmo(k, TMO_BLOCK)) == 0)
             read_reply(k, &r, tmo(k, TMO_DOT));
-        goto done;
+        rc = 0;
+        goto out;
     }
     k->body_started = 1;
     if (send_body(k, e, datafd) < 0 || read_reply(k, &r, tmo(k, TMO_DOT)) < 0)
-        goto lost; /* no answer after the dot: deferred (RFC 5321 6.1; may duplicate) */
+        goto out; /* no answer after the dot: deferred (RFC 5321 6.1; may duplicate) */
     for (size_t i = 0; i < n; i++)
         if (rs[i].accepted) {
             set_from_reply(&rs[i], &r, k);
             rs[i].accepted = 0;
         }
-    goto done;
+    rc = 0;
+out:
+    smtp_reply_free(&r);
+    return rc;
+}
 
-lost_mail:
+/* A refused MAIL answers for every recipient.  Pipelined, DATA was sent too:
+ * a careless server may still say 354, and then gets an empty message. */
+static void mail_refused(struct conn *k, int pipe, int code, const char *st,
+                         struct rstate *rs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!rs[i].final)
+            set_result(&rs[i], code / 100 == 5 ? SO_BOUNCED : SO_DEFERRED, st, k, 1);
+    struct smtp_reply r;
+    smtp_reply_init(&r);
+    if (pipe && read_reply(k, &r, tmo(k, TMO_DATA)) == 0 && r.code == 354 &&
+        send_bytes(k, ".\r\n", 3, tmo(k, TMO_BLOCK)) == 0)
+        read_reply(k, &r, tmo(k, TMO_DOT)); /* an empty message the server must refuse */
+    smtp_reply_free(&r);
+}
+
+/* MAIL, RCPT..., DATA, message, dot on an open connection for the recipients
+ * not finally answered yet.  Returns 0, or -1 if the connection broke (the
+ * recipients it leaves open may go to the next host). */
+static int transaction(struct conn *k, const struct envelope *e, int datafd, long long size,
+                       int eightbit, struct rstate *rs, size_t n)
+{
+    int need_utf8 = (e->flags & ENV_SMTPUTF8) || has_8bit(e->sender);
+    for (size_t i = 0; i < n; i++)
+        need_utf8 |= !rs[i].final && has_8bit(rs[i].addr);
+    char *perm = refuse_early(k, size, need_utf8);
+    if (!perm && unsafe_for_cmd(e->sender))
+        perm = xstrdup("5.1.7 sender address unusable in SMTP");
+    if (perm) {
+        for (size_t i = 0; i < n; i++)
+            if (!rs[i].final)
+                set_result(&rs[i], SO_BOUNCED, perm, k, 1);
+        free(perm);
+        return 0;
+    }
+    if (eightbit && !k->ext_8bitmime)
+        log_notice("%s: %s does not offer 8BITMIME; sending the 8-bit message as it is",
+                   e->qid, k->relay);
+    k->body_started = 0;
+    int pipe = k->ext_pipelining, mail_code = 0, rc = 0;
+    char *mail_st = NULL;
+    struct buf cmd;
+    buf_init(&cmd);
+    mail_command(k, e, size, eightbit, need_utf8, &cmd);
+    if (envelope_phase(k, cmd.s, rs, n, pipe, &mail_code, &mail_st) < 0)
+        rc = -1;
+    else if (mail_code / 100 != 2)
+        mail_refused(k, pipe, mail_code, mail_st, rs, n);
+    else if (data_phase(k, e, datafd, pipe, rs, n) < 0)
+        rc = -1;
+    if (rc < 0)
+        conn_lost(rs, n, k);
     free(mail_st);
-lost:
-    k->corked = 0;
-    conn_lost(rs, n, k);
     buf_free(&cmd);
-    smtp_reply_free(&r);
-    return -1;
-done:
-    k->corked = 0;
-    buf_free(&cmd);
-    smtp_reply_free(&r);
-    return 0;
+    return rc;
 }
 
 /* ---- the batch ---- */
