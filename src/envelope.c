@@ -54,8 +54,10 @@ void env_set_status(struct envelope *e, size_t i, const char *status)
 {
     if (i >= e->nrcpts)
         return;
+    /* copy before freeing: status may be the recipient's own string */
+    char *copy = status ? xstrdup(status) : NULL;
     free(e->rcpts[i].status);
-    e->rcpts[i].status = status ? xstrdup(status) : NULL;
+    e->rcpts[i].status = copy;
 }
 
 size_t env_pending(const struct envelope *e)

@@ -507,8 +507,9 @@ int spool_record(struct qmsg *m, size_t i, enum rcpt_state st, const char *statu
     struct rcpt *rc = &m->env.rcpts[i];
     rc->state = st;
     env_set_status(&m->env, i, status);
-    free(rc->remote_mta);
-    rc->remote_mta = remote_mta && *remote_mta ? xstrdup(remote_mta) : NULL;
+    char *mta = remote_mta && *remote_mta ? xstrdup(remote_mta) : NULL;
+    free(rc->remote_mta); /* after the copy: remote_mta may be this very string */
+    rc->remote_mta = mta;
     return 0;
 }
 
