@@ -354,3 +354,19 @@ def test_msp_port(sandbox):
         c = Raw(port)
         assert c.reply()[0] == 220
         c.close()
+
+
+def test_session_runs_unprivileged(sandbox):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: otherwise every process is the same user")
+    import pwd
+    p = sandbox.start_daemon()
+    c = first_session(sandbox, p)
+    kid = session_children(p.pid)[0]
+    uids = [l for l in open("/proc/%d/status" % kid) if l.startswith(("Uid:", "Gid:"))]
+    want = pwd.getpwnam(sandbox.acc["spool"])
+    assert uids[0].split()[1:] == [str(want.pw_uid)] * 4, uids
+    assert uids[1].split()[1:] == [str(want.pw_gid)] * 4, uids
+    groups = [l for l in open("/proc/%d/status" % kid) if l.startswith("Groups:")][0]
+    assert "0" not in groups.split()[1:]
+    c.close()
