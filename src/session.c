@@ -17,11 +17,13 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "expand.h"
 #include "audit.h"
 #include "dns.h"
 #include "envelope.h"
 #include "log.h"
 #include "policy.h"
+#include "privs.h"
 #include "received.h"
 #include "session.h"
 #include "smtpio.h"
@@ -314,6 +316,35 @@ static int have_rcpt(const struct envelope *e, const char *addr)
     return 0;
 }
 
+/* forbidden=folder:PATH: a marked client's mail for a local account goes to
+ * that account's folder instead of its mailbox ("~/PATH" in the home
+ * directory, or MAILSPOOL/USER:PATH), delivered as the account.  Returns the
+ * malloc'd "/path" target and *owner, or NULL (aliases and other domains are
+ * delivered normally, with the warning header). */
+static char *folder_target(const struct session *s, const char *addr, char **owner)
+{
+    const char *folder = s->c->forbidden.folder;
+    char *local = NULL, *domain = NULL, *path = NULL;
+    struct ident id;
+    *owner = NULL;
+    if (!s->warning || s->c->forbidden.what != ACT_FOLDER || !folder)
+        return NULL;
+    addr_split(addr, &local, &domain);
+    memset(&id, 0, sizeof id);
+    if ((!domain || expand_is_local_domain(s->c, domain)) && privs_lookup(local, &id) == 0) {
+        if (id.uid != 0 && folder[0] == '~' && id.home && id.home[0] == '/')
+            path = xasprintf("%s/%s", id.home, folder + 2);
+        else if (id.uid != 0 && folder[0] != '~')
+            path = xasprintf("%s/%s:%s", s->c->mailspool, id.name, folder);
+        if (path)
+            *owner = xstrdup(id.name);
+        privs_free(&id);
+    }
+    free(local);
+    free(domain);
+    return path;
+}
+
 static void cmd_rcpt(struct session *s, char *arg)
 {
     if (s->state < S_MAIL) {
@@ -353,8 +384,13 @@ static void cmd_rcpt(struct session *s, char *arg)
         free(addr);
         return;
     }
-    if (!have_rcpt(&s->env, addr))
+    char *owner = NULL, *folder = folder_target(s, addr, &owner);
+    if (folder && !have_rcpt(&s->env, folder))
+        env_add_rcpt(&s->env, folder, addr, owner);
+    else if (!folder && !have_rcpt(&s->env, addr))
         env_add_rcpt(&s->env, addr, addr, NULL);
+    free(folder);
+    free(owner);
     s->state = S_RCPT;
     reply(s, 250, "2.1.5 recipient <%s> ok", addr);
     free(addr);

@@ -370,3 +370,22 @@ def test_session_runs_unprivileged(sandbox):
     groups = [l for l in open("/proc/%d/status" % kid) if l.startswith("Groups:")][0]
     assert "0" not in groups.split()[1:]
     c.close()
+
+
+def test_forbidden_folder(sandbox):
+    a, d = write_tables(sandbox, "", "smtp: 127.0.0.1\n")
+    sandbox.write_config(hosts_allow=a, hosts_deny=d, forbidden="folder:suspect")
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 220
+    c.cmd("EHLO client.example")
+    c.cmd("MAIL FROM:<a@x.example>")
+    assert c.cmd("RCPT TO:<%s@%s>" % (sandbox.acc["u1"], sandbox.hostname))[0] == 250
+    c.cmd("DATA")
+    c.send("Subject: to the folder\r\n\r\nx\r\n.\r\n")
+    assert c.reply()[0] == 250
+    c.close()
+    path = os.path.join(sandbox.spool, sandbox.acc["u1"] + ":suspect")
+    assert wait_until(lambda: os.path.exists(path) and b"to the folder" in open(path, "rb").read())
+    assert b"X-Postoffice-Warning:" in open(path, "rb").read()
+    assert not sandbox.mbox(sandbox.acc["u1"])
