@@ -704,12 +704,55 @@ static void daemon_free(struct daemon *d)
     sl_free(&d->pending);
     if (d->trigger >= 0)
         close(d->trigger);
-    close(d->notify[0]);
-    close(d->notify[1]);
+    for (int i = 0; i < 2; i++)
+        if (d->notify[i] >= 0)
+            close(d->notify[i]);
     if (d->owned) {
         config_free(d->owned);
         free(d->owned);
     }
+}
+
+/* Leave the terminal (-bd): the parent writes the pid file and returns
+ * with *parent set; the child goes on.  In the foreground (-bD) the pid file
+ * names us.  0 or a sysexits code. */
+static int detach(struct daemon *d, int *parent)
+{
+    const struct config *c = d->c;
+    *parent = 0;
+    if (d->o->foreground) {
+        if (write_pidfile(c->pidfile, getpid()) < 0) {
+            say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
+            return EX_CANTCREAT;
+        }
+        return 0;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        say("fork: %s", strerror(errno));
+        return EX_OSERR;
+    }
+    if (pid > 0) {
+        /* the sockets listen already: tell the truth and leave */
+        *parent = 1;
+        if (write_pidfile(c->pidfile, pid) < 0) {
+            say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
+            kill(pid, SIGTERM);
+            return EX_CANTCREAT;
+        }
+        return 0;
+    }
+    setsid();
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        if (!log_to_stderr())
+            dup2(null, 2);
+        if (null > 2)
+            close(null);
+    }
+    return 0;
 }
 
 int daemon_run(const struct config *c, const struct daemon_opts *o)
@@ -719,12 +762,14 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
     d.c = c;
     d.o = o;
     d.trigger = -1;
+    d.notify[0] = d.notify[1] = -1;
     buf_init(&d.notebuf);
     sl_init(&d.pending);
     if (o->foreground) /* -bD: systemd and tests read the log on stderr */
         log_set_stderr(1);
     if (!o->listen && o->queue_interval <= 0) {
         say("nothing to do: give -bd to listen or -qN to run the queue every N minutes");
+        daemon_free(&d);
         return EX_USAGE;
     }
     if (c->relay && o->listen)
@@ -739,41 +784,11 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
         daemon_free(&d);
         return EX_OSERR;
     }
-    if (!o->foreground) {
-        pid_t pid = fork();
-        if (pid < 0) {
-            say("fork: %s", strerror(errno));
-            daemon_free(&d);
-            return EX_OSERR;
-        }
-        if (pid > 0) {
-            /* the sockets listen already: tell the truth and leave */
-            if (write_pidfile(c->pidfile, pid) < 0) {
-                say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
-                kill(pid, SIGTERM);
-                daemon_free(&d);
-                return EX_CANTCREAT;
-            }
-            for (size_t i = 0; i < d.nls; i++)
-                close(d.ls[i].fd);
-            d.nls = 0;
-            daemon_free(&d);
-            return 0;
-        }
-        setsid();
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            if (!log_to_stderr())
-                dup2(null, 2);
-            if (null > 2)
-                close(null);
-        }
-    } else if (write_pidfile(c->pidfile, getpid()) < 0) {
-        say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
+    int parent = 0;
+    rc = detach(&d, &parent);
+    if (rc || parent) {
         daemon_free(&d);
-        return EX_CANTCREAT;
+        return rc;
     }
     int sig[2];
     if (setup_signals(sig) < 0) {

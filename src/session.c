@@ -549,6 +549,43 @@ static void data_finish(struct session *s, struct data_sink *d, const struct io_
     notify_delivery(s, s->env.qid);
 }
 
+/* Start the queue file: our trace header first.  NULL after replying. */
+static struct spool_new *data_open(struct session *s)
+{
+    char *dir = spool_dir(s);
+    struct spool_new *sn = spool_new(dir);
+    free(dir);
+    if (!sn) {
+        if (errno == ENOSPC || errno == EDQUOT)
+            reply(s, 452, "4.3.1 insufficient system storage; try again later");
+        else
+            reply(s, 451, "4.3.0 cannot create a queue file: %s; try again later",
+                  strerror(errno));
+        return NULL;
+    }
+    str_copy(s->env.qid, spool_new_qid(sn), sizeof s->env.qid);
+    struct buf hdr;
+    buf_init(&hdr);
+    struct received_info ri = {
+        .helo = s->helo, .ptr = s->cl.ptr, .ip = s->cl.ip, .by = s->c->hostname,
+        .with = protocol_name(s), .qid = s->env.qid,
+        .for_rcpt = s->env.nrcpts == 1 ? s->env.rcpts[0].addr : NULL, .when = time(NULL),
+        .local_user = s->local_user,
+    };
+    received_format(&ri, &hdr);
+    if (s->warning) /* forbidden=accept/folder: the mail says why it is suspect */
+        buf_addf(&hdr, "X-Postoffice-Warning: client refused by access rules: %s\n", s->warning);
+    int werr = spool_new_write(sn, hdr.s, hdr.len);
+    buf_free(&hdr);
+    if (werr < 0) {
+        int e = errno;
+        spool_abort(sn);
+        reply(s, 451, "4.3.0 cannot write the queue file: %s; try again later", strerror(e));
+        return NULL;
+    }
+    return sn;
+}
+
 static void cmd_data(struct session *s, char *arg)
 {
     if (*str_trim(arg)) {
@@ -568,38 +605,9 @@ static void cmd_data(struct session *s, char *arg)
         reply_why(s, code);
         return;
     }
-    char *dir = spool_dir(s);
     struct data_sink d = { .s = s, .in_headers = 1, .at_bol = 1 };
-    d.sn = spool_new(dir);
-    free(dir);
-    if (!d.sn) {
-        if (errno == ENOSPC || errno == EDQUOT)
-            reply(s, 452, "4.3.1 insufficient system storage; try again later");
-        else
-            reply(s, 451, "4.3.0 cannot create a queue file: %s; try again later",
-                  strerror(errno));
+    if (!(d.sn = data_open(s)))
         return;
-    }
-    str_copy(s->env.qid, spool_new_qid(d.sn), sizeof s->env.qid);
-
-    struct buf hdr;
-    buf_init(&hdr);
-    struct received_info ri = {
-        .helo = s->helo, .ptr = s->cl.ptr, .ip = s->cl.ip, .by = s->c->hostname,
-        .with = protocol_name(s), .qid = s->env.qid,
-        .for_rcpt = s->env.nrcpts == 1 ? s->env.rcpts[0].addr : NULL, .when = time(NULL),
-        .local_user = s->local_user,
-    };
-    received_format(&ri, &hdr);
-    if (s->warning) /* forbidden=accept/folder: the mail says why it is suspect */
-        buf_addf(&hdr, "X-Postoffice-Warning: client refused by access rules: %s\n", s->warning);
-    int werr = spool_new_write(d.sn, hdr.s, hdr.len);
-    buf_free(&hdr);
-    if (werr < 0) {
-        spool_abort(d.sn);
-        reply(s, 451, "4.3.0 cannot write the queue file: %s; try again later", strerror(errno));
-        return;
-    }
 
     reply(s, 354, "end data with <CR><LF>.<CR><LF>");
     struct io_data_result r;
