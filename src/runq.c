@@ -392,6 +392,12 @@ static int deliver_one(const struct config *c, const char *qid,
         spool_close(m);
         return 0;
     }
+    if (e->sender[0] && !strchr(e->sender, '@')) {
+        /* a local user's login from the maildrop: qualify it with our name */
+        char *q = xasprintf("%s@%s", e->sender, c->hostname);
+        free(e->sender);
+        e->sender = q;
+    }
     deliver_pending(c, m, o);
     finish(c, m, o, newqid);
     spool_close(m);
