@@ -335,6 +335,7 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
         rc = w == -2 ? EX_IOERR : queue_failed(err);
         goto out;
     }
+    free(e.sender);
     e.sender = sender;
     sender = NULL;
     e.local_user = xstrdup(who->login);
