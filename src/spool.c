@@ -127,6 +127,25 @@ static int lock_writer(int fd)
     return fcntl(fd, F_SETLK, &fl);
 }
 
+/* Files root writes into the queue belong to the queue's owner, like the ones
+ * the unprivileged SMTP sessions write, so the unprivileged remote-delivery
+ * child can read them.  (The maildrop is not the queue: users own theirs.) */
+static int own_like_dir(int fd, const char *path)
+{
+    if (geteuid() != 0)
+        return 0;
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    struct stat st;
+    int r = stat(slash ? dir : ".", &st);
+    if (r == 0 && !(st.st_mode & S_ISVTX) && st.st_uid != 0)
+        r = fchown(fd, st.st_uid, st.st_gid);
+    free(dir);
+    return r;
+}
+
 struct spool_new *spool_new(const char *dir)
 {
     struct stat st;
@@ -147,7 +166,8 @@ struct spool_new *spool_new(const char *dir)
         if (sn->fd >= 0 || errno != EEXIST)
             break;
     }
-    if (sn->fd < 0 || lock_writer(sn->fd) < 0 || fchmod(sn->fd, sn->mode) < 0) {
+    if (sn->fd < 0 || lock_writer(sn->fd) < 0 || own_like_dir(sn->fd, sn->tmp) < 0 ||
+        fchmod(sn->fd, sn->mode) < 0) {
         int e = errno;
         if (sn->fd >= 0) {
             close(sn->fd);
@@ -214,7 +234,8 @@ static int write_new_file(const char *path, mode_t mode, const struct buf *text,
     int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;
-    if (lock_writer(fd) < 0 || fchmod(fd, mode) < 0 || write_all(fd, text->s, text->len) < 0) {
+    if (lock_writer(fd) < 0 || own_like_dir(fd, path) < 0 || fchmod(fd, mode) < 0 ||
+        write_all(fd, text->s, text->len) < 0) {
         int e = errno;
         close(fd);
         unlink(path);
