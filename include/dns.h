@@ -11,6 +11,7 @@
 #define PO_DNS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "conf.h"
@@ -32,6 +33,11 @@ struct dns_mx {
 enum dns_status dns_mx(struct dns_ctx *d, const char *domain, struct dns_mx **out,
                        size_t *n);
 void dns_free_mx(struct dns_mx *mx, size_t n);
+
+/* Sort mx by preference and shuffle each run of equal preferences
+ * (Fisher-Yates).  rnd returns uniform 32-bit values; NULL = getrandom(2).
+ * (Added by the remote helper: tests inject rnd.) */
+void dns_sort_mx(struct dns_mx *mx, size_t n, uint32_t (*rnd)(void *), void *arg);
 
 /* A and/or AAAA addresses of host (family AF_INET, AF_INET6 or AF_UNSPEC for
  * both, IPv6 first).  *out is malloc'd; ports are 0. */

@@ -17,4 +17,15 @@
 int remote_deliver(const struct config *c, struct qmsg *m, const size_t *idx,
                    size_t n, const struct runq_opts *o);
 
+/* The same for several messages in one process (added by the remote helper):
+ * a session keeps the resolver and up to 4 open SMTP connections between
+ * calls, so further messages to the same host reuse the connection (RSET
+ * first).  remote_begin: NULL if the resolver cannot be set up (logged).
+ * remote_end sends QUIT on every kept connection. */
+struct remote_session;
+struct remote_session *remote_begin(const struct config *c);
+int remote_deliver_in(struct remote_session *s, struct qmsg *m, const size_t *idx,
+                      size_t n, const struct runq_opts *o);
+void remote_end(struct remote_session *s);
+
 #endif

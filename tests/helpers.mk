@@ -1,10 +1,12 @@
-# tests/helpers.mk - small C programs the tests run (spool crash and speed tests).
+# tests/helpers.mk - small C programs the tests run (spool crash and speed tests,
+# the remote-delivery driver).
 # Called by the top Makefile: make -f tests/helpers.mk CC=... CFLAGS=... WARN=...
 CC ?= cc
 CFLAGS ?= -O2 -g
 CPPFLAGS = -I. -Iinclude
+LIBS := $(shell sed -n 's/^LIBS = //p' Makefile)
 
-all: tests/bin/spooltool tests/bin/crashshim.so
+all: tests/bin/spooltool tests/bin/crashshim.so tests/bin/po-remote
 
 # built from the sources it needs, not libpo.a: the top Makefile may still be
 # building libpo.a in parallel (make -j) when it calls us
@@ -18,7 +20,15 @@ tests/bin/crashshim.so: tests/helpers/crashshim.c
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) -Wall -Wextra -Werror -fPIC -shared -o $@ tests/helpers/crashshim.c -ldl
 
+# the remote-delivery driver (smtpc, mx, dns without the queue runner)
+REMOTESRC = src/remote.c src/smtpc.c src/mx.c src/dns.c src/msgout.c src/conf.c \
+            src/spool.c src/pickup.c src/ctl.c src/envelope.c src/util.c src/log.c
+
+tests/bin/po-remote: tests/helpers/po-remote.c $(REMOTESRC) include/*.h config.h
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(WARN) -Wno-missing-prototypes $(CPPFLAGS) -o $@ tests/helpers/po-remote.c $(REMOTESRC) $(LIBS)
+
 clean:
-	rm -f tests/bin/spooltool tests/bin/crashshim.so
+	rm -f tests/bin/spooltool tests/bin/crashshim.so tests/bin/po-remote
 
 .PHONY: all clean

@@ -1,0 +1,75 @@
+/* mx.h - where mail for a domain goes: address literal, relay-host, MX hosts
+ * (by preference, equal preferences shuffled) or the domain's own A/AAAA.
+ *
+ * We never send to ourselves: a host whose name is one of ours (config_is_self)
+ * or whose address is one of this machine's (interfaces, 127/8, ::1) is "us";
+ * every MX host with a preference equal to or worse than ours is dropped (RFC
+ * 5321 5.1).  If nothing is left, the mail would loop: 5.4.6.  An explicit
+ * relay-host port other than 25 is another service on this machine (a content
+ * filter), so its address is not checked against ours; its name still is. */
+#ifndef PO_MX_H
+#define PO_MX_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "conf.h"
+#include "dns.h"
+
+struct mx_host {
+    char *name;                     /* host name, or "[address]" for a literal */
+    int pref;                       /* MX preference (0 for implicit MX / literal) */
+    int self;                       /* this host is us */
+    int tempfail;                   /* its address lookup failed temporarily */
+    struct sockaddr_storage *addrs; /* IPv6 first, then IPv4; ports set */
+    size_t naddrs;
+};
+
+struct mx_route {
+    struct mx_host *hosts; /* in the order to try them */
+    size_t n;
+};
+
+enum mx_status { MX_OK = 0, MX_PERMFAIL = 1, MX_TEMPFAIL = -1 };
+
+/* The hosts to try for mail to domain (the part after '@': a name, or an
+ * address literal "[192.0.2.1]" / "[IPv6:2001:db8::1]"), or the relay-host when
+ * c->relay_host is set.  MX_OK with r filled (r->n >= 1, every host has an
+ * address); otherwise *why is a malloc'd "X.Y.Z text" (printable ASCII):
+ *   5.1.2  no such domain             5.1.10 null MX (RFC 7505)
+ *   5.4.4  no MX and no address, or no MX host has an address
+ *   5.4.6  mail would loop back to us 4.4.3  DNS failed temporarily
+ *   4.4.4  relay-host unusable (a configuration problem never bounces mail) */
+enum mx_status mx_route(struct dns_ctx *d, const struct config *c, const char *domain,
+                        struct mx_route *r, char **why);
+void mx_route_free(struct mx_route *r);
+
+/* Is mail for domain ours because its MX (or, without MX, its address) points
+ * at us?  With mxpool only when we are among the most preferred MX hosts.
+ * 1 yes, 0 no, -1 DNS failed temporarily. */
+int mx_points_here(struct dns_ctx *d, const struct config *c, const char *domain);
+
+/* ---- pieces, exposed for tests ---- */
+
+/* "[192.0.2.1]", "[IPv6:2001:db8::1]" (also "[2001:db8::1]") -> ss (port 0).
+ * 0 or -1. */
+int mx_parse_literal(const char *s, struct sockaddr_storage *ss);
+
+/* relay-host value: host, host:port, [address], [address]:port.  *host is the
+ * malloc'd name or "[address]" literal; *port 25 unless given.  0 or -1. */
+int mx_parse_relay(const char *spec, char **host, int *port);
+
+/* Is sa one of this machine's addresses (ours: from mx_our_addrs)? */
+int mx_addr_is_self(const struct sockaddr *sa, const struct sockaddr_storage *ours,
+                    size_t nours);
+/* This machine's interface addresses (getifaddrs), malloc'd.  0 or -1. */
+int mx_our_addrs(struct sockaddr_storage **out, size_t *n);
+
+/* Drop (and free) every host whose preference is >= the best preference of a
+ * host marked self; hosts stay in order.  Returns the new count; *had_self
+ * says whether any host was us. */
+size_t mx_prune_self(struct mx_host *h, size_t n, int *had_self);
+
+void mx_host_free(struct mx_host *h);
+
+#endif

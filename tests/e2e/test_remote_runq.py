@@ -1,0 +1,69 @@
+"""Remote delivery through the real queue runner: sendmail queues, runq -v
+delivers to a scripted SMTP server given as relay-host, results land in the
+control file (status, Remote-MTA) and the log."""
+import os
+
+import pytest
+
+from smtpscript import ScriptServer
+
+
+def rcpt_reply(arg):
+    if "bad" in arg:
+        return b"550 5.1.1 no such user\r\n"
+    if "later" in arg:
+        return b"451 4.2.0 try again later\r\n"
+    return b"250 2.1.5 ok\r\n"
+
+
+@pytest.fixture
+def server():
+    s = ScriptServer(rcpt=rcpt_reply).start()
+    yield s
+    s.stop()
+
+
+def control_files(sb):
+    out = {}
+    for f in sb.queue_files():
+        if f.startswith("cf"):
+            with open(os.path.join(sb.queue, f), "rb") as fh:
+                out[f[2:]] = fh.read().decode("ascii")
+    return out
+
+
+def test_runq_delivers_remote_recipients(sandbox, server):
+    if os.geteuid() != 0:
+        pytest.skip("relay-host is a root-only option; CI runs as root")
+    sandbox.write_config(relay_host=f"[127.0.0.1]:{server.port}")
+    msg = "Subject: remote\n\nhello\n.\n..dots\nbye\n"
+    r = sandbox.sendmail("-i", "-odq", "ok@remote.test", "bad@remote.test",
+                         "later@remote.test", message=msg)
+    assert r.returncode == 0, r.stderr
+    import pwd
+    spool_uid = pwd.getpwnam(sandbox.acc["spool"]).pw_uid
+    dfs = [f for f in sandbox.queue_files() if f.startswith("df")]
+    if spool_uid != 0 and any(os.stat(os.path.join(sandbox.queue, f)).st_uid != spool_uid
+                              for f in dfs):
+        pytest.xfail("integration bug (reported to the lead): sendmail run by root leaves "
+                     "the data file owned by root, and remote delivery runs as user= "
+                     "after dropping privileges, so it cannot open it; runq should open "
+                     "it before the fork or the spool should chown it to user=")
+    r = sandbox.runq("-v")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.decode()
+    # the dialogue, line by line
+    assert "127.0.0.1 << RCPT TO:<bad@remote.test>" in err
+    assert "127.0.0.1 >> 550 5.1.1 no such user" in err
+    # one message over SMTP, dot-stuffing undone by nobody: on the wire "..", "...dots"
+    assert len(server.messages) == 1
+    assert b"\r\n..\r\n...dots\r\nbye\r\n" in server.messages[0]
+    # results recorded: the deferred one is still queued with its status
+    [(qid, cf)] = control_files(sandbox).items()
+    assert "2.0.0 250 queued" in cf
+    assert "later@remote.test" in cf
+    assert "4.2.0 451 try again later" in cf
+    assert "5.1.1 550 no such user" in cf
+    for rcpt, word in (("ok", "sent"), ("bad", "bounced"), ("later", "deferred")):
+        assert f"to=<{rcpt}@remote.test>, relay=[127.0.0.1]:{server.port}" in err
+        assert f"status={word}" in err

@@ -1,0 +1,187 @@
+/* test_mx.c - routing pieces with injected data: literals, relay-host syntax,
+ * self detection, pruning MX hosts at or below our own preference. */
+#include "compat.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "mx.h"
+#include "util.h"
+
+static void test_literals(void **st)
+{
+    (void)st;
+    struct sockaddr_storage ss;
+    assert_int_equal(mx_parse_literal("[192.0.2.1]", &ss), 0);
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_int_equal(mx_parse_literal("[IPv6:2001:db8::1]", &ss), 0);
+    assert_int_equal(ss.ss_family, AF_INET6);
+    assert_int_equal(mx_parse_literal("[ipv6:::1]", &ss), 0);
+    assert_int_equal(mx_parse_literal("[2001:db8::1]", &ss), 0);
+    const char *bad[] = {"192.0.2.1", "[192.0.2.256]", "[IPv6:192.0.2.1]", "[]", "[x]",
+                         "[192.0.2.1", "[1.2.3.4]x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(mx_parse_literal(bad[i], &ss), -1);
+}
+
+static void test_relay_spec(void **st)
+{
+    (void)st;
+    static const struct { const char *in; const char *host; int port; } ok[] = {
+        {"smart.example", "smart.example", 25},
+        {"smart.example:587", "smart.example", 587},
+        {"[192.0.2.7]", "[192.0.2.7]", 25},
+        {"[192.0.2.7]:2525", "[192.0.2.7]", 2525},
+        {"[IPv6:2001:db8::7]:26", "[IPv6:2001:db8::7]", 26},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        char *h;
+        int port;
+        assert_int_equal(mx_parse_relay(ok[i].in, &h, &port), 0);
+        assert_string_equal(h, ok[i].host);
+        assert_int_equal(port, ok[i].port);
+        free(h);
+    }
+    const char *bad[] = {"", "smart.example:", "smart.example:0", "smart.example:65536",
+                         "smart.example:25x", "[192.0.2.7]25", "[192.0.2.7", "bad host",
+                         "a..b", "[nonsense]:25"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *h = NULL;
+        int port;
+        assert_int_equal(mx_parse_relay(bad[i], &h, &port), -1);
+        assert_null(h);
+    }
+}
+
+static struct sockaddr_storage v4(const char *a)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_family = AF_INET;
+    inet_pton(AF_INET, a, &((struct sockaddr_in *)&ss)->sin_addr);
+    return ss;
+}
+
+static struct sockaddr_storage v6(const char *a)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_family = AF_INET6;
+    inet_pton(AF_INET6, a, &((struct sockaddr_in6 *)&ss)->sin6_addr);
+    return ss;
+}
+
+static void test_self_addresses(void **st)
+{
+    (void)st;
+    struct sockaddr_storage ours[2] = {v4("198.51.100.5"), v6("2001:db8::5")};
+    struct sockaddr_storage t;
+    t = v4("198.51.100.5");
+    assert_true(mx_addr_is_self((struct sockaddr *)&t, ours, 2));
+    t = v4("198.51.100.6");
+    assert_false(mx_addr_is_self((struct sockaddr *)&t, ours, 2));
+    t = v4("127.0.0.53");
+    assert_true(mx_addr_is_self((struct sockaddr *)&t, ours, 2)); /* all of 127/8 */
+    t = v4("0.0.0.0");
+    assert_true(mx_addr_is_self((struct sockaddr *)&t, ours, 2));
+    t = v6("::1");
+    assert_true(mx_addr_is_self((struct sockaddr *)&t, ours, 2));
+    t = v6("2001:db8::5");
+    assert_true(mx_addr_is_self((struct sockaddr *)&t, ours, 2));
+    t = v6("::ffff:198.51.100.5");
+    assert_true(mx_addr_is_self((struct sockaddr *)&t, ours, 2)); /* v4-mapped */
+    t = v6("2001:db8::6");
+    assert_false(mx_addr_is_self((struct sockaddr *)&t, ours, 2));
+}
+
+static struct mx_host *hosts(const int *pref, const int *self, size_t n)
+{
+    struct mx_host *h = xcalloc(n, sizeof *h);
+    for (size_t i = 0; i < n; i++) {
+        h[i].name = xasprintf("mx%zu", i);
+        h[i].pref = pref[i];
+        h[i].self = self[i];
+    }
+    return h;
+}
+
+static void free_hosts(struct mx_host *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mx_host_free(&h[i]);
+    free(h);
+}
+
+static void test_prune_self(void **st)
+{
+    (void)st;
+    int had;
+    /* we are the 20: the 10s stay, 20 (us and our peer) and 30 go */
+    int p1[] = {10, 10, 20, 20, 30}, s1[] = {0, 0, 0, 1, 0};
+    struct mx_host *h = hosts(p1, s1, 5);
+    size_t n = mx_prune_self(h, 5, &had);
+    assert_true(had);
+    assert_int_equal(n, 2);
+    assert_string_equal(h[0].name, "mx0");
+    assert_string_equal(h[1].name, "mx1");
+    free_hosts(h, n);
+
+    /* we are the best MX: nothing left (the caller reports a loop, 5.4.6) */
+    int p2[] = {5, 10}, s2[] = {1, 0};
+    h = hosts(p2, s2, 2);
+    n = mx_prune_self(h, 2, &had);
+    assert_true(had);
+    assert_int_equal(n, 0);
+    free_hosts(h, n);
+
+    /* not an MX ourselves: untouched */
+    int p3[] = {10, 20}, s3[] = {0, 0};
+    h = hosts(p3, s3, 2);
+    n = mx_prune_self(h, 2, &had);
+    assert_false(had);
+    assert_int_equal(n, 2);
+    free_hosts(h, n);
+
+    /* we appear twice: the better preference counts */
+    int p4[] = {10, 20, 30, 40}, s4[] = {0, 0, 1, 0};
+    int p5[] = {10, 20, 30, 40}, s5[] = {0, 1, 1, 0};
+    h = hosts(p4, s4, 4);
+    n = mx_prune_self(h, 4, &had);
+    assert_int_equal(n, 2);
+    free_hosts(h, n);
+    h = hosts(p5, s5, 4);
+    n = mx_prune_self(h, 4, &had);
+    assert_int_equal(n, 1);
+    free_hosts(h, n);
+}
+
+static void test_our_addrs(void **st)
+{
+    (void)st;
+    struct sockaddr_storage *a;
+    size_t n;
+    assert_int_equal(mx_our_addrs(&a, &n), 0);
+    assert_true(n >= 1); /* at least loopback */
+    int lo = 0;
+    for (size_t i = 0; i < n; i++)
+        lo |= mx_addr_is_self((struct sockaddr *)&a[i], a, n);
+    assert_true(lo);
+    free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_literals),       cmocka_unit_test(test_relay_spec),
+        cmocka_unit_test(test_self_addresses), cmocka_unit_test(test_prune_self),
+        cmocka_unit_test(test_our_addrs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
