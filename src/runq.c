@@ -28,6 +28,7 @@
 #include "privs.h"
 #include "remote.h"
 #include "runq.h"
+#include "rworker.h"
 #include "spool.h"
 
 /* Seconds since t, for log lines. */
@@ -288,7 +289,7 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
         } else if (ours < 0) {
             record(m, i, RS_PENDING, "4.4.3 cannot tell yet whether the domain's MX "
                    "points here (DNS failed)", "none", o);
-        } else {
+        } else if (!o->skip_remote) {
             rem[nrem++] = i;
         }
         ours = 0;
@@ -463,6 +464,7 @@ int runq_message(const struct config *c, const char *qid, const struct runq_opts
         str_copy(q, newqid, sizeof q);
         struct runq_opts fo = *o;
         fo.force = 1;
+        fo.skip_remote = 0; /* a bounce to a remote sender goes out now */
         rc = deliver_one(c, q, &fo, newqid);
     }
     return rc < 0 ? -1 : rc;
@@ -477,6 +479,35 @@ static int reap(int *running)
     if (wait(&st) > 0 || errno != EINTR)
         (*running)--;
     return 1;
+}
+
+int runq_messages(const struct config *c, const struct strlist *q,
+                  const struct runq_opts *o)
+{
+    rworker_run(c, q, o);
+    struct runq_opts lo = *o;
+    lo.skip_remote = 1;
+    long maxp = c->delivery_procs > 0 ? c->delivery_procs : 1;
+    int running = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        if (maxp == 1 || o->verbose) {
+            runq_message(c, q->v[i], &lo); /* one at a time keeps -v readable */
+            continue;
+        }
+        while (running >= maxp)
+            reap(&running);
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(runq_message(c, q->v[i], &lo) < 0 ? 1 : 0);
+        if (pid > 0)
+            running++;
+        else
+            runq_message(c, q->v[i], &lo);
+    }
+    while (reap(&running))
+        ;
+    return 0;
 }
 
 int runq_run(const struct config *c, const struct runq_opts *o)
@@ -495,26 +526,7 @@ int runq_run(const struct config *c, const struct runq_opts *o)
         say("cannot list the queue %s: %s", c->queuedir, strerror(errno));
         return EX_OSERR;
     }
-    long maxp = c->delivery_procs > 0 ? c->delivery_procs : 1;
-    int running = 0;
-    for (size_t i = 0; i < q.n; i++) {
-        if (maxp == 1 || o->verbose) {
-            runq_message(c, q.v[i], o); /* one at a time keeps -v readable */
-            continue;
-        }
-        while (running >= maxp)
-            reap(&running);
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0)
-            _exit(runq_message(c, q.v[i], o) < 0 ? 1 : 0);
-        if (pid > 0)
-            running++;
-        else
-            runq_message(c, q.v[i], o);
-    }
-    while (reap(&running))
-        ;
+    runq_messages(c, &q, o);
     sl_free(&q);
     return 0;
 }

@@ -262,7 +262,7 @@ static void start_delivery(const struct config *c, const struct submit_opts *o,
         spool_trigger(c->queuedir); /* the daemon picks up the maildrop */
         return;
     }
-    struct runq_opts ro = {0, o->verbose};
+    struct runq_opts ro = {.verbose = o->verbose};
     if (o->verbose) {
         runq_message(c, qid, &ro);
         return;
