@@ -8,21 +8,27 @@ cd "$(dirname "$0")/.."
 N=${1:-2000}
 work=$(mktemp -d /tmp/po-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-me=$(id -un)
-mkdir -p "$work/queue" "$work/mail"; chmod 700 "$work/queue"; chmod 1777 "$work/mail"
-printf 'postmaster: %s\n' "$me" > "$work/aliases"
+me=$(id -un) rcpt=$me spooluser=$me
+if [ "$(id -u)" = 0 ]; then
+    # mail is never delivered as root: use a throw-away account
+    rcpt=pobench spooluser=pobench
+    id pobench >/dev/null 2>&1 || useradd -M -d /nonexistent -s /usr/sbin/nologin pobench
+    trap 'rm -rf "$work"; userdel pobench 2>/dev/null || true' EXIT
+fi
+mkdir -p "$work/mail"; chmod 755 "$work"; chmod 1777 "$work/mail"
+printf 'postmaster: %s\n' "$rcpt" > "$work/aliases"
 cat > "$work/postoffice.cf" <<CF
 queuedir=$work/queue
 mailspool=$work/mail
 aliases=$work/aliases
-user=$me
+user=$spooluser
 hostname=bench.example
 CF
 ./postoffice -C "$work/postoffice.cf" -bi 2>/dev/null
 cc -O2 -o "$work/fsync_rate" bench/fsync_rate.c
 echo "== disk: $(df -P "$work" | awk 'NR==2 {print $1}')"
 "$work/fsync_rate" "$work" 500
-/usr/bin/python3 - "$work" "$N" "$me" <<'PY'
+/usr/bin/python3 - "$work" "$N" "$rcpt" <<'PY'
 import os, statistics, subprocess, sys, time
 work, n, me = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 cf = os.path.join(work, "postoffice.cf")

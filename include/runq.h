@@ -7,11 +7,18 @@
 struct runq_opts {
     int force;        /* ignore the back-off schedule (runq by hand) */
     int verbose;      /* say what happens (runq -v): on stderr */
+    int skip_remote;  /* remote recipients were tried already in this run */
 };
 
 /* Run the whole queue once (picks up the maildrop first).  Returns 0, or a
  * sysexits code if the queue could not be read. */
 int runq_run(const struct config *c, const struct runq_opts *o);
+
+/* Deliver the messages qids in this run: their remote recipients first, by
+ * long-lived unprivileged workers per destination (rworker.h), then the local
+ * ones with bounces and back-off, up to delivery-processes messages at once. */
+int runq_messages(const struct config *c, const struct strlist *qids,
+                  const struct runq_opts *o);
 
 /* Deliver one message now (after enqueue, or on the daemon's trigger).
  * Returns 0 (done or deferred as planned), 1 if busy, -1 on error. */

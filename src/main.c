@@ -270,7 +270,7 @@ static int dispatch(struct config *c, struct cli *cl)
 {
     if (cl->mode != 'p' && cl->mode != 'i')
         ensure_queue(c);
-    struct runq_opts ro = {1, cl->verbose};
+    struct runq_opts ro = {.force = 1, .verbose = cl->verbose};
     switch (cl->mode) {
     case 'm':
         if (cl->interval && cl->sub.rcpts.n == 0)

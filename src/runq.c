@@ -21,11 +21,14 @@
 #include "address.h"
 #include "bounce.h"
 #include "expand.h"
+#include "dns.h"
 #include "local.h"
+#include "mx.h"
 #include "log.h"
 #include "privs.h"
 #include "remote.h"
 #include "runq.h"
+#include "rworker.h"
 #include "spool.h"
 
 /* Seconds since t, for log lines. */
@@ -152,13 +155,19 @@ static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
  * else is written back into the envelope as final targets (durably, before any
  * of them is delivered) and delivered by the main loop. */
 static void expand_local(const struct config *c, struct qmsg *m, size_t i,
-                         const struct runq_opts *o, struct strlist *seen)
+                         const struct runq_opts *o, struct strlist *seen, int by_mx)
 {
     struct envelope *e = spool_env(m);
     struct targets t;
     targets_init(&t);
     char *why = NULL;
     char *addr = xstrdup(e->rcpts[i].addr);
+    if (by_mx) {
+        /* a domain of ours only by its MX: the local part names a local user */
+        char *at = strrchr(addr, '@');
+        if (at)
+            *at = '\0';
+    }
     char *owner = e->rcpts[i].owner ? xstrdup(e->rcpts[i].owner) : NULL;
     int rc = expand_address(c, addr, owner, &t, &why);
     if (rc != 0) {
@@ -218,6 +227,39 @@ static int is_final_target(const char *addr)
     return addr[0] == '\\' || addr[0] == '|' || addr[0] == '/';
 }
 
+/* Is domain ours because its MX points here?  DNS answers are network input,
+ * so the lookup runs in a child as the unprivileged user and only its exit
+ * status comes back.  Answers are remembered per message in cache ("1dom",
+ * "0dom").  1 yes, 0 no, -1 temporary failure.  With relay-host everything
+ * remote goes there, so no lookup is made. */
+static int mx_here(const struct config *c, const char *domain, struct strlist *cache)
+{
+    if (c->relay_host || !domain || domain[0] == '[')
+        return 0;
+    for (size_t k = 0; k < cache->n; k++)
+        if (strcasecmp(cache->v[k] + 1, domain) == 0)
+            return cache->v[k][0] == '1';
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (privs_drop_to(c->user) < 0)
+            _exit(3);
+        struct dns_ctx *d = dns_open(c);
+        int r = d ? mx_points_here(d, c, domain) : -1;
+        dns_close(d);
+        _exit(r == 1 ? 1 : r == 0 ? 0 : 3);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    int r = WIFEXITED(st) && WEXITSTATUS(st) <= 1 ? WEXITSTATUS(st) : -1;
+    if (r >= 0)
+        sl_add_owned(cache, xasprintf("%d%s", r, domain));
+    return r;
+}
+
 /* One pass over the pending recipients; remote ones are collected into rem. */
 static void deliver_pending(const struct config *c, struct qmsg *m,
                             const struct runq_opts *o)
@@ -225,8 +267,10 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
     struct envelope *e = spool_env(m);
     size_t *rem = xreallocarray(NULL, e->nrcpts + 1, sizeof *rem);
     size_t nrem = 0;
-    struct strlist seen;
+    struct strlist seen, here;
     sl_init(&seen);
+    sl_init(&here);
+    int ours = 0;
     for (size_t i = 0; i < e->nrcpts; i++)
         if (e->rcpts[i].state != RS_PENDING && is_final_target(e->rcpts[i].addr))
             seen_target(&seen, e->rcpts[i].addr, e->rcpts[i].owner);
@@ -237,18 +281,24 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
         if (is_final_target(addr)) {
             seen_target(&seen, addr, e->rcpts[i].owner);
             deliver_target(c, m, i, o);
-        } else if (expand_is_local_domain(c, addr_domain(addr))) {
-            expand_local(c, m, i, o, &seen);
+        } else if (expand_is_local_domain(c, addr_domain(addr)) ||
+                   (ours = mx_here(c, addr_domain(addr), &here)) == 1) {
+            expand_local(c, m, i, o, &seen, ours == 1);
             e = spool_env(m);
             rem = xreallocarray(rem, e->nrcpts + 1, sizeof *rem);
-        } else {
+        } else if (ours < 0) {
+            record(m, i, RS_PENDING, "4.4.3 cannot tell yet whether the domain's MX "
+                   "points here (DNS failed)", "none", o);
+        } else if (!o->skip_remote) {
             rem[nrem++] = i;
         }
+        ours = 0;
     }
     if (nrem)
         deliver_remote(c, m, rem, nrem, o);
     free(rem);
     sl_free(&seen);
+    sl_free(&here);
 }
 
 static int same_domain(const char *a, const char *b)
@@ -392,6 +442,12 @@ static int deliver_one(const struct config *c, const char *qid,
         spool_close(m);
         return 0;
     }
+    if (e->sender[0] && !strchr(e->sender, '@')) {
+        /* a local user's login from the maildrop: qualify it with our name */
+        char *q = xasprintf("%s@%s", e->sender, c->hostname);
+        free(e->sender);
+        e->sender = q;
+    }
     deliver_pending(c, m, o);
     finish(c, m, o, newqid);
     spool_close(m);
@@ -408,6 +464,7 @@ int runq_message(const struct config *c, const char *qid, const struct runq_opts
         str_copy(q, newqid, sizeof q);
         struct runq_opts fo = *o;
         fo.force = 1;
+        fo.skip_remote = 0; /* a bounce to a remote sender goes out now */
         rc = deliver_one(c, q, &fo, newqid);
     }
     return rc < 0 ? -1 : rc;
@@ -422,6 +479,35 @@ static int reap(int *running)
     if (wait(&st) > 0 || errno != EINTR)
         (*running)--;
     return 1;
+}
+
+int runq_messages(const struct config *c, const struct strlist *q,
+                  const struct runq_opts *o)
+{
+    rworker_run(c, q, o);
+    struct runq_opts lo = *o;
+    lo.skip_remote = 1;
+    long maxp = c->delivery_procs > 0 ? c->delivery_procs : 1;
+    int running = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        if (maxp == 1 || o->verbose) {
+            runq_message(c, q->v[i], &lo); /* one at a time keeps -v readable */
+            continue;
+        }
+        while (running >= maxp)
+            reap(&running);
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(runq_message(c, q->v[i], &lo) < 0 ? 1 : 0);
+        if (pid > 0)
+            running++;
+        else
+            runq_message(c, q->v[i], &lo);
+    }
+    while (reap(&running))
+        ;
+    return 0;
 }
 
 int runq_run(const struct config *c, const struct runq_opts *o)
@@ -440,26 +526,7 @@ int runq_run(const struct config *c, const struct runq_opts *o)
         say("cannot list the queue %s: %s", c->queuedir, strerror(errno));
         return EX_OSERR;
     }
-    long maxp = c->delivery_procs > 0 ? c->delivery_procs : 1;
-    int running = 0;
-    for (size_t i = 0; i < q.n; i++) {
-        if (maxp == 1 || o->verbose) {
-            runq_message(c, q.v[i], o); /* one at a time keeps -v readable */
-            continue;
-        }
-        while (running >= maxp)
-            reap(&running);
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0)
-            _exit(runq_message(c, q.v[i], o) < 0 ? 1 : 0);
-        if (pid > 0)
-            running++;
-        else
-            runq_message(c, q.v[i], o);
-    }
-    while (reap(&running))
-        ;
+    runq_messages(c, &q, o);
     sl_free(&q);
     return 0;
 }

@@ -119,6 +119,33 @@ static int close_checked(int fd)
 
 /* ---- enqueue ---- */
 
+/* A temporary is locked by its writer for as long as it is being written, so
+ * spool_cleanup() can tell a live enqueue from a crashed one at once. */
+static int lock_writer(int fd)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    return fcntl(fd, F_SETLK, &fl);
+}
+
+/* Files root writes into the queue belong to the queue's owner, like the ones
+ * the unprivileged SMTP sessions write, so the unprivileged remote-delivery
+ * child can read them.  (The maildrop is not the queue: users own theirs.) */
+static int own_like_dir(int fd, const char *path)
+{
+    if (geteuid() != 0)
+        return 0;
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    struct stat st;
+    int r = stat(slash ? dir : ".", &st);
+    if (r == 0 && !(st.st_mode & S_ISVTX) && st.st_uid != 0)
+        r = fchown(fd, st.st_uid, st.st_gid);
+    free(dir);
+    return r;
+}
+
 struct spool_new *spool_new(const char *dir)
 {
     struct stat st;
@@ -139,7 +166,8 @@ struct spool_new *spool_new(const char *dir)
         if (sn->fd >= 0 || errno != EEXIST)
             break;
     }
-    if (sn->fd < 0 || fchmod(sn->fd, sn->mode) < 0) {
+    if (sn->fd < 0 || lock_writer(sn->fd) < 0 || own_like_dir(sn->fd, sn->tmp) < 0 ||
+        fchmod(sn->fd, sn->mode) < 0) {
         int e = errno;
         if (sn->fd >= 0) {
             close(sn->fd);
@@ -206,7 +234,8 @@ static int write_new_file(const char *path, mode_t mode, const struct buf *text,
     int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;
-    if (fchmod(fd, mode) < 0 || write_all(fd, text->s, text->len) < 0) {
+    if (lock_writer(fd) < 0 || own_like_dir(fd, path) < 0 || fchmod(fd, mode) < 0 ||
+        write_all(fd, text->s, text->len) < 0) {
         int e = errno;
         close(fd);
         unlink(path);
@@ -217,18 +246,11 @@ static int write_new_file(const char *path, mode_t mode, const struct buf *text,
     return 0;
 }
 
-/* Flush and close the data temp.  0 or -1 with errno. */
+/* Flush the data temp.  Its descriptor stays open, keeping the writer's lock
+ * on the data until the control file has its name.  0 or -1 with errno. */
 static int sn_flush(struct spool_new *sn)
 {
-    int r = fdatasync(sn->fd);
-    int e = errno;
-    if (close_checked(sn->fd) < 0 && r == 0) {
-        r = -1;
-        e = errno;
-    }
-    sn->fd = -1;
-    errno = e;
-    return r;
+    return fdatasync(sn->fd);
 }
 
 /* The order is what makes a crash at any instant safe: both contents are on
@@ -261,9 +283,10 @@ int spool_commit(struct spool_new *sn, struct envelope *e)
         err = errno;
     if (fd >= 0)
         close(fd);
+    if (sn->fd >= 0 && close_checked(sn->fd) < 0 && !err)
+        err = errno;
+    sn->fd = -1;
     if (err) {
-        if (sn->fd >= 0)
-            close(sn->fd);
         if (cf_named)
             unlink(cf);
         else if (fd >= 0)
@@ -695,6 +718,29 @@ static int remove_old(const char *dir, const char *name, long max_age, time_t no
     return r;
 }
 
+/* 1 if no process holds the writer's lock on dir/name (a crashed writer's
+ * leftover), 0 if one does, -1 if we cannot tell (then age decides). */
+static int orphaned(const char *dir, const char *name)
+{
+    char *p = xasprintf("%s/%s", dir, name);
+    int fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    free(p);
+    if (fd < 0)
+        return -1;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int r = fcntl(fd, F_GETLK, &fl) < 0 ? -1 : fl.l_type == F_UNLCK;
+    close(fd);
+    return r;
+}
+
+static int remove_orphan(const char *dir, const char *name, long max_age, time_t now)
+{
+    int o = orphaned(dir, name);
+    if (o == 0)
+        return 0;
+    return remove_old(dir, name, o == 1 ? 0 : max_age, now);
+}
+
 static int cleanup_dir(const char *dir, long max_age, int maildrop)
 {
     struct strlist names;
@@ -717,9 +763,9 @@ static int cleanup_dir(const char *dir, long max_age, int maildrop)
             data_stat(dir, qid, df, &st); /* a committed message's data: keep */
             free(df);
         } else if (strncmp(nm, "td", 2) == 0 || strncmp(nm, "tc", 2) == 0) {
-            n += remove_old(dir, nm, max_age, now);
+            n += remove_orphan(dir, nm, max_age, now);
         } else if (strncmp(nm, "df", 2) == 0 && spool_valid_qid(qid) && !exists(dir, "cf", qid)) {
-            n += remove_old(dir, nm, max_age, now);
+            n += remove_orphan(dir, nm, max_age, now);
         } else if (maildrop && strncmp(nm, "cf", 2) == 0 && spool_valid_qid(qid)) {
             /* a user's submission that never became complete */
             char *cf = path2(dir, "cf", qid);

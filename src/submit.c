@@ -262,7 +262,7 @@ static void start_delivery(const struct config *c, const struct submit_opts *o,
         spool_trigger(c->queuedir); /* the daemon picks up the maildrop */
         return;
     }
-    struct runq_opts ro = {0, o->verbose};
+    struct runq_opts ro = {.verbose = o->verbose};
     if (o->verbose) {
         runq_message(c, qid, &ro);
         return;
@@ -335,6 +335,7 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
         rc = w == -2 ? EX_IOERR : queue_failed(err);
         goto out;
     }
+    free(e.sender);
     e.sender = sender;
     sender = NULL;
     e.local_user = xstrdup(who->login);

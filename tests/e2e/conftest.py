@@ -95,6 +95,10 @@ class Sandbox:
         self.options = {}
         self.write_config()
         self.procs = []
+        # a queue run creates the queue with its owner and modes, as an admin's
+        # first start of the daemon would
+        r = self.run("runq")
+        assert r.returncode == 0, r.stderr
 
     # ---- configuration ----
     def write_config(self, **opts):

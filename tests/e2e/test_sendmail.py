@@ -98,6 +98,7 @@ def test_crlf_input_normalised(sandbox, accounts):
 def test_from_escaping(sandbox, accounts):
     u = accounts["u1"]
     sandbox.sendmail("-i", u, message=msg(to=u, body="From here\nnot From\n"))
+    sandbox.wait_for_mail(u)
     with open(sandbox.mbox_path(u)) as f:
         raw = f.read()
     assert ">From here\n" in raw

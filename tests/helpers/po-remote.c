@@ -186,7 +186,7 @@ static int do_deliver(const struct config *c, int argc, char **argv, int verbose
     for (size_t i = 0; i < e->nrcpts; i++)
         if (e->rcpts[i].state == RS_PENDING)
             idx[n++] = i;
-    struct runq_opts o = {1, verbose};
+    struct runq_opts o = {.force = 1, .verbose = verbose};
     int left = remote_deliver(c, m, idx, n, &o);
     spool_close(m);
     free(idx);
