@@ -8,6 +8,8 @@ struct runq_opts {
     int force;        /* ignore the back-off schedule (runq by hand) */
     int verbose;      /* say what happens (runq -v): on stderr */
     int skip_remote;  /* remote recipients were tried already in this run */
+    int local_only;   /* deliver local recipients only; remote ones wait for a
+                         queue run, untouched (no back-off counted) */
 };
 
 /* Run the whole queue once (picks up the maildrop first).  Returns 0, or a

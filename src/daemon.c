@@ -401,10 +401,20 @@ static void start_deliveries(struct daemon *d)
             child_setup(d);
             close(d->notify[1]);
             log_open("runq", log_to_stderr());
-            struct runq_opts ro = { 0, 0 };
-            int bad = 0;
+            /* local recipients at once; remote ones too with immediate,
+             * through runq_messages so a batch shares its connections */
+            struct strlist ids;
+            sl_init(&ids);
             for (size_t i = 0; i < batch; i++)
-                bad |= runq_message(d->c, d->pending.v[i], &ro) < 0;
+                sl_add(&ids, d->pending.v[i]);
+            struct runq_opts ro = {.local_only = !d->c->immediate};
+            int bad = 0;
+            if (d->c->immediate)
+                bad = runq_messages(d->c, &ids, &ro) != 0;
+            else
+                for (size_t i = 0; i < ids.n; i++)
+                    bad |= runq_message(d->c, ids.v[i], &ro) < 0;
+            sl_free(&ids);
             _exit(bad);
         }
         if (pid < 0) {
@@ -469,7 +479,7 @@ static void start_queue_run(struct daemon *d)
         child_setup(d);
         close(d->notify[1]);
         log_open("runq", log_to_stderr());
-        struct runq_opts ro = { 0, 0 };
+        struct runq_opts ro = {0};
         _exit(runq_run(d->c, &ro));
     }
     if (pid < 0)

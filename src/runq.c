@@ -289,7 +289,7 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
         } else if (ours < 0) {
             record(m, i, RS_PENDING, "4.4.3 cannot tell yet whether the domain's MX "
                    "points here (DNS failed)", "none", o);
-        } else if (!o->skip_remote) {
+        } else if (!o->skip_remote && !o->local_only) {
             rem[nrem++] = i;
         }
         ours = 0;
@@ -412,6 +412,8 @@ static void finish(const struct config *c, struct qmsg *m, const struct runq_opt
             log_warn("%s: kept: a bounce is still owed", e->qid);
         return;
     }
+    if (o->local_only)
+        return; /* the remote part has not been tried: no back-off for it */
     if (c->qwarn > 0 && age(e->ctime) >= c->qwarn && !(e->flags & ENV_WARNED) &&
         !(e->flags & ENV_BOUNCE) && !newqid[0])
         bounce_queue(c, m, 1, newqid);
@@ -465,6 +467,7 @@ int runq_message(const struct config *c, const char *qid, const struct runq_opts
         struct runq_opts fo = *o;
         fo.force = 1;
         fo.skip_remote = 0; /* a bounce to a remote sender goes out now */
+        fo.local_only = 0;
         rc = deliver_one(c, q, &fo, newqid);
     }
     return rc < 0 ? -1 : rc;
