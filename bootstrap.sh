@@ -21,8 +21,19 @@ need_pkgs() {
     fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq || true
+    # bsd-mailx depends on some MTA (exim4 on a fresh system): keep package
+    # scripts from starting any daemon while we install, as container builds do
+    guard=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+        $SUDO chmod 755 /usr/sbin/policy-rc.d
+        guard=1
+    fi
     # shellcheck disable=SC2086
-    $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    rc=0
+    $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null || rc=$?
+    [ -n "$guard" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+    [ $rc -eq 0 ] || { echo "bootstrap: apt-get install failed" >&2; exit 69; }
 }
 
 build() {
