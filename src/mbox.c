@@ -24,12 +24,17 @@
 #include "msgout.h"
 #include "util.h"
 
-#define LOCK_POLL_MS 200 /* pause between tries on a busy lock */
+#define LOCK_POLL_MS 200 /* longest pause between tries on a busy lock */
 
-static void nap(long long deadline)
+/* Wait before trying a busy lock again: 2 ms at first, doubling up to
+ * LOCK_POLL_MS, so deliveries queued behind each other follow at once while a
+ * mail reader holding the lock for long is not polled hard. */
+static void nap(long long deadline, int *delay)
 {
     int ms = ms_left(deadline);
-    poll(NULL, 0, ms < LOCK_POLL_MS ? ms : LOCK_POLL_MS);
+    poll(NULL, 0, ms < *delay ? ms : *delay);
+    if (*delay < LOCK_POLL_MS)
+        *delay = *delay * 2 > LOCK_POLL_MS ? LOCK_POLL_MS : *delay * 2;
 }
 
 static void add_clean(struct buf *b, const char *s)
@@ -72,7 +77,7 @@ static int remove_stale(const char *lock)
 int mbox_dotlock(const char *path, long long deadline)
 {
     char *lock = xasprintf("%s.lock", path);
-    int rc = -1;
+    int rc = -1, delay = 2;
 
     for (;;) {
         int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -96,7 +101,7 @@ int mbox_dotlock(const char *path, long long deadline)
             errno = EWOULDBLOCK;
             break;
         }
-        nap(deadline);
+        nap(deadline, &delay);
     }
     free(lock);
     return rc;
@@ -112,6 +117,7 @@ void mbox_dotunlock(const char *path)
 static int fcntl_lock(int fd, long long deadline)
 {
     struct flock fl;
+    int delay = 2;
     for (;;) {
         memset(&fl, 0, sizeof fl);
         fl.l_type = F_WRLCK;
@@ -124,7 +130,7 @@ static int fcntl_lock(int fd, long long deadline)
             errno = EWOULDBLOCK;
             return -1;
         }
-        nap(deadline);
+        nap(deadline, &delay);
     }
 }
 

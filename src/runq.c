@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "aliases.h"
 #include "bounce.h"
 #include "expand.h"
 #include "dns.h"
@@ -55,11 +56,29 @@ static const char *state_word(enum rcpt_state st)
     return st == RS_DONE ? "sent" : st == RS_PENDING ? "deferred" : "bounced";
 }
 
+static int any_failed(const struct envelope *e)
+{
+    for (size_t i = 0; i < e->nrcpts; i++)
+        if (e->rcpts[i].state == RS_FAILED)
+            return 1;
+    return 0;
+}
+
 /* Record and log one result. */
 static int record(struct qmsg *m, size_t i, enum rcpt_state st, const char *status,
                   const char *relay, const struct runq_opts *o)
 {
-    int rc = spool_record(m, i, st, status, NULL);
+    struct envelope *e = spool_env(m);
+    int rc = 0;
+    if (st == RS_DONE && e->rcpts[i].state == RS_PENDING && env_pending(e) == 1 &&
+        !any_failed(e)) {
+        /* the last one: removing the message records it, so skip a sync (a
+         * crash before the removal repeats only this one delivery) */
+        e->rcpts[i].state = RS_DONE;
+        env_set_status(e, i, status);
+    } else {
+        rc = spool_record(m, i, st, status, NULL);
+    }
     if (rc < 0)
         log_err("%s: cannot record the result for recipient %zu: %s",
                 spool_env(m)->qid, i, strerror(errno));
@@ -385,14 +404,6 @@ static void expire(const struct config *c, struct qmsg *m, const struct runq_opt
     }
 }
 
-static int has_failed(const struct envelope *e)
-{
-    for (size_t i = 0; i < e->nrcpts; i++)
-        if (e->rcpts[i].state == RS_FAILED)
-            return 1;
-    return 0;
-}
-
 /* Bounces, delay notices, back-off, removal.  Returns a new bounce's qid in
  * newqid (or "") so the caller can deliver it at once. */
 static void finish(const struct config *c, struct qmsg *m, const struct runq_opts *o,
@@ -402,13 +413,13 @@ static void finish(const struct config *c, struct qmsg *m, const struct runq_opt
     newqid[0] = '\0';
     if (env_pending(e) && c->qreturn > 0 && age(e->ctime) >= c->qreturn)
         expire(c, m, o);
-    if (has_failed(e) && bounce_queue(c, m, 0, newqid) < 0)
+    if (any_failed(e) && bounce_queue(c, m, 0, newqid) < 0)
         log_err("%s: cannot queue a bounce: %s", e->qid, strerror(errno));
     e = spool_env(m);
     if (!env_pending(e)) {
-        if (!has_failed(e) && spool_remove(m) < 0)
+        if (!any_failed(e) && spool_remove(m) < 0)
             log_err("%s: cannot remove: %s", e->qid, strerror(errno));
-        else if (has_failed(e))
+        else if (any_failed(e))
             log_warn("%s: kept: a bounce is still owed", e->qid);
         return;
     }
@@ -521,6 +532,8 @@ int runq_run(const struct config *c, const struct runq_opts *o)
             strerror(errno), pw ? " or as " : "", pw ? c->user : "");
         return errno == ENOENT ? EX_OSFILE : EX_NOPERM;
     }
+    if (aliases_db_stale(c->aliases) && access(c->aliases, F_OK) == 0)
+        log_warn("%s.db is older than %s: run newaliases", c->aliases, c->aliases);
     spool_pickup(c->queuedir, &c->trusted_users, NULL);
     spool_cleanup(c->queuedir, 3600);
     struct strlist q;

@@ -99,8 +99,12 @@ def test_stale_database_warned(sandbox, accounts):
     time.sleep(1.1)
     with open(sandbox.aliases, "a") as f:
         f.write("y: x\n")
+    r = sandbox.run("runq", "-v")
+    assert b"older than" in r.stderr and b"newaliases" in r.stderr
     r = sandbox.run("newaliases")
     assert r.returncode == 0
+    r = sandbox.run("runq", "-v")
+    assert b"older than" not in r.stderr
 
 
 def _forward_user(accounts):

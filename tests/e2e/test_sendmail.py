@@ -238,3 +238,33 @@ def test_mailx_and_formail(sandbox, accounts, tmp_path):
         out = subprocess.run(["formail", "-s", "echo", "x"], stdin=f,
                              capture_output=True, timeout=30)
     assert out.stdout.count(b"x\n") == 1
+
+
+@pytest.mark.parametrize("opt", ["relay-host=smarthost.example", "forward-all",
+                                 "trusted=192.0.2.0/24", "forbidden=accept"])
+def test_root_only_options_refused_for_users(sandbox, accounts, opt):
+    if not IS_ROOT:
+        pytest.skip("needs root to run as an ordinary account")
+    r = sandbox.run("sendmail", "-o", opt, "-i", accounts["u2"], input="Subject: x\n\nx\n",
+                    user=accounts["u1"])
+    assert r.returncode == 77, r.stderr
+    assert b"only root may" in r.stderr
+
+
+def test_bad_config_value_is_ex_config(sandbox, accounts):
+    r = sandbox.run("sendmail", "-o", "timeout=soon", "-i", accounts["u1"], input="x\n")
+    assert r.returncode == 78
+    assert b"timeout" in r.stderr and b"expected" in r.stderr
+
+
+def test_unknown_option_warns_only(sandbox, accounts):
+    r = sandbox.run("sendmail", "-o", "no-such-thing=1", "-i", accounts["u1"],
+                    input="Subject: x\n\nx\n")
+    assert r.returncode == 0
+    assert b"unknown option" in r.stderr
+
+
+def test_missing_C_file(sandbox):
+    r = subprocess.run([sandbox.bin + "/sendmail", "-C", "/nonexistent/po.cf", "x"],
+                       input=b"x\n", capture_output=True)
+    assert r.returncode == 66
