@@ -293,14 +293,6 @@ static void reap(struct daemon *d)
  * handling. */
 static void child_setup(struct daemon *d)
 {
-    for (size_t i = 0; i < d->nls; i++)
-        close(d->ls[i].fd);
-    close(sigpipe_w);
-    sigpipe_w = -1;
-    close(d->sigfd);
-    close(d->notify[0]);
-    if (d->trigger >= 0)
-        close(d->trigger);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
@@ -310,6 +302,16 @@ static void child_setup(struct daemon *d)
     sigaction(SIGCHLD, &sa, NULL);
     sa.sa_handler = SIG_IGN; /* a closed connection is a write error, not death */
     sigaction(SIGPIPE, &sa, NULL);
+    /* on_signal is no longer installed, so sigpipe_w can be closed without
+     * resetting the variable (a write there would give every session child
+     * a private copy of our .data page) */
+    for (size_t i = 0; i < d->nls; i++)
+        close(d->ls[i].fd);
+    close(sigpipe_w);
+    close(d->sigfd);
+    close(d->notify[0]);
+    if (d->trigger >= 0)
+        close(d->trigger);
 }
 
 /* Refuse a connection from the master without forking. */

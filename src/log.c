@@ -10,21 +10,37 @@
 #include "log.h"
 #include "util.h"
 
-/* The process's log identity: set once at start (and again in forked children). */
-static struct {
+/* The process's log identity: set once at start (and again in forked
+ * children).  Thread-local only for where it lives: the static TLS block shares
+ * its page with errno, which every forked SMTP session child writes anyway,
+ * while a write to .data would cost each idle child one more private page.
+ * (postoffice has one thread.) */
+static _Thread_local struct {
     char ident[64];
     int to_stderr;
-    int opened;
-} lg = {"postoffice", 0, 0};
+    int opened;   /* openlog done with ident */
+    int pending;  /* log_open called; openlog at the first message */
+} lg = {"postoffice", 0, 0, 0};
 
 void log_open(const char *ident, int to_stderr)
 {
     str_copy(lg.ident, ident, sizeof lg.ident);
     lg.to_stderr = to_stderr;
+    /* openlog waits for the first message: an idle session child that
+     * never logs leaves libc's syslog state (shared with the master) alone */
+    lg.pending = 1;
+}
+
+/* Connect to syslog under the current identity, if not done yet. */
+static void log_ready(void)
+{
+    if (!lg.pending)
+        return;
     if (lg.opened)
         closelog();
     openlog(lg.ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
     lg.opened = 1;
+    lg.pending = 0;
 }
 
 void log_set_stderr(int on)
@@ -48,6 +64,7 @@ static void vlog(int prio, const char *fmt, va_list ap, int force_stderr)
     va_copy(ap2, ap);
     char *msg = xvasprintf(fmt, ap2);
     va_end(ap2);
+    log_ready();
     syslog(prio, "%s", msg);
     if ((lg.to_stderr && prio != LOG_DEBUG) || force_stderr)
         fprintf(stderr, "%s: %s\n", lg.ident, msg);
@@ -78,6 +95,7 @@ void die_sys(int code, const char *fmt, ...)
     va_start(ap, fmt);
     char *msg = xvasprintf(fmt, ap);
     va_end(ap);
+    log_ready();
     syslog(LOG_ERR, "%s: %s", msg, strerror(e));
     fprintf(stderr, "%s: %s: %s\n", lg.ident, msg, strerror(e));
     free(msg);

@@ -10,7 +10,11 @@
 
 #include "smtpio.h"
 
-#define READ_MIN 4096 /* free space offered to each read */
+/* Free space offered to each command read: small, because the input buffer
+ * of an idle session is private memory of its process (pipelined commands
+ * just take a few more reads).  Message data reads use DATA_CHUNK, and the
+ * buffer shrinks back after the message (io_shrink_input). */
+#define READ_MIN 1024
 #define DATA_CHUNK 65536
 
 static ssize_t plain_read(void *ctx, void *p, size_t n, short *want)
@@ -335,6 +339,21 @@ static int d_byte(struct dctx *d, char c)
     return 0;
 }
 
+/* After message data: drop consumed input and give the large data buffer
+ * back, so an idle session holds only a command-sized one. */
+static void io_shrink_input(struct smtpio *io)
+{
+    size_t left = io->in.len - io->in_off;
+    if (io->in.cap <= 4 * (READ_MIN + 1) || left > READ_MIN)
+        return;
+    memmove(io->in.s, io->in.s + io->in_off, left);
+    io->in.s[left] = '\0';
+    io->in.len = left;
+    io->in_off = 0;
+    io->in.s = xrealloc(io->in.s, READ_MIN + 1);
+    io->in.cap = READ_MIN + 1;
+}
+
 enum io_status io_read_data(struct smtpio *io, io_data_sink sink, void *arg,
                             struct io_data_result *res)
 {
@@ -347,6 +366,7 @@ enum io_status io_read_data(struct smtpio *io, io_data_sink sink, void *arg,
             if (d_byte(&d, c)) {
                 d_flush(&d);
                 buf_free(&d.chunk);
+                io_shrink_input(io);
                 return IO_OK;
             }
             if (d.chunk.len >= DATA_CHUNK)

@@ -333,9 +333,19 @@ int read_file(const char *path, struct buf *b, size_t max)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    char tmp[8192];
-    for (;;) {
-        ssize_t r = read(fd, tmp, sizeof tmp);
+    /* read straight into b, sized from fstat: no big stack buffer, which
+     * would cost every SMTP session child (banner) private stack pages */
+    struct stat st;
+    size_t want = 4096;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+        (unsigned long long)st.st_size < SIZE_MAX / 2)
+        want = (size_t)st.st_size + 1; /* +1: EOF without growing again */
+    for (int first = 1;; first = 0) {
+        size_t lim = b->len <= max ? max + 1 - b->len : 1; /* one byte more shows EFBIG */
+        if (first || b->cap - b->len - 1 == 0)
+            buf_grow(b, want < lim ? want : lim);
+        size_t room = b->cap - b->len - 1;
+        ssize_t r = read(fd, b->s + b->len, room < lim ? room : lim);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -346,12 +356,13 @@ int read_file(const char *path, struct buf *b, size_t max)
         }
         if (r == 0)
             break;
-        if (b->len + (size_t)r > max) {
+        b->len += (size_t)r;
+        b->s[b->len] = '\0';
+        if (b->len > max) {
             close(fd);
             errno = EFBIG;
             return -1;
         }
-        buf_add(b, tmp, (size_t)r);
     }
     close(fd);
     return 0;

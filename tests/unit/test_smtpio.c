@@ -246,6 +246,37 @@ static void test_pipelined_flush(void **state)
     fix_close(&f);
 }
 
+/* After a large message the input buffer shrinks back to command size (an
+ * idle session keeps little private memory), and commands pipelined behind
+ * the end mark survive that. */
+static void test_data_then_commands(void **state)
+{
+    (void)state;
+    struct buf in, out, l;
+    buf_init(&in);
+    buf_init(&out);
+    buf_init(&l);
+    for (int i = 0; i < 800; i++)
+        buf_adds(&in, "0123456789012345678901234567890123456789012345678901234567890123456\r\n");
+    buf_adds(&in, ".\r\nRSET\r\nQUIT\r\n");
+    struct fix f;
+    fix_open(&f, in.s, in.len, 0, 1000);
+    struct io_data_result res;
+    assert_int_equal(io_read_data(&f.io, collect, &out, &res), IO_OK);
+    assert_int_equal(out.len, 800 * 68);
+    assert_true(f.io.in.cap <= 2048);
+    int cr;
+    assert_int_equal(io_getline(&f.io, &l, 512, &cr), IO_OK);
+    assert_string_equal(l.s, "RSET");
+    assert_int_equal(io_getline(&f.io, &l, 512, &cr), IO_OK);
+    assert_string_equal(l.s, "QUIT");
+    assert_int_equal(io_getline(&f.io, &l, 512, &cr), IO_EOF);
+    buf_free(&in);
+    buf_free(&out);
+    buf_free(&l);
+    fix_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_data_eof),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_pipelined_flush),
+        cmocka_unit_test(test_data_then_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
