@@ -31,6 +31,7 @@
 #include "runq.h"
 #include "session.h"
 #include "spool.h"
+#include "wrap.h"
 
 enum child_kind { K_SESSION, K_DELIVERY, K_RUNQ };
 
@@ -567,6 +568,7 @@ static void reload(struct daemon *d)
     d->owned = fresh;
     d->c = fresh;
     load_cred(d);
+    wrap_init(d->c);
     log_info("SIGHUP: configuration re-read (listen= and msp= changes need a restart)");
 }
 
@@ -811,6 +813,7 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
     d.sigfd = sig[0];
     open_trigger(&d);
     load_cred(&d);
+    wrap_init(c);
     log_info("postoffice %s: accepting connections", PO_VERSION);
     serve(&d, sig[0]);
     log_info("stopping");

@@ -290,6 +290,51 @@ def test_tcp_wrappers_other_daemon_name_ignored(sandbox):
     c.close()
 
 
+def test_tcp_wrappers_comment_only_tables_allow(sandbox):
+    # no rule at all: the session skips libwrap and allows
+    a, d = write_tables(sandbox, "# hosts.allow\n\n", "# hosts.deny\n#\n# smtp: ALL\n\n")
+    sandbox.write_config(hosts_allow=a, hosts_deny=d)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 220
+    c.close()
+
+
+def test_tcp_wrappers_rule_after_comments(sandbox):
+    a, d = write_tables(sandbox, "# nothing\n", "# hosts.deny\n\n# c\nsmtp: 127.0.0.1\n")
+    sandbox.write_config(hosts_allow=a, hosts_deny=d)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 554
+    c.close()
+
+
+def test_tcp_wrappers_continued_comment_is_libwraps_call(sandbox):
+    # a backslash joins the next line into the comment: libwrap ignores it,
+    # and the session must ask libwrap rather than guess
+    a, d = write_tables(sandbox, "", "# no longer used \\\nsmtp: 127.0.0.1\n")
+    sandbox.write_config(hosts_allow=a, hosts_deny=d)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 220
+    c.close()
+
+
+def test_tcp_wrappers_table_edits_apply_at_once(sandbox):
+    # tables are read per connection, as tcpd does: no reload needed
+    a, d = write_tables(sandbox, "", "# empty for now\n")
+    sandbox.write_config(hosts_allow=a, hosts_deny=d)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 220
+    c.close()
+    with open(d, "a") as f:
+        f.write("smtp: 127.0.0.1\n")
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 554
+    c.close()
+
+
 def test_forbidden_accept_marks_mail(sandbox):
     a, d = write_tables(sandbox, "", "smtp: 127.0.0.1\n")
     sandbox.write_config(hosts_allow=a, hosts_deny=d, forbidden="accept")
