@@ -1,13 +1,20 @@
 #!/bin/sh
-# bench/pss-idle.sh - proportional set size per idle SMTP session: start the
-# daemon in a private sandbox, open N idle connections (default 50), sum the
-# Pss of the session children (/proc/PID/smaps_rollup).  Needs root.
+# bench/pss-idle.sh [N] [idle|rules|message] - proportional set size per idle
+# SMTP session: start the daemon in a private sandbox, open N idle connections
+# (default 50), sum the Pss of the session children (/proc/PID/smaps_rollup).
+#   idle     after EHLO (the default; the issue's figure)
+#   rules    the same with a tcp wrappers rule in hosts-deny= (libwrap is asked)
+#   message  after EHLO and one 50 KB message each (queued for a remote domain)
+# Needs root.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 N=${1:-50}
+MODE=${2:-idle}
+case $MODE in idle|rules|message) ;; *) echo "mode: idle, rules or message" >&2; exit 64 ;; esac
 BIN=$PWD/postoffice
 [ -x "$BIN" ] || { echo "build first" >&2; exit 69; }
 D=$(mktemp -d /tmp/po-pss-XXXXXX)
+chmod 755 "$D" # the session user reaches the queue below it
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > "$D/cf" <<CF
 queuedir=$D/queue
@@ -20,17 +27,22 @@ clients-per-host=0
 load=0
 user=nobody
 CF
+if [ "$MODE" = rules ]; then
+    echo "sshd: ALL" > "$D/deny"
+    echo "hosts-deny=$D/deny" >> "$D/cf"
+fi
 : > "$D/aliases"
 "$BIN" -C "$D/cf" -bd || exit 1
-python3 - "$PORT" "$N" "$(cat "$D/pid")" <<'PY'
-import socket, sys, time, os
-port, n, master = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+python3 - "$PORT" "$N" "$(cat "$D/pid")" "$MODE" <<'PY'
+import smtplib, sys, time
+port, n, master, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+body = b"Subject: pss\r\n\r\n" + (b"y" * 70 + b"\r\n") * 700
 conns = []
 for _ in range(n):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.recv(512)
-    s.sendall(b"EHLO idle.example\r\n")
-    s.recv(512)
+    s = smtplib.SMTP("127.0.0.1", port)
+    s.ehlo("idle.example")
+    if mode == "message":
+        s.sendmail("a@example.org", ["x@remote.example"], body)
     conns.append(s)
 time.sleep(0.5)
 kids = open("/proc/%d/task/%d/children" % (master, master)).read().split()
@@ -40,8 +52,8 @@ def pss(pid):
             return int(line.split()[1])
     return 0
 total = sum(pss(k) for k in kids)
-print("sessions=%d  total Pss=%d KiB  per session=%.1f KiB  master Pss=%d KiB"
-      % (len(kids), total, total / max(1, len(kids)), pss(master)))
+print("%s: sessions=%d  total Pss=%d KiB  per session=%.1f KiB  master Pss=%d KiB"
+      % (mode, len(kids), total, total / max(1, len(kids)), pss(master)))
 PY
 kill "$(cat "$D/pid")"
 rm -rf "$D"
