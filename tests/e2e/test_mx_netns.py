@@ -256,7 +256,7 @@ def scenario(mxnet, rcpt, mbox_user, primary_down, primary_up, pri_addr, bak_add
     held = bak.control_files()
     assert list(held) == [qid], (r.stdout, r.stderr, held)
     state, status = rcpt_state(held[qid])
-    assert state == "P" and status and status.startswith("4."), (held[qid], r.stdout)
+    assert state == "P" and status and status.startswith("4."), (held[qid], r.stdout, r.stderr)
     assert f"[{bak_addr}]" not in r.stdout + r.stderr
     assert os.listdir(bak.sb.spool) == [] and pri.sb.mbox(mbox_user) == []
 

@@ -8,6 +8,7 @@ import pytest
 from dnslib import A, MX, PTR, QTYPE, RCODE, RR
 from dnslib.server import BaseResolver, DNSServer
 
+from dnsserver import ZoneServer
 from smtpclient import bs
 
 ZONE = {
@@ -55,9 +56,7 @@ class ZoneResolver(BaseResolver):
 
 @pytest.fixture
 def dns():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = ZoneServer._free_port()  # free for UDP and TCP both
     udp = DNSServer(ZoneResolver(), port=port, address="127.0.0.1")
     tcp = DNSServer(ZoneResolver(), port=port, address="127.0.0.1", tcp=True)
     udp.start_thread()
