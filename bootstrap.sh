@@ -45,10 +45,24 @@ build() {
 demo() {
     build
     sb=$PWD/sandbox
-    me=$(id -un)
-    mkdir -p "$sb/queue" "$sb/mail"
-    chmod 700 "$sb/queue"; chmod 1777 "$sb/mail"
-    [ -f "$sb/aliases" ] || printf 'postmaster: %s\nMAILER-DAEMON: postmaster\n' "$me" > "$sb/aliases"
+    me=$(id -un) spooluser=$(id -un) rcpt=$(id -un)
+    if [ "$(id -u)" = 0 ]; then
+        # mail is never delivered as root: sessions run as "mail", and root's
+        # mail goes to a file through an alias
+        spooluser=mail rcpt=root
+        if ! runuser -u mail -- test -x "$PWD" 2>/dev/null; then
+            sb=/var/tmp/postoffice-sandbox   # the source tree is not reachable by mail
+        fi
+    fi
+    mkdir -p "$sb/mail"
+    chmod 755 "$sb"; chmod 1777 "$sb/mail"
+    if [ ! -f "$sb/aliases" ]; then
+        if [ "$rcpt" = root ]; then
+            printf 'root: %s/mail/root\npostmaster: root\nMAILER-DAEMON: postmaster\n' "$sb" > "$sb/aliases"
+        else
+            printf 'postmaster: %s\nMAILER-DAEMON: postmaster\n' "$me" > "$sb/aliases"
+        fi
+    fi
     cat > "$sb/postoffice.cf" <<CF
 # sandbox configuration written by ./bootstrap.sh demo
 queuedir=$sb/queue
@@ -56,19 +70,20 @@ mailspool=$sb/mail
 aliases=$sb/aliases
 pidfile=$sb/postoffice.pid
 banner=$sb/issue.smtp
-greylist-db=$sb/smtpauth
 listen=127.0.0.1:2525,[::1]:2525
-user=$me
+user=$spooluser
 hostname=localhost
+load=0
 CF
     ./postoffice -C "$sb/postoffice.cf" -bi
     cat <<MSG
 
-postoffice is starting in the foreground on 127.0.0.1:2525 (Ctrl-C stops it).
-Send it a message from another terminal, for example:
-    swaks --server 127.0.0.1:2525 --to $me@localhost
-    echo hello | ./postoffice -C $sb/postoffice.cf $me
-It lands in $sb/mail/$me; the queue is in $sb/queue (./postoffice -C $sb/postoffice.cf -bp).
+postoffice is starting in the foreground on 127.0.0.1:2525 and [::1]:2525
+(Ctrl-C stops it).  Send it a message from another terminal, for example:
+    swaks --server 127.0.0.1:2525 --to $rcpt@localhost
+    echo hello | $PWD/postoffice -C $sb/postoffice.cf $rcpt
+It lands in $sb/mail/$rcpt (read it with: mail -f $sb/mail/$rcpt).
+The queue: $PWD/postoffice -C $sb/postoffice.cf -bp
 
 MSG
     exec ./postoffice -C "$sb/postoffice.cf" -bD -q5m

@@ -6,6 +6,19 @@
 #   rules    the same with a tcp wrappers rule in hosts-deny= (libwrap is asked)
 #   message  after EHLO and one 50 KB message each (queued for a remote domain)
 # Needs root.
+#
+# Figures (2-core test machine, Debian 12, glibc 2.36, 50 sessions):
+#   idle     64-69 KiB PSS per session (109-116 before the pss branch)
+#   rules    73 KiB
+#   message  86-93 KiB (about 195 before malloc_trim after each message)
+# A fresh idle child has 11-12 private dirty pages: ld.so's _rtld_global (2;
+# fork resets its locks), the TLS/thread block (2; errno, tid), libc's malloc
+# arena and fork state (2), the heap (4: tcache, chunks reused from the
+# master's free lists, our buffers), the stack (1-2); the rest is its share
+# of library text.  What keeps it there: -z relro -z now; no big stack
+# buffers on the session's path; 1 KiB command reads; openlog deferred and the
+# log identity in TLS; libwrap skipped without rules and run in a short-lived
+# child with them; malloc_trim after each message.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 N=${1:-50}

@@ -59,6 +59,10 @@ struct envelope {
     size_t nrcpts;
 };
 
+/* Is s a well-formed queue id ([0-9A-Za-z], 1 to QID_MAX-1 characters)?  Checked
+ * before any id from a file, a pipe or the command line becomes part of a path. */
+int qid_valid(const char *s);
+
 void env_init(struct envelope *e);
 void env_free(struct envelope *e);
 /* Append a recipient (copies the strings; orig/owner may be NULL).  Returns its index. */

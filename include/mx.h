@@ -49,6 +49,13 @@ void mx_route_free(struct mx_route *r);
  * 1 yes, 0 no, -1 DNS failed temporarily. */
 int mx_points_here(struct dns_ctx *d, const struct config *c, const char *domain);
 
+/* Are we one of domain's MX hosts at all (any preference; without MX, does the
+ * domain's address point at us)?  What the SMTP server asks before it accepts
+ * mail for a domain that is not one of our names from a client that may not
+ * relay: a backup MX must take the mail and queue it for the better MX.
+ * 1 yes, 0 no, -1 DNS failed temporarily. */
+int mx_listed_here(struct dns_ctx *d, const struct config *c, const char *domain);
+
 /* ---- pieces, exposed for tests ---- */
 
 /* "[192.0.2.1]", "[IPv6:2001:db8::1]" (also "[2001:db8::1]") -> ss (port 0).

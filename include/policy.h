@@ -58,6 +58,16 @@ int policy_mail(const struct config *c, struct dns_ctx *d, const struct client *
 int policy_rcpt(const struct config *c, const struct client *cl, const char *rcpt,
                 struct buf *why);
 
+/* RCPT TO as the SMTP server decides it: policy_rcpt, and a domain that is not
+ * one of our names is also accepted from a client that may not relay when its
+ * MX list (or, without MX, its address) points at us: as an MX that delivers it
+ * here (without mxpool any MX of it, with mxpool a most preferred one) the local
+ * part is checked as for our own domains; as a backup MX with mxpool any local
+ * part is accepted and queued for the better MX.  Not listed: 554 5.7.1; DNS
+ * failing, or d NULL: 451 4.4.3.  0 or code. */
+int policy_rcpt_dns(const struct config *c, struct dns_ctx *d, const struct client *cl,
+                    const char *rcpt, struct buf *why);
+
 /* minfree: free space of the queue file system.  0 or 452 4.3.1. */
 int policy_minfree(const struct config *c, struct buf *why);
 

@@ -11,8 +11,8 @@
 /* Try the pending remote recipients of every message in qids (skipping those
  * locked elsewhere or, unless o->force, still backing off), recording each
  * result; a message with nothing left to do is removed.  Messages are spread
- * over up to delivery-processes workers by destination (with relay-host: by
- * message, over up to destination-processes workers).  Returns when every
+ * over up to delivery-processes workers by destination, each destination
+ * (a domain, or the relay host) over at most destination-processes of them.  Returns when every
  * worker has finished. */
 void rworker_run(const struct config *c, const struct strlist *qids,
                  const struct runq_opts *o);

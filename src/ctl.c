@@ -207,17 +207,6 @@ static int parse_state(struct span v, enum rcpt_state *st)
     }
 }
 
-static int valid_qid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= QID_MAX)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')))
-            return 0;
-    return 1;
-}
-
 /* Which header records have been seen (duplicates are errors). */
 struct seen {
     unsigned mask;
@@ -251,7 +240,7 @@ static int header_record(char type, struct span v, struct envelope *e, struct se
     switch (type) {
     case 'Q': {
         char *q = decode(v);
-        int ok = q && valid_qid(q);
+        int ok = q && qid_valid(q);
         if (ok)
             str_copy(e->qid, q, sizeof e->qid);
         free(q);

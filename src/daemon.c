@@ -437,17 +437,6 @@ static void start_deliveries(struct daemon *d)
     }
 }
 
-static int qid_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= QID_MAX)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')))
-            return 0;
-    return 1;
-}
-
 /* Queue ids from session children: "QID\n" each. */
 static void read_notify(struct daemon *d)
 {
@@ -458,7 +447,7 @@ static void read_notify(struct daemon *d)
         char *nl;
         while ((nl = memchr(d->notebuf.s, '\n', d->notebuf.len))) {
             *nl = '\0';
-            if (qid_ok(d->notebuf.s))
+            if (qid_valid(d->notebuf.s))
                 sl_add(&d->pending, d->notebuf.s);
             size_t rest = d->notebuf.len - (size_t)(nl + 1 - d->notebuf.s);
             memmove(d->notebuf.s, nl + 1, rest);

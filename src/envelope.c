@@ -68,3 +68,11 @@ size_t env_pending(const struct envelope *e)
             n++;
     return n;
 }
+
+int qid_valid(const char *s)
+{
+    static const char ok[] =
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    size_t n = strlen(s);
+    return n > 0 && n < QID_MAX && strspn(s, ok) == n;
+}

@@ -396,7 +396,10 @@ enum mx_status mx_route(struct dns_ctx *d, const struct config *c, const char *d
     return ms;
 }
 
-int mx_points_here(struct dns_ctx *d, const struct config *c, const char *domain)
+/* Does an MX host of domain (or, without MX, the domain itself) point at us?
+ * best_only: only the most preferred hosts count. */
+static int points_here(struct dns_ctx *d, const struct config *c, const char *domain,
+                       int best_only)
 {
     struct mx_host *h;
     size_t n;
@@ -419,9 +422,9 @@ int mx_points_here(struct dns_ctx *d, const struct config *c, const char *domain
     size_t nours = 0;
     mx_our_addrs(&ours, &nours);
     int here = 0, best = n ? h[0].pref : 0, temp = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (c->mxpool && h[i].pref != best)
-            break; /* mxpool: local only when we are a most-preferred MX */
+    for (size_t i = 0; i < n && !here; i++) {
+        if (best_only && h[i].pref != best)
+            break;
         resolve_host(d, c, &h[i], ours, nours, 1);
         temp |= h[i].tempfail;
         here |= h[i].self;
@@ -431,4 +434,15 @@ int mx_points_here(struct dns_ctx *d, const struct config *c, const char *domain
     free(h);
     free(ours);
     return here ? 1 : temp ? -1 : 0;
+}
+
+int mx_points_here(struct dns_ctx *d, const struct config *c, const char *domain)
+{
+    /* mxpool: local only when we are a most-preferred MX */
+    return points_here(d, c, domain, c->mxpool);
+}
+
+int mx_listed_here(struct dns_ctx *d, const struct config *c, const char *domain)
+{
+    return points_here(d, c, domain, 0);
 }

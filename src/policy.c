@@ -10,6 +10,7 @@
 
 #include "address.h"
 #include "expand.h"
+#include "mx.h"
 #include "policy.h"
 
 /* Is any of the n addresses one of ours? */
@@ -207,27 +208,79 @@ int policy_mail(const struct config *c, struct dns_ctx *d, const struct client *
     return sender_domain_ok(d, dom, why);
 }
 
+/* A recipient we deliver here: the local part must exist and must not route
+ * further. */
+static int local_rcpt(const struct config *c, const char *rcpt, const char *local,
+                      struct buf *why)
+{
+    /* the percent hack, UUCP bang paths and quoted "a@b" local parts would
+     * route on to another host: never through us */
+    if (strpbrk(local, "%!@"))
+        return says(why, 550, "5.7.1 <%s>: routing in the local part is not supported", rcpt);
+    int ex = expand_local_exists(c, local);
+    if (ex == 0)
+        return says(why, 550, "5.1.1 <%s>: no such user here", rcpt);
+    if (ex < 0)
+        return says(why, 451, "4.3.0 <%s>: cannot look up this user now; try again later", rcpt);
+    return 0;
+}
+
+static int relay_denied(const char *rcpt, struct buf *why)
+{
+    return says(why, 554, "5.7.1 <%s>: relaying denied; this server accepts mail only for its own domains",
+                rcpt);
+}
+
 int policy_rcpt(const struct config *c, const struct client *cl, const char *rcpt,
                 struct buf *why)
 {
     char *local = NULL, *dom = NULL;
     int code = 0;
     addr_split(rcpt, &local, &dom);
-    if (!dom || expand_is_local_domain(c, dom)) {
-        /* the percent hack, UUCP bang paths and quoted "a@b" local parts would
-         * route on to another host: never through us */
-        if (strpbrk(local, "%!@")) {
-            code = says(why, 550, "5.7.1 <%s>: routing in the local part is not supported", rcpt);
-        } else {
-            int ex = expand_local_exists(c, local);
-            if (ex == 0)
-                code = says(why, 550, "5.1.1 <%s>: no such user here", rcpt);
-            else if (ex < 0)
-                code = says(why, 451, "4.3.0 <%s>: cannot look up this user now; try again later", rcpt);
+    if (!dom || expand_is_local_domain(c, dom))
+        code = local_rcpt(c, rcpt, local, why);
+    else if (!cl->relay_ok)
+        code = relay_denied(rcpt, why);
+    free(local);
+    free(dom);
+    return code;
+}
+
+/* Our part in dom's MX list: 2 we deliver its mail here (an MX of it; with
+ * mxpool a most preferred one), 1 a backup MX that queues it for a better
+ * one (mxpool), 0 none, -1 DNS failed temporarily.  Mirrors the queue
+ * runner, which delivers locally exactly when mx_points_here() says so. */
+static int mx_role(const struct config *c, struct dns_ctx *d, const char *dom)
+{
+    int listed = mx_listed_here(d, c, dom);
+    if (listed != 1)
+        return listed;
+    if (!c->mxpool)
+        return 2;
+    int best = mx_points_here(d, c, dom);
+    return best == 1 ? 2 : best == 0 ? 1 : -1;
+}
+
+int policy_rcpt_dns(const struct config *c, struct dns_ctx *d, const struct client *cl,
+                    const char *rcpt, struct buf *why)
+{
+    char *local = NULL, *dom = NULL;
+    int code = 0;
+    addr_split(rcpt, &local, &dom);
+    if (!dom || cl->relay_ok || expand_is_local_domain(c, dom)) {
+        code = policy_rcpt(c, cl, rcpt, why);
+    } else if (!d) {
+        code = says(why, 451, "4.4.3 <%s>: cannot tell now whether this server is an MX host "
+                    "of %s (no resolver); try again later", rcpt, dom);
+    } else {
+        switch (mx_role(c, d, dom)) {
+        case 2: code = local_rcpt(c, rcpt, local, why); break;
+        case 1: code = 0; break;
+        case 0: code = relay_denied(rcpt, why); break;
+        default:
+            code = says(why, 451, "4.4.3 <%s>: cannot tell now whether this server is an MX "
+                        "host of %s (DNS failed); try again later", rcpt, dom);
         }
-    } else if (!cl->relay_ok) {
-        code = says(why, 554, "5.7.1 <%s>: relaying denied; this server accepts mail only for its own domains",
-                    rcpt);
     }
     free(local);
     free(dom);

@@ -351,6 +351,14 @@ static void deliver_batch(const struct config *c, struct qmsg *m, const size_t *
     if (spool_reload(m) < 0)
         log_err("%s: cannot re-read the control file: %s", spool_env(m)->qid,
                 strerror(errno));
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return;
+    /* the child died or could not start: say so for what it left undone */
+    struct envelope *e = spool_env(m);
+    for (size_t k = 0; k < n; k++)
+        if (e->rcpts[idx[k]].state == RS_PENDING)
+            record(m, idx[k], RS_PENDING, "4.3.0 the remote delivery process failed; "
+                   "see the mail log", "none", o);
 }
 
 static void deliver_remote(const struct config *c, struct qmsg *m, const size_t *idx,

@@ -37,8 +37,9 @@ static unsigned long hash(const char *s)
     return h;
 }
 
-/* The destination a message is assigned by: its first remote domain (or its
- * qid with relay-host, which is one destination anyway).  NULL: nothing remote. */
+/* The destination a message is assigned by: its first remote domain (every
+ * remote recipient with relay-host), and one of destination-processes slots.
+ * NULL: nothing remote. */
 static char *dest_key(const struct config *c, const struct envelope *e)
 {
     for (size_t i = 0; i < e->nrcpts; i++) {
@@ -48,7 +49,9 @@ static char *dest_key(const struct config *c, const struct envelope *e)
         const char *d = addr_domain(r->addr);
         if (!d || expand_is_local_domain(c, d))
             continue;
-        return xstrdup(c->relay_host ? e->qid : d);
+        /* a destination is spread over up to destination-processes workers */
+        unsigned long slots = c->dest_procs > 0 ? (unsigned long)c->dest_procs : 1;
+        return xasprintf("%s#%lu", c->relay_host ? "relay" : d, hash(e->qid) % slots);
     }
     return NULL;
 }
@@ -144,8 +147,6 @@ void rworker_run(const struct config *c, const struct strlist *qids,
                  const struct runq_opts *o)
 {
     long nw = c->delivery_procs > 0 ? c->delivery_procs : 1;
-    if (c->relay_host && c->dest_procs > 0 && c->dest_procs < nw)
-        nw = c->dest_procs;
     if (o->verbose)
         nw = 1; /* one dialogue at a time keeps -v readable */
     struct strlist *share = xcalloc((size_t)nw, sizeof *share);

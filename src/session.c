@@ -391,7 +391,7 @@ static void cmd_rcpt(struct session *s, char *arg)
         free(addr);
         return;
     }
-    int code = policy_rcpt(s->c, &s->cl, addr, &s->why);
+    int code = policy_rcpt_dns(s->c, s->dns, &s->cl, addr, &s->why);
     if (code) {
         reply_why(s, code);
         free(addr);

@@ -88,10 +88,7 @@ void spool_make_qid(char out[QID_MAX])
 
 int spool_valid_qid(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n >= QID_MAX)
-        return 0;
-    return strspn(s, b62) == n;
+    return qid_valid(s);
 }
 
 static char *path2(const char *dir, const char *prefix, const char *qid)

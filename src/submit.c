@@ -262,7 +262,10 @@ static void start_delivery(const struct config *c, const struct submit_opts *o,
         spool_trigger(c->queuedir); /* the daemon picks up the maildrop */
         return;
     }
-    struct runq_opts ro = {.verbose = o->verbose};
+    /* local recipients now; remote ones too with immediate (or -v), else at the
+     * next queue run, as for mail accepted over SMTP */
+    struct runq_opts ro = {.verbose = o->verbose,
+                           .local_only = !c->immediate && !o->verbose};
     if (o->verbose) {
         runq_message(c, qid, &ro);
         return;

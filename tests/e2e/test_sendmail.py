@@ -268,3 +268,17 @@ def test_missing_C_file(sandbox):
     r = subprocess.run([sandbox.bin + "/sendmail", "-C", "/nonexistent/po.cf", "x"],
                        input=b"x\n", capture_output=True)
     assert r.returncode == 66
+
+
+def test_f_by_trusted_user(sandbox, accounts):
+    if not IS_ROOT:
+        pytest.skip("needs root to run sendmail as another account")
+    u1, u2 = accounts["u1"], accounts["u2"]
+    sandbox.write_config(trusted_users=u1)
+    r = sandbox.sendmail("-i", "-f", "list-bounces@example.org", u2, message=msg(to=u2),
+                         user=u1)
+    assert r.returncode == 0, r.stderr
+    sandbox.runq()
+    m = sandbox.wait_for_mail(u2)[0]
+    assert m["X-Authentication-Warning"] is None
+    assert m["Return-Path"] == "<list-bounces@example.org>"

@@ -8,6 +8,7 @@ import pytest
 from dnslib import A, MX, PTR, QTYPE, RCODE, RR
 from dnslib.server import BaseResolver, DNSServer
 
+from dnsserver import ZoneServer
 from smtpclient import bs
 
 ZONE = {
@@ -23,6 +24,12 @@ ZONE = {
     "aonly.example.": [(QTYPE.A, A("198.51.100.26"))],
     "nullmx.example.": [(QTYPE.MX, MX(".", 0))],
     "fake.example.": [(QTYPE.A, A("127.0.0.1"))],
+    # MX lists that include us (127.0.0.1 is always us): as the only MX, as a
+    # backup behind a better host, and a domain whose address is ours (no MX)
+    "mine.example.": [(QTYPE.MX, MX("mx.local.example.", 10))],
+    "backed.example.": [(QTYPE.MX, MX("mx.exists.example.", 10)),
+                        (QTYPE.MX, MX("mx.local.example.", 20))],
+    "bareus.example.": [(QTYPE.A, A("127.0.0.1"))],
 }
 
 
@@ -49,9 +56,7 @@ class ZoneResolver(BaseResolver):
 
 @pytest.fixture
 def dns():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = ZoneServer._free_port()  # free for UDP and TCP both
     udp = DNSServer(ZoneResolver(), port=port, address="127.0.0.1")
     tcp = DNSServer(ZoneResolver(), port=port, address="127.0.0.1", tcp=True)
     udp.start_thread()
@@ -128,3 +133,43 @@ def test_received_shows_verified_name(sb):
     msgs = sb.wait_for_mail(sb.acc["u1"])
     rec = msgs[0].get_all("Received")[0]
     assert "from helo.example (good.client.example [192.0.2.7])" in rec
+
+
+def rcpt_replies(sb, *rcpts):
+    r = session(sb, "192.0.2.9", ["EHLO x.example", "MAIL FROM:<a@exists.example>"] +
+                ["RCPT TO:<%s>" % a for a in rcpts])
+    assert r[2][0] == 250, r
+    return [(code, text[0][:5].decode()) for code, text in r[3:3 + len(rcpts)]]
+
+
+def test_mx_pointing_here_is_accepted_from_anyone(sb):
+    """A client that may not relay may still send mail for a domain whose MX list
+    names us.  Without mxpool such a domain is ours (the queue runner delivers it
+    here), so the local part is checked like one of our own domains."""
+    pm = "postmaster@"
+    assert rcpt_replies(sb, pm + "mine.example", "nosuchuser9@mine.example",
+                        pm + "backed.example", pm + "bareus.example",
+                        pm + "exists.example", "a%b@mine.example") == [
+        (250, "2.1.5"), (550, "5.1.1"), (250, "2.1.5"), (250, "2.1.5"),
+        (554, "5.7.1"), (550, "5.7.1")]
+
+
+def test_backup_mx_with_mxpool_accepts_for_the_better_mx(sb):
+    """mxpool: a backup MX accepts any local part of the domain (the better MX
+    judges it) and queues the mail for it; the best MX checks the local part."""
+    sb.write_config(mxpool=True)
+    assert rcpt_replies(sb, "anyone@backed.example", "nosuchuser9@mine.example",
+                        "postmaster@mine.example", "x@exists.example") == [
+        (250, "2.1.5"), (550, "5.1.1"), (250, "2.1.5"), (554, "5.7.1")]
+
+
+def test_mx_check_without_dns_is_temporary(sb):
+    """The resolver not answering: we cannot tell whether we are an MX, so the
+    client is told to come back (never a permanent refusal, never a pass)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))  # bound and silent: every query times out
+        sb.write_config(resolver="127.0.0.1:%d" % s.getsockname()[1], dns_timeout=1,
+                        verify_from="0")  # MAIL FROM would need the DNS too
+        r = session(sb, "192.0.2.9", ["EHLO x.example", "MAIL FROM:<a@exists.example>",
+                                      "RCPT TO:<postmaster@mine.example>"])
+    assert r[3][0] == 451 and r[3][1][0].startswith(b"4.4.3"), r

@@ -159,6 +159,21 @@ static void test_minfree(void **state)
     assert_true(!strncmp(f->why.s, "4.3.1 ", 6));
 }
 
+/* Without a resolver the server cannot tell whether it is an MX host of a
+ * foreign domain: a client that may not relay is told to try again (never a
+ * pass); our own domains and relaying clients need no DNS. */
+static void test_rcpt_dns_without_resolver(void **state)
+{
+    struct fix *f = *state;
+    assert_int_equal(policy_rcpt_dns(&f->c, NULL, &f->cl, "x@backup.example", &f->why), 451);
+    assert_true(!strncmp(f->why.s, "4.4.3 ", 6));
+    assert_int_equal(policy_rcpt_dns(&f->c, NULL, &f->cl, "nobody@mx.test.example", &f->why), 0);
+    assert_int_equal(policy_rcpt_dns(&f->c, NULL, &f->cl, "nosuchuser9@mx.test.example",
+                                     &f->why), 550);
+    f->cl.relay_ok = 1;
+    assert_int_equal(policy_rcpt_dns(&f->c, NULL, &f->cl, "x@backup.example", &f->why), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +183,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trusted_and_relay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkhelo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_minfree, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rcpt_dns_without_resolver, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
