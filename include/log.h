@@ -10,6 +10,11 @@
 /* Open syslog as ident (LOG_PID, LOG_MAIL).  to_stderr: also print messages
  * (the foreground daemon, -v, tests).  progname is used in stderr messages. */
 void log_open(const char *ident, int to_stderr);
+/* The same, but syslog is connected at the first message (by then the process
+ * may have dropped privileges: only for processes that already have).  An
+ * SMTP session child that never logs thus leaves libc's syslog state, a page
+ * shared with the daemon, untouched. */
+void log_open_deferred(const char *ident, int to_stderr);
 void log_set_stderr(int on);
 int log_to_stderr(void);
 const char *log_ident(void);

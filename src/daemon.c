@@ -330,7 +330,8 @@ static void run_session(struct daemon *d, int fd, const struct sockaddr *peer, i
         refuse(fd, "421 4.3.0 server configuration error; try again later\r\n");
         _exit(EX_OSERR);
     }
-    log_open("smtpd", log_to_stderr());
+    /* unprivileged already: syslog can wait for a first message */
+    log_open_deferred("smtpd", log_to_stderr());
     struct session_conn conn = { .fd = fd, .peer = peer, .submission = submission,
                                  .notify_fd = d->notify[1] };
     _exit(session_run(d->c, &conn));

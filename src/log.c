@@ -19,17 +19,8 @@ static _Thread_local struct {
     char ident[64];
     int to_stderr;
     int opened;   /* openlog done with ident */
-    int pending;  /* log_open called; openlog at the first message */
+    int pending;  /* ident set; openlog still to do (at the first message) */
 } lg = {"postoffice", 0, 0, 0};
-
-void log_open(const char *ident, int to_stderr)
-{
-    str_copy(lg.ident, ident, sizeof lg.ident);
-    lg.to_stderr = to_stderr;
-    /* openlog waits for the first message: an idle session child that
-     * never logs leaves libc's syslog state (shared with the master) alone */
-    lg.pending = 1;
-}
 
 /* Connect to syslog under the current identity, if not done yet. */
 static void log_ready(void)
@@ -41,6 +32,19 @@ static void log_ready(void)
     openlog(lg.ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
     lg.opened = 1;
     lg.pending = 0;
+}
+
+void log_open_deferred(const char *ident, int to_stderr)
+{
+    str_copy(lg.ident, ident, sizeof lg.ident);
+    lg.to_stderr = to_stderr;
+    lg.pending = 1;
+}
+
+void log_open(const char *ident, int to_stderr)
+{
+    log_open_deferred(ident, to_stderr);
+    log_ready();
 }
 
 void log_set_stderr(int on)
