@@ -7,10 +7,12 @@
 #   message  after EHLO and one 50 KB message each (queued for a remote domain)
 # Needs root.
 #
-# Figures (2-core test machine, Debian 12, glibc 2.36, 50 sessions):
-#   idle     64-69 KiB PSS per session (109-116 before the pss branch)
-#   rules    73 KiB
-#   message  86-93 KiB (about 195 before malloc_trim after each message)
+# Figures (2-core test machine, Debian 12, glibc 2.36, 50 sessions; the same
+# run with the tree before the pss branch in brackets):
+#   idle     64-74 KiB PSS per session   [109-116]
+#   rules    73 KiB                      [120]
+#   message  86-98 KiB                   [195-228]
+# (PSS includes a share of library text that moves with the machine's load.)
 # A fresh idle child has 11-12 private dirty pages: ld.so's _rtld_global (2;
 # fork resets its locks), the TLS/thread block (2; errno, tid), libc's malloc
 # arena and fork state (2), the heap (4: tcache, chunks reused from the
