@@ -11,6 +11,11 @@
 #   ROUNDS=1                repeat every measurement this many times (report ranges)
 #   SYNC_N=500              messages for the strace count of synchronous commits (0: skip)
 #   WHAT="local relay sync" which parts to run
+#   PO_CF_EXTRA="opt=val"   extra postoffice.cf lines (experiments)
+#   PO_BIN=path            another postoffice binary (experiments)
+#   WHO="postoffice postfix" which MTAs to measure
+#   PO_PRELOAD=lib.so       LD_PRELOAD for the postoffice daemon (experiments,
+#                           e.g. a library that turns fsync into a no-op)
 #
 # Scenarios, each for postoffice and for Postfix back to back:
 #   local: smtp-source -> MTA on 127.0.0.1 -> mbox of user pobench in a private
@@ -34,11 +39,13 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 [ "$(id -u)" = 0 ] || { echo "compare-postfix: run as root (private Postfix, mailbox owner)" >&2; exit 77; }
-BIN=$PWD/postoffice
+BIN=${PO_BIN:-$PWD/postoffice}
 [ -x "$BIN" ] || { echo "compare-postfix: build first: ./configure.sh && make" >&2; exit 69; }
 
 N=${N:-5000} SIZE=${SIZE:-2048} CONC=${CONC:-"1 10 50"} RCONC=${RCONC:-10}
 ROUNDS=${ROUNDS:-1} SYNC_N=${SYNC_N:-500} WHAT=${WHAT:-"local relay sync"}
+WHO=${WHO:-"postoffice postfix"}
+want() { case " $WHO " in *" $1 "*) return 0 ;; esac; return 1; }
 
 install_postfix() {
     command -v postfix >/dev/null && command -v smtp-source >/dev/null &&
@@ -115,6 +122,7 @@ load=0
 minfree=0
 relay-host=[127.0.0.1]:$SINKPORT
 $1
+${PO_CF_EXTRA:-}
 CF
 }
 POSTRACE=
@@ -130,7 +138,7 @@ po_start() { # [strace-output]
         done
         POPID=$(cat "$D/po/pid")
     else
-        "$BIN" -C "$D/po/cf" -bd || exit 1
+        ${PO_PRELOAD:+env LD_PRELOAD=$PO_PRELOAD} "$BIN" -C "$D/po/cf" -bd || exit 1
         POPID=$(cat "$D/po/pid")
     fi
 }
@@ -300,12 +308,16 @@ for w in $WHAT; do
     r=1
     while [ $r -le "$ROUNDS" ]; do
         for c in $CONC; do
-            po_conf ""; po_start
-            record "local postoffice $c $(run_local postoffice "$POPORT" "$c")"
-            po_stop
-            pf_conf; pf_start
-            record "local postfix $c $(run_local postfix "$PFPORT" "$c")"
-            pf_stop
+            if want postoffice; then
+                po_conf ""; po_start
+                record "local postoffice $c $(run_local postoffice "$POPORT" "$c")"
+                po_stop
+            fi
+            if want postfix; then
+                pf_conf; pf_start
+                record "local postfix $c $(run_local postfix "$PFPORT" "$c")"
+                pf_stop
+            fi
         done
         r=$((r + 1))
     done ;;
@@ -313,12 +325,16 @@ for w in $WHAT; do
     r=1
     while [ $r -le "$ROUNDS" ]; do
         for c in $RCONC; do
-            po_conf "immediate"; po_start
-            record "relay postoffice $c $(run_relay postoffice "$POPORT" "$c")"
-            po_stop
-            pf_conf; pf_start
-            record "relay postfix $c $(run_relay postfix "$PFPORT" "$c")"
-            pf_stop
+            if want postoffice; then
+                po_conf "immediate"; po_start
+                record "relay postoffice $c $(run_relay postoffice "$POPORT" "$c")"
+                po_stop
+            fi
+            if want postfix; then
+                pf_conf; pf_start
+                record "relay postfix $c $(run_relay postfix "$PFPORT" "$c")"
+                pf_stop
+            fi
         done
         r=$((r + 1))
     done ;;
