@@ -152,6 +152,9 @@ po_stop() {
     rm -f "$D/po/pid"
 }
 
+po_conf ""
+"$BIN" -C "$D/po/cf" -bi >/dev/null 2>&1 # an aliases database, as any real setup has
+
 # ---- Postfix, private ----
 PFDIR=$(postconf -h daemon_directory)
 mkdir -p "$D/pf/etc" "$D/pf/spool" "$D/pf/lib"
@@ -364,7 +367,7 @@ done
 # ---- the table ----
 echo
 echo "postoffice vs Postfix $(postconf -h mail_version): $N messages, smtp-source -l $SIZE, one message per connection"
-awk -v rounds="$ROUNDS" '
+awk -v rounds="$ROUNDS" -v syncn="$SYNC_N" '
 function range(a, b) { return (a == b) ? a : a "-" b }
 function put(k, v) { if (!(k in lo) || v < lo[k]) lo[k] = v; if (!(k in hi) || v > hi[k]) hi[k] = v }
 $1 == "local" || $1 == "relay" { put($1 " " $3 " " $2 " a", $4); put($1 " " $3 " " $2 " d", $5); seen[$1 " " $3] = 1 }
@@ -382,6 +385,6 @@ END {
             range(lo[k " postoffice d"], hi[k " postoffice d"]), range(lo[k " postfix d"], hi[k " postfix d"]),
             lo[k " postoffice a"] / hi[k " postfix a"], lo[k " postoffice d"] / hi[k " postfix d"]
     }
-    for (k in sync) printf "sync calls/message  %-22s %6s   (%s)\n", k, sync[k], sdet[k]
+    for (k in sync) printf "synchronous commits per message (strace, %s msgs, 10 clients)  %-18s %5s   (%s)\n", syncn, k, sync[k], sdet[k]
     print "(x = worst postoffice / best Postfix over the rounds; done = delivered into the mbox or counted by the sink)"
 }' "$RES"
