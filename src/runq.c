@@ -504,6 +504,10 @@ int runq_messages(const struct config *c, const struct strlist *q,
     long maxp = c->delivery_procs > 0 ? c->delivery_procs : 1;
     int running = 0;
     for (size_t i = 0; i < q->n; i++) {
+        /* the remote pass delivered and removed most relayed mail already:
+         * no process for a message that is gone */
+        if (spool_locked(c->queuedir, q->v[i]) < 0 && errno == ENOENT)
+            continue;
         if (maxp == 1 || o->verbose) {
             runq_message(c, q->v[i], &lo); /* one at a time keeps -v readable */
             continue;
