@@ -367,24 +367,36 @@ done
 # ---- the table ----
 echo
 echo "postoffice vs Postfix $(postconf -h mail_version): $N messages, smtp-source -l $SIZE, one message per connection"
-awk -v rounds="$ROUNDS" -v syncn="$SYNC_N" '
+awk -v syncn="$SYNC_N" '
 function range(a, b) { return (a == b) ? a : a "-" b }
-function put(k, v) { if (!(k in lo) || v < lo[k]) lo[k] = v; if (!(k in hi) || v > hi[k]) hi[k] = v }
-$1 == "local" || $1 == "relay" { put($1 " " $3 " " $2 " a", $4); put($1 " " $3 " " $2 " d", $5); seen[$1 " " $3] = 1 }
+function put(k, v) {
+    if (!(k in lo) || v < lo[k]) lo[k] = v
+    if (!(k in hi) || v > hi[k]) hi[k] = v
+    sum[k] += v; cnt[k]++
+}
+function avg(k) { return cnt[k] ? sum[k] / cnt[k] : 0 }
+function ratio(a, b) { return avg(b) ? avg(a) / avg(b) : 0 }
+$1 == "local" || $1 == "relay" {
+    put($1 " " $3 " " $2 " a", $4); put($1 " " $3 " " $2 " d", $5); seen[$1 " " $3] = 1
+}
 $1 == "sync" { sync[$2 " " $3] = $4; sdet[$2 " " $3] = $5 " " $6 " " $7 }
 END {
-    printf "%-28s %-8s %14s %14s %14s %14s %7s %7s\n", "scenario", "clients",
-        "po accepted/s", "pf accepted/s", "po done/s", "pf done/s", "acc x", "done x"
+    printf "%-26s %7s %13s %13s %13s %13s %6s %6s\n", "scenario", "clients",
+        "po accept/s", "pf accept/s", "po done/s", "pf done/s", "acc x", "done x"
     n = split("local relay", kinds, " ")
-    for (i = 1; i <= n; i++) for (c = 1; c <= 200; c++) {
+    for (i = 1; i <= n; i++) for (c = 1; c <= 500; c++) {
         k = kinds[i] " " c
         if (!(k in seen)) continue
         name = (kinds[i] == "local") ? "SMTP -> mbox (issue 3)" : "SMTP -> relay -> sink (4)"
-        printf "%-28s %-8s %14s %14s %14s %14s %7.2f %7.2f\n", name, c,
-            range(lo[k " postoffice a"], hi[k " postoffice a"]), range(lo[k " postfix a"], hi[k " postfix a"]),
-            range(lo[k " postoffice d"], hi[k " postoffice d"]), range(lo[k " postfix d"], hi[k " postfix d"]),
-            lo[k " postoffice a"] / hi[k " postfix a"], lo[k " postoffice d"] / hi[k " postfix d"]
+        printf "%-26s %7s %13s %13s %13s %13s %6.2f %6.2f\n", name, c,
+            range(lo[k " postoffice a"], hi[k " postoffice a"]),
+            range(lo[k " postfix a"], hi[k " postfix a"]),
+            range(lo[k " postoffice d"], hi[k " postoffice d"]),
+            range(lo[k " postfix d"], hi[k " postfix d"]),
+            ratio(k " postoffice a", k " postfix a"), ratio(k " postoffice d", k " postfix d")
     }
-    for (k in sync) printf "synchronous commits per message (strace, %s msgs, 10 clients)  %-18s %5s   (%s)\n", syncn, k, sync[k], sdet[k]
-    print "(x = worst postoffice / best Postfix over the rounds; done = delivered into the mbox or counted by the sink)"
+    for (k in sync)
+        printf "sync calls per message (strace -f -c, %s messages, 10 clients): %-18s %5s  (%s)\n",
+            syncn, k, sync[k], sdet[k]
+    print "(ranges over the rounds; x = mean postoffice / mean Postfix; done = in the mbox / counted by the sink)"
 }' "$RES"
