@@ -1,11 +1,10 @@
 #!/bin/sh
 # bench/smtp-bench.sh - messages per second accepted over SMTP and delivered
 # into the mbox, with postfix's smtp-source (Debian package postfix; we never
-# start postfix on port 25 - only its client tool is used here, and the
-# optional Postfix comparison runs a private instance on a loopback port).
+# start postfix on port 25 - only its client tool is used here).  The
+# comparison against Postfix in the same run is bench/compare-postfix.sh.
 #
 #   sh bench/smtp-bench.sh [MESSAGES] [CONCURRENCY...]     (5000; 1 10 50)
-#   POSTFIX=1 sh bench/smtp-bench.sh    also measure a private Postfix
 #
 # Prints one line per run: who, clients, accepted/s, delivered/s, fsyncs per
 # message (from strace -c when STRACE=1).  Needs root (a mailbox owner).
@@ -42,7 +41,6 @@ CF
 
 cleanup() {
     [ -f "$D/pid" ] && kill "$(cat "$D/pid")" 2>/dev/null
-    [ -n "${PFX:-}" ] && postfix -c "$PFX/etc" stop >/dev/null 2>&1
     rm -rf "$D"
 }
 trap cleanup EXIT INT TERM

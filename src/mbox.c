@@ -25,16 +25,22 @@
 #include "util.h"
 
 #define LOCK_POLL_MS 200 /* longest pause between tries on a busy lock */
+#define LOCK_BUSY_MS 10  /* pause while the lock is only busy with deliveries */
+#define LOCK_BUSY_TRIES 100
 
-/* Wait before trying a busy lock again: 2 ms at first, doubling up to
- * LOCK_POLL_MS, so deliveries queued behind each other follow at once while a
- * mail reader holding the lock for long is not polled hard. */
-static void nap(long long deadline, int *delay)
+/* Wait before trying a busy lock again: 2, 4, 8 ms, then every 10 ms for about
+ * a second, then every LOCK_POLL_MS.  Deliveries queued behind each other hold
+ * the lock a few milliseconds each (one fsync), so a waiter that backed off to
+ * 100 ms or more would leave the mailbox idle while it sleeps; a mail reader
+ * holding the lock for long is still not polled hard.  *tries starts at 0. */
+static void nap(long long deadline, int *tries)
 {
+    int delay = *tries < 3 ? 2 << *tries
+                : *tries < LOCK_BUSY_TRIES ? LOCK_BUSY_MS : LOCK_POLL_MS;
     int ms = ms_left(deadline);
-    poll(NULL, 0, ms < *delay ? ms : *delay);
-    if (*delay < LOCK_POLL_MS)
-        *delay = *delay * 2 > LOCK_POLL_MS ? LOCK_POLL_MS : *delay * 2;
+    poll(NULL, 0, ms < delay ? ms : delay);
+    if (*tries < LOCK_BUSY_TRIES)
+        (*tries)++;
 }
 
 static void add_clean(struct buf *b, const char *s)
@@ -77,7 +83,7 @@ static int remove_stale(const char *lock)
 int mbox_dotlock(const char *path, long long deadline)
 {
     char *lock = xasprintf("%s.lock", path);
-    int rc = -1, delay = 2;
+    int rc = -1, tries = 0;
 
     for (;;) {
         int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -101,7 +107,7 @@ int mbox_dotlock(const char *path, long long deadline)
             errno = EWOULDBLOCK;
             break;
         }
-        nap(deadline, &delay);
+        nap(deadline, &tries);
     }
     free(lock);
     return rc;
@@ -117,7 +123,7 @@ void mbox_dotunlock(const char *path)
 static int fcntl_lock(int fd, long long deadline)
 {
     struct flock fl;
-    int delay = 2;
+    int tries = 0;
     for (;;) {
         memset(&fl, 0, sizeof fl);
         fl.l_type = F_WRLCK;
@@ -130,7 +136,7 @@ static int fcntl_lock(int fd, long long deadline)
             errno = EWOULDBLOCK;
             return -1;
         }
-        nap(deadline, &delay);
+        nap(deadline, &tries);
     }
 }
 

@@ -7,6 +7,7 @@
 #include "compat.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -512,6 +513,10 @@ int runq_messages(const struct config *c, const struct strlist *q,
     long maxp = c->delivery_procs > 0 ? c->delivery_procs : 1;
     int running = 0;
     for (size_t i = 0; i < q->n; i++) {
+        /* the remote pass delivered and removed most relayed mail already:
+         * no process for a message that is gone */
+        if (spool_locked(c->queuedir, q->v[i]) < 0 && errno == ENOENT)
+            continue;
         if (maxp == 1 || o->verbose) {
             runq_message(c, q->v[i], &lo); /* one at a time keeps -v readable */
             continue;
@@ -532,6 +537,19 @@ int runq_messages(const struct config *c, const struct strlist *q,
     return 0;
 }
 
+/* Load the name-service modules once, here: every local delivery forks a
+ * child that calls initgroups(), and modules loaded in this process are
+ * inherited instead of being loaded again for each message (the daemon's
+ * master does the same through its cached credentials). */
+static void preload_nss(const struct config *c)
+{
+    struct passwd *pw = getpwnam(c->user);
+    gid_t g[1];
+    int n = 1;
+    if (pw)
+        (void)getgrouplist(pw->pw_name, pw->pw_gid, g, &n);
+}
+
 int runq_run(const struct config *c, const struct runq_opts *o)
 {
     if (access(c->queuedir, R_OK | W_OK | X_OK) < 0) {
@@ -550,6 +568,7 @@ int runq_run(const struct config *c, const struct runq_opts *o)
         say("cannot list the queue %s: %s", c->queuedir, strerror(errno));
         return EX_OSERR;
     }
+    preload_nss(c);
     runq_messages(c, &q, o);
     sl_free(&q);
     return 0;
