@@ -84,6 +84,13 @@ int spool_record(struct qmsg *m, size_t i, enum rcpt_state st, const char *statu
  * against the name, so nobody works on the replaced file.  Only when no child
  * is delivering this message: children append to the old inode. */
 int spool_rewrite(struct qmsg *m);
+/* Lazy recording, for a caller that knows what follows a batch of results:
+ * with it on, spool_record appends without syncing; spool_sync makes the
+ * appended records durable (a no-op when there are none), spool_remove makes
+ * them moot, spool_close syncs what is left.  The caller must spool_sync
+ * before it delivers anything else for this message (guarantee 3). */
+void spool_set_lazy(struct qmsg *m, int on);
+int spool_sync(struct qmsg *m);
 /* Re-read the control file through the locked descriptor (after a child
  * process appended status records to it).  0 or -1 with errno (m unchanged). */
 int spool_reload(struct qmsg *m);

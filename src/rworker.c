@@ -111,8 +111,14 @@ static void one_message(const struct config *c, struct remote_session *rs,
                 done[b] = 1;
             }
         }
+        /* the results of one transaction are synced together, or not at all
+         * when they finish the message, which is then removed */
+        spool_set_lazy(m, 1);
         remote_deliver_in(rs, m, idx, k, o);
         e = spool_env(m);
+        if ((env_pending(e) || any_failed(e)) && spool_sync(m) < 0)
+            log_err("%s: cannot sync the results: %s", e->qid, strerror(errno));
+        spool_set_lazy(m, 0);
     }
     /* all sent: nothing for the local half to do */
     if (!env_pending(e) && !any_failed(e) && spool_remove(m) < 0)

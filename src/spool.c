@@ -54,6 +54,8 @@ struct qmsg {
     char qid[QID_MAX];
     char *cf, *df;
     int fd;         /* the locked control file, O_RDWR|O_APPEND */
+    int lazy;       /* spool_record leaves the sync to spool_sync/close */
+    int dirty;      /* records written but not yet synced */
     struct envelope env;
 };
 
@@ -511,7 +513,9 @@ int spool_record(struct qmsg *m, size_t i, enum rcpt_state st, const char *statu
     int r = fstat(m->fd, &st0);
     if (r == 0)
         r = write_all(m->fd, line.s, line.len);
-    if (r == 0)
+    if (r == 0 && m->lazy)
+        m->dirty = 1;
+    else if (r == 0)
         r = fdatasync(m->fd);
     if (r < 0) {
         int e = errno;
@@ -574,8 +578,22 @@ out:
     return 0;
 }
 
+void spool_set_lazy(struct qmsg *m, int on)
+{
+    m->lazy = on;
+}
+
+int spool_sync(struct qmsg *m)
+{
+    if (!m->dirty)
+        return 0;
+    m->dirty = 0;
+    return fdatasync(m->fd);
+}
+
 int spool_remove(struct qmsg *m)
 {
+    m->dirty = 0; /* nothing left to make durable */
     /* control first: a message without a control file does not exist; a
      * leftover data file is an orphan spool_cleanup removes */
     if (unlink(m->cf) < 0 && errno != ENOENT)
@@ -587,8 +605,11 @@ int spool_remove(struct qmsg *m)
 
 void spool_close(struct qmsg *m)
 {
-    if (m)
-        qmsg_free(m);
+    if (!m)
+        return;
+    if (spool_sync(m) < 0)
+        log_err("%s: cannot sync the control file: %s", m->qid, strerror(errno));
+    qmsg_free(m);
 }
 
 /* ---- listing ---- */

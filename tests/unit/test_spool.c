@@ -208,6 +208,30 @@ static void test_abort_and_failed_write(void **st)
     assert_int_equal(count_files(f->q, "df"), 0);
 }
 
+static void test_lazy_records(void **st)
+{
+    struct fx *f = *st;
+    char qid[QID_MAX];
+    struct qmsg *m;
+    assert_int_equal(enqueue(f->q, "", 2, "x\n", qid), 0);
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    spool_set_lazy(m, 1);
+    assert_int_equal(spool_record(m, 0, RS_DONE, "2.0.0 sent", "mx.example.org"), 0);
+    assert_int_equal(spool_sync(m), 0);
+    assert_int_equal(spool_sync(m), 0); /* nothing new: a no-op */
+    assert_int_equal(spool_record(m, 1, RS_PENDING, "4.4.1 later", NULL), 0);
+    spool_close(m); /* syncs what is left */
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    assert_int_equal(spool_env(m)->rcpts[0].state, RS_DONE);
+    assert_string_equal(spool_env(m)->rcpts[1].status, "4.4.1 later");
+    /* results that finish the message: removed without a sync */
+    spool_set_lazy(m, 1);
+    assert_int_equal(spool_record(m, 1, RS_DONE, "2.0.0 sent", NULL), 0);
+    assert_int_equal(spool_remove(m), 0);
+    spool_close(m);
+    assert_false(file_exists(f->q, "cf", qid));
+}
+
 static void test_open_record_reopen(void **st)
 {
     struct fx *f = *st;
@@ -789,6 +813,7 @@ int main(void)
         T(test_open_record_reopen),
         T(test_locking_two_processes),
         T(test_list_order_and_incomplete),
+        T(test_lazy_records),
         T(test_cleanup_and_crash_leftovers),
         T(test_trigger),
         T(test_pickup),
