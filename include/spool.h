@@ -19,7 +19,7 @@
  * its control file) by whoever delivers it; every leftover of a crash is either
  * a complete message or a temporary that spool_cleanup() removes.
  *
- * Cost: an enqueue does 3 synchronous flushes (fdatasync data, fsync control,
+ * Cost: an enqueue does 2 synchronous flushes (syncfs for data and control,
  * fsync directory), a result 1 (fdatasync), a rewrite 2 (fsync, fsync dir).
  *
  * fcntl locks belong to the process and vanish when it closes ANY descriptor

@@ -3,8 +3,8 @@
  * Runs as root only in spool_setup() (creating the directories for user=).
  * spool_pickup() reads users' untrusted files and must run as the queue owner.
  *
- * Durability (postoffice-queue(5)): an enqueue costs three synchronous
- * flushes: fdatasync(data), fsync(control temp), fsync(directory).  The data
+ * Durability (postoffice-queue(5)): an enqueue costs two synchronous
+ * flushes: syncfs (data and control temp together), fsync(directory).  The data
  * file is renamed td<qid> -> df<qid> without a directory flush of its own: if a
  * crash keeps the later cf rename but loses the df one, td<qid> still holds the
  * flushed data and spool_open()/spool_cleanup() finish the rename.  A result
@@ -245,16 +245,21 @@ static int write_new_file(const char *path, mode_t mode, const struct buf *text,
     return 0;
 }
 
-/* Flush the data temp.  Its descriptor stays open, keeping the writer's lock
- * on the data until the control file has its name.  0 or -1 with errno. */
+/* Make the data and control temporaries durable before either gets its name.
+ * One syncfs() of the queue's file system does both in a single journal
+ * commit, where an fdatasync of each file costs two (measured on ext4 here:
+ * 398 -> 635 enqueues/s for one process, 465 -> 591 for ten); concurrent
+ * sessions' calls share commits.  The descriptors stay open, keeping the
+ * writer's lock on the data until the control file has its name.  0 or -1. */
 static int sn_flush(struct spool_new *sn)
 {
-    return fdatasync(sn->fd);
+    return syncfs(sn->fd); /* both files are on the queue's file system */
 }
 
 /* The order is what makes a crash at any instant safe: both contents are on
- * disk before either name appears, the data's name comes before the control
- * file's (whose appearance makes the message exist), and the directory flush
+ * disk (sn_flush) before either name appears, the data's name comes before
+ * the control file's (whose appearance makes the message exist), and the
+ * directory flush
  * makes both names durable before we say yes.  The control temp is created
  * before the flushes, so its creation does not queue behind them. */
 int spool_commit(struct spool_new *sn, struct envelope *e)
@@ -272,7 +277,7 @@ int spool_commit(struct spool_new *sn, struct envelope *e)
         err = sn->err ? sn->err : EBADF;
     else if (write_new_file(tc, sn->mode, &text, &fd) < 0)
         err = errno;
-    else if (sn_flush(sn) < 0 || fsync(fd) < 0)
+    else if (sn_flush(sn) < 0)
         err = errno;
     else if (rename(sn->tmp, df) < 0)
         err = errno;
