@@ -68,6 +68,7 @@ struct daemon {
     int sigfd;                    /* read end of the self-pipe */
     struct buf notebuf;           /* partial line from notify[0] */
     struct strlist pending;       /* queue ids waiting for a delivery slot */
+    long long pending_since;      /* now_ms() when the oldest pending id came */
     int trigger;                  /* QUEUEDIR/trigger FIFO, or -1 */
     long long next_run;           /* now_ms() of the next periodic queue run */
     int rerun;                    /* a trigger came while a run was going */
@@ -392,8 +393,25 @@ static long max_deliveries(const struct config *c)
 /* Deliver queued ids in children: at most delivery-processes at once; when
  * ids pile up, each child takes a share and delivers them one after the other
  * (fewer processes fighting over the same mailbox locks). */
+/* With immediate, remote mail is delivered by batch children whose remote
+ * workers open connections: gathering ids for a moment lets one connection
+ * carry several messages instead of one each. */
+#define GATHER_MS 50
+#define GATHER_MAX 50
+
+/* Milliseconds to keep gathering before the pending ids are handed out; 0 when
+ * they should go now. */
+static int gather_left(const struct daemon *d)
+{
+    if (!d->c->immediate || d->pending.n == 0 || d->pending.n >= GATHER_MAX)
+        return 0;
+    return ms_left(d->pending_since + GATHER_MS);
+}
+
 static void start_deliveries(struct daemon *d)
 {
+    if (gather_left(d) > 0)
+        return;
     long max = max_deliveries(d->c);
     long running = (long)count_kids(d, K_DELIVERY, NULL);
     while (d->pending.n && running < max) {
@@ -448,8 +466,11 @@ static void read_notify(struct daemon *d)
         char *nl;
         while ((nl = memchr(d->notebuf.s, '\n', d->notebuf.len))) {
             *nl = '\0';
-            if (qid_valid(d->notebuf.s))
+            if (qid_valid(d->notebuf.s)) {
+                if (d->pending.n == 0)
+                    d->pending_since = now_ms();
                 sl_add(&d->pending, d->notebuf.s);
+            }
             size_t rest = d->notebuf.len - (size_t)(nl + 1 - d->notebuf.s);
             memmove(d->notebuf.s, nl + 1, rest);
             buf_truncate(&d->notebuf, rest);
@@ -604,6 +625,9 @@ static void serve(struct daemon *d, int sigfd)
         int ms = d->o->queue_interval > 0 ? ms_left(d->next_run) : -1;
         if (d->rerun || d->pending.n)
             ms = ms < 0 || ms > 1000 ? 1000 : ms; /* retry when a slot frees */
+        int g = gather_left(d);
+        if (g > 0 && (ms < 0 || g < ms))
+            ms = g;
         int r = poll(p, n, ms);
         if (r < 0 && errno != EINTR) {
             log_err("poll: %s", strerror(errno));
