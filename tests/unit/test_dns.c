@@ -58,7 +58,7 @@ static struct dns_mx *mk(const int *prefs, size_t n)
 {
     struct dns_mx *mx = calloc(n, sizeof *mx);
     for (size_t i = 0; i < n; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "h%zu", i);
         mx[i].host = strdup(name);
         mx[i].pref = prefs[i];
