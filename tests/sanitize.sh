@@ -6,6 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 mode=${1:-asan}
 dir=$(mktemp -d /tmp/po-sanitize-XXXXXX)
+chmod 755 "$dir"   # tests run the binary as other accounts too
 trap 'rm -rf "$dir"' EXIT
 git ls-files -z | xargs -0 tar -cf - | tar -xf - -C "$dir"
 cd "$dir"
