@@ -181,9 +181,11 @@ static void run_queries(struct dns_ctx *d, struct query *qs, size_t nq)
         nfds_t np = 0;
         for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
             short ev = 0;
-            if (ARES_GETSOCK_READABLE(bits, i))
+            /* c-ares's ARES_GETSOCK_* macros shift a signed 1 into the sign
+             * bit (undefined behaviour): test the same bits unsigned */
+            if ((unsigned)bits & (1u << i))
                 ev |= POLLIN;
-            if (ARES_GETSOCK_WRITABLE(bits, i))
+            if ((unsigned)bits & (1u << (i + ARES_GETSOCK_MAXNUM)))
                 ev |= POLLOUT;
             if (!ev)
                 continue;
