@@ -70,6 +70,10 @@ int write_all(int fd, const void *p, size_t n);
 ssize_t read_all(int fd, void *p, size_t n);
 /* Read a whole (small) file into b.  0 or -1 with errno; refuses files over max bytes (EFBIG). */
 int read_file(const char *path, struct buf *b, size_t max);
+/* Read fd until EOF or the deadline (now_ms() time), keeping the first max
+ * bytes in b and discarding the rest (a child's report or a program's output).
+ * 0 at EOF (or a read error), -1 when the deadline passed first. */
+int read_until_eof(int fd, long long deadline, struct buf *b, size_t max);
 /* fsync the directory holding path (or the directory itself if is_dir). */
 int fsync_dir(const char *dir);
 int set_cloexec(int fd);

@@ -134,27 +134,6 @@ static PO_NORETURN void child(const struct config *c, const struct local_job *j,
     _exit(0);
 }
 
-/* Read the child's report until EOF or the deadline.  0 or -1 (timed out). */
-static int read_report(int fd, long long deadline, struct buf *b)
-{
-    char tmp[512];
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    for (;;) {
-        int n = poll(&p, 1, ms_left(deadline));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0)
-            return -1;
-        ssize_t r = read(fd, tmp, sizeof tmp);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return 0;
-        if (b->len < RESULT_MAX)
-            buf_add(b, tmp, (size_t)r);
-    }
-}
-
 static enum deliv_result parse_report(const struct buf *b, int wst, const char *who,
                                       char **status)
 {
@@ -205,7 +184,7 @@ static enum deliv_result run_child(const struct config *c, const struct local_jo
     close(datafd);
     setpgid(pid, pid);
     buf_init(&b);
-    int late = read_report(res[0], now_ms() + timeout + GRACE_MS, &b) < 0;
+    int late = read_until_eof(res[0], now_ms() + timeout + GRACE_MS, &b, RESULT_MAX) < 0;
     close(res[0]);
     if (late) {
         kill(-pid, SIGKILL);

@@ -115,30 +115,6 @@ static PO_NORETURN void run_feeder(const struct pipe_req *r, int in)
     _exit(msgout_write(r->datafd, in, &mo) == 0 ? 0 : 1);
 }
 
-/* Read the program's output until EOF or the deadline; keep the first
- * PIPE_OUTPUT_MAX bytes.  0 EOF, -1 deadline passed. */
-static int collect(int fd, long long deadline, struct buf *keep)
-{
-    char tmp[4096];
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    for (;;) {
-        int n = poll(&p, 1, ms_left(deadline));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0)
-            return -1;
-        ssize_t r = read(fd, tmp, sizeof tmp);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (r <= 0)
-            return 0;
-        if (keep->len < PIPE_OUTPUT_MAX) {
-            size_t room = PIPE_OUTPUT_MAX - keep->len;
-            buf_add(keep, tmp, (size_t)r < room ? (size_t)r : room);
-        }
-    }
-}
-
 /* Wait for pid until the deadline; then kill its process group.  Returns the
  * wait status, *timed_out set when we had to kill it. */
 static int reap(pid_t pid, long long deadline, int *timed_out)
@@ -239,7 +215,7 @@ enum deliv_result pipe_deliver(const struct pipe_req *r, char **status)
         return DELIV_DEFER;
     }
     buf_init(&o);
-    if (collect(out[0], deadline, &o) < 0)
+    if (read_until_eof(out[0], deadline, &o, PIPE_OUTPUT_MAX) < 0)
         timed_out = 1;
     close(out[0]);
     st = reap(prog, timed_out ? now_ms() : deadline, &timed_out);

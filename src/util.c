@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -366,6 +367,28 @@ int read_file(const char *path, struct buf *b, size_t max)
     }
     close(fd);
     return 0;
+}
+
+int read_until_eof(int fd, long long deadline, struct buf *b, size_t max)
+{
+    char tmp[4096];
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        int n = poll(&p, 1, ms_left(deadline));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0)
+            return -1;
+        ssize_t r = read(fd, tmp, sizeof tmp);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (r <= 0)
+            return 0;
+        if (b->len < max) {
+            size_t room = max - b->len;
+            buf_add(b, tmp, (size_t)r < room ? (size_t)r : room);
+        }
+    }
 }
 
 int fsync_dir(const char *dir)
