@@ -24,11 +24,12 @@
 int bounce_queue(const struct config *c, struct qmsg *m, int delay, char newqid[QID_MAX]);
 
 /* Compose the DSN text (for tests): the whole message (headers + MIME parts,
- * LF line ends) into out.  datapath: the original message.  Returns 0, or 1
+ * LF line ends) into out.  data: the original message (msgout.h; NULL or fd
+ * -1: not available).  Returns 0, or 1
  * (out unchanged) when no recipient is to be reported.  An unreadable original
  * is not an error: the report says so and has no third part. */
 int bounce_compose(const struct config *c, const struct envelope *e,
-                   const char *datapath, int delay, struct buf *out);
+                   const struct msgdata *data, int delay, struct buf *out);
 
 /* Is a report owed for r: RS_FAILED (delay=0) or RS_PENDING (delay=1)? */
 int bounce_owed(const struct rcpt *r, int delay);

@@ -8,6 +8,7 @@
 
 #include "conf.h"
 #include "envelope.h"
+#include "msgout.h"
 
 enum deliv_result { DELIV_OK = 0, DELIV_DEFER = 1, DELIV_FAIL = 2 };
 
@@ -17,7 +18,8 @@ struct local_job {
     const char *user;      /* identity to run as; NULL = config user= */
     const char *rcpt;      /* the address being delivered (Delivered-To, RECIPIENT) */
     const char *sender;    /* envelope sender ("" = <>) */
-    const char *datapath;  /* the queued message */
+    struct msgdata data;   /* the queued message (spool_data(): the locked queue
+                              file; the child inherits it, nobody closes it) */
     const char *qid;
     long timeout_ms;       /* bound on the whole delivery; 0 = LOCAL_TIMEOUT_MS.
                               A program still running then is killed (DEFER). */

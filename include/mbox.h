@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "local.h"
+#include "msgout.h"
 
 #define MBOX_LOCK_WAIT_MS 120000 /* give up on a busy mailbox after this long */
 #define MBOX_STALE_LOCK 300      /* a dot-lock older than this (seconds) is stale */
@@ -22,7 +23,7 @@ struct mbox_req {
                                (uid_t)-1 = no owner check (files named in aliases) */
     const char *sender;     /* envelope sender ("" = <>) */
     const char *rcpt;       /* for Delivered-To: */
-    int datafd;             /* the queued message */
+    struct msgdata data;    /* the queued message (msgout.h) */
     int escape_from;        /* ">From " escaping (config escape-from) */
     long lock_wait_ms;      /* 0 = MBOX_LOCK_WAIT_MS */
 };

@@ -14,19 +14,28 @@
                                sent bare; no terminating "." (the caller sends it) */
 #define MO_HDRS_ONLY   0x10 /* stop after the header block (bounces with RET=HDRS) */
 
+/* A queued message's data: len bytes at offset off of fd.  The descriptor
+ * belongs to whoever holds the message (the spool's locked queue file):
+ * readers use pread and never close it. */
+struct msgdata {
+    int fd;
+    long long off;
+    long long len;
+};
+
 struct msgout {
     int flags;
     const char *sender;        /* envelope sender ("" = <>) for From_/Return-Path */
     const char *prepend;       /* header lines to put first ("Return-Path: ...\n"), or NULL */
 };
 
-/* Copy the message in datafd (read from offset 0, with pread: the file offset
- * is not used) to outfd.  Order: From_ line, prepend, the message.  A message
+/* Copy the message d (exactly d->len bytes from d->off, read with pread: the
+ * file offset is not used) to outfd.  Order: From_ line, prepend, the message.  A message
  * whose first line is not a header field ("Name:") gets an empty line first
  * (an empty header block), so body text is never read as headers; an
  * unterminated last line gets its line end.  0, or -1 with errno (a write
  * error on outfd, or a read error). */
-int msgout_write(int datafd, int outfd, const struct msgout *mo);
+int msgout_write(const struct msgdata *d, int outfd, const struct msgout *mo);
 
 /* Only the transformation of one line (for tests): appends line (without its
  * LF) transformed per flags to out, followed by its line end (LF, or CRLF with

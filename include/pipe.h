@@ -9,6 +9,7 @@
 #define PO_PIPE_H
 
 #include "local.h"
+#include "msgout.h"
 #include "privs.h"
 
 #define PIPE_OUTPUT_MAX 4096 /* program output kept for the status text */
@@ -18,7 +19,7 @@ struct pipe_req {
     const struct ident *id; /* who we are: HOME, USER, LOGNAME, cwd */
     const char *sender;     /* envelope sender ("" = <>): $SENDER, Return-Path */
     const char *rcpt;       /* $RECIPIENT, Delivered-To */
-    int datafd;             /* the queued message */
+    struct msgdata data;    /* the queued message (msgout.h) */
     long timeout_ms;        /* the program is killed after this long */
 };
 

@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "dns.h"
 #include "envelope.h"
+#include "msgout.h"
 #include "util.h"
 
 #define SMTPC_LINE_MAX 2048 /* longest reply line we accept (RFC 5321: 512) */
@@ -66,14 +67,14 @@ struct smtpc_cache *smtpc_cache_new(void);
 void smtpc_cache_close(struct smtpc_cache *cc);
 
 /* Deliver recipients idx[0..n-1] of e, whose message text (LF line ends) is
- * read from datafd (size bytes), to domain (the part after '@' of every one of
+ * data (msgout.h: read with pread, never closed), to domain (the part after '@' of every one of
  * them; ignored with relay-host).  cache: connections to reuse and keep
  * (NULL: connect afresh and QUIT at the end).  res[0..n-1] receives each result (free with
  * smtpc_results_free).  Logs one line per recipient at LOG_INFO; verbose
  * prints the dialogue on stderr.  Returns the number of recipients deferred. */
 size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cache *cache,
-                     const char *domain, const struct envelope *e, int datafd,
-                     long long size, const size_t *idx, size_t n, int verbose,
+                     const char *domain, const struct envelope *e,
+                     const struct msgdata *data, const size_t *idx, size_t n, int verbose,
                      struct smtpc_result *res);
 void smtpc_results_free(struct smtpc_result *res, size_t n);
 

@@ -2,32 +2,42 @@
  * (spool_pickup() is implemented in src/pickup.c.)
  *
  * Layout (postoffice-queue(5)):
- *   QUEUEDIR/df<qid>   message data: the final message text, LF line ends,
- *                      generated headers included (written once, never changed)
- *   QUEUEDIR/cf<qid>   control file (ctl.h); its presence with an end marker is
- *                      what makes a message exist; written last
- *   QUEUEDIR/td<qid>, tc<qid>  temporaries (data, control) of an enqueue or
- *                      rewrite in progress, or of a crashed one
+ *   QUEUEDIR/qf<qid>   the message: one file holding a fixed-width header with
+ *                      the data length, the data (the final message text, LF
+ *                      line ends, generated headers included; never changed),
+ *                      the control records (ctl.h), an end line with a checksum
+ *                      of all before it (qfile.h), then appended status records
+ *   QUEUEDIR/tf<qid>   temporary of an enqueue or rewrite in progress (locked
+ *                      by its writer), or of a crashed one
+ *   QUEUEDIR/xf<qid>   a torn queue file set aside by spool_cleanup (a system
+ *                      crash during an enqueue that was never acknowledged);
+ *                      kept for the admin, never delivered
  *   QUEUEDIR/maildrop/ mode 3733 (sticky, setgid: files get the queue group and
- *                      are created 0640): local users' untrusted submissions
+ *                      are created 0640): local users' untrusted submissions,
+ *                      same qf/tf format
  *   QUEUEDIR/trigger   FIFO (0622): one byte wakes the daemon's queue runner
  * QUEUEDIR itself is 0711 so users can reach maildrop/ and trigger.
+ * df<qid>/cf<qid> pairs of the old two-file format are converted by
+ * spool_cleanup.
  *
- * Guarantees (DESIGN.md): spool_commit() returns 0 only after the data and
- * control files and the directory are on stable storage; spool_record() makes a
- * recipient's result durable before it returns; a message is locked (fcntl on
- * its control file) by whoever delivers it; every leftover of a crash is either
- * a complete message or a temporary that spool_cleanup() removes.
+ * Guarantees (DESIGN.md): spool_commit() returns 0 only after the queue file
+ * and its name are on stable storage; spool_record() makes a recipient's
+ * result durable before it returns; a message is locked (fcntl on its queue
+ * file) by whoever delivers it; every leftover of a crash is a complete
+ * message, a temporary that spool_cleanup() removes, or a torn queue file of
+ * an unacknowledged enqueue that it sets aside.
  *
- * Cost: an enqueue does 2 synchronous flushes (syncfs for data and control,
- * fsync directory), a result 1 (fdatasync), a rewrite 2 (fsync, fsync dir).
+ * Cost: an enqueue does 2 synchronous flushes that cost one journal commit
+ * (rename, fsync file, fsync directory), a result 1 (fdatasync), a rewrite 2
+ * (fsync, fsync dir) and a copy of the data.
  *
  * fcntl locks belong to the process and vanish when it closes ANY descriptor
  * of the file: a process holding a message open must not spool_open,
- * spool_peek or spool_locked that same qid again (or otherwise open its
- * cf file).  Forked children do not hold the lock but may spool_record()
- * through the inherited qmsg (each record is one O_APPEND write); the parent
- * then spool_reload()s. */
+ * spool_peek, spool_locked, spool_list or spool_cleanup while it does (they
+ * open queue files by name), and reads the data only through spool_data().
+ * Forked children do not hold the lock but may spool_record() through the
+ * inherited qmsg (each record is one O_APPEND write) and read spool_data();
+ * the parent then spool_reload()s. */
 #ifndef PO_SPOOL_H
 #define PO_SPOOL_H
 
@@ -36,6 +46,7 @@
 #include <time.h>
 
 #include "envelope.h"
+#include "msgout.h"
 #include "util.h"
 
 /* ---- enqueue ---- */
@@ -50,8 +61,8 @@ const char *spool_new_qid(const struct spool_new *sn);
 int spool_new_write(struct spool_new *sn, const void *p, size_t n);
 /* Bytes written so far. */
 long long spool_new_size(const struct spool_new *sn);
-/* Write the control file for e (e->qid is set from the spool), fsync data,
- * control and directory.  0 on success (the message is now safe), -1 with errno
+/* Write e's control records (e->qid is set from the spool) and the header,
+ * rename the temporary to qf<qid>, fsync it and the directory.  0 on success (the message is now safe), -1 with errno
  * (and everything of this message removed; e->qid cleared).  sn is freed
  * either way.  A failed spool_new_write already removed the data temp (disk
  * full leaves nothing behind); spool_abort or spool_commit still frees sn. */
@@ -63,23 +74,26 @@ void spool_abort(struct spool_new *sn);
 
 struct qmsg; /* a locked queued message */
 
-/* Lock and read message qid.  Returns 0 (*out set), 1 if another process holds
- * it, -1 on error (errno; ENOENT if it is gone, EINVAL if qid is malformed, the
- * control file is corrupt or incomplete, or the data file is missing).  Cuts off
- * an interrupted status append; finishes a data rename a crash interrupted. */
+/* Lock and read message qid, verifying its checksum.  Returns 0 (*out set), 1
+ * if another process holds it, -1 on error (errno; ENOENT if it is gone, EINVAL
+ * if qid is malformed or the queue file is torn, corrupt or incomplete).  Cuts
+ * off an interrupted status append. */
 int spool_open(const char *queuedir, const char *qid, struct qmsg **out);
 struct envelope *spool_env(struct qmsg *m);
-/* Path of the data file (valid while m is open). */
-const char *spool_data_path(const struct qmsg *m);
-/* Size of the data file in bytes. */
+/* The message data: the locked descriptor (owned by the spool: never close
+ * it, it would drop the lock), offset and length.  Valid while m is open and
+ * in forked children; read it with pread. */
+struct msgdata spool_data(const struct qmsg *m);
+/* Size of the message data in bytes. */
 long long spool_data_size(const struct qmsg *m);
 /* Durably record recipient i's new state and status (also updates the
  * in-memory envelope).  0 or -1 with errno. */
 int spool_record(struct qmsg *m, size_t i, enum rcpt_state st, const char *status,
                  const char *remote_mta);
-/* Durably replace the control file with the in-memory envelope as it is now
- * (after expansion added recipients, next_try changed...): temp + fsync + rename
- * + directory fsync.  The new file is locked before it is renamed into place, so
+/* Durably replace the queue file with one holding the same data and the
+ * in-memory envelope as it is now (after expansion added recipients, next_try
+ * changed...): temp (data copied through the locked descriptor) + fsync +
+ * rename + directory fsync.  The new file is locked before it is renamed into place, so
  * the message stays locked throughout; spool_open re-checks the inode it locked
  * against the name, so nobody works on the replaced file.  Only when no child
  * is delivering this message: children append to the old inode. */
@@ -91,15 +105,17 @@ int spool_rewrite(struct qmsg *m);
  * before it delivers anything else for this message (guarantee 3). */
 void spool_set_lazy(struct qmsg *m, int on);
 int spool_sync(struct qmsg *m);
-/* Re-read the control file through the locked descriptor (after a child
+/* Re-read the control records through the locked descriptor (after a child
  * process appended status records to it).  0 or -1 with errno (m unchanged). */
 int spool_reload(struct qmsg *m);
-/* Remove the message (control file first, then data). */
+/* Remove the message (unlink, not flushed: a crash repeats at most the last
+ * delivery). */
 int spool_remove(struct qmsg *m);
 /* Release the lock and free m. */
 void spool_close(struct qmsg *m);
 
-/* The queue ids of all complete messages in queuedir, oldest first. */
+/* The queue ids of all complete, intact messages in queuedir, oldest first
+ * (every queue file is read and its checksum verified). */
 int spool_list(const char *queuedir, struct strlist *qids);
 /* 1 if some process holds the lock on qid, 0 if not, -1 if it is gone. */
 int spool_locked(const char *queuedir, const char *qid);
@@ -111,11 +127,15 @@ int spool_peek(const char *queuedir, const char *qid, struct envelope *e,
  * minfree=), or -1 with errno. */
 long long spool_free_bytes(const char *queuedir);
 
-/* Remove temporaries older than max_age seconds left by crashed processes, and
- * data files with no control file older than that (age: the later of mtime and
- * ctime; max_age 0 removes all), in QUEUEDIR and maildrop/ (there also control
- * files without end marker).  Finishes interrupted data renames of committed
- * messages.  Returns how many were removed, -1 if QUEUEDIR can't be read. */
+/* Remove temporaries left by crashed processes (no writer's lock: at once;
+ * when that cannot be told, older than max_age seconds: the later of mtime and
+ * ctime; max_age 0 removes all), in QUEUEDIR and maildrop/.  Renames unlocked
+ * queue files that fail their check (torn by a system crash during their
+ * enqueue) to xf<qid>, logged.  Converts complete df<qid>+cf<qid> pairs of the
+ * old two-file format into qf<qid> (removing data files without a control file
+ * like temporaries); old submissions in the maildrop are only logged.
+ * Returns how many were removed, set aside or converted, -1 if QUEUEDIR can't
+ * be read. */
 int spool_cleanup(const char *queuedir, long max_age);
 
 /* Move every complete submission in QUEUEDIR/maildrop into the queue, taking
@@ -126,9 +146,10 @@ int spool_cleanup(const char *queuedir, long max_age);
  * stored for an untrusted user is the bare login name (the caller qualifies it);
  * local_user is always the login.  Only recipients (plain addresses: a leading
  * '|' or '/' refuses the submission), NOTIFY, ENVID and the 8BITMIME/SMTPUTF8/
- * RET=HDRS flags are taken from the file.  Refused submissions (owners differ,
- * malformed, program/file recipient, uid without account) are logged and
- * removed; incomplete ones are left for spool_cleanup. */
+ * RET=HDRS flags are taken from the file.  Refused submissions (not a plain
+ * file with one link, torn or malformed, program/file recipient, uid without
+ * account) are logged and removed; ones still locked by their writer (a
+ * commit in progress) are left for the next run. */
 int spool_pickup(const char *queuedir, const struct strlist *trusted_users,
                  struct strlist *picked);
 

@@ -259,33 +259,49 @@ static size_t header_len(const char *t, size_t len)
     return pos;
 }
 
+/* Read exactly n bytes at off (the queue file's locked descriptor: pread, so
+ * nobody's offset moves).  0, or -1 with errno (EIO: shorter than it says). */
+static int pread_exact(int fd, char *p, size_t n, off_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, p + got, n - got, off + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = EIO;
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
 /* Read what we return of the original: all of it up to BOUNCE_FULL_MAX, else
  * (or with RET=HDRS) its header block up to BOUNCE_HDRS_MAX.  Never fails: an
  * unreadable file gives ORIG_MISSING. */
-static void orig_load(struct orig *o, const char *datapath, int ret_hdrs)
+static void orig_load(struct orig *o, const struct msgdata *d, int ret_hdrs)
 {
     buf_init(&o->text);
     o->kind = ORIG_MISSING;
     o->headerless = o->eight_bit = 0;
-    int fd = datapath ? open(datapath, O_RDONLY | O_CLOEXEC) : -1;
-    if (fd < 0) {
-        log_warn("bounce: cannot read the original message %s: %s",
-                 datapath ? datapath : "(none)", strerror(errno));
+    if (!d || d->fd < 0) {
+        log_warn("bounce: the original message is not available");
         return;
     }
-    size_t want = (size_t)(ret_hdrs ? BOUNCE_HDRS_MAX : BOUNCE_FULL_MAX) + 1;
-    char *p = xmalloc(want);
-    ssize_t got = read_all(fd, p, want);
-    int err = errno;
-    close(fd);
-    if (got < 0) {
-        log_warn("bounce: cannot read the original message %s: %s", datapath, strerror(err));
+    /* one byte past the cap tells a message that is too big */
+    size_t cap = (size_t)(ret_hdrs ? BOUNCE_HDRS_MAX : BOUNCE_FULL_MAX);
+    size_t want = d->len > (long long)cap ? cap + 1 : (size_t)d->len;
+    char *p = xmalloc(want + 1);
+    if (pread_exact(d->fd, p, want, (off_t)d->off) < 0) {
+        log_warn("bounce: cannot read the original message: %s", strerror(errno));
         free(p);
         return;
     }
-    size_t n = (size_t)got;
+    size_t n = want;
     size_t hl = header_len(p, n);
-    if (ret_hdrs || n == want) {
+    if (ret_hdrs || n > cap) {
         o->kind = ret_hdrs ? ORIG_HDRS_ASKED : ORIG_HDRS_BIG;
         if (hl > (size_t)BOUNCE_HDRS_MAX) {
             /* an endless header block: keep its complete lines within the cap */
@@ -490,7 +506,7 @@ static void add_original(struct buf *out, const struct orig *o, const char *boun
 }
 
 int bounce_compose(const struct config *c, const struct envelope *e,
-                   const char *datapath, int delay, struct buf *out)
+                   const struct msgdata *data, int delay, struct buf *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < e->nrcpts; i++)
@@ -499,7 +515,7 @@ int bounce_compose(const struct config *c, const struct envelope *e,
         return 1;
     time_t now = time(NULL);
     struct orig o;
-    orig_load(&o, datapath, (e->flags & ENV_RET_HDRS) != 0);
+    orig_load(&o, data, (e->flags & ENV_RET_HDRS) != 0);
     /* "=_" cannot occur in quoted-printable or base64 text; the random part
      * makes a collision with the original's own lines practically impossible */
     char rnd[25];
@@ -606,7 +622,8 @@ static int compose_and_enqueue(const struct config *c, struct qmsg *m, int delay
     struct envelope *e = spool_env(m);
     struct buf text;
     buf_init(&text);
-    int rc = bounce_compose(c, e, spool_data_path(m), delay, &text);
+    struct msgdata data = spool_data(m);
+    int rc = bounce_compose(c, e, &data, delay, &text);
     if (rc == 0)
         rc = enqueue(c, e, &text, flags, newqid);
     int err = errno;

@@ -72,7 +72,7 @@ static enum deliv_result check_spool(const char *dir, gid_t *extra_gid, char **s
 }
 
 static enum deliv_result do_file(const struct config *c, const struct local_job *j,
-                                 int datafd, long lock_wait, char **status)
+                                 long lock_wait, char **status)
 {
     if (strcmp(j->dest, "/dev/null") == 0) {
         *status = xasprintf("2.0.0 discarded (/dev/null)");
@@ -83,14 +83,14 @@ static enum deliv_result do_file(const struct config *c, const struct local_job 
         return DELIV_FAIL;
     }
     struct mbox_req r = {.path = j->dest, .owner = (uid_t)-1, .sender = j->sender,
-                         .rcpt = j->rcpt, .datafd = datafd, .escape_from = c->escape_from,
+                         .rcpt = j->rcpt, .data = j->data, .escape_from = c->escape_from,
                          .lock_wait_ms = lock_wait};
     return mbox_deliver(&r, status);
 }
 
 /* In the child, as id: the delivery proper. */
 static enum deliv_result deliver_as(const struct config *c, const struct local_job *j,
-                                    const struct ident *id, int datafd, long timeout,
+                                    const struct ident *id, long timeout,
                                     char **status)
 {
     long lock_wait = timeout * 3 / 4 < MBOX_LOCK_WAIT_MS ? timeout * 3 / 4 : MBOX_LOCK_WAIT_MS;
@@ -99,22 +99,22 @@ static enum deliv_result deliver_as(const struct config *c, const struct local_j
         /* the account's own spelling when the name was matched case-insensitively */
         char *path = local_mbox_path(c, j->user != NULL ? j->dest : id->name);
         struct mbox_req r = {.path = path, .owner = id->uid, .sender = j->sender,
-                             .rcpt = j->rcpt, .datafd = datafd,
+                             .rcpt = j->rcpt, .data = j->data,
                              .escape_from = c->escape_from, .lock_wait_ms = lock_wait};
         enum deliv_result res = mbox_deliver(&r, status);
         free(path);
         return res;
     }
     if (j->kind == T_FILE)
-        return do_file(c, j, datafd, lock_wait, status);
+        return do_file(c, j, lock_wait, status);
     struct pipe_req p = {.command = j->dest, .id = id, .sender = j->sender,
-                         .rcpt = j->rcpt, .datafd = datafd, .timeout_ms = timeout};
+                         .rcpt = j->rcpt, .data = j->data, .timeout_ms = timeout};
     return pipe_deliver(&p, status);
 }
 
 static PO_NORETURN void child(const struct config *c, const struct local_job *j,
-                              const struct ident *id, gid_t extra_gid, int datafd,
-                              int resfd, long timeout)
+                              const struct ident *id, gid_t extra_gid, int resfd,
+                              long timeout)
 {
     enum deliv_result res;
     char *status = NULL;
@@ -127,7 +127,7 @@ static PO_NORETURN void child(const struct config *c, const struct local_job *j,
         status = xasprintf("4.3.0 cannot become %s: %s", id->name, strerror(errno));
         res = DELIV_DEFER;
     } else {
-        res = deliver_as(c, j, id, datafd, timeout, &status);
+        res = deliver_as(c, j, id, timeout, &status);
     }
     char *line = xasprintf("%d %s", (int)res, status ? status : "4.3.0 no status");
     (void)write_all(resfd, line, strlen(line));
@@ -162,26 +162,19 @@ static enum deliv_result run_child(const struct config *c, const struct local_jo
                                    const struct ident *id, gid_t extra_gid, char **status)
 {
     long timeout = j->timeout_ms > 0 ? j->timeout_ms : LOCAL_TIMEOUT_MS;
-    int res[2], datafd, wst = 0;
+    int res[2], wst = 0;
     struct buf b;
     pid_t pid;
 
-    datafd = open(j->datapath, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (datafd < 0) {
-        *status = xasprintf("4.3.0 cannot open %s: %s", j->datapath, strerror(errno));
-        return DELIV_DEFER;
-    }
     if (pipe2(res, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
         *status = xasprintf("4.3.0 cannot start a delivery process: %s", strerror(errno));
-        close(datafd);
         return DELIV_DEFER;
     }
     if (pid == 0) {
         close(res[0]);
-        child(c, j, id, extra_gid, datafd, res[1], timeout);
+        child(c, j, id, extra_gid, res[1], timeout); /* reads j->data, inherited */
     }
     close(res[1]);
-    close(datafd);
     setpgid(pid, pid);
     buf_init(&b);
     int late = read_until_eof(res[0], now_ms() + timeout + GRACE_MS, &b, RESULT_MAX) < 0;
@@ -219,7 +212,7 @@ static enum deliv_result check_target(const struct local_job *j, const char *nam
         *status = xasprintf("5.3.5 not a local delivery (kind %d)", j->kind);
         return DELIV_FAIL;
     }
-    if (j->dest == NULL || j->datapath == NULL) {
+    if (j->dest == NULL || j->data.fd < 0) {
         *status = xasprintf("5.3.5 local delivery without a destination");
         return DELIV_FAIL;
     }

@@ -248,7 +248,7 @@ static enum deliv_result write_box(const struct mbox_req *r, int fd, int readabl
     mo.prepend = prepend;
     rc = complete_tail(fd, st.st_size, readable);
     if (rc == 0)
-        rc = msgout_write(r->datafd, fd, &mo);
+        rc = msgout_write(&r->data, fd, &mo);
     if (rc == 0)
         rc = fsync(fd);
     e = errno;

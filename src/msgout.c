@@ -176,16 +176,21 @@ static int flush_out(int outfd, struct buf *out, size_t threshold)
     return rc;
 }
 
-static int copy_data(int datafd, int outfd, struct mo_state *st, char *chunk)
+static int copy_data(const struct msgdata *d, int outfd, struct mo_state *st, char *chunk)
 {
-    off_t off = 0;
+    long long off = 0;
     int first = 1;
 
     for (;;) {
-        ssize_t r = pread(datafd, chunk, MO_CHUNK, off);
+        size_t want = d->len - off > MO_CHUNK ? MO_CHUNK : (size_t)(d->len - off);
+        ssize_t r = want ? pread(d->fd, chunk, want, (off_t)(d->off + off)) : 0;
         if (r < 0) {
             if (errno == EINTR)
                 continue;
+            return -1;
+        }
+        if (r == 0 && off < d->len) {
+            errno = EIO; /* shorter than the queue file says */
             return -1;
         }
         if (first && !starts_with_header(chunk, (size_t)r))
@@ -202,7 +207,7 @@ static int copy_data(int datafd, int outfd, struct mo_state *st, char *chunk)
     }
 }
 
-int msgout_write(int datafd, int outfd, const struct msgout *mo)
+int msgout_write(const struct msgdata *d, int outfd, const struct msgout *mo)
 {
     struct buf out;
     struct mo_state st;
@@ -221,7 +226,7 @@ int msgout_write(int datafd, int outfd, const struct msgout *mo)
         feed(&st, mo->prepend, strlen(mo->prepend));
         finish(&st);
     }
-    if (copy_data(datafd, outfd, &st, chunk) < 0)
+    if (copy_data(d, outfd, &st, chunk) < 0)
         goto out;
     finish(&st);
     if ((mo->flags & MO_BLANK_END) && !(mo->flags & MO_HDRS_ONLY))

@@ -3,12 +3,14 @@
  *
  * Everything in the maildrop is untrusted: any local user can drop files
  * there.  This must run as the queue owner, never as root.  A submission is
- * taken only when both files are plain files with one link, owned by the same
- * uid, and the control file parses strictly.  Only the fields a submitter may
- * choose are copied (recipients, DSN options, the sender for root and
- * trusted-users); everything else is set here, the sender from the owner's
- * login name.  The data is copied through the descriptors we checked into new
- * queue files, never renamed (the user still owns that inode). */
+ * taken only when its queue file is a plain file with one link that passes
+ * the same check as the queue's own (qfile.h: header, length, end line,
+ * checksum, strict control records), with the control part bounded.  Only the
+ * fields a submitter may choose are copied (recipients, DSN options, the
+ * sender for root and trusted-users); everything else is set here, the sender
+ * from the owner's login name.  The data is copied through the descriptor we
+ * checked into a new queue file, never renamed (the user still owns that
+ * inode). */
 #include "compat.h"
 
 #include <dirent.h>
@@ -21,19 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl.h"
 #include "envelope.h"
 #include "log.h"
+#include "qfile.h"
 #include "spool.h"
 #include "util.h"
 
-#define DROP_CF_MAX (1L * 1024 * 1024)
-
-struct drop {
-    char *cfpath, *dfpath;
-    int cf, df;         /* descriptors of the checked files, -1 if not open */
-    struct stat cst, dst;
-};
+#define DROP_CF_MAX (1L * 1024 * 1024) /* control part of a submission */
 
 /* Open a maildrop file without following links or blocking on a FIFO, and
  * accept only a regular file with a single link. */
@@ -83,110 +79,110 @@ static int build_env(const struct envelope *u, const char *login, int trusted,
     return 0;
 }
 
-/* Copy the data through d->df into a new queue message with envelope e. */
-static int copy_in(const char *queuedir, struct drop *d, struct envelope *e)
+/* Copy the data (len bytes at off of fd) into a new queue message with
+ * envelope e. */
+static int copy_in(const char *queuedir, int fd, const struct qf_info *qi, struct envelope *e)
 {
     struct spool_new *sn = spool_new(queuedir);
     if (!sn)
         return -1;
     char tmp[16384];
-    for (;;) {
-        ssize_t r = read(d->df, tmp, sizeof tmp);
+    long long off = qi->data_off, left = qi->data_len;
+    while (left > 0) {
+        ssize_t r = pread(fd, tmp, left > (long long)sizeof tmp ? sizeof tmp : (size_t)left,
+                          (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0 || (r > 0 && spool_new_write(sn, tmp, (size_t)r) < 0)) {
-            int err = errno;
+        if (r <= 0 || spool_new_write(sn, tmp, (size_t)r) < 0) {
+            int err = r == 0 ? EIO : errno; /* r == 0: shrank since it was checked */
             spool_abort(sn);
             errno = err;
             return -1;
         }
-        if (r == 0)
-            break;
+        off += r;
+        left -= r;
     }
     return spool_commit(sn, e);
 }
 
-static void drop_close(struct drop *d)
+/* Is fd locked by another process (its writer still committing)? */
+static int writer_busy(int fd)
 {
-    if (d->cf >= 0)
-        close(d->cf);
-    if (d->df >= 0)
-        close(d->df);
-    free(d->cfpath);
-    free(d->dfpath);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    return fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 }
 
-/* Remove a submission we took or refused (the sticky maildrop lets its owner
- * directory's owner, the queue owner, do that). */
-static void drop_remove(struct drop *d)
+/* Check the submission open on fd and queue it.  1 picked up, 0 refused (*why
+ * set), -1 error of our own. */
+static int take(const char *queuedir, int fd, const struct stat *st, const char *qid,
+                const struct strlist *trusted, struct strlist *picked, const char **why)
 {
-    unlink(d->cfpath);
-    unlink(d->dfpath);
+    struct envelope u, e;
+    struct qf_info qi;
+    int r = 0;
+    env_init(&u);
+    env_init(&e);
+    if (qf_load(fd, DROP_CF_MAX, 1, &u, &qi, why) < 0) {
+        if (!*why)
+            *why = errno == EFBIG ? "control part too large" : "cannot read it";
+        goto out;
+    }
+    struct passwd *pw = getpwuid(st->st_uid);
+    if (!pw) {
+        *why = "owner uid has no account";
+        goto out;
+    }
+    int is_trusted = st->st_uid == 0 || (trusted && sl_contains(trusted, pw->pw_name));
+    if (build_env(&u, pw->pw_name, is_trusted, &e, why) < 0)
+        goto out;
+    if (copy_in(queuedir, fd, &qi, &e) < 0) {
+        log_err("maildrop %s: cannot queue: %s", qid, strerror(errno));
+        r = -1;
+        goto out;
+    }
+    log_info("%s: picked up maildrop %s from %s (uid %ld)", e.qid, qid, pw->pw_name,
+             (long)st->st_uid);
+    if (picked)
+        sl_add(picked, e.qid);
+    r = 1;
+out:
+    env_free(&u);
+    env_free(&e);
+    return r;
 }
 
-/* 1 picked up, 0 skipped (not complete yet, or refused and removed), -1 error
- * of our own (disk full...): stop. */
+/* 1 picked up, 0 skipped (still being committed, or refused and removed), -1
+ * error of our own (disk full...): stop. */
 static int pickup_one(const char *queuedir, const char *dropdir, const char *qid,
                       const struct strlist *trusted, struct strlist *picked)
 {
-    struct drop d = {.cf = -1, .df = -1};
-    struct envelope u, e;
-    struct buf text;
+    char *path = xasprintf("%s/qf%s", dropdir, qid);
     const char *why = NULL;
+    struct stat st = {0};
     int r = 0;
-
-    d.cfpath = xasprintf("%s/cf%s", dropdir, qid);
-    d.dfpath = xasprintf("%s/df%s", dropdir, qid);
-    env_init(&u);
-    env_init(&e);
-    buf_init(&text);
-    if ((d.cf = open_drop_file(d.cfpath, &d.cst)) < 0
-        || (d.df = open_drop_file(d.dfpath, &d.dst)) < 0) {
-        log_warn("maildrop %s: %s", qid, errno == EPERM ? "not a plain file with one link"
-                                                         : strerror(errno));
-        goto out; /* possibly still being written: cleanup removes stale ones */
+    int fd = open_drop_file(path, &st);
+    if (fd < 0 && (errno == EPERM || errno == ELOOP))
+        why = "not a plain file with one link";
+    else if (fd < 0 && errno == EACCES)
+        why = "not readable by the queue owner";
+    else if (fd < 0) {
+        if (errno != ENOENT) /* ENOENT: taken by a concurrent run */
+            log_warn("maildrop %s: %s", qid, strerror(errno));
+        goto out;
+    } else if (writer_busy(fd))
+        goto out; /* its sendmail is still flushing it */
+    else
+        r = take(queuedir, fd, &st, qid, trusted, picked, &why);
+    if (r == 1 || why) {
+        if (why)
+            log_warn("maildrop %s (uid %ld): refused: %s", qid, (long)st.st_uid, why);
+        /* the sticky maildrop lets its owner, the queue owner, remove it */
+        unlink(path);
     }
-    if (d.cst.st_uid != d.dst.st_uid) {
-        why = "control and data file have different owners";
-    } else if (d.cst.st_size > DROP_CF_MAX) {
-        why = "control file too large";
-    } else {
-        ssize_t n;
-        char tmp[8192];
-        while ((n = read(d.cf, tmp, sizeof tmp)) > 0 && text.len <= (size_t)DROP_CF_MAX)
-            buf_add(&text, tmp, (size_t)n);
-        if (n < 0 || text.len > (size_t)DROP_CF_MAX)
-            why = "cannot read the control file";
-        else if (ctl_parse(text.s, text.len, &u, &why) < 0 && !memmem(text.s, text.len, "\n.\n", 3))
-            goto out; /* incomplete: not committed (yet) */
-    }
-    struct passwd *pw = why ? NULL : getpwuid(d.cst.st_uid);
-    if (!why && !pw)
-        why = "owner uid has no account";
-    if (!why) {
-        int is_trusted = d.cst.st_uid == 0 || (trusted && sl_contains(trusted, pw->pw_name));
-        if (build_env(&u, pw->pw_name, is_trusted, &e, &why) == 0) {
-            if (copy_in(queuedir, &d, &e) < 0) {
-                log_err("maildrop %s: cannot queue: %s", qid, strerror(errno));
-                r = -1;
-                goto out;
-            }
-            log_info("%s: picked up maildrop %s from %s (uid %ld)", e.qid, qid, pw->pw_name,
-                     (long)d.cst.st_uid);
-            if (picked)
-                sl_add(picked, e.qid);
-            drop_remove(&d);
-            r = 1;
-            goto out;
-        }
-    }
-    log_warn("maildrop %s (uid %ld): refused: %s", qid, (long)d.cst.st_uid, why);
-    drop_remove(&d);
 out:
-    buf_free(&text);
-    env_free(&u);
-    env_free(&e);
-    drop_close(&d);
+    if (fd >= 0)
+        close(fd);
+    free(path);
     return r;
 }
 
@@ -210,7 +206,7 @@ int spool_pickup(const char *queuedir, const struct strlist *trusted_users,
     }
     struct dirent *de;
     while ((de = readdir(dir)) != NULL)
-        if (strncmp(de->d_name, "cf", 2) == 0 && spool_valid_qid(de->d_name + 2))
+        if (strncmp(de->d_name, "qf", 2) == 0 && spool_valid_qid(de->d_name + 2))
             sl_add(&qids, de->d_name + 2);
     closedir(dir);
     if (qids.n)

@@ -112,7 +112,7 @@ static PO_NORETURN void run_feeder(const struct pipe_req *r, int in)
     mo.flags = 0;
     mo.sender = r->sender;
     mo.prepend = prepend;
-    _exit(msgout_write(r->datafd, in, &mo) == 0 ? 0 : 1);
+    _exit(msgout_write(&r->data, in, &mo) == 0 ? 0 : 1);
 }
 
 /* Wait for pid until the deadline; then kill its process group.  Returns the

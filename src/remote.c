@@ -92,14 +92,9 @@ int remote_deliver_in(struct remote_session *rs, struct qmsg *m, const size_t *i
     int verbose = o && o->verbose;
     if (n == 0)
         return 0;
-    int fd = open(spool_data_path(m), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        char *st = xasprintf("4.3.0 cannot open the queued message: %s", strerror(errno));
-        int r = defer_all(m, idx, n, st);
-        free(st);
-        return r;
-    }
-    long long size = spool_data_size(m);
+    /* the locked queue file's own descriptor: opening it by name again and
+     * closing that would drop our lock */
+    struct msgdata data = spool_data(m);
     char *done = xcalloc(n, 1);
     size_t *gidx = xcalloc(n, sizeof *gidx);
     struct smtpc_result *res = xcalloc(n, sizeof *res);
@@ -117,14 +112,13 @@ int remote_deliver_in(struct remote_session *rs, struct qmsg *m, const size_t *i
                 done[i] = 1;
             }
         }
-        smtpc_deliver(c, rs->d, rs->cache, dom, e, fd, size, gidx, gn, verbose, res);
+        smtpc_deliver(c, rs->d, rs->cache, dom, e, &data, gidx, gn, verbose, res);
         bad += record(m, gidx, gn, res, &pending);
         smtpc_results_free(res, gn);
     }
     free(res);
     free(gidx);
     free(done);
-    close(fd);
     return bad == n ? -1 : (int)pending;
 }
 

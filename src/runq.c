@@ -102,7 +102,7 @@ static void deliver_target(const struct config *c, struct qmsg *m, size_t i,
     struct local_job j = {0};
     j.rcpt = r->orig ? r->orig : r->addr;
     j.sender = e->sender;
-    j.datapath = spool_data_path(m);
+    j.data = spool_data(m);
     j.qid = e->qid;
     j.user = r->owner;
     if (r->addr[0] == '|') {
@@ -132,7 +132,7 @@ static void deliver_mbox_of(const struct config *c, struct qmsg *m, size_t i,
     j.user = user;
     j.rcpt = e->rcpts[i].orig ? e->rcpts[i].orig : e->rcpts[i].addr;
     j.sender = e->sender;
-    j.datapath = spool_data_path(m);
+    j.data = spool_data(m);
     j.qid = e->qid;
     char *status = NULL;
     enum deliv_result res = local_deliver(c, &j, &status);

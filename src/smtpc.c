@@ -529,7 +529,7 @@ static int unsafe_for_cmd(const char *s)
  * then the final dot.  msgout writes with plain write(2), so the socket is
  * blocking for the duration with SO_SNDTIMEO as the RFC 5321 data-block
  * timeout; SIGPIPE is ignored by smtpc_deliver. */
-static int send_body(struct conn *k, const struct envelope *e, int datafd)
+static int send_body(struct conn *k, const struct envelope *e, const struct msgdata *d)
 {
     struct timeval tv = {tmo(k, TMO_BLOCK), 0};
     struct msgout mo = {MO_SMTP, e->sender, NULL};
@@ -540,7 +540,7 @@ static int send_body(struct conn *k, const struct envelope *e, int datafd)
         conn_fail(k, "4.4.2 %s: socket setup: %s", k->relay, strerror(errno));
         return -1;
     }
-    if (msgout_write(datafd, k->fd, &mo) < 0) {
+    if (msgout_write(d, k->fd, &mo) < 0) {
         int err = errno;
         if (err == EAGAIN || err == EWOULDBLOCK)
             conn_fail(k, "4.4.2 %s: timed out sending the message", k->relay);
@@ -692,7 +692,8 @@ out:
 
 /* After DATA was sent: its reply, the text, the final reply.  0, or -1 if
  * the connection broke. */
-static int data_phase(struct conn *k, const struct envelope *e, int datafd, int pipe,
+static int data_phase(struct conn *k, const struct envelope *e, const struct msgdata *d,
+                      int pipe,
                       struct rstate *rs, size_t n)
 {
     struct smtp_reply r;
@@ -725,7 +726,7 @@ static int data_phase(struct conn *k, const struct envelope *e, int datafd, int 
         goto out;
     }
     k->body_started = 1;
-    if (send_body(k, e, datafd) < 0 || read_reply(k, &r, tmo(k, TMO_DOT)) < 0)
+    if (send_body(k, e, d) < 0 || read_reply(k, &r, tmo(k, TMO_DOT)) < 0)
         goto out; /* no answer after the dot: deferred (RFC 5321 6.1; may duplicate) */
     for (size_t i = 0; i < n; i++)
         if (rs[i].accepted) {
@@ -757,7 +758,8 @@ static void mail_refused(struct conn *k, int pipe, int code, const char *st,
 /* MAIL, RCPT..., DATA, message, dot on an open connection for the recipients
  * not finally answered yet.  Returns 0, or -1 if the connection broke (the
  * recipients it leaves open may go to the next host). */
-static int transaction(struct conn *k, const struct envelope *e, int datafd, long long size,
+static int transaction(struct conn *k, const struct envelope *e, const struct msgdata *d,
+                       long long size,
                        int eightbit, struct rstate *rs, size_t n)
 {
     int need_utf8 = (e->flags & ENV_SMTPUTF8) || has_8bit(e->sender);
@@ -786,7 +788,7 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
         rc = -1;
     else if (mail_code / 100 != 2)
         mail_refused(k, pipe, mail_code, mail_st, rs, n);
-    else if (data_phase(k, e, datafd, pipe, rs, n) < 0)
+    else if (data_phase(k, e, d, pipe, rs, n) < 0)
         rc = -1;
     if (rc < 0)
         conn_lost(rs, n, k);
@@ -801,14 +803,15 @@ static int transaction(struct conn *k, const struct envelope *e, int datafd, lon
  * adds a little more), for SIZE= and the peer's limit (RFC 1870); and whether
  * the text has 8-bit bytes (then BODY=8BITMIME even if the submitter did not
  * say so). */
-static long long wire_size(int fd, long long size, int *eightbit)
+static long long wire_size(const struct msgdata *d, int *eightbit)
 {
     char buf[16384];
     long long lines = 0;
-    off_t off = 0;
+    long long off = 0;
     unsigned char high = 0;
-    for (;;) {
-        ssize_t r = pread(fd, buf, sizeof buf, off);
+    while (off < d->len) {
+        size_t want = d->len - off > (long long)sizeof buf ? sizeof buf : (size_t)(d->len - off);
+        ssize_t r = pread(d->fd, buf, want, (off_t)(d->off + off));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -820,7 +823,7 @@ static long long wire_size(int fd, long long size, int *eightbit)
         off += r;
     }
     *eightbit = (high & 0x80) != 0;
-    return size + lines + 2;
+    return d->len + lines + 2;
 }
 
 static void log_results(const struct envelope *e, struct rstate *rs, size_t n)
@@ -961,8 +964,8 @@ static struct conn *smtpc_get_conn(struct smtpc_cache *cc, const struct config *
 }
 
 size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cache *cache,
-                     const char *domain, const struct envelope *e, int datafd,
-                     long long size, const size_t *idx, size_t n, int verbose,
+                     const char *domain, const struct envelope *e,
+                     const struct msgdata *data, const size_t *idx, size_t n, int verbose,
                      struct smtpc_result *res)
 {
     struct rstate *rs = xcalloc(n ? n : 1, sizeof *rs);
@@ -980,7 +983,7 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
     struct mx_route route;
     char *why = NULL;
     int eightbit;
-    size = wire_size(datafd, size, &eightbit);
+    long long size = wire_size(data, &eightbit);
     enum mx_status ms = mx_route(d, c, domain, &route, &why);
     if (ms != MX_OK) {
         for (size_t i = 0; i < n; i++)
@@ -1000,7 +1003,7 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
                 conn_free(k);
                 continue;
             }
-            transaction(k, e, datafd, size, eightbit || (e->flags & ENV_8BIT), rs, n);
+            transaction(k, e, data, size, eightbit || (e->flags & ENV_8BIT), rs, n);
             if (cache && k->fd >= 0) {
                 cache_put(cache, k);
             } else {

@@ -3,24 +3,28 @@
  * Runs as root only in spool_setup() (creating the directories for user=).
  * spool_pickup() reads users' untrusted files and must run as the queue owner.
  *
- * Durability (postoffice-queue(5)): an enqueue costs two synchronous
- * flushes: syncfs (data and control temp together), fsync(directory).  The data
- * file is renamed td<qid> -> df<qid> without a directory flush of its own: if a
- * crash keeps the later cf rename but loses the df one, td<qid> still holds the
- * flushed data and spool_open()/spool_cleanup() finish the rename.  A result
- * costs one fdatasync (an appended line); a rewrite two (temp, directory).
+ * One file per message, qf<qid> (qfile.h: header, data, control records, end
+ * line with checksum, status records).  Durability (postoffice-queue(5)): an
+ * enqueue writes tf<qid>, renames it to qf<qid>, then fsyncs the file and the
+ * directory: one journal commit on ext4/xfs/btrfs, the name made durable
+ * everywhere.  A system crash in between can leave a torn qf, which the
+ * checksum identifies and spool_cleanup() sets aside; it was never
+ * acknowledged.  A result costs one fdatasync (an appended line); a rewrite
+ * two (temp, directory).
  *
- * Locking: fcntl write lock on the control file, taken non-blocking.  POSIX
+ * Locking: fcntl write lock on the queue file, taken non-blocking.  POSIX
  * drops a process's fcntl locks on a file when it closes ANY descriptor of that
- * file, so a locker opens a control file exactly once.  spool_rewrite locks the
- * new inode before renaming it over the old one, and spool_open re-checks after
- * locking that the inode it locked is still the one named cf<qid>. */
+ * file, so a locker opens a queue file exactly once and reads the message
+ * through that descriptor (spool_data()).  spool_rewrite locks the new inode
+ * before renaming it over the old one, and spool_open re-checks after locking
+ * that the inode it locked is still the one named qf<qid>. */
 #include "compat.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,27 +37,30 @@
 
 #include "ctl.h"
 #include "log.h"
+#include "qfile.h"
 #include "spool.h"
 #include "util.h"
 
-#define CF_MAX (64L * 1024 * 1024)      /* a queue control file, status lines included */
+#define CF_MAX (64L * 1024 * 1024) /* control part of a queue file, status lines included */
 #define QID_RETRIES 10
 
 struct spool_new {
     char *dir;
     char qid[QID_MAX];
-    char *tmp;      /* dir/td<qid>: the data while it is written */
+    char *tmp;      /* dir/tf<qid>: the message while it is written */
     int fd;         /* -1 once failed */
     int err;        /* errno of a failed write (the temp is already gone) */
     mode_t mode;    /* 0600, or 0640 in the (sticky) maildrop: the runner reads by group */
-    long long size;
+    long long size; /* data bytes so far */
+    uint64_t sum;   /* their FNV-1a 64 */
 };
 
 struct qmsg {
     char *dir;
     char qid[QID_MAX];
-    char *cf, *df;
-    int fd;         /* the locked control file, O_RDWR|O_APPEND */
+    char *qf;
+    int fd;         /* the locked queue file, O_RDWR|O_APPEND */
+    long long data_off, data_len;
     int lazy;       /* spool_record leaves the sync to spool_sync/close */
     int dirty;      /* records written but not yet synced */
     struct envelope env;
@@ -145,6 +152,55 @@ static int own_like_dir(int fd, const char *path)
     return r;
 }
 
+/* Create and lock the temporary dir/tf<qid> (O_EXCL), owned and moded for dir.
+ * flags: O_APPEND or 0.  The descriptor, or -1 with errno (nothing left). */
+static int create_temp(const char *tf, mode_t mode, int flags)
+{
+    int fd = open(tf, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | flags, 0600);
+    if (fd < 0)
+        return -1;
+    if (lock_writer(fd) < 0 || own_like_dir(fd, tf) < 0 || fchmod(fd, mode) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(tf);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static void sn_free(struct spool_new *sn)
+{
+    free(sn->dir);
+    free(sn->tmp);
+    free(sn);
+}
+
+/* Start writing message qid into dir (mode: of its files).  NULL with errno;
+ * EEXIST when tf<qid> exists. */
+static struct spool_new *sn_create(const char *dir, const char *qid, mode_t mode)
+{
+    struct spool_new *sn = xcalloc(1, sizeof *sn);
+    sn->dir = xstrdup(dir);
+    sn->mode = mode;
+    sn->sum = FNV1A64_INIT;
+    str_copy(sn->qid, qid, sizeof sn->qid);
+    sn->tmp = path2(dir, "tf", qid);
+    /* not O_APPEND: the header is pwrite()n last, over the room left here */
+    sn->fd = create_temp(sn->tmp, mode, 0);
+    if (sn->fd < 0 || lseek(sn->fd, QF_HDR_LEN, SEEK_SET) < 0) {
+        int e = errno;
+        if (sn->fd >= 0) {
+            close(sn->fd);
+            unlink(sn->tmp);
+        }
+        sn_free(sn);
+        errno = e;
+        return NULL;
+    }
+    return sn;
+}
+
 struct spool_new *spool_new(const char *dir)
 {
     struct stat st;
@@ -154,29 +210,15 @@ struct spool_new *spool_new(const char *dir)
         errno = ENOTDIR;
         return NULL;
     }
-    struct spool_new *sn = xcalloc(1, sizeof *sn);
-    sn->dir = xstrdup(dir);
-    sn->mode = (st.st_mode & S_ISVTX) ? 0640 : 0600;
-    for (int tries = 0; tries < QID_RETRIES; tries++) {
-        spool_make_qid(sn->qid);
-        free(sn->tmp);
-        sn->tmp = path2(dir, "td", sn->qid);
-        sn->fd = open(sn->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (sn->fd >= 0 || errno != EEXIST)
+    /* 0640 in the (sticky) maildrop: the runner reads users' files by group */
+    mode_t mode = (st.st_mode & S_ISVTX) ? 0640 : 0600;
+    struct spool_new *sn = NULL;
+    for (int tries = 0; tries < QID_RETRIES && !sn; tries++) {
+        char qid[QID_MAX];
+        spool_make_qid(qid);
+        sn = sn_create(dir, qid, mode);
+        if (!sn && errno != EEXIST)
             break;
-    }
-    if (sn->fd < 0 || lock_writer(sn->fd) < 0 || own_like_dir(sn->fd, sn->tmp) < 0 ||
-        fchmod(sn->fd, sn->mode) < 0) {
-        int e = errno;
-        if (sn->fd >= 0) {
-            close(sn->fd);
-            unlink(sn->tmp);
-        }
-        free(sn->tmp);
-        free(sn->dir);
-        free(sn);
-        errno = e;
-        return NULL;
     }
     return sn;
 }
@@ -191,8 +233,8 @@ const char *spool_new_qid(const struct spool_new *sn)
 static void sn_fail(struct spool_new *sn, int e)
 {
     if (sn->fd >= 0) {
-        close(sn->fd);
         unlink(sn->tmp);
+        close(sn->fd);
         sn->fd = -1;
     }
     sn->err = e;
@@ -210,6 +252,7 @@ int spool_new_write(struct spool_new *sn, const void *p, size_t n)
         errno = e;
         return -1;
     }
+    sn->sum = fnv1a64(sn->sum, p, n);
     sn->size += (long long)n;
     return 0;
 }
@@ -219,89 +262,70 @@ long long spool_new_size(const struct spool_new *sn)
     return sn->size;
 }
 
-static void sn_free(struct spool_new *sn)
+static int pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
-    free(sn->dir);
-    free(sn->tmp);
-    free(sn);
-}
-
-/* Create path (O_EXCL) holding text, not yet flushed; the descriptor in *fdp.
- * On failure the file is removed. */
-static int write_new_file(const char *path, mode_t mode, const struct buf *text, int *fdp)
-{
-    int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return -1;
-    if (lock_writer(fd) < 0 || own_like_dir(fd, path) < 0 || fchmod(fd, mode) < 0 ||
-        write_all(fd, text->s, text->len) < 0) {
-        int e = errno;
-        close(fd);
-        unlink(path);
-        errno = e;
-        return -1;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = pwrite(fd, (const char *)p + done, n - done, off + (off_t)done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        done += (size_t)w;
     }
-    *fdp = fd;
     return 0;
 }
 
-/* Make the data and control temporaries durable before either gets its name.
- * One syncfs() of the queue's file system does both in a single journal
- * commit, where an fdatasync of each file costs two (measured on ext4 here:
- * 398 -> 635 enqueues/s for one process, 465 -> 591 for ten); concurrent
- * sessions' calls share commits.  The descriptors stay open, keeping the
- * writer's lock on the data until the control file has its name.  0 or -1. */
-static int sn_flush(struct spool_new *sn)
+/* Control records and end line after the data, then the header at the front:
+ * until that last write the file is no queue file at all. */
+static int sn_finish(struct spool_new *sn, const struct envelope *e)
 {
-    return syncfs(sn->fd); /* both files are on the queue's file system */
+    struct buf tail;
+    char hdr[QF_HDR_LEN + 1];
+    buf_init(&tail);
+    qf_seal(e, sn->sum, sn->size, &tail);
+    qf_header(sn->size, hdr);
+    int r = write_all(sn->fd, tail.s, tail.len);
+    if (r == 0)
+        r = pwrite_all(sn->fd, hdr, QF_HDR_LEN, 0);
+    buf_free(&tail);
+    return r;
 }
 
-/* The order is what makes a crash at any instant safe: both contents are on
- * disk (sn_flush) before either name appears, the data's name comes before
- * the control file's (whose appearance makes the message exist), and the
- * directory flush
- * makes both names durable before we say yes.  The control temp is created
- * before the flushes, so its creation does not queue behind them. */
+/* The order: the complete file gets its name first, then one fsync of the
+ * file commits its contents together with the rename's journal transaction
+ * (ext4, xfs, btrfs: the rename dirtied the inode), and the directory fsync
+ * that follows finds nothing left to commit on those file systems while it
+ * makes the name durable on the others.  A system crash before the fsync
+ * returns can leave qf<qid> torn (short, a hole): the header's length and the
+ * checksum catch that, and the message was never acknowledged.  A process
+ * killed at any point leaves a complete file or a temporary: the page cache
+ * survives it.  The writer's lock stays until both flushes have returned, so
+ * no runner touches the message before it is safe. */
 int spool_commit(struct spool_new *sn, struct envelope *e)
 {
-    char *df = path2(sn->dir, "df", sn->qid);
-    char *tc = path2(sn->dir, "tc", sn->qid);
-    char *cf = path2(sn->dir, "cf", sn->qid);
-    struct buf text;
-    int err = 0, fd = -1, df_named = 0, cf_named = 0;
+    char *qf = path2(sn->dir, "qf", sn->qid);
+    int err = 0, named = 0;
 
-    buf_init(&text);
     str_copy(e->qid, sn->qid, sizeof e->qid);
-    ctl_format(e, &text);
     if (sn->fd < 0)
         err = sn->err ? sn->err : EBADF;
-    else if (write_new_file(tc, sn->mode, &text, &fd) < 0)
+    else if (sn_finish(sn, e) < 0)
         err = errno;
-    else if (sn_flush(sn) < 0)
+    else if (rename(sn->tmp, qf) < 0)
         err = errno;
-    else if (rename(sn->tmp, df) < 0)
+    else if ((named = 1, fsync(sn->fd) < 0))
         err = errno;
-    else if ((df_named = 1, rename(tc, cf) < 0))
+    else if (sync_dir(sn->dir, sn->fd) < 0)
         err = errno;
-    else if ((cf_named = 1, sync_dir(sn->dir, fd) < 0))
-        err = errno;
-    if (fd >= 0)
-        close(fd);
+    if (err && sn->fd >= 0)
+        unlink(named ? qf : sn->tmp); /* still locked: nobody started on it */
     if (sn->fd >= 0 && close_checked(sn->fd) < 0 && !err)
         err = errno;
     sn->fd = -1;
-    if (err) {
-        if (cf_named)
-            unlink(cf);
-        else if (fd >= 0)
-            unlink(tc);
-        unlink(df_named ? df : sn->tmp);
+    if (err)
         e->qid[0] = '\0';
-    }
-    buf_free(&text);
-    free(df);
-    free(tc);
-    free(cf);
+    free(qf);
     sn_free(sn);
     errno = err;
     return err ? -1 : 0;
@@ -312,56 +336,13 @@ void spool_abort(struct spool_new *sn)
     if (!sn)
         return;
     if (sn->fd >= 0) {
-        close(sn->fd);
         unlink(sn->tmp);
+        close(sn->fd);
     }
     sn_free(sn);
 }
 
 /* ---- reading a message ---- */
-
-/* Read all of fd (from offset 0) into b, at most max bytes. */
-static int read_fd(int fd, struct buf *b, size_t max)
-{
-    char tmp[8192];
-    off_t off = 0;
-    for (;;) {
-        ssize_t r = pread(fd, tmp, sizeof tmp, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            return 0;
-        if (b->len + (size_t)r > max) {
-            errno = EFBIG;
-            return -1;
-        }
-        buf_add(b, tmp, (size_t)r);
-        off += r;
-    }
-}
-
-/* The data file of a message whose control file exists.  If only td<qid> is
- * there, a crash kept the control file's rename but lost the data file's: the
- * temp holds the flushed data, so finish the rename. */
-static int data_stat(const char *dir, const char *qid, const char *df, struct stat *st)
-{
-    if (stat(df, st) == 0)
-        return 0;
-    if (errno != ENOENT)
-        return -1;
-    char *td = path2(dir, "td", qid);
-    int r = rename(td, df);
-    free(td);
-    if (r == 0) {
-        log_notice("%s: recovered data file after a crash", qid);
-        fsync_dir(dir);
-        return stat(df, st);
-    }
-    errno = ENOENT;
-    return -1;
-}
 
 static void qmsg_free(struct qmsg *m)
 {
@@ -369,18 +350,17 @@ static void qmsg_free(struct qmsg *m)
         close(m->fd);
     env_free(&m->env);
     free(m->dir);
-    free(m->cf);
-    free(m->df);
+    free(m->qf);
     free(m);
 }
 
-/* Open and lock cf.  0 locked, 1 busy, -1 error.  After the lock is ours,
+/* Open and lock path.  0 locked, 1 busy, -1 error.  After the lock is ours,
  * make sure the name still points at the locked inode: a rewrite or removal
  * may have replaced or unlinked it while we waited. */
-static int lock_cf(const char *cf, int *fdp)
+static int lock_file(const char *path, int *fdp)
 {
     for (int tries = 0; tries < 5; tries++) {
-        int fd = open(cf, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)
             return -1;
         struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
@@ -398,7 +378,8 @@ static int lock_cf(const char *cf, int *fdp)
             errno = EINVAL;
             return -1;
         }
-        if (stat(cf, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev && a.st_nlink > 0) {
+        if (stat(path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev
+            && a.st_nlink > 0) {
             set_nonblock(fd, 0);
             *fdp = fd;
             return 0;
@@ -409,25 +390,31 @@ static int lock_cf(const char *cf, int *fdp)
     return -1;
 }
 
-/* Parse the locked control file into e; with cut, also cut an interrupted
- * append off (only at open: later, a delivery child may be mid-append). */
+/* Parse the locked queue file into e; with cut, also cut an interrupted
+ * append off (only at open: later, a delivery child may be mid-append).  The
+ * checksum is verified at open; a reload trusts the data it verified then
+ * (nobody changes a locked message's data). */
 static int load_locked(struct qmsg *m, struct envelope *e, int cut)
 {
-    struct buf text;
+    struct qf_info qi;
     const char *why = NULL;
-    size_t valid = 0;
     int err = 0;
-    buf_init(&text);
-    if (read_fd(m->fd, &text, CF_MAX) < 0)
+    if (qf_load(m->fd, CF_MAX, cut, e, &qi, &why) < 0) {
         err = errno;
-    else if (ctl_parse_ex(text.s, text.len, e, &why, &valid) < 0
-             || strcmp(e->qid, m->qid) != 0) {
-        log_warn("%s: bad control file: %s", m->qid, why ? why : "queue id does not match");
+        if (err == EINVAL)
+            log_warn("%s: bad queue file: %s", m->qid, why);
+    } else if (strcmp(e->qid, m->qid) != 0) {
+        log_warn("%s: bad queue file: queue id does not match", m->qid);
         err = EINVAL;
-    } else if (cut && valid < text.len && ftruncate(m->fd, (off_t)valid) < 0) {
-        err = errno; /* an interrupted append must go before we append */
+    } else {
+        struct stat st;
+        m->data_off = qi.data_off;
+        m->data_len = qi.data_len;
+        /* an interrupted append must go before we append */
+        if (cut && fstat(m->fd, &st) == 0 && qi.valid_end < (long long)st.st_size
+            && ftruncate(m->fd, (off_t)qi.valid_end) < 0)
+            err = errno;
     }
-    buf_free(&text);
     errno = err;
     return err ? -1 : 0;
 }
@@ -443,27 +430,15 @@ int spool_open(const char *queuedir, const char *qid, struct qmsg **out)
     env_init(&m->env);
     m->dir = xstrdup(queuedir);
     str_copy(m->qid, qid, sizeof m->qid);
-    m->cf = path2(queuedir, "cf", qid);
-    m->df = path2(queuedir, "df", qid);
-    int r = lock_cf(m->cf, &m->fd);
+    m->qf = path2(queuedir, "qf", qid);
+    int r = lock_file(m->qf, &m->fd);
+    if (r == 0 && load_locked(m, &m->env, 1) < 0)
+        r = -1;
     if (r != 0) {
         int e = errno;
         qmsg_free(m);
         errno = e;
         return r;
-    }
-    struct stat st;
-    int err = 0;
-    if (load_locked(m, &m->env, 1) < 0) {
-        err = errno;
-    } else if (data_stat(queuedir, qid, m->df, &st) < 0) {
-        log_warn("%s: control file without data file", qid);
-        err = EINVAL;
-    }
-    if (err) {
-        qmsg_free(m);
-        errno = err;
-        return -1;
     }
     *out = m;
     return 0;
@@ -489,15 +464,15 @@ struct envelope *spool_env(struct qmsg *m)
     return &m->env;
 }
 
-const char *spool_data_path(const struct qmsg *m)
+struct msgdata spool_data(const struct qmsg *m)
 {
-    return m->df;
+    struct msgdata d = {.fd = m->fd, .off = m->data_off, .len = m->data_len};
+    return d;
 }
 
 long long spool_data_size(const struct qmsg *m)
 {
-    struct stat st;
-    return stat(m->df, &st) < 0 ? -1 : (long long)st.st_size;
+    return m->data_len;
 }
 
 /* ---- changing a message ---- */
@@ -542,45 +517,70 @@ int spool_record(struct qmsg *m, size_t i, enum rcpt_state st, const char *statu
     return 0;
 }
 
+/* Write into fd (appending) a new queue file with m's data and the in-memory
+ * envelope: header, the data copied through the locked descriptor (never by
+ * name: that would drop our lock), control records, end line. */
+static int write_rewritten(struct qmsg *m, int fd)
+{
+    char hdr[QF_HDR_LEN + 1];
+    char *chunk = xmalloc(65536);
+    uint64_t sum = FNV1A64_INIT;
+    long long off = 0;
+    int r = 0;
+    qf_header(m->data_len, hdr);
+    r = write_all(fd, hdr, QF_HDR_LEN);
+    while (r == 0 && off < m->data_len) {
+        size_t n = m->data_len - off > 65536 ? 65536 : (size_t)(m->data_len - off);
+        ssize_t got = pread(m->fd, chunk, n, (off_t)(m->data_off + off));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            if (got == 0)
+                errno = EIO; /* shrank under its lock */
+            r = -1;
+            break;
+        }
+        sum = fnv1a64(sum, chunk, (size_t)got);
+        r = write_all(fd, chunk, (size_t)got);
+        off += got;
+    }
+    free(chunk);
+    if (r == 0) {
+        struct buf tail;
+        buf_init(&tail);
+        qf_seal(&m->env, sum, m->data_len, &tail);
+        r = write_all(fd, tail.s, tail.len);
+        buf_free(&tail);
+    }
+    return r;
+}
+
+/* A new file, flushed BEFORE it takes the name (unlike an enqueue: a torn file
+ * must never replace an acknowledged message), locked from its creation so
+ * there is no instant at which qf<qid> is unlocked. */
 int spool_rewrite(struct qmsg *m)
 {
-    char *tc = path2(m->dir, "tc", m->qid);
-    struct buf text;
-    int fd = -1, err = 0;
-    buf_init(&text);
-    ctl_format(&m->env, &text);
-    unlink(tc); /* a crashed rewrite's leftover: we hold the message's lock */
-    if (write_new_file(tc, 0600, &text, &fd) < 0) {
+    char *tf = path2(m->dir, "tf", m->qid);
+    int err = 0;
+    unlink(tf); /* a crashed rewrite's leftover: we hold the message's lock */
+    int fd = create_temp(tf, 0600, O_APPEND);
+    if (fd < 0)
         err = errno;
-        goto out;
-    }
-    if (fsync(fd) < 0) {
+    else if (write_rewritten(m, fd) < 0 || fsync(fd) < 0 || rename(tf, m->qf) < 0) {
         err = errno;
+        unlink(tf);
         close(fd);
-        unlink(tc);
-        goto out;
+    } else {
+        close(m->fd); /* drops the old inode's lock only */
+        m->fd = fd;
+        m->data_off = QF_HDR_LEN;
+        m->dirty = 0; /* the old inode's records are in the new envelope */
+        if (fsync_dir(m->dir) < 0)
+            err = errno;
     }
-    /* lock the new inode before it gets the name, so there is no instant at
-     * which cf<qid> is unlocked */
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    if (fcntl(fd, F_SETLK, &fl) < 0 || rename(tc, m->cf) < 0) {
-        err = errno;
-        close(fd);
-        unlink(tc);
-        goto out;
-    }
-    close(m->fd); /* drops the old inode's lock only */
-    m->fd = fd;
-    if (fsync_dir(m->dir) < 0)
-        err = errno;
-out:
-    buf_free(&text);
-    free(tc);
-    if (err) {
-        errno = err;
-        return -1;
-    }
-    return 0;
+    free(tf);
+    errno = err;
+    return err ? -1 : 0;
 }
 
 void spool_set_lazy(struct qmsg *m, int on)
@@ -599,11 +599,8 @@ int spool_sync(struct qmsg *m)
 int spool_remove(struct qmsg *m)
 {
     m->dirty = 0; /* nothing left to make durable */
-    /* control first: a message without a control file does not exist; a
-     * leftover data file is an orphan spool_cleanup removes */
-    if (unlink(m->cf) < 0 && errno != ENOENT)
-        return -1;
-    if (unlink(m->df) < 0 && errno != ENOENT)
+    /* not flushed: a crash that undoes it repeats at most the last delivery */
+    if (unlink(m->qf) < 0 && errno != ENOENT)
         return -1;
     return 0;
 }
@@ -613,7 +610,7 @@ void spool_close(struct qmsg *m)
     if (!m)
         return;
     if (spool_sync(m) < 0)
-        log_err("%s: cannot sync the control file: %s", m->qid, strerror(errno));
+        log_err("%s: cannot sync the queue file: %s", m->qid, strerror(errno));
     qmsg_free(m);
 }
 
@@ -624,26 +621,50 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Does the control file at path carry its end marker? */
-static int cf_complete(const char *path)
+/* Read dir/qf<qid> without locking it: 0 (e, *qi filled), -1 with errno
+ * (EINVAL: torn or corrupt, *why set). */
+static int peek_file(const char *dir, const char *qid, struct envelope *e, struct qf_info *qi,
+                     const char **why)
 {
-    struct buf b;
-    buf_init(&b);
-    /* no value can hold a LF, so "\n.\n" is only ever the end marker */
-    int ok = read_file(path, &b, CF_MAX) == 0 && memmem(b.s, b.len, "\n.\n", 3) != NULL;
-    buf_free(&b);
+    char *qf = path2(dir, "qf", qid);
+    int fd = open(qf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    free(qf);
+    *why = NULL;
+    if (fd < 0)
+        return -1;
+    int r = qf_load(fd, CF_MAX, 1, e, qi, why);
+    int err = errno;
+    close(fd);
+    if (r == 0 && strcmp(e->qid, qid) != 0) {
+        *why = "queue id does not match";
+        r = -1;
+        err = EINVAL;
+    }
+    errno = err;
+    return r;
+}
+
+/* Is dir/qf<qid> a complete, intact queue file? */
+static int qf_intact(const char *dir, const char *qid)
+{
+    struct envelope e;
+    struct qf_info qi;
+    const char *why;
+    env_init(&e);
+    int ok = peek_file(dir, qid, &e, &qi, &why) == 0;
+    env_free(&e);
     return ok;
 }
 
-/* Names "cf<qid>" in dir (qids into l, unsorted). */
-static int list_cf(const char *dir, struct strlist *l)
+/* Names "<prefix><qid>" in dir (qids into l, unsorted). */
+static int list_names(const char *dir, const char *prefix, struct strlist *l)
 {
     DIR *d = opendir(dir);
     if (!d)
         return -1;
     struct dirent *de;
     while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] == 'c' && de->d_name[1] == 'f' && spool_valid_qid(de->d_name + 2))
+        if (strncmp(de->d_name, prefix, 2) == 0 && spool_valid_qid(de->d_name + 2))
             sl_add(l, de->d_name + 2);
     closedir(d);
     return 0;
@@ -653,18 +674,29 @@ int spool_list(const char *queuedir, struct strlist *qids)
 {
     struct strlist all;
     sl_init(&all);
-    if (list_cf(queuedir, &all) < 0)
+    if (list_names(queuedir, "qf", &all) < 0)
         return -1;
     if (all.n)
         qsort(all.v, all.n, sizeof *all.v, cmp_str); /* qids start with the time */
-    for (size_t i = 0; i < all.n; i++) {
-        char *cf = path2(queuedir, "cf", all.v[i]);
-        if (cf_complete(cf))
+    for (size_t i = 0; i < all.n; i++)
+        if (qf_intact(queuedir, all.v[i]))
             sl_add(qids, all.v[i]);
-        free(cf);
-    }
     sl_free(&all);
     return 0;
+}
+
+/* F_GETLK on path: 1 locked by another process, 0 not, -1 error. */
+static int lock_held(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int r = fcntl(fd, F_GETLK, &fl);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r < 0 ? -1 : fl.l_type != F_UNLCK;
 }
 
 int spool_locked(const char *queuedir, const char *qid)
@@ -673,56 +705,30 @@ int spool_locked(const char *queuedir, const char *qid)
         errno = EINVAL;
         return -1;
     }
-    char *cf = path2(queuedir, "cf", qid);
-    int fd = open(cf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    free(cf);
-    if (fd < 0)
-        return -1;
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    int r = fcntl(fd, F_GETLK, &fl);
-    close(fd);
-    if (r < 0)
-        return -1;
-    return fl.l_type != F_UNLCK;
+    char *qf = path2(queuedir, "qf", qid);
+    int r = lock_held(qf);
+    free(qf);
+    return r;
 }
 
 int spool_peek(const char *queuedir, const char *qid, struct envelope *e, long long *size)
 {
+    if (size)
+        *size = -1;
     if (!spool_valid_qid(qid)) {
         errno = EINVAL;
         return -1;
     }
-    char *cf = path2(queuedir, "cf", qid);
-    char *df = path2(queuedir, "df", qid);
-    struct buf b;
+    struct qf_info qi;
     const char *why;
-    struct stat st;
-    int r = -1;
-    buf_init(&b);
-    if (read_file(cf, &b, CF_MAX) == 0) {
-        if (ctl_parse(b.s, b.len, e, &why) == 0)
-            r = 0;
-        else
-            errno = EINVAL;
-    }
+    if (peek_file(queuedir, qid, e, &qi, &why) < 0)
+        return -1;
     if (size)
-        *size = stat(df, &st) == 0 ? (long long)st.st_size : -1;
-    buf_free(&b);
-    free(cf);
-    free(df);
-    return r;
+        *size = qi.data_len;
+    return 0;
 }
 
 /* ---- cleanup ---- */
-
-static int exists(const char *dir, const char *prefix, const char *qid)
-{
-    char *p = path2(dir, prefix, qid);
-    struct stat st;
-    int r = lstat(p, &st) == 0;
-    free(p);
-    return r;
-}
 
 /* Remove dir/name if its last change is older than max_age.  1 if removed. */
 static int remove_old(const char *dir, const char *name, long max_age, time_t now)
@@ -741,27 +747,180 @@ static int remove_old(const char *dir, const char *name, long max_age, time_t no
     return r;
 }
 
-/* 1 if no process holds the writer's lock on dir/name (a crashed writer's
- * leftover), 0 if one does, -1 if we cannot tell (then age decides). */
-static int orphaned(const char *dir, const char *name)
+/* A crashed writer's leftover holds no lock: removed at once.  When we cannot
+ * tell, age decides. */
+static int remove_orphan(const char *dir, const char *name, long max_age, time_t now)
 {
     char *p = xasprintf("%s/%s", dir, name);
-    int fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int held = lock_held(p);
     free(p);
-    if (fd < 0)
-        return -1;
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    int r = fcntl(fd, F_GETLK, &fl) < 0 ? -1 : fl.l_type == F_UNLCK;
-    close(fd);
+    if (held == 1)
+        return 0;
+    return remove_old(dir, name, held == 0 ? 0 : max_age, now);
+}
+
+/* A queue file that fails its check and is not locked is the remains of an
+ * enqueue that never completed (a system crash before its flush returned), so
+ * no client was told it was accepted: keep it aside as xf<qid> for the admin.
+ * 1 if moved. */
+static int set_aside_torn(const char *dir, const char *qid)
+{
+    char *qf = path2(dir, "qf", qid);
+    struct envelope e;
+    struct qf_info qi;
+    const char *why = NULL;
+    int moved = 0;
+    env_init(&e);
+    if (lock_held(qf) == 0 && peek_file(dir, qid, &e, &qi, &why) < 0 && errno == EINVAL) {
+        char *xf = path2(dir, "xf", qid);
+        if (rename(qf, xf) == 0) {
+            log_err("%s: torn or corrupt queue file (%s): moved to %s, never delivered", qid,
+                    why ? why : "?", xf);
+            moved = 1;
+        }
+        free(xf);
+    }
+    env_free(&e);
+    free(qf);
+    return moved;
+}
+
+/* ---- the old two-file format (df<qid> + cf<qid>) ---- */
+
+static int exists(const char *dir, const char *prefix, const char *qid)
+{
+    char *p = path2(dir, prefix, qid);
+    struct stat st;
+    int r = lstat(p, &st) == 0;
+    free(p);
     return r;
 }
 
-static int remove_orphan(const char *dir, const char *name, long max_age, time_t now)
+/* Read all of fd (from offset 0) into b, at most max bytes. */
+static int read_fd(int fd, struct buf *b, size_t max)
 {
-    int o = orphaned(dir, name);
-    if (o == 0)
-        return 0;
-    return remove_old(dir, name, o == 1 ? 0 : max_age, now);
+    char tmp[8192];
+    off_t off = 0;
+    for (;;) {
+        ssize_t r = pread(fd, tmp, sizeof tmp, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return (int)r;
+        if (b->len + (size_t)r > max) {
+            errno = EFBIG;
+            return -1;
+        }
+        buf_add(b, tmp, (size_t)r);
+        off += r;
+    }
+}
+
+/* Copy fd's contents (from its offset) into sn. */
+static int copy_into(struct spool_new *sn, int fd)
+{
+    char tmp[16384];
+    for (;;) {
+        ssize_t r = read(fd, tmp, sizeof tmp);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return (int)r;
+        if (spool_new_write(sn, tmp, (size_t)r) < 0)
+            return -1;
+    }
+}
+
+/* Write envelope e with the old data file's contents as qf<qid>, through the
+ * normal commit path.  The data is df<qid>, or td<qid> when a crash of the old
+ * version kept the control file's rename but lost the data file's. */
+static int convert_write(const char *dir, const char *qid, struct envelope *e)
+{
+    int dfd = -1;
+    for (const char *const *p = (const char *const[]){"df", "td", NULL}; *p && dfd < 0; p++) {
+        char *path = path2(dir, *p, qid);
+        dfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        free(path);
+    }
+    if (dfd < 0)
+        return -1;
+    char *tf = path2(dir, "tf", qid);
+    if (lock_held(tf) == 0)
+        unlink(tf); /* an earlier conversion that crashed */
+    free(tf);
+    struct spool_new *sn = sn_create(dir, qid, 0600);
+    int r = sn ? copy_into(sn, dfd) : -1;
+    int err = errno;
+    close(dfd);
+    if (r < 0) {
+        spool_abort(sn);
+        errno = err;
+        return -1;
+    }
+    return spool_commit(sn, e);
+}
+
+/* Convert the old-format message cf<qid> + df<qid> (postoffice before the
+ * one-file queue) into qf<qid>, then remove the old files.  Its envelope
+ * carries the recorded results.  1 if converted. */
+static int convert_old(const char *dir, const char *qid)
+{
+    char *cf = path2(dir, "cf", qid);
+    struct envelope e;
+    struct buf text;
+    const char *why = NULL;
+    int fd = -1, done = 0;
+    env_init(&e);
+    buf_init(&text);
+    if (lock_file(cf, &fd) != 0)
+        goto out; /* gone, or an old runner still works on it */
+    if (read_fd(fd, &text, CF_MAX) < 0 || ctl_parse(text.s, text.len, &e, &why) < 0
+        || strcmp(e.qid, qid) != 0) {
+        log_err("%s: old-format control file unreadable or incomplete (%s): left alone", qid,
+                why ? why : strerror(errno));
+        goto out;
+    }
+    /* qf<qid> intact: converted by a run that crashed before removing these */
+    done = qf_intact(dir, qid) || convert_write(dir, qid, &e) == 0;
+    if (!done) {
+        log_err("%s: cannot convert the old-format message: %s", qid, strerror(errno));
+        goto out;
+    }
+    const char *old[] = {"df", "td", "cf"}; /* cf last: it marks what is left to do */
+    for (size_t i = 0; i < sizeof old / sizeof *old; i++) {
+        char *p = path2(dir, old[i], qid);
+        unlink(p);
+        free(p);
+    }
+    log_notice("%s: converted from the old df/cf queue format", qid);
+out:
+    if (fd >= 0)
+        close(fd);
+    buf_free(&text);
+    env_free(&e);
+    free(cf);
+    return done;
+}
+
+/* Old-format leftovers: data files without a control file and temporaries
+ * are removed like crashed writers' files; a complete df/cf pair in the queue
+ * is converted.  Users' old submissions in the maildrop are left for the
+ * admin (their owner is what makes them trustworthy; a conversion would lose
+ * it). */
+static int cleanup_old(const char *dir, const char *nm, long max_age, time_t now, int maildrop)
+{
+    const char *qid = nm + 2;
+    if (strncmp(nm, "cf", 2) == 0) {
+        if (maildrop)
+            log_err("%s/%s: a submission in the old df/cf format, not picked up: resubmit it",
+                    dir, nm);
+        return maildrop ? 0 : convert_old(dir, qid);
+    }
+    if (strncmp(nm, "tc", 2) == 0)
+        return remove_orphan(dir, nm, max_age, now);
+    if ((strncmp(nm, "td", 2) == 0 || strncmp(nm, "df", 2) == 0) && !exists(dir, "cf", qid))
+        return remove_orphan(dir, nm, max_age, now);
+    return 0;
 }
 
 static int cleanup_dir(const char *dir, long max_age, int maildrop)
@@ -773,33 +932,21 @@ static int cleanup_dir(const char *dir, long max_age, int maildrop)
         return errno == ENOENT && maildrop ? 0 : -1;
     struct dirent *de;
     while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.')
+        if (de->d_name[0] != '.' && spool_valid_qid(de->d_name + 2))
             sl_add(&names, de->d_name);
     closedir(d);
+    if (names.n) /* cf<qid> before df/td<qid>: a converted pair goes at once */
+        qsort(names.v, names.n, sizeof *names.v, cmp_str);
     time_t now = time(NULL);
     int n = 0;
     for (size_t i = 0; i < names.n; i++) {
-        const char *nm = names.v[i], *qid = nm + 2;
-        if (strncmp(nm, "td", 2) == 0 && spool_valid_qid(qid) && exists(dir, "cf", qid)) {
-            struct stat st;
-            char *df = path2(dir, "df", qid);
-            data_stat(dir, qid, df, &st); /* a committed message's data: keep */
-            free(df);
-        } else if (strncmp(nm, "td", 2) == 0 || strncmp(nm, "tc", 2) == 0) {
+        const char *nm = names.v[i];
+        if (strncmp(nm, "tf", 2) == 0)
             n += remove_orphan(dir, nm, max_age, now);
-        } else if (strncmp(nm, "df", 2) == 0 && spool_valid_qid(qid) && !exists(dir, "cf", qid)) {
-            n += remove_orphan(dir, nm, max_age, now);
-        } else if (maildrop && strncmp(nm, "cf", 2) == 0 && spool_valid_qid(qid)) {
-            /* a user's submission that never became complete */
-            char *cf = path2(dir, "cf", qid);
-            if (!cf_complete(cf) && remove_old(dir, nm, max_age, now)) {
-                n++;
-                char *df = path2(dir, "df", qid);
-                n += unlink(df) == 0;
-                free(df);
-            }
-            free(cf);
-        }
+        else if (strncmp(nm, "qf", 2) == 0)
+            n += maildrop ? 0 : set_aside_torn(dir, nm + 2); /* maildrop: spool_pickup's */
+        else
+            n += cleanup_old(dir, nm, max_age, now, maildrop);
     }
     sl_free(&names);
     return n;

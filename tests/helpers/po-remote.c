@@ -117,8 +117,8 @@ static int do_send(const struct config *c, struct dns_ctx *d, int argc, char **a
     for (int k = 0; k < repeat; k++) {
         if (k)
             smtpc_results_free(res, e.nrcpts);
-        smtpc_deliver(c, d, cache, at ? at + 1 : "", &e, fd, (long long)st.st_size, idx,
-                      e.nrcpts, verbose, res);
+        struct msgdata data = {fd, 0, (long long)st.st_size};
+        smtpc_deliver(c, d, cache, at ? at + 1 : "", &e, &data, idx, e.nrcpts, verbose, res);
     }
     smtpc_cache_close(cache);
     for (size_t i = 0; i < e.nrcpts; i++)
