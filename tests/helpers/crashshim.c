@@ -1,7 +1,7 @@
 /* crashshim.c - LD_PRELOAD fault injection: SIGKILL the process at the Nth
  * call of a chosen system call (a crash at that exact instant).
  *
- *   PO_CRASH_CALL=fsync|fdatasync|rename|write|unlink|ftruncate|open|any
+ *   PO_CRASH_CALL=fsync|fdatasync|rename|write|pwrite|unlink|ftruncate|syncfs|any
  *   PO_CRASH_AT=N        1-based; the call is killed BEFORE it runs
  *   PO_CRASH_AFTER=1     kill right AFTER the Nth call instead
  *
@@ -54,6 +54,7 @@ WRAP(int, fsync, (int fd), (fd))
 WRAP(int, fdatasync, (int fd), (fd))
 WRAP(int, rename, (const char *a, const char *b), (a, b))
 WRAP(ssize_t, write, (int fd, const void *p, size_t n), (fd, p, n))
+WRAP(ssize_t, pwrite, (int fd, const void *p, size_t n, off_t off), (fd, p, n, off))
 WRAP(int, unlink, (const char *p), (p))
 WRAP(int, ftruncate, (int fd, off_t len), (fd, len))
 WRAP(int, syncfs, (int fd), (fd))

@@ -32,6 +32,7 @@
 struct fx {
     char dir[64];
     char *spool, *home, *out, *data;
+    struct msgdata md; /* the message inside f->data, after a prefix (as in a queue file) */
     struct ident id; /* who deliveries run as */
     struct config c;
 };
@@ -101,11 +102,12 @@ static int setup(void **state)
     }
     struct buf b;
     buf_init(&b);
-    buf_adds(&b, "Subject: hello\n\nFrom here\nbody\n");
-    int fd = open(f->data, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    buf_adds(&b, "PREFIX\nSubject: hello\n\nFrom here\nbody\nTRAILER\n");
+    int fd = open(f->data, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 || write_all(fd, b.s, b.len) < 0)
         return -1;
-    close(fd);
+    /* root's file, readable only through the descriptor the child inherits */
+    f->md = (struct msgdata){fd, 7, (long long)b.len - 7 - 8};
     buf_free(&b);
     f->c.mailspool = f->spool;
     f->c.user = f->id.name;
@@ -122,6 +124,7 @@ static int teardown(void **state)
     free(f->home);
     free(f->out);
     free(f->data);
+    close(f->md.fd);
     privs_free(&f->id);
     free(f);
     return 0;
@@ -142,7 +145,7 @@ static const char *someone_else(const struct fx *f)
 static struct local_job job(struct fx *f, int kind, const char *dest, const char *user)
 {
     struct local_job j = {.kind = kind, .dest = dest, .user = user, .rcpt = "rcpt@here",
-                          .sender = "alice@example.org", .datapath = f->data, .qid = "T1"};
+                          .sender = "alice@example.org", .data = f->md, .qid = "T1"};
     return j;
 }
 

@@ -40,6 +40,14 @@ static int data_file(const char *text)
     return fd;
 }
 
+/* The whole of data file fd as a message. */
+static struct msgdata md_of(int fd)
+{
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    return (struct msgdata){fd, 0, (long long)st.st_size};
+}
+
 static int setup(void **state)
 {
     struct fx *f = xcalloc(1, sizeof *f);
@@ -68,7 +76,7 @@ static int teardown(void **state)
 static enum deliv_result deliver(struct fx *f, const char *path, int datafd, char **status)
 {
     struct mbox_req r = {.path = path, .owner = geteuid(), .sender = "alice@example.org",
-                         .rcpt = "user@here", .datafd = datafd, .escape_from = 1,
+                         .rcpt = "user@here", .data = md_of(datafd), .escape_from = 1,
                          .lock_wait_ms = 0};
     (void)f;
     return mbox_deliver(&r, status);
@@ -226,7 +234,7 @@ static void test_wrong_owner_refused(void **state)
     close(fd);
     /* the recipient is somebody else than the file's owner */
     struct mbox_req r = {.path = f->box, .owner = geteuid() + 1, .sender = "",
-                         .rcpt = "x", .datafd = f->datafd, .escape_from = 1};
+                         .rcpt = "x", .data = md_of(f->datafd), .escape_from = 1};
     assert_int_equal(mbox_deliver(&r, &status), DELIV_FAIL);
     assert_non_null(strstr(status, "not to the recipient"));
     free(status);
@@ -360,7 +368,7 @@ static void test_lock_timeout_defers(void **state)
     pid_t holder = hold_lock(f->box, 1, 1, &release);
     char *status;
     struct mbox_req r = {.path = f->box, .owner = geteuid(), .sender = "", .rcpt = "x",
-                         .datafd = f->datafd, .escape_from = 1, .lock_wait_ms = 300};
+                         .data = md_of(f->datafd), .escape_from = 1, .lock_wait_ms = 300};
     assert_int_equal(mbox_deliver(&r, &status), DELIV_DEFER);
     assert_non_null(strstr(status, "4.2.0 "));
     free(status);

@@ -85,12 +85,20 @@ static int data_file(const void *p, size_t n)
 static char *run(const char *data, size_t dlen, int flags, const char *sender,
                  const char *prepend, size_t *len)
 {
-    int in = data_file(data, dlen);
+    /* framed as in a queue file: only off..off+len is the message */
+    struct buf framed;
+    buf_init(&framed);
+    buf_adds(&framed, "HEAD\n");
+    buf_add(&framed, data, dlen);
+    buf_adds(&framed, "R0 P 0 tail@x\n.\n");
+    int in = data_file(framed.s, framed.len);
+    buf_free(&framed);
+    struct msgdata d = {in, 5, (long long)dlen};
     int out = data_file("", 0);
     struct msgout mo = {.flags = flags, .sender = sender, .prepend = prepend};
     struct buf b;
 
-    assert_int_equal(msgout_write(in, out, &mo), 0);
+    assert_int_equal(msgout_write(&d, out, &mo), 0);
     off_t size = lseek(out, 0, SEEK_END);
     buf_init(&b);
     char *p = xmalloc((size_t)size + 1);
@@ -216,19 +224,28 @@ static void test_write_error(void **state)
 {
     (void)state;
     int in = data_file("S: 1\n\nb\n", 8);
+    struct msgdata d = {in, 0, 8};
     int out = open("/dev/full", O_WRONLY);
     if (out < 0)
         skip();
     struct msgout mo = {.flags = 0, .sender = "", .prepend = NULL};
     errno = 0;
-    assert_int_equal(msgout_write(in, out, &mo), -1);
+    assert_int_equal(msgout_write(&d, out, &mo), -1);
     assert_int_equal(errno, ENOSPC);
     close(in);
     close(out);
     /* a read error: data fd not readable */
     in = open("/dev/null", O_WRONLY);
     out = data_file("", 0);
-    assert_int_equal(msgout_write(in, out, &mo), -1);
+    d.fd = in;
+    assert_int_equal(msgout_write(&d, out, &mo), -1);
+    close(in);
+    /* a file shorter than the length it is said to have (truncated queue file) */
+    in = data_file("S: 1\n\nb\n", 8);
+    d = (struct msgdata){in, 0, 100};
+    errno = 0;
+    assert_int_equal(msgout_write(&d, out, &mo), -1);
+    assert_int_equal(errno, EIO);
     close(in);
     close(out);
 }

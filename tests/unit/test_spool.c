@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "ctl.h"
+#include "qfile.h"
 #include "spool.h"
 #include "util.h"
 
@@ -112,6 +113,28 @@ static void write_text(const char *path, const char *text)
     close(fd);
 }
 
+/* The data of an open message, read through spool_data (NUL-terminated). */
+static char *data_of(struct qmsg *m)
+{
+    struct msgdata d = spool_data(m);
+    assert_true(d.fd >= 0);
+    char *p = xmalloc((size_t)d.len + 1);
+    assert_int_equal(pread(d.fd, p, (size_t)d.len, (off_t)d.off), (ssize_t)d.len);
+    p[d.len] = '\0';
+    return p;
+}
+
+/* Is qid among the listed messages? */
+static int listed(const char *q, const char *qid)
+{
+    struct strlist l;
+    sl_init(&l);
+    assert_int_equal(spool_list(q, &l), 0);
+    int r = sl_contains(&l, qid);
+    sl_free(&l);
+    return r;
+}
+
 static void test_qid(void **st)
 {
     (void)st;
@@ -167,15 +190,25 @@ static void test_enqueue_commit(void **st)
     struct fx *f = *st;
     char qid[QID_MAX];
     assert_int_equal(enqueue(f->q, "alice@example.com", 2, "Subject: hi\n\nbody\n", qid), 0);
-    assert_true(file_exists(f->q, "df", qid));
-    assert_true(file_exists(f->q, "cf", qid));
+    assert_true(file_exists(f->q, "qf", qid));
     assert_int_equal(count_files(f->q, "t"), 1); /* only "trigger" */
+    assert_int_equal(count_files(f->q, "df") + count_files(f->q, "cf"), 0);
     struct stat s;
-    char *df = xasprintf("%s/df%s", f->q, qid);
-    assert_int_equal(stat(df, &s), 0);
+    char *qf = xasprintf("%s/qf%s", f->q, qid);
+    assert_int_equal(stat(qf, &s), 0);
     assert_int_equal(s.st_mode & 0777, 0600);
-    assert_int_equal(s.st_size, 18);
-    free(df);
+    /* one file: header with the length, the data, the control records, the
+     * end line with its checksum */
+    struct buf b;
+    buf_init(&b);
+    assert_int_equal(read_file(qf, &b, 1 << 20), 0);
+    assert_int_equal(b.len, s.st_size);
+    assert_memory_equal(b.s, "POQ1 0000000000000012\nSubject: hi\n\nbody\nV1\nQ", 42);
+    assert_non_null(strstr(b.s, "\nR1 P 0 r1@example.org\n. "));
+    assert_int_equal(b.s[b.len - QF_END_LEN], '.');
+    assert_int_equal(b.s[b.len - 1], '\n');
+    buf_free(&b);
+    free(qf);
 
     struct envelope e;
     long long size;
@@ -202,10 +235,10 @@ static void test_abort_and_failed_write(void **st)
     assert_non_null(sn);
     assert_int_equal(spool_new_write(sn, "abc", 3), 0);
     assert_int_equal(spool_new_size(sn), 3);
-    assert_int_equal(count_files(f->q, "td"), 1);
+    assert_int_equal(count_files(f->q, "tf"), 1);
     spool_abort(sn);
-    assert_int_equal(count_files(f->q, "td"), 0);
-    assert_int_equal(count_files(f->q, "df"), 0);
+    assert_int_equal(count_files(f->q, "tf"), 0);
+    assert_int_equal(count_files(f->q, "qf"), 0);
 }
 
 static void test_lazy_records(void **st)
@@ -229,7 +262,7 @@ static void test_lazy_records(void **st)
     assert_int_equal(spool_record(m, 1, RS_DONE, "2.0.0 sent", NULL), 0);
     assert_int_equal(spool_remove(m), 0);
     spool_close(m);
-    assert_false(file_exists(f->q, "cf", qid));
+    assert_false(file_exists(f->q, "qf", qid));
 }
 
 static void test_open_record_reopen(void **st)
@@ -240,7 +273,9 @@ static void test_open_record_reopen(void **st)
     assert_int_equal(enqueue(f->q, "", 3, "x\n", qid), 0);
     assert_int_equal(spool_open(f->q, qid, &m), 0);
     assert_int_equal(spool_data_size(m), 2);
-    assert_non_null(strstr(spool_data_path(m), qid));
+    char *data = data_of(m);
+    assert_string_equal(data, "x\n");
+    free(data);
     assert_string_equal(spool_env(m)->sender, "");
     assert_int_equal(spool_record(m, 0, RS_DONE, "2.0.0 delivered", "mx.example.org"), 0);
     assert_int_equal(spool_record(m, 2, RS_PENDING, "4.2.1 mailbox busy\nDforged", NULL), 0);
@@ -250,7 +285,7 @@ static void test_open_record_reopen(void **st)
     spool_close(m);
 
     /* an interrupted append (no newline) is cut off at the next open */
-    char *cf = xasprintf("%s/cf%s", f->q, qid);
+    char *cf = xasprintf("%s/qf%s", f->q, qid);
     int fd = open(cf, O_WRONLY | O_APPEND);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, "D1 D - 2.0", 10), 10);
@@ -340,10 +375,12 @@ static void test_locking_two_processes(void **st)
     assert_string_equal(e->rcpts[2].owner, "bob");
     assert_int_equal(e->rcpts[2].state, RS_DONE);
     assert_int_equal(e->next_try, 12345);
+    char *data = data_of(m); /* the rewrite kept the data */
+    assert_string_equal(data, "x\n");
+    free(data);
     assert_int_equal(spool_remove(m), 0);
     spool_close(m);
-    assert_false(file_exists(f->q, "cf", qid));
-    assert_false(file_exists(f->q, "df", qid));
+    assert_false(file_exists(f->q, "qf", qid));
     assert_int_equal(spool_open(f->q, qid, &m), -1);
     assert_int_equal(errno, ENOENT);
     assert_int_equal(spool_locked(f->q, qid), -1);
@@ -356,10 +393,11 @@ static void test_list_order_and_incomplete(void **st)
     assert_int_equal(enqueue(f->q, "a@b", 1, "1\n", q1), 0);
     assert_int_equal(enqueue(f->q, "a@b", 1, "2\n", q2), 0);
     assert_int_equal(enqueue(f->q, "a@b", 1, "3\n", q3), 0);
-    char *p = xasprintf("%s/cf0000000000000000zz", f->q); /* incomplete: no end marker */
-    write_text(p, "V1\nQ0000000000000000zz\nT1\nF\n");
+    /* incomplete: no end line */
+    char *p = xasprintf("%s/qf0000000000000000zz", f->q);
+    write_text(p, "POQ1 0000000000000002\nx\nV1\nQ0000000000000000zz\nT1\nF\n");
     free(p);
-    p = xasprintf("%s/cfbad.name", f->q);
+    p = xasprintf("%s/qfbad.name", f->q);
     write_text(p, "V1\n.\n");
     free(p);
     struct strlist l;
@@ -376,27 +414,45 @@ static void test_list_order_and_incomplete(void **st)
     assert_int_equal(errno, EINVAL);
 }
 
-/* Leftovers of crashes at each step of an enqueue. */
-static void test_cleanup_and_crash_leftovers(void **st)
+/* A child that holds a write lock on path until killed (a live writer). */
+static pid_t hold_lock(const char *path)
+{
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t p = fork();
+    assert_true(p >= 0);
+    if (p == 0) {
+        int fd = open(path, O_RDWR);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        _exit(fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 && write(pfd[1], "x", 1) == 1 && pause()
+                  ? 0 : 1);
+    }
+    char ch;
+    assert_int_equal(read(pfd[0], &ch, 1), 1);
+    close(pfd[0]);
+    close(pfd[1]);
+    return p;
+}
+
+static void stop(pid_t p)
+{
+    kill(p, SIGKILL);
+    waitpid(p, NULL, 0);
+}
+
+/* Leftovers of crashed writers: temporaries, removed at once when unlocked. */
+static void test_cleanup_temps(void **st)
 {
     struct fx *f = *st;
     char qid[QID_MAX], *p;
     assert_int_equal(enqueue(f->q, "a@b", 1, "data\n", qid), 0);
-    /* crash before the data rename: only td<qid> */
-    p = xasprintf("%s/td00000000000000001", f->q);
+    /* a crashed enqueue or rewrite: tf<qid>, no lock */
+    p = xasprintf("%s/tf00000000000000001", f->q);
     write_text(p, "partial");
     free(p);
-    /* crash during the control temp: tc<qid> + df<qid>, no cf */
-    p = xasprintf("%s/tc00000000000000002", f->q);
-    write_text(p, "V1\nQ00000000000000002\n");
+    p = xasprintf("%s/maildrop/tf00000000000000002", f->q);
+    write_text(p, "a user's crashed sendmail");
     free(p);
-    p = xasprintf("%s/df00000000000000002", f->q);
-    write_text(p, "orphan data\n");
-    free(p);
-    /* the cf rename survived but the df rename did not: td<qid> holds the data */
-    char *df = xasprintf("%s/df%s", f->q, qid), *td = xasprintf("%s/td%s", f->q, qid);
-    assert_int_equal(rename(df, td), 0);
-
     /* a live enqueue's temporary is locked by its writer (another process:
      * a process's own locks never conflict with it) and kept */
     int pfd[2];
@@ -409,32 +465,182 @@ static void test_cleanup_and_crash_leftovers(void **st)
     }
     char ch;
     assert_int_equal(read(pfd[0], &ch, 1), 1);
-    /* crashed writers hold no lock: removed at once, however young */
-    assert_int_equal(spool_cleanup(f->q, 3600), 3); /* td1, tc2, df2 */
-    assert_true(file_exists(f->q, "df", qid));      /* the data is recovered */
-    assert_int_equal(count_files(f->q, "td"), 1);   /* the live one */
-    kill(writer, SIGKILL);
-    waitpid(writer, NULL, 0);
     close(pfd[0]);
     close(pfd[1]);
+    /* crashed writers hold no lock: removed at once, however young */
+    assert_int_equal(spool_cleanup(f->q, 3600), 2);
+    assert_int_equal(count_files(f->q, "tf"), 1); /* the live one */
+    stop(writer);
     assert_int_equal(spool_cleanup(f->q, 3600), 1); /* now it is an orphan */
-    assert_true(file_exists(f->q, "df", qid));
-    assert_true(file_exists(f->q, "cf", qid));
     assert_int_equal(count_files(f->q, "t"), 1);    /* trigger */
-    assert_int_equal(count_files(f->q, "df"), 1);
+    assert_true(listed(f->q, qid));                 /* the message is untouched */
+    assert_int_equal(spool_cleanup(f->q, 3600), 0);
+}
 
-    /* spool_open recovers the same way */
-    assert_int_equal(rename(df, td), 0);
+/* Damage a queue file the ways a system crash during its enqueue can (the
+ * name durable, the contents not): cut short, a hole (a zeroed block), no end
+ * line, no header; or a flipped bit in its data. */
+static void tear(const char *q, const char *qid, int how)
+{
+    char *p = xasprintf("%s/qf%s", q, qid);
+    int fd = open(p, O_RDWR);
+    struct stat st;
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    char zero[4096] = {0}, c;
+    switch (how) {
+    case 0:
+        assert_int_equal(ftruncate(fd, st.st_size / 2), 0);
+        break;
+    case 1:
+        assert_int_equal(pread(fd, &c, 1, QF_HDR_LEN + 100), 1);
+        c ^= 0x20;
+        assert_int_equal(pwrite(fd, &c, 1, QF_HDR_LEN + 100), 1);
+        break;
+    case 2:
+        assert_int_equal(pwrite(fd, zero, sizeof zero, 4096), (ssize_t)sizeof zero);
+        break;
+    case 3:
+        assert_int_equal(ftruncate(fd, st.st_size - 5), 0);
+        break;
+    default:
+        assert_int_equal(pwrite(fd, zero, QF_HDR_LEN, 0), QF_HDR_LEN);
+        break;
+    }
+    close(fd);
+    free(p);
+}
+
+static void test_torn_queue_file(void **st)
+{
+    struct fx *f = *st;
+    char *body = xmalloc(10001);
+    for (int i = 0; i < 10000; i++)
+        body[i] = i % 50 == 49 ? '\n' : (char)('a' + i % 26);
+    body[10000] = '\0';
+    char good[QID_MAX];
+    assert_int_equal(enqueue(f->q, "a@b", 1, body, good), 0);
+    for (int how = 0; how < 5; how++) {
+        char qid[QID_MAX];
+        assert_int_equal(enqueue(f->q, "a@b", 2, body, qid), 0);
+        assert_true(listed(f->q, qid));
+        tear(f->q, qid, how);
+        assert_false(listed(f->q, qid));
+        struct qmsg *m;
+        assert_int_equal(spool_open(f->q, qid, &m), -1);
+        assert_int_equal(errno, EINVAL);
+        struct envelope e;
+        env_init(&e);
+        assert_int_equal(spool_peek(f->q, qid, &e, NULL), -1);
+        env_free(&e);
+        if (how == 0) { /* locked: its writer may still be at work, left alone */
+            char *p = xasprintf("%s/qf%s", f->q, qid);
+            pid_t h = hold_lock(p);
+            assert_int_equal(spool_cleanup(f->q, 3600), 0);
+            assert_true(file_exists(f->q, "qf", qid));
+            stop(h);
+            free(p);
+        }
+        /* set aside for the admin, never listed */
+        assert_int_equal(spool_cleanup(f->q, 3600), 1);
+        assert_false(file_exists(f->q, "qf", qid));
+        assert_true(file_exists(f->q, "xf", qid));
+        assert_false(listed(f->q, qid));
+        assert_int_equal(spool_open(f->q, qid, &m), -1);
+        assert_int_equal(errno, ENOENT);
+    }
+    assert_int_equal(count_files(f->q, "xf"), 5);
+    assert_true(listed(f->q, good)); /* intact messages are not touched */
     struct qmsg *m;
-    assert_int_equal(spool_open(f->q, qid, &m), 0);
-    assert_int_equal(spool_data_size(m), 5);
+    assert_int_equal(spool_open(f->q, good, &m), 0);
+    char *data = data_of(m);
+    assert_string_equal(data, body);
+    free(data);
     spool_close(m);
-    /* a control file whose data is gone entirely is corrupt, not delivered */
-    assert_int_equal(unlink(df), 0);
-    assert_int_equal(spool_open(f->q, qid, &m), -1);
-    assert_int_equal(errno, EINVAL);
-    free(df);
-    free(td);
+    free(body);
+}
+
+/* Write an old-format control file for qid (with a status record appended). */
+static void old_cf(const char *q, const char *qid)
+{
+    struct envelope e;
+    struct buf b;
+    env_init(&e);
+    buf_init(&b);
+    str_copy(e.qid, qid, sizeof e.qid);
+    free(e.sender);
+    e.sender = xstrdup("old@example.org");
+    e.ctime = 1700000000;
+    env_add_rcpt(&e, "done@example.org", NULL, NULL);
+    env_add_rcpt(&e, "later@example.org", NULL, NULL);
+    ctl_format(&e, &b);
+    buf_adds(&b, "D0 D mx.example.org 2.0.0 ok\n");
+    char *p = xasprintf("%s/cf%s", q, qid);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write_all(fd, b.s, b.len), 0);
+    close(fd);
+    free(p);
+    buf_free(&b);
+    env_free(&e);
+}
+
+/* Queued mail of the old two-file format survives an upgrade. */
+static void test_convert_old_format(void **st)
+{
+    struct fx *f = *st;
+    const char *q1 = "1xUubn3sV0062T3FLW", *q2 = "1xUubn3sV0062T3FLX";
+    old_cf(f->q, q1);
+    char *p = xasprintf("%s/df%s", f->q, q1);
+    write_text(p, "Subject: old\n\nold body\n");
+    free(p);
+    /* the old version's crash window: the data still named td<qid> */
+    old_cf(f->q, q2);
+    p = xasprintf("%s/td%s", f->q, q2);
+    write_text(p, "Subject: two\n\n");
+    free(p);
+    /* old orphans: a data file without control file, a control temporary */
+    p = xasprintf("%s/df00000000000000003", f->q);
+    write_text(p, "orphan\n");
+    free(p);
+    p = xasprintf("%s/tc00000000000000004", f->q);
+    write_text(p, "V1\n");
+    free(p);
+    assert_int_equal(spool_cleanup(f->q, 3600), 4);
+    assert_int_equal(count_files(f->q, "df") + count_files(f->q, "cf") +
+                     count_files(f->q, "td") + count_files(f->q, "tc"), 0);
+    assert_true(listed(f->q, q1) && listed(f->q, q2));
+    struct qmsg *m;
+    assert_int_equal(spool_open(f->q, q1, &m), 0);
+    struct envelope *e = spool_env(m);
+    assert_string_equal(e->sender, "old@example.org");
+    assert_int_equal(e->ctime, 1700000000);
+    assert_int_equal(e->nrcpts, 2);
+    assert_int_equal(e->rcpts[0].state, RS_DONE); /* the recorded result kept */
+    assert_string_equal(e->rcpts[0].remote_mta, "mx.example.org");
+    assert_int_equal(e->rcpts[1].state, RS_PENDING);
+    char *data = data_of(m);
+    assert_string_equal(data, "Subject: old\n\nold body\n");
+    free(data);
+    assert_int_equal(spool_record(m, 1, RS_DONE, "2.0.0 ok", NULL), 0);
+    spool_close(m);
+    assert_int_equal(spool_open(f->q, q2, &m), 0);
+    data = data_of(m);
+    assert_string_equal(data, "Subject: two\n\n");
+    free(data);
+    spool_close(m);
+    /* a crash after the conversion but before the old files went: they are
+     * removed, the converted message (with its newer results) is kept */
+    old_cf(f->q, q1);
+    p = xasprintf("%s/df%s", f->q, q1);
+    write_text(p, "Subject: old\n\nold body\n");
+    free(p);
+    assert_int_equal(spool_cleanup(f->q, 3600), 1);
+    assert_int_equal(count_files(f->q, "df") + count_files(f->q, "cf"), 0);
+    assert_int_equal(count_files(f->q, "qf"), 2);
+    assert_int_equal(spool_open(f->q, q1, &m), 0);
+    assert_int_equal(spool_env(m)->rcpts[1].state, RS_DONE);
+    spool_close(m);
 }
 
 static void test_trigger(void **st)
@@ -507,11 +713,11 @@ static void test_pickup(void **st)
     sl_init(&picked);
 
     assert_int_equal(submit_as_nobody(f->q, "plain"), 0);
-    assert_int_equal(count_files(md, "cf"), 1);
+    assert_int_equal(count_files(md, "qf"), 1);
     assert_int_equal(count_files(md, "t"), 0);
     assert_int_equal(spool_pickup(f->q, &trusted, &picked), 1);
     assert_int_equal(picked.n, 1);
-    assert_int_equal(count_files(md, "cf") + count_files(md, "df"), 0);
+    assert_int_equal(count_files(md, "qf"), 0);
     struct qmsg *m;
     assert_int_equal(spool_open(f->q, picked.v[0], &m), 0);
     struct envelope *e = spool_env(m);
@@ -540,33 +746,50 @@ static void test_pickup(void **st)
     sl_free(&picked);
     assert_int_equal(submit_as_nobody(f->q, "pipe"), 0);
     assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
-    assert_int_equal(count_files(md, "cf") + count_files(md, "df"), 0);
+    assert_int_equal(count_files(md, "qf"), 0);
 
-    /* data file swapped for one owned by someone else: refused */
+    /* still locked by its writer (a commit in progress): waits */
     assert_int_equal(submit_as_nobody(f->q, "plain"), 0);
+    char *qf = NULL;
     DIR *d = opendir(md);
     struct dirent *de;
-    char *df = NULL;
     while ((de = readdir(d)) != NULL)
-        if (strncmp(de->d_name, "df", 2) == 0)
-            df = xasprintf("%s/%s", md, de->d_name);
+        if (strncmp(de->d_name, "qf", 2) == 0)
+            qf = xasprintf("%s/%s", md, de->d_name);
     closedir(d);
-    assert_non_null(df);
-    assert_int_equal(unlink(df), 0);
-    write_text(df, "root's secret\n");
+    assert_non_null(qf);
+    pid_t h = hold_lock(qf);
     assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
-    assert_int_equal(count_files(md, "cf") + count_files(md, "df"), 0);
+    assert_int_equal(count_files(md, "qf"), 1);
+    stop(h);
+    /* a second link to it (someone else's file hard-linked in): refused */
+    char *other = xasprintf("%s/other", f->dir);
+    assert_int_equal(link(qf, other), 0);
+    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
+    assert_int_equal(count_files(md, "qf"), 0);
+    unlink(other);
+    free(other);
 
-    /* a symlink as data file is never followed; an incomplete one waits */
-    char *cf = xasprintf("%s/cf0000000000000000ab", md);
-    write_text(cf, "V1\nQ0000000000000000ab\nT1\nF\nR0 P 0 a@b\n");
-    free(df);
-    df = xasprintf("%s/df0000000000000000ab", md);
-    assert_int_equal(symlink("/etc/shadow", df), 0);
+    /* torn (cut short): refused and removed */
+    assert_int_equal(submit_as_nobody(f->q, "plain"), 0);
+    d = opendir(md);
+    while ((de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, "qf", 2) == 0)
+            tear(md, de->d_name + 2, 3);
+    closedir(d);
     assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
-    assert_true(file_exists(md, "cf", "0000000000000000ab"));
-    free(cf);
-    free(df);
+    assert_int_equal(count_files(md, "qf"), 0);
+
+    /* a symlink is never followed: refused, the target untouched */
+    char *secret = xasprintf("%s/secret", f->dir), *link = xasprintf("%s/qf0000000000000000ab", md);
+    write_text(secret, "root's secret\n");
+    assert_int_equal(symlink(secret, link), 0);
+    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
+    assert_false(file_exists(md, "qf", "0000000000000000ab"));
+    assert_int_equal(access(secret, F_OK), 0);
+    free(secret);
+    free(link);
+    free(qf);
     sl_free(&trusted);
     sl_free(&picked);
     free(md);
@@ -597,9 +820,9 @@ static void test_enospc(void **st)
         r = spool_new_write(sn, block, sizeof block);
     assert_int_equal(r, -1);
     assert_int_equal(errno, ENOSPC);
-    assert_int_equal(count_files(q, "td"), 0); /* removed at once */
+    assert_int_equal(count_files(q, "tf"), 0); /* removed at once */
     spool_abort(sn);
-    /* 2: the data fits, the control file does not */
+    /* 2: the data fits (one page with the header), the control records do not */
     char *fill = xasprintf("%s/filler", mnt);
     int fd = open(fill, O_WRONLY | O_CREAT, 0600);
     off_t sz = 0;
@@ -612,11 +835,10 @@ static void test_enospc(void **st)
     env_add_rcpt(&e, "a@b", NULL, NULL);
     sn = spool_new(q);
     assert_non_null(sn);
-    assert_int_equal(spool_new_write(sn, "small\n", 6), 0);
+    assert_int_equal(spool_new_write(sn, block, 4096 - QF_HDR_LEN - 8), 0);
     assert_int_equal(spool_commit(sn, &e), -1);
     assert_int_equal(errno, ENOSPC);
-    assert_int_equal(count_files(q, "td") + count_files(q, "tc"), 0);
-    assert_int_equal(count_files(q, "df") + count_files(q, "cf"), 0);
+    assert_int_equal(count_files(q, "tf") + count_files(q, "qf"), 0);
     /* 3: with room again it works */
     unlink(fill);
     char qid[QID_MAX];
@@ -625,7 +847,7 @@ static void test_enospc(void **st)
     /* 4: a status record that does not fit leaves the control file as it was */
     struct qmsg *m;
     assert_int_equal(spool_open(q, qid, &m), 0);
-    char *cf = xasprintf("%s/cf%s", q, qid);
+    char *cf = xasprintf("%s/qf%s", q, qid);
     struct buf before, after;
     buf_init(&before);
     buf_init(&after);
@@ -753,14 +975,14 @@ static void test_crash_during_enqueue(void **st)
                 assert_int_equal(spool_env(m)->nrcpts, 2);
                 spool_close(m);
             }
+            assert_int_equal(count_files(f->q, "tf") + count_files(f->q, "xf"), 0);
+            assert_int_equal(count_files(f->q, "qf"), (int)l.n);
             sl_free(&l);
-            assert_int_equal(count_files(f->q, "td") + count_files(f->q, "tc"), 0);
-            assert_int_equal(count_files(f->q, "df"), count_files(f->q, "cf"));
             empty_queue(f->q);
         }
     }
     assert_true(completed);
-    assert_true(crashes >= 12); /* 6 writes/flushes/renames, each before and after */
+    assert_true(crashes >= 12); /* data, tail, header, rename, 2 fsyncs; before and after */
 }
 
 /* Killed at any instant of a rewrite + record, the message is still there,
@@ -796,7 +1018,7 @@ static void test_crash_during_rewrite(void **st)
                 assert_int_equal(spool_rewrite(m), 0);
             }
             spool_close(m);
-            assert_int_equal(count_files(f->q, "tc"), 0);
+            assert_int_equal(count_files(f->q, "tf"), 0);
         }
     }
     assert_true(completed);
@@ -814,7 +1036,9 @@ int main(void)
         T(test_locking_two_processes),
         T(test_list_order_and_incomplete),
         T(test_lazy_records),
-        T(test_cleanup_and_crash_leftovers),
+        T(test_cleanup_temps),
+        T(test_torn_queue_file),
+        T(test_convert_old_format),
         T(test_trigger),
         T(test_pickup),
         T(test_enospc),
