@@ -70,6 +70,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+QF_HDR_LEN = 22  # "POQ1 " + 16 hex digits (the data length) + LF
+
+
+def read_qf(path):
+    """(data bytes, control text) of queue file path (postoffice-queue(5)):
+    the header gives the data length; the control records, the end line and
+    the appended status records follow the data."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    assert raw[:5] == b"POQ1 " and raw[QF_HDR_LEN - 1:QF_HDR_LEN] == b"\n", raw[:QF_HDR_LEN]
+    n = int(raw[5:QF_HDR_LEN - 1], 16)
+    return raw[QF_HDR_LEN:QF_HDR_LEN + n], raw[QF_HDR_LEN + n:].decode("utf-8", "replace")
+
+
 class Sandbox:
     PERSONALITIES = ("sendmail", "mailq", "runq", "newaliases", "smtpd",
                      "send-mail", "postoffice")
@@ -184,15 +198,25 @@ class Sandbox:
         return self.mbox(user)
 
     def queue_files(self):
+        """Names of the queue files (qf<qid>, one per message)."""
         if not os.path.isdir(self.queue):
             return []
-        return sorted(f for f in os.listdir(self.queue)
-                      if f.startswith(("cf", "df")))
+        return sorted(f for f in os.listdir(self.queue) if f.startswith("qf"))
+
+    def queued(self):
+        """{qid: (data bytes, control text)} of the messages in the queue."""
+        out = {}
+        for f in self.queue_files():
+            try:
+                out[f[2:]] = read_qf(os.path.join(self.queue, f))
+            except FileNotFoundError:
+                pass  # delivered meanwhile
+        return out
 
     def wait_queue_empty(self, timeout=20):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if not [f for f in self.queue_files() if f.startswith("cf")]:
+            if not self.queue_files():
                 return True
             time.sleep(0.05)
         return False

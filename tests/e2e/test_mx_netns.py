@@ -151,10 +151,8 @@ class Node:
     def control_files(self):
         """{qid: control file text} of the messages in the queue."""
         out = {}
-        for f in self.sb.queue_files():
-            if f.startswith("cf"):
-                with open(os.path.join(self.sb.queue, f), errors="replace") as fh:
-                    out[f[2:]] = fh.read()
+        for qid, (_, ctl) in self.sb.queued().items():
+            out[qid] = ctl
         return out
 
     def close(self):

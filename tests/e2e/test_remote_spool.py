@@ -39,8 +39,8 @@ def test_results_recorded_and_retry_sends_only_pending(tmp_path):
         assert lines[-1] == "pending 1"
         assert len(s.messages) == 1
         # the control file holds no raw control character from the hostile reply
-        with open(q / f"cf{qid}", "rb") as f:
-            raw = f.read()
+        with open(q / f"qf{qid}", "rb") as f:
+            raw = f.read().split(b"Subject: spool\n\nbody\n", 1)[1]  # the control part
         assert b"\x00" not in raw and b"\r" not in raw
 
         state["later_ok"] = True

@@ -42,11 +42,9 @@ def start_data(c, sb):
 
 def queued_evil(sb):
     """Any queued or delivered message that carries the smuggled subject."""
-    for f in sb.queue_files():
-        if f.startswith("df"):
-            with open(os.path.join(sb.queue, f), "rb") as fh:
-                if b"smuggled" in fh.read():
-                    return True
+    for data, _ in sb.queued().values():
+        if b"smuggled" in data:
+            return True
     return any("smuggled" in str(m["Subject"]) for m in sb.mbox(sb.acc["u1"]))
 
 
@@ -109,5 +107,5 @@ def test_eof_in_data_keeps_nothing(daemon):
     assert c.reply()[0] is None
     c.close()
     # the server aborted the queue file before it closed the connection
-    assert not [f for f in daemon.queue_files() if f.startswith("cf")]
+    assert not daemon.queue_files()
     assert not queued_evil(daemon)

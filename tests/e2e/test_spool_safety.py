@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT
+from conftest import IS_ROOT, read_qf
 
 FILLER = "".join(f"line {n} of the body, long enough to span a few writes\n" for n in range(60))
 
@@ -119,12 +119,12 @@ def test_full_disk(sandbox, accounts):
                 assert r.returncode == 75, r.stderr
                 assert b"full" in r.stderr
         assert 75 in codes, codes
-        # nothing half-written: only complete cf/df pairs
+        # nothing half-written: only complete queue files, each readable
         names = leftovers(sandbox)
-        assert all(n[:2] in ("cf", "df") for n in names), names
-        cfs = {n[2:] for n in names if n.startswith("cf")}
-        dfs = {n[2:] for n in names if n.startswith("df")}
-        assert cfs == dfs
+        assert all(n.startswith("qf") for n in names), names
+        for n in names:
+            data, ctl = read_qf(os.path.join(sandbox.queue, n))
+            assert b"Subject: big" in data and "\n. " in ctl, n
         ok = codes.count(0)
         sandbox.runq()
         assert len(sandbox.mbox(u)) == ok
