@@ -1,6 +1,6 @@
 /* mailq.c - listing the queue (mailq, -bp).
  *
- * Reads control files without locking them (spool_peek) and asks whether a
+ * Reads queue files without locking them (spool_peek) and asks whether a
  * runner holds each one (spool_locked).  Every string shown came from the
  * network or a user, so it is printed through str_sanitize. */
 #include "compat.h"
