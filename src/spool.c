@@ -118,11 +118,6 @@ static int sync_dir(const char *dir, int fallback_fd)
     return -1;
 }
 
-static int close_checked(int fd)
-{
-    return close(fd) < 0 && errno != EINTR ? -1 : 0;
-}
-
 /* ---- enqueue ---- */
 
 /* A temporary is locked by its writer for as long as it is being written, so
@@ -320,8 +315,8 @@ int spool_commit(struct spool_new *sn, struct envelope *e)
         err = errno;
     if (err && sn->fd >= 0)
         unlink(named ? qf : sn->tmp); /* still locked: nobody started on it */
-    if (sn->fd >= 0 && close_checked(sn->fd) < 0 && !err)
-        err = errno;
+    if (sn->fd >= 0)
+        close(sn->fd); /* the fsync has reported any write error */
     sn->fd = -1;
     if (err)
         e->qid[0] = '\0';
