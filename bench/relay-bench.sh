@@ -62,6 +62,6 @@ t1=$(now)
 chown -R nobody "$work/queue" # until the spool hands data files to user= (see report)
 ./postoffice -C "$work/po.cf" -q >/dev/null 2>&1
 t2=$(now)
-left=$(ls "$work/queue" | grep -c '^cf' || true)
+left=$(ls "$work/queue" | grep -c '^qf' || true)
 echo "enqueue (sendmail -odq):                  $(rate "$N" "$t0" "$t1")"
 echo "one queue run via relay-host:             $(rate "$N" "$t1" "$t2")  ($left left in the queue)"
