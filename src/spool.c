@@ -927,7 +927,7 @@ static int cleanup_dir(const char *dir, long max_age, int maildrop)
         return errno == ENOENT && maildrop ? 0 : -1;
     struct dirent *de;
     while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.' && spool_valid_qid(de->d_name + 2))
+        if (strlen(de->d_name) > 2 && spool_valid_qid(de->d_name + 2))
             sl_add(&names, de->d_name);
     closedir(d);
     if (names.n) /* cf<qid> before df/td<qid>: a converted pair goes at once */

@@ -536,6 +536,7 @@ static void test_torn_queue_file(void **st)
         if (how == 0) { /* locked: its writer may still be at work, left alone */
             char *p = xasprintf("%s/qf%s", f->q, qid);
             pid_t h = hold_lock(p);
+            assert_int_equal(spool_open(f->q, qid, &m), 1); /* busy */
             assert_int_equal(spool_cleanup(f->q, 3600), 0);
             assert_true(file_exists(f->q, "qf", qid));
             stop(h);
