@@ -119,7 +119,8 @@ void spool_close(struct qmsg *m);
 int spool_list(const char *queuedir, struct strlist *qids);
 /* 1 if some process holds the lock on qid, 0 if not, -1 if it is gone. */
 int spool_locked(const char *queuedir, const char *qid);
-/* Read an envelope without locking (mailq).  0 or -1. */
+/* Read an envelope without locking (mailq), for a qid spool_list gave: the
+ * file's structure is checked, not its checksum.  0 or -1. */
 int spool_peek(const char *queuedir, const char *qid, struct envelope *e,
                long long *size);
 

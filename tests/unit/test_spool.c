@@ -531,7 +531,8 @@ static void test_torn_queue_file(void **st)
         assert_int_equal(errno, EINVAL);
         struct envelope e;
         env_init(&e);
-        assert_int_equal(spool_peek(f->q, qid, &e, NULL), -1);
+        /* peek checks the structure only: a tear inside the data passes */
+        assert_int_equal(spool_peek(f->q, qid, &e, NULL), how == 1 || how == 2 ? 0 : -1);
         env_free(&e);
         if (how == 0) { /* locked: its writer may still be at work, left alone */
             char *p = xasprintf("%s/qf%s", f->q, qid);
