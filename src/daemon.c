@@ -429,13 +429,12 @@ static void start_deliveries(struct daemon *d)
             sl_init(&ids);
             for (size_t i = 0; i < batch; i++)
                 sl_add(&ids, d->pending.v[i]);
-            struct runq_opts ro = {.local_only = !d->c->immediate};
-            int bad = 0;
+            struct runq_opts ro = {.local_only = !d->c->immediate, .in_process = 1};
+            int bad;
             if (d->c->immediate)
                 bad = runq_messages(d->c, &ids, &ro) != 0;
             else
-                for (size_t i = 0; i < ids.n; i++)
-                    bad |= runq_message(d->c, ids.v[i], &ro) < 0;
+                bad = runq_batch(d->c, &ids, &ro) < 0;
             sl_free(&ids);
             _exit(bad);
         }
