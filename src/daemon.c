@@ -435,8 +435,9 @@ static int spawn_worker(struct daemon *d)
 }
 
 /* Hand the pending ids to the workers: a worker is started when there is
- * none, or when ids handed out earlier are not done yet (the workers are
- * busy), up to delivery-processes. */
+ * none, or when every running one has a full round's worth of ids waiting or
+ * in hand, up to delivery-processes.  Fewer workers with fuller rounds: a
+ * round's mail for one mailbox costs one lock and one flush. */
 static void start_deliveries(struct daemon *d)
 {
     if (gather_left(d) > 0)
@@ -450,9 +451,11 @@ static void start_deliveries(struct daemon *d)
         if (spawn_worker(d) == 0)
             running++;
     }
+    long take = d->c->immediate ? DW_TAKE_IMMEDIATE : DW_TAKE_LOCAL;
     d->send_blocked = 0;
     while (d->pending.n) {
-        if ((running == 0 || (d->outstanding > 0 && running < max)) && spawn_worker(d) == 0)
+        if ((running == 0 || (d->outstanding >= running * take && running < max)) &&
+            spawn_worker(d) == 0)
             running++;
         if (running == 0)
             break; /* no worker: retried from the poll loop */

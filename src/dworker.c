@@ -55,6 +55,7 @@ PO_NORETURN void dworker_main(const struct config *c, int sock)
 {
     size_t max = c->immediate ? DW_TAKE_IMMEDIATE : DW_TAKE_LOCAL;
     long handled = 0;
+    long long last_round = 0;
     int eof = 0;
     while (!eof && handled < DW_MAX_IDS) {
         struct pollfd p = {.fd = sock, .events = POLLIN};
@@ -70,12 +71,21 @@ PO_NORETURN void dworker_main(const struct config *c, int sock)
         struct strlist ids;
         sl_init(&ids);
         take(sock, max, &ids, &eof);
+        if (!eof && ids.n < max && now_ms() - last_round < DW_STREAM_MS) {
+            /* mail is streaming in: a moment's wait fills the round, and a
+             * fuller round costs one mailbox lock and flush for more mail */
+            long long until = now_ms() + DW_GATHER_MS;
+            struct pollfd q = {.fd = sock, .events = POLLIN};
+            while (!eof && ids.n < max && poll(&q, 1, ms_left(until)) > 0)
+                take(sock, max, &ids, &eof);
+        }
         if (ids.n) {
             deliver(c, &ids);
             char rep[32];
             int n = snprintf(rep, sizeof rep, "D%zu", ids.n);
             (void)send(sock, rep, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
             handled += (long)ids.n;
+            last_round = now_ms();
         }
         sl_free(&ids);
     }
