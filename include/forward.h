@@ -4,7 +4,8 @@
  * becomes the file's reader (the user for .forward, the unprivileged user= for
  * :include:), reads and splits the file (aliases_split_list) and passes the
  * entries back through a pipe, NUL-separated and bounded.  When we are not
- * root the file is read directly, but only if we already are that reader. */
+ * root the file is read directly, but only if we already are that reader.
+ * A file that does not exist is seen by root with lstat, without a child. */
 #ifndef PO_FORWARD_H
 #define PO_FORWARD_H
 

@@ -37,6 +37,24 @@ struct local_job {
 enum deliv_result local_deliver(const struct config *c, const struct local_job *j,
                                 char **status);
 
+/* One message of a batch for one mailbox (local_deliver_mbox_batch). */
+struct local_mjob {
+    const char *rcpt;      /* Delivered-To */
+    const char *sender;    /* envelope sender ("" = <>) */
+    struct msgdata data;   /* the queued message (spool_data(): the locked queue
+                              file's descriptor, inherited by the child) */
+    const char *qid;
+    enum deliv_result res; /* out */
+    char *status;          /* out: malloc'd "X.Y.Z text" */
+};
+
+/* Deliver n messages into the mailbox of account user (the T_MBOX rules of
+ * local_deliver): one child, one lock, one fsync for all of them, a result for
+ * each.  What makes a burst of mail for one mailbox cost one flush instead of
+ * one per message. */
+void local_deliver_mbox_batch(const struct config *c, const char *user,
+                              struct local_mjob *jobs, size_t n);
+
 /* The mbox path for user under c->mailspool. */
 char *local_mbox_path(const struct config *c, const char *user);
 

@@ -33,6 +33,24 @@ struct mbox_req {
  * regular file, wrong owner); *status = malloc'd "X.Y.Z text". */
 enum deliv_result mbox_deliver(const struct mbox_req *r, char **status);
 
+/* One message of a batch for the same mailbox: the request's path, owner,
+ * escape_from and lock_wait_ms apply; sender, rcpt and data are per message
+ * (the request's are ignored).  res and status are set by mbox_deliver_many. */
+struct mbox_msg {
+    const char *sender;
+    const char *rcpt;
+    struct msgdata data;
+    enum deliv_result res;
+    char *status;           /* malloc'd "X.Y.Z text" */
+};
+
+/* Append n messages under one lock with one fsync at the end: what a mailbox
+ * receiving a burst costs once instead of n times.  Each message gets its own
+ * result.  A write error cuts the file back to before the failing message; a
+ * failed fsync cuts it back to its size before the batch (all DEFER).  A lock
+ * or open failure gives every message the same result. */
+void mbox_deliver_many(const struct mbox_req *r, struct mbox_msg *msgs, size_t n);
+
 /* Header lines put before the message: "Return-Path: <sender>\n" and
  * "Delivered-To: rcpt\n" (rcpt NULL: no Delivered-To), control bytes replaced
  * by '?' so nothing from the envelope can start a header line.  malloc'd. */

@@ -10,6 +10,7 @@ struct runq_opts {
     int skip_remote;  /* remote recipients were tried already in this run */
     int local_only;   /* deliver local recipients only; remote ones wait for a
                          queue run, untouched (no back-off counted) */
+    int in_process;   /* runq_messages: no child processes for the local pass */
 };
 
 /* Run the whole queue once (picks up the maildrop first).  Returns 0, or a
@@ -21,6 +22,13 @@ int runq_run(const struct config *c, const struct runq_opts *o);
  * ones with bounces and back-off, up to delivery-processes messages at once. */
 int runq_messages(const struct config *c, const struct strlist *qids,
                   const struct runq_opts *o);
+
+/* Deliver the messages qids here, in this process, GROUP_MAX at a time: each
+ * group's mailbox deliveries are made per mailbox (one lock and one fsync for
+ * all the group's mail to one mailbox).  Returns 0, 1 if one was busy, -1 on
+ * an error. */
+int runq_batch(const struct config *c, const struct strlist *qids,
+               const struct runq_opts *o);
 
 /* Deliver one message now (after enqueue, or on the daemon's trigger).
  * Returns 0 (done or deferred as planned), 1 if busy, -1 on error. */

@@ -2,8 +2,8 @@
  *
  * ROOT: this file runs as root in the master process.  What it does as root:
  * bind the listening sockets, create the queue directory and trigger FIFO,
- * write the pid file, fork, reap, and fork delivery children (runq_message and
- * runq_run need root to become mailbox owners).  It never parses network input:
+ * write the pid file, fork, reap, and fork delivery workers and queue runs
+ * (they need root to become mailbox owners).  It never parses network input:
  * each connection is handed to a child that drops to user= before reading. */
 #include "compat.h"
 
@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "dworker.h"
 #include "log.h"
 #include "netaddr.h"
 #include "policy.h"
@@ -65,6 +66,9 @@ struct daemon {
     struct child *kids;
     size_t nkids, capkids;
     int notify[2];                /* session children -> master: "QID\n" */
+    int dsock[2];                 /* master <-> delivery workers (dworker.h) */
+    long outstanding;             /* ids handed to workers, not reported done */
+    int send_blocked;             /* the worker socket was full: poll POLLOUT */
     int sigfd;                    /* read end of the self-pipe */
     struct buf notebuf;           /* partial line from notify[0] */
     struct strlist pending;       /* queue ids waiting for a delivery slot */
@@ -312,6 +316,8 @@ static void child_setup(struct daemon *d)
     close(sigpipe_w);
     close(d->sigfd);
     close(d->notify[0]);
+    close(d->dsock[0]);
+    close(d->dsock[1]);
     if (d->trigger >= 0)
         close(d->trigger);
 }
@@ -390,12 +396,9 @@ static long max_deliveries(const struct config *c)
     return c->delivery_procs > 0 ? c->delivery_procs : 4;
 }
 
-/* Deliver queued ids in children: at most delivery-processes at once; when
- * ids pile up, each child takes a share and delivers them one after the other
- * (fewer processes fighting over the same mailbox locks). */
-/* With immediate, remote mail is delivered by batch children whose remote
- * workers open connections: gathering ids for a moment lets one connection
- * carry several messages instead of one each. */
+/* Accepted ids go to long-lived delivery workers (dworker.h).  With immediate
+ * their remote workers open connections: gathering ids for a moment lets one
+ * connection carry several messages instead of one each. */
 #define GATHER_MS 50
 #define GATHER_MAX 50
 
@@ -408,52 +411,89 @@ static int gather_left(const struct daemon *d)
     return ms_left(d->pending_since + GATHER_MS);
 }
 
+/* A new delivery worker (dworker.h). */
+static int spawn_worker(struct daemon *d)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int s = fcntl(d->dsock[1], F_DUPFD_CLOEXEC, 0);
+        child_setup(d);
+        close(d->notify[1]);
+        log_open("runq", log_to_stderr());
+        if (s < 0)
+            _exit(EX_OSERR);
+        dworker_main(d->c, s);
+    }
+    if (pid < 0) {
+        log_err("cannot fork a delivery worker (%s); the queue run will deliver "
+                "what is waiting", strerror(errno));
+        return -1;
+    }
+    add_child(d, pid, K_DELIVERY, NULL);
+    return 0;
+}
+
+/* Hand the pending ids to the workers: a worker is started when there is
+ * none, or when every running one has a full round's worth of ids waiting or
+ * in hand, up to delivery-processes.  Fewer workers with fuller rounds: a
+ * round's mail for one mailbox costs one lock and one flush. */
 static void start_deliveries(struct daemon *d)
 {
     if (gather_left(d) > 0)
         return;
     long max = max_deliveries(d->c);
     long running = (long)count_kids(d, K_DELIVERY, NULL);
-    while (d->pending.n && running < max) {
-        size_t batch = (d->pending.n + (size_t)(max - running) - 1) / (size_t)(max - running);
-        if (batch > 100)
-            batch = 100;
-        pid_t pid = fork();
-        if (pid == 0) {
-            child_setup(d);
-            close(d->notify[1]);
-            log_open("runq", log_to_stderr());
-            /* local recipients at once; remote ones too with immediate,
-             * through runq_messages so a batch shares its connections */
-            struct strlist ids;
-            sl_init(&ids);
-            for (size_t i = 0; i < batch; i++)
-                sl_add(&ids, d->pending.v[i]);
-            struct runq_opts ro = {.local_only = !d->c->immediate};
-            int bad = 0;
-            if (d->c->immediate)
-                bad = runq_messages(d->c, &ids, &ro) != 0;
-            else
-                for (size_t i = 0; i < ids.n; i++)
-                    bad |= runq_message(d->c, ids.v[i], &ro) < 0;
-            sl_free(&ids);
-            _exit(bad);
-        }
-        if (pid < 0) {
-            log_err("cannot fork a delivery (%s); the queue run will deliver %zu message(s)",
-                    strerror(errno), batch);
-        } else {
-            add_child(d, pid, K_DELIVERY, NULL);
+    if (running == 0 && d->outstanding > 0) {
+        /* the workers are gone (idle, worn out, killed): a fresh one takes
+         * whatever they left in the socket */
+        d->outstanding = 0;
+        if (spawn_worker(d) == 0)
             running++;
-        }
-        for (size_t i = 0; i < batch; i++)
-            free(d->pending.v[i]);
-        memmove(d->pending.v, d->pending.v + batch,
-                (d->pending.n - batch) * sizeof *d->pending.v);
-        d->pending.n -= batch;
-        if (pid < 0)
-            break;
     }
+    long take = d->c->immediate ? DW_TAKE_IMMEDIATE : DW_TAKE_LOCAL;
+    d->send_blocked = 0;
+    while (d->pending.n) {
+        if ((running == 0 || (d->outstanding >= running * take && running < max)) &&
+            spawn_worker(d) == 0)
+            running++;
+        if (running == 0)
+            break; /* no worker: retried from the poll loop */
+        if (dworker_send(d->dsock[0], d->pending.v[0]) < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                d->send_blocked = 1;
+            else
+                log_err("cannot hand %s to a delivery worker: %s", d->pending.v[0],
+                        strerror(errno));
+            break;
+        }
+        d->outstanding++;
+        free(d->pending.v[0]);
+        memmove(d->pending.v, d->pending.v + 1, (d->pending.n - 1) * sizeof *d->pending.v);
+        d->pending.n--;
+    }
+}
+
+static void read_done(struct daemon *d)
+{
+    d->outstanding -= dworker_read_done(d->dsock[0]);
+    if (d->outstanding < 0)
+        d->outstanding = 0;
+}
+
+/* A fresh worker socket: workers on the old one deliver what they took and
+ * what is still queued there, then see the end and exit. */
+static int open_dsock(struct daemon *d)
+{
+    for (int i = 0; i < 2; i++)
+        if (d->dsock[i] >= 0)
+            close(d->dsock[i]);
+    d->dsock[0] = d->dsock[1] = -1;
+    d->outstanding = 0;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, d->dsock) < 0)
+        return -1;
+    int fl = fcntl(d->dsock[0], F_GETFL);
+    return fl < 0 ? -1 : fcntl(d->dsock[0], F_SETFL, fl | O_NONBLOCK);
 }
 
 /* Queue ids from session children: "QID\n" each. */
@@ -580,6 +620,8 @@ static void reload(struct daemon *d)
     d->c = fresh;
     load_cred(d);
     wrap_init(d->c);
+    if (open_dsock(d) < 0) /* the workers have the old configuration */
+        log_err("SIGHUP: cannot make a new delivery worker socket: %s", strerror(errno));
     log_info("SIGHUP: configuration re-read (listen= and msp= changes need a restart)");
 }
 
@@ -602,7 +644,7 @@ static int write_pidfile(const char *path, pid_t pid)
 
 static void serve(struct daemon *d, int sigfd)
 {
-    size_t nfds = d->nls + 3;
+    size_t nfds = d->nls + 4;
     struct pollfd *p = xcalloc(nfds, sizeof *p);
     if (d->o->queue_interval > 0)
         d->next_run = now_ms();
@@ -622,6 +664,8 @@ static void serve(struct daemon *d, int sigfd)
         p[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
         p[n++] = (struct pollfd){ .fd = d->notify[0], .events = POLLIN };
         p[n++] = (struct pollfd){ .fd = d->trigger, .events = POLLIN }; /* -1: ignored */
+        p[n++] = (struct pollfd){ .fd = d->dsock[0],
+                                  .events = POLLIN | (d->send_blocked ? POLLOUT : 0) };
         int ms = d->o->queue_interval > 0 ? ms_left(d->next_run) : -1;
         if (d->rerun || d->pending.n)
             ms = ms < 0 || ms > 1000 ? 1000 : ms; /* retry when a slot frees */
@@ -641,6 +685,8 @@ static void serve(struct daemon *d, int sigfd)
             read_notify(d);
         if (d->trigger >= 0 && p[d->nls + 2].revents)
             read_trigger(d);
+        if (p[d->nls + 3].revents & POLLIN)
+            read_done(d);
         for (size_t i = 0; i < d->nls && !d->stop; i++)
             if (p[i].revents & POLLIN)
                 accept_one(d, &d->ls[i]);
@@ -732,9 +778,12 @@ static void daemon_free(struct daemon *d)
     sl_free(&d->pending);
     if (d->trigger >= 0)
         close(d->trigger);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         if (d->notify[i] >= 0)
             close(d->notify[i]);
+        if (d->dsock[i] >= 0)
+            close(d->dsock[i]);
+    }
     if (d->owned) {
         config_free(d->owned);
         free(d->owned);
@@ -791,6 +840,7 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
     d.o = o;
     d.trigger = -1;
     d.notify[0] = d.notify[1] = -1;
+    d.dsock[0] = d.dsock[1] = -1;
     buf_init(&d.notebuf);
     sl_init(&d.pending);
     if (o->foreground) /* -bD: systemd and tests read the log on stderr */
@@ -807,7 +857,7 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
         daemon_free(&d);
         return rc;
     }
-    if (pipe2(d.notify, O_CLOEXEC | O_NONBLOCK) < 0) {
+    if (pipe2(d.notify, O_CLOEXEC | O_NONBLOCK) < 0 || open_dsock(&d) < 0) {
         say("pipe: %s", strerror(errno));
         daemon_free(&d);
         return EX_OSERR;

@@ -271,8 +271,14 @@ int forward_read(const struct ident *who, const char *path, enum fwd_mode mode,
         *why = xasprintf("%s: not parsed: files are never read as root", path);
         return FWD_IGNORED;
     }
-    if (geteuid() == 0)
+    if (geteuid() == 0) {
+        /* most users have no .forward: root may see that without a child
+         * (it learns only that the name is absent; nothing is parsed) */
+        struct stat st;
+        if (lstat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR))
+            return FWD_ABSENT;
         return read_in_child(who, path, mode, entries, why);
+    }
     if (geteuid() == who->uid)
         return read_here(who, path, mode, entries, why);
     *why = xasprintf("%s: not read: only root or %s may read it for delivery", path,

@@ -294,3 +294,150 @@ enum deliv_result local_deliver(const struct config *c, const struct local_job *
     privs_free(&id);
     return res;
 }
+
+/* ---- a batch for one mailbox ---- */
+
+static void batch_all(struct local_mjob *jobs, size_t n, enum deliv_result res,
+                      const char *status)
+{
+    for (size_t k = 0; k < n; k++) {
+        jobs[k].res = res;
+        jobs[k].status = xstrdup(status);
+    }
+}
+
+/* In the child, as the mailbox owner: deliver and write one "CODE STATUS\n"
+ * line per message. */
+static PO_NORETURN void batch_child(const struct config *c, const char *user,
+                                    const struct ident *id, gid_t extra_gid,
+                                    const struct local_mjob *jobs, size_t n, int resfd)
+{
+    setpgid(0, 0);
+    umask(077);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+    struct mbox_msg *msgs = xcalloc(n, sizeof *msgs);
+    struct buf out;
+    buf_init(&out);
+    if (privs_become(id, extra_gid) < 0) {
+        char *why = xasprintf("4.3.0 cannot become %s: %s", id->name, strerror(errno));
+        for (size_t k = 0; k < n; k++)
+            buf_addf(&out, "%d %s\n", (int)DELIV_DEFER, why);
+        free(why);
+    } else {
+        char *path = local_mbox_path(c, user);
+        struct mbox_req r = {.path = path, .owner = id->uid, .escape_from = c->escape_from,
+                             .lock_wait_ms = MBOX_LOCK_WAIT_MS};
+        for (size_t k = 0; k < n; k++) {
+            msgs[k].sender = jobs[k].sender;
+            msgs[k].rcpt = jobs[k].rcpt;
+            msgs[k].data = jobs[k].data;
+        }
+        mbox_deliver_many(&r, msgs, n);
+        for (size_t k = 0; k < n; k++)
+            buf_addf(&out, "%d %s\n", (int)msgs[k].res,
+                     msgs[k].status ? msgs[k].status : "4.3.0 no status");
+    }
+    (void)write_all(resfd, out.s, out.len);
+    _exit(0);
+}
+
+/* The child's report, one line per job in order; a missing line defers. */
+static void batch_parse(struct buf *b, int wst, const char *who, struct local_mjob *jobs,
+                        size_t n)
+{
+    char *p = b->s, *end = b->s + b->len;
+    for (size_t k = 0; k < n; k++) {
+        char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+        if (nl != NULL) {
+            struct buf one;
+            buf_init(&one);
+            buf_add(&one, p, (size_t)(nl - p));
+            jobs[k].res = parse_report(&one, wst, who, &jobs[k].status);
+            buf_free(&one);
+            p = nl + 1;
+        } else {
+            struct buf none;
+            buf_init(&none);
+            jobs[k].res = parse_report(&none, wst, who, &jobs[k].status);
+            buf_free(&none);
+        }
+    }
+}
+
+/* The child reads the messages through the queue files' descriptors it
+ * inherits (never reopened by name: that would drop our locks on them). */
+static void batch_run(const struct config *c, const char *user, const struct ident *id,
+                      gid_t extra_gid, struct local_mjob *jobs, size_t n)
+{
+    int res[2] = {-1, -1}, wst = 0;
+    pid_t pid = -1;
+    if (pipe2(res, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+        char *why = xasprintf("4.3.0 cannot start a delivery process: %s", strerror(errno));
+        batch_all(jobs, n, DELIV_DEFER, why);
+        free(why);
+        if (pid < 0 && res[0] >= 0) {
+            close(res[0]);
+            close(res[1]);
+        }
+        return;
+    }
+    if (pid == 0) {
+        close(res[0]);
+        batch_child(c, user, id, extra_gid, jobs, n, res[1]);
+    }
+    close(res[1]);
+    setpgid(pid, pid);
+    struct buf b;
+    buf_init(&b);
+    long long deadline = now_ms() + LOCAL_TIMEOUT_MS + GRACE_MS;
+    int late = read_until_eof(res[0], deadline, &b, RESULT_MAX * n) < 0;
+    close(res[0]);
+    if (late) {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+    }
+    while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
+        ;
+    if (late)
+        batch_all(jobs, n, DELIV_DEFER, "4.3.0 mailbox delivery timed out");
+    else
+        batch_parse(&b, wst, id->name, jobs, n);
+    buf_free(&b);
+}
+
+void local_deliver_mbox_batch(const struct config *c, const char *user,
+                              struct local_mjob *jobs, size_t n)
+{
+    struct local_job j = {.kind = T_MBOX, .dest = user, .user = user,
+                          .rcpt = n ? jobs[0].rcpt : NULL,
+                          .data = n ? jobs[0].data : (struct msgdata){.fd = -1}};
+    gid_t extra_gid = (gid_t)-1;
+    struct ident id;
+    char *status = NULL;
+    enum deliv_result r;
+
+    for (size_t k = 0; k < n; k++) {
+        jobs[k].res = DELIV_DEFER;
+        jobs[k].status = NULL;
+    }
+    if (n == 0)
+        return;
+    if ((r = check_target(&j, user, &status)) != DELIV_OK ||
+        (r = lookup(&j, user, &id, &status)) != DELIV_OK) {
+        batch_all(jobs, n, r, status);
+        free(status);
+        return;
+    }
+    r = check_identity(&j, &id, &status);
+    if (r == DELIV_OK)
+        r = check_spool(c->mailspool, &extra_gid, &status);
+    if (r == DELIV_OK)
+        batch_run(c, user, &id, extra_gid, jobs, n);
+    else
+        batch_all(jobs, n, r, status);
+    log_debug("local delivery of %zu message(s) to %s: first %s", n, user,
+              jobs[0].status ? jobs[0].status : "-");
+    free(status);
+    privs_free(&id);
+}

@@ -230,75 +230,140 @@ static int complete_tail(int fd, off_t size, int readable)
     return 0;
 }
 
-static enum deliv_result write_box(const struct mbox_req *r, int fd, int readable,
-                                   char **status)
+static char *write_error(const char *path, int e)
+{
+    if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+        return xasprintf("4.2.2 %s is full: %s", path, strerror(e));
+    return xasprintf("4.3.0 write to %s failed: %s", path, strerror(e));
+}
+
+/* Never leave half a message: back to a size the file had under our lock. */
+static void cut_back(const char *path, int fd, off_t size)
+{
+    if (ftruncate(fd, size) < 0 || fsync(fd) < 0)
+        log_crit("%s: cannot truncate back to %lld bytes after a failed write: %s",
+                 path, (long long)size, strerror(errno));
+}
+
+/* Append one message (no fsync); on error the file is cut back to before it. */
+static int append_one(const struct mbox_req *r, int fd, int readable, struct mbox_msg *m)
 {
     struct stat st;
     struct msgout mo;
-    char *prepend;
     int rc, e;
 
     if (fstat(fd, &st) < 0) {
-        *status = xasprintf("4.3.0 cannot stat %s: %s", r->path, strerror(errno));
-        return DELIV_DEFER;
+        m->status = xasprintf("4.3.0 cannot stat %s: %s", r->path, strerror(errno));
+        return -1;
     }
-    prepend = mbox_prepend(r->sender, r->rcpt);
+    char *prepend = mbox_prepend(m->sender, m->rcpt);
     mo.flags = MO_FROM_LINE | MO_BLANK_END | (r->escape_from ? MO_ESCAPE_FROM : 0);
-    mo.sender = r->sender;
+    mo.sender = m->sender;
     mo.prepend = prepend;
     rc = complete_tail(fd, st.st_size, readable);
     if (rc == 0)
-        rc = msgout_write(&r->data, fd, &mo);
-    if (rc == 0)
-        rc = fsync(fd);
+        rc = msgout_write(&m->data, fd, &mo);
     e = errno;
     free(prepend);
-    if (rc == 0) {
-        *status = xasprintf("2.0.0 delivered to %s", r->path);
-        return DELIV_OK;
+    if (rc == 0)
+        return 0;
+    cut_back(r->path, fd, st.st_size);
+    m->status = write_error(r->path, e);
+    return -1;
+}
+
+/* Append every message, then one fsync; results per message. */
+static void write_all_msgs(const struct mbox_req *r, int fd, int readable,
+                           struct mbox_msg *msgs, size_t n)
+{
+    struct stat st;
+    size_t k = 0;
+
+    if (fstat(fd, &st) < 0) {
+        char *why = xasprintf("4.3.0 cannot stat %s: %s", r->path, strerror(errno));
+        for (; k < n; k++)
+            msgs[k].status = xstrdup(why);
+        free(why);
+        return;
     }
-    /* never leave half a message: back to the size it had under our lock */
-    if (ftruncate(fd, st.st_size) < 0 || fsync(fd) < 0)
-        log_crit("%s: cannot truncate back to %lld bytes after a failed write: %s",
-                 r->path, (long long)st.st_size, strerror(errno));
-    if (e == ENOSPC || e == EDQUOT || e == EFBIG)
-        *status = xasprintf("4.2.2 %s is full: %s", r->path, strerror(e));
-    else
-        *status = xasprintf("4.3.0 write to %s failed: %s", r->path, strerror(e));
-    return DELIV_DEFER;
+    size_t ok = 0;
+    for (; k < n; k++) {
+        if (append_one(r, fd, readable, &msgs[k]) < 0)
+            break;
+        ok++;
+    }
+    for (size_t j = k + 1; j < n; j++) /* after a write error (disk full): retry later */
+        msgs[j].status = xstrdup(msgs[k].status);
+    if (ok == 0)
+        return;
+    if (fsync(fd) < 0) {
+        int e = errno;
+        cut_back(r->path, fd, st.st_size);
+        for (size_t j = 0; j < n; j++) {
+            free(msgs[j].status);
+            msgs[j].status = write_error(r->path, e);
+        }
+        return;
+    }
+    for (size_t j = 0; j < ok; j++) {
+        msgs[j].res = DELIV_OK;
+        msgs[j].status = xasprintf("2.0.0 delivered to %s", r->path);
+    }
+}
+
+/* The same verdict for every message of the batch. */
+static void all_get(struct mbox_msg *msgs, size_t n, enum deliv_result res, char *status)
+{
+    for (size_t k = 0; k < n; k++) {
+        msgs[k].res = res;
+        msgs[k].status = xstrdup(status);
+    }
+    free(status);
+}
+
+void mbox_deliver_many(const struct mbox_req *r, struct mbox_msg *msgs, size_t n)
+{
+    long long deadline = now_ms() + (r->lock_wait_ms > 0 ? r->lock_wait_ms : MBOX_LOCK_WAIT_MS);
+    char *status = NULL;
+    int fd = -1, readable = 0, dot;
+
+    for (size_t k = 0; k < n; k++) {
+        msgs[k].res = DELIV_DEFER;
+        msgs[k].status = NULL;
+    }
+    if (n == 0)
+        return;
+    dot = mbox_dotlock(r->path, deadline);
+    if (dot < 0) {
+        all_get(msgs, n, DELIV_DEFER,
+                errno == EWOULDBLOCK
+                    ? xasprintf("4.2.0 %s.lock is held by another program; will retry", r->path)
+                    : xasprintf("4.3.0 cannot create %s.lock: %s", r->path, strerror(errno)));
+        return;
+    }
+    if (dot == 1)
+        log_warn("%s.lock: the directory does not allow dot-locks; using fcntl only", r->path);
+    enum deliv_result res = open_box(r, &fd, &readable, &status);
+    if (res != DELIV_OK) {
+        all_get(msgs, n, res, status);
+    } else if (fcntl_lock(fd, deadline) < 0) {
+        all_get(msgs, n, DELIV_DEFER,
+                errno == EWOULDBLOCK
+                    ? xasprintf("4.2.0 %s is locked by another program; will retry", r->path)
+                    : xasprintf("4.3.0 cannot lock %s: %s", r->path, strerror(errno)));
+    } else {
+        write_all_msgs(r, fd, readable, msgs, n);
+    }
+    if (fd >= 0)
+        close(fd); /* releases the fcntl lock */
+    if (dot == 0)
+        mbox_dotunlock(r->path);
 }
 
 enum deliv_result mbox_deliver(const struct mbox_req *r, char **status)
 {
-    long long deadline = now_ms() + (r->lock_wait_ms > 0 ? r->lock_wait_ms : MBOX_LOCK_WAIT_MS);
-    enum deliv_result res;
-    int fd = -1, readable = 0, dot;
-
-    *status = NULL;
-    dot = mbox_dotlock(r->path, deadline);
-    if (dot < 0) {
-        *status = errno == EWOULDBLOCK
-                      ? xasprintf("4.2.0 %s.lock is held by another program; will retry",
-                                  r->path)
-                      : xasprintf("4.3.0 cannot create %s.lock: %s", r->path, strerror(errno));
-        return DELIV_DEFER;
-    }
-    if (dot == 1)
-        log_warn("%s.lock: the directory does not allow dot-locks; using fcntl only", r->path);
-    res = open_box(r, &fd, &readable, status);
-    if (res == DELIV_OK) {
-        if (fcntl_lock(fd, deadline) < 0) {
-            *status = errno == EWOULDBLOCK
-                          ? xasprintf("4.2.0 %s is locked by another program; will retry",
-                                      r->path)
-                          : xasprintf("4.3.0 cannot lock %s: %s", r->path, strerror(errno));
-            res = DELIV_DEFER;
-        } else {
-            res = write_box(r, fd, readable, status);
-        }
-        close(fd); /* releases the fcntl lock */
-    }
-    if (dot == 0)
-        mbox_dotunlock(r->path);
-    return res;
+    struct mbox_msg m = {.sender = r->sender, .rcpt = r->rcpt, .data = r->data};
+    mbox_deliver_many(r, &m, 1);
+    *status = m.status;
+    return m.res;
 }

@@ -92,52 +92,99 @@ static enum rcpt_state result_state(enum deliv_result r)
     return r == DELIV_OK ? RS_DONE : r == DELIV_DEFER ? RS_PENDING : RS_FAILED;
 }
 
+/* Mailbox deliveries collected over a batch of messages and made per mailbox
+ * (one child, one lock, one fsync for each mailbox): see flush_mboxes. */
+struct mbjob {
+    struct qmsg *m;
+    size_t i;
+    char *user;
+};
+struct mbjobs {
+    struct mbjob *v;
+    size_t n;
+};
+
+/* Recipient i goes into user's mailbox, with the batch. */
+static void deliver_mbox_of(struct mbjobs *mj, struct qmsg *m, size_t i, const char *user)
+{
+    mj->v = xreallocarray(mj->v, mj->n + 1, sizeof *mj->v);
+    mj->v[mj->n++] = (struct mbjob){.m = m, .i = i, .user = xstrdup(user)};
+}
+
 /* Deliver recipient i, which is a final local target: "\user" (that user's
- * mailbox), "|command" or "/file". */
+ * mailbox, with the batch), "|command" or "/file" (now). */
 static void deliver_target(const struct config *c, struct qmsg *m, size_t i,
-                           const struct runq_opts *o)
+                           const struct runq_opts *o, struct mbjobs *mj)
 {
     struct envelope *e = spool_env(m);
     const struct rcpt *r = &e->rcpts[i];
+    if (r->addr[0] != '|' && r->addr[0] != '/') {
+        deliver_mbox_of(mj, m, i, r->addr + (r->addr[0] == '\\'));
+        return;
+    }
     struct local_job j = {0};
     j.rcpt = r->orig ? r->orig : r->addr;
     j.sender = e->sender;
     j.data = spool_data(m);
     j.qid = e->qid;
     j.user = r->owner;
-    if (r->addr[0] == '|') {
-        j.kind = T_PIPE;
-        j.dest = r->addr + 1;
-    } else if (r->addr[0] == '/') {
-        j.kind = T_FILE;
-        j.dest = r->addr;
-    } else {
-        j.kind = T_MBOX;
-        j.dest = r->addr + (r->addr[0] == '\\');
-        j.user = j.dest;
-    }
+    j.kind = r->addr[0] == '|' ? T_PIPE : T_FILE;
+    j.dest = r->addr[0] == '|' ? r->addr + 1 : r->addr;
     char *status = NULL;
     enum deliv_result res = local_deliver(c, &j, &status);
     record(m, i, result_state(res), status, "local", o);
     free(status);
 }
 
-static void deliver_mbox_of(const struct config *c, struct qmsg *m, size_t i,
-                            const char *user, const struct runq_opts *o)
+/* Messages per mailbox child (one lock, one fsync).  Also what one crash can
+ * deliver twice: the results of a batch are recorded after its fsync. */
+#define MBOX_BATCH_MAX 8
+
+static int by_user(const void *a, const void *b)
 {
-    struct envelope *e = spool_env(m);
-    struct local_job j = {0};
-    j.kind = T_MBOX;
-    j.dest = user;
-    j.user = user;
-    j.rcpt = e->rcpts[i].orig ? e->rcpts[i].orig : e->rcpts[i].addr;
-    j.sender = e->sender;
-    j.data = spool_data(m);
-    j.qid = e->qid;
-    char *status = NULL;
-    enum deliv_result res = local_deliver(c, &j, &status);
-    record(m, i, result_state(res), status, "local", o);
-    free(status);
+    const struct mbjob *x = a, *y = b;
+    int d = strcmp(x->user, y->user);
+    return d ? d : (x < y ? -1 : x > y);
+}
+
+/* Deliver one mailbox's share and record each result. */
+static void flush_one(const struct config *c, struct mbjob *v, size_t n,
+                      const struct runq_opts *o)
+{
+    struct local_mjob *jobs = xcalloc(n, sizeof *jobs);
+    for (size_t k = 0; k < n; k++) {
+        struct envelope *e = spool_env(v[k].m);
+        const struct rcpt *r = &e->rcpts[v[k].i];
+        jobs[k].rcpt = r->orig ? r->orig : r->addr;
+        jobs[k].sender = e->sender;
+        jobs[k].data = spool_data(v[k].m);
+        jobs[k].qid = e->qid;
+    }
+    local_deliver_mbox_batch(c, v[0].user, jobs, n);
+    for (size_t k = 0; k < n; k++) {
+        record(v[k].m, v[k].i, result_state(jobs[k].res), jobs[k].status, "local", o);
+        free(jobs[k].status);
+    }
+    free(jobs);
+}
+
+/* Make the collected mailbox deliveries, grouped by mailbox. */
+static void flush_mboxes(const struct config *c, struct mbjobs *mj, const struct runq_opts *o)
+{
+    if (mj->n > 1)
+        qsort(mj->v, mj->n, sizeof *mj->v, by_user);
+    for (size_t a = 0; a < mj->n;) {
+        size_t b = a + 1;
+        while (b < mj->n && b - a < MBOX_BATCH_MAX && strcmp(mj->v[a].user, mj->v[b].user) == 0)
+            b++;
+        flush_one(c, mj->v + a, b - a, o);
+        a = b;
+    }
+    for (size_t k = 0; k < mj->n; k++)
+        free(mj->v[k].user);
+    free(mj->v);
+    mj->v = NULL;
+    mj->n = 0;
 }
 
 static char *target_addr(const struct target *t)
@@ -175,7 +222,8 @@ static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
  * else is written back into the envelope as final targets (durably, before any
  * of them is delivered) and delivered by the main loop. */
 static void expand_local(const struct config *c, struct qmsg *m, size_t i,
-                         const struct runq_opts *o, struct strlist *seen, int by_mx)
+                         const struct runq_opts *o, struct strlist *seen, int by_mx,
+                         struct mbjobs *mj)
 {
     struct envelope *e = spool_env(m);
     struct targets t;
@@ -200,7 +248,7 @@ static void expand_local(const struct config *c, struct qmsg *m, size_t i,
         if (seen_target(seen, ta, t.v[0].user))
             record(m, i, RS_DONE, "2.0.0 duplicate of another recipient", "local", o);
         else
-            deliver_mbox_of(c, m, i, t.v[0].dest, o);
+            deliver_mbox_of(mj, m, i, t.v[0].dest);
         free(ta);
     } else {
         add_targets(m, i, &t, seen);
@@ -280,9 +328,10 @@ static int mx_here(const struct config *c, const char *domain, struct strlist *c
     return r;
 }
 
-/* One pass over the pending recipients; remote ones are collected into rem. */
+/* One pass over the pending recipients; remote ones are collected into rem,
+ * mailbox deliveries into mj. */
 static void deliver_pending(const struct config *c, struct qmsg *m,
-                            const struct runq_opts *o)
+                            const struct runq_opts *o, struct mbjobs *mj)
 {
     struct envelope *e = spool_env(m);
     size_t *rem = xreallocarray(NULL, e->nrcpts + 1, sizeof *rem);
@@ -300,10 +349,10 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
         const char *addr = e->rcpts[i].addr;
         if (is_final_target(addr)) {
             seen_target(&seen, addr, e->rcpts[i].owner);
-            deliver_target(c, m, i, o);
+            deliver_target(c, m, i, o, mj);
         } else if (expand_is_local_domain(c, addr_domain(addr)) ||
                    (ours = mx_here(c, addr_domain(addr), &here)) == 1) {
-            expand_local(c, m, i, o, &seen, ours == 1);
+            expand_local(c, m, i, o, &seen, ours == 1, mj);
             e = spool_env(m);
             rem = xreallocarray(rem, e->nrcpts + 1, sizeof *rem);
         } else if (ours < 0) {
@@ -446,11 +495,13 @@ static void finish(const struct config *c, struct qmsg *m, const struct runq_opt
 
 /* ---- entry points ---- */
 
-static int deliver_one(const struct config *c, const char *qid,
-                       const struct runq_opts *o, char newqid[QID_MAX])
+/* Lock message qid if it is due.  0 with *out set (NULL: not due, left alone),
+ * 1 busy, -1 error. */
+static int open_due(const struct config *c, const char *qid, const struct runq_opts *o,
+                    struct qmsg **out)
 {
     struct qmsg *m;
-    newqid[0] = '\0';
+    *out = NULL;
     int rc = spool_open(c->queuedir, qid, &m);
     if (rc == 1)
         return 1;
@@ -470,27 +521,85 @@ static int deliver_one(const struct config *c, const char *qid,
         free(e->sender);
         e->sender = q;
     }
-    deliver_pending(c, m, o);
-    finish(c, m, o, newqid);
-    spool_close(m);
+    *out = m;
     return 0;
+}
+
+/* Deliver the messages in ms (all locked and due) together: each one's
+ * recipients in turn, then the mailbox deliveries of all of them grouped by
+ * mailbox, then bounces, back-off and removal, message by message.  newqids
+ * gets the bounces queued meanwhile (one slot per message, "" for none). */
+static void deliver_group(const struct config *c, struct qmsg **ms, size_t n,
+                          const struct runq_opts *o, char (*newqids)[QID_MAX])
+{
+    struct mbjobs mj = {0};
+    for (size_t k = 0; k < n; k++)
+        deliver_pending(c, ms[k], o, &mj);
+    flush_mboxes(c, &mj, o);
+    for (size_t k = 0; k < n; k++) {
+        finish(c, ms[k], o, newqids[k]);
+        spool_close(ms[k]);
+    }
+}
+
+/* A bounce we just queued is delivered now too (it won't bounce again). */
+static int deliver_bounces(const struct config *c, const char *first,
+                           const struct runq_opts *o)
+{
+    char newqid[QID_MAX];
+    int rc = 0;
+    str_copy(newqid, first, sizeof newqid);
+    for (int k = 0; k < 3 && rc == 0 && newqid[0]; k++) {
+        char q[QID_MAX];
+        struct qmsg *m;
+        struct runq_opts fo = *o;
+        str_copy(q, newqid, sizeof q);
+        fo.force = 1;
+        fo.skip_remote = 0; /* a bounce to a remote sender goes out now */
+        fo.local_only = 0;
+        newqid[0] = '\0';
+        rc = open_due(c, q, &fo, &m);
+        if (rc == 0 && m)
+            deliver_group(c, &m, 1, &fo, &newqid);
+    }
+    return rc < 0 ? -1 : rc;
+}
+
+/* Messages locked and delivered together: no more than one mailbox batch, so
+ * a crash repeats at most that many deliveries per delivery process. */
+#define GROUP_MAX MBOX_BATCH_MAX
+
+int runq_batch(const struct config *c, const struct strlist *qids, const struct runq_opts *o)
+{
+    struct qmsg *ms[GROUP_MAX];
+    char newqids[GROUP_MAX][QID_MAX];
+    int rc = 0;
+    for (size_t at = 0; at < qids->n;) {
+        size_t n = 0;
+        for (; at < qids->n && n < GROUP_MAX; at++) {
+            struct qmsg *m;
+            int r = open_due(c, qids->v[at], o, &m);
+            if (r == 0 && m)
+                ms[n++] = m;
+            else if (r != 0 && (rc == 0 || r < 0))
+                rc = r;
+        }
+        deliver_group(c, ms, n, o, newqids);
+        for (size_t k = 0; k < n; k++)
+            if (newqids[k][0] && deliver_bounces(c, newqids[k], o) < 0)
+                rc = -1;
+    }
+    return rc;
 }
 
 int runq_message(const struct config *c, const char *qid, const struct runq_opts *o)
 {
-    char newqid[QID_MAX];
-    int rc = deliver_one(c, qid, o, newqid);
-    /* a bounce we just queued is delivered now too (it won't bounce again) */
-    for (int k = 0; k < 3 && rc == 0 && newqid[0]; k++) {
-        char q[QID_MAX];
-        str_copy(q, newqid, sizeof q);
-        struct runq_opts fo = *o;
-        fo.force = 1;
-        fo.skip_remote = 0; /* a bounce to a remote sender goes out now */
-        fo.local_only = 0;
-        rc = deliver_one(c, q, &fo, newqid);
-    }
-    return rc < 0 ? -1 : rc;
+    struct strlist one;
+    sl_init(&one);
+    sl_add(&one, qid);
+    int rc = runq_batch(c, &one, o);
+    sl_free(&one);
+    return rc;
 }
 
 /* Wait for one worker; returns 0 when none is left. */
@@ -504,36 +613,54 @@ static int reap(int *running)
     return 1;
 }
 
+/* The local pass of a run: the messages still there, split into at most
+ * delivery-processes shares, each delivered by runq_batch in a child (in this
+ * process with -v, to keep its output in order, or when asked to). */
+static void local_pass(const struct config *c, const struct strlist *q,
+                       const struct runq_opts *o)
+{
+    struct strlist left;
+    sl_init(&left);
+    for (size_t i = 0; i < q->n; i++)
+        /* the remote pass delivered and removed most relayed mail already */
+        if (!(spool_locked(c->queuedir, q->v[i]) < 0 && errno == ENOENT))
+            sl_add(&left, q->v[i]);
+    long maxp = c->delivery_procs > 0 ? c->delivery_procs : 1;
+    if (maxp == 1 || o->verbose || o->in_process || left.n <= 1) {
+        runq_batch(c, &left, o);
+        sl_free(&left);
+        return;
+    }
+    size_t shares = left.n < (size_t)maxp ? left.n : (size_t)maxp;
+    size_t per = (left.n + shares - 1) / shares;
+    int running = 0;
+    for (size_t at = 0; at < left.n; at += per) {
+        struct strlist part;
+        sl_init(&part);
+        for (size_t k = at; k < left.n && k < at + per; k++)
+            sl_add(&part, left.v[k]);
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(runq_batch(c, &part, o) < 0 ? 1 : 0);
+        if (pid > 0)
+            running++;
+        else
+            runq_batch(c, &part, o);
+        sl_free(&part);
+    }
+    while (reap(&running))
+        ;
+    sl_free(&left);
+}
+
 int runq_messages(const struct config *c, const struct strlist *q,
                   const struct runq_opts *o)
 {
     rworker_run(c, q, o);
     struct runq_opts lo = *o;
     lo.skip_remote = 1;
-    long maxp = c->delivery_procs > 0 ? c->delivery_procs : 1;
-    int running = 0;
-    for (size_t i = 0; i < q->n; i++) {
-        /* the remote pass delivered and removed most relayed mail already:
-         * no process for a message that is gone */
-        if (spool_locked(c->queuedir, q->v[i]) < 0 && errno == ENOENT)
-            continue;
-        if (maxp == 1 || o->verbose) {
-            runq_message(c, q->v[i], &lo); /* one at a time keeps -v readable */
-            continue;
-        }
-        while (running >= maxp)
-            reap(&running);
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0)
-            _exit(runq_message(c, q->v[i], &lo) < 0 ? 1 : 0);
-        if (pid > 0)
-            running++;
-        else
-            runq_message(c, q->v[i], &lo);
-    }
-    while (reap(&running))
-        ;
+    local_pass(c, q, &lo);
     return 0;
 }
 

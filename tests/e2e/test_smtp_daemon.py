@@ -34,16 +34,24 @@ def state(pid):
         return None
 
 
+def unix_socket_inodes():
+    with open("/proc/net/unix") as f:
+        next(f)
+        return {"socket:[%s]" % line.split()[6] for line in f if len(line.split()) > 6}
+
+
 def session_children(pid):
-    """Children holding a socket: the SMTP sessions (deliveries hold none)."""
+    """Children holding a network socket: the SMTP sessions (delivery workers
+    hold only a unix socket to the master)."""
     out = []
+    unix = unix_socket_inodes()
     for k in children(pid):
         try:
             links = [os.readlink("/proc/%d/fd/%s" % (k, f))
                      for f in os.listdir("/proc/%d/fd" % k)]
         except OSError:
             continue
-        if any(l.startswith("socket:") for l in links):
+        if any(l.startswith("socket:") and l not in unix for l in links):
             out.append(k)
     return out
 
@@ -465,3 +473,46 @@ def test_idle_session_private_memory(sandbox):
     assert median <= 64, "private dirty KiB per idle session: %s" % kib
     for c in conns:
         c.close()
+
+
+def test_delivery_workers_burst_and_reload(sandbox, accounts):
+    """A burst from parallel clients: every message lands once, delivered by at
+    most delivery-processes long-lived workers (not a process per message);
+    after SIGHUP new mail still goes out and the old workers leave."""
+    import smtplib
+    import threading
+    sandbox.write_config(delivery_processes=3)
+    p = sandbox.start_daemon()
+    rcpt = "%s@%s" % (accounts["u1"], sandbox.hostname)
+    errors = []
+
+    def client(n):
+        try:
+            for i in range(8):
+                with smtplib.SMTP("127.0.0.1", sandbox.port, timeout=30) as s:
+                    s.sendmail("a@client.example", [rcpt],
+                               "Subject: b%d-%d\n\nburst\n" % (n, i))
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+    msgs = sandbox.wait_for_mail(accounts["u1"], 48, timeout=60)
+    subjects = sorted(m["Subject"] for m in msgs)
+    assert subjects == sorted("b%d-%d" % (n, i) for n in range(6) for i in range(8))
+    assert wait_until(lambda: not session_children(p.pid))
+    workers = children(p.pid)
+    assert 1 <= len(workers) <= 3, workers
+    os.kill(p.pid, signal.SIGHUP)
+    time.sleep(0.2)
+    with smtplib.SMTP("127.0.0.1", sandbox.port, timeout=30) as s:
+        s.sendmail("a@client.example", [rcpt], "Subject: after-hup\n\nx\n")
+    msgs = sandbox.wait_for_mail(accounts["u1"], 49, timeout=60)
+    assert msgs[-1]["Subject"] == "after-hup"
+    # the old workers saw their socket close and left; the new one stays
+    assert wait_until(lambda: all(k not in children(p.pid) for k in workers))
+    assert len(msgs) == 49

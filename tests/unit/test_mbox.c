@@ -403,8 +403,60 @@ static void test_prepend_sanitised(void **state)
     free(p);
 }
 
+/* Several messages under one lock: each gets its own From_ line and headers,
+ * python3's mailbox reads them all, each has its own result. */
+static void test_many(void **state)
+{
+    struct fx *f = *state;
+    int d2 = data_file("Subject: two\n\nsecond\n");
+    struct mbox_req r = {.path = f->box, .owner = geteuid(), .escape_from = 1};
+    struct mbox_msg m[3] = {
+        {.sender = "a@x", .rcpt = "u1@here", .data = md_of(f->datafd)},
+        {.sender = "", .rcpt = "u2@here", .data = md_of(d2)},
+        {.sender = "c@x", .rcpt = "u3@here", .data = md_of(f->datafd)},
+    };
+    mbox_deliver_many(&r, m, 3);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(m[k].res, DELIV_OK);
+        assert_non_null(strstr(m[k].status, "2.0.0"));
+        free(m[k].status);
+    }
+    char *v = python_view(f->box);
+    assert_string_equal(v,
+        "a@x <a@x> u1@here one '>From the start\\nline two\\n'\n"
+        "MAILER-DAEMON <> u2@here two 'second\\n'\n"
+        "c@x <c@x> u3@here one '>From the start\\nline two\\n'\n");
+    free(v);
+    close(d2);
+}
+
+/* A read error on the second message: the first stays (synced), the second is
+ * cut away, the second and third are deferred with the error. */
+static void test_many_error_midway(void **state)
+{
+    struct fx *f = *state;
+    struct mbox_req r = {.path = f->box, .owner = geteuid(), .escape_from = 1};
+    struct mbox_msg m[3] = {
+        {.sender = "a@x", .rcpt = "u1@here", .data = md_of(f->datafd)},
+        {.sender = "b@x", .rcpt = "u2@here", .data = {987, 0, 100}},  /* not open: EBADF */
+        {.sender = "c@x", .rcpt = "u3@here", .data = md_of(f->datafd)},
+    };
+    mbox_deliver_many(&r, m, 3);
+    assert_int_equal(m[0].res, DELIV_OK);
+    assert_int_equal(m[1].res, DELIV_DEFER);
+    assert_int_equal(m[2].res, DELIV_DEFER);
+    assert_non_null(strstr(m[1].status, "4.3.0"));
+    assert_string_equal(m[1].status, m[2].status);
+    for (int k = 0; k < 3; k++)
+        free(m[k].status);
+    char *v = python_view(f->box);
+    assert_string_equal(v, "a@x <a@x> u1@here one '>From the start\\nline two\\n'\n");
+    free(v);
+}
+
 int main(void)
 {
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_new_and_append),      T(test_incomplete_tail),
@@ -413,6 +465,7 @@ int main(void)
         T(test_truncate_on_failure), T(test_waits_for_dotlock),
         T(test_waits_for_fcntl_lock), T(test_lock_timeout_defers),
         T(test_stale_dotlock_removed), T(test_prepend_sanitised),
+        T(test_many),                T(test_many_error_midway),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,38 @@
+/* dworker.h - the daemon's delivery workers.
+ *
+ * A worker is a long-lived child of the daemon's master (root, as a queue run
+ * is: it forks the mailbox children that become each recipient).  It takes
+ * queue ids from the master over a SOCK_SEQPACKET socket, one id per message,
+ * and delivers what it has taken in one go (runq_batch, or runq_messages with
+ * immediate), so an SMTP-accepted message costs no process of its own and ids
+ * that pile up while a worker is busy are delivered together (one mailbox
+ * lock and fsync for several messages; when mail streams in, a round waits
+ * DW_GATHER_MS for more).  After each round it reports "D<n>"
+ * (n ids done) on the same socket.  It exits when the master closes its end
+ * (after taking what is still queued), after DW_IDLE_MS without work, or after
+ * DW_MAX_IDS ids (a bounded lifetime).  Ids lost with a dead worker are still
+ * queued messages: the next queue run delivers them. */
+#ifndef PO_DWORKER_H
+#define PO_DWORKER_H
+
+#include "compat.h"
+#include "conf.h"
+
+#define DW_IDLE_MS 30000
+#define DW_MAX_IDS 5000
+#define DW_TAKE_LOCAL 8      /* ids per round: one mailbox batch */
+#define DW_TAKE_IMMEDIATE 50 /* with immediate: a remote batch shares connections */
+#define DW_STREAM_MS 20      /* a round this soon after the last one: mail is streaming */
+#define DW_GATHER_MS 10      /* ...so wait this long for more ids before delivering */
+
+/* The worker's loop, in the child (descriptors of the master already closed). */
+PO_NORETURN void dworker_main(const struct config *c, int sock);
+
+/* Master: hand qid to the workers without blocking.  0, or -1 with errno
+ * (EAGAIN: the socket is full; try again when it is writable). */
+int dworker_send(int sock, const char *qid);
+
+/* Master: read the workers' reports; the number of ids they say are done. */
+long dworker_read_done(int sock);
+
+#endif
