@@ -101,10 +101,15 @@ need ares.h ares_init_options -lcares libc-ares-dev; LIBS="$LIBS -lcares"
 need openssl/ssl.h SSL_CTX_new "-lssl -lcrypto" libssl-dev; LIBS="$LIBS -lssl -lcrypto"
 need crypt.h crypt -lcrypt libcrypt-dev;            LIBS="$LIBS -lcrypt"
 
-HAVE_LIBWRAP=0
+HAVE_LIBWRAP=0 WRAP_LIBRARY=
 if [ $with_tcpwrappers != no ]; then
-    if try_link tcpd.h hosts_access -lwrap; then
-        HAVE_LIBWRAP=1; LIBS="$LIBS -lwrap"; say "found: libwrap (tcp wrappers)"
+    # libwrap is loaded with dlopen where a table has a rule (src/wrap.c), not
+    # linked: find its run-time name and whether dlopen needs -ldl
+    wraplib=$($CC -print-file-name=libwrap.so.0 2>/dev/null)
+    if try_link tcpd.h hosts_access -lwrap && [ -f "$wraplib" ]; then
+        HAVE_LIBWRAP=1; WRAP_LIBRARY=libwrap.so.0
+        try_link dlfcn.h dlopen "" || LIBS="$LIBS -ldl"
+        say "found: libwrap (tcp wrappers, loaded when a table has a rule: $WRAP_LIBRARY)"
     elif [ $with_tcpwrappers = yes ]; then
         say "configure.sh: --with-tcpwrappers needs libwrap: install the Debian package libwrap0-dev" >&2
         exit 69
@@ -180,6 +185,9 @@ cat > config.h <<H
 #define PATH_SBINDIR "$sbindir"
 #define PATH_LIBEXECDIR "$libexecdir"
 #define HAVE_LIBWRAP $HAVE_LIBWRAP
+#define WRAP_LIBRARY "$WRAP_LIBRARY"
+#define WRAP_ALLOW_TABLE "/etc/hosts.allow"
+#define WRAP_DENY_TABLE "/etc/hosts.deny"
 #define HAVE_MILTER $HAVE_MILTER
 #define HAVE_PAM $HAVE_PAM
 #endif

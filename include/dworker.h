@@ -23,7 +23,7 @@
 #define DW_TAKE_LOCAL 8      /* ids per round: one mailbox batch */
 #define DW_TAKE_IMMEDIATE 50 /* with immediate: a remote batch shares connections */
 #define DW_STREAM_MS 20      /* a round this soon after the last one: mail is streaming */
-#define DW_GATHER_MS 10      /* ...so wait this long for more ids before delivering */
+#define DW_GATHER_MS 50      /* ...so wait this long for more ids before delivering */
 
 /* The worker's loop, in the child (descriptors of the master already closed). */
 PO_NORETURN void dworker_main(const struct config *c, int sock);

@@ -4,20 +4,20 @@
  * and hosts-deny= replace libwrap's tables (/etc/hosts.allow, /etc/hosts.deny).
  * Built without libwrap (configure --without-tcpwrappers), every client is
  * allowed unless hosts-allow=/hosts-deny= is set: then wrap_check refuses with
- * an error saying what is missing, rather than silently ignoring the tables. */
+ * an error saying what is missing, rather than silently ignoring the tables.
+ * libwrap (WRAP_LIBRARY, found by configure) is not linked in: it is loaded
+ * with dlopen() in the short-lived child that asks it, and only when a table
+ * has a rule (see wrap.c for why). */
 #ifndef PO_WRAP_H
 #define PO_WRAP_H
 
 #include "conf.h"
 
-/* Point libwrap at hosts-allow=/hosts-deny= (or back at its own tables).  The
- * daemon calls it after loading the configuration, before forking sessions,
- * so that session children do not write libwrap's variables (each write
- * would cost every idle child a private page).  wrap_check does it too. */
-void wrap_init(const struct config *c);
-
 /* May the client ip (numeric) with verified host name (or NULL) connect?
- * 1 allowed, 0 denied, -1 cannot check (*why = static reason). */
+ * The tables are hosts-allow=/hosts-deny=, else WRAP_ALLOW_TABLE and
+ * WRAP_DENY_TABLE (libwrap's own, /etc/hosts.allow and /etc/hosts.deny).
+ * 1 allowed, 0 denied, -1 cannot check (*why = static reason: the check
+ * died, or libwrap cannot be loaded). */
 int wrap_check(const struct config *c, const char *ip, const char *name,
                const char **why);
 

@@ -619,7 +619,6 @@ static void reload(struct daemon *d)
     d->owned = fresh;
     d->c = fresh;
     load_cred(d);
-    wrap_init(d->c);
     if (open_dsock(d) < 0) /* the workers have the old configuration */
         log_err("SIGHUP: cannot make a new delivery worker socket: %s", strerror(errno));
     log_info("SIGHUP: configuration re-read (listen= and msp= changes need a restart)");
@@ -877,7 +876,6 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
     d.sigfd = sig[0];
     open_trigger(&d);
     load_cred(&d);
-    wrap_init(c);
     log_info("postoffice %s: accepting connections", PO_VERSION);
     serve(&d, sig[0]);
     log_info("stopping");

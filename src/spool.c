@@ -5,9 +5,9 @@
  *
  * One file per message, qf<qid> (qfile.h: header, data, control records, end
  * line with checksum, status records).  Durability (postoffice-queue(5)): an
- * enqueue writes tf<qid>, renames it to qf<qid>, then fsyncs the file and the
- * directory: one journal commit on ext4/xfs/btrfs, the name made durable
- * everywhere.  A system crash in between can leave a torn qf, which the
+ * enqueue writes tf<qid>, renames it to qf<qid>, then fsyncs the file, which
+ * makes the name durable too on ext3/ext4/xfs/btrfs; elsewhere the directory
+ * is fsynced as well.  A system crash in between can leave a torn qf, which the
  * checksum identifies and spool_cleanup() sets aside; it was never
  * acknowledged.  A result costs one fdatasync (an appended line); a rewrite
  * two (temp, directory).
@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
@@ -116,6 +117,42 @@ static int sync_dir(const char *dir, int fallback_fd)
     if (errno == EACCES && fallback_fd >= 0)
         return syncfs(fallback_fd);
     return -1;
+}
+
+/* Does an fsync of a file renamed since it was created (and not flushed in
+ * between) also make its new name durable on fd's file system?  ext3/ext4
+ * with a journal: the rename dirtied the inode in the transaction that fsync
+ * commits; ext4 without a journal: fsync writes the parent directory of a
+ * newly created inode (its current parent, after the rename); xfs and btrfs
+ * log the rename with the inode.  Elsewhere (ext2, tmpfs, NFS, unknown) the
+ * directory is flushed too.  The file system's name comes from
+ * /proc/self/mountinfo (statfs cannot tell ext2 from ext4). */
+static int name_durable_with_file(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return 0;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (f == NULL)
+        return 0;
+    char want[64], *line = NULL;
+    size_t cap = 0;
+    int yes = 0;
+    snprintf(want, sizeof want, " %u:%u ", major(st.st_dev), minor(st.st_dev));
+    while (!yes && getline(&line, &cap, f) > 0) {
+        char *sep = strstr(line, " - ");
+        if (sep == NULL || strstr(line, want) == NULL || strstr(line, want) > sep)
+            continue;
+        char *type = sep + 3, *end = strchr(type, ' ');
+        size_t n = end ? (size_t)(end - type) : strlen(type);
+        yes = (n == 4 && (strncmp(type, "ext4", 4) == 0 || strncmp(type, "ext3", 4) == 0)) ||
+              (n == 3 && strncmp(type, "xfs", 3) == 0) ||
+              (n == 5 && strncmp(type, "btrfs", 5) == 0);
+        break;
+    }
+    free(line);
+    fclose(f);
+    return yes;
 }
 
 /* ---- enqueue ---- */
@@ -288,10 +325,9 @@ static int sn_finish(struct spool_new *sn, const struct envelope *e)
 }
 
 /* The order: the complete file gets its name first, then one fsync of the
- * file commits its contents together with the rename's journal transaction
- * (ext4, xfs, btrfs: the rename dirtied the inode), and the directory fsync
- * that follows finds nothing left to commit on those file systems while it
- * makes the name durable on the others.  A system crash before the fsync
+ * file makes its contents and its name durable on ext3/ext4, xfs and btrfs
+ * (name_durable_with_file); on other file systems the directory is flushed
+ * as well.  A system crash before the fsync
  * returns can leave qf<qid> torn (short, a hole): the header's length and the
  * checksum catch that, and the message was never acknowledged.  A process
  * killed at any point leaves a complete file or a temporary: the page cache
@@ -311,7 +347,7 @@ int spool_commit(struct spool_new *sn, struct envelope *e)
         err = errno;
     else if ((named = 1, fsync(sn->fd) < 0))
         err = errno;
-    else if (sync_dir(sn->dir, sn->fd) < 0)
+    else if (!name_durable_with_file(sn->fd) && sync_dir(sn->dir, sn->fd) < 0)
         err = errno;
     if (err && sn->fd >= 0)
         unlink(named ? qf : sn->tmp); /* still locked: nobody started on it */

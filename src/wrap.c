@@ -77,92 +77,103 @@ int wrap_table_has_rules(const char *path)
 }
 
 #if HAVE_LIBWRAP
+#include <dlfcn.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <tcpd.h>
-
-/* libwrap's logging levels: it refers to these from the program */
-int allow_severity = LOG_INFO;
-int deny_severity = LOG_WARNING;
 
 int wrap_available(void)
 {
     return 1;
 }
 
-/* libwrap's compiled-in tables, remembered before the first change so that a
- * reload without hosts-allow=/hosts-deny= goes back to them. */
-static char *lib_allow, *lib_deny;
-static int lib_saved;
+/* libwrap is loaded (dlopen) only where a table has a rule, in the child
+ * that asks it: linked into the program, it and the nine libraries it pulls
+ * in (libnsl, libtirpc, Kerberos...) would be mapped in the master, and every
+ * fork of the master would copy and every exit tear down their fifty-odd
+ * mappings, whether the tables hold a rule or not. */
+struct wraplib {
+    int (*ctl)(char *, char *, char *, char *);
+    char **allow, **deny; /* libwrap's table variables (its documented way to
+                             use other files) */
+};
 
-/* Point libwrap's table variables (its documented way to use other files) at
- * the configured tables.  They are written only when they change: the daemon
- * sets them before forking, so a session child leaves the page alone. */
-static void point_tables(const struct config *c)
+static int load(struct wraplib *w)
 {
-    if (!lib_saved) {
-        lib_allow = hosts_allow_table;
-        lib_deny = hosts_deny_table;
-        lib_saved = 1;
-    }
-    char *allow = c->hosts_allow ? c->hosts_allow : lib_allow;
-    char *deny = c->hosts_deny ? c->hosts_deny : lib_deny;
-    if (hosts_allow_table != allow)
-        hosts_allow_table = allow;
-    if (hosts_deny_table != deny)
-        hosts_deny_table = deny;
+    void *h = dlopen(WRAP_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL)
+        return -1;
+    /* POSIX's way to turn dlsym's object pointer into a function pointer */
+    *(void **)&w->ctl = dlsym(h, "hosts_ctl");
+    w->allow = dlsym(h, "hosts_allow_table");
+    w->deny = dlsym(h, "hosts_deny_table");
+    return w->ctl && w->allow && w->deny ? 0 : -1;
 }
 
-void wrap_init(const struct config *c)
+/* Load libwrap, point it at the configured tables and ask it.  1 allowed,
+ * 0 denied, 2 libwrap cannot be loaded. */
+static int ask(const struct config *c, char *service, char *name, char *ip, char *user)
 {
-    point_tables(c);
+    struct wraplib w;
+    if (load(&w) < 0)
+        return 2;
+    if (c->hosts_allow)
+        *w.allow = c->hosts_allow;
+    if (c->hosts_deny)
+        *w.deny = c->hosts_deny;
+    return w.ctl(service, name, ip, user) ? 1 : 0;
 }
 
-/* hosts_ctl in a short-lived child that answers through its exit status.
+/* The question in a short-lived child that answers through its exit status.
  * libwrap reads the tables through stdio (a 4 KiB buffer, libc's FILE list),
  * on a deep stack and into its own static data: done in the session, all of
  * that would stay behind as private pages of every idle session.  So options
  * of hosts_options(5) that change the process itself (nice, umask, setenv)
  * do not reach the session.  When SIGCHLD is ignored (no exit status to
  * read) or fork fails, the check runs here.  1 allowed, 0 denied, -1 the
- * child died without an answer. */
-static int ctl(char *service, char *name, char *ip, char *user)
+ * child died without an answer, -2 libwrap cannot be loaded. */
+static int ctl(const struct config *c, char *service, char *name, char *ip, char *user)
 {
     struct sigaction sa;
+    int r;
     if (sigaction(SIGCHLD, NULL, &sa) == 0 && sa.sa_handler != SIG_IGN &&
         !(sa.sa_flags & SA_NOCLDWAIT)) {
         pid_t pid = fork();
-        if (pid == 0)
-            _exit(hosts_ctl(service, name, ip, user) ? 0 : 1);
+        if (pid == 0) {
+            r = ask(c, service, name, ip, user);
+            _exit(r == 1 ? 0 : r == 0 ? 1 : 2);
+        }
         if (pid > 0) {
             int st;
-            pid_t r;
-            while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+            pid_t w;
+            while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
                 ;
-            if (r == pid && WIFEXITED(st) && WEXITSTATUS(st) <= 1)
-                return WEXITSTATUS(st) == 0;
+            if (w == pid && WIFEXITED(st) && WEXITSTATUS(st) <= 2)
+                return WEXITSTATUS(st) == 0 ? 1 : WEXITSTATUS(st) == 1 ? 0 : -2;
             return -1;
         }
     }
-    return hosts_ctl(service, name, ip, user) ? 1 : 0;
+    r = ask(c, service, name, ip, user);
+    return r == 2 ? -2 : r;
 }
 
 int wrap_check(const struct config *c, const char *ip, const char *name,
                const char **why)
 {
     *why = NULL;
-    point_tables(c);
-    /* no rule in either table: libwrap would allow; skip its stdio work */
-    if (!wrap_table_has_rules(hosts_allow_table) && !wrap_table_has_rules(hosts_deny_table))
+    /* no rule in either table: libwrap would allow; skip loading it */
+    if (!wrap_table_has_rules(c->hosts_allow ? c->hosts_allow : WRAP_ALLOW_TABLE) &&
+        !wrap_table_has_rules(c->hosts_deny ? c->hosts_deny : WRAP_DENY_TABLE))
         return 1;
     char unk[] = STRING_UNKNOWN;
     char service[] = "smtp";
     char *n = name ? (char *)name : unk;
-    int ok = ctl(service, n, (char *)ip, unk);
-    if (ok < 0)
+    int ok = ctl(c, service, n, (char *)ip, unk);
+    if (ok == -1)
         *why = "the tcp wrappers check ended without an answer";
-    return ok;
+    else if (ok == -2)
+        *why = "tcp wrappers: cannot load " WRAP_LIBRARY;
+    return ok < 0 ? -1 : ok;
 }
 
 #else
@@ -170,11 +181,6 @@ int wrap_check(const struct config *c, const char *ip, const char *name,
 int wrap_available(void)
 {
     return 0;
-}
-
-void wrap_init(const struct config *c)
-{
-    (void)c;
 }
 
 int wrap_check(const struct config *c, const char *ip, const char *name,
