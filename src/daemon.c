@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sysexits.h>
@@ -34,7 +37,7 @@
 #include "spool.h"
 #include "wrap.h"
 
-enum child_kind { K_SESSION, K_DELIVERY, K_RUNQ };
+enum child_kind { K_SESSION, K_DELIVERY, K_RUNQ, K_SPARE };
 
 struct child {
     pid_t pid;
@@ -69,6 +72,9 @@ struct daemon {
     int dsock[2];                 /* master <-> delivery workers (dworker.h) */
     long outstanding;             /* ids handed to workers, not reported done */
     int send_blocked;             /* the worker socket was full: poll POLLOUT */
+    pid_t spare_pid;              /* a session child forked ahead, waiting for a
+                                     connection (0: none) */
+    int spare_fd;                 /* master's end of its socket, or -1 */
     int sigfd;                    /* read end of the self-pipe */
     struct buf notebuf;           /* partial line from notify[0] */
     struct strlist pending;       /* queue ids waiting for a delivery slot */
@@ -80,6 +86,7 @@ struct daemon {
 };
 
 static void load_cred(struct daemon *d);
+static void drop_spare(struct daemon *d);
 static int drop_privileges(const struct daemon *d);
 
 /* The self-pipe: the one piece of state a signal handler must reach.  Signals
@@ -285,10 +292,13 @@ static void reap(struct daemon *d)
         for (size_t i = 0; i < d->nkids; i++) {
             if (d->kids[i].pid != pid)
                 continue;
-            if (d->kids[i].kind != K_SESSION && WIFSIGNALED(st))
+            if (d->kids[i].kind != K_SESSION && d->kids[i].kind != K_SPARE &&
+                WIFSIGNALED(st))
                 log_err("%s process %ld killed by signal %d",
                         d->kids[i].kind == K_RUNQ ? "queue run" : "delivery", (long)pid,
                         WTERMSIG(st));
+            if (pid == d->spare_pid)
+                drop_spare(d);
             d->kids[i] = d->kids[--d->nkids];
             break;
         }
@@ -318,6 +328,8 @@ static void child_setup(struct daemon *d)
     close(d->notify[0]);
     close(d->dsock[0]);
     close(d->dsock[1]);
+    if (d->spare_fd >= 0)
+        close(d->spare_fd);
     if (d->trigger >= 0)
         close(d->trigger);
 }
@@ -342,6 +354,146 @@ static void run_session(struct daemon *d, int fd, const struct sockaddr *peer, i
     struct session_conn conn = { .fd = fd, .peer = peer, .submission = submission,
                                  .notify_fd = d->notify[1] };
     _exit(session_run(d->c, &conn));
+}
+
+/* ---- the spare session ----
+ *
+ * The master forks the next session child before its connection arrives: the
+ * child drops privileges and waits on a socket for the connection's
+ * descriptor (SCM_RIGHTS), so a client does not wait for a fork.  Each child
+ * still serves exactly one connection. */
+
+struct handover {
+    struct sockaddr_storage peer;
+    int submission;
+};
+
+/* Forget the spare (it died, or was used, or is being replaced). */
+static void drop_spare(struct daemon *d)
+{
+    if (d->spare_fd >= 0)
+        close(d->spare_fd); /* an unused spare sees the end and exits */
+    d->spare_fd = -1;
+    d->spare_pid = 0;
+}
+
+/* In the spare: the connection's descriptor and what goes with it, or -1. */
+static int receive_conn(int s, struct handover *h)
+{
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct iovec iov = {.iov_base = h, .iov_len = sizeof *h};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+                       .msg_controllen = sizeof u.b};
+    ssize_t n;
+    while ((n = recvmsg(s, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    struct cmsghdr *c = n == (ssize_t)sizeof *h ? CMSG_FIRSTHDR(&m) : NULL;
+    if (c == NULL || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+        c->cmsg_len != CMSG_LEN(sizeof(int)))
+        return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
+}
+
+/* A waiting spare is named "po-spare" (ps, /proc/PID/comm), so it is not
+ * taken for a session; a session has the program's name again. */
+static void spare_name(int waiting)
+{
+#ifdef PR_SET_NAME
+    static const char spare[16] = "po-spare";
+    char name[16] = "postoffice";
+    if (!waiting && program_invocation_short_name)
+        str_copy(name, program_invocation_short_name, sizeof name);
+    (void)prctl(PR_SET_NAME, waiting ? spare : name, 0, 0, 0);
+#else
+    (void)waiting;
+#endif
+}
+
+static PO_NORETURN void spare_main(struct daemon *d, int s)
+{
+    child_setup(d);
+    spare_name(1);
+    int ok = drop_privileges(d) == 0;
+    struct handover h;
+    int fd = receive_conn(s, &h);
+    close(s);
+    spare_name(0);
+    if (fd < 0)
+        _exit(0); /* the master has no use for us any more */
+    if (!ok) {
+        log_err("cannot become %s: %s", d->c->user, strerror(errno));
+        refuse(fd, "421 4.3.0 server configuration error; try again later\r\n");
+        _exit(EX_OSERR);
+    }
+    log_open_deferred("smtpd", log_to_stderr());
+    struct session_conn conn = { .fd = fd, .peer = (struct sockaddr *)&h.peer,
+                                 .submission = h.submission, .notify_fd = d->notify[1] };
+    _exit(session_run(d->c, &conn));
+}
+
+static void spawn_spare(struct daemon *d)
+{
+    int sp[2];
+    if (d->spare_pid > 0 || d->stop || d->nls == 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sp[0]);
+        spare_main(d, sp[1]);
+    }
+    close(sp[1]);
+    if (pid < 0) {
+        close(sp[0]);
+        return;
+    }
+    d->spare_pid = pid;
+    d->spare_fd = sp[0];
+    add_child(d, pid, K_SPARE, NULL);
+}
+
+/* Give the connection to the spare, which becomes a session.  0 or -1 (no
+ * spare, or it is gone: the caller forks as before). */
+static int hand_to_spare(struct daemon *d, int fd, const struct sockaddr_storage *ss,
+                         int submission, const struct netaddr *a)
+{
+    if (d->spare_pid <= 0)
+        return -1;
+    struct handover h;
+    memset(&h, 0, sizeof h);
+    h.peer = *ss;
+    h.submission = submission;
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof u);
+    struct iovec iov = {.iov_base = &h, .iov_len = sizeof h};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+                       .msg_controllen = sizeof u.b};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    pid_t pid = d->spare_pid;
+    ssize_t n = sendmsg(d->spare_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    drop_spare(d);
+    if (n != (ssize_t)sizeof h) {
+        kill(pid, SIGKILL); /* reaped as a spare: it never got the connection */
+        return -1;
+    }
+    for (size_t i = 0; i < d->nkids; i++)
+        if (d->kids[i].pid == pid) {
+            d->kids[i].kind = K_SESSION;
+            d->kids[i].addr = *a;
+        }
+    return 0;
 }
 
 static void accept_one(struct daemon *d, const struct listener *l)
@@ -377,6 +529,11 @@ static void accept_one(struct daemon *d, const struct listener *l)
         log_notice("refused a connection: load average %.2f over %.2f", load, c->load);
         return;
     }
+    if (hand_to_spare(d, fd, &ss, l->submission, &a) == 0) {
+        close(fd);
+        spawn_spare(d); /* for the next client, while this one is served */
+        return;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         log_err("fork: %s", strerror(errno));
@@ -387,6 +544,7 @@ static void accept_one(struct daemon *d, const struct listener *l)
         run_session(d, fd, (struct sockaddr *)&ss, l->submission);
     close(fd);
     add_child(d, pid, K_SESSION, &a);
+    spawn_spare(d);
 }
 
 /* ---- delivery ---- */
@@ -619,6 +777,8 @@ static void reload(struct daemon *d)
     d->owned = fresh;
     d->c = fresh;
     load_cred(d);
+    drop_spare(d); /* it has the old configuration */
+    spawn_spare(d);
     if (open_dsock(d) < 0) /* the workers have the old configuration */
         log_err("SIGHUP: cannot make a new delivery worker socket: %s", strerror(errno));
     log_info("SIGHUP: configuration re-read (listen= and msp= changes need a restart)");
@@ -840,6 +1000,7 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
     d.trigger = -1;
     d.notify[0] = d.notify[1] = -1;
     d.dsock[0] = d.dsock[1] = -1;
+    d.spare_fd = -1;
     buf_init(&d.notebuf);
     sl_init(&d.pending);
     if (o->foreground) /* -bD: systemd and tests read the log on stderr */
@@ -877,7 +1038,9 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
     open_trigger(&d);
     load_cred(&d);
     log_info("postoffice %s: accepting connections", PO_VERSION);
+    spawn_spare(&d);
     serve(&d, sig[0]);
+    drop_spare(&d);
     log_info("stopping");
     if (c->pidfile && *c->pidfile)
         unlink(c->pidfile);

@@ -22,8 +22,21 @@ def children(pid):
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
             return [int(x) for x in f.read().split()]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return []
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def busy_children(pid):
+    """Children but the spare session waiting for the next client."""
+    return [k for k in children(pid) if comm(k) != "po-spare"]
 
 
 def state(pid):
@@ -75,7 +88,7 @@ def first_session(sandbox, p):
     for _ in range(100):
         c = Raw(sandbox.port)
         if c.reply()[0] == 220:
-            assert wait_until(lambda: len(children(p.pid)) == 1)
+            assert wait_until(lambda: len(busy_children(p.pid)) == 1)
             return c
         c.close()
         time.sleep(0.05)
@@ -138,7 +151,7 @@ def test_clients_limit_100_sessions(sandbox):
     sandbox.write_config(clients=40, clients_per_host=0)
     p = sandbox.start_daemon()
     first_session(sandbox, p).close()
-    assert wait_until(lambda: children(p.pid) == [])
+    assert wait_until(lambda: busy_children(p.pid) == [])
     base_fds = fds(p.pid)
     conns, codes = [], []
     for _ in range(100):
@@ -150,7 +163,7 @@ def test_clients_limit_100_sessions(sandbox):
     for c in conns:
         c.close()
     # every session ends, is reaped, and the master holds no extra descriptor
-    assert wait_until(lambda: children(p.pid) == [])
+    assert wait_until(lambda: busy_children(p.pid) == [])
     assert fds(p.pid) == base_fds
     # and service goes on
     c = Raw(sandbox.port)
@@ -188,7 +201,14 @@ def test_no_zombies_after_sessions(sandbox):
         c.closed()
         c.close()
     assert wait_until(lambda: all(state(k) != "Z" for k in children(p.pid)) and
-                      not children(p.pid))
+                      not busy_children(p.pid))
+    # one spare session waits for the next client, unprivileged
+    spares = [k for k in children(p.pid) if comm(k) == "po-spare"]
+    assert len(spares) == 1, spares
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 220
+    assert comm(spares[0]) != "po-spare"  # it took the connection
+    c.close()
 
 
 def test_sighup_reloads(sandbox):
@@ -505,7 +525,7 @@ def test_delivery_workers_burst_and_reload(sandbox, accounts):
     subjects = sorted(m["Subject"] for m in msgs)
     assert subjects == sorted("b%d-%d" % (n, i) for n in range(6) for i in range(8))
     assert wait_until(lambda: not session_children(p.pid))
-    workers = children(p.pid)
+    workers = busy_children(p.pid)
     assert 1 <= len(workers) <= 3, workers
     os.kill(p.pid, signal.SIGHUP)
     time.sleep(0.2)
