@@ -60,7 +60,16 @@ for _ in range(n):
         s.sendmail("a@example.org", ["x@remote.example"], body)
     conns.append(s)
 time.sleep(0.5)
-kids = open("/proc/%d/task/%d/children" % (master, master)).read().split()
+def comm(pid):
+    return open("/proc/%s/comm" % pid).read().strip()
+def uid(pid):
+    for line in open("/proc/%s/status" % pid):
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+# sessions only: not the spare (po-spare), not delivery workers (root, as the
+# master when it runs as root)
+kids = [k for k in open("/proc/%d/task/%d/children" % (master, master)).read().split()
+        if comm(k) == comm(master) and (uid(master) != 0 or uid(k) != 0)]
 def pss(pid):
     for line in open("/proc/%s/smaps_rollup" % pid):
         if line.startswith("Pss:"):
