@@ -21,6 +21,7 @@
 #include "compat.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -32,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -120,38 +122,38 @@ static int sync_dir(const char *dir, int fallback_fd)
 }
 
 /* Does an fsync of a file renamed since it was created (and not flushed in
- * between) also make its new name durable on fd's file system?  ext3/ext4
- * with a journal: the rename dirtied the inode in the transaction that fsync
- * commits; ext4 without a journal: fsync writes the parent directory of a
- * newly created inode (its current parent, after the rename); xfs and btrfs
- * log the rename with the inode.  Elsewhere (ext2, tmpfs, NFS, unknown) the
- * directory is flushed too.  The file system's name comes from
- * /proc/self/mountinfo (statfs cannot tell ext2 from ext4). */
+ * between) also make its new name durable on fd's file system?  The ext4
+ * driver (ext3/ext4, and ext2 when ext4 drives it) with a journal: the rename
+ * dirtied the inode in the transaction that fsync commits; without a journal:
+ * fsync writes the parent directory of a newly created inode (its current
+ * parent, after the rename).  xfs and btrfs log the rename with the inode.
+ * Elsewhere (ext2's own driver, tmpfs, NFS, unknown) the directory is flushed
+ * too.  statfs names the file system; /sys/fs/ext4/DEV tells the ext4 driver
+ * from ext2's (same magic number). */
+#define EXT_MAGIC 0xEF53UL
+#define XFS_MAGIC 0x58465342UL
+#define BTRFS_MAGIC 0x9123683EUL
 static int name_durable_with_file(int fd)
 {
+    struct statfs sf;
     struct stat st;
-    if (fstat(fd, &st) < 0)
+    if (fstatfs(fd, &sf) < 0)
         return 0;
-    FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (f == NULL)
+    unsigned long type = (unsigned long)sf.f_type;
+    if (type == XFS_MAGIC || type == BTRFS_MAGIC)
+        return 1;
+    if (type != EXT_MAGIC || fstat(fd, &st) < 0)
         return 0;
-    char want[64], *line = NULL;
-    size_t cap = 0;
-    int yes = 0;
-    snprintf(want, sizeof want, " %u:%u ", major(st.st_dev), minor(st.st_dev));
-    while (!yes && getline(&line, &cap, f) > 0) {
-        char *sep = strstr(line, " - ");
-        if (sep == NULL || strstr(line, want) == NULL || strstr(line, want) > sep)
-            continue;
-        char *type = sep + 3, *end = strchr(type, ' ');
-        size_t n = end ? (size_t)(end - type) : strlen(type);
-        yes = (n == 4 && (strncmp(type, "ext4", 4) == 0 || strncmp(type, "ext3", 4) == 0)) ||
-              (n == 3 && strncmp(type, "xfs", 3) == 0) ||
-              (n == 5 && strncmp(type, "btrfs", 5) == 0);
-        break;
-    }
-    free(line);
-    fclose(f);
+    char link[PATH_MAX], sys[64];
+    snprintf(sys, sizeof sys, "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
+    ssize_t n = readlink(sys, link, sizeof link - 1);
+    if (n <= 0)
+        return 0;
+    link[n] = '\0';
+    const char *dev = strrchr(link, '/');
+    char *drv = xasprintf("/sys/fs/ext4/%s", dev ? dev + 1 : link);
+    int yes = access(drv, F_OK) == 0;
+    free(drv);
     return yes;
 }
 
