@@ -203,6 +203,46 @@ static void test_mbox(void **state)
     free(box);
 }
 
+/* A batch for one mailbox: one child, every message in, a result each; an
+ * unknown account fails every message of its batch alike. */
+static void test_mbox_batch(void **state)
+{
+    struct fx *f = *state;
+    struct local_mjob jobs[3];
+    const char *rcpts[3] = {"one@here", "two@here", "three@here"};
+    for (int k = 0; k < 3; k++)
+        jobs[k] = (struct local_mjob){.rcpt = rcpts[k], .sender = "alice@example.org",
+                                      .data = f->md, .qid = "T1"};
+    local_deliver_mbox_batch(&f->c, f->id.name, jobs, 3);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(jobs[k].res, DELIV_OK);
+        assert_true(strncmp(jobs[k].status, "2.0.0 ", 6) == 0);
+        free(jobs[k].status);
+    }
+    char *box = local_mbox_path(&f->c, f->id.name);
+    char *cmd = xasprintf("/usr/bin/python3 -c 'import mailbox,sys\n"
+                          "for m in mailbox.mbox(sys.argv[1]): print(m[\"Delivered-To\"])' '%s'",
+                          box);
+    FILE *p = popen(cmd, "r");
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = '\0';
+        assert_string_equal(line, rcpts[n]);
+        n++;
+    }
+    assert_int_equal(pclose(p), 0);
+    assert_int_equal(n, 3);
+    free(cmd);
+    free(box);
+    local_deliver_mbox_batch(&f->c, "no-such-user-po", jobs, 2);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(jobs[k].res, DELIV_FAIL);
+        assert_true(strncmp(jobs[k].status, "5.1.1 ", 6) == 0);
+        free(jobs[k].status);
+    }
+}
+
 static void test_mbox_case_insensitive(void **state)
 {
     struct fx *f = *state;
@@ -533,7 +573,7 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_mbox),
+        T(test_mbox), T(test_mbox_batch),
         T(test_mbox_case_insensitive),
         T(test_root_refused),
         T(test_unknown_and_bad_names),
