@@ -377,6 +377,19 @@ static void drop_spare(struct daemon *d)
     d->spare_pid = 0;
 }
 
+/* At stop: a spare forked a moment ago may not have closed its copies of the
+ * listening sockets yet; connections queued there would be reset when it
+ * does.  It has no client: kill it and wait, so that when the master is gone
+ * the port is free for the next daemon. */
+static void stop_spare(struct daemon *d)
+{
+    pid_t pid = d->spare_pid;
+    drop_spare(d);
+    if (pid > 0 && kill(pid, SIGKILL) == 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+}
+
 /* In the spare: the connection's descriptor and what goes with it, or -1. */
 static int receive_conn(int s, struct handover *h)
 {
@@ -1040,7 +1053,7 @@ int daemon_run(const struct config *c, const struct daemon_opts *o)
     log_info("postoffice %s: accepting connections", PO_VERSION);
     spawn_spare(&d);
     serve(&d, sig[0]);
-    drop_spare(&d);
+    stop_spare(&d);
     log_info("stopping");
     if (c->pidfile && *c->pidfile)
         unlink(c->pidfile);
