@@ -536,3 +536,45 @@ def test_delivery_workers_burst_and_reload(sandbox, accounts):
     # the old workers saw their socket close and left; the new one stays
     assert wait_until(lambda: all(k not in children(p.pid) for k in workers))
     assert len(msgs) == 49
+
+
+def test_spare_killed_service_goes_on(sandbox):
+    """The spare session dying (killed here) costs nothing: the next client is
+    served by a child forked at accept, and a new spare waits again."""
+    p = sandbox.start_daemon()
+    assert wait_until(lambda: any(comm(k) == "po-spare" for k in children(p.pid)))
+    spare = [k for k in children(p.pid) if comm(k) == "po-spare"][0]
+    os.kill(spare, signal.SIGKILL)
+    assert wait_until(lambda: spare not in children(p.pid))
+    c = Raw(sandbox.port)
+    assert c.reply()[0] == 220
+    c.cmd("QUIT")
+    c.close()
+    assert wait_until(lambda: any(comm(k) == "po-spare" and k != spare
+                                  for k in children(p.pid)))
+
+
+def test_delivery_workers_killed_lose_nothing(sandbox, accounts):
+    """Delivery workers killed in the middle of a burst: every accepted message
+    is still queued or delivered, and a queue run delivers the rest."""
+    import smtplib
+    sandbox.write_config(delivery_processes=2)
+    p = sandbox.start_daemon()
+    rcpt = "%s@%s" % (accounts["u1"], sandbox.hostname)
+    for i in range(30):
+        with smtplib.SMTP("127.0.0.1", sandbox.port, timeout=30) as s:
+            s.sendmail("a@client.example", [rcpt], "Subject: k%d\n\nx\n" % i)
+        if i % 5 == 4:
+            for k in busy_children(p.pid):
+                if k not in session_children(p.pid):
+                    try:
+                        os.kill(k, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+    r = sandbox.runq()
+    assert r.returncode == 0, r.stderr
+    msgs = sandbox.wait_for_mail(accounts["u1"], 30, timeout=60)
+    got = sorted(set(m["Subject"] for m in msgs))
+    assert got == sorted("k%d" % i for i in range(30))
+    assert len(msgs) - 30 <= 6 * 8  # at most a mailbox batch per killed worker
+    assert sandbox.wait_queue_empty()
