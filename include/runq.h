@@ -30,6 +30,11 @@ int runq_messages(const struct config *c, const struct strlist *qids,
 int runq_batch(const struct config *c, const struct strlist *qids,
                const struct runq_opts *o);
 
+/* Load the name-service modules in this process once (getgrouplist for
+ * user=), so that the delivery children it forks, which call initgroups(),
+ * inherit them instead of loading them each time. */
+void runq_preload_nss(const struct config *c);
+
 /* Deliver one message now (after enqueue, or on the daemon's trigger).
  * Returns 0 (done or deferred as planned), 1 if busy, -1 on error. */
 int runq_message(const struct config *c, const char *qid, const struct runq_opts *o);

@@ -871,6 +871,54 @@ static void serve(struct daemon *d, int sigfd)
  * alone, without reading /etc/passwd and /etc/group or loading NSS modules
  * on every connection (faster, and ~100 KiB less private memory per idle
  * session). */
+/* user's groups (gid included), asked in a child: getgrouplist() loads the NSS
+ * module of every group source (libnss_systemd and its libraries on Debian),
+ * which would stay mapped in the master and be copied by every fork and torn
+ * down by every exit.  The count (*out malloc'd), or 0 on failure. */
+#define GROUPS_MAX 65536
+static int groups_of(const char *user, gid_t gid, gid_t **out)
+{
+    int p[2];
+    *out = NULL;
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        int n = 64;
+        gid_t *g = xcalloc((size_t)n, sizeof *g);
+        if (getgrouplist(user, gid, g, &n) < 0) {
+            /* n is now the count needed */
+            if (n <= 0 || n > GROUPS_MAX)
+                _exit(1);
+            g = xreallocarray(g, (size_t)n, sizeof *g);
+            if (getgrouplist(user, gid, g, &n) < 0)
+                _exit(1);
+        }
+        _exit(n > 0 && write_all(p[1], g, (size_t)n * sizeof *g) == 0 ? 0 : 1);
+    }
+    close(p[1]);
+    struct buf b;
+    buf_init(&b);
+    int ok = pid > 0 &&
+             read_until_eof(p[0], now_ms() + 30000, &b, GROUPS_MAX * sizeof(gid_t)) == 0;
+    close(p[0]);
+    int st = 0;
+    if (pid > 0) {
+        if (!ok)
+            kill(pid, SIGKILL);
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+    }
+    int n = ok && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? (int)(b.len / sizeof(gid_t)) : 0;
+    if (n > 0) {
+        *out = xreallocarray(NULL, (size_t)n, sizeof **out);
+        memcpy(*out, b.s, (size_t)n * sizeof **out);
+    }
+    buf_free(&b);
+    return n;
+}
+
 static void load_cred(struct daemon *d)
 {
     struct ident id;
@@ -879,13 +927,8 @@ static void load_cred(struct daemon *d)
     memset(&d->cred, 0, sizeof d->cred);
     if (geteuid() != 0 || privs_lookup(d->c->user, &id) != 0)
         return;
-    int n = 64;
-    gid_t *g = xcalloc((size_t)n, sizeof *g);
-    if (getgrouplist(d->c->user, id.gid, g, &n) < 0) {
-        g = xreallocarray(g, (size_t)n, sizeof *g);
-        if (getgrouplist(d->c->user, id.gid, g, &n) < 0)
-            n = 0;
-    }
+    gid_t *g = NULL;
+    int n = groups_of(d->c->user, id.gid, &g);
     if (id.uid != 0 && n > 0) {
         d->cred.uid = id.uid;
         d->cred.gid = id.gid;

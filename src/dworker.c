@@ -54,6 +54,7 @@ static void deliver(const struct config *c, const struct strlist *ids)
 PO_NORETURN void dworker_main(const struct config *c, int sock)
 {
     size_t max = c->immediate ? DW_TAKE_IMMEDIATE : DW_TAKE_LOCAL;
+    runq_preload_nss(c); /* the master does not load them (daemon.c groups_of) */
     long handled = 0;
     long long last_round = 0;
     int eof = 0;

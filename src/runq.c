@@ -668,7 +668,7 @@ int runq_messages(const struct config *c, const struct strlist *q,
  * child that calls initgroups(), and modules loaded in this process are
  * inherited instead of being loaded again for each message (the daemon's
  * master does the same through its cached credentials). */
-static void preload_nss(const struct config *c)
+void runq_preload_nss(const struct config *c)
 {
     struct passwd *pw = getpwnam(c->user);
     gid_t g[1];
@@ -695,7 +695,7 @@ int runq_run(const struct config *c, const struct runq_opts *o)
         say("cannot list the queue %s: %s", c->queuedir, strerror(errno));
         return EX_OSERR;
     }
-    preload_nss(c);
+    runq_preload_nss(c);
     runq_messages(c, &q, o);
     sl_free(&q);
     return 0;
