@@ -70,6 +70,11 @@ int write_all(int fd, const void *p, size_t n);
 ssize_t read_all(int fd, void *p, size_t n);
 /* Read a whole (small) file into b.  0 or -1 with errno; refuses files over max bytes (EFBIG). */
 int read_file(const char *path, struct buf *b, size_t max);
+/* Read fd from offset off to its end (pread: the file offset is not used) into
+ * b, keeping at most max bytes in all.  0 at EOF, -1 on a read error or with
+ * errno EFBIG when there is more than max. */
+int pread_rest(int fd, off_t off, struct buf *b, size_t max);
+
 /* Read fd until EOF or the deadline (now_ms() time), keeping the first max
  * bytes in b and discarding the rest (a child's report or a program's output).
  * 0 at EOF (or a read error), -1 when the deadline passed first. */

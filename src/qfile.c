@@ -97,25 +97,6 @@ static int hash_range(int fd, off_t off, long long len, uint64_t *h)
     return r;
 }
 
-/* Read from off to the end of the file into b, at most max bytes. */
-static int read_rest(int fd, off_t off, struct buf *b, size_t max)
-{
-    char tmp[8192];
-    for (;;) {
-        ssize_t r = pread(fd, tmp, sizeof tmp, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return (int)r;
-        if (b->len + (size_t)r > max) {
-            errno = EFBIG;
-            return -1;
-        }
-        buf_add(b, tmp, (size_t)r);
-        off += r;
-    }
-}
-
 /* Offset of the end line in the control part t, or -1.  No record value can
  * hold a LF, so the first line that starts with '.' is the end line. */
 static long find_end(const struct buf *t)
@@ -174,7 +155,7 @@ int qf_load(int fd, size_t ctl_max, int verify, struct envelope *e, struct qf_in
     buf_init(&t);
     int hr = verify ? hash_range(fd, QF_HDR_LEN, len, &h) : 0;
     long end = -1;
-    if (hr < 0 || read_rest(fd, (off_t)(QF_HDR_LEN + len), &t, ctl_max) < 0)
+    if (hr < 0 || pread_rest(fd, (off_t)(QF_HDR_LEN + len), &t, ctl_max) < 0)
         goto out;
     if (hr > 0)
         invalid(why, "shorter than its header says (torn)");

@@ -832,26 +832,6 @@ static int exists(const char *dir, const char *prefix, const char *qid)
     return r;
 }
 
-/* Read all of fd (from offset 0) into b, at most max bytes. */
-static int read_fd(int fd, struct buf *b, size_t max)
-{
-    char tmp[8192];
-    off_t off = 0;
-    for (;;) {
-        ssize_t r = pread(fd, tmp, sizeof tmp, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return (int)r;
-        if (b->len + (size_t)r > max) {
-            errno = EFBIG;
-            return -1;
-        }
-        buf_add(b, tmp, (size_t)r);
-        off += r;
-    }
-}
-
 /* Copy fd's contents (from its offset) into sn. */
 static int copy_into(struct spool_new *sn, int fd)
 {
@@ -910,7 +890,7 @@ static int convert_old(const char *dir, const char *qid)
     buf_init(&text);
     if (lock_file(cf, &fd) != 0)
         goto out; /* gone, or an old runner still works on it */
-    if (read_fd(fd, &text, CF_MAX) < 0 || ctl_parse(text.s, text.len, &e, &why) < 0
+    if (pread_rest(fd, 0, &text, CF_MAX) < 0 || ctl_parse(text.s, text.len, &e, &why) < 0
         || strcmp(e.qid, qid) != 0) {
         log_err("%s: old-format control file unreadable or incomplete (%s): left alone", qid,
                 why ? why : strerror(errno));

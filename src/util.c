@@ -453,3 +453,21 @@ char *host_nodename(void)
         return xstrdup("localhost");
     return xstrdup(u.nodename);
 }
+
+int pread_rest(int fd, off_t off, struct buf *b, size_t max)
+{
+    char tmp[8192];
+    for (;;) {
+        ssize_t r = pread(fd, tmp, sizeof tmp, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return (int)r;
+        if (b->len + (size_t)r > max) {
+            errno = EFBIG;
+            return -1;
+        }
+        buf_add(b, tmp, (size_t)r);
+        off += r;
+    }
+}
