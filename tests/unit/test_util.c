@@ -1,8 +1,10 @@
 /* test_util.c - read_file: whole files read straight into a struct buf,
- * the size limit (EFBIG), empty files, content appended to what b holds. */
+ * the size limit (EFBIG), empty files, content appended to what b holds;
+ * pread_rest from an offset. */
 #include "compat.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -117,6 +119,27 @@ static void test_pipe_and_missing(void **state)
     buf_free(&b);
 }
 
+/* pread_rest: from an offset to the end, across its 8 KiB reads; the bound. */
+static void test_pread_rest(void **state)
+{
+    (void)state;
+    char path[64];
+    make_file(path, sizeof path, 20000);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    struct buf b;
+    buf_init(&b);
+    assert_int_equal(pread_rest(fd, 26 * 100, &b, 1 << 20), 0);
+    check_pattern(&b, 0, 20000 - 2600);
+    buf_reset(&b);
+    errno = 0;
+    assert_int_equal(pread_rest(fd, 0, &b, 19999), -1);
+    assert_int_equal(errno, EFBIG);
+    buf_free(&b);
+    close(fd);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -124,6 +147,7 @@ int main(void)
         cmocka_unit_test(test_limit),
         cmocka_unit_test(test_append),
         cmocka_unit_test(test_pipe_and_missing),
+        cmocka_unit_test(test_pread_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
