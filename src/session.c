@@ -54,6 +54,7 @@ struct session {
     int errors;
     int quit;
     int closing;          /* end the session after the current reply */
+    int tempfail;         /* the client check itself failed: 421, not 554 */
     int last_code;
     struct envelope env;  /* the transaction (valid in S_MAIL, S_RCPT) */
     long long declared_size;
@@ -792,8 +793,10 @@ static void check_client(struct session *s)
     char *reason = NULL;
     int ok = wrap_check(s->c, s->cl.ip, s->cl.ptr, &why);
     if (ok < 0) {
+        /* our fault, not the client's: a temporary refusal, so mail waits */
         log_err("tcp wrappers: %s", why);
-        reason = xstrdup("access control is misconfigured on this server");
+        s->tempfail = 1;
+        reason = xstrdup("access control cannot be checked on this server now");
     } else if (ok == 0) {
         reason = xasprintf("%s does not accept mail from %s", s->c->hostname, s->cl.ip);
     } else if (s->c->paranoid && s->cl.ptr_status != DNS_OK && !s->cl.relay_ok) {
@@ -898,7 +901,11 @@ static void session_open(struct session *s, const struct sockaddr *peer, const c
     }
     policy_relay(c, s->dns, &s->cl);
     check_client(s);
-    if (s->dead) {
+    if (s->dead && s->tempfail) {
+        reply(s, 421, "4.3.0 %s %s; try again later", c->hostname, s->dead);
+        audit_record(c, s->start_ms, s->cl.ip, "CONN", 421, "tempfail");
+        s->closing = 1;
+    } else if (s->dead) {
         reply(s, 554, "5.7.1 %s", s->dead);
         audit_record(c, s->start_ms, s->cl.ip, "CONN", 554, "forbidden");
     } else {

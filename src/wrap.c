@@ -172,7 +172,8 @@ int wrap_check(const struct config *c, const char *ip, const char *name,
     if (ok == -1)
         *why = "the tcp wrappers check ended without an answer";
     else if (ok == -2)
-        *why = "tcp wrappers: cannot load " WRAP_LIBRARY;
+        *why = "cannot load " WRAP_LIBRARY " to apply the hosts.allow/hosts.deny "
+               "rules: install it (Debian package libwrap0) or remove the rules";
     return ok < 0 ? -1 : ok;
 }
 

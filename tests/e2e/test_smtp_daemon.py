@@ -299,6 +299,36 @@ def test_tcp_wrappers_deny(sandbox):
     c.close()
 
 
+def test_tcp_wrappers_library_missing_is_temporary(sandbox, monkeypatch):
+    """A table with a rule but libwrap unusable (a library without hosts_ctl
+    named libwrap.so.0 first on LD_LIBRARY_PATH): the client gets 421 4.3.0 and comes back later, never
+    a permanent refusal, and the log says what to install."""
+    a, d = write_tables(sandbox, "", "smtp: 127.0.0.1\n")
+    sandbox.write_config(hosts_allow=a, hosts_deny=d)
+    import shutil
+    import tempfile
+    libdir = tempfile.mkdtemp(prefix="po-test-libwrap-")
+    os.chmod(libdir, 0o755)  # the session runs as user=
+    src = os.path.join(libdir, "w.c")
+    with open(src, "w") as f:
+        f.write("int not_libwrap(void) { return 0; }\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", os.path.join(libdir, "libwrap.so.0"),
+                    src], check=True)
+    monkeypatch.setenv("LD_LIBRARY_PATH", libdir)
+    try:
+        p = sandbox.start_daemon()
+    finally:
+        monkeypatch.delenv("LD_LIBRARY_PATH")
+    c = Raw(sandbox.port)
+    code, lines = c.reply()
+    assert code == 421 and lines[0].startswith(b"4.3.0"), lines
+    c.close()
+    p.terminate()
+    err = p.communicate(timeout=10)[1].decode()
+    shutil.rmtree(libdir)
+    assert "cannot load libwrap.so.0" in err and "libwrap0" in err, err
+
+
 def test_tcp_wrappers_allow_overrides(sandbox):
     a, d = write_tables(sandbox, "smtp: 127.0.0.1\n", "ALL: ALL\n")
     sandbox.write_config(hosts_allow=a, hosts_deny=d)
