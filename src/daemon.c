@@ -624,24 +624,27 @@ static void start_deliveries(struct daemon *d)
     }
     long take = d->c->immediate ? DW_TAKE_IMMEDIATE : DW_TAKE_LOCAL;
     d->send_blocked = 0;
-    while (d->pending.n) {
+    size_t sent = 0;
+    for (; sent < d->pending.n; sent++) {
         if ((running == 0 || (d->outstanding >= running * take && running < max)) &&
             spawn_worker(d) == 0)
             running++;
         if (running == 0)
             break; /* no worker: retried from the poll loop */
-        if (dworker_send(d->dsock[0], d->pending.v[0]) < 0) {
+        if (dworker_send(d->dsock[0], d->pending.v[sent]) < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 d->send_blocked = 1;
             else
-                log_err("cannot hand %s to a delivery worker: %s", d->pending.v[0],
+                log_err("cannot hand %s to a delivery worker: %s", d->pending.v[sent],
                         strerror(errno));
             break;
         }
         d->outstanding++;
-        free(d->pending.v[0]);
-        memmove(d->pending.v, d->pending.v + 1, (d->pending.n - 1) * sizeof *d->pending.v);
-        d->pending.n--;
+        free(d->pending.v[sent]);
+    }
+    if (sent) {
+        memmove(d->pending.v, d->pending.v + sent, (d->pending.n - sent) * sizeof *d->pending.v);
+        d->pending.n -= sent;
     }
 }
 
