@@ -228,6 +228,11 @@ static enum deliv_result check_target(const struct local_job *j, const char *nam
     return DELIV_OK;
 }
 
+static char *no_such_user(const char *rcpt, const char *name)
+{
+    return xasprintf("5.1.1 <%s>: no such user %s here", rcpt ? rcpt : name, name);
+}
+
 static enum deliv_result lookup(const struct local_job *j, const char *name,
                                 struct ident *id, char **status)
 {
@@ -237,8 +242,7 @@ static enum deliv_result lookup(const struct local_job *j, const char *name,
         return DELIV_DEFER;
     }
     if (rc == 1 && j->kind == T_MBOX) {
-        *status = xasprintf("5.1.1 <%s>: no such user %s here", j->rcpt ? j->rcpt : name,
-                            name);
+        *status = no_such_user(j->rcpt, name);
         return DELIV_FAIL;
     }
     if (rc == 1) {
@@ -423,9 +427,19 @@ void local_deliver_mbox_batch(const struct config *c, const char *user,
     }
     if (n == 0)
         return;
-    if ((r = check_target(&j, user, &status)) != DELIV_OK ||
-        (r = lookup(&j, user, &id, &status)) != DELIV_OK) {
+    if ((r = check_target(&j, user, &status)) != DELIV_OK) {
         batch_all(jobs, n, r, status);
+        free(status);
+        return;
+    }
+    if ((r = lookup(&j, user, &id, &status)) != DELIV_OK) {
+        if (r != DELIV_FAIL)
+            batch_all(jobs, n, r, status);
+        else /* "no such user" names the recipient: each message its own */
+            for (size_t k = 0; k < n; k++) {
+                jobs[k].res = DELIV_FAIL;
+                jobs[k].status = no_such_user(jobs[k].rcpt, user);
+            }
         free(status);
         return;
     }
