@@ -11,7 +11,8 @@
 #define MO_ESCAPE_FROM 0x02 /* ">From " for body lines starting "From " */
 #define MO_BLANK_END   0x04 /* end with an empty line (mbox separator) */
 #define MO_SMTP        0x08 /* CRLF line ends and dot-stuffing; lone CR or LF never
-                               sent bare; no terminating "." (the caller sends it) */
+                               sent bare; NUL bytes left out; no terminating "."
+                               (the caller sends it) */
 #define MO_HDRS_ONLY   0x10 /* stop after the header block (bounces with RET=HDRS) */
 
 /* A queued message's data: len bytes at offset off of fd.  The descriptor
@@ -42,8 +43,8 @@ int msgout_write(const struct msgdata *d, int outfd, const struct msgout *mo);
  * MO_SMTP).  at_body says the header block is over (the same rules apply to
  * header and body lines today; see postoffice-local(8)).  With MO_SMTP a CR
  * just before the line end merges into the CRLF and any other CR becomes CRLF
- * (so the result may hold several lines, each dot-stuffed); without MO_SMTP CR
- * bytes are copied unchanged. */
+ * (so the result may hold several lines, each dot-stuffed) and NUL bytes are
+ * left out; without MO_SMTP CR and NUL bytes are copied unchanged. */
 struct buf;
 void msgout_line(const char *line, size_t len, int flags, int at_body, struct buf *out);
 

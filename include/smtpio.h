@@ -76,6 +76,7 @@ struct io_data_result {
     long long bytes;   /* bytes delivered to the sink (after unstuffing, LF line ends) */
     int bare_lf;       /* a LF not preceded by CR was seen */
     int bare_cr;       /* a CR not followed by LF was seen */
+    int nul;           /* a NUL byte was seen (RFC 5321 2.3.8: not allowed) */
 };
 
 /* Sink of message data: called with chunks of the unstuffed message, lines
@@ -88,7 +89,9 @@ typedef int (*io_data_sink)(void *arg, const char *p, size_t n);
  * Lines are delivered with LF line ends; a leading dot is removed
  * (dot-unstuffing).  A bare LF or bare CR is never an end of data or a line
  * start for the end mark: it is passed through as data and flagged in *res so
- * the caller can refuse the message (SMTP smuggling).  Returns IO_OK at the end
+ * the caller can refuse the message (SMTP smuggling).  A NUL byte is data too,
+ * flagged the same way: a next hop that drops NULs would see "CR LF NUL . CR LF"
+ * as an end of data.  Returns IO_OK at the end
  * mark, or IO_EOF / IO_TIMEOUT / IO_ERROR. */
 enum io_status io_read_data(struct smtpio *io, io_data_sink sink, void *arg,
                             struct io_data_result *res);

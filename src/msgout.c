@@ -87,7 +87,14 @@ static void feed(struct mo_state *st, const char *p, size_t n)
             continue;
         }
         /* SMTP: CRLF and LF end a line; a lone CR is made a line end too, so
-         * no receiver can mistake it for (part of) the end of data. */
+         * no receiver can mistake it for (part of) the end of data.  A NUL
+         * (forbidden in SMTP data, RFC 5321 2.3.8; it can reach the queue by
+         * local submission) is left out: a receiver that drops NULs itself
+         * would read "CR LF NUL . CR LF" as the end of data.  Skipped before
+         * the CR test, so "CR NUL LF" is still one line end and a dot after
+         * a NUL at a line start is still stuffed. */
+        if (c == '\0')
+            continue;
         if (st->cr) {
             st->cr = 0;
             line_end(st);

@@ -525,6 +525,13 @@ static void data_finish(struct session *s, struct data_sink *d, const struct io_
                    r->bare_lf ? "LF" : "CR", s->cl.ip);
         return;
     }
+    if (r->nul) {
+        spool_abort(d->sn);
+        reply(s, 550, "5.6.0 message refused: it holds a NUL byte, which SMTP does not allow");
+        log_notice("%s: refused a message with a NUL byte from %s", s->env.qid,
+                   s->cl.ip[0] ? s->cl.ip : "local");
+        return;
+    }
     if (d->too_big) {
         spool_abort(d->sn);
         reply(s, 552, "5.3.4 message too big: the limit is %lld bytes", s->c->size);
@@ -872,7 +879,8 @@ static int session_loop(struct session *s)
             break;
         }
         if (bare_cr || strlen(line.s) != line.len) {
-            reply_error(s, 500, "5.5.2 command holds a bare CR or a NUL byte");
+            reply_error(s, 500, "5.5.2 command refused: it holds a %s",
+                        strlen(line.s) != line.len ? "NUL byte" : "bare CR");
             continue;
         }
         dispatch(s, line.s);

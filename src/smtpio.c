@@ -293,6 +293,8 @@ static void d_mid(struct dctx *d, char c)
 /* Feed one byte; returns 1 at the end-of-data mark. */
 static int d_byte(struct dctx *d, char c)
 {
+    if (c == '\0')
+        d->res->nul = 1; /* kept as data and flagged, like a bare CR or LF */
     switch (d->st) {
     case D_BOL:
         if (c == '.') {

@@ -109,3 +109,68 @@ def test_eof_in_data_keeps_nothing(daemon):
     # the server aborted the queue file before it closed the connection
     assert not daemon.queue_files()
     assert not queued_evil(daemon)
+
+
+# NUL bytes (RFC 5321 2.3.8): a next hop that drops them would read
+# CR LF NUL . CR LF as an end of data, so a message holding one is refused
+# like a bare CR or LF, after its real end.
+NUL_SEQUENCES = [
+    b"\r\n\x00.\r\n",     # the smuggling form
+    b"\r\n.\x00\r\n",
+    b"\x00",
+    b"\r\n\x00\r\n",
+]
+
+
+@pytest.mark.parametrize("seq", NUL_SEQUENCES, ids=[repr(s) for s in NUL_SEQUENCES])
+def test_nul_in_data_refused(daemon, seq):
+    c = Raw(daemon.port)
+    start_data(c, daemon)
+    smuggled = (b"MAIL FROM:<spoof@bank.example>\r\nRCPT TO:<%s@%s>\r\nDATA\r\n"
+                b"Subject: smuggled\r\n\r\nevil\r\n" % (daemon.acc["u1"].encode(),
+                                                       daemon.hostname.encode()))
+    c.send(b"Subject: outer\r\n\r\nfirst" + seq + smuggled + b".\r\n")
+    code, lines = c.reply()
+    assert code == 550 and lines[0].startswith(b"5.6.0") and b"NUL" in lines[0], lines
+    assert c.cmd("NOOP")[0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    c.close()
+    assert not daemon.queue_files()
+    assert not queued_evil(daemon)
+
+
+@pytest.mark.parametrize("line", [b"NOOP\x00", b"MAIL FROM:<a@x.example>\x00 SIZE=10",
+                                  b"\x00MAIL FROM:<a@x.example>", b"RCPT TO:<a\x00@x>"])
+def test_nul_in_command_refused(daemon, line):
+    c = Raw(daemon.port)
+    c.reply()
+    assert c.cmd("EHLO client.example")[0] == 250
+    code, lines = c.cmd(line)
+    assert code == 500 and lines[0].startswith(b"5.5.2") and b"NUL" in lines[0], lines
+    # nothing of it was executed: no transaction was started
+    assert c.cmd("RCPT TO:<%s@%s>" % (daemon.acc["u1"], daemon.hostname))[0] == 503
+    assert c.cmd("QUIT")[0] == 221
+    c.close()
+
+
+def test_client_never_sends_nul(sandbox):
+    """A message queued with NUL bytes (local submission takes them) goes out
+    through the SMTP client without them, and LF NUL . LF stays one line."""
+    from remote_util import send
+    from smtpscript import ScriptServer
+    srv = ScriptServer().start()
+    try:
+        msg = os.path.join(sandbox.dir, "df")
+        with open(msg, "wb") as f:
+            f.write(b"Subject: nul\n\nfirst\n\x00.\nMAIL FROM:<spoof@bank.example>\n"
+                    b"a\x00b\n")
+        res, err, _ = send("s@here.test", msg, "b@remote.test",
+                           opts=[f"relay-host=[127.0.0.1]:{srv.port}",
+                                 "hostname=client.test"])
+        assert res["b@remote.test"][0] == "sent", (res, err)
+        assert len(srv.messages) == 1
+        assert srv.messages[0] == (b"Subject: nul\r\n\r\nfirst\r\n..\r\n"
+                                   b"MAIL FROM:<spoof@bank.example>\r\nab\r\n")
+        assert not any(c.startswith("MAIL FROM:<spoof") for c in srv.commands)
+    finally:
+        srv.stop()

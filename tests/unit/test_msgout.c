@@ -220,6 +220,32 @@ static void test_long_lines(void **state)
     buf_free(&want);
 }
 
+/* SMTP never sends a NUL: a queued message holding one (local submission)
+ * goes out without it, and "LF NUL ." stays a stuffed line, not an end mark. */
+static void test_smtp_no_nul(void **state)
+{
+    (void)state;
+    static const char data[] = "S: x\n\nfirst\n\0.\nMAIL FROM:<e@x>\na\r\0\nb\0\0c\n\0";
+    static const char want[] = "S: x\r\n\r\nfirst\r\n..\r\nMAIL FROM:<e@x>\r\na\r\nbc\r\n";
+    size_t len;
+    char *got = run(data, sizeof data - 1, MO_SMTP, "a", NULL, &len);
+    assert_int_equal(len, sizeof want - 1);
+    assert_memory_equal(got, want, len);
+    assert_null(memchr(got, '\0', len));
+    free(got);
+
+    struct buf b;
+    buf_init(&b);
+    msgout_line("\0.x\0", 4, MO_SMTP, 1, &b);
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.s, "..x\r\n", 5);
+    buf_reset(&b);
+    msgout_line("\0.x", 3, 0, 1, &b); /* mailboxes get the bytes as they are */
+    assert_int_equal(b.len, 4);
+    assert_memory_equal(b.s, "\0.x\n", 4);
+    buf_free(&b);
+}
+
 static void test_write_error(void **state)
 {
     (void)state;
@@ -258,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_from_line),
         cmocka_unit_test(test_write_from_line),
         cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_smtp_no_nul),
         cmocka_unit_test(test_write_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -195,6 +195,39 @@ static void test_data_smuggling(void **state)
     }
 }
 
+/* NUL bytes: data (never an end mark, never dropped here), flagged so the
+ * session refuses the message; "CR LF NUL . CR LF" does not end the data. */
+static void test_data_nul(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t n;
+        int nul;
+    } v[] = {
+#define WITH_LEN(s) s, sizeof s - 1
+        { WITH_LEN("a\r\n\0.\r\nMAIL FROM:<e@x>\r\n.\r\nNOOP\r\n"), 1 },
+        { WITH_LEN("\0\r\n.\r\nNOOP\r\n"), 1 },
+        { WITH_LEN(".\0\r\n.\r\nNOOP\r\n"), 1 },
+        { WITH_LEN("a\r\n.\r\nNOOP\r\n"), 0 },
+#undef WITH_LEN
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        struct buf out, next;
+        buf_init(&out);
+        buf_init(&next);
+        struct io_data_result r;
+        assert_int_equal(data(v[i].in, v[i].n, &out, &r, &next), IO_OK);
+        assert_int_equal(r.nul, v[i].nul);
+        assert_int_equal(r.bare_lf, 0);
+        assert_int_equal(r.bare_cr, 0);
+        assert_string_equal(next.s, "NOOP");
+        assert_int_equal(memchr(out.s, '\0', out.len) != NULL, v[i].nul);
+        buf_free(&out);
+        buf_free(&next);
+    }
+}
+
 static void test_data_eof(void **state)
 {
     (void)state;
@@ -286,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_data_plain),
         cmocka_unit_test(test_data_empty),
         cmocka_unit_test(test_data_smuggling),
+        cmocka_unit_test(test_data_nul),
         cmocka_unit_test(test_data_eof),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_pipelined_flush),
