@@ -681,12 +681,23 @@ static void cmd_expn(struct session *s, char *arg)
     reply(s, 502, "5.5.1 EXPN is not available on this server");
 }
 
+/* DEBUG shows the whole configuration: only to a client that could read it
+ * anyway or that the administrator trusts (-bs users, loopback and our own
+ * addresses, trusted=), never to everybody that relay=1 or localmx lets in. */
+static int debug_allowed(const struct session *s)
+{
+    if (!s->c->debug)
+        return 0;
+    return s->cl.local || s->cl.trusted || net_is_loopback(&s->cl.addr) ||
+           net_is_local_interface(&s->cl.addr) == 1;
+}
+
 static void cmd_help(struct session *s, char *arg)
 {
     (void)arg;
     reply_more(s, 214, "2.0.0 postoffice %s; commands:", PO_VERSION);
     reply_more(s, 214, "2.0.0   HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP%s",
-               s->c->debug ? " DEBUG" : "");
+               debug_allowed(s) ? " DEBUG" : "");
     reply(s, 214, "2.0.0 see RFC 5321, and smtpd(8) for this server's limits");
 }
 
@@ -695,6 +706,11 @@ static void cmd_debug(struct session *s, char *arg)
     (void)arg;
     if (!s->c->debug) {
         reply_error(s, 502, "5.5.1 DEBUG is disabled (set the debug option to enable it)");
+        return;
+    }
+    if (!debug_allowed(s)) {
+        /* the same code as when it is off: nothing to learn from the reply */
+        reply_error(s, 502, "5.5.1 DEBUG is not available to %s", s->cl.ip);
         return;
     }
     struct buf b;

@@ -196,6 +196,30 @@ def test_debug_command(sandbox):
     c.close()
 
 
+@pytest.mark.parametrize("peer,trusted,shown", [
+    ("203.0.113.5", None, False),           # a stranger
+    ("203.0.113.5", "203.0.113.0/24", True),  # trusted=
+    ("198.51.100.7", "203.0.113.0/24", False),
+    ("127.0.0.1", None, True),              # loopback
+    (None, None, True),                     # plain -bs: the local user
+])
+def test_debug_only_for_trusted_clients(sandbox, peer, trusted, shown):
+    """DEBUG lists the whole configuration: strangers get the 502 of a
+    server without DEBUG, and HELP does not offer it to them."""
+    sandbox.write_config(debug=True, trusted=trusted, verify_from=0)
+    sandbox.start_daemon()
+    script = b"EHLO client.example\r\nHELP\r\nDEBUG\r\nQUIT\r\n"
+    replies = bs(sandbox, script, *(("-R", peer) if peer else ()))
+    assert [r[0] for r in replies] == [220, 250, 214, 250 if shown else 502, 221], replies
+    code, lines = replies[3]
+    text = b"\n".join(lines)
+    assert (b"hostname=" + sandbox.hostname.encode() in text) == shown, lines
+    assert (b"queuedir=" in text) == shown
+    assert (b" DEBUG" in b"\n".join(replies[2][1])) == shown
+    if not shown:
+        assert lines[0].startswith(b"5.5.1")
+
+
 def test_banner_joins_greeting(sandbox):
     with open(os.path.join(sandbox.dir, "issue.smtp"), "w") as f:
         f.write("Authorised use only.\nSecond line\n")
