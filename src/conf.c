@@ -138,6 +138,9 @@ void config_defaults(struct config *c)
     c->hops = 100;
     c->load = 4.0;
     c->minfree = 10000LL * 1024;
+    /* 50 MiB: what the large mailbox providers take inbound (Gmail 50 MB) and
+     * Exim's default; Postfix's 10 MB bounces common attachments today */
+    c->size = 52428800LL;
     c->qreturn = 3 * 86400;
     c->qwarn = 4 * 3600;
     c->timeout = 300;

@@ -412,11 +412,16 @@ static void cmd_rcpt(struct session *s, char *arg)
 
 /* ---- DATA ---- */
 
+/* minfree= is checked again each time this much more data was stored. */
+#define MINFREE_STEP (1024LL * 1024)
+
 struct data_sink {
     struct session *s;
-    struct spool_new *sn;
+    struct spool_new *sn;  /* NULL once storing stopped (sink_stop) */
     long long size;        /* message bytes received (after unstuffing) */
+    long long checked;     /* size at the last minfree check */
     int too_big;
+    int no_space;          /* the queue's file system fell below minfree= */
     int write_errno;
     /* header scan: count Received: fields in the header block */
     int in_headers, at_bol, match;
@@ -451,13 +456,30 @@ static void scan_headers(struct data_sink *d, const char *p, size_t n)
     }
 }
 
+/* Stop storing the message: its partial queue file goes at once, while the
+ * rest of the data is still read (within the session's time limits) and
+ * discarded, so that the refusal comes after the real end of the data. */
+static int sink_stop(struct data_sink *d)
+{
+    spool_abort(d->sn);
+    d->sn = NULL;
+    return -1;
+}
+
 static int data_sink_fn(void *arg, const char *p, size_t n)
 {
     struct data_sink *d = arg;
     d->size += (long long)n;
     if (d->s->c->size > 0 && d->size > d->s->c->size) {
         d->too_big = 1;
-        return -1;
+        return sink_stop(d);
+    }
+    if (d->size - d->checked >= MINFREE_STEP) {
+        d->checked = d->size;
+        if (policy_minfree(d->s->c, &d->s->why)) {
+            d->no_space = 1;
+            return sink_stop(d);
+        }
     }
     scan_headers(d, p, n);
     if (spool_new_write(d->sn, p, n) < 0) {
@@ -514,42 +536,60 @@ static void fill_envelope(struct session *s)
     e->local_user = s->local_user ? xstrdup(s->local_user) : NULL;
 }
 
+/* Set s->why to a reply text and return code. */
+static int why_set(struct session *s, int code, const char *fmt, ...) PO_PRINTF(3, 4);
+static int why_set(struct session *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    buf_reset(&s->why);
+    va_start(ap, fmt);
+    buf_vaddf(&s->why, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* Why the message just read cannot be taken: a reply code (text in s->why),
+ * or 0.  What the client sent is judged first, then our own limits. */
+static int data_refusal(struct session *s, const struct data_sink *d,
+                        const struct io_data_result *r)
+{
+    const char *ip = s->cl.ip[0] ? s->cl.ip : "local";
+    if (r->bare_lf || r->bare_cr || r->nul) {
+        const char *what = r->bare_lf ? "bare LF" : r->bare_cr ? "bare CR" : "NUL byte";
+        log_notice("%s: refused a message with a %s from %s", s->env.qid, what, ip);
+        if (r->nul && !r->bare_lf && !r->bare_cr)
+            return why_set(s, 550, "5.6.0 message refused: it holds a NUL byte, which SMTP "
+                                   "does not allow");
+        return why_set(s, 550, "5.6.0 message refused: it holds a %s; lines must end with "
+                               "CR LF", what);
+    }
+    if (d->too_big) {
+        log_notice("%s: refused a message over size=%lld from %s", s->env.qid, s->c->size, ip);
+        return why_set(s, 552, "5.3.4 message too big: the limit is %lld bytes", s->c->size);
+    }
+    if (d->no_space) { /* s->why holds policy_minfree's reply */
+        log_warn("%s: refused a message from %s: the queue's file system is below minfree=",
+                 s->env.qid, ip);
+        return 452;
+    }
+    if (d->write_errno == ENOSPC || d->write_errno == EDQUOT)
+        return why_set(s, 452, "4.3.1 insufficient system storage; try again later");
+    if (d->write_errno)
+        return why_set(s, 451, "4.3.0 cannot write the message: %s; try again later",
+                       strerror(d->write_errno));
+    if (s->c->hops > 0 && d->received > s->c->hops)
+        return why_set(s, 554, "5.4.6 too many Received: fields (%d, limit %ld); is there a "
+                               "mail loop?", d->received, s->c->hops);
+    return 0;
+}
+
 /* After the end mark: decide and answer. */
 static void data_finish(struct session *s, struct data_sink *d, const struct io_data_result *r)
 {
-    if (r->bare_lf || r->bare_cr) {
-        spool_abort(d->sn);
-        reply(s, 550, "5.6.0 message refused: it holds a bare %s; lines must end with CR LF",
-              r->bare_lf ? "LF" : "CR");
-        log_notice("%s: refused a message with a bare %s from %s", s->env.qid,
-                   r->bare_lf ? "LF" : "CR", s->cl.ip);
-        return;
-    }
-    if (r->nul) {
-        spool_abort(d->sn);
-        reply(s, 550, "5.6.0 message refused: it holds a NUL byte, which SMTP does not allow");
-        log_notice("%s: refused a message with a NUL byte from %s", s->env.qid,
-                   s->cl.ip[0] ? s->cl.ip : "local");
-        return;
-    }
-    if (d->too_big) {
-        spool_abort(d->sn);
-        reply(s, 552, "5.3.4 message too big: the limit is %lld bytes", s->c->size);
-        return;
-    }
-    if (d->write_errno) {
-        spool_abort(d->sn);
-        if (d->write_errno == ENOSPC || d->write_errno == EDQUOT)
-            reply(s, 452, "4.3.1 insufficient system storage; try again later");
-        else
-            reply(s, 451, "4.3.0 cannot write the message: %s; try again later",
-                  strerror(d->write_errno));
-        return;
-    }
-    if (s->c->hops > 0 && d->received > s->c->hops) {
-        spool_abort(d->sn);
-        reply(s, 554, "5.4.6 too many Received: fields (%d, limit %ld); is there a mail loop?",
-              d->received, s->c->hops);
+    int code = data_refusal(s, d, r);
+    if (code) {
+        spool_abort(d->sn); /* nothing of the message stays */
+        reply_why(s, code);
         return;
     }
     fill_envelope(s);

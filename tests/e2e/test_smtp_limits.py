@@ -1,5 +1,10 @@
 """Session limits: line length, errors, message size, hops, idle timeout,
 total session time, slow clients not holding up others."""
+import os
+import shutil
+import subprocess
+import time
+
 import pytest
 
 from smtpclient import Raw
@@ -173,3 +178,123 @@ def test_hostile_commands(sandbox):
         assert code >= 500, (evil, code, lines)
     assert c.cmd("QUIT")[0] == 221
     c.close()
+
+
+DEFAULT_SIZE = 52428800  # 50 MiB: postoffice.cf(5) says why
+
+
+def test_size_default_in_force(sandbox):
+    """Without size= the limit is 50 MiB, announced in EHLO and applied to
+    SIZE= at MAIL."""
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    c.reply()
+    code, lines = c.cmd("EHLO client.example")
+    assert b"SIZE %d" % DEFAULT_SIZE in lines, lines
+    code, lines = c.cmd("MAIL FROM:<a@x.example> SIZE=%d" % (DEFAULT_SIZE + 1))
+    assert code == 552 and lines[0].startswith(b"5.3.4"), lines
+    assert c.cmd("MAIL FROM:<a@x.example> SIZE=%d" % DEFAULT_SIZE)[0] == 250
+    c.close()
+
+
+def test_size_default_while_streaming(sandbox):
+    """A client streaming past 50 MiB without declaring a size is read to the
+    end of its data and refused; nothing stays in the queue."""
+    sandbox.start_daemon()
+    c = open_txn(sandbox)
+    assert c.cmd("DATA")[0] == 354
+    line = b"z" * 1022 + b"\r\n"
+    block = b"Subject: big\r\n\r\n" + line * 1024  # 1 MiB
+    for _ in range(51):
+        c.send(block)
+    c.send(b".\r\n")
+    code, lines = c.reply()
+    assert code == 552 and lines[0].startswith(b"5.3.4"), lines
+    assert c.cmd("NOOP")[0] == 250
+    c.close()
+    assert not sandbox.queue_files()
+    assert not [f for f in os.listdir(sandbox.queue) if f.startswith("tf")]
+
+
+def test_size_zero_is_unlimited(sandbox):
+    sandbox.write_config(size=0)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    c.reply()
+    code, lines = c.cmd("EHLO client.example")
+    assert b"SIZE" in lines, lines  # no number: no limit (RFC 1870)
+    assert c.cmd("MAIL FROM:<a@x.example> SIZE=%d" % (DEFAULT_SIZE * 100))[0] == 250
+    c.close()
+
+
+def test_size_stops_storing_at_the_limit(sandbox):
+    """Past size= the partial queue file is removed at once, not when the
+    client finally ends its data; the session lives on."""
+    sandbox.write_config(size=100000)
+    sandbox.start_daemon()
+    c = open_txn(sandbox)
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 300)
+    deadline = time.time() + 10
+    temps = None
+    while time.time() < deadline:
+        temps = [f for f in os.listdir(sandbox.queue) if f.startswith("tf")]
+        if not temps:
+            break
+        time.sleep(0.05)
+    assert not temps, temps
+    # still reading (and discarding) until the end of the data
+    c.send(b"more\r\n" * 1000 + b".\r\n")
+    code, lines = c.reply()
+    assert code == 552 and lines[0].startswith(b"5.3.4") and b"100000" in lines[0], lines
+    assert c.cmd("NOOP")[0] == 250
+    c.close()
+    assert not sandbox.queue_files()
+
+
+def _unshare_ok():
+    return os.geteuid() == 0 and shutil.which("unshare") is not None
+
+
+def test_minfree_checked_as_the_message_grows(sandbox):
+    """minfree= is checked again while the data comes in: a message that
+    fills the queue's file system past it gets 452 4.3.1 and leaves nothing.
+    The queue is a private 12 MiB tmpfs in a mount namespace of its own."""
+    if not _unshare_ok():
+        pytest.skip("needs root and unshare(1) to mount a small tmpfs privately")
+    sandbox.write_config(minfree="4m", verify_from=0)
+    body = b"Subject: grows\r\n\r\n" + (b"w" * 1022 + b"\r\n") * (10 * 1024)  # 10 MiB
+    script = (b"EHLO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<%s>\r\nDATA\r\n" %
+              rcpt(sandbox).encode() + body + b".\r\nNOOP\r\nQUIT\r\n")
+    inner = os.path.join(sandbox.dir, "inner.sh")
+    with open(inner, "w") as f:
+        f.write('set -e\n'
+                'mount -t tmpfs -o size=12m,mode=0755 tmpfs "$1"\n'
+                '"$5" -C "$3" >&2\n'   # runq: the queue's layout and owner
+                '"$2" -C "$3" -bs <"$4"\n'
+                'echo LEFT: $(ls -A "$1" | grep -c -E "^(qf|tf)") >&2\n')
+    scr = os.path.join(sandbox.dir, "script")
+    with open(scr, "wb") as f:
+        f.write(script)
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", inner,
+                        sandbox.queue, sandbox.cmd("postoffice")[0], sandbox.cf, scr,
+                        sandbox.cmd("runq")[0]],
+                       capture_output=True, timeout=120)
+    err = r.stderr.decode(errors="replace")
+    replies = parse_replies(r.stdout)
+    assert [x[0] for x in replies] == [220, 250, 250, 250, 354, 452, 250, 221], (replies, err)
+    assert replies[5][1][0].startswith(b"4.3.1"), replies
+    assert "LEFT: 0" in err, err
+
+
+def parse_replies(out):
+    """(code, [lines]) of each reply in a -bs session's output."""
+    replies, cur = [], []
+    for line in out.split(b"\r\n"):
+        if not line:
+            continue
+        cur.append(line[4:])
+        if line[3:4] == b" ":
+            replies.append((int(line[:3]), cur))
+            cur = []
+    return replies
