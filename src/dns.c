@@ -464,6 +464,8 @@ static int mx_cmp(const void *a, const void *b)
 
 void dns_sort_mx(struct dns_mx *mx, size_t n, uint32_t (*rnd)(void *), void *arg)
 {
+    if (n == 0)
+        return; /* mx may be NULL, which qsort must never be given */
     if (!rnd)
         rnd = real_random;
     qsort(mx, n, sizeof *mx, mx_cmp);

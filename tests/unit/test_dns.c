@@ -82,6 +82,22 @@ static void test_sort_by_pref(void **st)
     dns_free_mx(mx, 4);
 }
 
+/* An empty MX answer: (NULL, 0) must not reach qsort (undefined behaviour,
+ * which the UBSan build of tests/sanitize.sh reports), and draws nothing. */
+static void test_sort_empty(void **st)
+{
+    (void)st;
+    struct seq s = {NULL, 0, 0};
+    dns_sort_mx(NULL, 0, seq_next, &s);
+    assert_int_equal(s.i, 0);
+    int prefs[] = {7};
+    struct dns_mx *mx = mk(prefs, 1);
+    dns_sort_mx(mx, 1, seq_next, &s);
+    assert_int_equal(s.i, 0);
+    assert_int_equal(mx[0].pref, 7);
+    dns_free_mx(mx, 1);
+}
+
 static void test_shuffle_equal_only(void **st)
 {
     (void)st;
@@ -139,6 +155,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_names),
         cmocka_unit_test(test_sort_by_pref),
+        cmocka_unit_test(test_sort_empty),
         cmocka_unit_test(test_shuffle_equal_only),
         cmocka_unit_test(test_shuffle_rejects_bias),
         cmocka_unit_test(test_real_random),
