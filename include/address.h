@@ -62,6 +62,11 @@ int addr_valid_domain(const char *s);
  * no "IPv6:") into out and return 4 or 6; else 0. */
 int addr_literal(const char *domain, char *out, size_t outsz);
 
+/* Is s (n bytes) free of invalid UTF-8: every byte past ASCII part of a
+ * well-formed sequence (no overlong forms, surrogates, code points past
+ * U+10FFFF or C1 controls)?  ASCII bytes are not judged.  1 or 0. */
+int addr_utf8_valid(const char *s, size_t n);
+
 /* Does the local part (unquoted text) need quoting in an SMTP path?  1 unless
  * it is a dot-atom (atext and UTF-8, dots not leading, trailing or doubled). */
 int addr_needs_quotes(const char *local);

@@ -97,6 +97,22 @@ static size_t utf8_seq(const unsigned char *s)
     return n;
 }
 
+int addr_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = utf8_seq(p + i);
+        if (!k || k > n - i)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
 /* The whole input must be free of control characters (a tab only between
  * words, which the parsers below never accept inside an address) and be valid
  * UTF-8: checked first, so nothing later has to worry about it. */

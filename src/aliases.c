@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "aliases.h"
 #include "log.h"
 #include "util.h"
@@ -96,19 +97,32 @@ static void append_value(struct entry_state *st, const char *p, size_t n)
     buf_add(&st->value, p, n);
 }
 
-/* A valid alias name: non-empty, printable, no whitespace, quotes or '@'. */
-static const char *bad_name(const char *p, size_t n)
+/* A valid alias name: non-empty, no blanks, controls, quotes, commas or '@';
+ * bytes past ASCII must be valid UTF-8 (such a name is reached by SMTPUTF8
+ * mail, RFC 6531).  NULL, or a malloc'd reason naming the alias. */
+static char *bad_name(const char *p, size_t n)
 {
     if (n == 0)
-        return "empty alias name";
+        return xstrdup("empty alias name");
+    char *shown = str_sanitize(p, n > 64 ? 64 : n);
+    char *why = NULL;
     if (n > ALIAS_NAME_MAX)
-        return "alias name too long";
-    for (size_t i = 0; i < n; i++) {
+        why = xasprintf("alias name '%s...' is longer than %d bytes", shown, ALIAS_NAME_MAX);
+    for (size_t i = 0; i < n && !why; i++) {
         unsigned char ch = (unsigned char)p[i];
-        if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '@' || ch == ',')
-            return "alias name contains a space, control character, quote, comma or '@'";
+        const char *what = ch == ' ' || ch == '\t' ? "a blank"
+                           : ch < 0x20 || ch == 0x7f ? "a control character"
+                           : ch == '"' ? "a quote"
+                           : ch == ',' ? "a comma"
+                           : ch == '@' ? "'@' (write the local part only)"
+                           : NULL;
+        if (what)
+            why = xasprintf("alias name '%s' contains %s", shown, what);
     }
-    return NULL;
+    if (!why && !addr_utf8_valid(p, n))
+        why = xasprintf("alias name '%s' is not valid UTF-8 (save the file as UTF-8)", shown);
+    free(shown);
+    return why;
 }
 
 /* Start a new entry from a "name: value" line. */
@@ -125,9 +139,10 @@ static void start_entry(struct entry_state *st, const char *p, size_t n, int lin
         ns++;
     while (ne > ns && isspace((unsigned char)ne[-1]))
         ne--;
-    const char *why = bad_name(ns, (size_t)(ne - ns));
+    char *why = bad_name(ns, (size_t)(ne - ns));
     if (why) {
         report(errors, fname, line, "%s", why);
+        free(why);
         return;
     }
     buf_add(&st->name, ns, (size_t)(ne - ns));

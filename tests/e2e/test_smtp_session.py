@@ -290,3 +290,29 @@ def test_bs_by_ordinary_user_goes_through_maildrop(sandbox):
     msgs = sandbox.wait_for_mail(sandbox.acc["u1"])
     assert [str(m["Subject"]) for m in msgs] == ["from a user"]
     assert "(user %s)" % sandbox.acc["u2"] in msgs[0].get_all("Received")[0]
+
+
+def test_utf8_alias_reached_with_smtputf8(sandbox):
+    """newaliases takes a UTF-8 alias name (invalid UTF-8 is reported with
+    that reason), and SMTPUTF8 mail reaches it."""
+    with open(sandbox.aliases, "wb") as f:
+        f.write("postmaster: %s\njösé: %s\n".encode() % (sandbox.acc["u1"].encode(),
+                                                          sandbox.acc["u2"].encode())
+                + b"bad\xff: root\n")
+    r = sandbox.run("newaliases")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.decode(errors="replace")
+    assert ":3: alias name 'bad\\xFF' is not valid UTF-8" in err, err
+    assert ":2:" not in err, err
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    c.reply()
+    c.cmd("EHLO client.example")
+    assert c.cmd("MAIL FROM:<a@[192.0.2.1]> SMTPUTF8")[0] == 250
+    assert c.cmd("RCPT TO:<jösé@%s>" % sandbox.hostname)[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: utf8 alias\r\n\r\nhi\r\n.\r\n")
+    assert c.reply()[0] == 250
+    c.close()
+    msgs = sandbox.wait_for_mail(sandbox.acc["u2"])
+    assert msgs and msgs[0]["Subject"] == "utf8 alias"

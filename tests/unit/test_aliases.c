@@ -137,6 +137,37 @@ static void test_parse_errors(void **state)
     seen_free(&s, &errs);
 }
 
+/* Each bad name is refused with its real reason; a UTF-8 name is a name
+ * (SMTPUTF8 mail reaches it), invalid UTF-8 is not. */
+static void test_name_reasons(void **state)
+{
+    (void)state;
+    struct seen s;
+    struct strlist errs;
+    int n = parse("j\xc3\xb6s\xc3\xa9: pouser1\n"
+                  "bad\xff: x\n"
+                  "over\xc0\xaflong: x\n"
+                  "a\"b: x\n"
+                  "a,b: x\n"
+                  "a@b: x\n"
+                  "a\x01" "b: x\n"
+                  "a\tb: x\n"
+                  "Caf\xc3\xa9: y\n",
+                  &s, &errs);
+    assert_int_equal(n, 2);
+    assert_string_equal(s.names.v[0], "j\xc3\xb6s\xc3\xa9");
+    assert_string_equal(s.names.v[1], "caf\xc3\xa9"); /* ASCII letters lowered only */
+    assert_int_equal(errs.n, 7);
+    assert_non_null(strstr(errs.v[0], ":2: alias name 'bad\\xFF' is not valid UTF-8"));
+    assert_non_null(strstr(errs.v[1], ":3: alias name 'over\\xC0\\xAFlong' is not valid UTF-8"));
+    assert_non_null(strstr(errs.v[2], ":4: alias name 'a\"b' contains a quote"));
+    assert_non_null(strstr(errs.v[3], ":5: alias name 'a,b' contains a comma"));
+    assert_non_null(strstr(errs.v[4], ":6: alias name 'a@b' contains '@'"));
+    assert_non_null(strstr(errs.v[5], ":7: alias name 'a\\x01b' contains a control character"));
+    assert_non_null(strstr(errs.v[6], ":8: alias name 'a\\x09b' contains a blank"));
+    seen_free(&s, &errs);
+}
+
 static void test_parse_nul_and_long(void **state)
 {
     (void)state;
@@ -380,6 +411,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_simple),
         cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_name_reasons),
         cmocka_unit_test(test_parse_nul_and_long),
         cmocka_unit_test(test_parse_stop),
         cmocka_unit_test(test_split),
