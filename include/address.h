@@ -1,9 +1,14 @@
 /* address.h - mail address syntax: RFC 5321 paths and RFC 5322 address lists.
  *
- * Everything here parses untrusted text.  Results are canonical strings:
- * "local@domain" with the domain lower-cased and no trailing dot, or a bare
- * "local" for a local user.  A local part keeps its case and, when it needs them,
- * its quotes ("a b"@x).  Nothing returned ever contains a control character. */
+ * Everything here parses untrusted text.  What an address is follows RFC 5321
+ * 4.1.2 (with RFC 6531's UTF-8): a local part is a Dot-string or a
+ * Quoted-string, a domain has no trailing dot; anything else is refused with
+ * a reason, never repaired into another address.  Results are canonical
+ * strings: "local@domain" with the domain lower-cased, or a bare "local" for a
+ * local user.  A local part keeps its case and is written with the least
+ * quoting that says the same thing (RFC 5321 4.1.2: all quoted forms are
+ * equivalent): "joe"@x is joe@x, "john\ smith"@x is "john smith"@x.  Nothing
+ * returned ever contains a control character. */
 #ifndef PO_ADDRESS_H
 #define PO_ADDRESS_H
 
@@ -13,14 +18,16 @@
 
 #define ADDR_LOCAL_MAX 64
 #define ADDR_DOMAIN_MAX 255
-#define ADDR_MAX 320
+#define ADDR_MAX 254 /* RFC 5321 4.5.3.1.3: a path is 256 octets with its < > */
 
 /* Parse the path argument of MAIL FROM:/RCPT TO: starting at s (leading spaces
  * allowed): "<addr>", "<>" (only if allow_null), or a bare address (accepted for
  * compatibility).  A source route "<@a,@b:u@c>" is accepted and dropped
- * (RFC 5321 C).  On success returns 0, *addr = malloc'd canonical address ("" for
+ * (RFC 5321 4.1.2 and C: the route's domains must be valid, the route is
+ * ignored).  On success returns 0, *addr = malloc'd canonical address ("" for
  * <>) and *rest = the text after the path (the ESMTP parameters), leading
- * spaces skipped.  On failure returns -1, *addr = NULL and *why = static text
+ * spaces skipped.  Lengths: local part (as written) 64, domain 255, canonical
+ * address ADDR_MAX.  On failure returns -1, *addr = NULL and *why = static text
  * suitable for a 501/553 reply ("address has a control character", "domain
  * name is not valid", ...).  The whole of s is checked: a control character
  * (< 0x20 other than a tab between words, or 0x7f) or invalid UTF-8 anywhere
@@ -45,6 +52,12 @@ int addr_parse_mailbox(const char *s, char **addr, const char **why);
  * checks as addr_parse_path; <> entries are skipped).  value may be NULL. */
 int addr_parse_list(const char *value, struct strlist *out);
 
+/* The same, and each non-empty entry that is not an address is added to bad
+ * (if not NULL) as "ENTRY: reason", ENTRY as written (control and 8-bit
+ * bytes shown as \xHH): a caller such as sendmail -t refuses rather than
+ * drops a recipient it cannot read. */
+int addr_parse_list_report(const char *value, struct strlist *out, struct strlist *bad);
+
 /* Split a canonical address: *local (malloc'd, as written in the address,
  * i.e. with its quotes when it has them) and *domain (malloc'd, or NULL when
  * there is none).  addr NULL gives two NULLs. */
@@ -55,7 +68,8 @@ void addr_split(const char *addr, char **local, char **domain);
 const char *addr_domain(const char *addr);
 
 /* Is s a syntactically valid domain name or address literal ([1.2.3.4],
- * [IPv6:...])?  1 or 0.  Case is ignored and one trailing dot is allowed. */
+ * [IPv6:...])?  1 or 0.  Case is ignored and one trailing dot is allowed
+ * (a DNS name; in an address the parsers above refuse it). */
 int addr_valid_domain(const char *s);
 
 /* If domain is an address literal, write the numeric address (no brackets,

@@ -31,6 +31,11 @@ void hdr_scan(const char *msg, size_t len, struct hdr_info *hi);
  * are not read.  Only the header block at the start of hdrs is looked at. */
 void hdr_recipients(const char *hdrs, size_t len, struct strlist *out);
 
+/* The same; each entry that is not an address is added to bad as
+ * "FIELD: ENTRY: reason" (see addr_parse_list_report). */
+void hdr_recipients_report(const char *hdrs, size_t len, struct strlist *out,
+                           struct strlist *bad);
+
 /* Append the header block without its Bcc: fields (with their continuations)
  * to out; whatever follows the header block within len is copied unchanged. */
 void hdr_strip_bcc(const char *hdrs, size_t len, struct buf *out);

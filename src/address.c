@@ -28,11 +28,17 @@
 #define R_LOCAL_AT "address has an unquoted @ in its local part"
 #define R_LOCAL_LONG "local part is too long (max 64 characters)"
 #define R_LOCAL_USER "local user name may not start with |, /, : or -"
+#define R_LOCAL_DOT "local part may not start or end with a dot or hold two in a row " \
+                    "(quote it: \"a..b\"@example.com)"
+#define R_LOCAL_MIX "local part mixes quoted and unquoted text (quote all of it)"
+#define R_ESCAPE "a backslash in a quoted local part may only escape printable ASCII"
+#define R_COMMENT "comments ( ) are not allowed in an SMTP address"
 #define R_DOMAIN_MISSING "domain name is missing after @"
 #define R_DOMAIN "domain name is not valid"
 #define R_DOMAIN_LONG "domain name is too long (max 255 characters)"
+#define R_DOMAIN_DOT "domain name may not end with a dot"
 #define R_LITERAL "address literal is not valid"
-#define R_LONG "address is too long (max 320 characters)"
+#define R_LONG "address is too long (max 254 characters)"
 #define R_ROUTE "source route is not valid"
 #define R_JUNK "junk after the address"
 
@@ -44,6 +50,7 @@
 struct ap {
     const char *p;      /* cursor into the input */
     struct buf local;   /* local part with quotes and escapes removed */
+    int quoted;         /* the local part was a Quoted-string */
     struct buf domain;  /* canonical domain; empty when there is none */
     const char *why;    /* reason of the failure */
 };
@@ -135,11 +142,16 @@ static int check_text(struct ap *a, const char *s)
     return 0;
 }
 
-/* A quoted string at a->p ('"'): append its content, unescaped, to the local part. */
+/* Quoted-string (RFC 5321 4.1.2, RFC 6531 3.3): qtextSMTP is printable
+ * ASCII but '"' and '\\', or UTF-8 (already validated by check_text);
+ * quoted-pairSMTP is '\\' and printable ASCII.  Its content, unescaped, is the
+ * local part. */
 static int parse_quoted(struct ap *a)
 {
-    const unsigned char *p = (const unsigned char *)a->p + 1;
+    const unsigned char *start = (const unsigned char *)a->p;
+    const unsigned char *p = start + 1;
 
+    a->quoted = 1;
     for (;;) {
         unsigned char c = *p;
         if (c == '"')
@@ -150,41 +162,64 @@ static int parse_quoted(struct ap *a)
             c = *++p;
             if (c == '\0')
                 return fail(a, R_QUOTE);
+            if (c < 0x20 || c > 0x7e)
+                return fail(a, is_ctrl(c) ? R_CTRL : R_ESCAPE);
         }
         if (is_ctrl(c))
             return fail(a, R_CTRL);
         buf_addc(&a->local, c);
         p++;
-        if (a->local.len > ADDR_LOCAL_MAX)
+        if ((size_t)(p - start) > ADDR_LOCAL_MAX)
             return fail(a, R_LOCAL_LONG);
     }
     a->p = (const char *)p + 1;
     return 0;
 }
 
-/* Local part: atoms, dots and quoted strings (RFC 5322 obs-local-part, which
- * covers both RFC 5321 forms).  Stops at the first byte that can't be in one. */
-static int parse_local(struct ap *a)
+/* Length of the atext run at p (RFC 5321 Atom; RFC 6531 adds UTF-8), or 0. */
+static size_t atom_len(const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+
     for (;;) {
-        unsigned char c = (unsigned char)*a->p;
-        if (c == '"') {
-            if (parse_quoted(a) < 0)
-                return -1;
-            continue;
-        }
-        size_t n = 1;
-        if (c >= 0x80)
-            n = utf8_seq((const unsigned char *)a->p);
-        else if (c != '.' && !is_atext(c))
-            n = 0;
+        size_t k = p[n] >= 0x80 ? utf8_seq(p + n) : (size_t)is_atext(p[n]);
+        if (k == 0)
+            return n;
+        n += k;
+        if (n > ADDR_LOCAL_MAX)
+            return n; /* long enough to fail: stop reading */
+    }
+}
+
+/* Dot-string = Atom *("." Atom): no leading, trailing or doubled dot. */
+static int parse_dot_string(struct ap *a)
+{
+    if (*a->p == '.')
+        return fail(a, R_LOCAL_DOT);
+    for (;;) {
+        size_t n = atom_len(a->p);
         if (n == 0)
-            return 0;
+            return 0; /* empty: the caller says what is wrong */
         buf_add(&a->local, a->p, n);
         a->p += n;
         if (a->local.len > ADDR_LOCAL_MAX)
             return fail(a, R_LOCAL_LONG);
+        if (*a->p != '.')
+            return 0;
+        if (atom_len(a->p + 1) == 0)
+            return fail(a, a->p[1] == '"' ? R_LOCAL_MIX : R_LOCAL_DOT);
+        buf_addc(&a->local, '.');
+        a->p++;
     }
+}
+
+/* Local-part = Dot-string / Quoted-string, one or the other (RFC 5321
+ * 4.1.2).  RFC 5322's obsolete mixtures ("a"b, a."b") and dot errors are
+ * refused, never repaired into some other local part. */
+static int parse_local(struct ap *a)
+{
+    return *a->p == '"' ? parse_quoted(a) : parse_dot_string(a);
 }
 
 static int valid_label(const unsigned char *s, size_t n)
@@ -251,8 +286,9 @@ static int parse_literal(const char *s, size_t n, struct buf *out, char *num, si
 }
 
 /* Canonicalise the domain text s (n bytes) into out: lower case (ASCII only,
- * no locale), one trailing dot dropped, length and label syntax checked. */
-static const char *canon_domain(const char *s, size_t n, struct buf *out)
+ * no locale), length and label syntax checked.  A trailing dot is an error in
+ * an address (RFC 5321 Domain has none); with trailing_dot one is dropped. */
+static const char *canon_domain(const char *s, size_t n, int trailing_dot, struct buf *out)
 {
     if (n == 0)
         return R_DOMAIN_MISSING;
@@ -263,8 +299,11 @@ static const char *canon_domain(const char *s, size_t n, struct buf *out)
             return R_LITERAL;
         return NULL;
     }
-    if (n > 1 && s[n - 1] == '.')
+    if (n > 1 && s[n - 1] == '.' && s[n - 2] != '.') {
+        if (!trailing_dot)
+            return R_DOMAIN_DOT;
         n--;
+    }
     if (n > ADDR_DOMAIN_MAX)
         return R_DOMAIN_LONG;
     if (!valid_name(s, n))
@@ -299,7 +338,7 @@ static int parse_domain(struct ap *a)
     size_t n = domain_span(a, a->p);
     if (a->why)
         return -1;
-    const char *why = canon_domain(a->p, n, &a->domain);
+    const char *why = canon_domain(a->p, n, 0, &a->domain);
     if (why)
         return fail(a, why);
     a->p += n;
@@ -314,7 +353,7 @@ static int parse_route(struct ap *a)
     while (*a->p == '@') {
         a->p++;
         size_t n = domain_span(a, a->p);
-        if (n == 0 || canon_domain(a->p, n, &scratch)) {
+        if (n == 0 || canon_domain(a->p, n, 0, &scratch)) {
             buf_free(&scratch);
             return fail(a, n == 0 || a->p[n] == '>' ? R_LOCAL_EMPTY : R_ROUTE);
         }
@@ -358,6 +397,11 @@ static int fail_at(struct ap *a, int bracketed)
         return fail(a, R_LOCAL_AT);
     if (c == '<' || c == '>')
         return fail(a, R_ANGLE);
+    if ((c == '(' || c == ')') && (a->domain.len || (!a->quoted && !a->local.len)))
+        return fail(a, R_COMMENT);
+    if (a->domain.len == 0 && (a->quoted || a->local.len) &&
+        (c == '"' || c == '.' || (unsigned char)c >= 0x80 || is_atext((unsigned char)c)))
+        return fail(a, R_LOCAL_MIX);
     if (c == '"' && a->domain.len == 0)
         return fail(a, R_QUOTE);
     if (a->domain.len)
@@ -530,7 +574,7 @@ int addr_valid_domain(const char *s)
         if (is_ctrl(*p))
             return 0;
     buf_init(&b);
-    why = canon_domain(s, strlen(s), &b);
+    why = canon_domain(s, strlen(s), 1, &b);
     buf_free(&b);
     return why == NULL;
 }
@@ -572,6 +616,7 @@ struct elem {
     int words;          /* plain text had words separated by space: a phrase */
     int bad;            /* this element can't be an address */
     int space;          /* whitespace or a comment since the last byte */
+    const char *start;  /* where the entry began in the value (for reports) */
 };
 
 static void elem_reset(struct elem *e)
@@ -630,31 +675,64 @@ static const char *copy_delimited(struct elem *e, const char *p, char close)
     return p + 1;
 }
 
-/* The element is complete: add its address to out.  Returns 1 if added. */
-static int elem_finish(struct elem *e, struct strlist *out)
+/* Report an entry that is not an address: "TEXT: why" (TEXT as written in
+ * the value, trimmed and made printable). */
+static void elem_report(const struct elem *e, const char *end, const char *why,
+                        struct strlist *bad)
+{
+    const char *s = e->start;
+    while (s < end && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == ','))
+        s++;
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' ||
+                       end[-1] == '\n'))
+        end--;
+    char *text = str_sanitize(s, (size_t)(end - s));
+    sl_add_owned(bad, xasprintf("%s: %s", text, why));
+    free(text);
+}
+
+/* The element (ending at end in the value) is complete: add its address to
+ * out, or report it to bad (if not NULL) when it is not empty.  Returns 1 if
+ * added. */
+static int elem_finish(struct elem *e, const char *end, struct strlist *out,
+                       struct strlist *bad)
 {
     const struct buf *b = e->had_angle ? &e->angle : &e->plain;
+    const char *why = NULL;
     int added = 0;
 
-    if (!e->bad && !e->in_angle && b->len && (e->had_angle || !e->words)) {
-        char *text = xasprintf("<%s>", b->s);
+    if (e->bad || e->in_angle) {
+        why = "not an address (unbalanced or misplaced < > \" ; or ,)";
+    } else if (!e->had_angle && e->words) {
+        why = "not an address (a name without <address>)";
+    } else if (b->len || e->had_angle) {
+        char *text = xasprintf("<%s>", b->s ? b->s : "");
         char *addr;
-        const char *rest, *why;
+        const char *rest;
         if (addr_parse_path(text, 0, &addr, &rest, &why) == 0) {
             if (*rest == '\0') {
                 sl_add_owned(out, addr);
                 added = 1;
             } else {
                 free(addr);
+                why = R_JUNK;
             }
         }
         free(text);
     }
+    if (why && bad)
+        elem_report(e, end, why, bad);
     elem_reset(e);
+    e->start = end;
     return added;
 }
 
 int addr_parse_list(const char *value, struct strlist *out)
+{
+    return addr_parse_list_report(value, out, NULL);
+}
+
+int addr_parse_list_report(const char *value, struct strlist *out, struct strlist *bad)
 {
     struct elem e;
     const char *p = value;
@@ -663,6 +741,7 @@ int addr_parse_list(const char *value, struct strlist *out)
     buf_init(&e.plain);
     buf_init(&e.angle);
     elem_reset(&e);
+    e.start = value;
     while (p && *p) {
         char c = *p;
         if (c == '(') {
@@ -676,9 +755,10 @@ int addr_parse_list(const char *value, struct strlist *out)
         } else if (c == '"' || c == '[') {
             p = copy_delimited(&e, p, c == '"' ? '"' : ']');
         } else if (!e.in_angle && (c == ',' || (c == ';' && in_group))) {
-            added += elem_finish(&e, out);
+            added += elem_finish(&e, p, out, bad);
             in_group &= c == ',';
             p++;
+            e.start = p;
         } else if (!e.in_angle && c == ';') {
             e.bad = 1; /* ';' outside a group: this element is broken */
             p++;
@@ -686,6 +766,7 @@ int addr_parse_list(const char *value, struct strlist *out)
             elem_reset(&e); /* "group name:" - the phrase so far is no address */
             in_group = 1;
             p++;
+            e.start = p;
         } else if (c == '<') {
             if (e.had_angle)
                 e.bad = 1;
@@ -702,7 +783,8 @@ int addr_parse_list(const char *value, struct strlist *out)
             p++;
         }
     }
-    added += elem_finish(&e, out);
+    if (p)
+        added += elem_finish(&e, p, out, bad);
     buf_free(&e.plain);
     buf_free(&e.angle);
     return added;

@@ -126,16 +126,29 @@ void hdr_scan(const char *msg, size_t len, struct hdr_info *hi)
 
 void hdr_recipients(const char *hdrs, size_t len, struct strlist *out)
 {
+    hdr_recipients_report(hdrs, len, out, NULL);
+}
+
+void hdr_recipients_report(const char *hdrs, size_t len, struct strlist *out,
+                           struct strlist *bad)
+{
     struct field f;
     size_t off = 0;
+    struct strlist b;
 
+    sl_init(&b);
     while (next_field(hdrs, len, &off, &f)) {
         if (field_is(&f, "To") || field_is(&f, "Cc") || field_is(&f, "Bcc")) {
             char *v = field_value(&f);
-            addr_parse_list(v, out);
+            addr_parse_list_report(v, out, bad ? &b : NULL);
             free(v);
+            for (size_t i = 0; i < b.n; i++) /* say which field it was in */
+                sl_add_owned(bad, xasprintf("%.*s: %s", (int)f.namelen, f.name, b.v[i]));
+            sl_free(&b);
+            sl_init(&b);
         }
     }
+    sl_free(&b);
 }
 
 void hdr_strip_bcc(const char *hdrs, size_t len, struct buf *out)

@@ -305,12 +305,21 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
     hdr_scan(head.s, head.len, &hi);
     eightbit = hi.eight_bit;
     if (o->extract) {
-        struct strlist hr;
+        struct strlist hr, bad;
         sl_init(&hr);
-        hdr_recipients(head.s, hi.hdr_len, &hr);
+        sl_init(&bad);
+        hdr_recipients_report(head.s, hi.hdr_len, &hr, &bad);
         for (size_t i = 0; i < hr.n; i++)
             sl_add(&o->rcpts, hr.v[i]);
+        /* a recipient we cannot read is refused, never dropped in silence */
+        for (size_t i = 0; i < bad.n; i++)
+            say("-t: bad recipient in %s", bad.v[i]);
+        if (bad.n)
+            rc = EX_DATAERR;
         sl_free(&hr);
+        sl_free(&bad);
+        if (rc)
+            goto out;
     }
     if (o->rcpts.n == 0) {
         say("no recipients: name them as arguments, or use -t to take them from "

@@ -72,10 +72,17 @@ def test_relay_denied_code(sb):
 
 def test_local_recipient_variants_accepted(sb):
     u = sb.acc["u1"]
-    ok = ["%s@%s" % (u, sb.hostname), "%s@%s." % (u, sb.hostname.upper()),
+    ok = ["%s@%s" % (u, sb.hostname), "%s@%s" % (u, sb.hostname.upper()),
           "postmaster@%s" % sb.hostname, "postmaster", "Postmaster"]
     replies = session(sb, ok)
     assert [r[0] for r in replies[3:3 + len(ok)]] == [250] * len(ok), replies
+
+
+def test_trailing_dot_domain_refused(sb):
+    """RFC 5321 Domain has no trailing dot: refused, not taken as our domain."""
+    replies = session(sb, ["%s@%s." % (sb.acc["u1"], sb.hostname.upper())])
+    code, lines = replies[3]
+    assert code == 553 and lines[0].startswith(b"5.1.3") and b"dot" in lines[0], lines
 
 
 def test_loopback_client_may_relay(sb):

@@ -184,6 +184,24 @@ static void test_recipients(void **state)
     sl_free(&l);
 }
 
+/* -t: what is not an address is reported with its field, not dropped. */
+static void test_recipients_report(void **state)
+{
+    (void)state;
+    static const char h[] = "To: ok@y, a..b@x\nSubject: a..b@x\ncc: John Doe\n\nTo: body@x\n";
+    struct strlist l, bad;
+    sl_init(&l);
+    sl_init(&bad);
+    hdr_recipients_report(h, sizeof h - 1, &l, &bad);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.v[0], "ok@y");
+    assert_int_equal(bad.n, 2);
+    assert_non_null(strstr(bad.v[0], "To: a..b@x: local part may not start or end with a dot"));
+    assert_string_equal(bad.v[1], "cc: John Doe: not an address (a name without <address>)");
+    sl_free(&l);
+    sl_free(&bad);
+}
+
 static void test_recipients_huge(void **state)
 {
     (void)state;
@@ -198,10 +216,11 @@ static void test_recipients_huge(void **state)
     m[n] = '\n';
     sl_init(&l);
     hdr_recipients(m, n + 1, &l);
-    /* (n - 4) % 8 == 4: the last one is cut to "r@x.", still valid (trailing dot) */
+    /* (n - 4) % 8 == 4: the last one is cut to "r@x.", not an address (a
+     * domain does not end with a dot, RFC 5321 4.1.2) */
     assert_int_equal((n - 4) % 8, 4);
-    assert_int_equal(l.n, (n - 4) / 8 + 1);
-    assert_string_equal(l.v[l.n - 1], "r@x");
+    assert_int_equal(l.n, (n - 4) / 8);
+    assert_string_equal(l.v[l.n - 1], "r@x.y");
     assert_string_equal(l.v[0], "r@x.y");
     sl_free(&l);
     free(m);
@@ -461,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_scan_bounded),
         cmocka_unit_test(test_scan_huge),
         cmocka_unit_test(test_recipients),
+        cmocka_unit_test(test_recipients_report),
         cmocka_unit_test(test_recipients_huge),
         cmocka_unit_test(test_strip_bcc),
         cmocka_unit_test(test_get),
