@@ -433,6 +433,28 @@ static void add_notice(struct buf *out, const struct config *c, const struct env
     free(host);
 }
 
+/* The server's answer as it sent it, from a remote status "X.Y.Z CODE text"
+ * (smtp_reply_status moves the server's enhanced code in front of its reply
+ * code): "CODE X.Y.Z text".  A class-only "X.0.0" is what smtp_reply_status
+ * writes when the server gave no enhanced code, so it is not put back. */
+static char *smtp_diagnostic(const char *status)
+{
+    char dcode[16];
+    const char *text = split_status(status, dcode);
+    if (!*text)
+        return xstrdup(status);
+    size_t cl = strspn(text, "0123456789");
+    const char *rest = text + cl + (text[cl] == ' ');
+    int has_reply = cl == 3 && (text[3] == ' ' || text[3] == '\0');
+    int generic = dcode[0] && strcmp(dcode + 1, ".0.0") == 0;
+    size_t dl = strlen(dcode);
+    int repeated = strncmp(rest, dcode, dl) == 0 && (rest[dl] == ' ' || rest[dl] == '\0');
+    if (!has_reply || !dcode[0] || generic || repeated)
+        return xstrdup(text);
+    return *rest ? xasprintf("%.3s %s %s", text, dcode, rest)
+                 : xasprintf("%.3s %s", text, dcode);
+}
+
 /* One per-recipient block of the message/delivery-status part. */
 static void report_rcpt(struct buf *out, const struct rcpt *r, const struct config *c,
                         const struct envelope *e, int delay, time_t now)
@@ -455,12 +477,9 @@ static void report_rcpt(struct buf *out, const struct rcpt *r, const struct conf
     if (remote)
         typed_field(out, "Remote-MTA", "dns", r->remote_mta);
     if (r->status && *r->status) {
-        char dcode[16];
-        const char *text = split_status(r->status, dcode);
-        /* smtp: the server's answer (its reply code first when the remote
-         * module stored it); ours: the whole status text */
-        typed_field(out, "Diagnostic-Code", remote ? "smtp" : "x-postoffice",
-                    remote && *text ? text : r->status);
+        char *diag = remote ? smtp_diagnostic(r->status) : xstrdup(r->status);
+        typed_field(out, "Diagnostic-Code", remote ? "smtp" : "x-postoffice", diag);
+        free(diag);
     }
     date_field(out, "Last-Attempt-Date", now);
     if (delay)

@@ -298,7 +298,7 @@ static void test_compose_hostile_status(void **state)
     assert_null(strstr(out.s, "\n--=_po-Q1abc\n"));
     HAS(&d, "field 1 Status: 5.7.1\n");
     HAS(&d, "field 1 Remote-MTA: dns; mx.evil.example\\x0D\\x0AX-Forged-MTA: 1\n");
-    HAS(&d, "field 1 Diagnostic-Code: smtp; 550 go away\\x0D\\x0AX-Injected: yes\\x0A\\x0A"
+    HAS(&d, "field 1 Diagnostic-Code: smtp; 550 5.7.1 go away\\x0D\\x0AX-Injected: yes\\x0A\\x0A"
             "Final-Recipient: rfc822; evil@x\\x0A--=_po-Q1abc\\x0A\\xFF\\xFE\\x01 end\n");
     buf_free(&out);
     buf_free(&d);
@@ -315,6 +315,28 @@ static void test_compose_remote(void **state)
     HAS(&d, "field 1 Remote-MTA: dns; mx1.example.net\n");
     HAS(&d, "field 1 Diagnostic-Code: smtp; 550 5.1.1 <bob@example.net>: unknown\n");
     HAS(&d, "text|       (answer from the mail server mx1.example.net)\n");
+    buf_free(&out);
+    buf_free(&d);
+}
+
+/* What smtp_reply_status stores: the server's enhanced code in front of its
+ * reply code.  The Diagnostic-Code gives the answer as the server sent it. */
+static void test_compose_remote_enhanced_code_kept(void **state)
+{
+    struct fixture *f = *state;
+    struct buf out, d;
+    write_file(f->data, plain_msg, sizeof plain_msg - 1);
+    add_rcpt(f, "bob@example.net", NULL, RS_FAILED, "5.1.1 550 <bob@example.net>: user unknown",
+             "mx1.example.net");
+    add_rcpt(f, "carol@example.net", NULL, RS_FAILED, "5.0.0 554 no enhanced code here",
+             "mx1.example.net");
+    add_rcpt(f, "dave@example.net", NULL, RS_FAILED, "5.7.1 553", "mx1.example.net");
+    compose_ok(f, 0, &out, &d);
+    HAS(&d, "field 1 Status: 5.1.1\n");
+    HAS(&d, "field 1 Diagnostic-Code: smtp; 550 5.1.1 <bob@example.net>: user unknown\n");
+    HAS(&d, "field 2 Status: 5.0.0\n");
+    HAS(&d, "field 2 Diagnostic-Code: smtp; 554 no enhanced code here\n");
+    HAS(&d, "field 3 Diagnostic-Code: smtp; 553 5.7.1\n");
     buf_free(&out);
     buf_free(&d);
 }
@@ -760,6 +782,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compose_several, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compose_hostile_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compose_remote, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compose_remote_enhanced_code_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compose_long_status_folded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compose_huge_token_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compose_ret_hdrs, setup, teardown),

@@ -1,0 +1,52 @@
+"""Bounces and .forward (issue 8): the remote's enhanced code in the DSN, the
+double bounce that cannot be delivered (held, never dropped), bounces composed
+by the unprivileged queue owner, a .forward re-read at each attempt, and a
+.forward in an unsafe directory ignored."""
+import email
+import email.policy
+import os
+import pwd
+import subprocess
+import time
+
+import pytest
+
+from conftest import IS_ROOT
+from smtpscript import ScriptServer
+
+
+def reports(sandbox, user):
+    """The delivery-status parts of the reports in user's mailbox."""
+    out = []
+    for m in sandbox.mbox(user):
+        b = email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
+        if b.get_content_type() == "multipart/report":
+            ds = [p for p in b.iter_parts() if p.get_content_type() == "message/delivery-status"]
+            out.append(ds[0].as_string() if ds else "")
+    return out
+
+
+def need_root():
+    if not IS_ROOT:
+        pytest.skip("needs root (relay-host, accounts with their own homes)")
+
+
+def test_dsn_keeps_remote_enhanced_code(sandbox, accounts):
+    need_root()
+    srv = ScriptServer(rcpt=b"550 5.1.1 <x@remote.test>: user unknown\r\n").start()
+    try:
+        u = accounts["u1"]
+        sandbox.write_config(relay_host=f"[127.0.0.1]:{srv.port}")
+        r = sandbox.sendmail("-i", "-odq", "-f", f"{u}@{sandbox.hostname}", "x@remote.test",
+                             message="Subject: r\n\nhi\n")
+        assert r.returncode == 0, r.stderr
+        r = sandbox.runq()
+        assert r.returncode == 0, r.stderr
+        sandbox.wait_for_mail(u)
+        rep = reports(sandbox, u)
+        assert len(rep) == 1, rep
+        assert "Status: 5.1.1" in rep[0]
+        assert "Diagnostic-Code: smtp; 550 5.1.1 <x@remote.test>: user unknown" in rep[0], rep[0]
+        assert sandbox.wait_queue_empty()
+    finally:
+        srv.stop()
