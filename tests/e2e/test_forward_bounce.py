@@ -50,3 +50,44 @@ def test_dsn_keeps_remote_enhanced_code(sandbox, accounts):
         assert sandbox.wait_queue_empty()
     finally:
         srv.stop()
+
+
+def forward_user(accounts):
+    need_root()
+    return pwd.getpwnam(accounts["u2"])
+
+
+def write_forward(pw, text):
+    fwd = os.path.join(pw.pw_dir, ".forward")
+    with open(fwd, "w") as f:
+        f.write(text)
+    os.chown(fwd, pw.pw_uid, pw.pw_gid)
+    os.chmod(fwd, 0o644)
+    return fwd
+
+
+def test_forward_in_world_writable_home_ignored(sandbox, accounts):
+    pw = forward_user(accounts)
+    u1, u2 = accounts["u1"], accounts["u2"]
+    fwd = write_forward(pw, f"{u1}\n")
+    mode = os.stat(pw.pw_dir).st_mode & 0o7777
+    os.chmod(pw.pw_dir, 0o1777)
+    try:
+        r = sandbox.sendmail("-i", "-odq", u2, message="Subject: w\n\nhi\n")
+        assert r.returncode == 0, r.stderr
+        r = sandbox.runq("-v")
+        err = r.stderr.decode()
+        assert f"ignoring {u2}'s .forward: directory {pw.pw_dir}" in err, err
+        assert "group- or world-writable" in err, err
+        # delivered as if there were no .forward
+        assert len(sandbox.wait_for_mail(u2)) == 1
+        assert sandbox.mbox(u1) == []
+        # a safe home again: the .forward is honoured
+        os.chmod(pw.pw_dir, 0o755)
+        r = sandbox.sendmail("-i", u2, message="Subject: w2\n\nhi\n")
+        assert r.returncode == 0, r.stderr
+        assert len(sandbox.wait_for_mail(u1)) == 1
+        assert len(sandbox.mbox(u2)) == 1
+    finally:
+        os.chmod(pw.pw_dir, mode)
+        os.unlink(fwd)
