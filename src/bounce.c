@@ -625,6 +625,39 @@ static int enqueue(const struct config *c, const struct envelope *e, const struc
     return rc;
 }
 
+/* A double bounce that failed: telling anyone else would loop, and dropping
+ * it would lose the only report of a lost message.  Its failed recipients go
+ * back to pending, marked held, so that the queue run retries them on its
+ * back-off schedule (never expiring them) and mailq shows them; each failed
+ * attempt logs at LOG_CRIT what the admin must fix. */
+static int hold_double(const struct config *c, struct qmsg *m)
+{
+    struct envelope *e = spool_env(m);
+    for (size_t i = 0; i < e->nrcpts; i++) {
+        struct rcpt *r = &e->rcpts[i];
+        if (r->state != RS_FAILED)
+            continue;
+        const char *why = r->status ? r->status : "no reason recorded";
+        char *st = xasprintf("4.3.0 " BOUNCE_HELD "; last error: %s", why);
+        char *to = clean(r->addr), *reason = clean(why);
+        log_crit("%s: double bounce held in the queue: it cannot be delivered to <%s> (%s); "
+                 "give postmaster a deliverable alias in %s (then run newaliases and runq)",
+                 e->qid, to, reason, c->aliases ? c->aliases : "the aliases file");
+        free(to);
+        free(reason);
+        int rc = spool_record(m, i, RS_PENDING, st, NULL);
+        int err = errno;
+        free(st);
+        if (rc < 0) {
+            log_err("%s: cannot record that the double bounce is held: %s", e->qid,
+                    strerror(err));
+            errno = err;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Count the recipients a report is owed for, and those who want it. */
 static void count(const struct envelope *e, int delay, size_t *owed, size_t *wanted)
 {
@@ -685,14 +718,8 @@ int bounce_queue(const struct config *c, struct qmsg *m, int delay, char newqid[
     count(e, 0, &owed, &wanted);
     if (owed == 0)
         return 1;
-    if (e->flags & ENV_DOUBLE) {
-        /* the report to the postmaster failed: telling anyone else would loop */
-        char *s = clean(e->sender);
-        log_warn("%s: double bounce dropped: %zu recipient(s) of a report from <%s> failed",
-                 e->qid, owed, s);
-        free(s);
-        return mark_bounced(m) < 0 ? -1 : 1;
-    }
+    if (e->flags & ENV_DOUBLE)
+        return hold_double(c, m) < 0 ? -1 : 1;
     if (wanted > 0) {
         /* the bounce of a bounce goes to the postmaster, and stops there */
         int flags = *e->sender ? 0 : ENV_DOUBLE;

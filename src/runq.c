@@ -469,7 +469,9 @@ static void finish(const struct config *c, struct qmsg *m, const struct runq_opt
 {
     struct envelope *e = spool_env(m);
     newqid[0] = '\0';
-    if (env_pending(e) && c->qreturn > 0 && age(e->ctime) >= c->qreturn)
+    /* a double bounce has nobody left to report to: it never expires */
+    if (env_pending(e) && c->qreturn > 0 && age(e->ctime) >= c->qreturn &&
+        !(e->flags & ENV_DOUBLE))
         expire(c, m, o);
     if (any_failed(e) && bounce_queue(c, m, 0, newqid) < 0)
         log_err("%s: cannot queue a bounce: %s", e->qid, strerror(errno));

@@ -91,3 +91,39 @@ def test_forward_in_world_writable_home_ignored(sandbox, accounts):
     finally:
         os.chmod(pw.pw_dir, mode)
         os.unlink(fwd)
+
+
+def test_undeliverable_double_bounce_is_held(sandbox, accounts):
+    """A report that can reach neither the sender nor the postmaster stays in
+    the queue, held and shown by mailq, with a critical log line saying what
+    to fix; once postmaster has a deliverable alias, the next run delivers it."""
+    u = accounts["u1"]
+    sandbox.set_aliases("postmaster: nosuch-admin-xyz\nMAILER-DAEMON: postmaster\n")
+    # to an unknown user from an unknown local sender: the bounce fails too,
+    # and the double bounce to the postmaster fails as well
+    r = sandbox.sendmail("-i", "-odq", "-f", f"nosuch-sender@{sandbox.hostname}",
+                         "nosuch-rcpt", message="Subject: lost\n\nhi\n")
+    assert r.returncode == 0, r.stderr
+    r = sandbox.runq("-v")
+    err = r.stderr.decode()
+    assert "double bounce held" in err, err
+    assert "give postmaster a deliverable alias" in err, err
+    assert "dropped" not in err, err
+    q = sandbox.queued()
+    assert len(q) == 1, q
+    [(data, ctl)] = q.values()
+    assert b"Subject: Undelivered Mail Returned to Sender" in data
+    out = sandbox.mailq().stdout.decode()
+    assert "held: undeliverable bounce" in out, out
+    assert "1 request" in out, out
+    # another run by hand: still held, never dropped, never a new report
+    r = sandbox.runq("-v")
+    assert "double bounce held" in r.stderr.decode()
+    assert list(sandbox.queued()) == list(q)
+    # the admin fixes the alias: delivered on the next run
+    sandbox.set_aliases(f"postmaster: {u}\nMAILER-DAEMON: postmaster\n")
+    r = sandbox.runq("-v")
+    msgs = sandbox.wait_for_mail(u)
+    assert len(msgs) == 1, r.stderr
+    assert msgs[0]["Subject"] == "Undelivered Mail Returned to Sender"
+    assert sandbox.wait_queue_empty()

@@ -701,19 +701,32 @@ static void test_queue_null_sender_to_postmaster(void **state)
     env_free(&e);
 }
 
-static void test_queue_double_bounce_dropped(void **state)
+/* A failed double bounce is neither reported again (a loop) nor dropped: its
+ * failed recipient is pending again, marked held, durably. */
+static void test_queue_double_bounce_held(void **state)
 {
     struct fixture *f = *state;
     char qid[QID_MAX], bq[QID_MAX];
     struct envelope e;
+    struct qmsg *m;
     queue_setup(f);
     enqueue_orig(f, "", ENV_BOUNCE | ENV_DOUBLE, qid);
-    assert_int_equal(fail_and_bounce(f, qid, 0, bq), 1);
-    assert_string_equal(bq, "");
-    assert_int_equal(queue_len(f), 1); /* nothing new: never a loop */
-    peek(f, qid, &e);
-    assert_int_equal(e.rcpts[0].state, RS_BOUNCED);
-    env_free(&e);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(spool_open(f->c.queuedir, qid, &m), 0);
+        assert_int_equal(spool_record(m, 0, RS_FAILED, "5.1.1 <postmaster>: no such user here",
+                                      NULL), 0);
+        assert_int_equal(bounce_queue(&f->c, m, 0, bq), 1);
+        assert_string_equal(bq, "");
+        assert_int_equal(spool_env(m)->rcpts[0].state, RS_PENDING);
+        spool_close(m);
+        assert_int_equal(queue_len(f), 1); /* nothing new: never a loop */
+        peek(f, qid, &e);
+        assert_int_equal(e.rcpts[0].state, RS_PENDING);
+        /* held again, each round with the attempt's own reason */
+        assert_string_equal(e.rcpts[0].status, "4.3.0 " BOUNCE_HELD
+                            "; last error: 5.1.1 <postmaster>: no such user here");
+        env_free(&e);
+    }
 }
 
 static void test_queue_notify_never(void **state)
@@ -796,7 +809,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compose_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_failed_to_sender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_null_sender_to_postmaster, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_queue_double_bounce_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_double_bounce_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_notify_never, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_delay_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_no_delay_notice_for_bounces, setup, teardown),
