@@ -1,6 +1,10 @@
 /* bounce.c - delivery status notifications (RFC 3464) and delay notices.
  *
- * Runs as the unprivileged user (inside the queue runner).  Everything that
+ * Runs as root when the queue runner does: compose_and_enqueue() then forks,
+ * and only the child, which has become the unprivileged user= (the queue's
+ * owner), reads the original message (through the descriptor it inherits) and
+ * writes the report into the queue; the parent (root) only waits for the new
+ * queue id and records the results in the original's queue file.  Everything that
  * comes from outside (addresses, remote servers' answers, host names) is made
  * printable ASCII with str_sanitize before it goes into a header field or the
  * report, so a hostile reply can neither add a field nor break the MIME
@@ -15,12 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bounce.h"
 #include "headers.h"
 #include "log.h"
+#include "privs.h"
 #include "util.h"
 
 #define VALUE_MAX 900 /* longest sanitised value: every line stays < 998 bytes */
@@ -668,8 +674,9 @@ static void count(const struct envelope *e, int delay, size_t *owed, size_t *wan
     }
 }
 
-static int compose_and_enqueue(const struct config *c, struct qmsg *m, int delay,
-                               int flags, char newqid[QID_MAX])
+/* Compose and queue here, as whoever we are. */
+static int compose_here(const struct config *c, struct qmsg *m, int delay, int flags,
+                        char newqid[QID_MAX])
 {
     struct envelope *e = spool_env(m);
     struct buf text;
@@ -685,6 +692,70 @@ static int compose_and_enqueue(const struct config *c, struct qmsg *m, int delay
     buf_free(&text);
     errno = err;
     return rc;
+}
+
+/* What the composing child reports back. */
+struct composed {
+    int rc;
+    int err;
+    char qid[QID_MAX];
+};
+
+static PO_NORETURN void compose_child(const struct config *c, struct qmsg *m, int delay,
+                                      int flags, int fd)
+{
+    struct composed r = {.rc = -1};
+    if (privs_drop_to(c->user ? c->user : "mail") < 0) {
+        r.err = errno;
+        log_err("%s: cannot become %s to compose a report: %s", spool_env(m)->qid,
+                c->user ? c->user : "mail", strerror(errno));
+    } else {
+        r.rc = compose_here(c, m, delay, flags, r.qid);
+        r.err = errno;
+    }
+    _exit(write_all(fd, &r, sizeof r) < 0 ? 1 : 0);
+}
+
+/* Compose and queue as the queue's owner: the original message and the report
+ * are message content, never handled by root.  A child does it; we wait. */
+static int compose_and_enqueue(const struct config *c, struct qmsg *m, int delay,
+                               int flags, char newqid[QID_MAX])
+{
+    if (geteuid() != 0)
+        return compose_here(c, m, delay, flags, newqid);
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = errno;
+        close(p[0]);
+        close(p[1]);
+        errno = err;
+        return -1;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        compose_child(c, m, delay, flags, p[1]);
+    }
+    close(p[1]);
+    struct composed r = {.rc = -1, .err = EIO};
+    ssize_t n = read_all(p[0], &r, sizeof r);
+    close(p[0]);
+    /* ECHILD is fine (a SIGCHLD handler may reap it): the answer decides */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (n != (ssize_t)sizeof r) {
+        log_err("%s: the process composing a report died", spool_env(m)->qid);
+        errno = EIO;
+        return -1;
+    }
+    r.qid[QID_MAX - 1] = '\0';
+    if (r.rc == 0 && newqid)
+        str_copy(newqid, r.qid, QID_MAX);
+    errno = r.err;
+    return r.rc;
 }
 
 /* The one-time "still trying" notice.  Never for a message from <> (nobody

@@ -127,3 +127,43 @@ def test_undeliverable_double_bounce_is_held(sandbox, accounts):
     assert len(msgs) == 1, r.stderr
     assert msgs[0]["Subject"] == "Undelivered Mail Returned to Sender"
     assert sandbox.wait_queue_empty()
+
+
+def test_bounce_composed_by_queue_owner_not_root(sandbox, accounts):
+    """strace shows who writes the report: every queue file the run creates
+    (the bounce) is created by a process that has set its uid to user=
+    first, never by root."""
+    need_root()
+    import re
+    import shutil
+    if not shutil.which("strace"):
+        pytest.skip("strace is missing (apt-get install strace; tests/deps.txt)")
+    u = accounts["u1"]
+    spool_uid = pwd.getpwnam(accounts["spool"]).pw_uid
+    r = sandbox.sendmail("-i", "-odq", "-f", f"{u}@{sandbox.hostname}", "nosuch-rcpt",
+                         message="Subject: orig\n\nhi\n")
+    assert r.returncode == 0, r.stderr
+    trace = os.path.join(sandbox.dir, "strace.out")
+    r = subprocess.run(["strace", "-f", "-qq", "-o", trace, "-e",
+                        "trace=setuid,setresuid,setreuid,openat", *sandbox.cmd("runq", "-v")],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "bounce queued as" in r.stderr.decode(), r.stderr
+    uid_of = {}   # pid -> uid it set last
+    creators = []
+    with open(trace) as f:
+        for line in f:
+            pid, _, call = line.strip().partition(" ")
+            call = call.strip()
+            m = re.match(r"set(?:res|re)?uid\((\d+)[,)].*= 0$", call)
+            if m:
+                uid_of[pid] = int(m.group(1))
+            m = re.match(r'openat\([^"]*"([^"]*)".*O_CREAT', call)
+            if m and re.search(r"(^|/)tf[0-9A-Za-z]+$", m.group(1)) and \
+                    m.group(1).startswith(sandbox.queue):
+                creators.append((pid, m.group(1)))
+    assert creators, "no queue file created (the bounce): see " + open(trace).read()[-3000:]
+    for pid, path in creators:
+        assert uid_of.get(pid) == spool_uid, (pid, path, uid_of)
+    rep = sandbox.wait_for_mail(u)
+    assert len(rep) == 1 and rep[0]["Subject"] == "Undelivered Mail Returned to Sender"

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -586,6 +587,25 @@ static void queue_setup(struct fixture *f)
     snprintf(qdir, sizeof qdir, "%s/queue", f->dir);
     assert_int_equal(mkdir(qdir, 0700), 0);
     f->c.queuedir = qdir;
+    if (geteuid() == 0) {
+        /* as root, reports are composed by a child that becomes user=, the
+         * queue's owner: nobody here */
+        struct passwd *pw = getpwnam("nobody");
+        assert_non_null(pw);
+        assert_int_equal(chmod(f->dir, 0711), 0);
+        assert_int_equal(chown(qdir, pw->pw_uid, pw->pw_gid), 0);
+        f->c.user = "nobody";
+    }
+}
+
+/* The uid that owns the report qid's queue file. */
+static uid_t queue_file_uid(struct fixture *f, const char *qid)
+{
+    char path[160];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/qf%s", f->c.queuedir, qid);
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_uid;
 }
 
 /* Queue the plain message from sender to bob (index 0) and carol (1). */
@@ -650,6 +670,8 @@ static void test_queue_failed_to_sender(void **state)
     assert_int_equal(fail_and_bounce(f, qid, 0, bq), 0);
     assert_true(bq[0] != '\0');
     assert_int_equal(queue_len(f), 2);
+    if (geteuid() == 0)
+        assert_int_equal(queue_file_uid(f, bq), getpwnam("nobody")->pw_uid);
     /* the original: bob's bounce is recorded durably, status kept */
     peek(f, qid, &e);
     assert_int_equal(e.rcpts[0].state, RS_BOUNCED);
