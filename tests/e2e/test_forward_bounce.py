@@ -167,3 +167,103 @@ def test_bounce_composed_by_queue_owner_not_root(sandbox, accounts):
         assert uid_of.get(pid) == spool_uid, (pid, path, uid_of)
     rep = sandbox.wait_for_mail(u)
     assert len(rep) == 1 and rep[0]["Subject"] == "Undelivered Mail Returned to Sender"
+
+
+def counting_script(path, counter):
+    """A program that counts its runs in counter and always defers (75)."""
+    with open(path, "w") as f:
+        f.write(f"#!/bin/sh\necho run >> {counter}\ncat > /dev/null\nexit 75\n")
+    os.chmod(path, 0o755)
+
+
+def runs(counter):
+    if not os.path.exists(counter):
+        return 0
+    with open(counter) as f:
+        return len(f.readlines())
+
+
+def test_removed_forward_program_not_run_again(sandbox, accounts):
+    pw = forward_user(accounts)
+    u2 = accounts["u2"]
+    script = os.path.join(pw.pw_dir, "count.sh")
+    counter = os.path.join(pw.pw_dir, "count.runs")
+    for p in (counter,):
+        if os.path.exists(p):
+            os.unlink(p)
+    counting_script(script, counter)
+    os.chown(script, pw.pw_uid, pw.pw_gid)
+    fwd = write_forward(pw, f'"|{script}"\n')
+    try:
+        r = sandbox.sendmail("-i", "-odq", u2, message="Subject: fwd\n\nhi\n")
+        assert r.returncode == 0, r.stderr
+        sandbox.runq("-v")
+        assert runs(counter) == 1           # deferred: the program stays queued
+        assert sandbox.queue_files()
+        sandbox.runq("-v")
+        assert runs(counter) == 2           # still in the .forward: retried
+        os.unlink(fwd)                      # the user no longer wants it
+        r = sandbox.runq("-v")
+        err = r.stderr.decode()
+        assert runs(counter) == 2, err      # never run again
+        assert "is no longer a destination of" in err, err
+        msgs = sandbox.wait_for_mail(u2)    # where the address goes now
+        assert len(msgs) == 1 and msgs[0]["Subject"] == "fwd"
+        assert sandbox.wait_queue_empty()
+    finally:
+        for p in (fwd, script, counter):
+            if os.path.exists(p):
+                os.unlink(p)
+
+
+def test_removed_alias_program_not_run_again(sandbox, accounts):
+    u1 = accounts["u1"]
+    os.chmod(sandbox.dir, 0o777)
+    script = os.path.join(sandbox.dir, "count.sh")
+    counter = os.path.join(sandbox.dir, "count.runs")
+    counting_script(script, counter)
+    sandbox.set_aliases(f'postmaster: {u1}\nlist: "|{script}", {u1}\n')
+    r = sandbox.sendmail("-i", "-odq", "list", message="Subject: al\n\nhi\n")
+    assert r.returncode == 0, r.stderr
+    sandbox.runq("-v")
+    assert runs(counter) == 1
+    assert len(sandbox.wait_for_mail(u1)) == 1
+    # the admin takes the program out of the alias (and adds nobody new)
+    sandbox.set_aliases(f"postmaster: {u1}\nlist: {u1}\n")
+    r = sandbox.runq("-v")
+    err = r.stderr.decode()
+    assert runs(counter) == 1, err
+    assert "is no longer a destination of" in err, err
+    # u1 had it already: not delivered twice
+    assert len(sandbox.mbox(u1)) == 1
+    assert sandbox.wait_queue_empty()
+
+
+def test_removed_forward_file_not_written(sandbox, accounts):
+    """A file target from a .forward that failed for a while (its directory
+    missing) is not written after the user took it out of the .forward."""
+    pw = forward_user(accounts)
+    u2 = accounts["u2"]
+    d = os.path.join(pw.pw_dir, "later")
+    target = os.path.join(d, "archive")
+    fwd = write_forward(pw, f"\\{u2}, {target}\n")
+    try:
+        r = sandbox.sendmail("-i", "-odq", u2, message="Subject: file\n\nhi\n")
+        assert r.returncode == 0, r.stderr
+        r = sandbox.runq("-v")
+        assert len(sandbox.wait_for_mail(u2)) == 1
+        q = sandbox.queued()
+        assert len(q) == 1, r.stderr      # the file target is deferred
+        write_forward(pw, f"\\{u2}\n")    # the user drops the archive
+        os.mkdir(d)
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        r = sandbox.runq("-v")
+        err = r.stderr.decode()
+        assert "is no longer a destination of" in err, err
+        assert not os.path.exists(target)
+        assert len(sandbox.mbox(u2)) == 1  # the mailbox had it already
+        assert sandbox.wait_queue_empty()
+    finally:
+        os.unlink(fwd)
+        if os.path.isdir(d):
+            subprocess.run(["rm", "-rf", d])
