@@ -368,12 +368,28 @@ static int expand_as_routed(const struct config *c, const char *addr, struct pas
  * removed it from their .forward, or the admin from the aliases, since.
  * Otherwise the mail goes where that address leads now (targets already
  * delivered are not repeated).  1: deliver it; 0: handled here. */
+/* Was target i written into the envelope by an expansion (add_targets), that
+ * is, is the recipient it came from there, done?  Targets the SMTP session
+ * made itself (forbidden=folder:) come from the configuration, not a list,
+ * and a queue from an old version may not name the source. */
+static int expanded_target(const struct envelope *e, size_t i)
+{
+    const char *src = e->rcpts[i].orig;
+    for (size_t j = 0; src && j < e->nrcpts; j++) {
+        const struct rcpt *r = &e->rcpts[j];
+        if (j != i && r->state == RS_DONE && !is_final_target(r->addr) &&
+            strcmp(r->orig ? r->orig : r->addr, src) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int still_wanted(const struct config *c, struct qmsg *m, size_t i,
                         const struct runq_opts *o, struct pass *ps)
 {
     struct envelope *e = spool_env(m);
-    if (!e->rcpts[i].orig)
-        return 1; /* no source known (a queue from an old version) */
+    if (!expanded_target(e, i))
+        return 1;
     char *addr = xstrdup(e->rcpts[i].addr), *orig = xstrdup(e->rcpts[i].orig);
     char *owner = e->rcpts[i].owner ? xstrdup(e->rcpts[i].owner) : NULL;
     struct targets t;
