@@ -363,11 +363,6 @@ static int expand_as_routed(const struct config *c, const char *addr, struct pas
     return rc;
 }
 
-/* A program or file target stored in the queue by an earlier attempt runs
- * only if the address it came from still leads to it: the user may have
- * removed it from their .forward, or the admin from the aliases, since.
- * Otherwise the mail goes where that address leads now (targets already
- * delivered are not repeated).  1: deliver it; 0: handled here. */
 /* Was target i written into the envelope by an expansion (add_targets), that
  * is, is the recipient it came from there, done?  Targets the SMTP session
  * made itself (forbidden=folder:) come from the configuration, not a list,
@@ -384,6 +379,11 @@ static int expanded_target(const struct envelope *e, size_t i)
     return 0;
 }
 
+/* A program or file target stored in the queue by an earlier attempt runs
+ * only if the address it came from still leads to it: the user may have
+ * removed it from their .forward, or the admin from the aliases, since.
+ * Otherwise the mail goes where that address leads now (targets already
+ * delivered are not repeated).  1: deliver it; 0: handled here. */
 static int still_wanted(const struct config *c, struct qmsg *m, size_t i,
                         const struct runq_opts *o, struct pass *ps)
 {
