@@ -1,8 +1,11 @@
 /* bounce.h - delivery status notifications (RFC 3464) and delay notices.
  *
  * A bounce goes from <> to the envelope sender.  The bounce of a bounce goes
- * to the postmaster (ENV_DOUBLE); a double bounce that fails is logged and
- * dropped: never a loop.  Format and rules: postoffice-bounce(7). */
+ * to the postmaster (ENV_DOUBLE); a double bounce that fails is never
+ * bounced again (no loop) and never dropped: it is held in the queue (its
+ * recipients pending, status BOUNCE_HELD), retried on the back-off schedule
+ * without expiring, and each failure logged at LOG_CRIT.  Format and rules:
+ * postoffice-bounce(7). */
 #ifndef PO_BOUNCE_H
 #define PO_BOUNCE_H
 
@@ -16,11 +19,15 @@
 #define BOUNCE_FULL_MAX (1024L * 1024L)
 #define BOUNCE_HDRS_MAX (256L * 1024L)
 
+/* The mark in the status of a held double bounce's recipients (mailq shows it). */
+#define BOUNCE_HELD "held: undeliverable bounce"
+
 /* Queue one DSN covering every RS_FAILED recipient of m (delay=0), then mark
  * them RS_BOUNCED with spool_record; or a one-time "delayed" notice for the
  * pending recipients (delay=1; sets ENV_WARNED).  Returns the new message's qid
- * in newqid (may be NULL), 0 on success, 1 if nothing was owed (or it was a
- * failed double bounce, logged and dropped), -1 on error (errno). */
+ * in newqid (may be NULL), 0 on success, 1 if nothing was owed or it was a
+ * failed double bounce (its failed recipients are RS_PENDING again, held),
+ * -1 on error (errno). */
 int bounce_queue(const struct config *c, struct qmsg *m, int delay, char newqid[QID_MAX]);
 
 /* Compose the DSN text (for tests): the whole message (headers + MIME parts,

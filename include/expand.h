@@ -4,7 +4,8 @@
  * Expansion is recursive (aliases -> addresses -> aliases/.forward ...), with loop
  * detection and duplicate suppression; each final destination appears once.
  * .forward files are read in a child running as their owner (never as root) and
- * honoured only when owned by the user and not group/world-writable. */
+ * honoured only when owned by the user and not group/world-writable, in a
+ * directory only the user or root can write to (forward.h). */
 #ifndef PO_EXPAND_H
 #define PO_EXPAND_H
 

@@ -17,7 +17,9 @@
 
 /* What the file must look like.
  *  FWD_FORWARD: not a symlink (O_NOFOLLOW), a regular file owned by who->uid,
- *               not group- or world-writable.
+ *               not group- or world-writable; its directory owned by who->uid
+ *               or root and not group- or world-writable, the directories
+ *               above it likewise unless sticky (/tmp).
  *  FWD_INCLUDE: a regular file, not world-writable. */
 enum fwd_mode { FWD_FORWARD, FWD_INCLUDE };
 

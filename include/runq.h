@@ -1,4 +1,9 @@
-/* runq.h - the queue runner: lock, route, deliver, record, bounce, remove. */
+/* runq.h - the queue runner: lock, route, deliver, record, bounce, remove.
+ *
+ * A program or file target kept in the queue from an earlier attempt is run
+ * only if the address it came from still expands to it (its .forward or the
+ * aliases may have changed); otherwise the message goes where that address
+ * leads now (aliases(5)). */
 #ifndef PO_RUNQ_H
 #define PO_RUNQ_H
 

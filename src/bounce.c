@@ -1,6 +1,10 @@
 /* bounce.c - delivery status notifications (RFC 3464) and delay notices.
  *
- * Runs as the unprivileged user (inside the queue runner).  Everything that
+ * Runs as root when the queue runner does: compose_and_enqueue() then forks,
+ * and only the child, which has become the unprivileged user= (the queue's
+ * owner), reads the original message (through the descriptor it inherits) and
+ * writes the report into the queue; the parent (root) only waits for the new
+ * queue id and records the results in the original's queue file.  Everything that
  * comes from outside (addresses, remote servers' answers, host names) is made
  * printable ASCII with str_sanitize before it goes into a header field or the
  * report, so a hostile reply can neither add a field nor break the MIME
@@ -15,12 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bounce.h"
 #include "headers.h"
 #include "log.h"
+#include "privs.h"
 #include "util.h"
 
 #define VALUE_MAX 900 /* longest sanitised value: every line stays < 998 bytes */
@@ -433,6 +439,28 @@ static void add_notice(struct buf *out, const struct config *c, const struct env
     free(host);
 }
 
+/* The server's answer as it sent it, from a remote status "X.Y.Z CODE text"
+ * (smtp_reply_status moves the server's enhanced code in front of its reply
+ * code): "CODE X.Y.Z text".  A class-only "X.0.0" is what smtp_reply_status
+ * writes when the server gave no enhanced code, so it is not put back. */
+static char *smtp_diagnostic(const char *status)
+{
+    char dcode[16];
+    const char *text = split_status(status, dcode);
+    if (!*text)
+        return xstrdup(status);
+    size_t cl = strspn(text, "0123456789");
+    const char *rest = text + cl + (text[cl] == ' ');
+    int has_reply = cl == 3 && (text[3] == ' ' || text[3] == '\0');
+    int generic = dcode[0] && strcmp(dcode + 1, ".0.0") == 0;
+    size_t dl = strlen(dcode);
+    int repeated = strncmp(rest, dcode, dl) == 0 && (rest[dl] == ' ' || rest[dl] == '\0');
+    if (!has_reply || !dcode[0] || generic || repeated)
+        return xstrdup(text);
+    return *rest ? xasprintf("%.3s %s %s", text, dcode, rest)
+                 : xasprintf("%.3s %s", text, dcode);
+}
+
 /* One per-recipient block of the message/delivery-status part. */
 static void report_rcpt(struct buf *out, const struct rcpt *r, const struct config *c,
                         const struct envelope *e, int delay, time_t now)
@@ -455,12 +483,9 @@ static void report_rcpt(struct buf *out, const struct rcpt *r, const struct conf
     if (remote)
         typed_field(out, "Remote-MTA", "dns", r->remote_mta);
     if (r->status && *r->status) {
-        char dcode[16];
-        const char *text = split_status(r->status, dcode);
-        /* smtp: the server's answer (its reply code first when the remote
-         * module stored it); ours: the whole status text */
-        typed_field(out, "Diagnostic-Code", remote ? "smtp" : "x-postoffice",
-                    remote && *text ? text : r->status);
+        char *diag = remote ? smtp_diagnostic(r->status) : xstrdup(r->status);
+        typed_field(out, "Diagnostic-Code", remote ? "smtp" : "x-postoffice", diag);
+        free(diag);
     }
     date_field(out, "Last-Attempt-Date", now);
     if (delay)
@@ -606,6 +631,39 @@ static int enqueue(const struct config *c, const struct envelope *e, const struc
     return rc;
 }
 
+/* A double bounce that failed: telling anyone else would loop, and dropping
+ * it would lose the only report of a lost message.  Its failed recipients go
+ * back to pending, marked held, so that the queue run retries them on its
+ * back-off schedule (never expiring them) and mailq shows them; each failed
+ * attempt logs at LOG_CRIT what the admin must fix. */
+static int hold_double(const struct config *c, struct qmsg *m)
+{
+    struct envelope *e = spool_env(m);
+    for (size_t i = 0; i < e->nrcpts; i++) {
+        struct rcpt *r = &e->rcpts[i];
+        if (r->state != RS_FAILED)
+            continue;
+        const char *why = r->status ? r->status : "no reason recorded";
+        char *st = xasprintf("4.3.0 " BOUNCE_HELD "; last error: %s", why);
+        char *to = clean(r->addr), *reason = clean(why);
+        log_crit("%s: double bounce held in the queue: it cannot be delivered to <%s> (%s); "
+                 "give postmaster a deliverable alias in %s (then run newaliases and runq)",
+                 e->qid, to, reason, c->aliases ? c->aliases : "the aliases file");
+        free(to);
+        free(reason);
+        int rc = spool_record(m, i, RS_PENDING, st, NULL);
+        int err = errno;
+        free(st);
+        if (rc < 0) {
+            log_err("%s: cannot record that the double bounce is held: %s", e->qid,
+                    strerror(err));
+            errno = err;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Count the recipients a report is owed for, and those who want it. */
 static void count(const struct envelope *e, int delay, size_t *owed, size_t *wanted)
 {
@@ -616,8 +674,9 @@ static void count(const struct envelope *e, int delay, size_t *owed, size_t *wan
     }
 }
 
-static int compose_and_enqueue(const struct config *c, struct qmsg *m, int delay,
-                               int flags, char newqid[QID_MAX])
+/* Compose and queue here, as whoever we are. */
+static int compose_here(const struct config *c, struct qmsg *m, int delay, int flags,
+                        char newqid[QID_MAX])
 {
     struct envelope *e = spool_env(m);
     struct buf text;
@@ -633,6 +692,70 @@ static int compose_and_enqueue(const struct config *c, struct qmsg *m, int delay
     buf_free(&text);
     errno = err;
     return rc;
+}
+
+/* What the composing child reports back. */
+struct composed {
+    int rc;
+    int err;
+    char qid[QID_MAX];
+};
+
+static PO_NORETURN void compose_child(const struct config *c, struct qmsg *m, int delay,
+                                      int flags, int fd)
+{
+    struct composed r = {.rc = -1};
+    if (privs_drop_to(c->user ? c->user : "mail") < 0) {
+        r.err = errno;
+        log_err("%s: cannot become %s to compose a report: %s", spool_env(m)->qid,
+                c->user ? c->user : "mail", strerror(errno));
+    } else {
+        r.rc = compose_here(c, m, delay, flags, r.qid);
+        r.err = errno;
+    }
+    _exit(write_all(fd, &r, sizeof r) < 0 ? 1 : 0);
+}
+
+/* Compose and queue as the queue's owner: the original message and the report
+ * are message content, never handled by root.  A child does it; we wait. */
+static int compose_and_enqueue(const struct config *c, struct qmsg *m, int delay,
+                               int flags, char newqid[QID_MAX])
+{
+    if (geteuid() != 0)
+        return compose_here(c, m, delay, flags, newqid);
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = errno;
+        close(p[0]);
+        close(p[1]);
+        errno = err;
+        return -1;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        compose_child(c, m, delay, flags, p[1]);
+    }
+    close(p[1]);
+    struct composed r = {.rc = -1, .err = EIO};
+    ssize_t n = read_all(p[0], &r, sizeof r);
+    close(p[0]);
+    /* ECHILD is fine (a SIGCHLD handler may reap it): the answer decides */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (n != (ssize_t)sizeof r) {
+        log_err("%s: the process composing a report died", spool_env(m)->qid);
+        errno = EIO;
+        return -1;
+    }
+    r.qid[QID_MAX - 1] = '\0';
+    if (r.rc == 0 && newqid)
+        str_copy(newqid, r.qid, QID_MAX);
+    errno = r.err;
+    return r.rc;
 }
 
 /* The one-time "still trying" notice.  Never for a message from <> (nobody
@@ -666,14 +789,8 @@ int bounce_queue(const struct config *c, struct qmsg *m, int delay, char newqid[
     count(e, 0, &owed, &wanted);
     if (owed == 0)
         return 1;
-    if (e->flags & ENV_DOUBLE) {
-        /* the report to the postmaster failed: telling anyone else would loop */
-        char *s = clean(e->sender);
-        log_warn("%s: double bounce dropped: %zu recipient(s) of a report from <%s> failed",
-                 e->qid, owed, s);
-        free(s);
-        return mark_bounced(m) < 0 ? -1 : 1;
-    }
+    if (e->flags & ENV_DOUBLE)
+        return hold_double(c, m) < 0 ? -1 : 1;
     if (wanted > 0) {
         /* the bounce of a bounce goes to the postmaster, and stops there */
         int flags = *e->sender ? 0 : ENV_DOUBLE;

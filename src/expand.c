@@ -334,7 +334,7 @@ static int expand_forward(struct xp *x, const struct ident *id, const char *key,
         fail(x, 1, "4.3.0 <%s>: cannot read %s's .forward: %s", x->top, id->name, why);
         used = -1;
     } else if (rc == FWD_IGNORED) {
-        log_notice("ignoring %s's .forward: %s", id->name, why);
+        log_warn("ignoring %s's .forward: %s", id->name, why);
     } else if (rc == FWD_OK && entries.n) {
         size_t before = x->resolved;
         sl_add(&x->chain, key);

@@ -25,6 +25,60 @@
 /* entries + framing can't exceed 3 bytes per byte of file, plus the trailer */
 #define FWD_PIPE_MAX (3 * FWD_FILE_MAX + 4096)
 
+/* May directory d hold (strict) or lead to a .forward of who's?  It must
+ * belong to who or root and not be group- or world-writable, except that a
+ * sticky directory (/tmp) may lead to it. */
+static int safe_dir(const struct ident *who, const char *d, const char *path, int strict,
+                    char **why)
+{
+    struct stat st;
+    if (stat(d, &st) < 0) {
+        *why = xasprintf("%s: %s", d, strerror(errno));
+        return FWD_TEMP;
+    }
+    if (st.st_uid != who->uid && st.st_uid != 0) {
+        *why = xasprintf("directory %s (of %s) is owned by neither %s nor root", d, path,
+                         who->name);
+        return FWD_IGNORED;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && (strict || !(st.st_mode & S_ISVTX))) {
+        *why = xasprintf("directory %s (of %s) is group- or world-writable", d, path);
+        return FWD_IGNORED;
+    }
+    return FWD_OK;
+}
+
+/* Is every directory on the way to path safe (sendmail's rule)?  Whoever can
+ * write there can put a .forward in or replace one.  FWD_OK, FWD_ABSENT, or
+ * FWD_IGNORED/FWD_TEMP with *why naming the directory.  Runs as the reader. */
+static int safe_dirs(const struct ident *who, const char *path, char **why)
+{
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash[slash == dir] = '\0';
+    char *real = realpath(dir, NULL);
+    int err = errno;
+    free(dir);
+    if (!real) {
+        if (err == ENOENT || err == ENOTDIR)
+            return FWD_ABSENT;
+        *why = xasprintf("%s: %s", path, strerror(err));
+        return err == EACCES ? FWD_IGNORED : FWD_TEMP;
+    }
+    if (strcmp(real, "/") == 0)
+        real[0] = '\0';
+    int rc;
+    for (int strict = 1;; strict = 0) {
+        rc = safe_dir(who, *real ? real : "/", path, strict, why);
+        if (rc != FWD_OK || !*real)
+            break;
+        *strrchr(real, '/') = '\0'; /* absolute: "/tmp" becomes "" (the root) */
+    }
+    free(real);
+    return rc;
+}
+
 /* The file's contents in text, or a verdict.  Runs as the reader. */
 static int load_file(const struct ident *who, const char *path, enum fwd_mode mode,
                      struct buf *text, char **why)
@@ -32,6 +86,11 @@ static int load_file(const struct ident *who, const char *path, enum fwd_mode mo
     int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
     if (mode == FWD_FORWARD)
         flags |= O_NOFOLLOW;
+    if (mode == FWD_FORWARD) {
+        int rc = safe_dirs(who, path, why);
+        if (rc != FWD_OK)
+            return rc;
+    }
     int fd = open(path, flags);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)

@@ -111,10 +111,22 @@ static void deliver_mbox_of(struct mbjobs *mj, struct qmsg *m, size_t i, const c
     mj->v[mj->n++] = (struct mbjob){.m = m, .i = i, .user = xstrdup(user)};
 }
 
+/* Recipients, and what they were expanded to, in one pass over a message. */
+struct pass {
+    struct strlist seen;  /* final targets delivered or queued (target_key) */
+    struct strlist here;  /* mx_here answers */
+    size_t fresh;         /* recipients from this index on were expanded in
+                             this pass: their sources need no second look */
+};
+
+static int still_wanted(const struct config *c, struct qmsg *m, size_t i,
+                        const struct runq_opts *o, struct pass *ps);
+
 /* Deliver recipient i, which is a final local target: "\user" (that user's
- * mailbox, with the batch), "|command" or "/file" (now). */
+ * mailbox, with the batch), "|command" or "/file" (now, if its alias or
+ * .forward still names it). */
 static void deliver_target(const struct config *c, struct qmsg *m, size_t i,
-                           const struct runq_opts *o, struct mbjobs *mj)
+                           const struct runq_opts *o, struct mbjobs *mj, struct pass *ps)
 {
     struct envelope *e = spool_env(m);
     const struct rcpt *r = &e->rcpts[i];
@@ -122,6 +134,10 @@ static void deliver_target(const struct config *c, struct qmsg *m, size_t i,
         deliver_mbox_of(mj, m, i, r->addr + (r->addr[0] == '\\'));
         return;
     }
+    if (i < ps->fresh && !still_wanted(c, m, i, o, ps))
+        return;
+    e = spool_env(m);
+    r = &e->rcpts[i];
     struct local_job j = {0};
     j.rcpt = r->orig ? r->orig : r->addr;
     j.sender = e->sender;
@@ -216,7 +232,7 @@ static int seen_target(struct strlist *seen, const char *addr, const char *owner
 }
 
 static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
-                        struct strlist *seen);
+                        struct strlist *seen, const char *status);
 
 /* Expand local recipient i.  A single mailbox is delivered at once; anything
  * else is written back into the envelope as final targets (durably, before any
@@ -251,7 +267,7 @@ static void expand_local(const struct config *c, struct qmsg *m, size_t i,
             deliver_mbox_of(mj, m, i, t.v[0].dest);
         free(ta);
     } else {
-        add_targets(m, i, &t, seen);
+        add_targets(m, i, &t, seen, "2.0.0 expanded");
     }
     free(why);
     free(addr);
@@ -262,7 +278,7 @@ static void expand_local(const struct config *c, struct qmsg *m, size_t i,
 /* Write the final targets of recipient i into the envelope (durably, before any
  * of them is delivered); the main loop delivers them. */
 static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
-                        struct strlist *seen)
+                        struct strlist *seen, const char *status)
 {
     struct envelope *e = spool_env(m);
     char *orig = xstrdup(e->rcpts[i].orig ? e->rcpts[i].orig : e->rcpts[i].addr);
@@ -276,7 +292,7 @@ static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
         free(ta);
     }
     e->rcpts[i].state = RS_DONE;
-    env_set_status(e, i, "2.0.0 expanded");
+    env_set_status(e, i, status);
     if (spool_rewrite(m) < 0) {
         log_err("%s: cannot rewrite the control file: %s", e->qid, strerror(errno));
         /* retried next time; nothing of it was delivered yet */
@@ -328,6 +344,89 @@ static int mx_here(const struct config *c, const char *domain, struct strlist *c
     return r;
 }
 
+/* Expand addr as the queue run does: a local domain, or one that is ours
+ * by its MX (then its local part), or a remote address.  As expand_address;
+ * -1 with *why also when DNS cannot tell. */
+static int expand_as_routed(const struct config *c, const char *addr, struct pass *ps,
+                            struct targets *t, char **why)
+{
+    const char *dom = addr_domain(addr);
+    int ours = expand_is_local_domain(c, dom) ? 0 : mx_here(c, dom, &ps->here);
+    if (ours < 0) {
+        *why = xstrdup("4.4.3 cannot tell yet whether the domain's MX points here "
+                       "(DNS failed)");
+        return -1;
+    }
+    char *a = ours == 1 ? xstrndup(addr, (size_t)(dom - 1 - addr)) : xstrdup(addr);
+    int rc = expand_address(c, a, NULL, t, why);
+    free(a);
+    return rc;
+}
+
+/* Was target i written into the envelope by an expansion (add_targets), that
+ * is, is the recipient it came from there, done?  Targets the SMTP session
+ * made itself (forbidden=folder:) come from the configuration, not a list,
+ * and a queue from an old version may not name the source. */
+static int expanded_target(const struct envelope *e, size_t i)
+{
+    const char *src = e->rcpts[i].orig;
+    for (size_t j = 0; src && j < e->nrcpts; j++) {
+        const struct rcpt *r = &e->rcpts[j];
+        if (j != i && r->state == RS_DONE && !is_final_target(r->addr) &&
+            strcmp(r->orig ? r->orig : r->addr, src) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A program or file target stored in the queue by an earlier attempt runs
+ * only if the address it came from still leads to it: the user may have
+ * removed it from their .forward, or the admin from the aliases, since.
+ * Otherwise the mail goes where that address leads now (targets already
+ * delivered are not repeated).  1: deliver it; 0: handled here. */
+static int still_wanted(const struct config *c, struct qmsg *m, size_t i,
+                        const struct runq_opts *o, struct pass *ps)
+{
+    struct envelope *e = spool_env(m);
+    if (!expanded_target(e, i))
+        return 1;
+    char *addr = xstrdup(e->rcpts[i].addr), *orig = xstrdup(e->rcpts[i].orig);
+    char *owner = e->rcpts[i].owner ? xstrdup(e->rcpts[i].owner) : NULL;
+    struct targets t;
+    targets_init(&t);
+    char *why = NULL;
+    int rc = expand_as_routed(c, orig, ps, &t, &why), keep = 0;
+    if (rc != 0) {
+        record(m, i, rc > 0 ? RS_FAILED : RS_PENDING, why, "local", o);
+    } else {
+        char *want = target_key(addr, owner);
+        for (size_t k = 0; k < t.n && !keep; k++) {
+            char *ta = target_addr(&t.v[k]);
+            char *key = target_key(ta, t.v[k].user);
+            keep = strcmp(key, want) == 0;
+            free(key);
+            free(ta);
+        }
+        free(want);
+    }
+    if (rc == 0 && !keep) {
+        char *st = xasprintf("2.0.0 no longer a destination of <%s>: "
+                             "delivered where it leads now", orig);
+        log_notice("%s: %s (%s %s) is no longer a destination of <%s>: not run; the "
+                   "message goes where <%s> leads now", e->qid, addr,
+                   owner ? "from the .forward of" : "from", owner ? owner : "the aliases",
+                   orig, orig);
+        add_targets(m, i, &t, &ps->seen, st);
+        free(st);
+    }
+    free(why);
+    free(addr);
+    free(orig);
+    free(owner);
+    targets_free(&t);
+    return keep;
+}
+
 /* One pass over the pending recipients; remote ones are collected into rem,
  * mailbox deliveries into mj. */
 static void deliver_pending(const struct config *c, struct qmsg *m,
@@ -336,23 +435,25 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
     struct envelope *e = spool_env(m);
     size_t *rem = xreallocarray(NULL, e->nrcpts + 1, sizeof *rem);
     size_t nrem = 0;
-    struct strlist seen, here;
-    sl_init(&seen);
-    sl_init(&here);
+    struct pass ps = {.fresh = e->nrcpts};
+    sl_init(&ps.seen);
+    sl_init(&ps.here);
     int ours = 0;
     for (size_t i = 0; i < e->nrcpts; i++)
         if (e->rcpts[i].state != RS_PENDING && is_final_target(e->rcpts[i].addr))
-            seen_target(&seen, e->rcpts[i].addr, e->rcpts[i].owner);
+            seen_target(&ps.seen, e->rcpts[i].addr, e->rcpts[i].owner);
     for (size_t i = 0; i < e->nrcpts; i++) {
         if (e->rcpts[i].state != RS_PENDING)
             continue;
         const char *addr = e->rcpts[i].addr;
         if (is_final_target(addr)) {
-            seen_target(&seen, addr, e->rcpts[i].owner);
-            deliver_target(c, m, i, o, mj);
+            seen_target(&ps.seen, addr, e->rcpts[i].owner);
+            deliver_target(c, m, i, o, mj, &ps);
+            e = spool_env(m);
+            rem = xreallocarray(rem, e->nrcpts + 1, sizeof *rem);
         } else if (expand_is_local_domain(c, addr_domain(addr)) ||
-                   (ours = mx_here(c, addr_domain(addr), &here)) == 1) {
-            expand_local(c, m, i, o, &seen, ours == 1, mj);
+                   (ours = mx_here(c, addr_domain(addr), &ps.here)) == 1) {
+            expand_local(c, m, i, o, &ps.seen, ours == 1, mj);
             e = spool_env(m);
             rem = xreallocarray(rem, e->nrcpts + 1, sizeof *rem);
         } else if (ours < 0) {
@@ -366,8 +467,8 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
     if (nrem)
         deliver_remote(c, m, rem, nrem, o);
     free(rem);
-    sl_free(&seen);
-    sl_free(&here);
+    sl_free(&ps.seen);
+    sl_free(&ps.here);
 }
 
 static int same_domain(const char *a, const char *b)
@@ -469,7 +570,9 @@ static void finish(const struct config *c, struct qmsg *m, const struct runq_opt
 {
     struct envelope *e = spool_env(m);
     newqid[0] = '\0';
-    if (env_pending(e) && c->qreturn > 0 && age(e->ctime) >= c->qreturn)
+    /* a double bounce has nobody left to report to: it never expires */
+    if (env_pending(e) && c->qreturn > 0 && age(e->ctime) >= c->qreturn &&
+        !(e->flags & ENV_DOUBLE))
         expire(c, m, o);
     if (any_failed(e) && bounce_queue(c, m, 0, newqid) < 0)
         log_err("%s: cannot queue a bounce: %s", e->qid, strerror(errno));

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,7 +299,7 @@ static void test_compose_hostile_status(void **state)
     assert_null(strstr(out.s, "\n--=_po-Q1abc\n"));
     HAS(&d, "field 1 Status: 5.7.1\n");
     HAS(&d, "field 1 Remote-MTA: dns; mx.evil.example\\x0D\\x0AX-Forged-MTA: 1\n");
-    HAS(&d, "field 1 Diagnostic-Code: smtp; 550 go away\\x0D\\x0AX-Injected: yes\\x0A\\x0A"
+    HAS(&d, "field 1 Diagnostic-Code: smtp; 550 5.7.1 go away\\x0D\\x0AX-Injected: yes\\x0A\\x0A"
             "Final-Recipient: rfc822; evil@x\\x0A--=_po-Q1abc\\x0A\\xFF\\xFE\\x01 end\n");
     buf_free(&out);
     buf_free(&d);
@@ -315,6 +316,28 @@ static void test_compose_remote(void **state)
     HAS(&d, "field 1 Remote-MTA: dns; mx1.example.net\n");
     HAS(&d, "field 1 Diagnostic-Code: smtp; 550 5.1.1 <bob@example.net>: unknown\n");
     HAS(&d, "text|       (answer from the mail server mx1.example.net)\n");
+    buf_free(&out);
+    buf_free(&d);
+}
+
+/* What smtp_reply_status stores: the server's enhanced code in front of its
+ * reply code.  The Diagnostic-Code gives the answer as the server sent it. */
+static void test_compose_remote_enhanced_code_kept(void **state)
+{
+    struct fixture *f = *state;
+    struct buf out, d;
+    write_file(f->data, plain_msg, sizeof plain_msg - 1);
+    add_rcpt(f, "bob@example.net", NULL, RS_FAILED, "5.1.1 550 <bob@example.net>: user unknown",
+             "mx1.example.net");
+    add_rcpt(f, "carol@example.net", NULL, RS_FAILED, "5.0.0 554 no enhanced code here",
+             "mx1.example.net");
+    add_rcpt(f, "dave@example.net", NULL, RS_FAILED, "5.7.1 553", "mx1.example.net");
+    compose_ok(f, 0, &out, &d);
+    HAS(&d, "field 1 Status: 5.1.1\n");
+    HAS(&d, "field 1 Diagnostic-Code: smtp; 550 5.1.1 <bob@example.net>: user unknown\n");
+    HAS(&d, "field 2 Status: 5.0.0\n");
+    HAS(&d, "field 2 Diagnostic-Code: smtp; 554 no enhanced code here\n");
+    HAS(&d, "field 3 Diagnostic-Code: smtp; 553 5.7.1\n");
     buf_free(&out);
     buf_free(&d);
 }
@@ -564,6 +587,25 @@ static void queue_setup(struct fixture *f)
     snprintf(qdir, sizeof qdir, "%s/queue", f->dir);
     assert_int_equal(mkdir(qdir, 0700), 0);
     f->c.queuedir = qdir;
+    if (geteuid() == 0) {
+        /* as root, reports are composed by a child that becomes user=, the
+         * queue's owner: nobody here */
+        struct passwd *pw = getpwnam("nobody");
+        assert_non_null(pw);
+        assert_int_equal(chmod(f->dir, 0711), 0);
+        assert_int_equal(chown(qdir, pw->pw_uid, pw->pw_gid), 0);
+        f->c.user = "nobody";
+    }
+}
+
+/* The uid that owns the report qid's queue file. */
+static uid_t queue_file_uid(struct fixture *f, const char *qid)
+{
+    char path[160];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/qf%s", f->c.queuedir, qid);
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_uid;
 }
 
 /* Queue the plain message from sender to bob (index 0) and carol (1). */
@@ -628,6 +670,8 @@ static void test_queue_failed_to_sender(void **state)
     assert_int_equal(fail_and_bounce(f, qid, 0, bq), 0);
     assert_true(bq[0] != '\0');
     assert_int_equal(queue_len(f), 2);
+    if (geteuid() == 0)
+        assert_int_equal(queue_file_uid(f, bq), getpwnam("nobody")->pw_uid);
     /* the original: bob's bounce is recorded durably, status kept */
     peek(f, qid, &e);
     assert_int_equal(e.rcpts[0].state, RS_BOUNCED);
@@ -679,19 +723,32 @@ static void test_queue_null_sender_to_postmaster(void **state)
     env_free(&e);
 }
 
-static void test_queue_double_bounce_dropped(void **state)
+/* A failed double bounce is neither reported again (a loop) nor dropped: its
+ * failed recipient is pending again, marked held, durably. */
+static void test_queue_double_bounce_held(void **state)
 {
     struct fixture *f = *state;
     char qid[QID_MAX], bq[QID_MAX];
     struct envelope e;
+    struct qmsg *m;
     queue_setup(f);
     enqueue_orig(f, "", ENV_BOUNCE | ENV_DOUBLE, qid);
-    assert_int_equal(fail_and_bounce(f, qid, 0, bq), 1);
-    assert_string_equal(bq, "");
-    assert_int_equal(queue_len(f), 1); /* nothing new: never a loop */
-    peek(f, qid, &e);
-    assert_int_equal(e.rcpts[0].state, RS_BOUNCED);
-    env_free(&e);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(spool_open(f->c.queuedir, qid, &m), 0);
+        assert_int_equal(spool_record(m, 0, RS_FAILED, "5.1.1 <postmaster>: no such user here",
+                                      NULL), 0);
+        assert_int_equal(bounce_queue(&f->c, m, 0, bq), 1);
+        assert_string_equal(bq, "");
+        assert_int_equal(spool_env(m)->rcpts[0].state, RS_PENDING);
+        spool_close(m);
+        assert_int_equal(queue_len(f), 1); /* nothing new: never a loop */
+        peek(f, qid, &e);
+        assert_int_equal(e.rcpts[0].state, RS_PENDING);
+        /* held again, each round with the attempt's own reason */
+        assert_string_equal(e.rcpts[0].status, "4.3.0 " BOUNCE_HELD
+                            "; last error: 5.1.1 <postmaster>: no such user here");
+        env_free(&e);
+    }
 }
 
 static void test_queue_notify_never(void **state)
@@ -760,6 +817,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compose_several, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compose_hostile_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compose_remote, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compose_remote_enhanced_code_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compose_long_status_folded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compose_huge_token_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compose_ret_hdrs, setup, teardown),
@@ -773,7 +831,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compose_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_failed_to_sender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_null_sender_to_postmaster, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_queue_double_bounce_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_double_bounce_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_notify_never, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_delay_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_no_delay_notice_for_bounces, setup, teardown),

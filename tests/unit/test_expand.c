@@ -716,6 +716,54 @@ static void test_forward_unsafe(void **state)
     free(path);
 }
 
+/* A .forward in a directory others may write to is ignored (they could have
+ * put it there or replaced it); so is one under a directory that belongs to
+ * someone else.  A sticky directory above the home (/tmp) is fine. */
+static void test_forward_unsafe_dir(void **state)
+{
+    struct fx *f = *state;
+    need_root();
+    const char *text = "\"|/bin/evil\"\n";
+    static const mode_t bad[] = {0777, 0770, 0707, 01777};
+    struct targets t;
+    char *why = NULL;
+    int rc;
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        assert_int_equal(chmod(f->home, bad[k]), 0);
+        targets_init(&t);
+        rc = expand_with_forward(f, text, f->uid, 0644, &t, &why);
+        char what[64];
+        snprintf(what, sizeof what, "in a home of mode %04o", (unsigned)bad[k]);
+        assert_ignored(f, what, &t, rc, why);
+        targets_free(&t);
+    }
+    assert_int_equal(chmod(f->home, 0755), 0);
+
+    /* the home belongs to someone else (nobody) */
+    assert_int_equal(chown(f->home, 65534, f->gid), 0);
+    targets_init(&t);
+    rc = expand_with_forward(f, text, f->uid, 0644, &t, &why);
+    assert_ignored(f, "in a home owned by someone else", &t, rc, why);
+    targets_free(&t);
+    assert_int_equal(chown(f->home, f->uid, f->gid), 0);
+
+    /* a directory above the home that its group may write to */
+    assert_int_equal(chmod(f->dir, 0775), 0);
+    targets_init(&t);
+    rc = expand_with_forward(f, text, f->uid, 0644, &t, &why);
+    assert_ignored(f, "under a group-writable directory", &t, rc, why);
+    targets_free(&t);
+    assert_int_equal(chmod(f->dir, 0755), 0);
+
+    /* safe again (the sandbox lives under the sticky /tmp): honoured */
+    targets_init(&t);
+    rc = expand_with_forward(f, text, f->uid, 0644, &t, &why);
+    assert_int_equal(rc, 0);
+    assert_int_equal(t.n, 1);
+    assert_true(has(f, &t, T_PIPE, "/bin/evil", "USER"));
+    targets_free(&t);
+}
+
 static void test_forward_too_big(void **state)
 {
     struct fx *f = *state;
@@ -753,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_local_domain),
         cmocka_unit_test(test_forward_entries),
         cmocka_unit_test(test_forward_unsafe),
+        cmocka_unit_test(test_forward_unsafe_dir),
         cmocka_unit_test(test_forward_too_big),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
