@@ -230,3 +230,19 @@ def test_lock_holds_up_its_own_mailbox_only(sandbox, accounts):
     assert check_box(sandbox, u1) == [u1]
     assert not os.path.exists(lock)
     assert sandbox.queue_files() == []
+
+
+def test_root_mail_over_smtp(sandbox, accounts):
+    """The daemon accepts RCPT TO:<root> (it used to say 550: needs an alias)
+    and its delivery workers put the message in root's mailbox."""
+    import smtplib
+    sandbox.set_aliases("postmaster: root\n")
+    sandbox.start_daemon()
+    with smtplib.SMTP("127.0.0.1", sandbox.port, timeout=30) as s:
+        s.ehlo("client.example")
+        refused = s.sendmail(f"{accounts['u2']}@{sandbox.hostname}", ["root", "postmaster"],
+                             small("smtp"))
+        assert refused == {}
+    assert sandbox.wait_queue_empty(timeout=30)
+    # one copy: both addresses name the same mailbox
+    assert [m["Subject"] for m in sandbox.mbox("root")] == ["smtp"]
