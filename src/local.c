@@ -375,11 +375,15 @@ static PO_NORETURN void batch_child(const struct mbox_req *r, int boxfd, const s
             msgs[k].data = jobs[k].data;
         }
         mbox_write(r, boxfd, msgs, n);
-        for (size_t k = 0; k < n; k++)
+        for (size_t k = 0; k < n; k++) {
             buf_addf(&out, "%d %s\n", (int)msgs[k].res,
                      msgs[k].status ? msgs[k].status : "4.3.0 no status");
+            free(msgs[k].status);
+        }
     }
+    free(msgs);
     (void)write_all(resfd, out.s, out.len);
+    buf_free(&out);
     _exit(0);
 }
 
@@ -446,8 +450,7 @@ static int batch_run(const struct mbox_req *r, const struct mbox_box *box,
     }
     while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
         ;
-    int done = !late && WIFEXITED(wst) && WEXITSTATUS(wst) == 0 &&
-               batch_parse(&b, w->name, jobs, n) == 0;
+    int done = !late && WIFEXITED(wst) && batch_parse(&b, w->name, jobs, n) == 0;
     if (!done) {
         for (size_t k = 0; k < n; k++) { /* whatever it said: we cut it all */
             free(jobs[k].status);

@@ -370,7 +370,10 @@ static void test_not_root_defers(void **state)
                                other);
         struct local_job j = job(f, T_MBOX, other, NULL);
         enum deliv_result r = run(f, &j, &status);
-        _exit(r == DELIV_DEFER && strcmp(status, want) == 0 ? 0 : 1);
+        int ok = r == DELIV_DEFER && strcmp(status, want) == 0;
+        free(status);
+        free(want);
+        _exit(ok ? 0 : 1);
     }
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
