@@ -51,9 +51,9 @@ static int mailbox_name_ok(const char *u)
     return 1;
 }
 
-/* The spool directory: refuse one anybody could plant files in without the
- * sticky bit; when it is group-writable (0775 root:mail) the child needs
- * that group to create mailboxes and dot-locks: *extra_gid. */
+/* The spool directory (*dst): refuse one anybody could plant files in
+ * without the sticky bit; when it is group-writable (2775 root:mail), dot-locks
+ * of its group are another mail program's, never planted: *extra_gid. */
 static enum deliv_result check_spool(const char *dir, gid_t *extra_gid, struct stat *dst,
                                      char **status)
 {
@@ -314,13 +314,13 @@ static void batch_all(struct local_mjob *jobs, size_t n, enum deliv_result res,
     }
 }
 
-/* Who writes the mailbox of account id: its owner; root's is written by the
- * user= account, which reads every queued message anyway (nothing that parses
- * a message runs as root).  *w is a copy to privs_free. */
-static enum deliv_result writer_of(const struct config *c, const struct ident *id,
-                                   struct ident *w, char **status)
+/* Who writes root's mailbox (any other is written by its owner): the user=
+ * account, which reads every queued message anyway (nothing that parses a
+ * message runs as root).  *w to privs_free. */
+static enum deliv_result root_writer(const struct config *c, const struct ident *id,
+                                     struct ident *w, char **status)
 {
-    const char *name = id->uid != 0 ? id->name : c->user;
+    const char *name = c->user;
     if (name == NULL || *name == '\0') {
         *status = xasprintf("4.3.0 no user= account configured to write %s's mailbox",
                             id->name);
@@ -534,9 +534,12 @@ void local_deliver_mbox_batch(const struct config *c, const char *user,
     r = check_identity(&j, &id, &status);
     if (r == DELIV_OK)
         r = check_spool(c->mailspool, &extra_gid, &spool, &status);
-    if (r == DELIV_OK && (r = writer_of(c, &id, &w, &status)) == DELIV_OK) {
-        mbox_batch(c, &id, &w, extra_gid, &spool, jobs, n);
-        privs_free(&w);
+    if (r == DELIV_OK && id.uid == 0)
+        r = root_writer(c, &id, &w, &status);
+    if (r == DELIV_OK) {
+        mbox_batch(c, &id, id.uid == 0 ? &w : &id, extra_gid, &spool, jobs, n);
+        if (id.uid == 0)
+            privs_free(&w);
     } else {
         batch_all(jobs, n, r, status);
     }
