@@ -163,7 +163,8 @@ static int same_lock(const char *lock, const struct stat *ls, const struct locki
 static int clear_own(const struct mbox_req *r, const char *lock, const struct stat *ls,
                      const struct lockinfo *li, long long deadline)
 {
-    int alive = kill((pid_t)li->pid, 0) == 0 || errno == EPERM;
+    /* our own PID: a dead process's, reused (we hold no lock we do not know of) */
+    int alive = li->pid != (long)getpid() && (kill((pid_t)li->pid, 0) == 0 || errno == EPERM);
     if (alive && time(NULL) - ls->st_mtime < MBOX_OWN_LOCK_MAX)
         return 0;
     const int fl = O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
