@@ -116,8 +116,10 @@ static int read_lockinfo(const char *lock, const struct stat *ls, struct lockinf
     unsigned long long dev, ino;
     int n = 0;
 
-    /* only root's (or, unprivileged, our own) lock files are ever read */
-    if (!S_ISREG(ls->st_mode) || (ls->st_uid != 0 && ls->st_uid != geteuid()))
+    /* only root's (or, unprivileged, our own) lock files are ever read, and
+     * never a hard link planted to one of them */
+    if (!S_ISREG(ls->st_mode) || ls->st_nlink != 1 ||
+        (ls->st_uid != 0 && ls->st_uid != geteuid()))
         return -1;
     int fd = open(lock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
