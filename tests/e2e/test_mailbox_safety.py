@@ -95,9 +95,10 @@ def test_killed_writer_leaves_no_fragment(sandbox, accounts):
     uid = pwd.getpwnam(u).pw_uid
     before = queue_big(sandbox, u)
     p = subprocess.Popen(sandbox.cmd("runq"), stderr=subprocess.PIPE)
-    wait_size(sandbox.mbox_path(u), before + 6_000_000, p)
-    writers = descendants_of(p.pid, uid)
+    wait_size(sandbox.mbox_path(u), before + 1, p)
+    writers = descendants_of(p.pid, uid)  # found while it starts, killed at 6 MB
     assert writers, "no process of the recipient is writing"
+    wait_size(sandbox.mbox_path(u), before + 6_000_000, p)
     for pid in writers:
         os.kill(pid, signal.SIGKILL)
     p.wait(timeout=60)
