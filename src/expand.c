@@ -167,16 +167,6 @@ static char *unquote_local(const char *local)
 static void expand_name(struct xp *x, const char *local, int depth);
 static void expand_entry(struct xp *x, const char *entry, const char *owner, int depth);
 
-/* A uid 0 account never gets a mailbox, a .forward or anything else. */
-static int refuse_root(struct xp *x, const struct ident *id)
-{
-    if (id->uid != 0)
-        return 0;
-    fail(x, 0, "5.1.1 <%s>: mail for %s needs an alias in %s", x->top, id->name,
-         x->c->aliases ? x->c->aliases : "the aliases file");
-    return 1;
-}
-
 /* "\user": the account's own mailbox, nothing else. */
 static void expand_mailbox(struct xp *x, const char *name)
 {
@@ -190,8 +180,7 @@ static void expand_mailbox(struct xp *x, const char *name)
         fail(x, 0, "5.1.1 <%s>: no such user here (%s)", x->top, name);
         return;
     }
-    if (!refuse_root(x, &id))
-        add(x, T_MBOX, id.name, id.name);
+    add(x, T_MBOX, id.name, id.name);
     privs_free(&id);
 }
 
@@ -431,7 +420,9 @@ static void expand_account(struct xp *x, const char *local, const char *key, int
         fail(x, 0, "5.1.1 <%s>: no such user here", x->top);
         return;
     }
-    if (!refuse_root(x, &id) && expand_forward(x, &id, key, depth) == 0)
+    /* a uid 0 account's .forward is never read (that would be as root); its
+     * mailbox is written by an unprivileged child (local.h) */
+    if (id.uid == 0 || expand_forward(x, &id, key, depth) == 0)
         add(x, T_MBOX, id.name, id.name);
     privs_free(&id);
 }
@@ -525,7 +516,7 @@ int expand_local_exists(const struct config *c, const char *local)
         struct ident id;
         int r = privs_lookup(name, &id);
         if (r == 0) {
-            rc = id.uid != 0; /* root without an alias would bounce: say no now */
+            rc = 1;
             privs_free(&id);
         } else {
             rc = r < 0 ? -1 : 0;

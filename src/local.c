@@ -1,11 +1,13 @@
 /* local.c - local delivery: a mailbox, a program or a file, each done by a
  * child running as the identity the target belongs to.
  *
- * Runs as root: local_deliver() itself, in the queue runner, only to look the
- * identity up, check the spool directory, open the queued data file and fork.
- * The child calls privs_become() before it touches the mailbox, the program
- * or the message, and reports "CODE STATUS" back through a pipe; the parent
- * waits for it with a deadline and kills it when it hangs. */
+ * Runs as root: local_deliver() and local_deliver_mbox_batch() themselves, in
+ * the queue runner, only to look the identity up, check the spool directory,
+ * open, lock and (after a writer that died) truncate a spool mailbox through
+ * mbox_open/mbox_close - never reading it or the message - and fork.  The child
+ * calls privs_become() before it touches the message, the program or a file,
+ * and reports "CODE STATUS" back through a pipe; the parent waits for it with
+ * a deadline and kills it when it hangs. */
 #include "compat.h"
 
 #include <errno.h>
@@ -18,6 +20,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "expand.h"
 #include "local.h"
@@ -46,10 +51,11 @@ static int mailbox_name_ok(const char *u)
     return 1;
 }
 
-/* The spool directory: refuse one anybody could plant files in without the
- * sticky bit; when it is group-writable (0775 root:mail) the child needs
- * that group to create mailboxes and dot-locks: *extra_gid. */
-static enum deliv_result check_spool(const char *dir, gid_t *extra_gid, char **status)
+/* The spool directory (*dst): refuse one anybody could plant files in
+ * without the sticky bit; when it is group-writable (2775 root:mail), dot-locks
+ * of its group are another mail program's, never planted: *extra_gid. */
+static enum deliv_result check_spool(const char *dir, gid_t *extra_gid, struct stat *dst,
+                                     char **status)
 {
     struct stat st;
     *extra_gid = (gid_t)-1;
@@ -68,6 +74,7 @@ static enum deliv_result check_spool(const char *dir, gid_t *extra_gid, char **s
     }
     if ((st.st_mode & S_IWGRP) && !(st.st_mode & S_IWOTH) && st.st_gid != 0)
         *extra_gid = st.st_gid;
+    *dst = st;
     return DELIV_OK;
 }
 
@@ -82,7 +89,8 @@ static enum deliv_result do_file(const struct config *c, const struct local_job 
         *status = xasprintf("5.3.5 file target %s is not an absolute path", j->dest);
         return DELIV_FAIL;
     }
-    struct mbox_req r = {.path = j->dest, .owner = (uid_t)-1, .sender = j->sender,
+    struct mbox_req r = {.path = j->dest, .owner = (uid_t)-1, .new_uid = (uid_t)-1,
+                         .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1, .sender = j->sender,
                          .rcpt = j->rcpt, .data = j->data, .escape_from = c->escape_from,
                          .lock_wait_ms = lock_wait};
     return mbox_deliver(&r, status);
@@ -95,16 +103,6 @@ static enum deliv_result deliver_as(const struct config *c, const struct local_j
 {
     long lock_wait = timeout * 3 / 4 < MBOX_LOCK_WAIT_MS ? timeout * 3 / 4 : MBOX_LOCK_WAIT_MS;
 
-    if (j->kind == T_MBOX) {
-        /* the account's own spelling when the name was matched case-insensitively */
-        char *path = local_mbox_path(c, j->user != NULL ? j->dest : id->name);
-        struct mbox_req r = {.path = path, .owner = id->uid, .sender = j->sender,
-                             .rcpt = j->rcpt, .data = j->data,
-                             .escape_from = c->escape_from, .lock_wait_ms = lock_wait};
-        enum deliv_result res = mbox_deliver(&r, status);
-        free(path);
-        return res;
-    }
     if (j->kind == T_FILE)
         return do_file(c, j, lock_wait, status);
     struct pipe_req p = {.command = j->dest, .id = id, .sender = j->sender,
@@ -253,12 +251,13 @@ static enum deliv_result lookup(const struct local_job *j, const char *name,
     return DELIV_OK;
 }
 
-/* Identity rules: never root; files and programs never with group root;
- * without root we can only deliver to ourselves. */
+/* Identity rules: programs and files never as root, nor with group root
+ * (root's mailbox is written by user=: writer_of); without root we can only
+ * deliver to ourselves. */
 static enum deliv_result check_identity(const struct local_job *j, const struct ident *id,
                                         char **status)
 {
-    if (id->uid == 0) {
+    if (id->uid == 0 && j->kind != T_MBOX) {
         *status = xasprintf("5.7.1 refusing to deliver as root");
         return DELIV_FAIL;
     }
@@ -284,13 +283,18 @@ enum deliv_result local_deliver(const struct config *c, const struct local_job *
     enum deliv_result res;
 
     *status = NULL;
+    if (j->kind == T_MBOX && j->dest != NULL) { /* one code path for mailboxes */
+        struct local_mjob one = {.rcpt = j->rcpt, .sender = j->sender, .data = j->data,
+                                 .qid = j->qid};
+        local_deliver_mbox_batch(c, j->dest, &one, 1);
+        *status = one.status;
+        return one.res;
+    }
     if ((res = check_target(j, name, status)) != DELIV_OK)
         return res;
     if ((res = lookup(j, name, &id, status)) != DELIV_OK)
         return res;
     res = check_identity(j, &id, status);
-    if (res == DELIV_OK && j->kind == T_MBOX)
-        res = check_spool(c->mailspool, &extra_gid, status);
     if (res == DELIV_OK)
         res = run_child(c, j, &id, extra_gid, status);
     log_debug("%s: local delivery to %s as %s: %s", j->qid ? j->qid : "-", j->dest, id.name,
@@ -310,72 +314,113 @@ static void batch_all(struct local_mjob *jobs, size_t n, enum deliv_result res,
     }
 }
 
-/* In the child, as the mailbox owner: deliver and write one "CODE STATUS\n"
- * line per message. */
-static PO_NORETURN void batch_child(const struct config *c, const char *user,
-                                    const struct ident *id, gid_t extra_gid,
-                                    const struct local_mjob *jobs, size_t n, int resfd)
+/* Who writes root's mailbox (any other is written by its owner): the user=
+ * account, which reads every queued message anyway (nothing that parses a
+ * message runs as root).  *w to privs_free. */
+static enum deliv_result root_writer(const struct config *c, const struct ident *id,
+                                     struct ident *w, char **status)
+{
+    const char *name = c->user;
+    if (name == NULL || *name == '\0') {
+        *status = xasprintf("4.3.0 no user= account configured to write %s's mailbox",
+                            id->name);
+        return DELIV_DEFER;
+    }
+    int rc = privs_lookup(name, w);
+    if (rc != 0) {
+        *status = xasprintf("4.3.0 cannot look up user %s to write %s's mailbox%s%s", name,
+                            id->name, rc < 0 ? ": " : ": no such account",
+                            rc < 0 ? strerror(errno) : "");
+        return DELIV_DEFER;
+    }
+    if (w->uid == 0) {
+        *status = xasprintf("4.3.0 user=%s is root: set user= to an unprivileged account "
+                            "to write %s's mailbox", name, id->name);
+        privs_free(w);
+        return DELIV_DEFER;
+    }
+    return DELIV_OK;
+}
+
+/* In the child, as the writer: append through the descriptor the parent
+ * opened and locked, and write one "CODE STATUS\n" line per message. */
+static PO_NORETURN void batch_child(const struct mbox_req *r, int boxfd, const struct ident *w,
+                                    pid_t parent, const struct local_mjob *jobs, size_t n,
+                                    int resfd)
 {
     setpgid(0, 0);
     umask(077);
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGXFSZ, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file size limit is a write error, not death */
     struct mbox_msg *msgs = xcalloc(n, sizeof *msgs);
     struct buf out;
     buf_init(&out);
-    if (privs_become(id, extra_gid) < 0) {
-        char *why = xasprintf("4.3.0 cannot become %s: %s", id->name, strerror(errno));
+    if (privs_become(w, (gid_t)-1) < 0) {
+        char *why = xasprintf("4.3.0 cannot become %s: %s", w->name, strerror(errno));
         for (size_t k = 0; k < n; k++)
             buf_addf(&out, "%d %s\n", (int)DELIV_DEFER, why);
         free(why);
     } else {
-        char *path = local_mbox_path(c, user);
-        struct mbox_req r = {.path = path, .owner = id->uid, .escape_from = c->escape_from,
-                             .lock_wait_ms = MBOX_LOCK_WAIT_MS};
+#ifdef __linux__
+        /* after privs_become (a change of identity clears it): the parent's
+         * death kills us, so whoever finds its dot-lock stale and cuts the
+         * mailbox back is not racing a writer still appending */
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+#endif
+        if (getppid() != parent)
+            _exit(1);
         for (size_t k = 0; k < n; k++) {
             msgs[k].sender = jobs[k].sender;
             msgs[k].rcpt = jobs[k].rcpt;
             msgs[k].data = jobs[k].data;
         }
-        mbox_deliver_many(&r, msgs, n);
-        for (size_t k = 0; k < n; k++)
+        mbox_write(r, boxfd, msgs, n);
+        for (size_t k = 0; k < n; k++) {
             buf_addf(&out, "%d %s\n", (int)msgs[k].res,
                      msgs[k].status ? msgs[k].status : "4.3.0 no status");
+            free(msgs[k].status);
+        }
     }
+    free(msgs);
     (void)write_all(resfd, out.s, out.len);
+    buf_free(&out);
     _exit(0);
 }
 
-/* The child's report, one line per job in order; a missing line defers. */
-static void batch_parse(struct buf *b, int wst, const char *who, struct local_mjob *jobs,
-                        size_t n)
+/* The child's report, one line per job in order.  0, or -1 when a line is
+ * missing (the results are then not to be believed). */
+static int batch_parse(struct buf *b, const char *who, struct local_mjob *jobs, size_t n)
 {
     char *p = b->s, *end = b->s + b->len;
     for (size_t k = 0; k < n; k++) {
         char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
-        if (nl != NULL) {
-            struct buf one;
-            buf_init(&one);
-            buf_add(&one, p, (size_t)(nl - p));
-            jobs[k].res = parse_report(&one, wst, who, &jobs[k].status);
-            buf_free(&one);
-            p = nl + 1;
-        } else {
-            struct buf none;
-            buf_init(&none);
-            jobs[k].res = parse_report(&none, wst, who, &jobs[k].status);
-            buf_free(&none);
-        }
+        if (nl == NULL)
+            return -1;
+        p = nl + 1;
     }
+    p = b->s;
+    for (size_t k = 0; k < n; k++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        struct buf one;
+        buf_init(&one);
+        buf_add(&one, p, (size_t)(nl - p));
+        jobs[k].res = parse_report(&one, 0, who, &jobs[k].status);
+        buf_free(&one);
+        p = nl + 1;
+    }
+    return 0;
 }
 
-/* The child reads the messages through the queue files' descriptors it
- * inherits (never reopened by name: that would drop our locks on them). */
-static void batch_run(const struct config *c, const char *user, const struct ident *id,
-                      gid_t extra_gid, struct local_mjob *jobs, size_t n)
+/* Fork the writer on the open, locked mailbox and wait for it; the queue
+ * files' descriptors are inherited (never reopened by name: that would drop
+ * our locks on them).  1 the writer reported on every message (and cut back
+ * itself what failed), 0 it died, hung or lied: every message defers and the
+ * caller cuts the mailbox back. */
+static int batch_run(const struct mbox_req *r, const struct mbox_box *box,
+                     const struct ident *w, struct local_mjob *jobs, size_t n)
 {
     int res[2] = {-1, -1}, wst = 0;
-    pid_t pid = -1;
+    pid_t parent = getpid(), pid = -1;
     if (pipe2(res, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
         char *why = xasprintf("4.3.0 cannot start a delivery process: %s", strerror(errno));
         batch_all(jobs, n, DELIV_DEFER, why);
@@ -384,11 +429,13 @@ static void batch_run(const struct config *c, const char *user, const struct ide
             close(res[0]);
             close(res[1]);
         }
-        return;
+        return 0;
     }
     if (pid == 0) {
         close(res[0]);
-        batch_child(c, user, id, extra_gid, jobs, n, res[1]);
+        if (box->lockfd >= 0)
+            close(box->lockfd);
+        batch_child(r, box->fd, w, parent, jobs, n, res[1]);
     }
     close(res[1]);
     setpgid(pid, pid);
@@ -403,11 +450,51 @@ static void batch_run(const struct config *c, const char *user, const struct ide
     }
     while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
         ;
-    if (late)
-        batch_all(jobs, n, DELIV_DEFER, "4.3.0 mailbox delivery timed out");
-    else
-        batch_parse(&b, wst, id->name, jobs, n);
+    int done = !late && WIFEXITED(wst) && batch_parse(&b, w->name, jobs, n) == 0;
+    if (!done) {
+        for (size_t k = 0; k < n; k++) { /* whatever it said: we cut it all */
+            free(jobs[k].status);
+            jobs[k].status = NULL;
+        }
+        struct buf none;
+        buf_init(&none);
+        char *why;
+        if (late)
+            why = xasprintf("4.3.0 mailbox delivery timed out");
+        else
+            (void)parse_report(&none, wst, w->name, &why);
+        batch_all(jobs, n, DELIV_DEFER, why);
+        log_warn("%s: %s; the mailbox was cut back to %lld bytes", r->path, why,
+                 (long long)box->size);
+        free(why);
+        buf_free(&none);
+    }
     buf_free(&b);
+    return done;
+}
+
+/* Open and lock id's mailbox here (root), let the writer append, unlock:
+ * the locks and the size to go back to outlive a writer killed half-way. */
+static void mbox_batch(const struct config *c, const struct ident *id, const struct ident *w,
+                       gid_t mail_gid, const struct stat *spool, struct local_mjob *jobs,
+                       size_t n)
+{
+    /* the account's own spelling when the name was matched case-insensitively */
+    char *path = local_mbox_path(c, id->name);
+    struct mbox_req r = {.path = path, .owner = id->uid, .new_uid = id->uid,
+                         .new_gid = (spool->st_mode & S_ISGID) ? (gid_t)-1 : id->gid,
+                         .mail_gid = mail_gid, .escape_from = c->escape_from,
+                         .lock_wait_ms = MBOX_LOCK_WAIT_MS};
+    struct mbox_box box;
+    char *status = NULL;
+    enum deliv_result res = mbox_open(&r, &box, &status);
+    if (res != DELIV_OK) {
+        batch_all(jobs, n, res, status);
+        free(status);
+    } else {
+        mbox_close(&r, &box, !batch_run(&r, &box, w, jobs, n));
+    }
+    free(path);
 }
 
 void local_deliver_mbox_batch(const struct config *c, const char *user,
@@ -417,7 +504,8 @@ void local_deliver_mbox_batch(const struct config *c, const char *user,
                           .rcpt = n ? jobs[0].rcpt : NULL,
                           .data = n ? jobs[0].data : (struct msgdata){.fd = -1}};
     gid_t extra_gid = (gid_t)-1;
-    struct ident id;
+    struct ident id, w;
+    struct stat spool;
     char *status = NULL;
     enum deliv_result r;
 
@@ -445,11 +533,16 @@ void local_deliver_mbox_batch(const struct config *c, const char *user,
     }
     r = check_identity(&j, &id, &status);
     if (r == DELIV_OK)
-        r = check_spool(c->mailspool, &extra_gid, &status);
-    if (r == DELIV_OK)
-        batch_run(c, user, &id, extra_gid, jobs, n);
-    else
+        r = check_spool(c->mailspool, &extra_gid, &spool, &status);
+    if (r == DELIV_OK && id.uid == 0)
+        r = root_writer(c, &id, &w, &status);
+    if (r == DELIV_OK) {
+        mbox_batch(c, &id, id.uid == 0 ? &w : &id, extra_gid, &spool, jobs, n);
+        if (id.uid == 0)
+            privs_free(&w);
+    } else {
         batch_all(jobs, n, r, status);
+    }
     log_debug("local delivery of %zu message(s) to %s: first %s", n, user,
               jobs[0].status ? jobs[0].status : "-");
     free(status);

@@ -1,17 +1,26 @@
-/* mbox.c - append a message to an mbox file, safely.
+/* mbox.c - append messages to an mbox file, safely.
  *
- * Runs in the local delivery child, already as the target identity (never
- * root).  Guards against the classic spool attacks: the file is opened with
- * O_NOFOLLOW and checked after opening (regular, one link, the recipient's),
- * so a symlink or hard link planted in a shared spool cannot redirect the
- * write.  Locks with both a dot-lock and fcntl so that mutt, procmail and
- * dovecot see the mailbox as busy; a failed write is cut back to the old size
- * so a mailbox never holds half a message. */
+ * Runs as root: mbox_open and mbox_close when called by the delivery process
+ * for a spool mailbox (local.c) - they open, check, lock and truncate the
+ * file but never read it; they read only dot-locks owned by root (ours).
+ * mbox_write (escaping, the message content) runs in a child that is never
+ * root.  Files named in aliases are done all in the child (mbox_deliver_many).
+ *
+ * Guards against the classic spool attacks: the file is opened with
+ * O_NOFOLLOW|O_NONBLOCK and checked after opening (regular, one link, the
+ * recipient's), so a symlink, hard link or FIFO planted in a shared spool
+ * cannot redirect or stall the write.  Locks with both a dot-lock and fcntl so
+ * that mutt, procmail and dovecot see the mailbox as busy.  A mailbox never
+ * keeps half a message: a failed write is cut back by the writer, a dead
+ * writer's by the locker, a dead locker's by whoever finds its dot-lock stale
+ * (the lock notes the size to go back to). */
 #include "compat.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +36,7 @@
 #define LOCK_POLL_MS 200 /* longest pause between tries on a busy lock */
 #define LOCK_BUSY_MS 10  /* pause while the lock is only busy with deliveries */
 #define LOCK_BUSY_TRIES 100
+#define LOCKINFO_MAX 128 /* "postoffice PID SIZE DEV INO\n" */
 
 /* Wait before trying a busy lock again: 2, 4, 8 ms, then every 10 ms for about
  * a second, then every LOCK_POLL_MS.  Deliveries queued behind each other hold
@@ -64,62 +74,6 @@ char *mbox_prepend(const char *sender, const char *rcpt)
     return buf_steal(&b);
 }
 
-/* A dot-lock nobody has touched for MBOX_STALE_LOCK seconds was left by a
- * crashed program: remove it.  1 removed, 0 not stale. */
-static int remove_stale(const char *lock)
-{
-    struct stat st;
-    if (lstat(lock, &st) < 0)
-        return errno == ENOENT; /* gone already: try again at once */
-    if (time(NULL) - st.st_mtime < MBOX_STALE_LOCK)
-        return 0;
-    if (unlink(lock) == 0) {
-        log_notice("removed stale lock %s", lock);
-        return 1;
-    }
-    return 0;
-}
-
-int mbox_dotlock(const char *path, long long deadline)
-{
-    char *lock = xasprintf("%s.lock", path);
-    int rc = -1, tries = 0;
-
-    for (;;) {
-        int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            char pid[32];
-            int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-            (void)write_all(fd, pid, (size_t)n); /* informative only */
-            close(fd);
-            rc = 0;
-            break;
-        }
-        if (errno == EACCES || errno == EPERM || errno == EROFS) {
-            rc = 1;
-            break;
-        }
-        if (errno != EEXIST)
-            break;
-        if (remove_stale(lock))
-            continue;
-        if (ms_left(deadline) == 0) {
-            errno = EWOULDBLOCK;
-            break;
-        }
-        nap(deadline, &tries);
-    }
-    free(lock);
-    return rc;
-}
-
-void mbox_dotunlock(const char *path)
-{
-    char *lock = xasprintf("%s.lock", path);
-    (void)unlink(lock);
-    free(lock);
-}
-
 static int fcntl_lock(int fd, long long deadline)
 {
     struct flock fl;
@@ -140,76 +94,384 @@ static int fcntl_lock(int fd, long long deadline)
     }
 }
 
-/* The checks on an existing file, after opening it: *why set on failure. */
-static int check_file(const struct mbox_req *r, const struct stat *lst,
-                      const struct stat *st, char **why)
+/* ---- dot-locks ---- */
+
+/* What a dot-lock of ours says. */
+struct lockinfo {
+    long pid;
+    int has_size;           /* SIZE DEV INO present: the file may have grown */
+    long long size;
+    unsigned long long dev, ino;
+    char raw[LOCKINFO_MAX];
+    size_t len;
+};
+
+/* Read the dot-lock lock (lstat'ed as *ls) if it is ours, in our format.
+ * 0 read, -1 not ours or not readable. */
+static int read_lockinfo(const char *lock, const struct stat *ls, struct lockinfo *li)
 {
-    if (st->st_dev != lst->st_dev || st->st_ino != lst->st_ino)
-        *why = xasprintf("4.3.0 %s changed while being opened; will retry", r->path);
-    else if (!S_ISREG(st->st_mode))
-        *why = xasprintf("5.2.0 %s is not a regular file; refusing to deliver", r->path);
-    else if (st->st_nlink != 1)
-        *why = xasprintf("5.2.0 %s has %lu hard links; refusing to deliver", r->path,
-                         (unsigned long)st->st_nlink);
-    else if (r->owner != (uid_t)-1 && st->st_uid != r->owner)
-        *why = xasprintf("5.2.0 %s belongs to uid %lu, not to the recipient (uid %lu); "
-                         "refusing to deliver", r->path, (unsigned long)st->st_uid,
-                         (unsigned long)r->owner);
-    else
+    struct stat st;
+    long pid;
+    long long size;
+    unsigned long long dev, ino;
+    int n = 0;
+
+    /* only root's (or, unprivileged, our own) lock files are ever read, and
+     * never a hard link planted to one of them */
+    if (!S_ISREG(ls->st_mode) || ls->st_nlink != 1 ||
+        (ls->st_uid != 0 && ls->st_uid != geteuid()))
+        return -1;
+    int fd = open(lock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    ssize_t got = -1;
+    if (fstat(fd, &st) == 0 && st.st_dev == ls->st_dev && st.st_ino == ls->st_ino)
+        got = read_all(fd, li->raw, sizeof li->raw - 1);
+    close(fd);
+    if (got <= 0)
+        return -1;
+    li->len = (size_t)got;
+    li->raw[li->len] = '\0';
+    li->has_size = 0;
+    if (sscanf(li->raw, "postoffice %ld %lld %llu %llu\n%n", &pid, &size, &dev, &ino, &n) == 4 &&
+        (size_t)n == li->len && size >= 0) {
+        li->has_size = 1;
+        li->size = size;
+        li->dev = dev;
+        li->ino = ino;
+    } else if (n = 0, sscanf(li->raw, "postoffice %ld\n%n", &pid, &n) != 1 ||
+                          (size_t)n != li->len) {
+        return -1;
+    }
+    li->pid = pid;
+    return pid > 0 ? 0 : -1;
+}
+
+/* The dot-lock is still the one read as *li (nobody replaced it meanwhile). */
+static int same_lock(const char *lock, const struct stat *ls, const struct lockinfo *li)
+{
+    struct stat now;
+    struct lockinfo again;
+    return lstat(lock, &now) == 0 && now.st_dev == ls->st_dev && now.st_ino == ls->st_ino &&
+           read_lockinfo(lock, &now, &again) == 0 && again.len == li->len &&
+           memcmp(again.raw, li->raw, li->len) == 0;
+}
+
+/* Our dot-lock whose process is gone: under the file's fcntl lock (so two
+ * finders never both act), cut the file back to the size the lock notes -
+ * nothing else writes it while the dot-lock exists, so the tail is exactly a
+ * dead writer's fragment - then remove the lock.  1 removed (or changed:
+ * look again), 0 still held. */
+static int clear_own(const struct mbox_req *r, const char *lock, const struct stat *ls,
+                     const struct lockinfo *li, long long deadline)
+{
+    /* our own PID: a dead process's, reused (we hold no lock we do not know of) */
+    int alive = li->pid != (long)getpid() && (kill((pid_t)li->pid, 0) == 0 || errno == EPERM);
+    if (alive && time(NULL) - ls->st_mtime < MBOX_OWN_LOCK_MAX)
         return 0;
+    const int fl = O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+    int fd = open(r->path, O_RDWR | fl);
+    if (fd < 0 && errno == EACCES)
+        fd = open(r->path, O_WRONLY | fl);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+    }
+    if (fd >= 0 && fcntl_lock(fd, deadline) < 0) {
+        close(fd);
+        return 0;
+    }
+    int rc = 1;
+    if (same_lock(lock, ls, li)) {
+        if (fd >= 0 && li->has_size && fstat(fd, &st) == 0 && st.st_size > li->size &&
+            (unsigned long long)st.st_dev == li->dev && (unsigned long long)st.st_ino == li->ino) {
+            if (ftruncate(fd, (off_t)li->size) == 0 && fsync(fd) == 0) {
+                log_warn("%s: cut back from %lld to %lld bytes: delivery process %ld died "
+                         "while writing it", r->path, (long long)st.st_size, li->size, li->pid);
+            } else {
+                log_crit("%s: cannot cut back a dead delivery's fragment to %lld bytes: %s",
+                         r->path, li->size, strerror(errno));
+                rc = 0; /* keep the lock: the mailbox must not be written after it */
+            }
+        }
+        if (rc == 1 && unlink(lock) == 0)
+            log_notice("removed stale lock %s (process %ld is gone)", lock, li->pid);
+    }
+    if (fd >= 0)
+        close(fd); /* drops the fcntl lock */
+    return rc;
+}
+
+/* A lock file in a shared spool made by a uid that no mail program runs as
+ * for this mailbox (not root, not us, not the owner, not the mail group). */
+static int foreign(const struct mbox_req *r, const struct stat *ls)
+{
+    return r->owner != (uid_t)-1 && ls->st_uid != 0 && ls->st_uid != geteuid() &&
+           ls->st_uid != r->owner && !(r->mail_gid != (gid_t)-1 && ls->st_gid == r->mail_gid);
+}
+
+/* The dot-lock exists: remove it when stale or foreign.  1 removed (try again
+ * at once), 0 held, -1 a foreign one that cannot be removed (*status). */
+static int clear_lock(const struct mbox_req *r, const char *lock, long long deadline,
+                      char **status)
+{
+    struct stat ls;
+    struct lockinfo li;
+    if (lstat(lock, &ls) < 0)
+        return errno == ENOENT; /* gone already: try again at once */
+    if (foreign(r, &ls)) {
+        log_warn("%s belongs to uid %lu, neither the mailbox owner nor root: no mail "
+                 "program made it; removing it", lock, (unsigned long)ls.st_uid);
+        if ((S_ISDIR(ls.st_mode) ? rmdir(lock) : unlink(lock)) == 0 || errno == ENOENT)
+            return 1;
+        *status = xasprintf("4.2.0 %s was planted by uid %lu and cannot be removed (%s): "
+                            "remove it", lock, (unsigned long)ls.st_uid, strerror(errno));
+        log_warn("%s", *status + 6);
+        return -1;
+    }
+    if (read_lockinfo(lock, &ls, &li) == 0)
+        return clear_own(r, lock, &ls, &li, deadline);
+    if (time(NULL) - ls.st_mtime < MBOX_STALE_LOCK)
+        return 0;
+    if (unlink(lock) == 0) {
+        log_notice("removed stale lock %s", lock);
+        return 1;
+    }
+    return errno == ENOENT;
+}
+
+/* Dot-lock PATH.lock, holding "postoffice PID\n" until mbox_open knows the
+ * size: 0 held (*lockfd), 1 the directory allows none (EACCES/EPERM/EROFS:
+ * the fcntl lock alone), -1 busy until the deadline or an error (*status). */
+static int dotlock(const struct mbox_req *r, long long deadline, int *lockfd, char **status)
+{
+    char *lock = xasprintf("%s.lock", r->path);
+    int rc, tries = 0;
+
+    for (;;) {
+        int fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            char *pid = xasprintf("postoffice %ld\n", (long)getpid());
+            rc = write_all(fd, pid, strlen(pid));
+            free(pid);
+            if (rc < 0) {
+                *status = xasprintf("4.3.0 cannot write %s: %s", lock, strerror(errno));
+                (void)unlink(lock);
+                close(fd);
+                rc = -1;
+            } else {
+                *lockfd = fd;
+            }
+            break;
+        }
+        if (errno == EACCES || errno == EPERM || errno == EROFS) {
+            rc = 1;
+            break;
+        }
+        if (errno != EEXIST) {
+            *status = xasprintf("4.3.0 cannot create %s: %s", lock, strerror(errno));
+            rc = -1;
+            break;
+        }
+        int c = clear_lock(r, lock, deadline, status);
+        if (c < 0) {
+            rc = -1;
+            break;
+        }
+        if (ms_left(deadline) == 0) {
+            *status = xasprintf("4.2.0 %s is held by another program; will retry", lock);
+            rc = -1;
+            break;
+        }
+        if (c == 0)
+            nap(deadline, &tries);
+    }
+    free(lock);
+    return rc;
+}
+
+/* Note in the dot-lock what to cut the file back to if we die. */
+static int note_size(int lockfd, const struct stat *st)
+{
+    char *line = xasprintf("postoffice %ld %lld %llu %llu\n", (long)getpid(),
+                           (long long)st->st_size, (unsigned long long)st->st_dev,
+                           (unsigned long long)st->st_ino);
+    ssize_t n = pwrite(lockfd, line, strlen(line), 0);
+    int rc = n == (ssize_t)strlen(line) ? 0 : -1;
+    if (n >= 0 && rc < 0)
+        errno = ENOSPC;
+    free(line);
+    return rc;
+}
+
+/* Remove our dot-lock, unless somebody replaced it meanwhile. */
+static void dotunlock(const char *path, int lockfd)
+{
+    char *lock = xasprintf("%s.lock", path);
+    struct stat a, b;
+    if (fstat(lockfd, &a) == 0 && lstat(lock, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+        (void)unlink(lock);
+    close(lockfd);
+    free(lock);
+}
+
+/* ---- opening ---- */
+
+/* A file we refuse: a mailbox defers (4.2.0: something planted it in a shared
+ * spool; the admin can act on the log line and the mail waits), a file named
+ * in an alias fails (5.2.0: the alias is wrong).  Always -1. */
+static PO_PRINTF(3, 4) int refuse(const struct mbox_req *r, char **status, const char *fmt, ...)
+{
+    va_list ap;
+    struct buf b;
+    buf_init(&b);
+    buf_adds(&b, r->owner != (uid_t)-1 ? "4.2.0 " : "5.2.0 ");
+    va_start(ap, fmt);
+    char *why = xvasprintf(fmt, ap);
+    va_end(ap);
+    buf_adds(&b, why);
+    free(why);
+    if (r->owner != (uid_t)-1)
+        log_warn("%s; mail for it waits in the queue", b.s + 6);
+    buf_adds(&b, r->owner != (uid_t)-1 ? "; will retry" : "; refusing to deliver");
+    *status = buf_steal(&b);
     return -1;
 }
 
-/* Open (or create 0600) the file; *readable says pread works on it. */
-static enum deliv_result open_box(const struct mbox_req *r, int *fdp, int *readable,
-                                  char **status)
+static const char *kind_of(mode_t m)
 {
-    const int base = O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket"
+         : S_ISCHR(m) || S_ISBLK(m) ? "a device" : S_ISLNK(m) ? "a symbolic link"
+         : "not a plain file";
+}
+
+/* The checks on an existing file: lst from lstat before opening, st from
+ * fstat after (the same when nothing was opened).  0 or -1 (*status). */
+static int check_file(const struct mbox_req *r, const struct stat *lst,
+                      const struct stat *st, char **status)
+{
+    if (S_ISLNK(lst->st_mode))
+        return refuse(r, status, "%s is a symbolic link: remove it", r->path);
+    if (st->st_dev != lst->st_dev || st->st_ino != lst->st_ino) {
+        *status = xasprintf("4.3.0 %s changed while being opened; will retry", r->path);
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode))
+        return refuse(r, status, "%s is %s, not a regular file: remove it", r->path,
+                      kind_of(st->st_mode));
+    if (st->st_nlink != 1)
+        return refuse(r, status, "%s has %lu hard links: remove it", r->path,
+                      (unsigned long)st->st_nlink);
+    if (r->owner != (uid_t)-1 && st->st_uid != r->owner)
+        return refuse(r, status, "%s belongs to uid %lu, not to the recipient (uid %lu): "
+                      "remove it or give it to the recipient", r->path,
+                      (unsigned long)st->st_uid, (unsigned long)r->owner);
+    if (r->owner != (uid_t)-1 && (st->st_mode & S_IWOTH))
+        return refuse(r, status, "%s is writable by everybody: chmod 600 it", r->path);
+    return 0;
+}
+
+/* A mailbox we created (as root) goes to its owner. */
+static int give_away(const struct mbox_req *r, int fd)
+{
+    if (r->new_uid == (uid_t)-1 || geteuid() != 0)
+        return 0;
+    return fchown(fd, r->new_uid, r->new_gid);
+}
+
+/* Open (or create 0600) the file, never blocking, never following. */
+static enum deliv_result open_box(const struct mbox_req *r, int *fdp, char **status)
+{
+    const int base = O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
     struct stat lst, st;
 
     for (int tries = 0; tries < 3; tries++) {
+        int fd;
         if (lstat(r->path, &lst) < 0) {
             if (errno != ENOENT)
                 break;
-            int fd = open(r->path, O_RDWR | O_CREAT | O_EXCL | base, 0600);
+            fd = open(r->path, O_RDWR | O_CREAT | O_EXCL | base, 0600);
             if (fd < 0 && errno == EEXIST)
                 continue; /* someone created it meanwhile: check theirs */
             if (fd < 0)
                 break;
-            *fdp = fd;
-            *readable = 1;
-            return DELIV_OK;
-        }
-        if (S_ISLNK(lst.st_mode)) {
-            *status = xasprintf("5.2.0 %s is a symbolic link; refusing to deliver", r->path);
-            return DELIV_FAIL;
-        }
-        if (!S_ISREG(lst.st_mode)) /* never open a FIFO or device */
-            return check_file(r, &lst, &lst, status) < 0 ? DELIV_FAIL : DELIV_DEFER;
-        int fd = open(r->path, O_RDWR | base);
-        *readable = fd >= 0;
-        if (fd < 0 && errno == EACCES)
-            fd = open(r->path, O_WRONLY | base);
-        if (fd < 0 && errno == ENOENT)
-            continue;
-        if (fd < 0 && errno == ELOOP) {
-            *status = xasprintf("5.2.0 %s is a symbolic link; refusing to deliver", r->path);
-            return DELIV_FAIL;
-        }
-        if (fd < 0 || fstat(fd, &st) < 0) {
-            if (fd >= 0)
+            if (give_away(r, fd) < 0) {
+                int e = errno;
+                (void)unlink(r->path);
                 close(fd);
-            break;
+                errno = e;
+                break;
+            }
+        } else {
+            if (!S_ISREG(lst.st_mode)) { /* never open a FIFO, device or symlink */
+                (void)check_file(r, &lst, &lst, status);
+                return **status == '5' ? DELIV_FAIL : DELIV_DEFER;
+            }
+            fd = open(r->path, O_RDWR | base);
+            if (fd < 0 && errno == EACCES)
+                fd = open(r->path, O_WRONLY | base);
+            if (fd < 0 && errno == ENOENT)
+                continue;
+            if (fd < 0 && errno == ELOOP) {
+                lst.st_mode = S_IFLNK;
+                (void)check_file(r, &lst, &lst, status);
+                return **status == '5' ? DELIV_FAIL : DELIV_DEFER;
+            }
+            if (fd < 0 || fstat(fd, &st) < 0) {
+                if (fd >= 0)
+                    close(fd);
+                break;
+            }
+            if (check_file(r, &lst, &st, status) < 0) {
+                close(fd);
+                return **status == '5' ? DELIV_FAIL : DELIV_DEFER;
+            }
         }
-        if (check_file(r, &lst, &st, status) < 0) {
-            close(fd);
-            return (*status)[0] == '5' ? DELIV_FAIL : DELIV_DEFER;
-        }
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         *fdp = fd;
         return DELIV_OK;
     }
     *status = xasprintf("4.3.0 cannot open %s: %s", r->path, strerror(errno));
     return DELIV_DEFER;
+}
+
+enum deliv_result mbox_open(const struct mbox_req *r, struct mbox_box *b, char **status)
+{
+    long long deadline = now_ms() + (r->lock_wait_ms > 0 ? r->lock_wait_ms : MBOX_LOCK_WAIT_MS);
+    struct stat st;
+    enum deliv_result res;
+
+    b->fd = b->lockfd = -1;
+    b->size = 0;
+    *status = NULL;
+    int dot = dotlock(r, deadline, &b->lockfd, status);
+    if (dot < 0)
+        return DELIV_DEFER;
+    if (dot == 1)
+        log_warn("%s.lock: the directory does not allow dot-locks; using fcntl only", r->path);
+    res = open_box(r, &b->fd, status);
+    if (res == DELIV_OK && fcntl_lock(b->fd, deadline) < 0) {
+        *status = errno == EWOULDBLOCK
+                      ? xasprintf("4.2.0 %s is locked by another program; will retry", r->path)
+                      : xasprintf("4.3.0 cannot lock %s: %s", r->path, strerror(errno));
+        res = DELIV_DEFER;
+    }
+    if (res == DELIV_OK && (fstat(b->fd, &st) < 0 || (b->lockfd >= 0 && note_size(b->lockfd, &st) < 0))) {
+        *status = xasprintf("4.3.0 cannot lock %s: %s", r->path, strerror(errno));
+        res = DELIV_DEFER;
+    }
+    if (res == DELIV_OK) {
+        b->size = st.st_size;
+        return DELIV_OK;
+    }
+    if (b->lockfd >= 0)
+        dotunlock(r->path, b->lockfd);
+    if (b->fd >= 0)
+        close(b->fd);
+    b->fd = b->lockfd = -1;
+    return res;
 }
 
 /* mbox messages are separated by an empty line before "From ": if the file
@@ -272,13 +534,21 @@ static int append_one(const struct mbox_req *r, int fd, int readable, struct mbo
     return -1;
 }
 
+/* ---- writing (never as root) ---- */
+
 /* Append every message, then one fsync; results per message. */
-static void write_all_msgs(const struct mbox_req *r, int fd, int readable,
-                           struct mbox_msg *msgs, size_t n)
+void mbox_write(const struct mbox_req *r, int fd, struct mbox_msg *msgs, size_t n)
 {
     struct stat st;
     size_t k = 0;
+    int readable = (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
 
+    for (size_t j = 0; j < n; j++) {
+        msgs[j].res = DELIV_DEFER;
+        msgs[j].status = NULL;
+    }
+    if (n == 0)
+        return;
     if (fstat(fd, &st) < 0) {
         char *why = xasprintf("4.3.0 cannot stat %s: %s", r->path, strerror(errno));
         for (; k < n; k++)
@@ -311,53 +581,36 @@ static void write_all_msgs(const struct mbox_req *r, int fd, int readable,
     }
 }
 
-/* The same verdict for every message of the batch. */
-static void all_get(struct mbox_msg *msgs, size_t n, enum deliv_result res, char *status)
+void mbox_close(const struct mbox_req *r, struct mbox_box *b, int cut)
 {
-    for (size_t k = 0; k < n; k++) {
-        msgs[k].res = res;
-        msgs[k].status = xstrdup(status);
-    }
-    free(status);
+    if (b->fd < 0)
+        return;
+    if (cut)
+        cut_back(r->path, b->fd, b->size);
+    if (b->lockfd >= 0) /* first: a dot-lock left behind would cut what we wrote */
+        dotunlock(r->path, b->lockfd);
+    close(b->fd); /* releases the fcntl lock */
+    b->fd = b->lockfd = -1;
 }
 
 void mbox_deliver_many(const struct mbox_req *r, struct mbox_msg *msgs, size_t n)
 {
-    long long deadline = now_ms() + (r->lock_wait_ms > 0 ? r->lock_wait_ms : MBOX_LOCK_WAIT_MS);
+    struct mbox_box b;
     char *status = NULL;
-    int fd = -1, readable = 0, dot;
 
-    for (size_t k = 0; k < n; k++) {
-        msgs[k].res = DELIV_DEFER;
-        msgs[k].status = NULL;
-    }
     if (n == 0)
         return;
-    dot = mbox_dotlock(r->path, deadline);
-    if (dot < 0) {
-        all_get(msgs, n, DELIV_DEFER,
-                errno == EWOULDBLOCK
-                    ? xasprintf("4.2.0 %s.lock is held by another program; will retry", r->path)
-                    : xasprintf("4.3.0 cannot create %s.lock: %s", r->path, strerror(errno)));
+    if (mbox_open(r, &b, &status) != DELIV_OK) {
+        enum deliv_result res = status[0] == '5' ? DELIV_FAIL : DELIV_DEFER;
+        for (size_t k = 0; k < n; k++) {
+            msgs[k].res = res;
+            msgs[k].status = xstrdup(status);
+        }
+        free(status);
         return;
     }
-    if (dot == 1)
-        log_warn("%s.lock: the directory does not allow dot-locks; using fcntl only", r->path);
-    enum deliv_result res = open_box(r, &fd, &readable, &status);
-    if (res != DELIV_OK) {
-        all_get(msgs, n, res, status);
-    } else if (fcntl_lock(fd, deadline) < 0) {
-        all_get(msgs, n, DELIV_DEFER,
-                errno == EWOULDBLOCK
-                    ? xasprintf("4.2.0 %s is locked by another program; will retry", r->path)
-                    : xasprintf("4.3.0 cannot lock %s: %s", r->path, strerror(errno)));
-    } else {
-        write_all_msgs(r, fd, readable, msgs, n);
-    }
-    if (fd >= 0)
-        close(fd); /* releases the fcntl lock */
-    if (dot == 0)
-        mbox_dotunlock(r->path);
+    mbox_write(r, b.fd, msgs, n);
+    mbox_close(r, &b, 0);
 }
 
 enum deliv_result mbox_deliver(const struct mbox_req *r, char **status)

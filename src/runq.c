@@ -102,6 +102,7 @@ struct mbjob {
 struct mbjobs {
     struct mbjob *v;
     size_t n;
+    struct strlist *busy; /* user, status, ...: mailboxes found locked in this batch */
 };
 
 /* Recipient i goes into user's mailbox, with the batch. */
@@ -163,10 +164,27 @@ static int by_user(const void *a, const void *b)
     return d ? d : (x < y ? -1 : x > y);
 }
 
-/* Deliver one mailbox's share and record each result. */
-static void flush_one(const struct config *c, struct mbjob *v, size_t n,
-                      const struct runq_opts *o)
+/* The status a mailbox found locked earlier in this run was deferred with. */
+static const char *busy_status(const struct strlist *busy, const char *user)
 {
+    for (size_t k = 0; busy && k + 1 < busy->n; k += 2)
+        if (strcmp(busy->v[k], user) == 0)
+            return busy->v[k + 1];
+    return NULL;
+}
+
+/* Deliver one mailbox's share and record each result.  A mailbox that was
+ * locked (4.2.0) is not waited for again in the same run: its later shares
+ * defer at once and the other mailboxes go on. */
+static void flush_one(const struct config *c, struct mbjob *v, size_t n,
+                      const struct runq_opts *o, struct strlist *busy)
+{
+    const char *was = busy_status(busy, v[0].user);
+    if (was != NULL) {
+        for (size_t k = 0; k < n; k++)
+            record(v[k].m, v[k].i, RS_PENDING, was, "local", o);
+        return;
+    }
     struct local_mjob *jobs = xcalloc(n, sizeof *jobs);
     for (size_t k = 0; k < n; k++) {
         struct envelope *e = spool_env(v[k].m);
@@ -177,6 +195,11 @@ static void flush_one(const struct config *c, struct mbjob *v, size_t n,
         jobs[k].qid = e->qid;
     }
     local_deliver_mbox_batch(c, v[0].user, jobs, n);
+    if (busy && jobs[0].res == DELIV_DEFER && jobs[0].status &&
+        strncmp(jobs[0].status, "4.2.0 ", 6) == 0) {
+        sl_add(busy, v[0].user);
+        sl_add(busy, jobs[0].status);
+    }
     for (size_t k = 0; k < n; k++) {
         record(v[k].m, v[k].i, result_state(jobs[k].res), jobs[k].status, "local", o);
         free(jobs[k].status);
@@ -193,7 +216,7 @@ static void flush_mboxes(const struct config *c, struct mbjobs *mj, const struct
         size_t b = a + 1;
         while (b < mj->n && b - a < MBOX_BATCH_MAX && strcmp(mj->v[a].user, mj->v[b].user) == 0)
             b++;
-        flush_one(c, mj->v + a, b - a, o);
+        flush_one(c, mj->v + a, b - a, o, mj->busy);
         a = b;
     }
     for (size_t k = 0; k < mj->n; k++)
@@ -633,9 +656,10 @@ static int open_due(const struct config *c, const char *qid, const struct runq_o
  * mailbox, then bounces, back-off and removal, message by message.  newqids
  * gets the bounces queued meanwhile (one slot per message, "" for none). */
 static void deliver_group(const struct config *c, struct qmsg **ms, size_t n,
-                          const struct runq_opts *o, char (*newqids)[QID_MAX])
+                          const struct runq_opts *o, char (*newqids)[QID_MAX],
+                          struct strlist *busy)
 {
-    struct mbjobs mj = {0};
+    struct mbjobs mj = {.busy = busy};
     for (size_t k = 0; k < n; k++)
         deliver_pending(c, ms[k], o, &mj);
     flush_mboxes(c, &mj, o);
@@ -663,7 +687,7 @@ static int deliver_bounces(const struct config *c, const char *first,
         newqid[0] = '\0';
         rc = open_due(c, q, &fo, &m);
         if (rc == 0 && m)
-            deliver_group(c, &m, 1, &fo, &newqid);
+            deliver_group(c, &m, 1, &fo, &newqid, NULL);
     }
     return rc < 0 ? -1 : rc;
 }
@@ -676,7 +700,9 @@ int runq_batch(const struct config *c, const struct strlist *qids, const struct 
 {
     struct qmsg *ms[GROUP_MAX];
     char newqids[GROUP_MAX][QID_MAX];
+    struct strlist busy;
     int rc = 0;
+    sl_init(&busy);
     for (size_t at = 0; at < qids->n;) {
         size_t n = 0;
         for (; at < qids->n && n < GROUP_MAX; at++) {
@@ -687,11 +713,12 @@ int runq_batch(const struct config *c, const struct strlist *qids, const struct 
             else if (r != 0 && (rc == 0 || r < 0))
                 rc = r;
         }
-        deliver_group(c, ms, n, o, newqids);
+        deliver_group(c, ms, n, o, newqids, &busy);
         for (size_t k = 0; k < n; k++)
             if (newqids[k][0] && deliver_bounces(c, newqids[k], o) < 0)
                 rc = -1;
     }
+    sl_free(&busy);
     return rc;
 }
 

@@ -1,6 +1,8 @@
 /* test_mbox.c - appending to mbox files: creation, escaping, the refusals
- * (symlink, hard link, owner, non-regular), truncation after a failed write,
- * the dot-lock and fcntl lock, and a real reader (python3 mailbox) agreeing. */
+ * (symlink, hard link, owner, non-regular: a mailbox defers, a file named in
+ * an alias fails), truncation after a failed write, the dot-lock and fcntl
+ * lock, stale, dead and foreign dot-locks (a dead locker's fragment is cut
+ * away), and a real reader (python3 mailbox) agreeing. */
 #include "compat.h"
 
 #include <errno.h>
@@ -77,9 +79,27 @@ static enum deliv_result deliver(struct fx *f, const char *path, int datafd, cha
 {
     struct mbox_req r = {.path = path, .owner = geteuid(), .sender = "alice@example.org",
                          .rcpt = "user@here", .data = md_of(datafd), .escape_from = 1,
-                         .lock_wait_ms = 0};
+                         .lock_wait_ms = 0, .new_uid = (uid_t)-1, .new_gid = (gid_t)-1,
+                         .mail_gid = (gid_t)-1};
     (void)f;
     return mbox_deliver(&r, status);
+}
+
+/* The same into a file named in an alias: no owner rule. */
+static enum deliv_result deliver_file(const char *path, int datafd, char **status)
+{
+    struct mbox_req r = {.path = path, .owner = (uid_t)-1, .sender = "a@x", .rcpt = "f@here",
+                         .data = md_of(datafd), .escape_from = 1, .new_uid = (uid_t)-1,
+                         .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1};
+    return mbox_deliver(&r, status);
+}
+
+/* status starts with prefix and contains text; freed */
+static void expect_status(char *status, const char *prefix, const char *text)
+{
+    if (strncmp(status, prefix, strlen(prefix)) != 0 || strstr(status, text) == NULL)
+        fail_msg("status \"%s\", want \"%s...%s...\"", status, prefix, text);
+    free(status);
 }
 
 static char *slurp(const char *path)
@@ -184,18 +204,25 @@ static void test_symlink_refused(void **state)
     int fd = open(target, O_WRONLY | O_CREAT, 0600);
     close(fd);
     assert_int_equal(symlink(target, f->box), 0);
-    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_FAIL);
-    assert_non_null(strstr(status, "symbolic link"));
-    assert_true(status[0] == '5');
-    free(status);
+    /* a mailbox: planted in a shared spool, the mail waits (no bounce) */
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_DEFER);
+    expect_status(status, "4.2.0 ", "is a symbolic link: remove it");
+    /* a file named in an alias: the alias is wrong */
+    assert_int_equal(deliver_file(f->box, f->datafd, &status), DELIV_FAIL);
+    expect_status(status, "5.2.0 ", "symbolic link");
     struct stat st;
     assert_int_equal(stat(target, &st), 0);
     assert_int_equal(st.st_size, 0);
     /* a dangling symlink is not followed to create its target either */
     unlink(target);
-    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_FAIL);
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_DEFER);
+    free(status);
+    assert_int_equal(deliver_file(f->box, f->datafd, &status), DELIV_FAIL);
     free(status);
     assert_int_equal(stat(target, &st), -1);
+    char *lock = xasprintf("%s.lock", f->box);
+    assert_int_equal(access(lock, F_OK), -1); /* no dot-lock left behind */
+    free(lock);
     free(target);
 }
 
@@ -207,23 +234,33 @@ static void test_hardlink_refused(void **state)
     int fd = open(other, O_WRONLY | O_CREAT, 0600);
     close(fd);
     assert_int_equal(link(other, f->box), 0);
-    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_FAIL);
-    assert_non_null(strstr(status, "hard links"));
-    free(status);
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_DEFER);
+    expect_status(status, "4.2.0 ", "has 2 hard links: remove it");
+    assert_int_equal(deliver_file(f->box, f->datafd, &status), DELIV_FAIL);
+    expect_status(status, "5.2.0 ", "hard links");
     struct stat st;
     assert_int_equal(stat(other, &st), 0);
     assert_int_equal(st.st_size, 0);
     free(other);
 }
 
+/* A FIFO (nobody reading it) or a directory: deferred at once, never
+ * opened for writing (that would block). */
 static void test_not_regular_refused(void **state)
 {
     struct fx *f = *state;
     char *status;
     assert_int_equal(mkfifo(f->box, 0600), 0);
-    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_FAIL);
-    assert_non_null(strstr(status, "not a regular file"));
-    free(status);
+    long long t0 = now_ms();
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_DEFER);
+    expect_status(status, "4.2.0 ", "is a FIFO, not a regular file: remove it");
+    assert_int_equal(deliver_file(f->box, f->datafd, &status), DELIV_FAIL);
+    expect_status(status, "5.2.0 ", "not a regular file");
+    assert_true(now_ms() - t0 < 2000);
+    unlink(f->box);
+    assert_int_equal(mkdir(f->box, 0700), 0);
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_DEFER);
+    expect_status(status, "4.2.0 ", "is a directory, not a regular file");
 }
 
 static void test_wrong_owner_refused(void **state)
@@ -234,17 +271,17 @@ static void test_wrong_owner_refused(void **state)
     close(fd);
     /* the recipient is somebody else than the file's owner */
     struct mbox_req r = {.path = f->box, .owner = geteuid() + 1, .sender = "",
-                         .rcpt = "x", .data = md_of(f->datafd), .escape_from = 1};
-    assert_int_equal(mbox_deliver(&r, &status), DELIV_FAIL);
-    assert_non_null(strstr(status, "not to the recipient"));
-    free(status);
+                         .rcpt = "x", .data = md_of(f->datafd), .escape_from = 1,
+                         .new_uid = (uid_t)-1, .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1};
+    assert_int_equal(mbox_deliver(&r, &status), DELIV_DEFER);
+    expect_status(status, "4.2.0 ", "not to the recipient");
     if (geteuid() != 0) {
         print_message("skipped the chown-to-nobody half: needs root\n");
         return;
     }
     /* root: a mailbox really owned by nobody, delivered for root */
     assert_int_equal(chown(f->box, 65534, 65534), 0);
-    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_FAIL);
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_DEFER);
     free(status);
     struct stat st;
     assert_int_equal(stat(f->box, &st), 0);
@@ -368,7 +405,8 @@ static void test_lock_timeout_defers(void **state)
     pid_t holder = hold_lock(f->box, 1, 1, &release);
     char *status;
     struct mbox_req r = {.path = f->box, .owner = geteuid(), .sender = "", .rcpt = "x",
-                         .data = md_of(f->datafd), .escape_from = 1, .lock_wait_ms = 300};
+                         .data = md_of(f->datafd), .escape_from = 1, .lock_wait_ms = 300,
+                         .new_uid = (uid_t)-1, .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1};
     assert_int_equal(mbox_deliver(&r, &status), DELIV_DEFER);
     assert_non_null(strstr(status, "4.2.0 "));
     free(status);
@@ -409,7 +447,8 @@ static void test_many(void **state)
 {
     struct fx *f = *state;
     int d2 = data_file("Subject: two\n\nsecond\n");
-    struct mbox_req r = {.path = f->box, .owner = geteuid(), .escape_from = 1};
+    struct mbox_req r = {.path = f->box, .owner = geteuid(), .escape_from = 1,
+                         .new_uid = (uid_t)-1, .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1};
     struct mbox_msg m[3] = {
         {.sender = "a@x", .rcpt = "u1@here", .data = md_of(f->datafd)},
         {.sender = "", .rcpt = "u2@here", .data = md_of(d2)},
@@ -435,7 +474,8 @@ static void test_many(void **state)
 static void test_many_error_midway(void **state)
 {
     struct fx *f = *state;
-    struct mbox_req r = {.path = f->box, .owner = geteuid(), .escape_from = 1};
+    struct mbox_req r = {.path = f->box, .owner = geteuid(), .escape_from = 1,
+                         .new_uid = (uid_t)-1, .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1};
     struct mbox_msg m[3] = {
         {.sender = "a@x", .rcpt = "u1@here", .data = md_of(f->datafd)},
         {.sender = "b@x", .rcpt = "u2@here", .data = {987, 0, 100}},  /* not open: EBADF */
@@ -454,6 +494,176 @@ static void test_many_error_midway(void **state)
     free(v);
 }
 
+static struct mbox_req box_req(struct fx *f)
+{
+    return (struct mbox_req){.path = f->box, .owner = geteuid(), .sender = "b@x",
+                             .rcpt = "user@here", .data = md_of(f->datafd), .escape_from = 1,
+                             .new_uid = (uid_t)-1, .new_gid = (gid_t)-1,
+                             .mail_gid = (gid_t)-1, .lock_wait_ms = 300};
+}
+
+static const char FRAGMENT[] = "From frag@x Thu Jan  1 00:00:00 1970\nSubject: frag\n\npartial";
+
+/* The locker keeps the size: a writer killed half-way (here a child that
+ * writes through the inherited descriptor and dies) is cut back by it. */
+static void test_killed_writer_cut_back(void **state)
+{
+    struct fx *f = *state;
+    char *status;
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_OK);
+    free(status);
+    char *before = slurp(f->box);
+    struct mbox_req r = box_req(f);
+    struct mbox_box b;
+    assert_int_equal(mbox_open(&r, &b, &status), DELIV_OK);
+    assert_int_equal(b.size, (off_t)strlen(before));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        (void)write_all(b.fd, FRAGMENT, strlen(FRAGMENT));
+        kill(getpid(), SIGKILL);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    mbox_close(&r, &b, 1);
+    char *after = slurp(f->box);
+    assert_string_equal(after, before);
+    char *lock = xasprintf("%s.lock", f->box);
+    assert_int_equal(access(lock, F_OK), -1);
+    free(lock);
+    free(before);
+    free(after);
+}
+
+/* The locker itself dies with a fragment in the file: its dot-lock says
+ * "postoffice PID SIZE DEV INO", and the next delivery, finding PID gone,
+ * cuts the fragment away before appending.  Touching the lock does not keep
+ * it: only a live PID does. */
+static void test_dead_locker_cut_back(void **state)
+{
+    struct fx *f = *state;
+    char *status;
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_OK);
+    free(status);
+    char *lock = xasprintf("%s.lock", f->box);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct mbox_req r = box_req(f);
+        struct mbox_box b;
+        if (mbox_open(&r, &b, &status) != DELIV_OK)
+            _exit(2);
+        (void)write_all(b.fd, FRAGMENT, strlen(FRAGMENT));
+        _exit(0); /* dies holding the dot-lock */
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char *info = slurp(lock);
+    char *want = xasprintf("postoffice %ld ", (long)pid);
+    assert_true(strncmp(info, want, strlen(want)) == 0);
+    assert_int_equal(utimensat(AT_FDCWD, lock, NULL, 0), 0); /* touched: still stale */
+    long long t0 = now_ms();
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_OK);
+    free(status);
+    assert_true(now_ms() - t0 < 2000);
+    char *view = python_view(f->box);
+    assert_string_equal(view,
+                        "alice@example.org <alice@example.org> user@here one "
+                        "'>From the start\\nline two\\n'\n"
+                        "alice@example.org <alice@example.org> user@here one "
+                        "'>From the start\\nline two\\n'\n");
+    assert_int_equal(access(lock, F_OK), -1);
+    free(view);
+    free(want);
+    free(info);
+    free(lock);
+}
+
+/* A live locker's dot-lock is respected, however it was touched: the
+ * delivery defers after lock_wait_ms (4.2.0), and nothing is cut. */
+static void test_live_locker_defers(void **state)
+{
+    struct fx *f = *state;
+    char *status;
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct mbox_req r = box_req(f);
+        struct mbox_box b;
+        char c;
+        close(go[1]);
+        if (mbox_open(&r, &b, &status) != DELIV_OK)
+            _exit(2);
+        (void)write_all(b.fd, FRAGMENT, strlen(FRAGMENT));
+        (void)read_all(go[0], &c, 1);
+        _exit(0);
+    }
+    close(go[0]);
+    char *lock = xasprintf("%s.lock", f->box);
+    for (int i = 0; i < 200; i++) { /* the file has the fragment once the child is done */
+        struct stat st;
+        if (stat(f->box, &st) == 0 && st.st_size == (off_t)strlen(FRAGMENT))
+            break;
+        poll(NULL, 0, 10);
+    }
+    struct mbox_req r = box_req(f);
+    assert_int_equal(mbox_deliver(&r, &status), DELIV_DEFER);
+    expect_status(status, "4.2.0 ", ".lock is held by another program");
+    struct stat st;
+    assert_int_equal(stat(f->box, &st), 0);
+    assert_int_equal(st.st_size, (off_t)strlen(FRAGMENT));
+    close(go[1]);
+    waitpid(pid, NULL, 0);
+    free(lock);
+}
+
+/* A dot-lock made by somebody who is neither the owner, root nor the mail
+ * group (planted in a 1777 spool) is removed with a warning, not waited for;
+ * one of the mail group is respected. */
+static void test_foreign_lock_removed(void **state)
+{
+    struct fx *f = *state;
+    char *status;
+    if (geteuid() != 0) {
+        print_message("skipped: needs root to plant a lock as another uid\n");
+        skip();
+    }
+    char *lock = xasprintf("%s.lock", f->box);
+    close(open(lock, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    assert_int_equal(chown(lock, 65534, 65534), 0);
+    struct mbox_req r = box_req(f);
+    r.lock_wait_ms = 3000;
+    long long t0 = now_ms();
+    assert_int_equal(mbox_deliver(&r, &status), DELIV_OK);
+    free(status);
+    assert_true(now_ms() - t0 < 1000);
+    assert_int_equal(access(lock, F_OK), -1);
+    /* the same lock, but of the spool's mail group: another mail program's */
+    close(open(lock, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    assert_int_equal(chown(lock, 65534, 65534), 0);
+    r.mail_gid = 65534;
+    r.lock_wait_ms = 300;
+    assert_int_equal(mbox_deliver(&r, &status), DELIV_DEFER);
+    expect_status(status, "4.2.0 ", "held by another program");
+    assert_int_equal(access(lock, F_OK), 0);
+    free(lock);
+}
+
+static void test_world_writable_refused(void **state)
+{
+    struct fx *f = *state;
+    char *status;
+    int fd = open(f->box, O_WRONLY | O_CREAT, 0600);
+    assert_int_equal(fchmod(fd, 0666), 0);
+    close(fd);
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_DEFER);
+    expect_status(status, "4.2.0 ", "writable by everybody: chmod 600 it");
+}
+
 int main(void)
 {
 
@@ -466,6 +676,9 @@ int main(void)
         T(test_waits_for_fcntl_lock), T(test_lock_timeout_defers),
         T(test_stale_dotlock_removed), T(test_prepend_sanitised),
         T(test_many),                T(test_many_error_midway),
+        T(test_killed_writer_cut_back), T(test_dead_locker_cut_back),
+        T(test_live_locker_defers),  T(test_foreign_lock_removed),
+        T(test_world_writable_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
