@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,9 @@
 #include "runq.h"
 #include "rworker.h"
 #include "spool.h"
+
+/* How long an explicit run waits for messages another process holds. */
+#define RUNQ_BUSY_WAIT_MS 10000
 
 /* Seconds since t, for log lines. */
 static long age(time_t t)
@@ -505,9 +509,10 @@ static int open_due(const struct config *c, const char *qid, const struct runq_o
     int rc = spool_open(c->queuedir, qid, &m);
     if (rc == 1)
         return 1;
+    if (rc < 0 && errno == ENOENT)
+        return 0; /* delivered and removed by another process meanwhile */
     if (rc < 0) {
-        if (errno != ENOENT)
-            log_err("%s: cannot open: %s", qid, strerror(errno));
+        log_err("%s: cannot open: %s", qid, strerror(errno));
         return -1;
     }
     struct envelope *e = spool_env(m);
@@ -602,22 +607,36 @@ int runq_message(const struct config *c, const char *qid, const struct runq_opts
     return rc;
 }
 
-/* Wait for one worker; returns 0 when none is left. */
-static int reap(int *running)
+/* Wait for one worker (its wait status into *st: 0 if none was reaped);
+ * returns 0 when none is left. */
+static int reap(int *running, int *st)
 {
+    *st = 0;
     if (*running == 0)
         return 0;
-    int st;
-    if (wait(&st) > 0 || errno != EINTR)
+    if (wait(st) > 0 || errno != EINTR)
         (*running)--;
     return 1;
 }
 
+/* A child's exit status for runq_batch's result, and back. */
+static int batch_status(int r)
+{
+    return r < 0 ? 1 : r == 1 ? 2 : 0;
+}
+
+/* Worse of two runq_batch results: an error over busy over done. */
+static int worse(int a, int b)
+{
+    return a < 0 || b < 0 ? -1 : a > b ? a : b;
+}
+
 /* The local pass of a run: the messages still there, split into at most
  * delivery-processes shares, each delivered by runq_batch in a child (in this
- * process with -v, to keep its output in order, or when asked to). */
-static void local_pass(const struct config *c, const struct strlist *q,
-                       const struct runq_opts *o)
+ * process with -v, to keep its output in order, or when asked to).  Returns
+ * like runq_batch, for all of them. */
+static int local_pass(const struct config *c, const struct strlist *q,
+                      const struct runq_opts *o)
 {
     struct strlist left;
     sl_init(&left);
@@ -627,13 +646,13 @@ static void local_pass(const struct config *c, const struct strlist *q,
             sl_add(&left, q->v[i]);
     long maxp = c->delivery_procs > 0 ? c->delivery_procs : 1;
     if (maxp == 1 || o->verbose || o->in_process || left.n <= 1) {
-        runq_batch(c, &left, o);
+        int r = runq_batch(c, &left, o);
         sl_free(&left);
-        return;
+        return r;
     }
     size_t shares = left.n < (size_t)maxp ? left.n : (size_t)maxp;
     size_t per = (left.n + shares - 1) / shares;
-    int running = 0;
+    int running = 0, rc = 0;
     for (size_t at = 0; at < left.n; at += per) {
         struct strlist part;
         sl_init(&part);
@@ -642,26 +661,28 @@ static void local_pass(const struct config *c, const struct strlist *q,
         fflush(NULL);
         pid_t pid = fork();
         if (pid == 0)
-            _exit(runq_batch(c, &part, o) < 0 ? 1 : 0);
+            _exit(batch_status(runq_batch(c, &part, o)));
         if (pid > 0)
             running++;
         else
-            runq_batch(c, &part, o);
+            rc = worse(rc, runq_batch(c, &part, o));
         sl_free(&part);
     }
-    while (reap(&running))
-        ;
+    int st;
+    while (reap(&running, &st))
+        rc = worse(rc, !WIFEXITED(st) || WEXITSTATUS(st) == 1 ? -1 : WEXITSTATUS(st) == 2);
     sl_free(&left);
+    return rc;
 }
 
 int runq_messages(const struct config *c, const struct strlist *q,
                   const struct runq_opts *o)
 {
-    rworker_run(c, q, o);
+    int rr = rworker_run(c, q, o);
     struct runq_opts lo = *o;
     lo.skip_remote = 1;
-    local_pass(c, q, &lo);
-    return 0;
+    int lr = local_pass(c, q, &lo);
+    return rr != 0 || lr != 0 ? EX_TEMPFAIL : 0;
 }
 
 /* Load the name-service modules once, here: every local delivery forks a
@@ -675,6 +696,33 @@ void runq_preload_nss(const struct config *c)
     int n = 1;
     if (pw)
         (void)getgrouplist(pw->pw_name, pw->pw_gid, g, &n);
+}
+
+/* Wait up to ms milliseconds for the messages of q that another process
+ * holds (a sendmail's background delivery of a message it just queued, a
+ * daemon's worker): the ones still held then are moved from q to busy. */
+static void wait_busy(const char *queuedir, struct strlist *q, long ms, struct strlist *busy)
+{
+    long long until = now_ms() + ms;
+    for (;;) {
+        sl_free(busy);
+        sl_init(busy);
+        for (size_t i = 0; i < q->n; i++)
+            if (spool_locked(queuedir, q->v[i]) == 1)
+                sl_add(busy, q->v[i]);
+        if (busy->n == 0 || ms_left(until) <= 0)
+            break;
+        poll(NULL, 0, ms_left(until) < 100 ? ms_left(until) : 100);
+    }
+    if (busy->n == 0)
+        return;
+    struct strlist rest;
+    sl_init(&rest);
+    for (size_t i = 0; i < q->n; i++)
+        if (!sl_contains(busy, q->v[i]))
+            sl_add(&rest, q->v[i]);
+    sl_free(q);
+    *q = rest;
 }
 
 int runq_run(const struct config *c, const struct runq_opts *o)
@@ -695,8 +743,23 @@ int runq_run(const struct config *c, const struct runq_opts *o)
         say("cannot list the queue %s: %s", c->queuedir, strerror(errno));
         return EX_OSERR;
     }
+    struct strlist busy;
+    sl_init(&busy);
+    if (o->force)
+        wait_busy(c->queuedir, &q, RUNQ_BUSY_WAIT_MS, &busy);
     runq_preload_nss(c);
-    runq_messages(c, &q, o);
+    int rc = runq_messages(c, &q, o);
+    if (busy.n) {
+        log_notice("%zu message%s busy (being delivered by another process) after %d "
+                   "seconds: not attempted in this run", busy.n, busy.n == 1 ? "" : "s",
+                   RUNQ_BUSY_WAIT_MS / 1000);
+        say("%zu message%s busy (being delivered by another process), not attempted in this "
+            "run: %s%s", busy.n, busy.n == 1 ? "" : "s", busy.v[0], busy.n > 1 ? " ..." : "");
+        rc = EX_TEMPFAIL;
+    } else if (rc != 0 && o->force) {
+        say("not every message could be attempted (busy, or unreadable: see the mail log)");
+    }
+    sl_free(&busy);
     sl_free(&q);
-    return 0;
+    return rc;
 }
