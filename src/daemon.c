@@ -727,11 +727,18 @@ static void start_queue_run(struct daemon *d)
 /* Drain the FIFO (large reads: a pipe holds 64 KiB) and note that a run is
  * wanted; the loop starts it (trigger_due), and does not poll the FIFO again
  * until then: meanwhile writers only fill the pipe, at no cost to us. */
-static void read_trigger(struct daemon *d)
+static void drain_trigger(const struct daemon *d)
 {
     static char tmp[65536];
+    if (d->trigger < 0)
+        return;
     for (int k = 0; k < 16 && read(d->trigger, tmp, sizeof tmp) == (ssize_t)sizeof tmp; k++)
         ;
+}
+
+static void read_trigger(struct daemon *d)
+{
+    drain_trigger(d);
     d->rerun = 1;
 }
 
@@ -851,8 +858,10 @@ static void serve(struct daemon *d, int sigfd)
             start_queue_run(d);
             d->next_run = now_ms() + (long long)d->o->queue_interval * 1000;
         }
-        if (trigger_due(d) == 0)
+        if (trigger_due(d) == 0) {
+            drain_trigger(d); /* what came meanwhile: this run covers it */
             start_queue_run(d);
+        }
         start_deliveries(d);
         size_t n = 0;
         for (size_t i = 0; i < d->nls; i++)
