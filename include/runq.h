@@ -12,7 +12,18 @@ struct runq_opts {
     int local_only;   /* deliver local recipients only; remote ones wait for a
                          queue run, untouched (no back-off counted) */
     int in_process;   /* runq_messages: no child processes for the local pass */
+    int busy_fd;      /* > 0: the ids of messages found held by another process
+                         are appended here, one per line (runq_note_busy) */
 };
+
+/* What a pass left undone (bits): a message held by another process, or one
+ * that could not be read / a delivery process that failed. */
+#define RUNQ_BUSY 2
+#define RUNQ_ERROR 1
+
+/* Note that message qid was held by another process (to o->busy_fd, if set):
+ * one write of a short line, safe from forked children. */
+void runq_note_busy(const struct runq_opts *o, const char *qid);
 
 /* Run the whole queue once (picks up the maildrop first).  Returns 0 when
  * every message due was attempted (a deferral is an attempt), EX_TEMPFAIL

@@ -7,6 +7,7 @@
 #include "compat.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -507,8 +508,10 @@ static int open_due(const struct config *c, const char *qid, const struct runq_o
     struct qmsg *m;
     *out = NULL;
     int rc = spool_open(c->queuedir, qid, &m);
-    if (rc == 1)
+    if (rc == 1) {
+        runq_note_busy(o, qid);
         return 1;
+    }
     if (rc < 0 && errno == ENOENT)
         return 0; /* delivered and removed by another process meanwhile */
     if (rc < 0) {
@@ -675,14 +678,31 @@ static int local_pass(const struct config *c, const struct strlist *q,
     return rc;
 }
 
-int runq_messages(const struct config *c, const struct strlist *q,
-                  const struct runq_opts *o)
+void runq_note_busy(const struct runq_opts *o, const char *qid)
 {
-    int rr = rworker_run(c, q, o);
+    if (o->busy_fd <= 0)
+        return;
+    char *line = xasprintf("%s\n", qid);
+    if (write(o->busy_fd, line, strlen(line)) < 0)
+        log_warn("%s: cannot note a busy message: %s", qid, strerror(errno));
+    free(line);
+}
+
+/* Both passes over q: RUNQ_BUSY/RUNQ_ERROR bits for what was left undone. */
+static int run_passes(const struct config *c, const struct strlist *q,
+                      const struct runq_opts *o)
+{
+    int rc = rworker_run(c, q, o);
     struct runq_opts lo = *o;
     lo.skip_remote = 1;
     int lr = local_pass(c, q, &lo);
-    return rr != 0 || lr != 0 ? EX_TEMPFAIL : 0;
+    return rc | (lr < 0 ? RUNQ_ERROR : lr == 1 ? RUNQ_BUSY : 0);
+}
+
+int runq_messages(const struct config *c, const struct strlist *q,
+                  const struct runq_opts *o)
+{
+    return run_passes(c, q, o) ? EX_TEMPFAIL : 0;
 }
 
 /* Load the name-service modules once, here: every local delivery forks a
@@ -701,28 +721,89 @@ void runq_preload_nss(const struct config *c)
 /* Wait up to ms milliseconds for the messages of q that another process
  * holds (a sendmail's background delivery of a message it just queued, a
  * daemon's worker): the ones still held then are moved from q to busy. */
-static void wait_busy(const char *queuedir, struct strlist *q, long ms, struct strlist *busy)
+static void wait_busy(const char *queuedir, struct strlist *q, long long until,
+                      struct strlist *busy)
 {
-    long long until = now_ms() + ms;
+    struct strlist held;
     for (;;) {
-        sl_free(busy);
-        sl_init(busy);
+        sl_init(&held);
         for (size_t i = 0; i < q->n; i++)
             if (spool_locked(queuedir, q->v[i]) == 1)
-                sl_add(busy, q->v[i]);
-        if (busy->n == 0 || ms_left(until) <= 0)
+                sl_add(&held, q->v[i]);
+        if (held.n == 0 || ms_left(until) <= 0)
             break;
+        sl_free(&held);
         poll(NULL, 0, ms_left(until) < 100 ? ms_left(until) : 100);
     }
-    if (busy->n == 0)
-        return;
     struct strlist rest;
     sl_init(&rest);
     for (size_t i = 0; i < q->n; i++)
-        if (!sl_contains(busy, q->v[i]))
+        if (!sl_contains(&held, q->v[i]))
             sl_add(&rest, q->v[i]);
+    for (size_t i = 0; i < held.n; i++)
+        if (!sl_contains(busy, held.v[i]))
+            sl_add(busy, held.v[i]);
+    sl_free(&held);
     sl_free(q);
     *q = rest;
+}
+
+/* The ids noted in the busy file (runq_note_busy) since it was last read,
+ * which is then emptied. */
+static void read_busy(int fd, struct strlist *out)
+{
+    struct buf b;
+    buf_init(&b);
+    if (pread_rest(fd, 0, &b, 16 * 1024 * 1024) == 0 && ftruncate(fd, 0) == 0) {
+        char *save = NULL;
+        buf_addc(&b, '\0');
+        for (char *t = strtok_r(b.s, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+            if (qid_valid(t) && !sl_contains(out, t))
+                sl_add(out, t);
+    }
+    buf_free(&b);
+}
+
+/* A run by hand: messages another process holds are waited for (all within
+ * RUNQ_BUSY_WAIT_MS), at the start and, for those the passes then found held
+ * (a daemon's worker took them meanwhile), after them; those still held at
+ * the end go into busy.  RUNQ_* bits of what else was left undone. */
+static int run_by_hand(const struct config *c, struct strlist *q, const struct runq_opts *o,
+                       struct strlist *busy)
+{
+    long long until = now_ms() + RUNQ_BUSY_WAIT_MS;
+    char tmpl[] = "/tmp/po-runq-busy-XXXXXX";
+    int fd = mkostemp(tmpl, O_CLOEXEC | O_APPEND);
+    if (fd >= 0)
+        unlink(tmpl);
+    struct runq_opts ro = *o;
+    ro.busy_fd = fd;
+    wait_busy(c->queuedir, q, until, busy);
+    int rc = run_passes(c, q, &ro), left = 0;
+    for (int round = 0; fd > 0 && round < 3 && (rc & RUNQ_BUSY); round++) {
+        struct strlist again;
+        sl_init(&again);
+        read_busy(fd, &again);
+        left = again.n == 0; /* busy, but not noted: can't tell which */
+        rc &= ~RUNQ_BUSY;
+        wait_busy(c->queuedir, &again, until, busy);
+        if (again.n)
+            rc |= run_passes(c, &again, &ro);
+        sl_free(&again);
+    }
+    if (fd > 0 && (rc & RUNQ_BUSY)) {
+        struct strlist last;
+        sl_init(&last);
+        read_busy(fd, &last);
+        for (size_t i = 0; i < last.n; i++)
+            if (!sl_contains(busy, last.v[i]))
+                sl_add(busy, last.v[i]);
+        left = last.n == 0;
+        sl_free(&last);
+    }
+    if (fd >= 0)
+        close(fd);
+    return (rc & RUNQ_ERROR) | (left || fd < 0 ? rc & RUNQ_BUSY : 0);
 }
 
 int runq_run(const struct config *c, const struct runq_opts *o)
@@ -745,10 +826,8 @@ int runq_run(const struct config *c, const struct runq_opts *o)
     }
     struct strlist busy;
     sl_init(&busy);
-    if (o->force)
-        wait_busy(c->queuedir, &q, RUNQ_BUSY_WAIT_MS, &busy);
     runq_preload_nss(c);
-    int rc = runq_messages(c, &q, o);
+    int rc = (o->force ? run_by_hand(c, &q, o, &busy) : run_passes(c, &q, o)) ? EX_TEMPFAIL : 0;
     if (busy.n) {
         log_notice("%zu message%s busy (being delivered by another process) after %d "
                    "seconds: not attempted in this run", busy.n, busy.n == 1 ? "" : "s",

@@ -91,6 +91,8 @@ static int one_message(const struct config *c, struct remote_session *rs,
     int r = spool_open(c->queuedir, qid, &m);
     if (r < 0 && errno != ENOENT)
         log_err("%s: cannot open: %s", qid, strerror(errno));
+    if (r == 1)
+        runq_note_busy(o, qid);
     if (r != 0)
         return r == 1 ? 1 : errno == ENOENT ? 0 : -1;
     struct envelope *e = spool_env(m);
@@ -193,14 +195,16 @@ int rworker_run(const struct config *c, const struct strlist *qids,
             running++;
         } else {
             log_err("cannot fork a remote delivery worker: %s", strerror(errno));
-            rc = 1;
+            rc |= RUNQ_ERROR;
         }
     }
     while (running > 0) {
         int st;
         pid_t p = wait(&st);
-        if (p > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-            rc = 1;
+        if (p > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2)
+            rc |= RUNQ_BUSY;
+        else if (p > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+            rc |= RUNQ_ERROR;
         if (p > 0 || errno == ECHILD)
             running--;
     }
