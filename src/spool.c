@@ -1169,6 +1169,13 @@ static void original_remove(const char *dir, const char *id)
     free(cm);
 }
 
+/* Is fd a regular file with exactly one link? */
+static int single_link(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1;
+}
+
 /* Convert the original postoffice's message cm<id> + dm<id> into a queue file
  * (delivered by this run), logged; a malformed one is set aside.  1 if
  * converted or set aside. */
@@ -1190,6 +1197,14 @@ static int convert_original(const char *dir, const char *id)
                     id, cmp, strerror(errno));
         goto out; /* gone, or an old runner still works on it */
     }
+    if (!single_link(cfd) || ((dfd = open(dmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+                                           O_NONBLOCK)) >= 0 && !single_link(dfd))) {
+        /* root reads these: never through a hard link the queue's owner made */
+        log_err("original postoffice message %s: cm%s or dm%s is not a plain file with one "
+                "link: left alone", id, id, id);
+        goto out;
+    }
+    int derr = dfd < 0 ? errno : 0;
     if (pread_rest(cfd, 0, &text, CF_MAX) < 0) {
         if (errno == EFBIG)
             done = original_aside(dir, id, "too large");
@@ -1200,8 +1215,6 @@ static int convert_original(const char *dir, const char *id)
     }
     buf_addc(&text, '\0'); /* keeps text.s valid when empty */
     buf_truncate(&text, text.len - 1);
-    dfd = open(dmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    int derr = dfd < 0 ? errno : 0;
     if (derr == ENOENT && original_converted(dir, id)) {
         original_remove(dir, id); /* converted by a run that crashed before this */
         done = 1;

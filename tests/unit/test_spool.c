@@ -680,6 +680,17 @@ static void test_convert_original(void **st)
     assert_true(file_exists(f->q, "xf", "cmBad000.1"));
     assert_true(file_exists(f->q, "xf", "dmBad000.1"));
     assert_int_equal(count_files(f->q, "qf"), 1);
+    /* a data file that is a hard link (to some file root can read) is left alone */
+    original(f->q, "Lnk000", cm, 1700000000);
+    char *dm = xasprintf("%s/dmLnk000", f->q), *other = xasprintf("%s/secret", f->dir);
+    write_text(other, "secret\n");
+    unlink(dm);
+    assert_int_equal(link(other, dm), 0);
+    assert_int_equal(spool_cleanup(f->q, 3600), 0);
+    assert_true(file_exists(f->q, "cm", "Lnk000"));
+    assert_int_equal(count_files(f->q, "qf"), 1);
+    free(dm);
+    free(other);
     sl_free(&l);
 }
 
