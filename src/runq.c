@@ -718,9 +718,10 @@ void runq_preload_nss(const struct config *c)
         (void)getgrouplist(pw->pw_name, pw->pw_gid, g, &n);
 }
 
-/* Wait up to ms milliseconds for the messages of q that another process
- * holds (a sendmail's background delivery of a message it just queued, a
- * daemon's worker): the ones still held then are moved from q to busy. */
+/* Wait until the time until (now_ms()) for the messages of q that another
+ * process holds (a sendmail's background delivery of a message it just
+ * queued, a daemon's worker): the ones still held then are moved from q to
+ * busy. */
 static void wait_busy(const char *queuedir, struct strlist *q, long long until,
                       struct strlist *busy)
 {
@@ -764,10 +765,10 @@ static void read_busy(int fd, struct strlist *out)
     buf_free(&b);
 }
 
-/* A run by hand: messages another process holds are waited for (all within
- * RUNQ_BUSY_WAIT_MS), at the start and, for those the passes then found held
- * (a daemon's worker took them meanwhile), after them; those still held at
- * the end go into busy.  RUNQ_* bits of what else was left undone. */
+/* A run by hand: messages another process holds (at the start, or found so
+ * by the passes: a daemon's worker took them meanwhile) are tried after the
+ * others, once they are free, all within RUNQ_BUSY_WAIT_MS; those still held
+ * then go into busy.  RUNQ_* bits of what else was left undone. */
 static int run_by_hand(const struct config *c, struct strlist *q, const struct runq_opts *o,
                        struct strlist *busy)
 {
@@ -778,32 +779,30 @@ static int run_by_hand(const struct config *c, struct strlist *q, const struct r
         unlink(tmpl);
     struct runq_opts ro = *o;
     ro.busy_fd = fd;
-    wait_busy(c->queuedir, q, until, busy);
-    int rc = run_passes(c, q, &ro), left = 0;
-    for (int round = 0; fd > 0 && round < 3 && (rc & RUNQ_BUSY); round++) {
-        struct strlist again;
-        sl_init(&again);
-        read_busy(fd, &again);
-        left = again.n == 0; /* busy, but not noted: can't tell which */
-        rc &= ~RUNQ_BUSY;
-        wait_busy(c->queuedir, &again, until, busy);
-        if (again.n)
-            rc |= run_passes(c, &again, &ro);
-        sl_free(&again);
+    struct strlist held;
+    sl_init(&held);
+    wait_busy(c->queuedir, q, now_ms(), &held); /* no wait: these go last */
+    int rc = run_passes(c, q, &ro);
+    for (int round = 0;; round++) {
+        if (fd > 0) {
+            read_busy(fd, &held); /* noted by the passes: known by name */
+            rc &= ~RUNQ_BUSY;
+        }
+        if (held.n == 0 || round == 3)
+            break;
+        wait_busy(c->queuedir, &held, until, busy); /* held: now the free ones */
+        if (held.n)
+            rc |= run_passes(c, &held, &ro);
+        sl_free(&held);
+        sl_init(&held);
     }
-    if (fd > 0 && (rc & RUNQ_BUSY)) {
-        struct strlist last;
-        sl_init(&last);
-        read_busy(fd, &last);
-        for (size_t i = 0; i < last.n; i++)
-            if (!sl_contains(busy, last.v[i]))
-                sl_add(busy, last.v[i]);
-        left = last.n == 0;
-        sl_free(&last);
-    }
+    for (size_t i = 0; i < held.n; i++)
+        if (!sl_contains(busy, held.v[i]))
+            sl_add(busy, held.v[i]);
+    sl_free(&held);
     if (fd >= 0)
         close(fd);
-    return (rc & RUNQ_ERROR) | (left || fd < 0 ? rc & RUNQ_BUSY : 0);
+    return rc; /* RUNQ_BUSY only when the names could not be noted */
 }
 
 int runq_run(const struct config *c, const struct runq_opts *o)

@@ -102,16 +102,21 @@ def test_runq_reports_busy_messages_and_exits_tempfail(sandbox, server):
 
 
 def test_runq_waits_for_a_briefly_held_message(sandbox, server):
+    """The held message is tried once it is free, after the others."""
     relay_to(sandbox, server)
     r = sandbox.sendmail("-odq", "-i", "x@a.test", message="Subject: brief\n\nbody\n")
     assert r.returncode == 0, r.stderr
     fds = lock_all(sandbox)
+    r = sandbox.sendmail("-odq", "-i", "y@b.test", message="Subject: free\n\nbody\n")
+    assert r.returncode == 0, r.stderr
     p = subprocess.Popen(sandbox.cmd("runq"), stderr=subprocess.PIPE)
-    time.sleep(1.0)
+    assert wait_messages(server, 1, timeout=5) == 1  # the free one did not wait
+    assert b"Subject: free" in server.messages[0]
+    time.sleep(0.5)
     for fd in fds:
         os.close(fd)
     assert p.wait(timeout=30) == 0, p.stderr.read()
-    assert len(server.messages) == 1
+    assert len(server.messages) == 2
     assert sandbox.queue_files() == []
 
 
