@@ -3,8 +3,8 @@
  * Text, one record per line, first character the record type, an end marker
  * line so a truncated file is detected.  After the end marker come appended
  * status records (one per recipient result, appended + fdatasync'ed by the queue
- * runner) which ctl_parse applies in order; a last line without its newline is
- * an interrupted append and is ignored.
+ * runner, each with its own checksum) which ctl_parse applies in order; a last
+ * line without its newline is an interrupted append and is ignored.
  *
  * Every string written is sanitised: no CR, LF or NUL can reach the file, so no
  * field can ever forge a record (anchors.md 3.3). */
@@ -19,7 +19,8 @@
 /* Serialise e (the whole envelope, with its end marker) into out. */
 void ctl_format(const struct envelope *e, struct buf *out);
 
-/* One appended status record for recipient i with state and status text. */
+/* One appended status record for recipient i with state and status text,
+ * ending in a TAB and the FNV-1a 64 checksum of the record before it. */
 void ctl_format_status(size_t i, enum rcpt_state st, const char *status,
                        const char *remote_mta, struct buf *out);
 
@@ -29,9 +30,13 @@ int ctl_parse(const char *text, size_t len, struct envelope *e, const char **why
 
 /* ctl_parse, also telling in *validlen how many bytes of text are the envelope
  * plus the complete status records: what follows is an interrupted append the
- * lock holder may truncate away before appending.  On error e holds whatever
- * was parsed so far (env_free it). */
+ * lock holder may truncate away before appending; and in *badrecs (may be
+ * NULL) how many complete status records were ignored: malformed, failing
+ * their checksum, or without one after one that had it (records of older
+ * versions, all without, are applied).  An ignored record leaves its
+ * recipient as the records before it said (pending: delivered again, never
+ * lost).  On error e holds whatever was parsed so far (env_free it). */
 int ctl_parse_ex(const char *text, size_t len, struct envelope *e, const char **why,
-                 size_t *validlen);
+                 size_t *validlen, size_t *badrecs);
 
 #endif

@@ -6,8 +6,8 @@
  *   the end line: "." SP 16 lowercase hex digits LF, the FNV-1a 64 checksum of
  *       every byte before it, fed in the order data, control records, header
  *       (the writer learns L, so the header, only at the end)
- *   appended status records (ctl.h); a last line without LF is an interrupted
- *       append
+ *   appended status records (ctl.h), each with its own checksum; a last line
+ *       without LF is an interrupted append
  *
  * The header has a fixed width so the enqueue can pwrite() it last, and the
  * checksum covers everything up to the end line: a file whose name was made
@@ -41,6 +41,7 @@ struct qf_info {
     long long data_off, data_len; /* the message data */
     long long valid_end;          /* end of the last complete status record;
                                      anything after it is an interrupted append */
+    size_t bad_records;           /* status records ignored (ctl_parse_ex) */
 };
 
 /* Read the queue file open on fd (pread: the offset is not used), check header,

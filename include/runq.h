@@ -10,21 +10,38 @@
 #include "conf.h"
 
 struct runq_opts {
-    int force;        /* ignore the back-off schedule (runq by hand) */
+    int force;        /* runq by hand: ignore the back-off schedule, and wait
+                         (up to 10 s) for messages another process holds */
     int verbose;      /* say what happens (runq -v): on stderr */
     int skip_remote;  /* remote recipients were tried already in this run */
     int local_only;   /* deliver local recipients only; remote ones wait for a
                          queue run, untouched (no back-off counted) */
     int in_process;   /* runq_messages: no child processes for the local pass */
+    int busy_fd;      /* > 0: the ids of messages found held by another process
+                         are appended here, one per line (runq_note_busy) */
 };
 
-/* Run the whole queue once (picks up the maildrop first).  Returns 0, or a
- * sysexits code if the queue could not be read. */
+/* What a pass left undone (bits): a message held by another process, or one
+ * that could not be read / a delivery process that failed. */
+#define RUNQ_BUSY 2
+#define RUNQ_ERROR 1
+
+/* Note that message qid was held by another process (to o->busy_fd, if set):
+ * one write of a short line, safe from forked children. */
+void runq_note_busy(const struct runq_opts *o, const char *qid);
+
+/* Run the whole queue once (picks up the maildrop first).  Returns 0 when
+ * every message due was attempted (a deferral is an attempt), EX_TEMPFAIL
+ * when some were not: held by another process (with force: still after the
+ * wait, and said on stderr), unreadable, or their delivery process failed;
+ * EX_NOPERM/EX_OSFILE/EX_OSERR if the queue could not be read. */
 int runq_run(const struct config *c, const struct runq_opts *o);
 
 /* Deliver the messages qids in this run: their remote recipients first, by
  * long-lived unprivileged workers per destination (rworker.h), then the local
- * ones with bounces and back-off, up to delivery-processes messages at once. */
+ * ones with bounces and back-off, up to delivery-processes messages at once.
+ * 0, or EX_TEMPFAIL if some message could not be attempted (held by another
+ * process, unreadable, its delivery process failed). */
 int runq_messages(const struct config *c, const struct strlist *qids,
                   const struct runq_opts *o);
 

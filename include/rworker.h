@@ -12,9 +12,11 @@
  * locked elsewhere or, unless o->force, still backing off), recording each
  * result; a message with nothing left to do is removed.  Messages are spread
  * over up to delivery-processes workers by destination, each destination
- * (a domain, or the relay host) over at most destination-processes of them.  Returns when every
- * worker has finished. */
-void rworker_run(const struct config *c, const struct strlist *qids,
-                 const struct runq_opts *o);
+ * (a domain, or the relay host) over at most destination-processes of them.
+ * Returns when every worker has finished: 0, or RUNQ_BUSY if some message was
+ * held by another process (runq_note_busy), RUNQ_ERROR if one could not be
+ * read or a worker could not start or died (both bits possible). */
+int rworker_run(const struct config *c, const struct strlist *qids,
+                const struct runq_opts *o);
 
 #endif

@@ -11,14 +11,18 @@
  *                      by its writer), or of a crashed one
  *   QUEUEDIR/xf<qid>   a torn queue file set aside by spool_cleanup (a system
  *                      crash during an enqueue that was never acknowledged);
- *                      kept for the admin, never delivered
+ *                      kept for the admin, never delivered; xf<qid>.N when
+ *                      that name is taken (never overwritten); also
+ *                      xfcm<id>/xfdm<id>: a malformed original message
+ *   QUEUEDIR/cm<id>, dm<id>  a message of the original postoffice (origq.h),
+ *                      converted by spool_cleanup
  *   QUEUEDIR/maildrop/ mode 3733 (sticky, setgid: files get the queue group and
  *                      are created 0640): local users' untrusted submissions,
  *                      same qf/tf format
  *   QUEUEDIR/trigger   FIFO (0622): one byte wakes the daemon's queue runner
  * QUEUEDIR itself is 0711 so users can reach maildrop/ and trigger.
- * df<qid>/cf<qid> pairs of the old two-file format are converted by
- * spool_cleanup.
+ * df<qid>/cf<qid> pairs of the old two-file format and the original
+ * postoffice's cm<id>/dm<id> pairs are converted by spool_cleanup.
  *
  * Guarantees (DESIGN.md): spool_commit() returns 0 only after the queue file
  * and its name are on stable storage; spool_record() makes a recipient's
@@ -124,6 +128,18 @@ int spool_locked(const char *queuedir, const char *qid);
 int spool_peek(const char *queuedir, const char *qid, struct envelope *e,
                long long *size);
 
+/* The set-aside files in queuedir (xf<qid>, xf<qid>.N: spool_cleanup), sorted.
+ * 0, or -1 with errno if queuedir cannot be read. */
+int spool_list_aside(const char *queuedir, struct strlist *names);
+/* The ids of messages the original postoffice left in queuedir (cm<id>),
+ * waiting for spool_cleanup to convert them, sorted.  0 or -1 with errno. */
+int spool_list_original(const char *queuedir, struct strlist *ids);
+/* Read such a message without locking or changing anything (mailq): its
+ * sender, recipients, the time it was queued and its size after conversion.
+ * 0, or -1 with errno (EINVAL: malformed, *why says how). */
+int spool_peek_original(const char *queuedir, const char *id, struct envelope *e,
+                        long long *size, const char **why);
+
 /* Bytes available to unprivileged users on the queue's file system (for
  * minfree=), or -1 with errno. */
 long long spool_free_bytes(const char *queuedir);
@@ -132,9 +148,12 @@ long long spool_free_bytes(const char *queuedir);
  * when that cannot be told, older than max_age seconds: the later of mtime and
  * ctime; max_age 0 removes all), in QUEUEDIR and maildrop/.  Renames unlocked
  * queue files that fail their check (torn by a system crash during their
- * enqueue) to xf<qid>, logged.  Converts complete df<qid>+cf<qid> pairs of the
- * old two-file format into qf<qid> (removing data files without a control file
- * like temporaries); old submissions in the maildrop are only logged.
+ * enqueue) to xf<qid> (or xf<qid>.N), logged.  Converts complete df<qid>+cf<qid>
+ * pairs of the old two-file format into qf<qid> (removing data files without a
+ * control file like temporaries); old submissions in the maildrop are only
+ * logged.  Converts the original postoffice's cm<id>+dm<id> into a new queue
+ * file (one log line each: old id -> new qid, sender, recipient count) and
+ * removes them; a malformed one is set aside as xfcm<id> (+ xfdm<id>), logged.
  * Returns how many were removed, set aside or converted, -1 if QUEUEDIR can't
  * be read. */
 int spool_cleanup(const char *queuedir, long max_age);

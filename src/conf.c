@@ -132,6 +132,9 @@ void config_defaults(struct config *c)
 
     c->escape_from = 1;
     c->verify_from = 1;
+    /* deliver right after acceptance, as admins expect (the original waited
+     * for the next queue run; immediate=0 restores that) */
+    c->immediate = 1;
     c->clients = 100;
     c->clients_per_host = 10;
     c->delay = 3600;

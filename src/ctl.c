@@ -12,10 +12,12 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
+#include "qfile.h"
 #include "util.h"
 
 #define CTL_VERSION "1"
@@ -106,6 +108,7 @@ void ctl_format(const struct envelope *e, struct buf *out)
 void ctl_format_status(size_t i, enum rcpt_state st, const char *status,
                        const char *remote_mta, struct buf *out)
 {
+    size_t start = out->len;
     buf_addf(out, "D%zu %c ", i, state_char(st));
     if (remote_mta && *remote_mta)
         put_enc(out, remote_mta, 1);
@@ -115,7 +118,9 @@ void ctl_format_status(size_t i, enum rcpt_state st, const char *status,
         buf_addc(out, ' ');
         put_enc(out, status, 0);
     }
-    buf_addc(out, '\n');
+    /* its own checksum: a flipped byte must not mark a recipient delivered */
+    uint64_t h = fnv1a64(FNV1A64_INIT, out->s + start, out->len - start);
+    buf_addf(out, "\t%016llx\n", (unsigned long long)h);
 }
 
 /* ---- reading ---- */
@@ -373,6 +378,53 @@ static int status_record(struct span line, struct envelope *e)
     return 0;
 }
 
+static int next_line(const char *text, size_t len, size_t *off, struct span *line);
+
+/* Check and strip a status record's checksum ("<record> TAB <16 hex>": no
+ * encoded value holds a TAB).  1 checked, 0 none (a record written before
+ * status records had one), -1 wrong or malformed. */
+static int status_checksum(struct span *line)
+{
+    const char *tab = memchr(line->p, '\t', line->n);
+    if (!tab)
+        return 0;
+    size_t n = (size_t)(tab - line->p);
+    if (line->n - n - 1 != 16)
+        return -1;
+    unsigned long long want = 0;
+    for (size_t k = n + 1; k < line->n; k++) {
+        int d = hexval(line->p[k]);
+        if (d < 0 || (line->p[k] >= 'A' && line->p[k] <= 'F'))
+            return -1;
+        want = want << 4 | (unsigned)d;
+    }
+    if (fnv1a64(FNV1A64_INIT, line->p, n) != want)
+        return -1;
+    line->n = n;
+    return 1;
+}
+
+/* Apply the status records after the envelope; returns the offset after the
+ * last complete line.  Each is one write() of an encoded line by us; one that
+ * is malformed or fails its checksum (damaged, or the remains of a torn write)
+ * is skipped and counted in *bad: at worst that result is redone, never lost.
+ * Once a record with a checksum was seen, one without is damage too. */
+static size_t status_records(const char *text, size_t len, size_t off, struct envelope *e,
+                             size_t *bad)
+{
+    struct span line;
+    size_t good = off;
+    int summed = 0;
+    while (next_line(text, len, &off, &line)) {
+        int ck = line.n && !memchr(line.p, '\0', line.n) ? status_checksum(&line) : -1;
+        summed |= ck == 1;
+        if (ck < 0 || (ck == 0 && summed) || status_record(line, e) < 0)
+            (*bad)++;
+        good = off;
+    }
+    return good;
+}
+
 /* Next complete line (without its LF) starting at *off; 0 if none left. */
 static int next_line(const char *text, size_t len, size_t *off, struct span *line)
 {
@@ -388,7 +440,7 @@ static int next_line(const char *text, size_t len, size_t *off, struct span *lin
 }
 
 int ctl_parse_ex(const char *text, size_t len, struct envelope *e, const char **why,
-                 size_t *validlen)
+                 size_t *validlen, size_t *badrecs)
 {
     static const char *bad = "malformed control record";
     struct seen seen = {0};
@@ -421,21 +473,16 @@ int ctl_parse_ex(const char *text, size_t len, struct envelope *e, const char **
         *why = "control file lacks a required record (Q, T or F)";
         return -1;
     }
-    size_t good = off;
-    while (next_line(text, len, &off, &line)) {
-        /* Only our own appends come here, each one write() of an encoded
-         * line; a malformed one is the remains of a torn write (disk full,
-         * crash) and is skipped: at worst that result is redone. */
-        if (line.n && !memchr(line.p, '\0', line.n))
-            (void)status_record(line, e);
-        good = off;
-    }
+    size_t nbad = 0;
+    size_t good = status_records(text, len, off, e, &nbad);
     if (validlen)
         *validlen = good; /* anything after is an interrupted append */
+    if (badrecs)
+        *badrecs = nbad;
     return 0;
 }
 
 int ctl_parse(const char *text, size_t len, struct envelope *e, const char **why)
 {
-    return ctl_parse_ex(text, len, e, why, NULL);
+    return ctl_parse_ex(text, len, e, why, NULL, NULL);
 }

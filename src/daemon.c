@@ -81,7 +81,10 @@ struct daemon {
     long long pending_since;      /* now_ms() when the oldest pending id came */
     int trigger;                  /* QUEUEDIR/trigger FIFO, or -1 */
     long long next_run;           /* now_ms() of the next periodic queue run */
-    int rerun;                    /* a trigger came while a run was going */
+    int rerun;                    /* a run is wanted (a trigger came, maybe while a
+                                     run was going): started when none is going
+                                     and TRIGGER_MIN_MS have passed since the last */
+    long long last_run;           /* now_ms() when the last queue run started */
     int stop, hup;
 };
 
@@ -695,6 +698,10 @@ static void read_notify(struct daemon *d)
     start_deliveries(d);
 }
 
+/* At most one queue run per this many ms on triggers: the FIFO is writable by
+ * every user, and a flood of writes must cost O(runs), not O(writes). */
+#define TRIGGER_MIN_MS 1000
+
 static void start_queue_run(struct daemon *d)
 {
     if (count_kids(d, K_RUNQ, NULL)) {
@@ -702,6 +709,7 @@ static void start_queue_run(struct daemon *d)
         return;
     }
     d->rerun = 0;
+    d->last_run = now_ms();
     pid_t pid = fork();
     if (pid == 0) {
         child_setup(d);
@@ -716,12 +724,32 @@ static void start_queue_run(struct daemon *d)
         add_child(d, pid, K_RUNQ, NULL);
 }
 
+/* Drain the FIFO (large reads: a pipe holds 64 KiB) and note that a run is
+ * wanted; the loop starts it (trigger_due), and does not poll the FIFO again
+ * until then: meanwhile writers only fill the pipe, at no cost to us. */
+static void drain_trigger(const struct daemon *d)
+{
+    static char tmp[65536];
+    if (d->trigger < 0)
+        return;
+    for (int k = 0; k < 16 && read(d->trigger, tmp, sizeof tmp) == (ssize_t)sizeof tmp; k++)
+        ;
+}
+
 static void read_trigger(struct daemon *d)
 {
-    char tmp[256];
-    while (read(d->trigger, tmp, sizeof tmp) > 0)
-        ;
-    start_queue_run(d);
+    drain_trigger(d);
+    d->rerun = 1;
+}
+
+/* ms until a wanted run may start: 0 now, -1 if none is wanted or one is
+ * going (its end wakes the loop through SIGCHLD). */
+static long long trigger_due(const struct daemon *d)
+{
+    if (!d->rerun || count_kids(d, K_RUNQ, NULL))
+        return -1;
+    long long left = d->last_run + TRIGGER_MIN_MS - now_ms();
+    return left > 0 ? left : 0;
 }
 
 /* ---- signals, configuration ---- */
@@ -830,20 +858,26 @@ static void serve(struct daemon *d, int sigfd)
             start_queue_run(d);
             d->next_run = now_ms() + (long long)d->o->queue_interval * 1000;
         }
-        if (d->rerun && !count_kids(d, K_RUNQ, NULL))
+        if (trigger_due(d) == 0) {
+            drain_trigger(d); /* what came meanwhile: this run covers it */
             start_queue_run(d);
+        }
         start_deliveries(d);
         size_t n = 0;
         for (size_t i = 0; i < d->nls; i++)
             p[n++] = (struct pollfd){ .fd = d->ls[i].fd, .events = POLLIN };
         p[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
         p[n++] = (struct pollfd){ .fd = d->notify[0], .events = POLLIN };
-        p[n++] = (struct pollfd){ .fd = d->trigger, .events = POLLIN }; /* -1: ignored */
+        /* -1 is ignored: no trigger FIFO, or a run is already wanted */
+        p[n++] = (struct pollfd){ .fd = d->rerun ? -1 : d->trigger, .events = POLLIN };
         p[n++] = (struct pollfd){ .fd = d->dsock[0],
                                   .events = POLLIN | (d->send_blocked ? POLLOUT : 0) };
         int ms = d->o->queue_interval > 0 ? ms_left(d->next_run) : -1;
         if (d->rerun || d->pending.n)
             ms = ms < 0 || ms > 1000 ? 1000 : ms; /* retry when a slot frees */
+        long long due = trigger_due(d);
+        if (due > 0 && due < ms)
+            ms = (int)due;
         int g = gather_left(d);
         if (g > 0 && (ms < 0 || g < ms))
             ms = g;

@@ -26,8 +26,10 @@ static void put_clean(FILE *out, const char *s)
     free(c);
 }
 
+/* One message: its line, a line saying what state it is in (NULL: none,
+ * an ordinary queued message), then its pending recipients. */
 static void print_entry(FILE *out, const char *qid, int locked, const struct envelope *e,
-                        long long size)
+                        long long size, const char *state)
 {
     char when[64];
     struct tm tm;
@@ -40,6 +42,8 @@ static void print_entry(FILE *out, const char *qid, int locked, const struct env
     else
         fputs("<>", out);
     fputc('\n', out);
+    if (state)
+        fprintf(out, "        (%s)\n", state);
     for (size_t i = 0; i < e->nrcpts; i++) {
         const struct rcpt *r = &e->rcpts[i];
         if (r->state != RS_PENDING)
@@ -53,6 +57,55 @@ static void print_entry(FILE *out, const char *qid, int locked, const struct env
         }
         fputc('\n', out);
     }
+}
+
+/* Messages the original postoffice left (converted by the next queue run,
+ * not here: mailq changes nothing).  How many were listed. */
+static size_t print_original(const struct config *c, FILE *out)
+{
+    struct strlist ids;
+    sl_init(&ids);
+    if (spool_list_original(c->queuedir, &ids) < 0) {
+        sl_free(&ids);
+        return 0;
+    }
+    size_t shown = 0;
+    for (size_t i = 0; i < ids.n; i++) {
+        struct envelope e;
+        long long size;
+        const char *why;
+        env_init(&e);
+        if (spool_peek_original(c->queuedir, ids.v[i], &e, &size, &why) == 0) {
+            print_entry(out, ids.v[i], 0, &e, size,
+                        "original postoffice format, converted at next run");
+            shown++;
+        } else if (errno != ENOENT) { /* ENOENT: converted meanwhile */
+            fprintf(out, "%-18s  (original postoffice format, unreadable: %s; set aside at "
+                    "next run)\n", ids.v[i], errno == EINVAL && why ? why : strerror(errno));
+            shown++;
+        }
+        env_free(&e);
+    }
+    sl_free(&ids);
+    return shown;
+}
+
+/* Files the queue runner set aside (never delivered; the admin's to look
+ * at).  How many. */
+static size_t print_aside(const struct config *c, FILE *out)
+{
+    struct strlist names;
+    sl_init(&names);
+    if (spool_list_aside(c->queuedir, &names) < 0)
+        names.n = 0;
+    for (size_t i = 0; i < names.n; i++) {
+        fputs("set aside: corrupt queue file ", out);
+        put_clean(out, names.v[i]);
+        fputs(", see postoffice-queue(5)\n", out);
+    }
+    size_t n = names.n;
+    sl_free(&names);
+    return n;
 }
 
 int mailq_print(const struct config *c, FILE *out)
@@ -76,7 +129,8 @@ int mailq_print(const struct config *c, FILE *out)
         long long size = 0;
         env_init(&e);
         if (spool_peek(c->queuedir, qids.v[i], &e, &size) == 0) {
-            print_entry(out, qids.v[i], spool_locked(c->queuedir, qids.v[i]) == 1, &e, size);
+            print_entry(out, qids.v[i], spool_locked(c->queuedir, qids.v[i]) == 1, &e, size,
+                        NULL);
             shown++;
         } else if (errno != ENOENT) { /* ENOENT: delivered and removed meanwhile */
             fprintf(out, "%-18s  (unreadable control file: %s)\n", qids.v[i],
@@ -85,10 +139,14 @@ int mailq_print(const struct config *c, FILE *out)
         }
         env_free(&e);
     }
-    if (shown == 0)
+    shown += print_original(c, out);
+    size_t aside = print_aside(c, out);
+    if (shown == 0 && aside == 0)
         fputs("Mail queue is empty\n", out);
-    else
+    else if (aside == 0)
         fprintf(out, "%zu request%s\n", shown, shown == 1 ? "" : "s");
+    else
+        fprintf(out, "%zu request%s, %zu set aside\n", shown, shown == 1 ? "" : "s", aside);
     sl_free(&qids);
     return 0;
 }

@@ -172,17 +172,18 @@ int qf_load(int fd, size_t ctl_max, int verify, struct envelope *e, struct qf_in
     if (*why)
         goto out;
     /* give ctl_parse its own layout: the end line becomes the "." marker */
-    size_t tail = t.len - (size_t)end - QF_END_LEN, valid;
+    size_t tail = t.len - (size_t)end - QF_END_LEN, valid, bad;
     memmove(t.s + end + 2, t.s + end + QF_END_LEN, tail);
     t.s[end + 1] = '\n';
     buf_truncate(&t, (size_t)end + 2 + tail);
-    if (ctl_parse_ex(t.s, t.len, e, why, &valid) < 0) {
+    if (ctl_parse_ex(t.s, t.len, e, why, &valid, &bad) < 0) {
         errno = EINVAL;
         goto out;
     }
     qi->data_off = QF_HDR_LEN;
     qi->data_len = len;
     qi->valid_end = QF_HDR_LEN + len + (long long)valid + (QF_END_LEN - 2);
+    qi->bad_records = bad;
     r = 0;
 out:
     if (r < 0 && !*why && errno == EINVAL)

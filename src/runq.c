@@ -7,7 +7,9 @@
 #include "compat.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,9 @@
 #include "runq.h"
 #include "rworker.h"
 #include "spool.h"
+
+/* How long an explicit run waits for messages another process holds. */
+#define RUNQ_BUSY_WAIT_MS 10000
 
 /* Seconds since t, for log lines. */
 static long age(time_t t)
@@ -629,11 +634,14 @@ static int open_due(const struct config *c, const char *qid, const struct runq_o
     struct qmsg *m;
     *out = NULL;
     int rc = spool_open(c->queuedir, qid, &m);
-    if (rc == 1)
+    if (rc == 1) {
+        runq_note_busy(o, qid);
         return 1;
+    }
+    if (rc < 0 && errno == ENOENT)
+        return 0; /* delivered and removed by another process meanwhile */
     if (rc < 0) {
-        if (errno != ENOENT)
-            log_err("%s: cannot open: %s", qid, strerror(errno));
+        log_err("%s: cannot open: %s", qid, strerror(errno));
         return -1;
     }
     struct envelope *e = spool_env(m);
@@ -732,22 +740,36 @@ int runq_message(const struct config *c, const char *qid, const struct runq_opts
     return rc;
 }
 
-/* Wait for one worker; returns 0 when none is left. */
-static int reap(int *running)
+/* Wait for one worker (its wait status into *st: 0 if none was reaped);
+ * returns 0 when none is left. */
+static int reap(int *running, int *st)
 {
+    *st = 0;
     if (*running == 0)
         return 0;
-    int st;
-    if (wait(&st) > 0 || errno != EINTR)
+    if (wait(st) > 0 || errno != EINTR)
         (*running)--;
     return 1;
 }
 
+/* A child's exit status for runq_batch's result, and back. */
+static int batch_status(int r)
+{
+    return r < 0 ? 1 : r == 1 ? 2 : 0;
+}
+
+/* Worse of two runq_batch results: an error over busy over done. */
+static int worse(int a, int b)
+{
+    return a < 0 || b < 0 ? -1 : a > b ? a : b;
+}
+
 /* The local pass of a run: the messages still there, split into at most
  * delivery-processes shares, each delivered by runq_batch in a child (in this
- * process with -v, to keep its output in order, or when asked to). */
-static void local_pass(const struct config *c, const struct strlist *q,
-                       const struct runq_opts *o)
+ * process with -v, to keep its output in order, or when asked to).  Returns
+ * like runq_batch, for all of them. */
+static int local_pass(const struct config *c, const struct strlist *q,
+                      const struct runq_opts *o)
 {
     struct strlist left;
     sl_init(&left);
@@ -757,13 +779,13 @@ static void local_pass(const struct config *c, const struct strlist *q,
             sl_add(&left, q->v[i]);
     long maxp = c->delivery_procs > 0 ? c->delivery_procs : 1;
     if (maxp == 1 || o->verbose || o->in_process || left.n <= 1) {
-        runq_batch(c, &left, o);
+        int r = runq_batch(c, &left, o);
         sl_free(&left);
-        return;
+        return r;
     }
     size_t shares = left.n < (size_t)maxp ? left.n : (size_t)maxp;
     size_t per = (left.n + shares - 1) / shares;
-    int running = 0;
+    int running = 0, rc = 0;
     for (size_t at = 0; at < left.n; at += per) {
         struct strlist part;
         sl_init(&part);
@@ -772,26 +794,45 @@ static void local_pass(const struct config *c, const struct strlist *q,
         fflush(NULL);
         pid_t pid = fork();
         if (pid == 0)
-            _exit(runq_batch(c, &part, o) < 0 ? 1 : 0);
+            _exit(batch_status(runq_batch(c, &part, o)));
         if (pid > 0)
             running++;
         else
-            runq_batch(c, &part, o);
+            rc = worse(rc, runq_batch(c, &part, o));
         sl_free(&part);
     }
-    while (reap(&running))
-        ;
+    int st;
+    while (reap(&running, &st))
+        rc = worse(rc, !WIFEXITED(st) || WEXITSTATUS(st) == 1 ? -1 : WEXITSTATUS(st) == 2);
     sl_free(&left);
+    return rc;
+}
+
+void runq_note_busy(const struct runq_opts *o, const char *qid)
+{
+    if (o->busy_fd <= 0)
+        return;
+    char *line = xasprintf("%s\n", qid);
+    if (write(o->busy_fd, line, strlen(line)) < 0)
+        log_warn("%s: cannot note a busy message: %s", qid, strerror(errno));
+    free(line);
+}
+
+/* Both passes over q: RUNQ_BUSY/RUNQ_ERROR bits for what was left undone. */
+static int run_passes(const struct config *c, const struct strlist *q,
+                      const struct runq_opts *o)
+{
+    int rc = rworker_run(c, q, o);
+    struct runq_opts lo = *o;
+    lo.skip_remote = 1;
+    int lr = local_pass(c, q, &lo);
+    return rc | (lr < 0 ? RUNQ_ERROR : lr == 1 ? RUNQ_BUSY : 0);
 }
 
 int runq_messages(const struct config *c, const struct strlist *q,
                   const struct runq_opts *o)
 {
-    rworker_run(c, q, o);
-    struct runq_opts lo = *o;
-    lo.skip_remote = 1;
-    local_pass(c, q, &lo);
-    return 0;
+    return run_passes(c, q, o) ? EX_TEMPFAIL : 0;
 }
 
 /* Load the name-service modules once, here: every local delivery forks a
@@ -805,6 +846,93 @@ void runq_preload_nss(const struct config *c)
     int n = 1;
     if (pw)
         (void)getgrouplist(pw->pw_name, pw->pw_gid, g, &n);
+}
+
+/* Wait until the time until (now_ms()) for the messages of q that another
+ * process holds (a sendmail's background delivery of a message it just
+ * queued, a daemon's worker): the ones still held then are moved from q to
+ * busy. */
+static void wait_busy(const char *queuedir, struct strlist *q, long long until,
+                      struct strlist *busy)
+{
+    struct strlist held;
+    for (;;) {
+        sl_init(&held);
+        for (size_t i = 0; i < q->n; i++)
+            if (spool_locked(queuedir, q->v[i]) == 1)
+                sl_add(&held, q->v[i]);
+        if (held.n == 0 || ms_left(until) <= 0)
+            break;
+        sl_free(&held);
+        poll(NULL, 0, ms_left(until) < 100 ? ms_left(until) : 100);
+    }
+    struct strlist rest;
+    sl_init(&rest);
+    for (size_t i = 0; i < q->n; i++)
+        if (!sl_contains(&held, q->v[i]))
+            sl_add(&rest, q->v[i]);
+    for (size_t i = 0; i < held.n; i++)
+        if (!sl_contains(busy, held.v[i]))
+            sl_add(busy, held.v[i]);
+    sl_free(&held);
+    sl_free(q);
+    *q = rest;
+}
+
+/* The ids noted in the busy file (runq_note_busy) since it was last read,
+ * which is then emptied. */
+static void read_busy(int fd, struct strlist *out)
+{
+    struct buf b;
+    buf_init(&b);
+    if (pread_rest(fd, 0, &b, 16 * 1024 * 1024) == 0 && ftruncate(fd, 0) == 0) {
+        char *save = NULL;
+        buf_addc(&b, '\0');
+        for (char *t = strtok_r(b.s, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+            if (qid_valid(t) && !sl_contains(out, t))
+                sl_add(out, t);
+    }
+    buf_free(&b);
+}
+
+/* A run by hand: messages another process holds (at the start, or found so
+ * by the passes: a daemon's worker took them meanwhile) are tried after the
+ * others, once they are free, all within RUNQ_BUSY_WAIT_MS; those still held
+ * then go into busy.  RUNQ_* bits of what else was left undone. */
+static int run_by_hand(const struct config *c, struct strlist *q, const struct runq_opts *o,
+                       struct strlist *busy)
+{
+    long long until = now_ms() + RUNQ_BUSY_WAIT_MS;
+    char tmpl[] = "/tmp/po-runq-busy-XXXXXX";
+    int fd = mkostemp(tmpl, O_CLOEXEC | O_APPEND);
+    if (fd >= 0)
+        unlink(tmpl);
+    struct runq_opts ro = *o;
+    ro.busy_fd = fd;
+    struct strlist held;
+    sl_init(&held);
+    wait_busy(c->queuedir, q, now_ms(), &held); /* no wait: these go last */
+    int rc = run_passes(c, q, &ro);
+    for (int round = 0;; round++) {
+        if (fd > 0) {
+            read_busy(fd, &held); /* noted by the passes: known by name */
+            rc &= ~RUNQ_BUSY;
+        }
+        if (held.n == 0 || round == 3)
+            break;
+        wait_busy(c->queuedir, &held, until, busy); /* held: now the free ones */
+        if (held.n)
+            rc |= run_passes(c, &held, &ro);
+        sl_free(&held);
+        sl_init(&held);
+    }
+    for (size_t i = 0; i < held.n; i++)
+        if (!sl_contains(busy, held.v[i]))
+            sl_add(busy, held.v[i]);
+    sl_free(&held);
+    if (fd >= 0)
+        close(fd);
+    return rc; /* RUNQ_BUSY only when the names could not be noted */
 }
 
 int runq_run(const struct config *c, const struct runq_opts *o)
@@ -825,8 +953,21 @@ int runq_run(const struct config *c, const struct runq_opts *o)
         say("cannot list the queue %s: %s", c->queuedir, strerror(errno));
         return EX_OSERR;
     }
+    struct strlist busy;
+    sl_init(&busy);
     runq_preload_nss(c);
-    runq_messages(c, &q, o);
+    int rc = (o->force ? run_by_hand(c, &q, o, &busy) : run_passes(c, &q, o)) ? EX_TEMPFAIL : 0;
+    if (busy.n) {
+        log_notice("%zu message%s busy (being delivered by another process) after %d "
+                   "seconds: not attempted in this run", busy.n, busy.n == 1 ? "" : "s",
+                   RUNQ_BUSY_WAIT_MS / 1000);
+        say("%zu message%s busy (being delivered by another process), not attempted in this "
+            "run: %s%s", busy.n, busy.n == 1 ? "" : "s", busy.v[0], busy.n > 1 ? " ..." : "");
+        rc = EX_TEMPFAIL;
+    } else if (rc != 0 && o->force) {
+        say("not every message could be attempted (busy, or unreadable: see the mail log)");
+    }
+    sl_free(&busy);
     sl_free(&q);
-    return 0;
+    return rc;
 }

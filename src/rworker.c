@@ -81,18 +81,24 @@ static int any_failed(const struct envelope *e)
     return 0;
 }
 
-/* Deliver one message's remote recipients, a domain at a time. */
-static void one_message(const struct config *c, struct remote_session *rs,
-                        struct dns_ctx *d, struct strlist *cache, const char *qid,
-                        const struct runq_opts *o)
+/* Deliver one message's remote recipients, a domain at a time.  0 (done, not
+ * due, or gone), 1 if another process holds it, -1 if it cannot be read. */
+static int one_message(const struct config *c, struct remote_session *rs,
+                       struct dns_ctx *d, struct strlist *cache, const char *qid,
+                       const struct runq_opts *o)
 {
     struct qmsg *m;
-    if (spool_open(c->queuedir, qid, &m) != 0)
-        return; /* busy elsewhere, or gone */
+    int r = spool_open(c->queuedir, qid, &m);
+    if (r < 0 && errno != ENOENT)
+        log_err("%s: cannot open: %s", qid, strerror(errno));
+    if (r == 1)
+        runq_note_busy(o, qid);
+    if (r != 0)
+        return r == 1 ? 1 : errno == ENOENT ? 0 : -1;
     struct envelope *e = spool_env(m);
     if (!o->force && e->next_try > time(NULL)) {
         spool_close(m);
-        return;
+        return 0;
     }
     size_t n = e->nrcpts, *idx = xreallocarray(NULL, n + 1, sizeof *idx);
     char *done = xcalloc(n + 1, 1);
@@ -126,6 +132,7 @@ static void one_message(const struct config *c, struct remote_session *rs,
     free(idx);
     free(done);
     spool_close(m);
+    return 0;
 }
 
 static void worker(const struct config *c, const struct strlist *mine,
@@ -141,17 +148,22 @@ static void worker(const struct config *c, const struct strlist *mine,
     struct dns_ctx *d = c->relay_host ? NULL : dns_open(c);
     struct strlist cache;
     sl_init(&cache);
-    for (size_t i = 0; i < mine->n; i++)
-        one_message(c, rs, d, &cache, mine->v[i], o);
+    int busy = 0, bad = 0;
+    for (size_t i = 0; i < mine->n; i++) {
+        int r = one_message(c, rs, d, &cache, mine->v[i], o);
+        busy |= r == 1;
+        bad |= r < 0;
+    }
     remote_end(rs);
     dns_close(d);
     sl_free(&cache);
-    _exit(0);
+    _exit(bad ? 1 : busy ? 2 : 0); /* rworker_run tells them apart */
 }
 
-void rworker_run(const struct config *c, const struct strlist *qids,
-                 const struct runq_opts *o)
+int rworker_run(const struct config *c, const struct strlist *qids,
+                const struct runq_opts *o)
 {
+    int rc = 0;
     long nw = c->delivery_procs > 0 ? c->delivery_procs : 1;
     if (o->verbose)
         nw = 1; /* one dialogue at a time keeps -v readable */
@@ -179,17 +191,25 @@ void rworker_run(const struct config *c, const struct strlist *qids,
         pid_t pid = fork();
         if (pid == 0)
             worker(c, &share[k], o);
-        if (pid > 0)
+        if (pid > 0) {
             running++;
-        else
+        } else {
             log_err("cannot fork a remote delivery worker: %s", strerror(errno));
+            rc |= RUNQ_ERROR;
+        }
     }
     while (running > 0) {
         int st;
-        if (wait(&st) > 0 || errno == ECHILD)
+        pid_t p = wait(&st);
+        if (p > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2)
+            rc |= RUNQ_BUSY;
+        else if (p > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+            rc |= RUNQ_ERROR;
+        if (p > 0 || errno == ECHILD)
             running--;
     }
     for (long k = 0; k < nw; k++)
         sl_free(&share[k]);
     free(share);
+    return rc;
 }

@@ -40,6 +40,7 @@
 
 #include "ctl.h"
 #include "log.h"
+#include "origq.h"
 #include "qfile.h"
 #include "spool.h"
 #include "util.h"
@@ -443,6 +444,11 @@ static int load_locked(struct qmsg *m, struct envelope *e, int cut)
         struct stat st;
         m->data_off = qi.data_off;
         m->data_len = qi.data_len;
+        if (cut && qi.bad_records)
+            log_warn("%s: %zu damaged status record%s ignored (bad checksum or malformed): "
+                     "%s recipient%s count%s as not yet delivered", m->qid, qi.bad_records,
+                     qi.bad_records == 1 ? "" : "s", qi.bad_records == 1 ? "its" : "their",
+                     qi.bad_records == 1 ? "" : "s", qi.bad_records == 1 ? "s" : "");
         /* an interrupted append must go before we append */
         if (cut && fstat(m->fd, &st) == 0 && qi.valid_end < (long long)st.st_size
             && ftruncate(m->fd, (off_t)qi.valid_end) < 0)
@@ -718,6 +724,91 @@ int spool_list(const char *queuedir, struct strlist *qids)
     return 0;
 }
 
+/* Names in dir starting with prefix and accepted by ok (sorted into l). */
+static int list_matching(const char *dir, const char *prefix, int (*ok)(const char *),
+                         struct strlist *l)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    struct dirent *de;
+    size_t first = l->n;
+    while ((de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 && ok(de->d_name))
+            sl_add(l, de->d_name);
+    closedir(d);
+    if (l->n - first > 1)
+        qsort(l->v + first, l->n - first, sizeof *l->v, cmp_str);
+    return 0;
+}
+
+/* xf<name> or xf<name>.N (set_aside) */
+static int aside_name(const char *nm)
+{
+    char *n = xstrdup(nm + 2);
+    char *dot = strchr(n, '.');
+    if (dot)
+        *dot = '\0';
+    int ok = qid_valid(n) && (!dot || (dot[1] >= '1' && dot[1] <= '9'
+                                       && strspn(dot + 1, "0123456789") == strlen(dot + 1)));
+    free(n);
+    return ok;
+}
+
+int spool_list_aside(const char *queuedir, struct strlist *names)
+{
+    return list_matching(queuedir, "xf", aside_name, names);
+}
+
+int spool_list_original(const char *queuedir, struct strlist *ids)
+{
+    struct strlist names;
+    sl_init(&names);
+    int r = list_matching(queuedir, "cm", origq_is_control, &names);
+    for (size_t i = 0; i < names.n; i++)
+        sl_add(ids, names.v[i] + 2);
+    sl_free(&names);
+    return r;
+}
+
+int spool_peek_original(const char *queuedir, const char *id, struct envelope *e,
+                        long long *size, const char **why)
+{
+    char *cm = xasprintf("%s/cm%s", queuedir, id), *dm = path2(queuedir, "dm", id);
+    struct buf text;
+    struct origq o;
+    struct stat st;
+    int r = -1;
+    *why = NULL;
+    *size = -1;
+    buf_init(&text);
+    buf_addc(&text, '\0');
+    buf_truncate(&text, 0);
+    int fd = open(cm, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd >= 0 && pread_rest(fd, 0, &text, CF_MAX) == 0) {
+        if (origq_parse(text.s, text.len, e, &o, why) < 0) {
+            errno = EINVAL;
+        } else if (stat(dm, &st) < 0) {
+            if (errno == ENOENT) {
+                *why = "no data file";
+                errno = EINVAL;
+            }
+        } else {
+            e->ctime = st.st_mtime;
+            *size = (long long)o.gen_len + !o.has_headers + (long long)st.st_size;
+            r = 0;
+        }
+    }
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    buf_free(&text);
+    free(cm);
+    free(dm);
+    errno = err;
+    return r;
+}
+
 /* F_GETLK on path: 1 locked by another process, 0 not, -1 error. */
 static int lock_held(const char *path)
 {
@@ -795,6 +886,32 @@ static int remove_orphan(const char *dir, const char *name, long max_age, time_t
     return remove_old(dir, name, held == 0 ? 0 : max_age, now);
 }
 
+#define ASIDE_MAX 1000 /* xf<name>.1 ... .999: a name for every set-aside copy */
+
+/* Move dir/<prefix><name> aside as dir/xf<name>, or xf<name>.N when that
+ * exists: link() never replaces a file, so an earlier set-aside file with
+ * the same name is never lost.  The new path (malloc'd), or NULL with errno. */
+static char *set_aside(const char *dir, const char *prefix, const char *name)
+{
+    char *from = path2(dir, prefix, name);
+    char *to = path2(dir, "xf", name);
+    int r;
+    for (int n = 1; (r = link(from, to)) < 0 && errno == EEXIST && n < ASIDE_MAX; n++) {
+        free(to);
+        to = xasprintf("%s/xf%s.%d", dir, name, n);
+    }
+    if (r == 0 && unlink(from) < 0)
+        r = -1; /* both names left: the next run tries again */
+    int e = errno;
+    free(from);
+    if (r < 0) {
+        free(to);
+        errno = e;
+        return NULL;
+    }
+    return to;
+}
+
 /* A queue file that fails its check and is not locked is the remains of an
  * enqueue that never completed (a system crash before its flush returned), so
  * no client was told it was accepted: keep it aside as xf<qid> for the admin.
@@ -808,11 +925,14 @@ static int set_aside_torn(const char *dir, const char *qid)
     int moved = 0;
     env_init(&e);
     if (lock_held(qf) == 0 && peek_file(dir, qid, 1, &e, &qi, &why) < 0 && errno == EINVAL) {
-        char *xf = path2(dir, "xf", qid);
-        if (rename(qf, xf) == 0) {
+        char *xf = set_aside(dir, "qf", qid);
+        if (xf) {
             log_err("%s: torn or corrupt queue file (%s): moved to %s, never delivered", qid,
                     why ? why : "?", xf);
             moved = 1;
+        } else {
+            log_err("%s: torn or corrupt queue file (%s), cannot set it aside: %s", qid,
+                    why ? why : "?", strerror(errno));
         }
         free(xf);
     }
@@ -918,6 +1038,224 @@ out:
     return done;
 }
 
+/* ---- the original postoffice's queue (cm<id> + dm<id>, origq.h) ---- */
+
+/* The queue id of a converted original message: the time its text was queued
+ * (6 base-62 digits, so it sorts with ours) and the original id.  12
+ * characters: never one of ours (18), and the same on every run, so a run
+ * that crashed after the conversion but before removing cm/dm does not
+ * convert the message twice. */
+static void original_qid(const char *id, time_t when, char out[QID_MAX])
+{
+    put62(out, (unsigned long long)(when < 0 ? 0 : when), 6);
+    snprintf(out + 6, QID_MAX - 6, "%s", id);
+}
+
+/* Is there an intact qf of a converted original id (any time prefix)? */
+static int original_converted(const char *dir, const char *id)
+{
+    struct strlist q;
+    sl_init(&q);
+    int found = 0;
+    if (list_names(dir, "qf", &q) == 0)
+        for (size_t i = 0; i < q.n && !found; i++)
+            found = strlen(q.v[i]) == 6 + ORIGQ_ID_LEN && strcmp(q.v[i] + 6, id) == 0
+                    && qf_intact(dir, q.v[i]);
+    sl_free(&q);
+    return found;
+}
+
+/* Append n bytes to sn with CRLF line ends made LF (*cr: a CR ended the
+ * previous piece); sets *eight on a byte >= 0x80. */
+static int put_lf(struct spool_new *sn, const char *p, size_t n, int *cr, int *eight)
+{
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)p[i] >= 0x80)
+            *eight = 1;
+        if (*cr && p[i] != '\n' && spool_new_write(sn, "\r", 1) < 0)
+            return -1;
+        *cr = 0;
+        if (p[i] == '\r') {
+            if (i > from && spool_new_write(sn, p + from, i - from) < 0)
+                return -1;
+            from = i + 1;
+            *cr = 1;
+        }
+    }
+    return n > from ? spool_new_write(sn, p + from, n - from) : 0;
+}
+
+/* The text of the converted message: the generated header block, a blank
+ * line when the text had no header lines, then dm's contents. */
+static int original_text(struct spool_new *sn, const struct buf *cm, const struct origq *o,
+                         int dfd, int *eight)
+{
+    int cr = 0;
+    if (put_lf(sn, cm->s + o->gen_off, o->gen_len, &cr, eight) < 0)
+        return -1;
+    if (cr && spool_new_write(sn, "\r", 1) < 0)
+        return -1;
+    cr = 0;
+    if (o->gen_len && cm->s[cm->len - 1] != '\n' && spool_new_write(sn, "\n", 1) < 0)
+        return -1;
+    if (!o->has_headers && spool_new_write(sn, "\n", 1) < 0)
+        return -1;
+    char tmp[16384];
+    for (;;) {
+        ssize_t r = read(dfd, tmp, sizeof tmp);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return cr ? spool_new_write(sn, "\r", 1) : 0;
+        if (put_lf(sn, tmp, (size_t)r, &cr, eight) < 0)
+            return -1;
+    }
+}
+
+/* Write the converted message as qf<qid> through the normal commit path. */
+static int original_write(const char *dir, const char *qid, struct envelope *e,
+                          const struct buf *cm, const struct origq *o, int dfd)
+{
+    char *tf = path2(dir, "tf", qid);
+    if (lock_held(tf) == 0)
+        unlink(tf); /* an earlier conversion that crashed */
+    free(tf);
+    struct spool_new *sn = sn_create(dir, qid, 0600);
+    int eight = 0;
+    if (!sn || original_text(sn, cm, o, dfd, &eight) < 0) {
+        int err = errno;
+        spool_abort(sn);
+        errno = err;
+        return -1;
+    }
+    if (eight)
+        e->flags |= ENV_8BIT;
+    return spool_commit(sn, e);
+}
+
+/* Set the original message <id> aside (cm, and dm if there is one). */
+static int original_aside(const char *dir, const char *id, const char *why)
+{
+    char *cmname = xasprintf("cm%s", id), *dmname = xasprintf("dm%s", id);
+    char *cm = set_aside(dir, "", cmname);
+    if (!cm) {
+        log_err("original postoffice message %s: malformed control file cm%s (%s); cannot "
+                "set it aside: %s", id, id, why, strerror(errno));
+        free(cmname);
+        free(dmname);
+        return 0;
+    }
+    char *dm = exists(dir, "dm", id) ? set_aside(dir, "", dmname) : NULL;
+    log_err("original postoffice message %s: malformed control file cm%s (%s): set aside "
+            "as %s%s%s, not delivered", id, id, why, cm, dm ? " and " : "", dm ? dm : "");
+    free(cm);
+    free(dm);
+    free(cmname);
+    free(dmname);
+    return 1;
+}
+
+/* Remove the original files of a converted message: dm first, cm last (it
+ * marks what is left to do; original_converted() recognises the rest). */
+static void original_remove(const char *dir, const char *id)
+{
+    char *dm = path2(dir, "dm", id), *cm = path2(dir, "cm", id);
+    unlink(dm);
+    unlink(cm);
+    free(dm);
+    free(cm);
+}
+
+/* Is fd a regular file with exactly one link? */
+static int single_link(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1;
+}
+
+/* Convert the original postoffice's message cm<id> + dm<id> into a queue file
+ * (delivered by this run), logged; a malformed one is set aside.  1 if
+ * converted or set aside. */
+static int convert_original(const char *dir, const char *id)
+{
+    char *cmp = path2(dir, "cm", id), *dmp = path2(dir, "dm", id);
+    struct envelope e;
+    struct origq o;
+    struct buf text;
+    struct stat st;
+    const char *why = NULL;
+    int cfd = -1, dfd = -1, done = 0;
+    env_init(&e);
+    buf_init(&text);
+    int r = lock_file(cmp, &cfd);
+    if (r != 0) {
+        if (r < 0 && errno != ENOENT)
+            log_err("original postoffice message %s: cannot open %s: %s (run runq as root)",
+                    id, cmp, strerror(errno));
+        goto out; /* gone, or an old runner still works on it */
+    }
+    if (!single_link(cfd) || ((dfd = open(dmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+                                           O_NONBLOCK)) >= 0 && !single_link(dfd))) {
+        /* root reads these: never through a hard link the queue's owner made */
+        log_err("original postoffice message %s: cm%s or dm%s is not a plain file with one "
+                "link: left alone", id, id, id);
+        goto out;
+    }
+    int derr = dfd < 0 ? errno : 0;
+    if (pread_rest(cfd, 0, &text, CF_MAX) < 0) {
+        if (errno == EFBIG)
+            done = original_aside(dir, id, "too large");
+        else
+            log_err("original postoffice message %s: cannot read %s: %s", id, cmp,
+                    strerror(errno));
+        goto out;
+    }
+    buf_addc(&text, '\0'); /* keeps text.s valid when empty */
+    buf_truncate(&text, text.len - 1);
+    if (derr == ENOENT && original_converted(dir, id)) {
+        original_remove(dir, id); /* converted by a run that crashed before this */
+        done = 1;
+        goto out;
+    }
+    if (origq_parse(text.s, text.len, &e, &o, &why) < 0) {
+        done = original_aside(dir, id, why);
+        goto out;
+    }
+    if (dfd < 0 || fstat(dfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (derr && derr != ENOENT)
+            log_err("original postoffice message %s: cannot open %s: %s", id, dmp,
+                    strerror(derr));
+        else
+            done = original_aside(dir, id, "no data file");
+        goto out;
+    }
+    e.ctime = st.st_mtime;
+    original_qid(id, st.st_mtime, e.qid);
+    char qid[QID_MAX];
+    str_copy(qid, e.qid, sizeof qid);
+    if (!qf_intact(dir, qid) && original_write(dir, qid, &e, &text, &o, dfd) < 0) {
+        log_err("original postoffice message %s: cannot convert: %s", id, strerror(errno));
+        goto out;
+    }
+    original_remove(dir, id);
+    log_notice("original postoffice message %s -> %s: from=<%s>, %zu recipient%s: converted",
+               id, qid, e.sender, e.nrcpts, e.nrcpts == 1 ? "" : "s");
+    done = 1;
+out:
+    if (dfd >= 0)
+        close(dfd);
+    if (cfd >= 0)
+        close(cfd);
+    buf_free(&text);
+    env_free(&e);
+    free(cmp);
+    free(dmp);
+    return done;
+}
+
 /* Old-format leftovers: data files without a control file and temporaries
  * are removed like crashed writers' files; a complete df/cf pair in the queue
  * is converted.  Users' old submissions in the maildrop are left for the
@@ -926,6 +1264,8 @@ out:
 static int cleanup_old(const char *dir, const char *nm, long max_age, time_t now, int maildrop)
 {
     const char *qid = nm + 2;
+    if (!maildrop && origq_is_control(nm))
+        return convert_original(dir, qid);
     if (strncmp(nm, "cf", 2) == 0) {
         if (maildrop)
             log_err("%s/%s: a submission in the old df/cf format, not picked up: resubmit it",

@@ -1,6 +1,8 @@
 """The one-file queue (postoffice-queue(5)) seen from outside: a torn queue
-file is never delivered and is set aside as xf<qid>; a message left in the
-old df/cf format by an earlier version is converted and delivered."""
+file is never delivered and is set aside as xf<qid> (xf<qid>.N: never
+overwritten) and listed by mailq; a message left in the old df/cf format by
+an earlier version is converted and delivered; a status record is trusted
+only with its own checksum."""
 import os
 
 from conftest import QF_HDR_LEN, read_qf
@@ -70,3 +72,65 @@ def test_old_two_file_message_is_converted_and_delivered(sandbox, accounts):
     assert msgs[0].get_payload() == "body\n"
     left = [f for f in os.listdir(sandbox.queue) if f not in ("maildrop", "trigger")]
     assert left == [], left
+
+
+def test_set_aside_files_are_never_overwritten_and_are_listed(sandbox, accounts):
+    u = accounts["u1"]
+    qid = queue_one(sandbox, u, "torn twice")
+    path = os.path.join(sandbox.queue, "qf" + qid)
+    with open(path, "rb") as f:
+        good = f.read()
+    first = good[:-40]
+    second = good[:-30]
+    for n, torn in enumerate((first, second, first)):
+        with open(path, "wb") as f:
+            f.write(torn)
+        r = sandbox.runq()
+        assert r.returncode == 0, r.stderr
+    names = ["xf" + qid, "xf" + qid + ".1", "xf" + qid + ".2"]
+    contents = [open(os.path.join(sandbox.queue, n), "rb").read() for n in names]
+    assert contents == [first, second, first]  # each kept as it was
+    out = sandbox.mailq().stdout.decode()
+    assert "Mail queue is empty" not in out
+    for n in names:
+        assert f"set aside: corrupt queue file {n}, see postoffice-queue(5)" in out
+    assert "0 requests, 3 set aside" in out
+    assert sandbox.mbox(u) == []
+
+
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def status_record(text):
+    return f"{text}\t{fnv1a64(text.encode()):016x}\n".encode()
+
+
+def test_status_records_carry_a_checksum(sandbox, accounts):
+    """A recorded result is trusted only with its checksum: one flipped byte
+    makes the recipient count as not yet delivered (delivered again, never
+    lost), with a log line."""
+    u1, u2 = accounts["u1"], accounts["u2"]
+    r = sandbox.sendmail("-odq", "-i", u1, u2, message="Subject: sums\n\nbody\n")
+    assert r.returncode == 0, r.stderr
+    [name] = sandbox.queue_files()
+    path = os.path.join(sandbox.queue, name)
+    # what the runner writes: a record with its checksum
+    _, ctl = read_qf(path)
+    assert "\tD" not in ctl
+    good = status_record("D0 D - 2.0.0 delivered by hand")
+    bad = bytearray(status_record("D1 P - 4.2.0 try again later"))
+    assert bad[3:4] == b"P"
+    bad[3] = ord("D")  # one byte: "deferred" would read "delivered"
+    with open(path, "ab") as f:
+        f.write(good + bytes(bad))
+    r = sandbox.runq("-v")
+    assert r.returncode == 0, r.stderr
+    assert "1 damaged status record ignored" in r.stderr.decode()
+    assert sandbox.mbox(u1) == []  # its record holds
+    assert [m["Subject"] for m in sandbox.mbox(u2)] == ["sums"]
+    assert sandbox.queue_files() == []
+

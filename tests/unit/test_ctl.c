@@ -182,7 +182,7 @@ static void test_status_records(void **st)
     buf_init(&text);
     with_status(&a, &text, &envlen);
     env_init(&b);
-    assert_int_equal(ctl_parse_ex(text.s, text.len, &b, &why, &valid), 0);
+    assert_int_equal(ctl_parse_ex(text.s, text.len, &b, &why, &valid, NULL), 0);
     assert_int_equal(valid, text.len);
     assert_int_equal(b.rcpts[0].state, RS_BOUNCED);
     assert_null(b.rcpts[0].status);
@@ -191,10 +191,22 @@ static void test_status_records(void **st)
     assert_string_equal(b.rcpts[1].status, "2.0.0 ok");
     assert_string_equal(b.rcpts[1].remote_mta, "-mx");
     env_free(&b);
+    /* a damaged record (one byte changed) is ignored and counted */
+    size_t bad = 0;
+    char *last = strstr(text.s + envlen, "\nD1 D ");
+    assert_non_null(last);
+    last[2] = '0';
+    env_init(&b);
+    assert_int_equal(ctl_parse_ex(text.s, text.len, &b, &why, &valid, &bad), 0);
+    assert_int_equal(bad, 1);
+    assert_int_equal(b.rcpts[0].state, RS_BOUNCED); /* not taken for recipient 0 */
+    assert_int_equal(b.rcpts[1].state, RS_PENDING);
+    env_free(&b);
+    last[2] = '1';
     /* an interrupted append (no newline) is ignored and reported */
     buf_adds(&text, "D0 P - 4.0.0 half");
     env_init(&b);
-    assert_int_equal(ctl_parse_ex(text.s, text.len, &b, &why, &valid), 0);
+    assert_int_equal(ctl_parse_ex(text.s, text.len, &b, &why, &valid, NULL), 0);
     assert_int_equal(valid, text.len - strlen("D0 P - 4.0.0 half"));
     assert_int_equal(b.rcpts[0].state, RS_BOUNCED);
     env_free(&b);
@@ -218,7 +230,7 @@ static void test_truncation_every_offset(void **st)
         const char *why;
         size_t valid;
         env_init(&b);
-        int r = ctl_parse_ex(text.s, k, &b, &why, &valid);
+        int r = ctl_parse_ex(text.s, k, &b, &why, &valid, NULL);
         if (k < envlen) {
             assert_int_equal(r, -1);
             assert_non_null(why);

@@ -150,6 +150,47 @@ static int child_mailq(const struct config *c)
     return rc;
 }
 
+static void put_file(const char *dir, const char *name, const char *text)
+{
+    char *p = xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(p);
+}
+
+/* Set-aside files and the original postoffice's messages are listed and
+ * counted; listing them changes nothing. */
+static void test_aside_and_original(void **st)
+{
+    struct fx *f = *st;
+    const char *q = f->c.queuedir;
+    put_file(q, "xf1xUubn3sV0062T3FLW", "torn");
+    put_file(q, "xf1xUubn3sV0062T3FLW.1", "torn again");
+    put_file(q, "cmAb12Cd", "S\nFold@example.com\nTfar@example.net|example.net\n"
+                          "!H ;has headers\n++ ;additional headers\nReceived: x\n");
+    put_file(q, "dmAb12Cd", "Subject: old\n\nbody\n");
+    put_file(q, "cmBroken", "S\nFx@example.com\n"); /* no recipient */
+    int rc;
+    char *t = run_mailq(&f->c, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(t, "Ab12Cd"));
+    assert_non_null(strstr(t, "old@example.com\n"
+                              "        (original postoffice format, converted at next run)\n"
+                              "        far@example.net\n"));
+    assert_non_null(strstr(t, "Broken"));
+    assert_non_null(strstr(t, "no recipient"));
+    assert_non_null(strstr(t, "set aside: corrupt queue file xf1xUubn3sV0062T3FLW, see "
+                              "postoffice-queue(5)\n"));
+    assert_non_null(strstr(t, "set aside: corrupt queue file xf1xUubn3sV0062T3FLW.1, see"));
+    assert_non_null(strstr(t, "2 requests, 2 set aside\n"));
+    free(t);
+    char *cm = xasprintf("%s/cmAb12Cd", q);
+    assert_int_equal(access(cm, F_OK), 0); /* not converted by mailq */
+    free(cm);
+}
+
 static void test_no_permission(void **st)
 {
     struct fx *f = *st;
@@ -174,6 +215,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_empty),
         T(test_entries_and_lock_marker),
+        T(test_aside_and_original),
         T(test_no_permission),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

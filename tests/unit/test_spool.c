@@ -304,18 +304,73 @@ static void test_open_record_reopen(void **st)
     buf_init(&b);
     assert_int_equal(read_file(cf, &b, 1 << 20), 0);
     assert_null(strstr(b.s, "2.0D1"));
-    assert_non_null(strstr(b.s, "\nD1 F - 5.1.1 no such user\n"));
+    assert_non_null(strstr(b.s, "\nD1 F - 5.1.1 no such user\t"));
     buf_free(&b);
     assert_int_equal(spool_open(f->q, qid, &m), 0);
     assert_int_equal(spool_env(m)->rcpts[1].state, RS_FAILED);
     /* reload sees what another process (a delivery child) appended */
     fd = open(cf, O_WRONLY | O_APPEND);
-    assert_int_equal(write(fd, "D2 D - 2.0.0 ok\n", 16), 16);
+    buf_init(&b);
+    ctl_format_status(2, RS_DONE, "2.0.0 ok", NULL, &b);
+    assert_int_equal(write(fd, b.s, b.len), (ssize_t)b.len);
+    buf_free(&b);
     close(fd);
     assert_int_equal(spool_env(m)->rcpts[2].state, RS_PENDING);
     assert_int_equal(spool_reload(m), 0);
     assert_int_equal(spool_env(m)->rcpts[2].state, RS_DONE);
     assert_int_equal(env_pending(spool_env(m)), 0);
+    spool_close(m);
+    free(cf);
+}
+
+/* Status records carry their own checksum: one byte flipped in a record that
+ * marks a recipient delivered leaves that recipient pending (delivered again,
+ * never lost); records of the older format without a checksum still apply,
+ * but not after one that had it. */
+static void test_status_record_checksum(void **st)
+{
+    struct fx *f = *st;
+    char qid[QID_MAX];
+    struct qmsg *m;
+    assert_int_equal(enqueue(f->q, "", 3, "x\n", qid), 0);
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    assert_int_equal(spool_record(m, 0, RS_DONE, "2.0.0 delivered", NULL), 0);
+    assert_int_equal(spool_record(m, 1, RS_DONE, "2.0.0 delivered", NULL), 0);
+    spool_close(m);
+    char *cf = xasprintf("%s/qf%s", f->q, qid);
+    struct buf b;
+    buf_init(&b);
+    assert_int_equal(read_file(cf, &b, 1 << 20), 0);
+    char *rec = strstr(b.s, "\nD1 D - 2.0.0 delivered\t");
+    assert_non_null(rec);
+    int fd = open(cf, O_WRONLY);
+    assert_true(fd >= 0);
+    off_t at = (off_t)(rec - b.s) + 12; /* the "0" of "2.0.0" */
+    assert_int_equal(pwrite(fd, "1", 1, at), 1);
+    close(fd);
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    assert_int_equal(spool_env(m)->rcpts[0].state, RS_DONE);
+    assert_int_equal(spool_env(m)->rcpts[1].state, RS_PENDING); /* ignored */
+    spool_close(m);
+    /* a legacy record (no checksum) after checksummed ones is damage too */
+    fd = open(cf, O_WRONLY | O_APPEND);
+    assert_int_equal(write(fd, "D2 D - 2.0.0 ok\n", 16), 16);
+    close(fd);
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    assert_int_equal(spool_env(m)->rcpts[2].state, RS_PENDING);
+    spool_close(m);
+    buf_free(&b);
+    free(cf);
+
+    /* a queue file written before status records had checksums */
+    assert_int_equal(enqueue(f->q, "", 2, "y\n", qid), 0);
+    cf = xasprintf("%s/qf%s", f->q, qid);
+    fd = open(cf, O_WRONLY | O_APPEND);
+    assert_int_equal(write(fd, "D0 D - 2.0.0 ok\nD1 F - 5.1.1 no\n", 32), 32);
+    close(fd);
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    assert_int_equal(spool_env(m)->rcpts[0].state, RS_DONE);
+    assert_int_equal(spool_env(m)->rcpts[1].state, RS_FAILED);
     spool_close(m);
     free(cf);
 }
@@ -560,6 +615,83 @@ static void test_torn_queue_file(void **st)
     free(data);
     spool_close(m);
     free(body);
+}
+
+/* The original postoffice's cm<id> + dm<id> for id, its text dated when. */
+static void original(const char *q, const char *id, const char *cm, time_t when)
+{
+    char *c = xasprintf("%s/cm%s", q, id), *d = xasprintf("%s/dm%s", q, id);
+    write_text(d, "Subject: orig\r\n\r\nbody\r\n");
+    write_text(c, cm);
+    struct timespec t[2] = {{.tv_sec = when}, {.tv_sec = when}};
+    assert_int_equal(utimensat(AT_FDCWD, d, t, 0), 0);
+    free(c);
+    free(d);
+}
+
+/* The original postoffice's queue: converted once (a run that crashed after
+ * the conversion does not convert it again), malformed ones set aside. */
+static void test_convert_original(void **st)
+{
+    struct fx *f = *st;
+    const char *cm = "S451 later\nFold@example.org\nTa@example.net|example.net\n"
+                     "Tb@example.net|example.net\n!F ;has from:\n!H ;has headers\n"
+                     "++ ;additional headers\nReceived: by old\n";
+    original(f->q, "Ab12Cd", cm, 1700000000);
+    assert_int_equal(spool_cleanup(f->q, 3600), 1);
+    assert_false(file_exists(f->q, "cm", "Ab12Cd"));
+    assert_false(file_exists(f->q, "dm", "Ab12Cd"));
+    struct strlist l;
+    sl_init(&l);
+    assert_int_equal(spool_list(f->q, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(strlen(l.v[0]), 12);
+    assert_string_equal(l.v[0] + 6, "Ab12Cd");
+    struct qmsg *m;
+    assert_int_equal(spool_open(f->q, l.v[0], &m), 0);
+    struct envelope *e = spool_env(m);
+    assert_string_equal(e->sender, "old@example.org");
+    assert_int_equal(e->nrcpts, 2);
+    assert_string_equal(e->rcpts[1].addr, "b@example.net");
+    assert_int_equal(e->ctime, 1700000000);
+    char *data = data_of(m);
+    assert_string_equal(data, "Received: by old\nSubject: orig\n\nbody\n");
+    free(data);
+    spool_close(m);
+    /* a crash after the conversion, before cm (and dm) were removed */
+    original(f->q, "Ab12Cd", cm, 1700000000);
+    assert_int_equal(spool_cleanup(f->q, 3600), 1);
+    char *d = xasprintf("%s/dmAb12Cd", f->q);
+    unlink(d);
+    free(d);
+    original(f->q, "Ab12Cd", cm, 1700000000);
+    d = xasprintf("%s/dmAb12Cd", f->q);
+    unlink(d);
+    free(d);
+    assert_int_equal(spool_cleanup(f->q, 3600), 1);
+    assert_int_equal(count_files(f->q, "qf"), 1);
+    assert_int_equal(count_files(f->q, "cm") + count_files(f->q, "dm"), 0);
+    /* malformed: set aside, twice under one name without overwriting */
+    for (int k = 0; k < 2; k++) {
+        original(f->q, "Bad000", "S\nFx@example.org\nZwhat\n", 1700000000);
+        assert_int_equal(spool_cleanup(f->q, 3600), 1);
+    }
+    assert_true(file_exists(f->q, "xf", "cmBad000"));
+    assert_true(file_exists(f->q, "xf", "cmBad000.1"));
+    assert_true(file_exists(f->q, "xf", "dmBad000.1"));
+    assert_int_equal(count_files(f->q, "qf"), 1);
+    /* a data file that is a hard link (to some file root can read) is left alone */
+    original(f->q, "Lnk000", cm, 1700000000);
+    char *dm = xasprintf("%s/dmLnk000", f->q), *other = xasprintf("%s/secret", f->dir);
+    write_text(other, "secret\n");
+    unlink(dm);
+    assert_int_equal(link(other, dm), 0);
+    assert_int_equal(spool_cleanup(f->q, 3600), 0);
+    assert_true(file_exists(f->q, "cm", "Lnk000"));
+    assert_int_equal(count_files(f->q, "qf"), 1);
+    free(dm);
+    free(other);
+    sl_free(&l);
 }
 
 /* Write an old-format control file for qid (with a status record appended). */
@@ -1037,6 +1169,8 @@ int main(void)
         T(test_enqueue_commit),
         T(test_abort_and_failed_write),
         T(test_open_record_reopen),
+        T(test_status_record_checksum),
+        T(test_convert_original),
         T(test_locking_two_processes),
         T(test_list_order_and_incomplete),
         T(test_lazy_records),
