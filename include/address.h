@@ -26,9 +26,11 @@
  * (< 0x20 other than a tab between words, or 0x7f) or invalid UTF-8 anywhere
  * rejects it.  A domainless address whose local part starts with | / : or -
  * (quoted or not) is rejected: those are program/file/:include:/option forms,
- * which only aliases and .forward files may hold.  The local part of an
- * address WITH a domain may still start with | or -: callers must treat it as
- * data (a lookup key), never as an expansion entry. */
+ * which only aliases and .forward files may hold.  Nor may any address
+ * whose canonical form starts with | or / ("|x"@d and /x@d too): the queue
+ * reads such a recipient as a program or file target (envelope.h).  The local
+ * part of an address WITH a domain may still start with - or contain |:
+ * callers must treat it as data (a lookup key), never as an expansion entry. */
 int addr_parse_path(const char *s, int allow_null, char **addr, const char **rest,
                     const char **why);
 

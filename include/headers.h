@@ -59,6 +59,13 @@ void hdr_msgid(const char *qid, const char *host, struct buf *out);
 void hdr_from_line(const char *user, const char *host, const char *fullname,
                    struct buf *out);
 
+/* Append "From: Name <addr>\n" for a canonical address addr (address.h; control
+ * characters dropped).  name (sendmail -F) is taken as it is, not as a GECOS
+ * field (no cut at a comma, no '&'): control characters become spaces, it is
+ * cut to 200 bytes and quoted when it has specials; NULL or empty gives
+ * "From: <addr>\n". */
+void hdr_from_addr(const char *addr, const char *name, struct buf *out);
+
 /* Append the fold-free header field line "Name: value\n" with value made safe
  * (CR, LF and every other control character but tab replaced by spaces; name
  * keeps only field-name characters). */

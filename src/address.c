@@ -28,6 +28,8 @@
 #define R_LOCAL_AT "address has an unquoted @ in its local part"
 #define R_LOCAL_LONG "local part is too long (max 64 characters)"
 #define R_LOCAL_USER "local user name may not start with |, /, : or -"
+#define R_TARGET "an address may not start with | or / (programs and files are named " \
+                 "only in aliases and .forward files)"
 #define R_DOMAIN_MISSING "domain name is missing after @"
 #define R_DOMAIN "domain name is not valid"
 #define R_DOMAIN_LONG "domain name is too long (max 255 characters)"
@@ -382,6 +384,12 @@ static char *canonical(struct ap *a)
     if (out.len > ADDR_MAX) {
         buf_free(&out);
         return fail(a, R_LONG), NULL;
+    }
+    /* the queue reads a recipient starting with | or / as a program or file
+     * target (envelope.h), so no address may look like one */
+    if (out.s[0] == '|' || out.s[0] == '/') {
+        buf_free(&out);
+        return fail(a, R_TARGET), NULL;
     }
     return out.s; /* ownership passes to the caller */
 }
