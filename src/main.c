@@ -57,14 +57,10 @@ static char default_mode(const char *name)
     return 'm'; /* postoffice, sendmail, send-mail */
 }
 
+/* A command-line error: one line saying what to fix. */
 PO_NORETURN static void usage(const char *why)
 {
-    say("%s", why);
-    fprintf(stderr,
-            "usage: sendmail [-t] [-i] [-f sender] [-F name] [-v] [-C file] "
-            "[-o option=value] [--] recipient...\n"
-            "       postoffice -bd|-bD [-qINTERVAL]   postoffice -bs   "
-            "mailq   runq [-v]   newaliases\n");
+    say("%s (sendmail(8) lists the options)", why);
     exit(EX_USAGE);
 }
 
