@@ -46,6 +46,9 @@ int addr_parse_mailbox(const char *s, char **addr, const char **why);
  * entries that don't parse are skipped (each candidate goes through the same
  * checks as addr_parse_path; <> entries are skipped).  value may be NULL. */
 int addr_parse_list(const char *value, struct strlist *out);
+/* The same, also appending to bad the text of each entry that holds something
+ * but not an address (so a caller can refuse it rather than skip it). */
+int addr_parse_list_bad(const char *value, struct strlist *out, struct strlist *bad);
 
 /* Split a canonical address: *local (malloc'd, as written in the address,
  * i.e. with its quotes when it has them) and *domain (malloc'd, or NULL when

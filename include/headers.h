@@ -27,9 +27,11 @@ struct hdr_info {
 void hdr_scan(const char *msg, size_t len, struct hdr_info *hi);
 
 /* Collect the addresses of every To:, Cc: and Bcc: field (for sendmail -t),
- * canonical (see addr_parse_list), in order, duplicates kept.  Resent-* fields
+ * canonical (see addr_parse_list), in order, duplicates kept; the text of
+ * entries that are not addresses goes to bad (may be NULL).  Resent-* fields
  * are not read.  Only the header block at the start of hdrs is looked at. */
-void hdr_recipients(const char *hdrs, size_t len, struct strlist *out);
+void hdr_recipients(const char *hdrs, size_t len, struct strlist *out,
+                    struct strlist *bad);
 
 /* Append the header block without its Bcc: fields (with their continuations)
  * to out; whatever follows the header block within len is copied unchanged. */

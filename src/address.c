@@ -622,12 +622,15 @@ static const char *copy_delimited(struct elem *e, const char *p, char close)
     return p + 1;
 }
 
-/* The element is complete: add its address to out.  Returns 1 if added. */
-static int elem_finish(struct elem *e, struct strlist *out)
+/* The element is complete: add its address to out, or its text to bad (may be
+ * NULL) when it has some but no address.  Returns 1 if added. */
+static int elem_finish(struct elem *e, struct strlist *out, struct strlist *bad)
 {
     const struct buf *b = e->had_angle ? &e->angle : &e->plain;
     int added = 0;
 
+    if (bad && b->len && (e->bad || e->in_angle || !(e->had_angle || !e->words)))
+        sl_add(bad, b->s);
     if (!e->bad && !e->in_angle && b->len && (e->had_angle || !e->words)) {
         char *text = xasprintf("<%s>", b->s);
         char *addr;
@@ -640,6 +643,8 @@ static int elem_finish(struct elem *e, struct strlist *out)
                 free(addr);
             }
         }
+        if (!added && bad)
+            sl_add(bad, b->s);
         free(text);
     }
     elem_reset(e);
@@ -647,6 +652,11 @@ static int elem_finish(struct elem *e, struct strlist *out)
 }
 
 int addr_parse_list(const char *value, struct strlist *out)
+{
+    return addr_parse_list_bad(value, out, NULL);
+}
+
+int addr_parse_list_bad(const char *value, struct strlist *out, struct strlist *bad)
 {
     struct elem e;
     const char *p = value;
@@ -668,7 +678,7 @@ int addr_parse_list(const char *value, struct strlist *out)
         } else if (c == '"' || c == '[') {
             p = copy_delimited(&e, p, c == '"' ? '"' : ']');
         } else if (!e.in_angle && (c == ',' || (c == ';' && in_group))) {
-            added += elem_finish(&e, out);
+            added += elem_finish(&e, out, bad);
             in_group &= c == ',';
             p++;
         } else if (!e.in_angle && c == ';') {
@@ -694,7 +704,7 @@ int addr_parse_list(const char *value, struct strlist *out)
             p++;
         }
     }
-    added += elem_finish(&e, out);
+    added += elem_finish(&e, out, bad);
     buf_free(&e.plain);
     buf_free(&e.angle);
     return added;

@@ -124,7 +124,8 @@ void hdr_scan(const char *msg, size_t len, struct hdr_info *hi)
         }
 }
 
-void hdr_recipients(const char *hdrs, size_t len, struct strlist *out)
+void hdr_recipients(const char *hdrs, size_t len, struct strlist *out,
+                    struct strlist *bad)
 {
     struct field f;
     size_t off = 0;
@@ -132,7 +133,7 @@ void hdr_recipients(const char *hdrs, size_t len, struct strlist *out)
     while (next_field(hdrs, len, &off, &f)) {
         if (field_is(&f, "To") || field_is(&f, "Cc") || field_is(&f, "Bcc")) {
             char *v = field_value(&f);
-            addr_parse_list(v, out);
+            addr_parse_list_bad(v, out, bad);
             free(v);
         }
     }

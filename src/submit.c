@@ -382,7 +382,7 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
     if (o->extract) {
         struct strlist hr;
         sl_init(&hr);
-        hdr_recipients(head.s, hi.hdr_len, &hr);
+        hdr_recipients(head.s, hi.hdr_len, &hr, &hr); /* bad ones refused below */
         rc = add_recipients(&e, &hr);
         sl_free(&hr);
         if (rc)

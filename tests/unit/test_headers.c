@@ -155,7 +155,7 @@ static void test_recipients(void **state)
     struct strlist l;
 
     sl_init(&l);
-    hdr_recipients(h, sizeof h - 1, &l);
+    hdr_recipients(h, sizeof h - 1, &l, NULL);
     check_list(&l, want);
     sl_free(&l);
 
@@ -163,7 +163,7 @@ static void test_recipients(void **state)
     static const char h2[] = "To: a@b,\0 c@d\n";
     static const char *const want2[] = { "a@b", "c@d", NULL };
     sl_init(&l);
-    hdr_recipients(h2, sizeof h2 - 1, &l);
+    hdr_recipients(h2, sizeof h2 - 1, &l, NULL);
     check_list(&l, want2);
     sl_free(&l);
 
@@ -171,7 +171,7 @@ static void test_recipients(void **state)
     static const char h3[] = "To: first@x,\r\n second\r\n @y\r\n\r\n";
     static const char *const want3[] = { "first@x", "second@y", NULL };
     sl_init(&l);
-    hdr_recipients(h3, sizeof h3 - 1, &l);
+    hdr_recipients(h3, sizeof h3 - 1, &l, NULL);
     check_list(&l, want3);
     sl_free(&l);
 
@@ -179,9 +179,44 @@ static void test_recipients(void **state)
     static const char h4[] = "To: <|/bin/sh>, <a\x01@b>, \"x\ry\"@z, ok@q\n";
     static const char *const want4[] = { "ok@q", NULL };
     sl_init(&l);
-    hdr_recipients(h4, sizeof h4 - 1, &l);
+    hdr_recipients(h4, sizeof h4 - 1, &l, NULL);
     check_list(&l, want4);
     sl_free(&l);
+
+    /* ... and reported when asked, so sendmail -t can refuse them */
+    static const char h5[] = "To: <|/bin/sh>, ok@q, /x@y, John Smith, "
+                             "empty:;, (only a comment)\nCc: a@b@c\n";
+    static const char *const want5[] = { "ok@q", NULL };
+    static const char *const bad5[] = { "|/bin/sh", "/x@y", "JohnSmith", "a@b@c", NULL };
+    struct strlist bad;
+    sl_init(&l);
+    sl_init(&bad);
+    hdr_recipients(h5, sizeof h5 - 1, &l, &bad);
+    check_list(&l, want5);
+    check_list(&bad, bad5);
+    sl_free(&l);
+    sl_free(&bad);
+}
+
+static void test_from_addr(void **state)
+{
+    (void)state;
+    static const struct { const char *addr, *name, *want; } cases[] = {
+        { "boss@example.org", NULL, "From: <boss@example.org>\n" },
+        { "boss@example.org", "", "From: <boss@example.org>\n" },
+        { "boss@example.org", "The Boss", "From: The Boss <boss@example.org>\n" },
+        { "boss@example.org", "Doe, John", "From: \"Doe, John\" <boss@example.org>\n" },
+        { "b@x", "a \"q\" \\ z", "From: \"a \\\"q\\\" \\\\ z\" <b@x>\n" },
+        { "b@x", "two\nlines\r", "From: two lines <b@x>\n" },
+        { "\"a b\"@x", "& Co", "From: & Co <\"a b\"@x>\n" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct buf b;
+        buf_init(&b);
+        hdr_from_addr(cases[i].addr, cases[i].name, &b);
+        assert_string_equal(b.s, cases[i].want);
+        buf_free(&b);
+    }
 }
 
 static void test_recipients_huge(void **state)
@@ -197,7 +232,7 @@ static void test_recipients_huge(void **state)
         m[i] = "r@x.y,\n "[(i - 4) % 8];
     m[n] = '\n';
     sl_init(&l);
-    hdr_recipients(m, n + 1, &l);
+    hdr_recipients(m, n + 1, &l, NULL);
     /* (n - 4) % 8 == 4: the last one is cut to "r@x.", still valid (trailing dot) */
     assert_int_equal((n - 4) % 8, 4);
     assert_int_equal(l.n, (n - 4) / 8 + 1);
@@ -462,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_scan_huge),
         cmocka_unit_test(test_recipients),
         cmocka_unit_test(test_recipients_huge),
+        cmocka_unit_test(test_from_addr),
         cmocka_unit_test(test_strip_bcc),
         cmocka_unit_test(test_get),
         cmocka_unit_test(test_date),
