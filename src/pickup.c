@@ -60,8 +60,8 @@ static char *refused_rcpt(const char *a)
     struct buf b;
     buf_init(&b);
     buf_addc(&b, '"');
-    for (const char *p = safe; *p; p++) {
-        if (*p == '"' || *p == '\\')
+    for (const char *p = safe; *p; p++) { /* safe has its backslashes doubled */
+        if (*p == '"')
             buf_addc(&b, '\\');
         buf_addc(&b, *p);
     }

@@ -238,6 +238,28 @@ static int add_recipients(struct envelope *e, const struct strlist *l)
     return 0;
 }
 
+/* With -t, add the To:, Cc: and Bcc: recipients (one that is not an address
+ * refuses the message); then there must be some. */
+static int header_recipients(const struct submit_opts *o, const struct buf *head,
+                             const struct hdr_info *hi, struct envelope *e)
+{
+    if (o->extract) {
+        struct strlist hr;
+        sl_init(&hr);
+        hdr_recipients(head->s, hi->hdr_len, &hr, &hr); /* bad ones: add_recipients */
+        int rc = add_recipients(e, &hr);
+        sl_free(&hr);
+        if (rc)
+            return rc;
+    }
+    if (e->nrcpts == 0) {
+        say("no recipients: name them as arguments, or use -t to take them from "
+            "the To:, Cc: and Bcc: lines");
+        return EX_USAGE;
+    }
+    return 0;
+}
+
 /* Build the header lines we add in front of / after the caller's header block. */
 static void make_headers(const struct config *c, const struct submit_opts *o,
                          const struct caller *who, const char *qid,
@@ -379,21 +401,8 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
         goto out;
     hdr_scan(head.s, head.len, &hi);
     eightbit = hi.eight_bit;
-    if (o->extract) {
-        struct strlist hr;
-        sl_init(&hr);
-        hdr_recipients(head.s, hi.hdr_len, &hr, &hr); /* bad ones refused below */
-        rc = add_recipients(&e, &hr);
-        sl_free(&hr);
-        if (rc)
-            goto out;
-    }
-    if (e.nrcpts == 0) {
-        say("no recipients: name them as arguments, or use -t to take them from "
-            "the To:, Cc: and Bcc: lines");
-        rc = EX_USAGE;
+    if ((rc = header_recipients(o, &head, &hi, &e)))
         goto out;
-    }
     char *qdir = who->direct ? xstrdup(c->queuedir)
                              : xasprintf("%s/maildrop", c->queuedir);
     sn = spool_new(qdir);
