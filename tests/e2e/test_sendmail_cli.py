@@ -335,3 +335,23 @@ def test_install_makes_the_send_mail_link(tmp_path):
                        capture_output=True)
     assert r.returncode == 0, r.stderr
     assert [f for _, _, fs in os.walk(dest) for f in fs] == []
+
+
+# ---- the same check at the SMTP door (sendmail -bs) ----
+
+@pytest.mark.parametrize("path", ["<|touch${{IFS}}{flag}@example.org>",
+                                  "</{flag}@example.org>", '<"|touch"@example.org>'])
+def test_smtp_refuses_program_and_file_forms(sandbox, accounts, path):
+    flag = "/tmp/po-ran-%d" % os.getpid()  # short: a local part has 64 characters
+    rcpt = path.format(flag=flag)
+    dialog = (f"HELO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:{rcpt}\r\n"
+              f"RCPT TO:<{accounts['u2']}>\r\nDATA\r\nSubject: smtp\r\n\r\nx\r\n.\r\nQUIT\r\n")
+    r = sandbox.sendmail("-bs", message=dialog)
+    out = r.stdout.decode()
+    assert "553 5.1.3 bad recipient address: an address may not start with | or /" in out, out
+    assert "250 2.0.0" in out, out  # the good recipient still gets it
+    sandbox.runq()
+    assert len(sandbox.wait_for_mail(accounts["u2"])) == 1
+    assert not os.path.exists(flag) and not os.path.exists(flag + "@example.org")
+    r = sandbox.sendmail("-bs", message=f"HELO x\r\nMAIL FROM:{rcpt}\r\nQUIT\r\n")
+    assert "553" in r.stdout.decode() or "501" in r.stdout.decode(), r.stdout
