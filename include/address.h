@@ -33,9 +33,11 @@
  * (< 0x20 other than a tab between words, or 0x7f) or invalid UTF-8 anywhere
  * rejects it.  A domainless address whose local part starts with | / : or -
  * (quoted or not) is rejected: those are program/file/:include:/option forms,
- * which only aliases and .forward files may hold.  The local part of an
- * address WITH a domain may still start with | or -: callers must treat it as
- * data (a lookup key), never as an expansion entry. */
+ * which only aliases and .forward files may hold.  Nor may any address
+ * whose canonical form starts with | or / ("|x"@d and /x@d too): the queue
+ * reads such a recipient as a program or file target (envelope.h).  The local
+ * part of an address WITH a domain may still start with - or contain |:
+ * callers must treat it as data (a lookup key), never as an expansion entry. */
 int addr_parse_path(const char *s, int allow_null, char **addr, const char **rest,
                     const char **why);
 
@@ -51,6 +53,9 @@ int addr_parse_mailbox(const char *s, char **addr, const char **why);
  * entries that don't parse are skipped (each candidate goes through the same
  * checks as addr_parse_path; <> entries are skipped).  value may be NULL. */
 int addr_parse_list(const char *value, struct strlist *out);
+/* The same, also appending to bad the text of each entry that holds something
+ * but not an address (so a caller can refuse it rather than skip it). */
+int addr_parse_list_bad(const char *value, struct strlist *out, struct strlist *bad);
 
 /* The same, and each non-empty entry that is not an address is added to bad
  * (if not NULL) as "ENTRY: reason", ENTRY as written (control and 8-bit

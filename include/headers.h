@@ -27,8 +27,9 @@ struct hdr_info {
 void hdr_scan(const char *msg, size_t len, struct hdr_info *hi);
 
 /* Collect the addresses of every To:, Cc: and Bcc: field (for sendmail -t),
- * canonical (see addr_parse_list), in order, duplicates kept.  Resent-* fields
- * are not read.  Only the header block at the start of hdrs is looked at. */
+ * canonical (see addr_parse_list), in order, duplicates kept; entries that
+ * are not addresses are skipped.  Resent-* fields are not read.  Only the
+ * header block at the start of hdrs is looked at. */
 void hdr_recipients(const char *hdrs, size_t len, struct strlist *out);
 
 /* The same; each entry that is not an address is added to bad as
@@ -63,6 +64,13 @@ void hdr_msgid(const char *qid, const char *host, struct buf *out);
  * it is cut to 200 bytes and quoted (with \" and \\) when it has specials. */
 void hdr_from_line(const char *user, const char *host, const char *fullname,
                    struct buf *out);
+
+/* Append "From: Name <addr>\n" for a canonical address addr (address.h; control
+ * characters dropped).  name (sendmail -F) is taken as it is, not as a GECOS
+ * field (no cut at a comma, no '&'): control characters become spaces, it is
+ * cut to 200 bytes and quoted when it has specials; NULL or empty gives
+ * "From: <addr>\n". */
+void hdr_from_addr(const char *addr, const char *name, struct buf *out);
 
 /* Append the fold-free header field line "Name: value\n" with value made safe
  * (CR, LF and every other control character but tab replaced by spaces; name

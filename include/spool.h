@@ -1,5 +1,4 @@
 /* spool.h - the queue directory: enqueue, lock, record results, remove.
- * (spool_pickup() is implemented in src/pickup.c.)
  *
  * Layout (postoffice-queue(5)):
  *   QUEUEDIR/qf<qid>   the message: one file holding a fixed-width header with
@@ -157,21 +156,6 @@ long long spool_free_bytes(const char *queuedir);
  * Returns how many were removed, set aside or converted, -1 if QUEUEDIR can't
  * be read. */
 int spool_cleanup(const char *queuedir, long max_age);
-
-/* Move every complete submission in QUEUEDIR/maildrop into the queue, taking
- * the sender from the file owner's uid unless that uid is root or listed in
- * trusted (sender then as written).  Appends the new qids to picked (may be NULL).
- * Returns the number picked up, -1 on error.
- * Run it as the queue owner, NEVER as root: it parses users' files.  The sender
- * stored for an untrusted user is the bare login name (the caller qualifies it);
- * local_user is always the login.  Only recipients (plain addresses: a leading
- * '|' or '/' refuses the submission), NOTIFY, ENVID and the 8BITMIME/SMTPUTF8/
- * RET=HDRS flags are taken from the file.  Refused submissions (not a plain
- * file with one link, torn or malformed, program/file recipient, uid without
- * account) are logged and removed; ones still locked by their writer (a
- * commit in progress) are left for the next run. */
-int spool_pickup(const char *queuedir, const struct strlist *trusted_users,
-                 struct strlist *picked);
 
 /* Create QUEUEDIR (0711), maildrop (3733) and trigger (FIFO 0622) owned by
  * uid/gid if missing (run as root or as that owner); existing ones owned by uid

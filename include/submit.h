@@ -19,11 +19,15 @@ struct submit_opts {
     const char *from;      /* -f/-r envelope sender, or NULL */
     const char *fullname;  /* -F, or NULL */
     const char *envid;     /* -V envid is not taken (sendmail's -V is our version); NULL */
-    struct strlist rcpts;  /* command-line recipients */
+    struct strlist rcpts;  /* command-line recipients (-t adds the header's) */
 };
 
 /* Returns the process exit status (0 or a <sysexits.h> code, after one line on
- * stderr saying what is wrong). */
+ * stderr saying what is wrong).  Nothing is queued unless every recipient (the
+ * command line's, then with -t the header's) is an address by
+ * addr_parse_mailbox: EX_DATAERR.  A message longer than size= (counted as read,
+ * LF line ends) is EX_DATAERR, a queue file system below minfree= (before, and
+ * every MiB while reading) EX_TEMPFAIL; the partial queue file is removed. */
 int submit_main(const struct config *c, struct submit_opts *o);
 
 #endif

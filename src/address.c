@@ -33,6 +33,8 @@
 #define R_LOCAL_MIX "local part mixes quoted and unquoted text (quote all of it)"
 #define R_ESCAPE "a backslash in a quoted local part may only escape printable ASCII"
 #define R_COMMENT "comments ( ) are not allowed in an SMTP address"
+#define R_TARGET "an address may not start with | or / (programs and files are named " \
+                 "only in aliases and .forward files)"
 #define R_DOMAIN_MISSING "domain name is missing after @"
 #define R_DOMAIN "domain name is not valid"
 #define R_DOMAIN_LONG "domain name is too long (max 255 characters)"
@@ -442,6 +444,12 @@ static char *canonical(struct ap *a)
     if (out.len > ADDR_MAX) {
         buf_free(&out);
         return fail(a, R_LONG), NULL;
+    }
+    /* the queue reads a recipient starting with | or / as a program or file
+     * target (envelope.h), so no address may look like one */
+    if (out.s[0] == '|' || out.s[0] == '/') {
+        buf_free(&out);
+        return fail(a, R_TARGET), NULL;
     }
     return out.s; /* ownership passes to the caller */
 }

@@ -268,9 +268,26 @@ void hdr_msgid(const char *qid, const char *host, struct buf *out)
     buf_addc(out, '>');
 }
 
+/* A display name made safe: control characters as spaces, trimmed, at most
+ * FULLNAME_MAX bytes (cut before a UTF-8 continuation).  Takes b's text. */
+static char *clean_name(struct buf *b)
+{
+    for (size_t i = 0; i < b->len; i++)
+        if ((unsigned char)b->s[i] < 0x20 || b->s[i] == 0x7f)
+            b->s[i] = ' ';
+    if (b->len > FULLNAME_MAX) {
+        size_t n = FULLNAME_MAX;
+        while (n > 0 && ((unsigned char)b->s[n] & 0xc0) == 0x80)
+            n--;
+        buf_truncate(b, n);
+    }
+    char *name = xstrdup(str_trim(b->s));
+    buf_free(b);
+    return name;
+}
+
 /* The full name from a GECOS field: up to the first comma, '&' standing for
- * the capitalised login name (BSD convention), control characters as spaces,
- * trimmed, at most FULLNAME_MAX bytes (cut before a UTF-8 continuation). */
+ * the capitalised login name (BSD convention), then clean_name. */
 static char *gecos_name(const char *gecos, const char *user)
 {
     struct buf b;
@@ -286,19 +303,7 @@ static char *gecos_name(const char *gecos, const char *user)
             buf_addc(&b, c);
         }
     }
-    for (size_t i = 0; i < b.len; i++)
-        if ((unsigned char)b.s[i] < 0x20 || b.s[i] == 0x7f)
-            b.s[i] = ' ';
-    if (b.len > FULLNAME_MAX) {
-        size_t n = FULLNAME_MAX;
-        while (n > 0 && ((unsigned char)b.s[n] & 0xc0) == 0x80)
-            n--;
-        buf_truncate(&b, n);
-    }
-    char *t = str_trim(b.s);
-    char *name = xstrdup(t);
-    buf_free(&b);
-    return name;
+    return clean_name(&b);
 }
 
 /* A display name as an RFC 5322 phrase: bare words when it is only atoms and
@@ -367,6 +372,26 @@ void hdr_from_line(const char *user, const char *host, const char *fullname,
     add_user_address(out, user ? user : "", host);
     buf_adds(out, ">\n");
     free(name);
+}
+
+void hdr_from_addr(const char *addr, const char *name, struct buf *out)
+{
+    struct buf b;
+
+    buf_init(&b);
+    buf_adds(&b, name ? name : "");
+    char *phrase = clean_name(&b);
+    buf_adds(out, "From: ");
+    if (*phrase) {
+        add_phrase(out, phrase);
+        buf_addc(out, ' ');
+    }
+    buf_addc(out, '<');
+    for (const unsigned char *p = (const unsigned char *)(addr ? addr : ""); *p; p++)
+        if (*p >= 0x20 && *p != 0x7f)
+            buf_addc(out, *p);
+    buf_adds(out, ">\n");
+    free(phrase);
 }
 
 void hdr_line(struct buf *out, const char *name, const char *value)

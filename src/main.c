@@ -57,28 +57,11 @@ static char default_mode(const char *name)
     return 'm'; /* postoffice, sendmail, send-mail */
 }
 
+/* A command-line error: one line saying what to fix. */
 PO_NORETURN static void usage(const char *why)
 {
-    say("%s", why);
-    fprintf(stderr,
-            "usage: sendmail [-t] [-i] [-f sender] [-F name] [-v] [-C file] "
-            "[-o option=value] [--] recipient...\n"
-            "       postoffice -bd|-bD [-qINTERVAL]   postoffice -bs   "
-            "mailq   runq [-v]   newaliases\n");
+    say("%s (sendmail(8) lists the options)", why);
     exit(EX_USAGE);
-}
-
-/* The value of a flag: attached ("-fbob") or the next argument ("-f bob"). */
-static const char *flag_arg(char **argv, int *i, const char *rest, char flag)
-{
-    if (*rest)
-        return rest;
-    if (!argv[*i + 1]) {
-        char msg[64];
-        snprintf(msg, sizeof msg, "option -%c needs a value", flag);
-        usage(msg);
-    }
-    return argv[++*i];
 }
 
 static int parse_notify(const char *v)
@@ -129,7 +112,7 @@ static int sendmail_o(struct cli *cl, const char *rest)
         return 1;
     }
     /* delivery/error modes and the like have no meaning here */
-    static const char *const ignored[] = {"db", "di", "db", "ds", "em", "ee", "ep",
+    static const char *const ignored[] = {"db", "di", "ds", "em", "ee", "ep",
                                           "eq", "ew", "m", "o", NULL};
     for (size_t i = 0; ignored[i]; i++)
         if (!strcmp(rest, ignored[i]))
@@ -137,54 +120,94 @@ static int sendmail_o(struct cli *cl, const char *rest)
     return 0;
 }
 
-static void parse_flag(struct cli *cl, char **argv, int *i)
+/* sendmail's -O Name=value: IgnoreDots and DeliveryMode=queue mean something
+ * here; every other long option is accepted and ignored. */
+static void sendmail_O(struct cli *cl, const char *v)
 {
-    const char *a = argv[*i];
-    char f = a[1];
-    const char *rest = a + 2;
+    size_t n = strcspn(v, "=");
+    const char *val = v[n] == '=' ? v + n + 1 : "true";
+    if (n == 10 && !strncasecmp(v, "IgnoreDots", n))
+        cl->sub.dot_ends = strchr("tTyY1", val[0]) == NULL;
+    else if (n == 12 && !strncasecmp(v, "DeliveryMode", n) && strchr("qQ", val[0]))
+        cl->sub.queue_only = 1;
+}
+
+/* Flags that take a value, attached ("-fbob") or as the next argument
+ * ("-f bob"), as getopt's "f:"; -q and -d take only an attached one, which may
+ * be empty ("-q", "-q30m").  Every other flag may be grouped ("-ti"). */
+#define VALUE_FLAGS "bfrFCNRoOBhLXA"
+#define ATTACHED_FLAGS "qd"
+
+/* Flag f with value v (NULL for a flag without one). */
+static void parse_flag(struct cli *cl, char f, const char *v)
+{
     switch (f) {
     case 'b':
-        if (!rest[0] || rest[1] || !strchr("mpqisdDv", rest[0]))
+        if (!v[0] || v[1] || !strchr("mpqisdDv", v[0]))
             usage("unknown mode: -bm, -bp, -bq, -bi, -bs, -bd and -bD are known");
-        if (rest[0] == 'v')
+        if (v[0] == 'v')
             usage("-bv (verify addresses) is not built in postoffice");
-        cl->mode = rest[0];
+        cl->mode = v[0];
         break;
+    case 'I': cl->mode = 'i'; break; /* sendmail's old name of -bi */
     case 't': cl->sub.extract = 1; break;
     case 'i': cl->sub.dot_ends = 0; break;
     case 'v': cl->verbose = 1; cl->sub.verbose = 1; break;
     case 'a': cl->audit = 1; break;
     case 'd': cl->foreground = 1; break; /* -d, -d0.1: stay in the foreground */
     case 'f':
-    case 'r': cl->sub.from = flag_arg(argv, i, rest, f); break;
-    case 'F': cl->sub.fullname = flag_arg(argv, i, rest, f); break;
-    case 'C': cl->cfile = flag_arg(argv, i, rest, f); break;
-    case 'q': parse_q(cl, rest); break;
-    case 'N': cl->sub.notify = parse_notify(flag_arg(argv, i, rest, f)); break;
+    case 'r': cl->sub.from = v; break;
+    case 'F': cl->sub.fullname = v; break;
+    case 'C': cl->cfile = v; break;
+    case 'q': parse_q(cl, v); break;
+    case 'N': cl->sub.notify = parse_notify(v); break;
     case 'R': /* sendmail: DSN RET=hdrs|full; with -bs: the client address */
-        cl->peer = flag_arg(argv, i, rest, f);
-        cl->sub.ret_hdrs = !strcasecmp(cl->peer, "hdrs");
+        cl->peer = v;
+        cl->sub.ret_hdrs = !strcasecmp(v, "hdrs");
         break;
     case 'o':
-        if (*rest && sendmail_o(cl, rest))
-            break;
-        sl_add(&cl->sets, flag_arg(argv, i, rest, f));
+        if (!sendmail_o(cl, v))
+            sl_add(&cl->sets, v);
         break;
-    case 'V':
-        if (*rest)
-            usage("-V takes no value (it prints the version)");
-        printf("postoffice %s\n", PO_VERSION);
-        exit(0);
+    case 'O': sendmail_O(cl, v); break;
     /* sendmail flags with no meaning here: accepted and ignored */
     case 'B': case 'h': case 'L': case 'X': case 'A':
-        flag_arg(argv, i, rest, f);
-        break;
     case 'm': case 'n': case 'U': case 'G': break;
     default: {
         char msg[64];
         snprintf(msg, sizeof msg, "unknown option -%c", f ? f : '?');
         usage(msg);
     }
+    }
+}
+
+/* One argument holding a group of flags ("-ti", "-tf bob", "-oi"); *i moves
+ * past a value taken from the next argument. */
+static void parse_group(struct cli *cl, int argc, char **argv, int *i)
+{
+    for (const char *p = argv[*i] + 1; *p; p++) {
+        char f = *p;
+        if (f == 'V') {
+            if (p[1])
+                usage("-V takes no value (it prints the version)");
+            printf("postoffice %s\n", PO_VERSION);
+            exit(0);
+        }
+        if (strchr(ATTACHED_FLAGS, f)) {
+            parse_flag(cl, f, p + 1);
+            return;
+        }
+        if (!strchr(VALUE_FLAGS, f)) {
+            parse_flag(cl, f, NULL);
+            continue;
+        }
+        if (!p[1] && *i + 1 >= argc) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "option -%c needs a value", f);
+            usage(msg);
+        }
+        parse_flag(cl, f, p[1] ? p + 1 : argv[++*i]);
+        return;
     }
 }
 
@@ -199,7 +222,7 @@ static void parse_cli(struct cli *cl, int argc, char **argv)
         }
         if (a[0] != '-' || !a[1])
             break;
-        parse_flag(cl, argv, &i);
+        parse_group(cl, argc, argv, &i);
     }
     for (; i < argc; i++)
         sl_add(&cl->sub.rcpts, argv[i]);

@@ -1,5 +1,5 @@
-/* pickup.c - spool_pickup() of spool.h: move local users' submissions from
- * QUEUEDIR/maildrop into the queue.
+/* pickup.c - pickup_maildrop() of pickup.h: move local users' submissions
+ * from QUEUEDIR/maildrop into the queue.
  *
  * Everything in the maildrop is untrusted: any local user can drop files
  * there.  This must run as the queue owner, never as root.  A submission is
@@ -8,9 +8,12 @@
  * checksum, strict control records), with the control part bounded.  Only the
  * fields a submitter may choose are copied (recipients, DSN options, the
  * sender for root and trusted-users); everything else is set here, the sender
- * from the owner's login name.  The data is copied through the descriptor we
- * checked into a new queue file, never renamed (the user still owns that
- * inode). */
+ * from the owner's login name.  Recipients go through the same check as the
+ * sendmail front end's (addr_parse_mailbox): one that fails it is queued
+ * already failed, to be bounced, so it never costs the others.  The data is
+ * copied through the descriptor we checked into a new queue file, never
+ * renamed (the user still owns that inode); a message over size= is not
+ * copied at all, only its header block for the bounce. */
 #include "compat.h"
 
 #include <dirent.h>
@@ -23,8 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "address.h"
+#include "bounce.h"
 #include "envelope.h"
 #include "log.h"
+#include "pickup.h"
 #include "qfile.h"
 #include "spool.h"
 #include "util.h"
@@ -46,11 +52,45 @@ static int open_drop_file(const char *path, struct stat *st)
     return fd;
 }
 
-/* Addresses only: "|command" and "/file" targets come from aliases and
- * .forward files, never from a submitter. */
-static int rcpt_acceptable(const char *a)
+/* Recipient text from the file as it will be reported: quoted, so that the
+ * queue can never read it as a program or file target. */
+static char *refused_rcpt(const char *a)
 {
-    return a[0] != '\0' && a[0] != '|' && a[0] != '/';
+    char *safe = str_sanitize(a, strlen(a));
+    struct buf b;
+    buf_init(&b);
+    buf_addc(&b, '"');
+    for (const char *p = safe; *p; p++) { /* safe has its backslashes doubled */
+        if (*p == '"')
+            buf_addc(&b, '\\');
+        buf_addc(&b, *p);
+    }
+    buf_addc(&b, '"');
+    free(safe);
+    return b.s;
+}
+
+/* Add recipient r of the submission to e: as it is when it is an address
+ * (the front end's own check), else already failed with the reason. */
+static void add_rcpt(struct envelope *e, const struct rcpt *r)
+{
+    char *addr = NULL, *orig = NULL;
+    const char *why = NULL;
+    size_t j;
+    if (addr_parse_mailbox(r->addr, &addr, &why) == 0 &&
+        (!r->orig || addr_parse_mailbox(r->orig, &orig, &why) == 0)) {
+        j = env_add_rcpt(e, addr, r->orig ? orig : NULL, NULL);
+    } else {
+        char *shown = refused_rcpt(r->addr), *status = xasprintf("5.1.3 not an address: %s", why);
+        j = env_add_rcpt(e, shown, NULL, NULL);
+        e->rcpts[j].state = RS_FAILED;
+        env_set_status(e, j, status);
+        free(shown);
+        free(status);
+    }
+    e->rcpts[j].notify = r->notify;
+    free(addr);
+    free(orig);
 }
 
 /* Build the envelope we will queue from the parsed submission u. */
@@ -67,40 +107,61 @@ static int build_env(const struct envelope *u, const char *login, int trusted,
     e->envid = u->envid ? xstrdup(u->envid) : NULL;
     e->flags = u->flags & (ENV_8BIT | ENV_SMTPUTF8 | ENV_RET_HDRS);
     e->ctime = time(NULL);
-    for (size_t i = 0; i < u->nrcpts; i++) {
-        const struct rcpt *r = &u->rcpts[i];
-        if (!rcpt_acceptable(r->addr) || (r->orig && !rcpt_acceptable(r->orig))) {
-            *why = "a recipient is not an address";
-            return -1;
-        }
-        size_t j = env_add_rcpt(e, r->addr, r->orig, NULL);
-        e->rcpts[j].notify = r->notify;
-    }
+    for (size_t i = 0; i < u->nrcpts; i++)
+        add_rcpt(e, &u->rcpts[i]);
     return 0;
+}
+
+/* A message over size=: every recipient fails with 5.3.4 and only the header
+ * block is kept (the bounce returns headers only). */
+static void fail_too_big(struct envelope *e, long long limit, struct qf_info *qi)
+{
+    char *status = xasprintf("5.3.4 message too large (limit %lld bytes)", limit);
+    for (size_t i = 0; i < e->nrcpts; i++) {
+        if (e->rcpts[i].state != RS_PENDING)
+            continue;
+        e->rcpts[i].state = RS_FAILED;
+        env_set_status(e, i, status);
+    }
+    free(status);
+    e->flags |= ENV_RET_HDRS;
+    qi->data_len = qi->data_len < BOUNCE_HDRS_MAX ? qi->data_len : BOUNCE_HDRS_MAX;
 }
 
 /* Copy the data (len bytes at off of fd) into a new queue message with
  * envelope e. */
-static int copy_in(const char *queuedir, int fd, const struct qf_info *qi, struct envelope *e)
+/* envelope e.  With heads_only, stop after the header block's empty line. */
+static int copy_in(const char *queuedir, int fd, const struct qf_info *qi,
+                   struct envelope *e, int heads_only)
 {
     struct spool_new *sn = spool_new(queuedir);
     if (!sn)
         return -1;
     char tmp[16384];
     long long off = qi->data_off, left = qi->data_len;
+    int nl = 0; /* the last byte copied was a LF */
     while (left > 0) {
         ssize_t r = pread(fd, tmp, left > (long long)sizeof tmp ? sizeof tmp : (size_t)left,
                           (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0 || spool_new_write(sn, tmp, (size_t)r) < 0) {
+        size_t n = r > 0 ? (size_t)r : 0;
+        for (size_t i = 0; heads_only && i < n; i++) {
+            if (tmp[i] == '\n' && (nl || (i == 0 && off == qi->data_off))) {
+                n = i + 1; /* the empty line ends the header block */
+                left = (long long)n;
+                break;
+            }
+            nl = tmp[i] == '\n';
+        }
+        if (r <= 0 || spool_new_write(sn, tmp, n) < 0) {
             int err = r == 0 ? EIO : errno; /* r == 0: shrank since it was checked */
             spool_abort(sn);
             errno = err;
             return -1;
         }
-        off += r;
-        left -= r;
+        off += (long long)n;
+        left -= (long long)n;
     }
     return spool_commit(sn, e);
 }
@@ -114,15 +175,26 @@ static int writer_busy(int fd)
 
 /* Check the submission open on fd and queue it.  1 picked up, 0 refused (*why
  * set), -1 error of our own. */
-static int take(const char *queuedir, int fd, const struct stat *st, const char *qid,
-                const struct strlist *trusted, struct strlist *picked, const char **why)
+static int take(const struct config *c, int fd, const struct stat *st, const char *qid,
+                struct strlist *picked, const char **why)
 {
     struct envelope u, e;
     struct qf_info qi;
     int r = 0;
     env_init(&u);
     env_init(&e);
-    if (qf_load(fd, DROP_CF_MAX, 1, &u, &qi, why) < 0) {
+    /* the length first (no checksum: that would read it all), so an
+     * oversized one is never read through */
+    if (qf_load(fd, DROP_CF_MAX, 0, &u, &qi, why) < 0) {
+        if (!*why)
+            *why = errno == EFBIG ? "control part too large" : "cannot read it";
+        goto out;
+    }
+    /* what the header says is what copy_in copies, however the file grows */
+    int too_big = c->size > 0 && qi.data_len > c->size;
+    env_free(&u);
+    env_init(&u);
+    if (qf_load(fd, DROP_CF_MAX, !too_big, &u, &qi, why) < 0) {
         if (!*why)
             *why = errno == EFBIG ? "control part too large" : "cannot read it";
         goto out;
@@ -132,16 +204,22 @@ static int take(const char *queuedir, int fd, const struct stat *st, const char 
         *why = "owner uid has no account";
         goto out;
     }
-    int is_trusted = st->st_uid == 0 || (trusted && sl_contains(trusted, pw->pw_name));
+    int is_trusted = st->st_uid == 0 || sl_contains(&c->trusted_users, pw->pw_name);
     if (build_env(&u, pw->pw_name, is_trusted, &e, why) < 0)
         goto out;
-    if (copy_in(queuedir, fd, &qi, &e) < 0) {
+    if (too_big)
+        fail_too_big(&e, c->size, &qi);
+    if (copy_in(c->queuedir, fd, &qi, &e, too_big) < 0) {
         log_err("maildrop %s: cannot queue: %s", qid, strerror(errno));
         r = -1;
         goto out;
     }
-    log_info("%s: picked up maildrop %s from %s (uid %ld)", e.qid, qid, pw->pw_name,
-             (long)st->st_uid);
+    log_info("%s: picked up maildrop %s from %s (uid %ld)%s", e.qid, qid, pw->pw_name,
+             (long)st->st_uid, too_big ? ": too large, to be bounced" : "");
+    for (size_t i = 0; i < e.nrcpts; i++)
+        if (e.rcpts[i].state == RS_FAILED && !too_big)
+            log_warn("%s: refused recipient %s: %s", e.qid, e.rcpts[i].addr,
+                     e.rcpts[i].status);
     if (picked)
         sl_add(picked, e.qid);
     r = 1;
@@ -153,8 +231,8 @@ out:
 
 /* 1 picked up, 0 skipped (still being committed, or refused and removed), -1
  * error of our own (disk full...): stop. */
-static int pickup_one(const char *queuedir, const char *dropdir, const char *qid,
-                      const struct strlist *trusted, struct strlist *picked)
+static int pickup_one(const struct config *c, const char *dropdir, const char *qid,
+                      struct strlist *picked)
 {
     char *path = xasprintf("%s/qf%s", dropdir, qid);
     const char *why = NULL;
@@ -172,7 +250,7 @@ static int pickup_one(const char *queuedir, const char *dropdir, const char *qid
     } else if (writer_busy(fd))
         goto out; /* its sendmail is still flushing it */
     else
-        r = take(queuedir, fd, &st, qid, trusted, picked, &why);
+        r = take(c, fd, &st, qid, picked, &why);
     if (r == 1 || why) {
         if (why)
             log_warn("maildrop %s (uid %ld): refused: %s", qid, (long)st.st_uid, why);
@@ -191,10 +269,22 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int spool_pickup(const char *queuedir, const struct strlist *trusted_users,
-                 struct strlist *picked)
+/* Is the queue's file system below minfree=?  Then nothing is copied now. */
+static int short_of_space(const struct config *c)
 {
-    char *dropdir = xasprintf("%s/maildrop", queuedir);
+    if (c->minfree <= 0)
+        return 0;
+    long long avail = spool_free_bytes(c->queuedir);
+    if (avail < 0 || avail >= c->minfree)
+        return 0;
+    log_warn("maildrop: the queue file system has less than minfree= (%lld bytes) free; "
+             "submissions wait", c->minfree);
+    return 1;
+}
+
+int pickup_maildrop(const struct config *c, struct strlist *picked)
+{
+    char *dropdir = xasprintf("%s/maildrop", c->queuedir);
     struct strlist qids;
     sl_init(&qids);
     DIR *dir = opendir(dropdir);
@@ -212,8 +302,8 @@ int spool_pickup(const char *queuedir, const struct strlist *trusted_users,
     if (qids.n)
         qsort(qids.v, qids.n, sizeof *qids.v, cmp_str);
     int n = 0;
-    for (size_t i = 0; i < qids.n; i++) {
-        int r = pickup_one(queuedir, dropdir, qids.v[i], trusted_users, picked);
+    for (size_t i = 0; i < qids.n && !short_of_space(c); i++) {
+        int r = pickup_one(c, dropdir, qids.v[i], picked);
         if (r < 0) {
             n = -1;
             break;

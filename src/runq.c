@@ -31,6 +31,7 @@
 #include "log.h"
 #include "privs.h"
 #include "remote.h"
+#include "pickup.h"
 #include "runq.h"
 #include "rworker.h"
 #include "spool.h"
@@ -938,14 +939,18 @@ static int run_by_hand(const struct config *c, struct strlist *q, const struct r
 int runq_run(const struct config *c, const struct runq_opts *o)
 {
     if (access(c->queuedir, R_OK | W_OK | X_OK) < 0) {
-        struct passwd *pw = getpwnam(c->user);
-        say("cannot use the queue %s: %s; run this as root%s%s", c->queuedir,
-            strerror(errno), pw ? " or as " : "", pw ? c->user : "");
-        return errno == ENOENT ? EX_OSFILE : EX_NOPERM;
+        int err = errno; /* before anything else can change it */
+        if (err == EACCES || err == EPERM) {
+            say("only root or the queue owner (%s) may run the queue %s", c->user,
+                c->queuedir);
+            return EX_NOPERM;
+        }
+        say("cannot use the queue %s: %s", c->queuedir, strerror(err));
+        return err == ENOENT ? EX_OSFILE : EX_NOPERM;
     }
     if (aliases_db_stale(c->aliases) && access(c->aliases, F_OK) == 0)
         log_warn("%s.db is older than %s: run newaliases", c->aliases, c->aliases);
-    spool_pickup(c->queuedir, &c->trusted_users, NULL);
+    pickup_maildrop(c, NULL);
     spool_cleanup(c->queuedir, 3600);
     struct strlist q;
     sl_init(&q);

@@ -1,7 +1,7 @@
 /* spool.c - the queue directory: enqueue, lock, record results, remove.
  *
  * Runs as root only in spool_setup() (creating the directories for user=).
- * spool_pickup() reads users' untrusted files and must run as the queue owner.
+ * pickup_maildrop() (pickup.c) reads users' files; it runs as the queue owner.
  *
  * One file per message, qf<qid> (qfile.h: header, data, control records, end
  * line with checksum, status records).  Durability (postoffice-queue(5)): an
@@ -1300,7 +1300,7 @@ static int cleanup_dir(const char *dir, long max_age, int maildrop)
         if (strncmp(nm, "tf", 2) == 0)
             n += remove_orphan(dir, nm, max_age, now);
         else if (strncmp(nm, "qf", 2) == 0)
-            n += maildrop ? 0 : set_aside_torn(dir, nm + 2); /* maildrop: spool_pickup's */
+            n += maildrop ? 0 : set_aside_torn(dir, nm + 2); /* maildrop: pickup.c's */
         else
             n += cleanup_old(dir, nm, max_age, now, maildrop);
     }

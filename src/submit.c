@@ -70,6 +70,11 @@ static int read_piece(FILE *in, struct buf *b)
     }
     if (ferror(in))
         return -1;
+    if (b->len && b->s[b->len - 1] == '\r') {
+        /* CRLF input whose last line lost its LF: the CR still ends it */
+        b->s[b->len - 1] = '\n';
+        return 1;
+    }
     return b->len ? 2 : 0;
 }
 
@@ -78,13 +83,52 @@ static int is_dot_line(const struct buf *b, int at_start)
     return at_start && b->len == 2 && b->s[0] == '.' && b->s[1] == '\n';
 }
 
+/* size= and minfree= while the input streams in. */
+struct limits {
+    const struct config *c;
+    long long seen;        /* input bytes taken so far (LF form) */
+    long long next_check;  /* when to look at the free space again */
+};
+
+#define MINFREE_STEP (1024 * 1024) /* bytes between two free-space checks */
+
+/* Is the queue's file system below minfree=?  Says so and returns EX_TEMPFAIL. */
+static int short_of_space(const struct config *c)
+{
+    if (c->minfree <= 0)
+        return 0;
+    long long avail = spool_free_bytes(c->queuedir);
+    if (avail < 0 || avail >= c->minfree)
+        return 0; /* can't tell: writing will tell (ENOSPC) */
+    say("the queue file system has less than minfree= (%lld bytes) free; nothing "
+        "was queued, try again later", c->minfree);
+    return EX_TEMPFAIL;
+}
+
+/* Count n more input bytes: EX_DATAERR past size=, EX_TEMPFAIL when the free
+ * space has fallen below minfree= (looked at every MINFREE_STEP bytes). */
+static int take_bytes(struct limits *l, size_t n)
+{
+    l->seen += (long long)n;
+    if (l->c->size > 0 && l->seen > l->c->size) {
+        say("message too large (limit %lld bytes, size= in %s); nothing was queued",
+            l->c->size, l->c->confpath);
+        return EX_DATAERR;
+    }
+    if (l->seen < l->next_check)
+        return 0;
+    l->next_check = l->seen + MINFREE_STEP;
+    return short_of_space(l->c);
+}
+
 /* Reads the header block (and maybe the first body lines) into hdr.
  * *ended: the input ended (EOF or lone dot). */
-static int read_head(FILE *in, const struct submit_opts *o, struct buf *hdr, int *ended)
+static int read_head(FILE *in, const struct submit_opts *o, struct limits *l,
+                     struct buf *hdr, int *ended)
 {
     struct buf piece;
     buf_init(&piece);
-    int at_start = 1, r = 0;
+    int at_start = 1, r = 0, rc = 0;
     *ended = 0;
     while (hdr->len < HDR_MAX) {
         r = read_piece(in, &piece);
@@ -92,6 +136,8 @@ static int read_head(FILE *in, const struct submit_opts *o, struct buf *hdr, int
             *ended = 1;
             break;
         }
+        if ((rc = take_bytes(l, piece.len)))
+            break;
         buf_add(hdr, piece.s, piece.len);
         if (r == 1 && at_start && piece.len == 1)
             break; /* the empty line that ends the header block */
@@ -102,12 +148,18 @@ static int read_head(FILE *in, const struct submit_opts *o, struct buf *hdr, int
         say("cannot read the message: %s", strerror(errno));
         return EX_IOERR;
     }
-    return 0;
+    /* the whole message is here: end its last line, so that a header field
+     * without its LF is scanned as the complete line it is */
+    if (*ended && hdr->len && hdr->s[hdr->len - 1] != '\n')
+        buf_addc(hdr, '\n');
+    return rc;
 }
 
-/* Copy the rest of the input into the queue.  *eightbit is set on any 8-bit byte. */
-static int copy_body(FILE *in, const struct submit_opts *o, struct spool_new *sn,
-                     int *eightbit, int at_start)
+/* Copy the rest of the input into the queue, ending it with a LF.  *eightbit
+ * is set on any 8-bit byte.  0, -1 (write failed: errno), -2 (read failed,
+ * said), or a sysexits code from take_bytes (said). */
+static int copy_body(FILE *in, const struct submit_opts *o, struct limits *l,
+                     struct spool_new *sn, int *eightbit, int at_start)
 {
     struct buf piece;
     buf_init(&piece);
@@ -118,6 +170,8 @@ static int copy_body(FILE *in, const struct submit_opts *o, struct spool_new *sn
         for (size_t i = 0; i < piece.len && !*eightbit; i++)
             if ((unsigned char)piece.s[i] >= 0x80)
                 *eightbit = 1;
+        if ((rc = take_bytes(l, piece.len)))
+            break;
         if (spool_new_write(sn, piece.s, piece.len) < 0) {
             rc = -1;
             break;
@@ -128,6 +182,8 @@ static int copy_body(FILE *in, const struct submit_opts *o, struct spool_new *sn
         say("cannot read the message: %s", strerror(errno));
         rc = -2;
     }
+    if (rc == 0 && !at_start && spool_new_write(sn, "\n", 1) < 0)
+        rc = -1;
     buf_free(&piece);
     return rc;
 }
@@ -158,13 +214,18 @@ static char *envelope_sender(const struct config *c, const struct submit_opts *o
     return xasprintf("%s@%s", who->login, c->hostname);
 }
 
+/* Every recipient is checked before anything is queued: one that is not an
+ * address (a program or file name among them: address.h) refuses the whole
+ * submission, so the caller learns of it and nothing is half sent. */
 static int add_recipients(struct envelope *e, const struct strlist *l)
 {
     for (size_t i = 0; i < l->n; i++) {
         char *addr;
         const char *why;
         if (addr_parse_mailbox(l->v[i], &addr, &why) < 0) {
-            say("bad recipient address \"%s\": %s", l->v[i], why);
+            char *safe = str_sanitize(l->v[i], strlen(l->v[i]));
+            say("bad recipient address \"%s\": %s; nothing was sent", safe, why);
+            free(safe);
             return EX_DATAERR;
         }
         int dup = 0;
@@ -173,6 +234,33 @@ static int add_recipients(struct envelope *e, const struct strlist *l)
         if (!dup)
             env_add_rcpt(e, addr, NULL, NULL);
         free(addr);
+    }
+    return 0;
+}
+
+/* With -t, add the To:, Cc: and Bcc: recipients (one that is not an address
+ * refuses the message); then there must be some. */
+static int header_recipients(const struct submit_opts *o, const struct buf *head,
+                             const struct hdr_info *hi, struct envelope *e)
+{
+    if (o->extract) {
+        struct strlist hr, bad;
+        sl_init(&hr);
+        sl_init(&bad);
+        hdr_recipients_report(head->s, hi->hdr_len, &hr, &bad);
+        /* a recipient we cannot read is refused, never dropped in silence */
+        for (size_t i = 0; i < bad.n; i++)
+            say("-t: bad recipient in %s; nothing was sent", bad.v[i]);
+        int rc = bad.n ? EX_DATAERR : add_recipients(e, &hr);
+        sl_free(&hr);
+        sl_free(&bad);
+        if (rc)
+            return rc;
+    }
+    if (e->nrcpts == 0) {
+        say("no recipients: name them as arguments, or use -t to take them from "
+            "the To:, Cc: and Bcc: lines");
+        return EX_USAGE;
     }
     return 0;
 }
@@ -204,20 +292,24 @@ static void make_headers(const struct config *c, const struct submit_opts *o,
         buf_free(&id);
     }
     if (!hi->has_from) {
+        char *own = xasprintf("%s@%s", who->login, c->hostname);
         if (o->from && *sender)
-            hdr_line(back, "From", sender);
+            hdr_from_addr(sender, o->fullname, back); /* -F names -f's address */
+        else if (o->fullname)
+            hdr_from_addr(own, o->fullname, back);
         else
-            hdr_from_line(who->login, c->hostname, o->fullname ? o->fullname : who->gecos,
-                          back);
+            hdr_from_line(who->login, c->hostname, who->gecos, back);
+        free(own);
     }
     buf_free(&date);
 }
 
-/* Write the message (our headers, theirs minus Bcc with -t, the body) to sn. */
+/* Write the message (our headers, theirs minus Bcc with -t, the body) to sn.
+ * Returns as copy_body. */
 static int write_message(struct spool_new *sn, FILE *in, const struct submit_opts *o,
-                         const struct buf *head, const struct hdr_info *hi,
-                         const struct buf *front, const struct buf *back,
-                         int ended, int *eightbit)
+                         struct limits *l, const struct buf *head,
+                         const struct hdr_info *hi, const struct buf *front,
+                         const struct buf *back, int ended, int *eightbit)
 {
     struct buf hdrs;
     buf_init(&hdrs);
@@ -226,19 +318,21 @@ static int write_message(struct spool_new *sn, FILE *in, const struct submit_opt
         hdr_strip_bcc(head->s, hi->hdr_len, &hdrs);
     else
         buf_add(&hdrs, head->s, hi->hdr_len);
+    if (hdrs.len && hdrs.s[hdrs.len - 1] != '\n')
+        buf_addc(&hdrs, '\n'); /* never glue our fields onto the last of theirs */
     buf_add(&hdrs, back->s, back->len);
-    if (hi->hdr_len == 0 && head->len && head->s[0] != '\n')
-        buf_addc(&hdrs, '\n'); /* no header block of its own: separate the body */
+    const char *rest = head->s + hi->hdr_len;
+    size_t restlen = head->len - hi->hdr_len;
+    if (restlen && rest[0] != '\n')
+        buf_addc(&hdrs, '\n'); /* a body without its empty line: separate it */
     int rc = spool_new_write(sn, hdrs.s, hdrs.len);
     buf_free(&hdrs);
     if (rc == 0)
-        rc = spool_new_write(sn, head->s + hi->hdr_len, head->len - hi->hdr_len);
+        rc = spool_new_write(sn, rest, restlen);
     if (rc == 0 && !ended) {
         int at_start = head->len == 0 || head->s[head->len - 1] == '\n';
-        rc = copy_body(in, o, sn, eightbit, at_start);
+        rc = copy_body(in, o, l, sn, eightbit, at_start);
     }
-    if (rc == 0 && head->len && head->s[head->len - 1] != '\n')
-        rc = spool_new_write(sn, "\n", 1);
     return rc;
 }
 
@@ -300,36 +394,19 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
     char *sender = NULL;
     struct spool_new *sn = NULL;
 
-    if ((rc = read_head(stdin, o, &head, &ended)))
-        goto out;
-    hdr_scan(head.s, head.len, &hi);
-    eightbit = hi.eight_bit;
-    if (o->extract) {
-        struct strlist hr, bad;
-        sl_init(&hr);
-        sl_init(&bad);
-        hdr_recipients_report(head.s, hi.hdr_len, &hr, &bad);
-        for (size_t i = 0; i < hr.n; i++)
-            sl_add(&o->rcpts, hr.v[i]);
-        /* a recipient we cannot read is refused, never dropped in silence */
-        for (size_t i = 0; i < bad.n; i++)
-            say("-t: bad recipient in %s", bad.v[i]);
-        if (bad.n)
-            rc = EX_DATAERR;
-        sl_free(&hr);
-        sl_free(&bad);
-        if (rc)
-            goto out;
-    }
-    if (o->rcpts.n == 0) {
-        say("no recipients: name them as arguments, or use -t to take them from "
-            "the To:, Cc: and Bcc: lines");
-        rc = EX_USAGE;
-        goto out;
-    }
+    struct limits lim = {.c = c, .next_check = MINFREE_STEP};
+    /* the command line is checked before the input is read */
     if ((rc = add_recipients(&e, &o->rcpts)))
         goto out;
     if (!(sender = envelope_sender(c, o, who, &rc)))
+        goto out;
+    if ((rc = short_of_space(c)))
+        goto out;
+    if ((rc = read_head(stdin, o, &lim, &head, &ended)))
+        goto out;
+    hdr_scan(head.s, head.len, &hi);
+    eightbit = hi.eight_bit;
+    if ((rc = header_recipients(o, &head, &hi, &e)))
         goto out;
     char *qdir = who->direct ? xstrdup(c->queuedir)
                              : xasprintf("%s/maildrop", c->queuedir);
@@ -340,11 +417,11 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
         goto out;
     }
     make_headers(c, o, who, spool_new_qid(sn), &hi, sender, &front, &back);
-    int w = write_message(sn, stdin, o, &head, &hi, &front, &back, ended, &eightbit);
-    if (w < 0) {
+    int w = write_message(sn, stdin, o, &lim, &head, &hi, &front, &back, ended, &eightbit);
+    if (w != 0) {
         int err = errno;
-        spool_abort(sn);
-        rc = w == -2 ? EX_IOERR : queue_failed(err);
+        spool_abort(sn); /* nothing half-written stays */
+        rc = w == -2 ? EX_IOERR : w == -1 ? queue_failed(err) : w;
         goto out;
     }
     free(e.sender);

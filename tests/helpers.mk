@@ -10,7 +10,7 @@ all: tests/bin/spooltool tests/bin/crashshim.so tests/bin/po-remote
 
 # built from the sources it needs, not libpo.a: the top Makefile may still be
 # building libpo.a in parallel (make -j) when it calls us
-SPOOLSRC = src/spool.c src/origq.c src/pickup.c src/qfile.c src/ctl.c src/envelope.c src/util.c src/log.c
+SPOOLSRC = src/spool.c src/origq.c src/qfile.c src/ctl.c src/envelope.c src/util.c src/log.c
 
 tests/bin/spooltool: tests/helpers/spooltool.c $(SPOOLSRC) include/*.h config.h
 	@mkdir -p tests/bin
@@ -22,7 +22,7 @@ tests/bin/crashshim.so: tests/helpers/crashshim.c
 
 # the remote-delivery driver (smtpc, mx, dns without the queue runner)
 REMOTESRC = src/remote.c src/smtpc.c src/mx.c src/dns.c src/msgout.c src/conf.c \
-            src/spool.c src/origq.c src/pickup.c src/qfile.c src/ctl.c src/envelope.c src/util.c src/log.c
+            src/spool.c src/origq.c src/qfile.c src/ctl.c src/envelope.c src/util.c src/log.c
 
 tests/bin/po-remote: tests/helpers/po-remote.c $(REMOTESRC) include/*.h config.h
 	@mkdir -p tests/bin

@@ -33,6 +33,8 @@
 #define R_COMMENT "comments ( ) are not allowed in an SMTP address"
 #define R_DOMAIN_DOT "domain name may not end with a dot"
 #define R_LONG "address is too long (max 254 characters)"
+#define R_TARGET "an address may not start with | or / (programs and files are named " \
+                 "only in aliases and .forward files)"
 #define R_DOMAIN_MISSING "domain name is missing after @"
 #define R_DOMAIN "domain name is not valid"
 #define R_DOMAIN_LONG "domain name is too long (max 255 characters)"
@@ -151,7 +153,12 @@ static const struct path_case path_cases[] = {
     { "<u@[1.2.3.4]x>", 0, NULL, R_DOMAIN },
     /* shell metacharacters are data; canonical form, never unquoted specials */
     { "<`id`@x>", 0, "`id`@x", "" },
-    { "<|cmd@x>", 0, "|cmd@x", "" },
+    { "<|cmd@x>", 0, NULL, R_TARGET },
+    { "</tmp/a@x>", 0, NULL, R_TARGET },
+    { "<\"/tmp/a\"@x>", 0, NULL, R_TARGET },
+    { "<\"|cmd\"@x>", 0, NULL, R_TARGET },
+    { "<\" |cmd\"@x>", 0, "\" |cmd\"@x", "" },
+    { "<a|cmd@x>", 0, "a|cmd@x", "" },
     { "<-oQ/tmp@x>", 0, "-oQ/tmp@x", "" },
     { "<$(id)@x>", 0, NULL, R_LOCAL_CHAR },
     { "<;sleep 1;>", 0, NULL, R_LOCAL_CHAR },

@@ -182,6 +182,46 @@ static void test_recipients(void **state)
     hdr_recipients(h4, sizeof h4 - 1, &l);
     check_list(&l, want4);
     sl_free(&l);
+
+    /* ... and reported when asked, so sendmail -t can refuse them */
+    static const char h5[] = "To: <|/bin/sh>, ok@q, /x@y, John Smith, "
+                             "empty:;, (only a comment)\nCc: a@b@c\n";
+    static const char *const want5[] = { "ok@q", NULL };
+    static const char *const bad5[] = {
+        "To: <|/bin/sh>: local user name may not start with |, /, : or -",
+        "To: /x@y: an address may not start with | or / (programs and files are named "
+        "only in aliases and .forward files)",
+        "To: John Smith: not an address (a name without <address>)",
+        "Cc: a@b@c: address has an unquoted @ in its local part", NULL };
+    struct strlist bad;
+    sl_init(&l);
+    sl_init(&bad);
+    hdr_recipients_report(h5, sizeof h5 - 1, &l, &bad);
+    check_list(&l, want5);
+    check_list(&bad, bad5);
+    sl_free(&l);
+    sl_free(&bad);
+}
+
+static void test_from_addr(void **state)
+{
+    (void)state;
+    static const struct { const char *addr, *name, *want; } cases[] = {
+        { "boss@example.org", NULL, "From: <boss@example.org>\n" },
+        { "boss@example.org", "", "From: <boss@example.org>\n" },
+        { "boss@example.org", "The Boss", "From: The Boss <boss@example.org>\n" },
+        { "boss@example.org", "Doe, John", "From: \"Doe, John\" <boss@example.org>\n" },
+        { "b@x", "a \"q\" \\ z", "From: \"a \\\"q\\\" \\\\ z\" <b@x>\n" },
+        { "b@x", "two\nlines\r", "From: two lines <b@x>\n" },
+        { "\"a b\"@x", "& Co", "From: & Co <\"a b\"@x>\n" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct buf b;
+        buf_init(&b);
+        hdr_from_addr(cases[i].addr, cases[i].name, &b);
+        assert_string_equal(b.s, cases[i].want);
+        buf_free(&b);
+    }
 }
 
 /* -t: what is not an address is reported with its field, not dropped. */
@@ -482,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_recipients),
         cmocka_unit_test(test_recipients_report),
         cmocka_unit_test(test_recipients_huge),
+        cmocka_unit_test(test_from_addr),
         cmocka_unit_test(test_strip_bcc),
         cmocka_unit_test(test_get),
         cmocka_unit_test(test_date),

@@ -20,7 +20,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "conf.h"
 #include "ctl.h"
+#include "pickup.h"
 #include "qfile.h"
 #include "spool.h"
 #include "util.h"
@@ -842,14 +844,19 @@ static void test_pickup(void **st)
     if (geteuid() != 0 || !getpwnam("nobody"))
         skip(); /* submitting as another uid needs root and a "nobody" account */
     char *md = xasprintf("%s/maildrop", f->q);
-    struct strlist trusted, picked;
-    sl_init(&trusted);
+    struct strlist picked;
+    struct config c;
+    config_defaults(&c);
+    free(c.queuedir);
+    c.queuedir = xstrdup(f->q);
+    c.minfree = 0;
+    c.size = 0;
     sl_init(&picked);
 
     assert_int_equal(submit_as_nobody(f->q, "plain"), 0);
     assert_int_equal(count_files(md, "qf"), 1);
     assert_int_equal(count_files(md, "t"), 0);
-    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 1);
+    assert_int_equal(pickup_maildrop(&c, &picked), 1);
     assert_int_equal(picked.n, 1);
     assert_int_equal(count_files(md, "qf"), 0);
     struct qmsg *m;
@@ -868,18 +875,49 @@ static void test_pickup(void **st)
     spool_close(m);
 
     /* a trusted user keeps the sender */
-    sl_add(&trusted, "nobody");
+    sl_add(&c.trusted_users, "nobody");
     sl_free(&picked);
     assert_int_equal(submit_as_nobody(f->q, "plain"), 0);
-    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 1);
+    assert_int_equal(pickup_maildrop(&c, &picked), 1);
     assert_int_equal(spool_open(f->q, picked.v[0], &m), 0);
     assert_string_equal(spool_env(m)->sender, "president@whitehouse.gov");
     spool_close(m);
 
-    /* a program recipient is refused and removed */
+    /* a program recipient is queued failed, to be bounced, never as a target */
     sl_free(&picked);
     assert_int_equal(submit_as_nobody(f->q, "pipe"), 0);
-    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
+    assert_int_equal(pickup_maildrop(&c, &picked), 1);
+    assert_int_equal(count_files(md, "qf"), 0);
+    assert_int_equal(spool_open(f->q, picked.v[0], &m), 0);
+    e = spool_env(m);
+    assert_int_equal(e->nrcpts, 1);
+    assert_int_equal(e->rcpts[0].state, RS_FAILED);
+    assert_string_equal(e->rcpts[0].addr, "\"|/bin/sh -c evil\"");
+    assert_true(str_has_prefix_ci(e->rcpts[0].status, "5.1.3 "));
+    spool_close(m);
+
+    /* over size=: not copied; its header block queued with 5.3.4 failures */
+    sl_free(&picked);
+    c.size = 10;
+    assert_int_equal(submit_as_nobody(f->q, "plain"), 0);
+    assert_int_equal(pickup_maildrop(&c, &picked), 1);
+    assert_int_equal(spool_open(f->q, picked.v[0], &m), 0);
+    e = spool_env(m);
+    assert_int_equal(e->rcpts[0].state, RS_FAILED);
+    assert_true(str_has_prefix_ci(e->rcpts[0].status, "5.3.4 "));
+    assert_true(e->flags & ENV_RET_HDRS);
+    assert_int_equal(spool_data_size(m), 12); /* "Subject: x\n\n" */
+    spool_close(m);
+    c.size = 0;
+
+    /* short of minfree=: left in the maildrop for a later run */
+    sl_free(&picked);
+    c.minfree = 1LL << 62;
+    assert_int_equal(submit_as_nobody(f->q, "plain"), 0);
+    assert_int_equal(pickup_maildrop(&c, &picked), 0);
+    assert_int_equal(count_files(md, "qf"), 1);
+    c.minfree = 0;
+    assert_int_equal(pickup_maildrop(&c, &picked), 1);
     assert_int_equal(count_files(md, "qf"), 0);
 
     /* still locked by its writer (a commit in progress): waits */
@@ -893,13 +931,13 @@ static void test_pickup(void **st)
     closedir(d);
     assert_non_null(qf);
     pid_t h = hold_lock(qf);
-    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
+    assert_int_equal(pickup_maildrop(&c, &picked), 0);
     assert_int_equal(count_files(md, "qf"), 1);
     stop(h);
     /* a second link to it (someone else's file hard-linked in): refused */
     char *other = xasprintf("%s/other", f->dir);
     assert_int_equal(link(qf, other), 0);
-    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
+    assert_int_equal(pickup_maildrop(&c, &picked), 0);
     assert_int_equal(count_files(md, "qf"), 0);
     unlink(other);
     free(other);
@@ -911,20 +949,20 @@ static void test_pickup(void **st)
         if (strncmp(de->d_name, "qf", 2) == 0)
             tear(md, de->d_name + 2, 3);
     closedir(d);
-    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
+    assert_int_equal(pickup_maildrop(&c, &picked), 0);
     assert_int_equal(count_files(md, "qf"), 0);
 
     /* a symlink is never followed: refused, the target untouched */
     char *secret = xasprintf("%s/secret", f->dir), *link = xasprintf("%s/qf0000000000000000ab", md);
     write_text(secret, "root's secret\n");
     assert_int_equal(symlink(secret, link), 0);
-    assert_int_equal(spool_pickup(f->q, &trusted, &picked), 0);
+    assert_int_equal(pickup_maildrop(&c, &picked), 0);
     assert_false(file_exists(md, "qf", "0000000000000000ab"));
     assert_int_equal(access(secret, F_OK), 0);
     free(secret);
     free(link);
     free(qf);
-    sl_free(&trusted);
+    config_free(&c);
     sl_free(&picked);
     free(md);
 }
