@@ -250,7 +250,7 @@ static int header_recipients(const struct submit_opts *o, const struct buf *head
         hdr_recipients_report(head->s, hi->hdr_len, &hr, &bad);
         /* a recipient we cannot read is refused, never dropped in silence */
         for (size_t i = 0; i < bad.n; i++)
-            say("-t: bad recipient in %s; nothing was sent", bad.v[i]);
+            say("-t: bad recipient address in %s; nothing was sent", bad.v[i]);
         int rc = bad.n ? EX_DATAERR : add_recipients(e, &hr);
         sl_free(&hr);
         sl_free(&bad);
