@@ -63,6 +63,13 @@ struct envelope {
  * before any id from a file, a pipe or the command line becomes part of a path. */
 int qid_valid(const char *s);
 
+/* Is r a final target an expansion wrote ("|command", "/file" or "\\user" from
+ * the aliases, a .forward or forbidden=folder:)?  Only when it came from another
+ * address (orig set and different): an envelope recipient that merely starts
+ * with | or / (refused at every way in, but possibly in a queue written by an
+ * older version, or sent as RCPT TO:<|cmd@x>) is an address, never run. */
+int rcpt_is_target(const struct rcpt *r);
+
 void env_init(struct envelope *e);
 void env_free(struct envelope *e);
 /* Append a recipient (copies the strings; orig/owner may be NULL).  Returns its index. */

@@ -37,6 +37,13 @@ void env_free(struct envelope *e)
     memset(e, 0, sizeof *e);
 }
 
+int rcpt_is_target(const struct rcpt *r)
+{
+    const char *a = r->addr;
+    return (a[0] == '\\' || a[0] == '|' || a[0] == '/') && r->orig &&
+           strcmp(r->orig, a) != 0;
+}
+
 size_t env_add_rcpt(struct envelope *e, const char *addr, const char *orig,
                     const char *owner)
 {

@@ -335,10 +335,6 @@ static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
 static void deliver_remote(const struct config *c, struct qmsg *m, const size_t *idx,
                            size_t n, const struct runq_opts *o);
 
-static int is_final_target(const char *addr)
-{
-    return addr[0] == '\\' || addr[0] == '|' || addr[0] == '/';
-}
 
 /* Is domain ours because its MX points here?  DNS answers are network input,
  * so the lookup runs in a child as the unprivileged user and only its exit
@@ -401,7 +397,7 @@ static int expanded_target(const struct envelope *e, size_t i)
     const char *src = e->rcpts[i].orig;
     for (size_t j = 0; src && j < e->nrcpts; j++) {
         const struct rcpt *r = &e->rcpts[j];
-        if (j != i && r->state == RS_DONE && !is_final_target(r->addr) &&
+        if (j != i && r->state == RS_DONE && !rcpt_is_target(r) &&
             strcmp(r->orig ? r->orig : r->addr, src) == 0)
             return 1;
     }
@@ -469,13 +465,13 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
     sl_init(&ps.here);
     int ours = 0;
     for (size_t i = 0; i < e->nrcpts; i++)
-        if (e->rcpts[i].state != RS_PENDING && is_final_target(e->rcpts[i].addr))
+        if (e->rcpts[i].state != RS_PENDING && rcpt_is_target(&e->rcpts[i]))
             seen_target(&ps.seen, e->rcpts[i].addr, e->rcpts[i].owner);
     for (size_t i = 0; i < e->nrcpts; i++) {
         if (e->rcpts[i].state != RS_PENDING)
             continue;
         const char *addr = e->rcpts[i].addr;
-        if (is_final_target(addr)) {
+        if (rcpt_is_target(&e->rcpts[i])) {
             seen_target(&ps.seen, addr, e->rcpts[i].owner);
             deliver_target(c, m, i, o, mj, &ps);
             e = spool_env(m);

@@ -24,11 +24,6 @@
 #include "rworker.h"
 #include "spool.h"
 
-static int final_target(const char *a)
-{
-    return a[0] == '\\' || a[0] == '|' || a[0] == '/';
-}
-
 static unsigned long hash(const char *s)
 {
     unsigned long h = 5381;
@@ -44,7 +39,7 @@ static char *dest_key(const struct config *c, const struct envelope *e)
 {
     for (size_t i = 0; i < e->nrcpts; i++) {
         const struct rcpt *r = &e->rcpts[i];
-        if (r->state != RS_PENDING || final_target(r->addr))
+        if (r->state != RS_PENDING || rcpt_is_target(r))
             continue;
         const char *d = addr_domain(r->addr);
         if (!d || expand_is_local_domain(c, d))
@@ -104,14 +99,14 @@ static int one_message(const struct config *c, struct remote_session *rs,
     char *done = xcalloc(n + 1, 1);
     for (size_t a = 0; a < n; a++) {
         const struct rcpt *ra = &e->rcpts[a];
-        if (done[a] || ra->state != RS_PENDING || final_target(ra->addr) ||
+        if (done[a] || ra->state != RS_PENDING || rcpt_is_target(ra) ||
             !is_remote(c, d, addr_domain(ra->addr), cache))
             continue;
         size_t k = 0;
         for (size_t b = a; b < n; b++) {
             const struct rcpt *rb = &e->rcpts[b];
             const char *da = addr_domain(ra->addr), *db = addr_domain(rb->addr);
-            if (!done[b] && rb->state == RS_PENDING && !final_target(rb->addr) && db &&
+            if (!done[b] && rb->state == RS_PENDING && !rcpt_is_target(rb) && db &&
                 (c->relay_host || strcasecmp(da, db) == 0)) {
                 idx[k++] = b;
                 done[b] = 1;

@@ -386,10 +386,33 @@ static void test_hostile_fuzz(void **st)
     buf_free(&m);
 }
 
+/* Only a target an expansion wrote is a program or file: an envelope
+ * recipient that merely looks like one (RCPT TO:<|cmd@x> in a queue written
+ * before such addresses were refused) is an address. */
+static void test_rcpt_is_target(void **state)
+{
+    (void)state;
+    static const struct { const char *addr, *orig; int want; } cases[] = {
+        { "|/usr/bin/procmail", "joe@example.org", 1 },
+        { "/home/joe/mail/in", "joe@example.org", 1 },
+        { "\\joe", "joe@example.org", 1 },
+        { "|touch${IFS}/tmp/x@example.org", "|touch${IFS}/tmp/x@example.org", 0 },
+        { "|touch${IFS}/tmp/x@example.org", NULL, 0 },
+        { "/tmp/a@example.org", NULL, 0 },
+        { "joe@example.org", "joe@example.org", 0 },
+        { "joe@example.org", "alias@example.org", 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct rcpt r = { .addr = (char *)cases[i].addr, .orig = (char *)cases[i].orig };
+        assert_int_equal(rcpt_is_target(&r), cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_envelope_basics),
+        cmocka_unit_test(test_rcpt_is_target),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_null_sender_and_nulls),
         cmocka_unit_test(test_status_records),
