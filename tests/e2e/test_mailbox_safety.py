@@ -79,6 +79,7 @@ def wait_size(path, size, proc, timeout=60):
 
 
 def queue_big(sandbox, user):
+    sandbox.write_config(size="100m")  # over the 50 MiB default
     r = sandbox.sendmail("-odq", "-i", user, message=small("first"))
     assert r.returncode == 0, r.stderr
     assert sandbox.runq().returncode == 0

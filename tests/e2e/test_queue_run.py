@@ -56,7 +56,7 @@ def test_immediate_off_waits_for_the_queue_run(sandbox, server):
     assert len(sandbox.queue_files()) == 1
     r = sandbox.runq()
     assert r.returncode == 0, r.stderr
-    assert len(server.messages) == 1
+    assert wait_messages(server, 1) == 1
     assert sandbox.queue_files() == []
 
 
@@ -98,7 +98,7 @@ def test_runq_reports_busy_messages_and_exits_tempfail(sandbox, server):
     assert server.messages == []
     r = sandbox.runq()
     assert r.returncode == 0, r.stderr
-    assert len(server.messages) == 3
+    assert wait_messages(server, 3) == 3  # the server files each after its 250
 
 
 def test_runq_waits_for_a_briefly_held_message(sandbox, server):
@@ -116,7 +116,7 @@ def test_runq_waits_for_a_briefly_held_message(sandbox, server):
     for fd in fds:
         os.close(fd)
     assert p.wait(timeout=30) == 0, p.stderr.read()
-    assert len(server.messages) == 2
+    assert wait_messages(server, 2) == 2
     assert sandbox.queue_files() == []
 
 
