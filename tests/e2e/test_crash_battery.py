@@ -200,6 +200,10 @@ def read_mbox(path):
     return out
 
 
+def report_kills(kills):
+    return ", ".join("%s %d" % kv for kv in kills.items())
+
+
 def test_crash_battery(sandbox, accounts):
     if not IS_ROOT:
         pytest.skip("needs root: mailbox-writing children run as the mailbox owner")
@@ -249,7 +253,15 @@ def test_crash_battery(sandbox, accounts):
     stale = 0
     while sandbox.queue_files() and time.time() < deadline:
         stale += age_dead_locks(sandbox.spool)
-        r = sandbox.run("runq", timeout=180)
+        try:
+            r = sandbox.run("runq", "-v", timeout=180)
+        except subprocess.TimeoutExpired as e:
+            ps = subprocess.run(["ps", "-eo", "pid,ppid,stat,wchan:20,args"],
+                                capture_output=True, text=True).stdout
+            raise AssertionError("runq hung (%s): spool %s\n%s\nrunq said: %s" % (
+                report_kills(kills), os.listdir(sandbox.spool),
+                "\n".join(l for l in ps.splitlines() if sandbox.dir in l or "po-" in l),
+                (e.stderr or b"")[-3000:].decode(errors="replace")))
         assert r.returncode == 0, r.stderr
         time.sleep(0.2)
     assert not sandbox.queue_files(), "queue not drained: %s" % sandbox.queue_files()
