@@ -166,10 +166,15 @@ def age_dead_locks(spool):
         path = os.path.join(spool, f)
         try:
             with open(path) as fh:
-                pid = int(fh.read().split()[0])
-        except (OSError, ValueError, IndexError):
+                text = fh.read()
+            age = time.time() - os.stat(path).st_mtime
+        except OSError:
             continue
-        if not os.path.exists("/proc/%d" % pid):
+        # the writer creates the lock, then writes its pid: an empty lock
+        # that stays empty was left by a writer killed in between
+        dead = (not os.path.exists("/proc/%s" % text.split()[0]) if text.split()
+                else age > 2)
+        if dead:
             old = time.time() - 400
             os.utime(path, (old, old))
             n += 1
@@ -198,6 +203,29 @@ def read_mbox(path):
     finally:
         box.close()
     return out
+
+
+def leftovers(cf):
+    """pids of processes running with our configuration file."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    if cf.encode() in f.read():
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def wait_gone(cf, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not leftovers(cf):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def report_kills(kills):
@@ -265,6 +293,11 @@ def test_crash_battery(sandbox, accounts):
         assert r.returncode == 0, r.stderr
         time.sleep(0.2)
     assert not sandbox.queue_files(), "queue not drained: %s" % sandbox.queue_files()
+
+    # the processes of the killed daemons finish their work and leave
+    d.p.terminate()
+    d.p.wait(10)
+    assert wait_gone(sandbox.cf, 60), "processes outlive their daemon: %s" % leftovers(sandbox.cf)
 
     accepted, unsure = {}, {}
     for c in clients:
