@@ -58,7 +58,7 @@ static const struct option options[] = {
     {"greylist-db", O_PATH, F(greylist_db), NOTYET, "a file name"},
     {"greylist-from", O_BOOL, F(greylist_from), NOTYET, NULL},
     {"hops", O_LONG, F(hops), 0, "a number of Received: headers"},
-    {"hostname", O_HOST, F(hostname), 0, NULL},
+    {"hostname", O_HOST, F(hostname), 0, "a host name (no spaces or control characters)"},
     {"hosts-allow", O_PATH, F(hosts_allow), 0, "a file name"},
     {"hosts-deny", O_PATH, F(hosts_deny), 0, "a file name"},
     {"immediate", O_BOOL, F(immediate), 0, NULL},
@@ -84,7 +84,7 @@ static const struct option options[] = {
     {"retry-max", O_TIME, F(retry_max), 0, "a time such as 4h"},
     {"retry-min", O_TIME, F(retry_min), 0, "a time such as 5m"},
     {"safe", O_BOOL, F(safe), NOTYET, NULL},
-    {"self", O_HOST, F(hostname), 0, NULL},
+    {"self", O_HOST, F(hostname), 0, "a host name (no spaces or control characters)"},
     {"session-timeout", O_TIME, F(session_timeout), 0, "a time such as 1h"},
     {"size", O_SIZE, F(size), 0, "a size such as 10m (0 = unlimited)"},
     {"spam", O_ACTION, F(spam), ROOT | NOTYET, NULL},
@@ -286,8 +286,13 @@ static int parse_bool(const char *v, int *out)
 
 /* hostname=/self=: a name, "auto" (the name uname gives) or "literal" (the same,
  * kept exactly).  Every name set counts as one of ours. */
-static void set_host(struct config *c, const char *v)
+/* The name goes into every greeting, HELO and Received: field: one word,
+ * no control byte (a CR LF would start a forged header line).  -1 if not. */
+static int set_host(struct config *c, const char *v)
 {
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return -1;
     char *name = (!strcasecmp(v, "auto") || !strcasecmp(v, "literal"))
                      ? host_nodename() : xstrdup(v);
     size_t n = strlen(name);
@@ -297,6 +302,7 @@ static void set_host(struct config *c, const char *v)
     c->hostname = name;
     if (!sl_contains_ci(&c->self_names, name))
         sl_add(&c->self_names, name);
+    return 0;
 }
 
 static const struct option *find_option(const char *name)
@@ -390,7 +396,8 @@ static int apply(struct config *c, const struct option *o, const char *v,
             return bad_value(o, v, where);
         break;
     case O_HOST:
-        set_host(c, v);
+        if (set_host(c, v) < 0)
+            return bad_value(o, v, where);
         break;
     }
     if (o->off == F(line_max) && c->line_max < 512)

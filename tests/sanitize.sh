@@ -8,7 +8,14 @@ mode=${1:-asan}
 dir=$(mktemp -d /tmp/po-sanitize-XXXXXX)
 chmod 755 "$dir"   # tests run the binary as other accounts too
 trap 'rm -rf "$dir"' EXIT
-git ls-files -z | xargs -0 tar -cf - | tar -xf - -C "$dir"
+# the tracked sources (an unpacked tarball: the tree without build products)
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z | xargs -0 tar -cf - | tar -xf - -C "$dir"
+else
+    tar --exclude='*.o' --exclude='*.a' --exclude=./tests/fuzz/build --exclude=./tests/bin \
+        -cf - . | tar -xf - -C "$dir"
+    (cd "$dir" && rm -f postoffice Makefile config.h config.log)
+fi
 cd "$dir"
 case $mode in
 asan)

@@ -87,6 +87,10 @@ static void test_bad_values(void **st)
     assert_int_equal(config_set(&c, "queuedir=relative", "t", &user), EX_CONFIG);
     assert_int_equal(config_set(&c, "forbidden=shout", "t", &root), EX_CONFIG);
     assert_int_equal(config_set(&c, "line-length=10", "t", &user), EX_CONFIG);
+    /* the name goes into greetings and Received: fields (found by fuzz_conf) */
+    assert_int_equal(config_set(&c, "hostname=a\r\nX-Forged: 1", "t", &user), EX_CONFIG);
+    assert_int_equal(config_set(&c, "self=two words", "t", &user), EX_CONFIG);
+    assert_int_equal(config_set(&c, "hostname=a\x01b", "t", &user), EX_CONFIG);
     /* unknown options only warn */
     assert_int_equal(config_set(&c, "no-such-option=1", "t", &user), 0);
     config_free(&c);
