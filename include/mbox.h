@@ -22,6 +22,9 @@
 #define MBOX_LOCK_WAIT_MS 5000 /* give up on a busy mailbox after this long (4.2.0) */
 #define MBOX_STALE_LOCK 300    /* another program's dot-lock untouched this long
                                   (seconds) is stale */
+#define MBOX_EMPTY_LOCK 10     /* root's dot-lock still empty this long (seconds) was
+                                  left by a delivery killed between making it and
+                                  writing its PID: stale */
 #define MBOX_OWN_LOCK_MAX 1800 /* ours this old is stale even if its PID was reused
                                   (a delivery is killed after LOCAL_TIMEOUT_MS) */
 

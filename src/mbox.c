@@ -232,7 +232,10 @@ static int clear_lock(const struct mbox_req *r, const char *lock, long long dead
     }
     if (read_lockinfo(lock, &ls, &li) == 0)
         return clear_own(r, lock, &ls, &li, deadline);
-    if (time(NULL) - ls.st_mtime < MBOX_STALE_LOCK)
+    /* root makes dot-locks only here, and writes its PID at once */
+    int empty_ours = geteuid() == 0 && ls.st_uid == 0 && S_ISREG(ls.st_mode) &&
+                     ls.st_size == 0 && time(NULL) - ls.st_mtime >= MBOX_EMPTY_LOCK;
+    if (!empty_ours && time(NULL) - ls.st_mtime < MBOX_STALE_LOCK)
         return 0;
     if (unlink(lock) == 0) {
         log_notice("removed stale lock %s", lock);

@@ -24,7 +24,6 @@ from conftest import IS_ROOT, free_port
 TRIALS = int(os.environ.get("CRASH_TRIALS", "5"))
 CLIENTS = 3
 BATCH = 8  # runq's mailbox group (HACKING.md): what one killed writer may repeat
-FRAGMENT_XFAIL = "issue 8 item 5: killed mailbox writer leaves a fragment"
 
 
 def children(pid):
@@ -155,32 +154,6 @@ class Client(threading.Thread):
                 time.sleep(0.05)  # daemon or session killed: reconnect
 
 
-def age_dead_locks(spool):
-    """A killed writer's dot-lock stays until it is MBOX_STALE_LOCK (300 s)
-    old (mbox.h); make the locks of dead processes that old instead of
-    waiting.  Returns how many."""
-    n = 0
-    for f in os.listdir(spool):
-        if not f.endswith(".lock"):
-            continue
-        path = os.path.join(spool, f)
-        try:
-            with open(path) as fh:
-                text = fh.read()
-            age = time.time() - os.stat(path).st_mtime
-        except OSError:
-            continue
-        # the writer creates the lock, then writes its pid: an empty lock
-        # that stays empty was left by a writer killed in between
-        dead = (not os.path.exists("/proc/%s" % text.split()[0]) if text.split()
-                else age > 2)
-        if dead:
-            old = time.time() - 400
-            os.utime(path, (old, old))
-            n += 1
-    return n
-
-
 def read_mbox(path):
     """[(seq or None, state)] for every message in the mbox; state is "ok"
     (the body matches its digest), "fragment" (headers cut, or the body
@@ -278,9 +251,7 @@ def test_crash_battery(sandbox, accounts):
 
     # drain: queue runs until every message is delivered
     deadline = time.time() + 120
-    stale = 0
     while sandbox.queue_files() and time.time() < deadline:
-        stale += age_dead_locks(sandbox.spool)
         try:
             r = sandbox.run("runq", "-v", timeout=180)
         except subprocess.TimeoutExpired as e:
@@ -290,7 +261,8 @@ def test_crash_battery(sandbox, accounts):
                 report_kills(kills), os.listdir(sandbox.spool),
                 "\n".join(l for l in ps.splitlines() if sandbox.dir in l or "po-" in l),
                 (e.stderr or b"")[-3000:].decode(errors="replace")))
-        assert r.returncode == 0, r.stderr
+        # 75: some messages were held by the daemon's workers meanwhile
+        assert r.returncode in (0, 75), r.stderr
         time.sleep(0.2)
     assert not sandbox.queue_files(), "queue not drained: %s" % sandbox.queue_files()
 
@@ -315,13 +287,11 @@ def test_crash_battery(sandbox, accounts):
     dups = sum(n - 1 for n in counts.values())
     killed_delivery = kills["worker"] + kills["writer"]
     report = ("kills %s; %d accepted, %d unsure, %d messages in the mbox, %d duplicates, "
-              "%d partial, %d stale dot-locks aged" % (kills, len(accepted), len(unsure), len(got), dups, len(partial), stale))
+              "%d partial" % (kills, len(accepted), len(unsure), len(got), dups, len(partial)))
     print(report)
     assert accepted, "no message was accepted: " + report
     assert not missing, "accepted but not delivered: %s; %s" % (missing[:10], report)
     assert not strangers, "delivered but never sent: %s" % strangers[:10]
     assert dups <= BATCH * killed_delivery, "too many duplicates: " + report
     assert not corrupt, "messages with a wrong body in the mailbox: %s; %s" % (corrupt[:10], report)
-    if partial and kills["writer"]:  # the known defect, and only that
-        pytest.xfail(FRAGMENT_XFAIL + ": " + report)
     assert not partial, "truncated messages in the mailbox: " + report

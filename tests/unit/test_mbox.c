@@ -430,6 +430,25 @@ static void test_stale_dotlock_removed(void **state)
     free(lock);
 }
 
+/* Root's empty dot-lock: a delivery killed between making it and writing its
+ * PID.  Stale after MBOX_EMPTY_LOCK seconds, not MBOX_STALE_LOCK. */
+static void test_empty_own_dotlock_removed(void **state)
+{
+    struct fx *f = *state;
+    if (geteuid() != 0)
+        skip();
+    char *lock = xasprintf("%s.lock", f->box);
+    close(open(lock, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    struct timespec old[2] = {{.tv_sec = time(NULL) - MBOX_EMPTY_LOCK - 1},
+                              {.tv_sec = time(NULL) - MBOX_EMPTY_LOCK - 1}};
+    assert_int_equal(utimensat(AT_FDCWD, lock, old, 0), 0);
+    char *status;
+    assert_int_equal(deliver(f, f->box, f->datafd, &status), DELIV_OK);
+    free(status);
+    assert_int_equal(access(lock, F_OK), -1);
+    free(lock);
+}
+
 static void test_prepend_sanitised(void **state)
 {
     (void)state;
@@ -674,7 +693,8 @@ int main(void)
         T(test_not_regular_refused), T(test_wrong_owner_refused),
         T(test_truncate_on_failure), T(test_waits_for_dotlock),
         T(test_waits_for_fcntl_lock), T(test_lock_timeout_defers),
-        T(test_stale_dotlock_removed), T(test_prepend_sanitised),
+        T(test_stale_dotlock_removed), T(test_empty_own_dotlock_removed),
+        T(test_prepend_sanitised),
         T(test_many),                T(test_many_error_midway),
         T(test_killed_writer_cut_back), T(test_dead_locker_cut_back),
         T(test_live_locker_defers),  T(test_foreign_lock_removed),
