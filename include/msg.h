@@ -29,6 +29,13 @@
 enum msg_type {
     MSG_NONE = 0,
     /* add each process pair's types here, with who sends them to whom */
+
+    /* delivery children -> the process that started them (child.h) */
+    MSG_LOCAL_RESULT,   /* mailbox/program/file child: u32 deliv_result, str status */
+    MSG_FORWARD_RESULT, /* .forward reader (as the user): see forward.c */
+    MSG_BOUNCE_RESULT,  /* bounce composer (as user=): see bounce.c */
+    MSG_WRAP_RESULT,    /* tcp-wrappers check child: u32 1 allowed / 0 refused */
+    MSG_TEST,           /* unit tests only */
     MSG_TYPE_END
 };
 
