@@ -19,6 +19,7 @@
 
 #include "compat.h"
 #include "conf.h"
+#include "util.h"
 
 #define DW_IDLE_MS 30000
 #define DW_MAX_IDS 5000
@@ -26,6 +27,16 @@
 #define DW_TAKE_IMMEDIATE 50 /* with immediate: a remote batch shares connections */
 #define DW_STREAM_MS 20      /* a round this soon after the last one: mail is streaming */
 #define DW_GATHER_MS 50      /* ...so wait this long for more ids before delivering */
+
+/* Take up to max ids already waiting on sock into ids (each a MSG_DELIVER
+ * with a valid queue id; anything else is logged and skipped).  *eof set
+ * when the master closed its end or the stream broke. */
+void dworker_take(int sock, size_t max, struct strlist *ids, int *eof);
+
+/* Wait DW_GATHER_MS for more before delivering?  Yes when the round is not
+ * full (have < max) and the last round ended less than DW_STREAM_MS ago
+ * (mail is streaming in). */
+int dworker_gather(size_t have, size_t max, long long since_last_round);
 
 /* The worker's loop, in the child (descriptors of the master already closed). */
 PO_NORETURN void dworker_main(const struct config *c, int sock);

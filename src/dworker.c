@@ -43,8 +43,7 @@ static void take_one(const struct msg *m, struct strlist *ids)
     }
 }
 
-/* Take up to max ids already waiting.  *eof set when the master is gone. */
-static void take(int sock, size_t max, struct strlist *ids, int *eof)
+void dworker_take(int sock, size_t max, struct strlist *ids, int *eof)
 {
     while (ids->n < max && readable(sock)) {
         struct msg m;
@@ -78,6 +77,11 @@ static void deliver(const struct config *c, const struct strlist *ids)
         runq_batch(c, ids, &ro);
 }
 
+int dworker_gather(size_t have, size_t max, long long since_last_round)
+{
+    return have < max && since_last_round < DW_STREAM_MS;
+}
+
 PO_NORETURN void dworker_main(const struct config *c, int sock)
 {
     size_t max = c->immediate ? DW_TAKE_IMMEDIATE : DW_TAKE_LOCAL;
@@ -98,14 +102,14 @@ PO_NORETURN void dworker_main(const struct config *c, int sock)
         }
         struct strlist ids;
         sl_init(&ids);
-        take(sock, max, &ids, &eof);
-        if (!eof && ids.n < max && now_ms() - last_round < DW_STREAM_MS) {
+        dworker_take(sock, max, &ids, &eof);
+        if (!eof && dworker_gather(ids.n, max, now_ms() - last_round)) {
             /* mail is streaming in: a moment's wait fills the round, and a
              * fuller round costs one mailbox lock and flush for more mail */
             long long until = now_ms() + DW_GATHER_MS;
             struct pollfd q = {.fd = sock, .events = POLLIN};
             while (!eof && ids.n < max && poll(&q, 1, ms_left(until)) > 0)
-                take(sock, max, &ids, &eof);
+                dworker_take(sock, max, &ids, &eof);
         }
         if (ids.n) {
             deliver(c, &ids);

@@ -254,7 +254,6 @@ static int groups_of(const char *user, gid_t gid, gid_t **out)
         child_kill(&ch);
     else
         child_wait(&ch, &end);
-    close(ch.fd);
     if (r != 1)
         return 0;
     int n = 0;
