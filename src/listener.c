@@ -481,7 +481,9 @@ void listener_read_queued(struct listener *l, struct strlist *ids)
 {
     struct msg m;
     while (readable(l->notify[0])) {
-        int r = msg_recv(l->notify[0], &m, QID_MAX + 16, now_ms() + 1000);
+        /* written whole (one write under PIPE_BUF): a message that is not
+         * all there at once is broken, and must not hold the master up */
+        int r = msg_recv(l->notify[0], &m, QID_MAX + 16, now_ms() + 10);
         if (r != 1) {
             if (r < 0) {
                 log_err("a malformed message from a session (%s)", strerror(errno));

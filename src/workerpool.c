@@ -194,7 +194,7 @@ static int readable(int fd)
 void wp_read_done(struct workerpool *wp)
 {
     struct msg m;
-    while (readable(wp->sock[0]) && msg_recv(wp->sock[0], &m, 64, now_ms() + 1000) == 1) {
+    while (readable(wp->sock[0]) && msg_recv(wp->sock[0], &m, 64, now_ms() + 10) == 1) {
         struct msg_reader rd;
         uint32_t n = 0;
         msg_reader_init(&rd, &m);
