@@ -55,11 +55,11 @@ struct listener {
  * numeric host ("" = all addresses) and the port.  0 or -1. */
 int listener_parse(const char *entry, char **host, int *port);
 
-/* Initialise l and, with bind set, bind every listen= address (default: port
+/* Initialise l and, with do_bind set, bind every listen= address (default: port
  * 25 on all IPv4 and IPv6 addresses; msp= adds that port on the same
  * addresses).  Opens the notify pipe.  0 or a sysexits code (EX_CONFIG for a
  * bad listen= entry, EX_OSERR when an address cannot be bound). */
-int listener_open(struct listener *l, const struct config *c, int bind);
+int listener_open(struct listener *l, const struct config *c, int do_bind);
 
 /* Look user= up (as root, groups asked in a child so NSS modules stay out of
  * the master) for the session children; on failure they look it up

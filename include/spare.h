@@ -53,7 +53,8 @@ PO_NORETURN void spare_serve(const struct spare_start *st, int fd, const struct 
                              int submission);
 
 /* Master: hand connection fd (client peer, accepted on the submission port
- * or not) to the spare waiting on sock, without blocking.  0 or -1 (errno). */
+ * or not) to the spare waiting on sock (its queue is empty: this does not
+ * wait).  0, or -1 with errno (EPIPE, ECONNRESET: the spare is gone). */
 int spare_handover_send(int sock, int fd, const struct netaddr *peer, int submission);
 
 /* The hand-over payload, built by the master and read back by the spare.

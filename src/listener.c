@@ -188,13 +188,13 @@ static int bind_all(struct listener *l)
     return rc;
 }
 
-int listener_open(struct listener *l, const struct config *c, int bind)
+int listener_open(struct listener *l, const struct config *c, int do_bind)
 {
     memset(l, 0, sizeof *l);
     l->c = c;
     l->spare_fd = -1;
     l->notify[0] = l->notify[1] = -1;
-    int rc = bind ? bind_all(l) : 0;
+    int rc = do_bind ? bind_all(l) : 0;
     if (rc)
         return rc;
     if (pipe2(l->notify, O_CLOEXEC | O_NONBLOCK) < 0) {
