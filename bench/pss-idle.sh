@@ -62,14 +62,9 @@ for _ in range(n):
 time.sleep(0.5)
 def comm(pid):
     return open("/proc/%s/comm" % pid).read().strip()
-def uid(pid):
-    for line in open("/proc/%s/status" % pid):
-        if line.startswith("Uid:"):
-            return int(line.split()[1])
-# sessions only: not the spare (po-spare), not delivery workers (root, as the
-# master when it runs as root)
+# sessions only (named "session ADDRESS"): not the spare, not delivery workers
 kids = [k for k in open("/proc/%d/task/%d/children" % (master, master)).read().split()
-        if comm(k) == comm(master) and (uid(master) != 0 or uid(k) != 0)]
+        if comm(k).startswith("session")]
 def pss(pid):
     for line in open("/proc/%s/smaps_rollup" % pid):
         if line.startswith("Pss:"):

@@ -29,6 +29,25 @@
 enum msg_type {
     MSG_NONE = 0,
     /* add each process pair's types here, with who sends them to whom */
+
+    /* the daemon: master -> spare session (spare.h): the connection's
+     * descriptor, str client address, u32 submission */
+    MSG_SESSION_CONN,
+    /* session -> master (listener.h): str queue id of an accepted message */
+    MSG_QUEUED,
+    /* master -> delivery worker (workerpool.h): str queue id */
+    MSG_DELIVER,
+    /* delivery worker -> master: u32 ids done in a round */
+    MSG_DELIVERED,
+    /* user lookup child -> master: u32 gid each, user='s groups */
+    MSG_GROUPS,
+
+    /* delivery children -> the process that started them (child.h) */
+    MSG_LOCAL_RESULT,   /* mailbox/program/file child: u32 deliv_result, str status */
+    MSG_FORWARD_RESULT, /* .forward reader (as the user): see forward.c */
+    MSG_BOUNCE_RESULT,  /* bounce composer (as user=): see bounce.c */
+    MSG_WRAP_RESULT,    /* tcp-wrappers check child: u32 1 allowed / 0 refused */
+    MSG_TEST,           /* unit tests only */
     MSG_TYPE_END
 };
 

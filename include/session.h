@@ -1,5 +1,5 @@
 /* session.h - the SMTP server (RFC 5321): one session per connection, run in
- * an unprivileged child of the daemon, or on stdin/stdout for -bs.
+ * an unprivileged child of the daemon (spare.h), or on stdin/stdout for -bs.
  *
  * The session reads commands with smtpio (deadlines, line limit, PIPELINING),
  * applies policy, writes accepted messages with spool_new/spool_commit and
@@ -8,18 +8,17 @@
 #ifndef PO_SESSION_H
 #define PO_SESSION_H
 
-#include <sys/socket.h>
-
 #include "conf.h"
+#include "netaddr.h"
 
 /* One connection handed over by the daemon. */
 struct session_conn {
     int fd;                         /* the accepted socket */
-    const struct sockaddr *peer;    /* the client's address */
+    const struct netaddr *peer;     /* the client's address */
     int submission;                 /* accepted on the msp= port */
-    int notify_fd;                  /* write "QID\n" here after each accepted
-                                       message (the daemon starts its delivery);
-                                       -1: use spool_trigger() instead */
+    int notify_fd;                  /* send MSG_QUEUED (msg.h) here after each
+                                       accepted message (the daemon starts its
+                                       delivery); -1: use spool_trigger() */
 };
 
 /* Run one SMTP session on a socket.  The caller has already dropped privileges.

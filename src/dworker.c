@@ -16,30 +16,56 @@
 #include "dworker.h"
 #include "envelope.h"
 #include "log.h"
+#include "msg.h"
 #include "runq.h"
 #include "util.h"
 
-/* Take up to max ids already waiting.  *eof set when the master is gone. */
-static void take(int sock, size_t max, struct strlist *ids, int *eof)
+static int readable(int fd)
 {
-    while (ids->n < max) {
-        char b[QID_MAX + 1];
-        ssize_t n = recv(sock, b, sizeof b - 1, MSG_DONTWAIT);
-        if (n == 0) {
-            *eof = 1;
-            return;
-        }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                *eof = 1;
-            return;
-        }
-        b[n] = '\0';
-        if (qid_valid(b))
-            sl_add(ids, b);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP));
+}
+
+/* One MSG_DELIVER: its queue id into ids.  A message of another type or
+ * shape is logged and skipped (it came from the master, but is checked all
+ * the same). */
+static void take_one(const struct msg *m, struct strlist *ids)
+{
+    struct msg_reader r;
+    char *qid = NULL;
+    msg_reader_init(&r, m);
+    if (m->type == MSG_DELIVER && msg_get_str(&r, &qid) == 0 && msg_get_end(&r) == 0 &&
+        qid && qid_valid(qid))
+        sl_add_owned(ids, qid);
+    else {
+        log_err("delivery worker: an unexpected message (type %u)", (unsigned)m->type);
+        free(qid);
     }
+}
+
+void dworker_take(int sock, size_t max, struct strlist *ids, int *eof)
+{
+    while (ids->n < max && readable(sock)) {
+        struct msg m;
+        int r = msg_recv(sock, &m, QID_MAX + 16, now_ms() + 1000);
+        if (r != 1) {
+            if (r == 0 || errno != EMSGSIZE)
+                *eof = 1; /* the end, or the stream is broken */
+            return;
+        }
+        take_one(&m, ids);
+        msg_free(&m);
+    }
+}
+
+/* After a round: n ids done. */
+static void report_done(int sock, size_t n)
+{
+    struct buf b;
+    buf_init(&b);
+    msg_put_u32(&b, (uint32_t)n);
+    (void)msg_send(sock, MSG_DELIVERED, b.s, b.len, -1);
+    buf_free(&b);
 }
 
 static void deliver(const struct config *c, const struct strlist *ids)
@@ -51,10 +77,15 @@ static void deliver(const struct config *c, const struct strlist *ids)
         runq_batch(c, ids, &ro);
 }
 
+int dworker_gather(size_t have, size_t max, long long since_last_round)
+{
+    return have < max && since_last_round < DW_STREAM_MS;
+}
+
 PO_NORETURN void dworker_main(const struct config *c, int sock)
 {
     size_t max = c->immediate ? DW_TAKE_IMMEDIATE : DW_TAKE_LOCAL;
-    runq_preload_nss(c); /* the master does not load them (daemon.c groups_of) */
+    runq_preload_nss(c); /* the master does not load them (listener.c looks user= up in a child) */
     long handled = 0;
     long long last_round = 0;
     int eof = 0;
@@ -71,20 +102,18 @@ PO_NORETURN void dworker_main(const struct config *c, int sock)
         }
         struct strlist ids;
         sl_init(&ids);
-        take(sock, max, &ids, &eof);
-        if (!eof && ids.n < max && now_ms() - last_round < DW_STREAM_MS) {
+        dworker_take(sock, max, &ids, &eof);
+        if (!eof && dworker_gather(ids.n, max, now_ms() - last_round)) {
             /* mail is streaming in: a moment's wait fills the round, and a
              * fuller round costs one mailbox lock and flush for more mail */
             long long until = now_ms() + DW_GATHER_MS;
             struct pollfd q = {.fd = sock, .events = POLLIN};
             while (!eof && ids.n < max && poll(&q, 1, ms_left(until)) > 0)
-                take(sock, max, &ids, &eof);
+                dworker_take(sock, max, &ids, &eof);
         }
         if (ids.n) {
             deliver(c, &ids);
-            char rep[32];
-            int n = snprintf(rep, sizeof rep, "D%zu", ids.n);
-            (void)send(sock, rep, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+            report_done(sock, ids.n);
             handled += (long)ids.n;
             last_round = now_ms();
         }
@@ -93,30 +122,3 @@ PO_NORETURN void dworker_main(const struct config *c, int sock)
     _exit(0);
 }
 
-int dworker_send(int sock, const char *qid)
-{
-    size_t len = strlen(qid);
-    for (;;) {
-        ssize_t n = send(sock, qid, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n == (ssize_t)len)
-            return 0;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n >= 0)
-            errno = EIO;
-        return -1;
-    }
-}
-
-long dworker_read_done(int sock)
-{
-    long done = 0;
-    char b[32];
-    ssize_t n;
-    while ((n = recv(sock, b, sizeof b - 1, MSG_DONTWAIT)) > 0) {
-        b[n] = '\0';
-        if (b[0] == 'D')
-            done += strtol(b + 1, NULL, 10);
-    }
-    return done;
-}

@@ -17,8 +17,9 @@
 #include <unistd.h>
 
 #include "aliases.h"
+#include "child.h"
 #include "conf.h"
-#include "daemon.h"
+#include "master.h"
 #include "envelope.h"
 #include "log.h"
 #include "mailq.h"
@@ -297,7 +298,7 @@ static int dispatch(struct config *c, struct cli *cl)
     switch (cl->mode) {
     case 'm':
         if (cl->interval && cl->sub.rcpts.n == 0)
-            return daemon_main(c, cl->foreground, cl->interval, 0);
+            return master_main(c, cl->foreground, cl->interval, 0);
         return submit_main(c, &cl->sub);
     case 'p':
         return mailq_print(c, stdout);
@@ -309,13 +310,14 @@ static int dispatch(struct config *c, struct cli *cl)
         return cl->peer ? session_run_stdio_peer(c, cl->peer) : session_run_stdio(c);
     case 'd':
     case 'D':
-        return daemon_main(c, cl->mode == 'D' || cl->foreground, cl->interval, 1);
+        return master_main(c, cl->mode == 'D' || cl->foreground, cl->interval, 1);
     }
     return EX_USAGE;
 }
 
 int main(int argc, char **argv)
 {
+    child_set_argv(argc, argv); /* first: copies argv, so names below stay put */
     const char *name = basename_of(argv[0] ? argv[0] : "postoffice");
     log_open(name, 0);
     struct cli cl;

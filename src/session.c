@@ -25,6 +25,7 @@
 #include "dns.h"
 #include "envelope.h"
 #include "log.h"
+#include "msg.h"
 #include "policy.h"
 #include "privs.h"
 #include "received.h"
@@ -496,16 +497,17 @@ static const char *protocol_name(const struct session *s)
     return s->esmtp ? "ESMTP" : "SMTP";
 }
 
-/* Hand a committed message to delivery: the daemon forks it at once. */
+/* Hand a committed message to delivery: the daemon's master gives it to a
+ * delivery worker at once (MSG_QUEUED, listener.h). */
 static void notify_delivery(struct session *s, const char *qid)
 {
     if (s->conn && s->conn->notify_fd >= 0) {
         struct buf b;
         buf_init(&b);
-        buf_addf(&b, "%s\n", qid);
-        /* one short write is atomic on a pipe; if the daemon is busy the
-         * periodic runner still finds the message */
-        if (write(s->conn->notify_fd, b.s, b.len) < 0)
+        msg_put_str(&b, qid);
+        /* one short write is atomic on a pipe; if the daemon is busy (the
+         * pipe is full) the periodic runner still finds the message */
+        if (msg_send(s->conn->notify_fd, MSG_QUEUED, b.s, b.len, -1) < 0)
             log_warn("%s: cannot notify the daemon: %s", qid, strerror(errno));
         buf_free(&b);
     } else {
@@ -947,11 +949,11 @@ static int session_loop(struct session *s)
 }
 
 /* Identify a network client, apply the connection policies and greet. */
-static void session_open(struct session *s, const struct sockaddr *peer, const char *peer_ip)
+static void session_open(struct session *s, const struct netaddr *peer, const char *peer_ip)
 {
     const struct config *c = s->c;
     if (peer)
-        net_from_sockaddr(peer, &s->cl.addr);
+        s->cl.addr = *peer;
     else
         net_parse(peer_ip, &s->cl.addr);
     net_format(&s->cl.addr, s->cl.ip, sizeof s->cl.ip);

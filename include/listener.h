@@ -1,0 +1,101 @@
+/* listener.h - the master's SMTP side: the listening sockets, accepting,
+ * the admission limits, and starting a session child for each connection
+ * (handing it to the waiting spare, spare.h, or forking one).
+ *
+ * Called by the master (root) only.  Root is needed to bind (port 25) and to
+ * fork children that then become user=; nothing here reads from a client: an
+ * accepted connection is refused with a fixed 421 line or passed on unread.
+ * The session children report accepted queue ids on the notify pipe
+ * (MSG_QUEUED); listener_read_queued reads them, checking type, size and
+ * qid_valid (a session child parsed network input: it is not trusted).
+ *
+ * Failures: listener_open prints and logs which address and why, and returns
+ * a sysexits code; a session child that cannot be forked costs the client a
+ * 421 and is logged. */
+#ifndef PO_LISTENER_H
+#define PO_LISTENER_H
+
+#include <sys/types.h>
+
+#include "conf.h"
+#include "netaddr.h"
+#include "spare.h"
+#include "util.h"
+
+struct listen_sock {
+    int fd;
+    int submission;
+    char *name; /* "addr:port" for messages */
+};
+
+struct session_kid {
+    pid_t pid;
+    struct netaddr addr; /* the client */
+};
+
+struct listener {
+    const struct config *c;
+    struct listen_sock *ls;
+    size_t nls;
+    struct session_kid *kids; /* sessions running */
+    size_t nkids, capkids;
+    pid_t spare_pid;          /* a session child forked ahead, waiting (0: none) */
+    int spare_fd;             /* the master's end of its socket, or -1 */
+    int notify[2];            /* sessions -> master: MSG_QUEUED */
+    struct session_user user; /* user=, looked up once (and on SIGHUP) */
+    int stopping;             /* no new spare */
+    /* In a new child, before anything else: close the master's descriptors
+     * (the listener's own included). */
+    void (*in_child)(void *arg);
+    void *in_child_arg;
+};
+
+/* Parse one listen= entry: "ADDR:PORT", "[V6ADDR]:PORT", "*:PORT" or ":PORT"
+ * (all addresses), "PORT", or a bare address (port 25).  Writes a malloc'd
+ * numeric host ("" = all addresses) and the port.  0 or -1. */
+int listener_parse(const char *entry, char **host, int *port);
+
+/* Initialise l and, with do_bind set, bind every listen= address (default: port
+ * 25 on all IPv4 and IPv6 addresses; msp= adds that port on the same
+ * addresses).  Opens the notify pipe.  0 or a sysexits code (EX_CONFIG for a
+ * bad listen= entry, EX_OSERR when an address cannot be bound). */
+int listener_open(struct listener *l, const struct config *c, int do_bind);
+
+/* Look user= up (as root, groups asked in a child so NSS modules stay out of
+ * the master) for the session children; on failure they look it up
+ * themselves. */
+void listener_load_user(struct listener *l);
+
+/* Start the spare (if none waits and the listener is not stopping). */
+void listener_spare(struct listener *l);
+
+/* Accept on socket i: refuse, or start a session child. */
+void listener_accept(struct listener *l, size_t i);
+
+/* Admission: the refusal line for a new client, or NULL to serve it.
+ * sessions: running; from_host: running for the client's address; load: the
+ * load average when it is the reason (for the log). */
+const char *listener_admit(const struct config *c, long sessions, long from_host,
+                           double *load);
+
+/* Read queued ids from the sessions into ids (checked with qid_valid).
+ * Malformed messages are logged and dropped (the queue run finds those
+ * messages). */
+void listener_read_queued(struct listener *l, struct strlist *ids);
+
+/* A child ended: 1 if it was a session or the spare (then forgotten). */
+int listener_reaped(struct listener *l, pid_t pid);
+
+/* SIGHUP: configuration c; user= looked up again, the spare replaced. */
+void listener_reload(struct listener *l, const struct config *c);
+
+/* At stop: kill the spare and wait for it (it may still hold listening
+ * sockets), so the port is free when the master is gone. */
+void listener_stop(struct listener *l);
+
+/* In a child of the master: close the listener's descriptors. */
+void listener_close_in_child(struct listener *l);
+
+void listener_free(struct listener *l);
+
+#endif

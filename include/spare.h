@@ -1,0 +1,69 @@
+/* spare.h - the SMTP session child's side of its start: become user=, wait
+ * (as the "spare") for the connection the master hands over, run the session.
+ *
+ * The master (listener.h) forks one session child ahead of the next client:
+ * the spare drops privileges at once and waits on its socket for one
+ * MSG_SESSION_CONN message (the accepted connection's descriptor, the
+ * client's address, the submission flag).  When no spare is ready the master
+ * forks a child at accept time that starts the same way with the connection
+ * already in hand.  Either child serves exactly one connection and reports
+ * accepted queue ids to the master (MSG_QUEUED, session.h).
+ *
+ * Runs unprivileged: everything here but spare_handover_send and
+ * spare_handover_encode runs in the child after it became user= (or failed
+ * to, then it only refuses the connection with 421 and exits EX_OSERR).  The
+ * two exceptions run in the master (root) and only format what accept()
+ * returned; nothing here parses network input. */
+#ifndef PO_SPARE_H
+#define PO_SPARE_H
+
+#include <sys/types.h>
+
+#include "conf.h"
+#include "msg.h"
+#include "netaddr.h"
+#include "util.h"
+
+/* user= as the master looked it up once (listener.h): the child becomes it
+ * with setgroups/setgid/setuid alone, without NSS lookups per connection.
+ * ok = 0: the child looks user= up itself (privs_drop_to). */
+struct session_user {
+    int ok;
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    size_t ngroups;
+};
+
+/* What a session child starts with; the caller (in the child) has already
+ * closed the master's descriptors. */
+struct spare_start {
+    const struct config *c;
+    const struct session_user *user;
+    int notify_fd; /* session -> master: MSG_QUEUED */
+};
+
+/* The spare: become the user, wait on sock for the hand-over, run the
+ * session.  Ends the process: 0 when the master closed sock without a
+ * connection, else the session's status. */
+PO_NORETURN void spare_wait(const struct spare_start *st, int sock);
+
+/* A session child forked at accept: the same with the connection in hand. */
+PO_NORETURN void spare_serve(const struct spare_start *st, int fd, const struct netaddr *peer,
+                             int submission);
+
+/* Master: hand connection fd (client peer, accepted on the submission port
+ * or not) to the spare waiting on sock (its queue is empty: this does not
+ * wait).  0, or -1 with errno (EPIPE, ECONNRESET: the spare is gone). */
+int spare_handover_send(int sock, int fd, const struct netaddr *peer, int submission);
+
+/* The hand-over payload, built by the master and read back by the spare.
+ * decode: 0, or -1 (EPROTO) unless m is a MSG_SESSION_CONN with a
+ * descriptor, a numeric address and a 0/1 submission flag, and nothing else. */
+void spare_handover_encode(struct buf *b, const struct netaddr *peer, int submission);
+int spare_handover_decode(const struct msg *m, struct netaddr *peer, int *submission);
+
+/* In the child: become u (or user= looked up, without u->ok).  0 or -1. */
+int spare_become(const struct config *c, const struct session_user *u);
+
+#endif

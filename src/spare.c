@@ -1,0 +1,133 @@
+/* spare.c - the SMTP session child's start (spare.h).
+ *
+ * Runs unprivileged: the child becomes user= before it waits for or reads
+ * anything.  spare_handover_send and spare_handover_encode are the exception:
+ * the master (root) calls them to pass on what accept() returned. */
+#include "compat.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "log.h"
+#include "privs.h"
+#include "session.h"
+#include "spare.h"
+
+#define HANDOVER_MAX 256 /* a numeric address and a flag */
+
+int spare_become(const struct config *c, const struct session_user *u)
+{
+    if (!u || !u->ok)
+        return privs_drop_to(c->user);
+    if (setgroups(u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)
+        return -1;
+    /* the same checks as privs_become: root cannot come back */
+    if (getuid() != u->uid || geteuid() != u->uid || getgid() != u->gid ||
+        getegid() != u->gid || setuid(0) == 0 || seteuid(0) == 0 ||
+        (u->gid != 0 && (setgid(0) == 0 || setegid(0) == 0))) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
+static void refuse(int fd, const char *text)
+{
+    (void)send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL);
+    close(fd);
+}
+
+static PO_NORETURN void serve(const struct spare_start *st, int fd, const struct netaddr *peer,
+                              int submission, int became)
+{
+    char ip[64];
+    net_format(peer, ip, sizeof ip);
+    child_set_title("session %s", ip);
+    if (!became) {
+        log_err("cannot become %s: %s", st->c->user, strerror(errno));
+        refuse(fd, "421 4.3.0 server configuration error; try again later\r\n");
+        _exit(EX_OSERR);
+    }
+    /* unprivileged already: syslog can wait for a first message */
+    log_open_deferred("smtpd", log_to_stderr());
+    struct session_conn conn = { .fd = fd, .peer = peer, .submission = submission,
+                                 .notify_fd = st->notify_fd };
+    _exit(session_run(st->c, &conn));
+}
+
+PO_NORETURN void spare_serve(const struct spare_start *st, int fd, const struct netaddr *peer,
+                             int submission)
+{
+    int became = spare_become(st->c, st->user) == 0;
+    serve(st, fd, peer, submission, became);
+}
+
+PO_NORETURN void spare_wait(const struct spare_start *st, int sock)
+{
+    int became = spare_become(st->c, st->user) == 0;
+    int e = errno;
+    struct msg m;
+    struct netaddr peer;
+    int submission = 0;
+    int r = msg_recv(sock, &m, HANDOVER_MAX, 0);
+    close(sock);
+    if (r != 1)
+        _exit(0); /* the master has no use for us any more */
+    int ok = spare_handover_decode(&m, &peer, &submission) == 0;
+    int fd = m.fd;
+    m.fd = -1; /* ours now: msg_free would close it */
+    msg_free(&m);
+    if (!ok) {
+        log_err("spare session: a malformed hand-over from the master");
+        if (fd >= 0)
+            close(fd);
+        _exit(EX_SOFTWARE);
+    }
+    errno = e;
+    serve(st, fd, &peer, submission, became);
+}
+
+void spare_handover_encode(struct buf *b, const struct netaddr *peer, int submission)
+{
+    char ip[64];
+    net_format(peer, ip, sizeof ip);
+    msg_put_str(b, ip);
+    msg_put_u32(b, submission ? 1 : 0);
+}
+
+int spare_handover_decode(const struct msg *m, struct netaddr *peer, int *submission)
+{
+    struct msg_reader r;
+    char *ip = NULL;
+    uint32_t sub = 0;
+    int rc = -1;
+    if (m->type != MSG_SESSION_CONN || m->fd < 0)
+        return errno = EPROTO, -1;
+    msg_reader_init(&r, m);
+    if (msg_get_str(&r, &ip) == 0 && msg_get_u32(&r, &sub) == 0 && msg_get_end(&r) == 0 &&
+        ip && net_parse(ip, peer) == 0 && sub <= 1) {
+        *submission = (int)sub;
+        rc = 0;
+    }
+    free(ip);
+    if (rc < 0)
+        errno = EPROTO;
+    return rc;
+}
+
+int spare_handover_send(int sock, int fd, const struct netaddr *peer, int submission)
+{
+    struct buf b;
+    buf_init(&b);
+    spare_handover_encode(&b, peer, submission);
+    int rc = msg_send(sock, MSG_SESSION_CONN, b.s, b.len, fd);
+    buf_free(&b);
+    return rc;
+}

@@ -1,0 +1,284 @@
+/* test_workerpool.c - the delivery workers' decisions: when the master
+ * starts another worker, how ids go out and come back when workers die, the
+ * workers' reports, the master's gathering with immediate, and the worker's
+ * side (taking ids, skipping malformed messages, the round gathering).  The
+ * pool runs on a real socket; spawning is replaced by a counter. */
+#include "compat.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dworker.h"
+#include "msg.h"
+#include "util.h"
+#include "workerpool.h"
+
+static int spawned;
+static int spawn_fails;
+
+static pid_t fake_spawn(struct workerpool *wp)
+{
+    (void)wp;
+    if (spawn_fails) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return (pid_t)(1000 + spawned++);
+}
+
+static void setup(struct workerpool *wp, struct config *c, int immediate, long procs)
+{
+    config_defaults(c);
+    c->immediate = immediate;
+    c->delivery_procs = procs;
+    assert_int_equal(wp_init(wp, c), 0);
+    wp->spawn = fake_spawn;
+    spawned = 0;
+    spawn_fails = 0;
+}
+
+static void teardown(struct workerpool *wp, struct config *c)
+{
+    wp_free(wp);
+    config_free(c);
+}
+
+static void add_ids(struct workerpool *wp, int n, long long now)
+{
+    for (int i = 0; i < n; i++) {
+        char qid[32];
+        snprintf(qid, sizeof qid, "1A%06dX", i);
+        wp_add(wp, qid, now);
+    }
+}
+
+/* Everything the workers' end of the socket holds, as the worker takes it. */
+static size_t drain_ids(struct workerpool *wp, struct strlist *ids)
+{
+    int eof = 0;
+    dworker_take(wp->sock[1], 100000, ids, &eof);
+    assert_int_equal(eof, 0);
+    return ids->n;
+}
+
+static void test_should_start(void **state)
+{
+    (void)state;
+    assert_true(wp_should_start(0, 4, 0, 8));   /* none running */
+    assert_true(wp_should_start(0, 0, 0, 8));   /* none, whatever max says */
+    assert_false(wp_should_start(1, 4, 7, 8));  /* the one has room */
+    assert_true(wp_should_start(1, 4, 8, 8));   /* a full round in hand */
+    assert_false(wp_should_start(2, 4, 15, 8));
+    assert_true(wp_should_start(2, 4, 16, 8));
+    assert_false(wp_should_start(4, 4, 100, 8)); /* at the limit */
+}
+
+static void test_ids_go_out_one_worker_then_more(void **state)
+{
+    (void)state;
+    struct workerpool wp;
+    struct config c;
+    setup(&wp, &c, 0, 2);
+    add_ids(&wp, 5, now_ms());
+    wp_dispatch(&wp, now_ms());
+    assert_int_equal(spawned, 1);
+    assert_int_equal(wp.n, 1);
+    assert_int_equal(wp.outstanding, 5);
+    assert_int_equal(wp.pending.n, 0);
+    struct strlist ids;
+    sl_init(&ids);
+    assert_int_equal(drain_ids(&wp, &ids), 5);
+    assert_string_equal(ids.v[0], "1A000000X");
+    assert_string_equal(ids.v[4], "1A000004X");
+    sl_free(&ids);
+    /* 3 more make 8 in hand: a full round, so the 9th starts a second
+     * worker; delivery-processes=2 stops there */
+    add_ids(&wp, 20, now_ms());
+    wp_dispatch(&wp, now_ms());
+    assert_int_equal(spawned, 2);
+    assert_int_equal(wp.outstanding, 25);
+    teardown(&wp, &c);
+}
+
+static void test_dead_workers_ids_taken_by_a_fresh_one(void **state)
+{
+    (void)state;
+    struct workerpool wp;
+    struct config c;
+    setup(&wp, &c, 0, 4);
+    add_ids(&wp, 3, now_ms());
+    wp_dispatch(&wp, now_ms());
+    assert_int_equal(spawned, 1);
+    assert_int_equal(wp_reaped(&wp, 1000), 1);
+    assert_int_equal(wp_reaped(&wp, 4242), 0); /* not ours */
+    assert_int_equal(wp.n, 0);
+    /* nothing new came, but ids are outstanding with no worker: a fresh one
+     * takes what is left in the socket, and the count starts over */
+    wp_dispatch(&wp, now_ms());
+    assert_int_equal(spawned, 2);
+    assert_int_equal(wp.outstanding, 0);
+    struct strlist ids;
+    sl_init(&ids);
+    assert_int_equal(drain_ids(&wp, &ids), 3);
+    sl_free(&ids);
+    teardown(&wp, &c);
+}
+
+static void test_no_worker_ids_wait(void **state)
+{
+    (void)state;
+    struct workerpool wp;
+    struct config c;
+    setup(&wp, &c, 0, 4);
+    spawn_fails = 1;
+    add_ids(&wp, 4, now_ms());
+    wp_dispatch(&wp, now_ms());
+    assert_int_equal(wp.pending.n, 4);
+    assert_int_equal(wp.outstanding, 0);
+    spawn_fails = 0;
+    wp_dispatch(&wp, now_ms());
+    assert_int_equal(wp.pending.n, 0);
+    assert_int_equal(wp.outstanding, 4);
+    teardown(&wp, &c);
+}
+
+static void test_full_socket_blocks_and_keeps_ids(void **state)
+{
+    (void)state;
+    struct workerpool wp;
+    struct config c;
+    setup(&wp, &c, 0, 1);
+    add_ids(&wp, 50000, now_ms());
+    wp_dispatch(&wp, now_ms());
+    assert_true(wp.send_blocked);
+    assert_true(wp.pending.n > 0);
+    assert_int_equal((long)wp.pending.n + wp.outstanding, 50000);
+    teardown(&wp, &c);
+}
+
+static void send_done(int sock, enum msg_type type, uint32_t n, int extra)
+{
+    struct buf b;
+    buf_init(&b);
+    msg_put_u32(&b, n);
+    if (extra)
+        msg_put_u32(&b, 1);
+    assert_int_equal(msg_send(sock, type, b.s, b.len, -1), 0);
+    buf_free(&b);
+}
+
+static void test_reports(void **state)
+{
+    (void)state;
+    struct workerpool wp;
+    struct config c;
+    setup(&wp, &c, 0, 4);
+    add_ids(&wp, 10, now_ms());
+    wp_dispatch(&wp, now_ms());
+    assert_int_equal(wp.outstanding, 10);
+    send_done(wp.sock[1], MSG_DELIVERED, 4, 0);
+    send_done(wp.sock[1], MSG_QUEUED, 3, 0);    /* wrong type: ignored */
+    send_done(wp.sock[1], MSG_DELIVERED, 3, 1); /* trailing bytes: ignored */
+    wp_read_done(&wp);
+    assert_int_equal(wp.outstanding, 6);
+    send_done(wp.sock[1], MSG_DELIVERED, 100, 0);
+    wp_read_done(&wp);
+    assert_int_equal(wp.outstanding, 0); /* never below nothing */
+    teardown(&wp, &c);
+}
+
+static void test_gathering_with_immediate(void **state)
+{
+    (void)state;
+    struct workerpool wp;
+    struct config c;
+    setup(&wp, &c, 1, 4);
+    long long t0 = now_ms();
+    add_ids(&wp, 3, t0);
+    assert_int_equal(wp_gather_left(&wp, t0), WP_GATHER_MS);
+    assert_int_equal(wp_gather_left(&wp, t0 + 20), WP_GATHER_MS - 20);
+    wp_dispatch(&wp, t0 + 20);
+    assert_int_equal(spawned, 0); /* still gathering */
+    assert_int_equal(wp.pending.n, 3);
+    wp_dispatch(&wp, t0 + WP_GATHER_MS);
+    assert_int_equal(wp.pending.n, 0);
+    assert_int_equal(spawned, 1);
+    /* enough ids end the gathering at once */
+    add_ids(&wp, WP_GATHER_MAX, t0);
+    assert_int_equal(wp_gather_left(&wp, t0), 0);
+    teardown(&wp, &c);
+    /* without immediate nothing waits */
+    setup(&wp, &c, 0, 4);
+    add_ids(&wp, 1, t0);
+    assert_int_equal(wp_gather_left(&wp, t0), 0);
+    teardown(&wp, &c);
+}
+
+static void test_worker_takes_and_skips(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    struct buf b;
+    buf_init(&b);
+    msg_put_str(&b, "1AAAAAAX");
+    assert_int_equal(msg_send(sv[0], MSG_DELIVER, b.s, b.len, -1), 0);
+    buf_reset(&b);
+    msg_put_str(&b, "../etc/passwd"); /* not a queue id */
+    assert_int_equal(msg_send(sv[0], MSG_DELIVER, b.s, b.len, -1), 0);
+    assert_int_equal(msg_send(sv[0], MSG_QUEUED, b.s, b.len, -1), 0);
+    buf_reset(&b);
+    msg_put_str(&b, "1BBBBBBX");
+    assert_int_equal(msg_send(sv[0], MSG_DELIVER, b.s, b.len, -1), 0);
+    assert_int_equal(msg_send(sv[0], MSG_DELIVER, b.s, b.len, -1), 0);
+    buf_free(&b);
+    struct strlist ids;
+    sl_init(&ids);
+    int eof = 0;
+    dworker_take(sv[1], 2, &ids, &eof); /* at most 2 */
+    assert_int_equal(ids.n, 2);
+    assert_string_equal(ids.v[0], "1AAAAAAX");
+    assert_string_equal(ids.v[1], "1BBBBBBX");
+    assert_int_equal(eof, 0);
+    close(sv[0]);
+    dworker_take(sv[1], 10, &ids, &eof); /* the last one, then the end */
+    assert_int_equal(ids.n, 3);
+    assert_int_equal(eof, 1);
+    sl_free(&ids);
+    close(sv[1]);
+}
+
+static void test_worker_round_gathering(void **state)
+{
+    (void)state;
+    assert_true(dworker_gather(1, DW_TAKE_LOCAL, 0));
+    assert_true(dworker_gather(DW_TAKE_LOCAL - 1, DW_TAKE_LOCAL, DW_STREAM_MS - 1));
+    assert_false(dworker_gather(DW_TAKE_LOCAL, DW_TAKE_LOCAL, 0)); /* full */
+    assert_false(dworker_gather(1, DW_TAKE_LOCAL, DW_STREAM_MS));  /* not streaming */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_should_start),
+        cmocka_unit_test(test_ids_go_out_one_worker_then_more),
+        cmocka_unit_test(test_dead_workers_ids_taken_by_a_fresh_one),
+        cmocka_unit_test(test_no_worker_ids_wait),
+        cmocka_unit_test(test_full_socket_blocks_and_keeps_ids),
+        cmocka_unit_test(test_reports),
+        cmocka_unit_test(test_gathering_with_immediate),
+        cmocka_unit_test(test_worker_takes_and_skips),
+        cmocka_unit_test(test_worker_round_gathering),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
