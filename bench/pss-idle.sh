@@ -62,9 +62,9 @@ for _ in range(n):
 time.sleep(0.5)
 def comm(pid):
     return open("/proc/%s/comm" % pid).read().strip()
-# sessions only (named "session ADDRESS"): not the spare, not delivery workers
+# sessions only (po-session): not the spare, not delivery workers
 kids = [k for k in open("/proc/%d/task/%d/children" % (master, master)).read().split()
-        if comm(k).startswith("session")]
+        if comm(k) == "po-session"]
 def pss(pid):
     for line in open("/proc/%s/smaps_rollup" % pid):
         if line.startswith("Pss:"):

@@ -75,9 +75,14 @@ void child_kill(struct child *ch);
  * "timed out after 120 seconds". */
 const char *child_end_text(const struct child_end *end, char *buf, size_t len);
 
-/* Name this process for ps: "postoffice: TITLE" (prctl and argv[0] where the
- * caller passed it to child_set_argv at start). */
+/* Name this process for ps: "postoffice: TITLE" over argv (where main passed
+ * it to child_set_argv), and the kernel's short name (/proc/PID/comm)
+ * "po-FIRSTWORD" ("po-session", "po-spare", "po-mailbox"). */
 void child_set_title(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The same for argv only: the master keeps the program's name as its short
+ * name, so "pgrep postoffice" and "pidof postoffice" find it alone. */
+void child_set_cmdline(const char *title);
 
 /* Called once by main() with its argv, so titles can be written over it. */
 void child_set_argv(int argc, char **argv);

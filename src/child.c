@@ -195,6 +195,14 @@ const char *child_end_text(const struct child_end *end, char *buf, size_t len)
     return buf;
 }
 
+static void set_cmdline(const char *t)
+{
+    if (title_area == NULL || title_len < 2)
+        return;
+    memset(title_area, 0, title_len);
+    snprintf(title_area, title_len, "postoffice: %s", t);
+}
+
 void child_set_title(const char *fmt, ...)
 {
     char t[256];
@@ -203,14 +211,18 @@ void child_set_title(const char *fmt, ...)
     vsnprintf(t, sizeof t, fmt, ap);
     va_end(ap);
 #ifdef PR_SET_NAME
-    char comm[16]; /* the kernel keeps 15 bytes: the title's start */
-    str_copy(comm, t, sizeof comm);
+    /* the kernel keeps 15 bytes: "po-" and the title's first word, so pgrep
+     * and pidof postoffice find the master alone, as before */
+    char comm[16];
+    snprintf(comm, sizeof comm, "po-%.*s", (int)strcspn(t, " "), t);
     (void)prctl(PR_SET_NAME, comm, 0, 0, 0);
 #endif
-    if (title_area == NULL || title_len < 2)
-        return;
-    memset(title_area, 0, title_len);
-    snprintf(title_area, title_len, "postoffice: %s", t);
+    set_cmdline(t);
+}
+
+void child_set_cmdline(const char *title)
+{
+    set_cmdline(title);
 }
 
 /* Move the environment strings out of the way so the title may use their

@@ -463,7 +463,7 @@ int master_run(const struct config *c, const struct master_opts *o)
         master_free(&m);
         return rc;
     }
-    child_set_title("master");
+    child_set_cmdline("master");
     open_trigger(&m);
     listener_load_user(&m.l);
     log_info("postoffice %s: accepting connections", PO_VERSION);

@@ -36,7 +36,7 @@ def comm(pid):
 
 def busy_children(pid):
     """Children but the spare session waiting for the next client."""
-    return [k for k in children(pid) if comm(k) != "spare"]
+    return [k for k in children(pid) if comm(k) != "po-spare"]
 
 
 def state(pid):
@@ -203,11 +203,11 @@ def test_no_zombies_after_sessions(sandbox):
     assert wait_until(lambda: all(state(k) != "Z" for k in children(p.pid)) and
                       not busy_children(p.pid))
     # one spare session waits for the next client, unprivileged
-    spares = [k for k in children(p.pid) if comm(k) == "spare"]
+    spares = [k for k in children(p.pid) if comm(k) == "po-spare"]
     assert len(spares) == 1, spares
     c = Raw(sandbox.port)
     assert c.reply()[0] == 220
-    assert comm(spares[0]) != "spare"  # it took the connection
+    assert comm(spares[0]) != "po-spare"  # it took the connection
     c.close()
 
 
@@ -572,15 +572,15 @@ def test_spare_killed_service_goes_on(sandbox):
     """The spare session dying (killed here) costs nothing: the next client is
     served by a child forked at accept, and a new spare waits again."""
     p = sandbox.start_daemon()
-    assert wait_until(lambda: any(comm(k) == "spare" for k in children(p.pid)))
-    spare = [k for k in children(p.pid) if comm(k) == "spare"][0]
+    assert wait_until(lambda: any(comm(k) == "po-spare" for k in children(p.pid)))
+    spare = [k for k in children(p.pid) if comm(k) == "po-spare"][0]
     os.kill(spare, signal.SIGKILL)
     assert wait_until(lambda: spare not in children(p.pid))
     c = Raw(sandbox.port)
     assert c.reply()[0] == 220
     c.cmd("QUIT")
     c.close()
-    assert wait_until(lambda: any(comm(k) == "spare" and k != spare
+    assert wait_until(lambda: any(comm(k) == "po-spare" and k != spare
                                   for k in children(p.pid)))
 
 

@@ -295,7 +295,7 @@ static void test_title_comm(void **state)
     buf_init(&out);
     assert_int_equal(child_start(&ch, &spec, title_child, NULL), 0);
     assert_int_equal(child_finish(&ch, &out, 64, &end), 0);
-    assert_string_equal(out.s, "mailbox alice\n");
+    assert_string_equal(out.s, "po-mailbox\n"); /* po- and the first word */
     buf_free(&out);
 }
 
