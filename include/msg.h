@@ -29,6 +29,13 @@
 enum msg_type {
     MSG_NONE = 0,
     /* add each process pair's types here, with who sends them to whom */
+
+    /* route: queue-runner children -> the queue runner (runq.c, rworker.c) */
+    MSG_ROUTE_MX,     /* DNS child -> runq: u32 0 not here, 1 here, 2 cannot tell */
+    MSG_RUNQ_DONE,    /* local-pass child -> runq: u32 RUNQ_* bits left undone */
+    MSG_RWORKER_DONE, /* remote worker -> rworker_run: u32 RUNQ_* bits left undone */
+    MSG_REMOTE_DONE,  /* one-message remote child -> its holder: u32 1 = it ran */
+
     MSG_TYPE_END
 };
 

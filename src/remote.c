@@ -64,6 +64,11 @@ struct remote_session *remote_begin(const struct config *c)
     return s;
 }
 
+const struct config *remote_config(const struct remote_session *s)
+{
+    return s->c;
+}
+
 void remote_end(struct remote_session *s)
 {
     if (!s)
