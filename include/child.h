@@ -37,6 +37,7 @@ struct child {
     pid_t pid;
     int fd;             /* parent's end of the report pipe, or -1 */
     long long deadline; /* now_ms() value, or 0 for none */
+    long deadline_ms;   /* spec->deadline_ms, for child_end_text */
 };
 
 struct child_end {
@@ -44,6 +45,7 @@ struct child_end {
     int code;      /* exit code */
     int signal;    /* the signal that killed it */
     int timed_out; /* 1: the deadline passed and we killed it */
+    long after_ms; /* with timed_out: the deadline it passed (spec->deadline_ms) */
 };
 
 /* Fork.  In the child: title, identity, then fn(arg, report_fd) (report_fd is
@@ -55,11 +57,15 @@ int child_start(struct child *ch, const struct child_spec *spec,
 /* Read the child's report into out (at most max bytes; more is an error) until
  * it closes the pipe or the deadline passes, then reap it.  Returns 0 when the
  * report was read to its end, -1 when it was too long or late (the child's
- * group is then killed first).  end says how the child ended in both cases. */
+ * group is then killed first; out is left as it was).  end says how the child
+ * ended in both cases.  A caller reading msg records instead uses
+ * msg_recv(ch->fd, ..., ch->deadline) and then child_wait or child_kill. */
 int child_finish(struct child *ch, struct buf *out, size_t max, struct child_end *end);
 
-/* Reap without reading (no report pipe, or its result is not wanted): waits
- * until the child ends or the deadline passes (then kills its group). */
+/* Reap without reading (no report pipe, or its result is not wanted): closes
+ * the report pipe, waits until the child ends or the deadline passes (then
+ * kills its group).  child_finish, child_wait and child_kill all close ch->fd
+ * and reap: call exactly one of them once per child. */
 void child_wait(struct child *ch, struct child_end *end);
 
 /* Kill the child's group (or the child) with SIGKILL and reap it. */

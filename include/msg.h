@@ -36,6 +36,12 @@ enum msg_type {
     MSG_RWORKER_DONE, /* remote worker -> rworker_run: u32 RUNQ_* bits left undone */
     MSG_REMOTE_DONE,  /* one-message remote child -> its holder: u32 1 = it ran */
 
+    /* delivery children -> the process that started them (child.h) */
+    MSG_LOCAL_RESULT,   /* mailbox/program/file child: u32 deliv_result, str status */
+    MSG_FORWARD_RESULT, /* .forward reader (as the user): see forward.c */
+    MSG_BOUNCE_RESULT,  /* bounce composer (as user=): see bounce.c */
+    MSG_WRAP_RESULT,    /* tcp-wrappers check child: u32 1 allowed / 0 refused */
+    MSG_TEST,           /* unit tests only */
     MSG_TYPE_END
 };
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "aliases.h"
+#include "child.h"
 #include "conf.h"
 #include "daemon.h"
 #include "envelope.h"
@@ -316,6 +317,7 @@ static int dispatch(struct config *c, struct cli *cl)
 
 int main(int argc, char **argv)
 {
+    child_set_argv(argc, argv); /* first: copies argv, so names below stay put */
     const char *name = basename_of(argv[0] ? argv[0] : "postoffice");
     log_open(name, 0);
     struct cli cl;
