@@ -1,6 +1,6 @@
 /* remote.c - remote delivery for the queue runner: group the batch by domain,
  * hand each group to the SMTP client, record every recipient's result in the
- * spool.  Runs unprivileged (runq forks and drops before calling). */
+ * spool.  Runs unprivileged (rworker.c forks and drops before calling). */
 #include "compat.h"
 
 #include <errno.h>

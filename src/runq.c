@@ -341,12 +341,7 @@ static void mx_child(void *arg, int fd)
         dns_close(d);
         r = h == 1 ? 1 : h == 0 ? 0 : 2;
     }
-    struct buf b;
-    buf_init(&b);
-    msg_put_u32(&b, r);
-    (void)msg_send(fd, MSG_ROUTE_MX, b.s, b.len, -1);
-    buf_free(&b);
-    _exit(0);
+    runq_child_exit(fd, MSG_ROUTE_MX, r);
 }
 
 /* Does domain's MX point here (a route_mx_fn: 1, 0, -1)?  DNS answers are
@@ -359,18 +354,8 @@ static int mx_here(void *arg, const char *domain)
     struct child ch;
     if (child_start(&ch, &spec, mx_child, &a) < 0)
         return -1;
-    struct msg m;
-    struct msg_reader r;
-    uint32_t v = 2;
-    if (msg_recv(ch.fd, &m, 64, 0) == 1) {
-        msg_reader_init(&r, &m);
-        if (m.type != MSG_ROUTE_MX || msg_get_u32(&r, &v) < 0 || msg_get_end(&r) < 0)
-            v = 2;
-        msg_free(&m);
-    }
-    struct child_end end;
-    child_wait(&ch, &end);
-    return v <= 1 ? (int)v : -1;
+    long v = runq_child_result(&ch, MSG_ROUTE_MX, 2);
+    return v == 0 || v == 1 ? (int)v : -1;
 }
 
 /* The way of addr (route.h), MX answers remembered for the pass. */
@@ -721,32 +706,15 @@ static void share_child(void *arg, int fd)
 {
     const struct lshare *sh = arg;
     int r = runq_batch(sh->c, &sh->ids, sh->o);
-    struct buf b;
-    buf_init(&b);
-    msg_put_u32(&b, r < 0 ? RUNQ_ERROR : r == 1 ? RUNQ_BUSY : 0);
-    (void)msg_send(fd, MSG_RUNQ_DONE, b.s, b.len, -1);
-    buf_free(&b);
-    _exit(0);
+    runq_child_exit(fd, MSG_RUNQ_DONE, r < 0 ? RUNQ_ERROR : r == 1 ? RUNQ_BUSY : 0);
 }
 
 /* A share child's result, as runq_batch's: -1 when it said nothing sensible
  * or died. */
 static int share_result(struct child *ch)
 {
-    struct msg m;
-    struct msg_reader r;
-    uint32_t bits = RUNQ_ERROR;
-    if (msg_recv(ch->fd, &m, 64, 0) == 1) {
-        msg_reader_init(&r, &m);
-        if (m.type != MSG_RUNQ_DONE || msg_get_u32(&r, &bits) < 0 || msg_get_end(&r) < 0)
-            bits = RUNQ_ERROR;
-        msg_free(&m);
-    }
-    struct child_end end;
-    child_wait(ch, &end);
-    if (!end.exited || end.code != 0)
-        bits |= RUNQ_ERROR;
-    return bits & RUNQ_ERROR ? -1 : bits & RUNQ_BUSY ? 1 : 0;
+    long bits = runq_child_result(ch, MSG_RUNQ_DONE, RUNQ_BUSY | RUNQ_ERROR);
+    return bits < 0 || bits & RUNQ_ERROR ? -1 : bits & RUNQ_BUSY ? 1 : 0;
 }
 
 /* The local pass of a run: the messages still there, split into at most
@@ -792,6 +760,34 @@ static int local_pass(const struct config *c, const struct strlist *q,
     free(ch);
     sl_free(&left);
     return rc;
+}
+
+void runq_child_exit(int report_fd, enum msg_type type, uint32_t v)
+{
+    struct buf b;
+    buf_init(&b);
+    msg_put_u32(&b, v);
+    if (msg_send(report_fd, type, b.s, b.len, -1) < 0)
+        log_err("cannot report to the queue runner: %s", strerror(errno));
+    buf_free(&b);
+    _exit(0);
+}
+
+long runq_child_result(struct child *ch, enum msg_type type, uint32_t max)
+{
+    struct msg m;
+    struct msg_reader r;
+    uint32_t v = 0;
+    long got = -1;
+    if (msg_recv(ch->fd, &m, 64, ch->deadline) == 1) {
+        msg_reader_init(&r, &m);
+        if (m.type == type && msg_get_u32(&r, &v) == 0 && msg_get_end(&r) == 0 && v <= max)
+            got = v;
+        msg_free(&m);
+    }
+    struct child_end end;
+    child_wait(ch, &end);
+    return end.exited && end.code == 0 ? got : -1;
 }
 
 void runq_note_busy(const struct runq_opts *o, const char *qid)

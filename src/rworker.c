@@ -95,17 +95,6 @@ static int one_message(const struct config *c, struct remote_session *rs,
     return 0;
 }
 
-/* A worker's report: RUNQ_* bits of what it left undone. */
-static void send_bits(int fd, uint32_t bits)
-{
-    struct buf b;
-    buf_init(&b);
-    msg_put_u32(&b, bits);
-    if (msg_send(fd, MSG_RWORKER_DONE, b.s, b.len, -1) < 0)
-        log_err("cannot report to the queue runner: %s", strerror(errno));
-    buf_free(&b);
-}
-
 struct share {
     const struct config *c;
     struct strlist ids;
@@ -135,29 +124,15 @@ static void worker(void *arg, int fd)
     remote_end(rs);
     dns_close(l.d);
     route_cache_free(&rc);
-    send_bits(fd, bits);
-    _exit(0);
+    runq_child_exit(fd, MSG_RWORKER_DONE, bits);
 }
 
 /* What a worker reported (RUNQ_* bits); RUNQ_ERROR when it said nothing
  * sensible or died. */
 static int collect(struct child *ch)
 {
-    struct msg m;
-    struct msg_reader r;
-    uint32_t bits = RUNQ_ERROR;
-    if (msg_recv(ch->fd, &m, 64, ch->deadline) == 1) {
-        msg_reader_init(&r, &m);
-        if (m.type != MSG_RWORKER_DONE || msg_get_u32(&r, &bits) < 0 ||
-            msg_get_end(&r) < 0 || bits > (RUNQ_BUSY | RUNQ_ERROR))
-            bits = RUNQ_ERROR;
-        msg_free(&m);
-    }
-    struct child_end end;
-    child_wait(ch, &end);
-    if (!end.exited || end.code != 0)
-        bits |= RUNQ_ERROR;
-    return (int)bits;
+    long bits = runq_child_result(ch, MSG_RWORKER_DONE, RUNQ_BUSY | RUNQ_ERROR);
+    return bits < 0 ? RUNQ_ERROR : (int)bits;
 }
 
 /* Spread qids over nw shares by destination (rq_worker_of). */
@@ -246,12 +221,7 @@ static void one_child(void *arg, int fd)
             log_err("%s: the DNS resolver could not be set up", spool_env(a->m)->qid);
         }
     }
-    struct buf b;
-    buf_init(&b);
-    msg_put_u32(&b, ok);
-    (void)msg_send(fd, MSG_REMOTE_DONE, b.s, b.len, -1);
-    buf_free(&b);
-    _exit(0);
+    runq_child_exit(fd, MSG_REMOTE_DONE, ok);
 }
 
 int rworker_deliver_held(const struct config *c, struct qmsg *m, const size_t *idx,
@@ -268,19 +238,9 @@ int rworker_deliver_held(const struct config *c, struct qmsg *m, const size_t *i
         log_err("%s: cannot fork for remote delivery: %s", spool_env(m)->qid, strerror(errno));
         return -1;
     }
-    struct msg r;
-    struct msg_reader rd;
-    uint32_t ok = 0;
-    if (msg_recv(ch.fd, &r, 64, ch.deadline) == 1) {
-        msg_reader_init(&rd, &r);
-        if (r.type != MSG_REMOTE_DONE || msg_get_u32(&rd, &ok) < 0 || msg_get_end(&rd) < 0)
-            ok = 0;
-        msg_free(&r);
-    }
-    struct child_end end;
-    child_wait(&ch, &end);
+    long ok = runq_child_result(&ch, MSG_REMOTE_DONE, 1);
     if (spool_reload(m) < 0)
         log_err("%s: cannot re-read the control file: %s", spool_env(m)->qid,
                 strerror(errno));
-    return ok == 1 && end.exited && end.code == 0 ? 0 : -1;
+    return ok == 1 ? 0 : -1;
 }
