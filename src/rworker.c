@@ -218,7 +218,11 @@ static void one_child(void *arg, int fd)
             remote_end(rs);
             ok = 1;
         } else {
-            log_err("%s: the DNS resolver could not be set up", spool_env(a->m)->qid);
+            /* no resolver: each recipient deferred with 4.4.3, not a crash (4.3.0) */
+            const char *st = "4.4.3 the DNS resolver could not be set up";
+            log_err("%s: %s", spool_env(a->m)->qid, st);
+            for (size_t k = 0; k < a->n; k++)
+                ok |= spool_record(a->m, a->idx[k], RS_PENDING, st, NULL) == 0;
         }
     }
     runq_child_exit(fd, MSG_REMOTE_DONE, ok);
