@@ -123,8 +123,5 @@ int config_parse_size(const char *s, long long *out);
 /* Write every option with its current value (for DEBUG and -bP). */
 void config_dump(const struct config *c, struct buf *out);
 
-/* Is name one of our own names (self=, hostname=, localhost)?  Case-insensitive,
- * a trailing dot ignored. */
-int config_is_self(const struct config *c, const char *domain);
 
 #endif

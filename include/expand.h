@@ -31,10 +31,6 @@ struct targets {
 void targets_init(struct targets *t);
 void targets_free(struct targets *t);
 
-/* Is domain one of ours (self names, hostname, localhost, a literal of one of
- * our addresses)?  1 or 0.  A NULL domain (bare user) is local. */
-int expand_is_local_domain(const struct config *c, const char *domain);
-
 /* Expand one envelope recipient.  owner: the local user whose .forward named
  * addr (NULL otherwise).  Returns 0 with targets appended to out; 1 permanent
  * failure with *why = malloc'd "5.1.1 <addr>: no such user here" etc.; -1 temporary

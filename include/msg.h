@@ -42,6 +42,12 @@ enum msg_type {
     /* user lookup child -> master: u32 gid each, user='s groups */
     MSG_GROUPS,
 
+    /* route: queue-runner children -> the queue runner (runq.c, rworker.c) */
+    MSG_ROUTE_MX,     /* DNS child -> runq: u32 0 not here, 1 here, 2 cannot tell */
+    MSG_RUNQ_DONE,    /* local-pass child -> runq: u32 RUNQ_* bits left undone */
+    MSG_RWORKER_DONE, /* remote worker -> rworker_run: u32 RUNQ_* bits left undone */
+    MSG_REMOTE_DONE,  /* one-message remote child -> its holder: u32 1 = it ran */
+
     /* delivery children -> the process that started them (child.h) */
     MSG_LOCAL_RESULT,   /* mailbox/program/file child: u32 deliv_result, str status */
     MSG_FORWARD_RESULT, /* .forward reader (as the user): see forward.c */

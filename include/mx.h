@@ -1,7 +1,7 @@
 /* mx.h - where mail for a domain goes: address literal, relay-host, MX hosts
  * (by preference, equal preferences shuffled) or the domain's own A/AAAA.
  *
- * We never send to ourselves: a host whose name is one of ours (config_is_self)
+ * We never send to ourselves: a host whose name is one of ours (route_is_local_domain)
  * or whose address is one of this machine's (interfaces, 127/8, ::1) is "us";
  * every MX host with a preference equal to or worse than ours is dropped (RFC
  * 5321 5.1).  If nothing is left, the mail would loop: 5.4.6.  An explicit
@@ -44,17 +44,12 @@ enum mx_status mx_route(struct dns_ctx *d, const struct config *c, const char *d
                         struct mx_route *r, char **why);
 void mx_route_free(struct mx_route *r);
 
-/* Is mail for domain ours because its MX (or, without MX, its address) points
- * at us?  With mxpool only when we are among the most preferred MX hosts.
- * 1 yes, 0 no, -1 DNS failed temporarily. */
-int mx_points_here(struct dns_ctx *d, const struct config *c, const char *domain);
-
-/* Are we one of domain's MX hosts at all (any preference; without MX, does the
- * domain's address point at us)?  What the SMTP server asks before it accepts
- * mail for a domain that is not one of our names from a client that may not
- * relay: a backup MX must take the mail and queue it for the better MX.
- * 1 yes, 0 no, -1 DNS failed temporarily. */
-int mx_listed_here(struct dns_ctx *d, const struct config *c, const char *domain);
+/* The DNS half of route_mx_here/route_mx_listed (route.h, which decide what
+ * it means): does domain's MX (without MX, its address; for an address
+ * literal, the literal) point at this machine?  best_only: only the most
+ * preferred MX hosts count.  1 yes, 0 no, -1 DNS failed temporarily. */
+int mx_points_at_us(struct dns_ctx *d, const struct config *c, const char *domain,
+                    int best_only);
 
 /* ---- pieces, exposed for tests ---- */
 

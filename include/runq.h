@@ -7,7 +7,10 @@
 #ifndef PO_RUNQ_H
 #define PO_RUNQ_H
 
+#include <stdint.h>
+
 #include "conf.h"
+#include "msg.h"
 
 struct runq_opts {
     int force;        /* runq by hand: ignore the back-off schedule, and wait
@@ -29,6 +32,14 @@ struct runq_opts {
 /* Note that message qid was held by another process (to o->busy_fd, if set):
  * one write of a short line, safe from forked children. */
 void runq_note_busy(const struct runq_opts *o, const char *qid);
+
+/* The queue runner's children (child.h) report one number: the child sends
+ * v as a record of type on report_fd and ends (exit 0); the parent reads
+ * it, reaps the child and gets v, or -1 when the child sent nothing, sent
+ * something else or more than max, or did not exit 0. */
+struct child; /* child.h */
+PO_NORETURN void runq_child_exit(int report_fd, enum msg_type type, uint32_t v);
+long runq_child_result(struct child *ch, enum msg_type type, uint32_t max);
 
 /* Run the whole queue once (picks up the maildrop first).  Returns 0 when
  * every message due was attempted (a deferral is an attempt), EX_TEMPFAIL

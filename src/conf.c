@@ -533,24 +533,6 @@ int config_load(struct config *c, const char *path, int must_exist,
     return rc;
 }
 
-/* ---- queries ---- */
-
-int config_is_self(const struct config *c, const char *domain)
-{
-    size_t n = strlen(domain);
-    if (n && domain[n - 1] == '.')
-        n--;
-    if (n == 9 && strncasecmp(domain, "localhost", 9) == 0)
-        return 1;
-    if (strlen(c->hostname) == n && strncasecmp(domain, c->hostname, n) == 0)
-        return 1;
-    for (size_t i = 0; i < c->self_names.n; i++)
-        if (strlen(c->self_names.v[i]) == n &&
-            strncasecmp(domain, c->self_names.v[i], n) == 0)
-            return 1;
-    return 0;
-}
-
 static void dump_list(struct buf *out, const char *name, const struct strlist *l)
 {
     for (size_t i = 0; i < l->n; i++)

@@ -20,6 +20,7 @@
 #include "forward.h"
 #include "log.h"
 #include "privs.h"
+#include "route.h"
 #include "util.h"
 
 #define EXPAND_DEPTH_MAX 32
@@ -260,7 +261,7 @@ static void expand_addr(struct xp *x, const char *addr, int depth)
         char *clean = str_sanitize(addr, strlen(addr));
         fail(x, 0, "5.1.3 <%s>: bad address %s in an alias or forward list", x->top, clean);
         free(clean);
-    } else if (at && !expand_is_local_domain(x->c, at + 1)) {
+    } else if (at && !route_is_local_domain(x->c, at + 1)) {
         str_lower(at + 1);
         add(x, T_REMOTE, a, NULL);
     } else {
@@ -469,7 +470,7 @@ int expand_address(const struct config *c, const char *addr, const char *owner,
     const char *at = strrchr(addr, '@');
     if (!is_address(addr)) {
         fail(&x, 0, "5.1.3 <%s>: bad recipient address syntax", top);
-    } else if (at && !expand_is_local_domain(c, at + 1)) {
+    } else if (at && !route_is_local_domain(c, at + 1)) {
         char *a = xstrdup(addr);
         str_lower(a + (at - addr) + 1);
         add(&x, T_REMOTE, a, NULL);

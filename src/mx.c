@@ -13,6 +13,7 @@
 #include "dns.h"
 #include "log.h"
 #include "mx.h"
+#include "route.h"
 #include "util.h"
 
 #define MX_HOSTS_MAX 32      /* more MX hosts than this are ignored (hostile zones) */
@@ -201,7 +202,7 @@ static void resolve_host(struct dns_ctx *d, const struct config *c, struct mx_ho
     if (h->name[0] != '[') {
         enum dns_status st = dns_addrs(d, h->name, AF_UNSPEC, &h->addrs, &h->naddrs);
         h->tempfail = st == DNS_TEMPFAIL;
-        if (config_is_self(c, h->name))
+        if (route_is_local_domain(c, h->name))
             h->self = 1;
     }
     for (size_t i = 0; check_addr && i < h->naddrs; i++)
@@ -317,7 +318,7 @@ static int resolve_all(struct dns_ctx *d, const struct config *c, struct mx_host
         }
         resolve_host(d, c, &h[i], ours, nours, check_addr);
         tempfail |= h[i].tempfail;
-        if (!is_relay && same_name(h[i].name, target) && config_is_self(c, target))
+        if (!is_relay && same_name(h[i].name, target) && route_is_local_domain(c, target))
             h[i].self = 1;
     }
     free(ours);
@@ -436,13 +437,8 @@ static int points_here(struct dns_ctx *d, const struct config *c, const char *do
     return here ? 1 : temp ? -1 : 0;
 }
 
-int mx_points_here(struct dns_ctx *d, const struct config *c, const char *domain)
+int mx_points_at_us(struct dns_ctx *d, const struct config *c, const char *domain,
+                    int best_only)
 {
-    /* mxpool: local only when we are a most-preferred MX */
-    return points_here(d, c, domain, c->mxpool);
-}
-
-int mx_listed_here(struct dns_ctx *d, const struct config *c, const char *domain)
-{
-    return points_here(d, c, domain, 0);
+    return points_here(d, c, domain, best_only);
 }

@@ -12,6 +12,7 @@
 #include "expand.h"
 #include "mx.h"
 #include "policy.h"
+#include "route.h"
 
 /* Is any of the n addresses one of ours? */
 static int any_local(const struct sockaddr_storage *ss, size_t n)
@@ -97,22 +98,7 @@ int policy_trusted(const struct config *c, struct dns_ctx *d, const struct clien
 
 int policy_localmx(const struct config *c, struct dns_ctx *d, const struct client *cl)
 {
-    struct dns_mx *mx = NULL;
-    size_t n = 0;
-    int ok = 0;
-    if (!c->localmx || !cl->ptr || !d)
-        return 0;
-    if (dns_mx(d, cl->ptr, &mx, &n) != DNS_OK)
-        return 0;
-    for (size_t i = 0; i < n && !ok; i++) {
-        struct sockaddr_storage *ss = NULL;
-        size_t m = 0;
-        if (mx[i].host[0] && dns_addrs(d, mx[i].host, AF_UNSPEC, &ss, &m) == DNS_OK)
-            ok = any_local(ss, m);
-        free(ss);
-    }
-    dns_free_mx(mx, n);
-    return ok;
+    return c->localmx && cl->ptr && route_name_mx_local(d, cl->ptr);
 }
 
 void policy_relay(const struct config *c, struct dns_ctx *d, struct client *cl)
@@ -145,7 +131,7 @@ int policy_helo(const struct config *c, struct dns_ctx *d, const struct client *
     int ours = 0;
     if (net_parse(helo, &a) == 0) {
         ours = net_is_loopback(&a) || net_is_local_interface(&a) == 1;
-    } else if (config_is_self(c, helo)) {
+    } else if (route_is_local_domain(c, helo)) {
         ours = 1;
     } else if (d && dns_valid_name(helo)) {
         struct sockaddr_storage *ss = NULL;
@@ -203,7 +189,7 @@ int policy_mail(const struct config *c, struct dns_ctx *d, const struct client *
     if (!c->verify_from || cl->relay_ok)
         return 0;
     const char *dom = addr_domain(sender);
-    if (!dom || expand_is_local_domain(c, dom))
+    if (!dom || route_is_local_domain(c, dom))
         return says(why, 550, "5.7.1 a sender in our own domain is accepted only from our clients");
     return sender_domain_ok(d, dom, why);
 }
@@ -237,7 +223,7 @@ int policy_rcpt(const struct config *c, const struct client *cl, const char *rcp
     char *local = NULL, *dom = NULL;
     int code = 0;
     addr_split(rcpt, &local, &dom);
-    if (!dom || expand_is_local_domain(c, dom))
+    if (!dom || route_is_local_domain(c, dom))
         code = local_rcpt(c, rcpt, local, why);
     else if (!cl->relay_ok)
         code = relay_denied(rcpt, why);
@@ -249,15 +235,15 @@ int policy_rcpt(const struct config *c, const struct client *cl, const char *rcp
 /* Our part in dom's MX list: 2 we deliver its mail here (an MX of it; with
  * mxpool a most preferred one), 1 a backup MX that queues it for a better
  * one (mxpool), 0 none, -1 DNS failed temporarily.  Mirrors the queue
- * runner, which delivers locally exactly when mx_points_here() says so. */
+ * runner, which delivers locally exactly when route_mx_here() says so. */
 static int mx_role(const struct config *c, struct dns_ctx *d, const char *dom)
 {
-    int listed = mx_listed_here(d, c, dom);
+    int listed = route_mx_listed(d, c, dom);
     if (listed != 1)
         return listed;
     if (!c->mxpool)
         return 2;
-    int best = mx_points_here(d, c, dom);
+    int best = route_mx_here(d, c, dom);
     return best == 1 ? 2 : best == 0 ? 1 : -1;
 }
 
@@ -267,7 +253,7 @@ int policy_rcpt_dns(const struct config *c, struct dns_ctx *d, const struct clie
     char *local = NULL, *dom = NULL;
     int code = 0;
     addr_split(rcpt, &local, &dom);
-    if (!dom || cl->relay_ok || expand_is_local_domain(c, dom)) {
+    if (!dom || cl->relay_ok || route_is_local_domain(c, dom)) {
         code = policy_rcpt(c, cl, rcpt, why);
     } else if (!d) {
         code = says(why, 451, "4.4.3 <%s>: cannot tell now whether this server is an MX host "

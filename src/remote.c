@@ -1,6 +1,6 @@
 /* remote.c - remote delivery for the queue runner: group the batch by domain,
  * hand each group to the SMTP client, record every recipient's result in the
- * spool.  Runs unprivileged (runq forks and drops before calling). */
+ * spool.  Runs unprivileged (rworker.c forks and drops before calling). */
 #include "compat.h"
 
 #include <errno.h>
@@ -62,6 +62,11 @@ struct remote_session *remote_begin(const struct config *c)
     s->d = d;
     s->cache = smtpc_cache_new();
     return s;
+}
+
+const struct config *remote_config(const struct remote_session *s)
+{
+    return s->c;
 }
 
 void remote_end(struct remote_session *s)

@@ -24,15 +24,17 @@
 #include "address.h"
 #include "aliases.h"
 #include "bounce.h"
+#include "child.h"
 #include "expand.h"
 #include "dns.h"
 #include "local.h"
-#include "mx.h"
 #include "log.h"
+#include "msg.h"
 #include "privs.h"
-#include "remote.h"
 #include "pickup.h"
+#include "route.h"
 #include "runq.h"
+#include "rqplan.h"
 #include "rworker.h"
 #include "spool.h"
 
@@ -63,14 +65,6 @@ static const char *state_word(enum rcpt_state st)
     return st == RS_DONE ? "sent" : st == RS_PENDING ? "deferred" : "bounced";
 }
 
-static int any_failed(const struct envelope *e)
-{
-    for (size_t i = 0; i < e->nrcpts; i++)
-        if (e->rcpts[i].state == RS_FAILED)
-            return 1;
-    return 0;
-}
-
 /* Record and log one result. */
 static int record(struct qmsg *m, size_t i, enum rcpt_state st, const char *status,
                   const char *relay, const struct runq_opts *o)
@@ -78,7 +72,7 @@ static int record(struct qmsg *m, size_t i, enum rcpt_state st, const char *stat
     struct envelope *e = spool_env(m);
     int rc = 0;
     if (st == RS_DONE && e->rcpts[i].state == RS_PENDING && env_pending(e) == 1 &&
-        !any_failed(e)) {
+        !rq_any_failed(e)) {
         /* the last one: removing the message records it, so skip a sync (a
          * crash before the removal repeats only this one delivery) */
         e->rcpts[i].state = RS_DONE;
@@ -119,9 +113,14 @@ static void deliver_mbox_of(struct mbjobs *mj, struct qmsg *m, size_t i, const c
 }
 
 /* Recipients, and what they were expanded to, in one pass over a message. */
+struct mx_ask {
+    const struct config *c;
+    const char *domain;
+};
+
 struct pass {
     struct strlist seen;  /* final targets delivered or queued (target_key) */
-    struct strlist here;  /* mx_here answers */
+    struct route_cache here; /* MX answers (mx_here), per domain */
     size_t fresh;         /* recipients from this index on were expanded in
                              this pass: their sources need no second look */
 };
@@ -331,42 +330,38 @@ static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
     free(orig);
 }
 
-/* Remote recipients, grouped by domain (all together with relay-host). */
-static void deliver_remote(const struct config *c, struct qmsg *m, const size_t *idx,
-                           size_t n, const struct runq_opts *o);
-
-
-/* Is domain ours because its MX points here?  DNS answers are network input,
- * so the lookup runs in a child as the unprivileged user and only its exit
- * status comes back.  Answers are remembered per message in cache ("1dom",
- * "0dom").  1 yes, 0 no, -1 temporary failure.  With relay-host everything
- * remote goes there, so no lookup is made. */
-static int mx_here(const struct config *c, const char *domain, struct strlist *cache)
+/* The DNS child's answer. */
+static void mx_child(void *arg, int fd)
 {
-    if (c->relay_host || !domain || domain[0] == '[')
-        return 0;
-    for (size_t k = 0; k < cache->n; k++)
-        if (strcasecmp(cache->v[k] + 1, domain) == 0)
-            return cache->v[k][0] == '1';
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        if (privs_drop_to(c->user) < 0)
-            _exit(3);
-        struct dns_ctx *d = dns_open(c);
-        int r = d ? mx_points_here(d, c, domain) : -1;
+    const struct mx_ask *a = arg;
+    uint32_t r = 2;
+    if (privs_drop_to(a->c->user) == 0) {
+        struct dns_ctx *d = dns_open(a->c);
+        int h = d ? route_mx_here(d, a->c, a->domain) : -1;
         dns_close(d);
-        _exit(r == 1 ? 1 : r == 0 ? 0 : 3);
+        r = h == 1 ? 1 : h == 0 ? 0 : 2;
     }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    int r = WIFEXITED(st) && WEXITSTATUS(st) <= 1 ? WEXITSTATUS(st) : -1;
-    if (r >= 0)
-        sl_add_owned(cache, xasprintf("%d%s", r, domain));
-    return r;
+    runq_child_exit(fd, MSG_ROUTE_MX, r);
+}
+
+/* Does domain's MX point here (a route_mx_fn: 1, 0, -1)?  DNS answers are
+ * network input, so the lookup runs in a child as the unprivileged user and
+ * only its answer comes back. */
+static int mx_here(void *arg, const char *domain)
+{
+    struct mx_ask a = {.c = arg, .domain = domain};
+    struct child_spec spec = {.title = "queue run: dns", .report = 1};
+    struct child ch;
+    if (child_start(&ch, &spec, mx_child, &a) < 0)
+        return -1;
+    long v = runq_child_result(&ch, MSG_ROUTE_MX, 2);
+    return v == 0 || v == 1 ? (int)v : -1;
+}
+
+/* The way of addr (route.h), MX answers remembered for the pass. */
+static enum route_way way_of(const struct config *c, const char *addr, struct pass *ps)
+{
+    return route_recipient(c, addr_domain(addr), route_mx_cached, &ps->here);
 }
 
 /* Expand addr as the queue run does: a local domain, or one that is ours
@@ -376,8 +371,9 @@ static int expand_as_routed(const struct config *c, const char *addr, struct pas
                             struct targets *t, char **why)
 {
     const char *dom = addr_domain(addr);
-    int ours = expand_is_local_domain(c, dom) ? 0 : mx_here(c, dom, &ps->here);
-    if (ours < 0) {
+    enum route_way w = way_of(c, addr, ps);
+    int ours = w == ROUTE_LOCAL_MX;
+    if (w == ROUTE_UNSURE) {
         *why = xstrdup("4.4.3 cannot tell yet whether the domain's MX points here "
                        "(DNS failed)");
         return -1;
@@ -452,18 +448,48 @@ static int still_wanted(const struct config *c, struct qmsg *m, size_t i,
     return keep;
 }
 
-/* One pass over the pending recipients; remote ones are collected into rem,
- * mailbox deliveries into mj. */
+/* way grown to hold n entries (new ones ROUTE_LOCAL: not remote). */
+static enum route_way *grow(enum route_way *way, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return way;
+    way = xreallocarray(way, n, sizeof *way);
+    for (size_t k = *cap; k < n; k++)
+        way[k] = ROUTE_LOCAL;
+    *cap = n;
+    return way;
+}
+
+/* The remote recipients (way[i] remote) go out through the one remote path,
+ * in a child that becomes the unprivileged user. */
+static void deliver_remote(const struct config *c, struct qmsg *m, const enum route_way *way,
+                           const struct runq_opts *o)
+{
+    struct envelope *e = spool_env(m);
+    size_t *idx = xreallocarray(NULL, e->nrcpts + 1, sizeof *idx);
+    size_t n = rq_remote_order(c, e, way, idx);
+    if (n && rworker_deliver_held(c, m, idx, n, o) < 0) {
+        /* the child died or could not start: say so for what it left undone */
+        e = spool_env(m);
+        for (size_t k = 0; k < n; k++)
+            if (e->rcpts[idx[k]].state == RS_PENDING)
+                record(m, idx[k], RS_PENDING, "4.3.0 the remote delivery process failed; "
+                       "see the mail log", "none", o);
+    }
+    free(idx);
+}
+
+/* One pass over the pending recipients, each taking its way (route.h);
+ * mailbox deliveries are collected into mj, remote ones sent at the end. */
 static void deliver_pending(const struct config *c, struct qmsg *m,
                             const struct runq_opts *o, struct mbjobs *mj)
 {
     struct envelope *e = spool_env(m);
-    size_t *rem = xreallocarray(NULL, e->nrcpts + 1, sizeof *rem);
-    size_t nrem = 0;
     struct pass ps = {.fresh = e->nrcpts};
     sl_init(&ps.seen);
-    sl_init(&ps.here);
-    int ours = 0;
+    route_cache_init(&ps.here, mx_here, (void *)c);
+    size_t cap = 0, nrem = 0;
+    enum route_way *way = grow(NULL, &cap, e->nrcpts + 1);
     for (size_t i = 0; i < e->nrcpts; i++)
         if (e->rcpts[i].state != RS_PENDING && rcpt_is_target(&e->rcpts[i]))
             seen_target(&ps.seen, e->rcpts[i].addr, e->rcpts[i].owner);
@@ -471,105 +497,30 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
         if (e->rcpts[i].state != RS_PENDING)
             continue;
         const char *addr = e->rcpts[i].addr;
+        enum route_way w = rcpt_is_target(&e->rcpts[i]) ? ROUTE_LOCAL : way_of(c, addr, &ps);
         if (rcpt_is_target(&e->rcpts[i])) {
             seen_target(&ps.seen, addr, e->rcpts[i].owner);
             deliver_target(c, m, i, o, mj, &ps);
-            e = spool_env(m);
-            rem = xreallocarray(rem, e->nrcpts + 1, sizeof *rem);
-        } else if (expand_is_local_domain(c, addr_domain(addr)) ||
-                   (ours = mx_here(c, addr_domain(addr), &ps.here)) == 1) {
-            expand_local(c, m, i, o, &ps.seen, ours == 1, mj);
-            e = spool_env(m);
-            rem = xreallocarray(rem, e->nrcpts + 1, sizeof *rem);
-        } else if (ours < 0) {
+        } else if (w == ROUTE_LOCAL || w == ROUTE_LOCAL_MX) {
+            expand_local(c, m, i, o, &ps.seen, w == ROUTE_LOCAL_MX, mj);
+        } else if (w == ROUTE_UNSURE) {
             record(m, i, RS_PENDING, "4.4.3 cannot tell yet whether the domain's MX "
                    "points here (DNS failed)", "none", o);
         } else if (!o->skip_remote && !o->local_only) {
-            rem[nrem++] = i;
+            way[i] = w;
+            nrem++;
         }
-        ours = 0;
+        e = spool_env(m);
+        way = grow(way, &cap, e->nrcpts + 1);
     }
     if (nrem)
-        deliver_remote(c, m, rem, nrem, o);
-    free(rem);
+        deliver_remote(c, m, way, o);
+    free(way);
     sl_free(&ps.seen);
-    sl_free(&ps.here);
-}
-
-static int same_domain(const char *a, const char *b)
-{
-    const char *da = addr_domain(a), *db = addr_domain(b);
-    return da && db && strcasecmp(da, db) == 0;
-}
-
-/* Remote delivery runs in a child as the unprivileged user; it records results
- * through the inherited control-file descriptor, which we then re-read. */
-static void deliver_batch(const struct config *c, struct qmsg *m, const size_t *idx,
-                          size_t n, const struct runq_opts *o)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_err("%s: cannot fork for remote delivery: %s", spool_env(m)->qid,
-                strerror(errno));
-        return;
-    }
-    if (pid == 0) {
-        if (privs_drop_to(c->user) < 0) {
-            log_err("cannot become %s for remote delivery: %s", c->user, strerror(errno));
-            _exit(EX_OSERR);
-        }
-        _exit(remote_deliver(c, m, idx, n, o) < 0 ? EX_TEMPFAIL : 0);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (spool_reload(m) < 0)
-        log_err("%s: cannot re-read the control file: %s", spool_env(m)->qid,
-                strerror(errno));
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        return;
-    /* the child died or could not start: say so for what it left undone */
-    struct envelope *e = spool_env(m);
-    for (size_t k = 0; k < n; k++)
-        if (e->rcpts[idx[k]].state == RS_PENDING)
-            record(m, idx[k], RS_PENDING, "4.3.0 the remote delivery process failed; "
-                   "see the mail log", "none", o);
-}
-
-static void deliver_remote(const struct config *c, struct qmsg *m, const size_t *idx,
-                           size_t n, const struct runq_opts *o)
-{
-    struct envelope *e = spool_env(m);
-    size_t *batch = xreallocarray(NULL, n, sizeof *batch);
-    char *done = xcalloc(n, 1);
-    for (size_t a = 0; a < n; a++) {
-        if (done[a])
-            continue;
-        size_t nb = 0;
-        for (size_t b = a; b < n; b++) {
-            if (!done[b] && (c->relay_host ||
-                             same_domain(e->rcpts[idx[a]].addr, e->rcpts[idx[b]].addr))) {
-                batch[nb++] = idx[b];
-                done[b] = 1;
-            }
-        }
-        deliver_batch(c, m, batch, nb, o);
-        e = spool_env(m);
-    }
-    free(batch);
-    free(done);
+    route_cache_free(&ps.here);
 }
 
 /* ---- after the attempt ---- */
-
-static long backoff(const struct config *c, int attempts)
-{
-    long d = c->retry_min > 0 ? c->retry_min : 300;
-    for (int k = 1; k < attempts && d < c->retry_max; k++)
-        d *= 2;
-    return d > c->retry_max && c->retry_max > 0 ? c->retry_max : d;
-}
 
 /* Give up on every pending recipient of an expired message. */
 static void expire(const struct config *c, struct qmsg *m, const struct runq_opts *o)
@@ -595,28 +546,29 @@ static void finish(const struct config *c, struct qmsg *m, const struct runq_opt
 {
     struct envelope *e = spool_env(m);
     newqid[0] = '\0';
-    /* a double bounce has nobody left to report to: it never expires */
-    if (env_pending(e) && c->qreturn > 0 && age(e->ctime) >= c->qreturn &&
-        !(e->flags & ENV_DOUBLE))
+    if (rq_expired(c, e, time(NULL)))
         expire(c, m, o);
-    if (any_failed(e) && bounce_queue(c, m, 0, newqid) < 0)
+    if (rq_any_failed(e) && bounce_queue(c, m, 0, newqid) < 0)
         log_err("%s: cannot queue a bounce: %s", e->qid, strerror(errno));
     e = spool_env(m);
-    if (!env_pending(e)) {
-        if (!any_failed(e) && spool_remove(m) < 0)
+    switch (rq_fate(e, o->local_only)) {
+    case RQ_REMOVE:
+        if (spool_remove(m) < 0)
             log_err("%s: cannot remove: %s", e->qid, strerror(errno));
-        else if (any_failed(e))
-            log_warn("%s: kept: a bounce is still owed", e->qid);
         return;
-    }
-    if (o->local_only)
+    case RQ_KEEP:
+        log_warn("%s: kept: a bounce is still owed", e->qid);
+        return;
+    case RQ_LEAVE:
         return; /* the remote part has not been tried: no back-off for it */
-    if (c->qwarn > 0 && age(e->ctime) >= c->qwarn && !(e->flags & ENV_WARNED) &&
-        !(e->flags & ENV_BOUNCE) && !newqid[0])
+    case RQ_RETRY:
+        break;
+    }
+    if (rq_must_warn(c, e, time(NULL), newqid[0] != '\0'))
         bounce_queue(c, m, 1, newqid);
     e = spool_env(m);
     e->attempts++;
-    e->next_try = time(NULL) + backoff(c, e->attempts);
+    e->next_try = time(NULL) + rq_backoff(c, e->attempts);
     if (spool_rewrite(m) < 0)
         log_err("%s: cannot rewrite the control file: %s", e->qid, strerror(errno));
 }
@@ -737,28 +689,32 @@ int runq_message(const struct config *c, const char *qid, const struct runq_opts
     return rc;
 }
 
-/* Wait for one worker (its wait status into *st: 0 if none was reaped);
- * returns 0 when none is left. */
-static int reap(int *running, int *st)
-{
-    *st = 0;
-    if (*running == 0)
-        return 0;
-    if (wait(st) > 0 || errno != EINTR)
-        (*running)--;
-    return 1;
-}
-
-/* A child's exit status for runq_batch's result, and back. */
-static int batch_status(int r)
-{
-    return r < 0 ? 1 : r == 1 ? 2 : 0;
-}
-
 /* Worse of two runq_batch results: an error over busy over done. */
 static int worse(int a, int b)
 {
     return a < 0 || b < 0 ? -1 : a > b ? a : b;
+}
+
+/* One share of the local pass, delivered in a child. */
+struct lshare {
+    const struct config *c;
+    struct strlist ids;
+    const struct runq_opts *o;
+};
+
+static void share_child(void *arg, int fd)
+{
+    const struct lshare *sh = arg;
+    int r = runq_batch(sh->c, &sh->ids, sh->o);
+    runq_child_exit(fd, MSG_RUNQ_DONE, r < 0 ? RUNQ_ERROR : r == 1 ? RUNQ_BUSY : 0);
+}
+
+/* A share child's result, as runq_batch's: -1 when it said nothing sensible
+ * or died. */
+static int share_result(struct child *ch)
+{
+    long bits = runq_child_result(ch, MSG_RUNQ_DONE, RUNQ_BUSY | RUNQ_ERROR);
+    return bits < 0 || bits & RUNQ_ERROR ? -1 : bits & RUNQ_BUSY ? 1 : 0;
 }
 
 /* The local pass of a run: the messages still there, split into at most
@@ -780,29 +736,58 @@ static int local_pass(const struct config *c, const struct strlist *q,
         sl_free(&left);
         return r;
     }
-    size_t shares = left.n < (size_t)maxp ? left.n : (size_t)maxp;
-    size_t per = (left.n + shares - 1) / shares;
-    int running = 0, rc = 0;
-    for (size_t at = 0; at < left.n; at += per) {
-        struct strlist part;
-        sl_init(&part);
-        for (size_t k = at; k < left.n && k < at + per; k++)
-            sl_add(&part, left.v[k]);
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0)
-            _exit(batch_status(runq_batch(c, &part, o)));
-        if (pid > 0)
-            running++;
-        else
-            rc = worse(rc, runq_batch(c, &part, o));
-        sl_free(&part);
+    size_t per = rq_share_size(left.n, maxp), nsh = (left.n + per - 1) / per;
+    struct lshare *sh = xcalloc(nsh, sizeof *sh);
+    struct child *ch = xcalloc(nsh, sizeof *ch);
+    int rc = 0;
+    for (size_t k = 0; k < nsh; k++) {
+        sh[k] = (struct lshare){.c = c, .o = o};
+        sl_init(&sh[k].ids);
+        for (size_t at = k * per; at < left.n && at < (k + 1) * per; at++)
+            sl_add(&sh[k].ids, left.v[at]);
+        struct child_spec spec = {.title = "queue run: local", .report = 1};
+        if (child_start(&ch[k], &spec, share_child, &sh[k]) < 0) {
+            ch[k].pid = 0;
+            rc = worse(rc, runq_batch(c, &sh[k].ids, o));
+        }
     }
-    int st;
-    while (reap(&running, &st))
-        rc = worse(rc, !WIFEXITED(st) || WEXITSTATUS(st) == 1 ? -1 : WEXITSTATUS(st) == 2);
+    for (size_t k = 0; k < nsh; k++) {
+        if (ch[k].pid > 0)
+            rc = worse(rc, share_result(&ch[k]));
+        sl_free(&sh[k].ids);
+    }
+    free(sh);
+    free(ch);
     sl_free(&left);
     return rc;
+}
+
+void runq_child_exit(int report_fd, enum msg_type type, uint32_t v)
+{
+    struct buf b;
+    buf_init(&b);
+    msg_put_u32(&b, v);
+    if (msg_send(report_fd, type, b.s, b.len, -1) < 0)
+        log_err("cannot report to the queue runner: %s", strerror(errno));
+    buf_free(&b);
+    _exit(0);
+}
+
+long runq_child_result(struct child *ch, enum msg_type type, uint32_t max)
+{
+    struct msg m;
+    struct msg_reader r;
+    uint32_t v = 0;
+    long got = -1;
+    if (msg_recv(ch->fd, &m, 64, ch->deadline) == 1) {
+        msg_reader_init(&r, &m);
+        if (m.type == type && msg_get_u32(&r, &v) == 0 && msg_get_end(&r) == 0 && v <= max)
+            got = v;
+        msg_free(&m);
+    }
+    struct child_end end;
+    child_wait(ch, &end);
+    return end.exited && end.code == 0 ? got : -1;
 }
 
 void runq_note_busy(const struct runq_opts *o, const char *qid)
@@ -934,6 +919,7 @@ static int run_by_hand(const struct config *c, struct strlist *q, const struct r
 
 int runq_run(const struct config *c, const struct runq_opts *o)
 {
+    child_set_title("queue run");
     if (access(c->queuedir, R_OK | W_OK | X_OK) < 0) {
         int err = errno; /* before anything else can change it */
         if (err == EACCES || err == EPERM) {

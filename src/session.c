@@ -29,6 +29,7 @@
 #include "policy.h"
 #include "privs.h"
 #include "received.h"
+#include "route.h"
 #include "session.h"
 #include "smtpio.h"
 #include "spool.h"
@@ -346,7 +347,7 @@ static char *folder_target(const struct session *s, const char *addr, char **own
         return NULL;
     addr_split(addr, &local, &domain);
     memset(&id, 0, sizeof id);
-    if ((!domain || expand_is_local_domain(s->c, domain)) && privs_lookup(local, &id) == 0) {
+    if ((!domain || route_is_local_domain(s->c, domain)) && privs_lookup(local, &id) == 0) {
         if (id.uid != 0 && folder[0] == '~' && id.home && id.home[0] == '/')
             path = xasprintf("%s/%s", id.home, folder + 2);
         else if (id.uid != 0 && folder[0] != '~')

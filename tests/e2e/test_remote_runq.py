@@ -62,3 +62,50 @@ def test_runq_delivers_remote_recipients(sandbox, server):
     for rcpt, word in (("ok", "sent"), ("bad", "bounced"), ("later", "deferred")):
         assert f"to=<{rcpt}@remote.test>, relay=[127.0.0.1]:{server.port}" in err
         assert f"status={word}" in err
+
+
+def ps_titles():
+    """The postoffice process titles running now (from /proc/PID/cmdline)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").strip().decode(errors="replace")
+            except OSError:
+                continue
+            if cmd.startswith("postoffice: "):
+                out.append(cmd)
+    return out
+
+
+@pytest.mark.parametrize("how", ["runq", "sendmail-v"])
+def test_remote_delivery_process_titles(sandbox, how):
+    """While a remote delivery talks to the server, ps shows the delivering
+    child as 'postoffice: remote DESTINATION' (and runq as 'postoffice: queue
+    run'), both for a queue run's worker and for sendmail -v's child."""
+    if os.geteuid() != 0:
+        pytest.skip("relay-host is a root-only option; CI runs as root")
+    seen = []
+
+    def rcpt(arg):
+        seen.extend(ps_titles())
+        return b"250 2.1.5 ok\r\n"
+
+    s = ScriptServer(rcpt=rcpt).start()
+    try:
+        relay = f"[127.0.0.1]:{s.port}"
+        sandbox.write_config(relay_host=relay)
+        if how == "runq":
+            r = sandbox.sendmail("-i", "-odq", "ok@remote.test", message="Subject: t\n\nx\n")
+            assert r.returncode == 0, r.stderr
+            r = sandbox.runq()
+        else:
+            r = sandbox.sendmail("-i", "-v", "ok@remote.test", message="Subject: t\n\nx\n")
+        assert r.returncode == 0, r.stderr
+        assert len(s.messages) == 1
+    finally:
+        s.stop()
+    assert f"postoffice: remote {relay}" in seen, seen
+    if how == "runq":
+        assert "postoffice: queue run" in seen, seen

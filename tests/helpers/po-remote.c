@@ -1,7 +1,7 @@
 /* po-remote.c - test driver for remote delivery without the queue runner.
  *
  *   po-remote [-o opt=val]... route DOMAIN     print the route (mx_route)
- *   po-remote [-o opt=val]... here DOMAIN      mx_points_here: yes/no/tempfail
+ *   po-remote [-o opt=val]... here DOMAIN      route_mx_here: yes/no/tempfail
  *   po-remote [-o opt=val]... mx DOMAIN        dns_mx: status and records
  *   po-remote [-o opt=val]... addrs HOST       dns_addrs AF_UNSPEC
  *   po-remote [-o opt=val]... ptr ADDRESS      dns_ptr
@@ -34,6 +34,7 @@
 #include "log.h"
 #include "mx.h"
 #include "remote.h"
+#include "route.h"
 #include "runq.h"
 #include "smtpc.h"
 #include "spool.h"
@@ -281,7 +282,7 @@ int main(int argc, char **argv)
             mx_route_free(&r);
         }
     } else if (strcmp(argv[0], "here") == 0) {
-        int h = mx_points_here(d, &c, argv[1]);
+        int h = route_mx_here(d, &c, argv[1]);
         printf("%s\n", h > 0 ? "yes" : h == 0 ? "no" : "tempfail");
     } else if (strcmp(argv[0], "mx") == 0) {
         struct dns_mx *mx;

@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "expand.h"
 #include "log.h"
+#include "route.h"
 #include "util.h"
 
 struct fx {
@@ -560,23 +561,23 @@ static void test_local_domain(void **state)
 {
     struct fx *f = *state;
     const struct config *c = &f->c;
-    assert_int_equal(expand_is_local_domain(c, NULL), 1);
-    assert_int_equal(expand_is_local_domain(c, "localhost"), 1);
-    assert_int_equal(expand_is_local_domain(c, "LocalHost."), 1);
-    assert_int_equal(expand_is_local_domain(c, "MX.test.example"), 1);
-    assert_int_equal(expand_is_local_domain(c, "test.example"), 1);
-    assert_int_equal(expand_is_local_domain(c, "[127.0.0.1]"), 1);
-    assert_int_equal(expand_is_local_domain(c, "[192.0.2.55]"), 0);
-    assert_int_equal(expand_is_local_domain(c, "other.example"), 0);
-    assert_int_equal(expand_is_local_domain(c, "sub.test.example"), 0);
-    assert_int_equal(expand_is_local_domain(c, "[127.0.0.1"), 0);
-    assert_int_equal(expand_is_local_domain(c, "[junk]"), 0);
-    assert_int_equal(expand_is_local_domain(c, "[IPv6:junk]"), 0);
-    assert_int_equal(expand_is_local_domain(c, ""), 0);
-    assert_int_equal(expand_is_local_domain(c, "[IPv6:2001:db8::1]"), 0);
+    assert_int_equal(route_is_local_domain(c, NULL), 1);
+    assert_int_equal(route_is_local_domain(c, "localhost"), 1);
+    assert_int_equal(route_is_local_domain(c, "LocalHost."), 1);
+    assert_int_equal(route_is_local_domain(c, "MX.test.example"), 1);
+    assert_int_equal(route_is_local_domain(c, "test.example"), 1);
+    assert_int_equal(route_is_local_domain(c, "[127.0.0.1]"), 1);
+    assert_int_equal(route_is_local_domain(c, "[192.0.2.55]"), 0);
+    assert_int_equal(route_is_local_domain(c, "other.example"), 0);
+    assert_int_equal(route_is_local_domain(c, "sub.test.example"), 0);
+    assert_int_equal(route_is_local_domain(c, "[127.0.0.1"), 0);
+    assert_int_equal(route_is_local_domain(c, "[junk]"), 0);
+    assert_int_equal(route_is_local_domain(c, "[IPv6:junk]"), 0);
+    assert_int_equal(route_is_local_domain(c, ""), 0);
+    assert_int_equal(route_is_local_domain(c, "[IPv6:2001:db8::1]"), 0);
     if (have_ipv6_loopback()) {
-        assert_int_equal(expand_is_local_domain(c, "[IPv6:::1]"), 1);
-        assert_int_equal(expand_is_local_domain(c, "[ipv6:0:0:0:0:0:0:0:1]"), 1);
+        assert_int_equal(route_is_local_domain(c, "[IPv6:::1]"), 1);
+        assert_int_equal(route_is_local_domain(c, "[ipv6:0:0:0:0:0:0:0:1]"), 1);
     }
 }
 
