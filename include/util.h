@@ -81,7 +81,6 @@ int pread_rest(int fd, off_t off, struct buf *b, size_t max);
 int read_until_eof(int fd, long long deadline, struct buf *b, size_t max);
 /* fsync the directory holding path (or the directory itself if is_dir). */
 int fsync_dir(const char *dir);
-int set_cloexec(int fd);
 int set_nonblock(int fd, int on);
 
 /* Milliseconds on the monotonic clock, for poll() deadlines. */

@@ -403,12 +403,6 @@ int fsync_dir(const char *dir)
     return r;
 }
 
-int set_cloexec(int fd)
-{
-    int f = fcntl(fd, F_GETFD);
-    return f < 0 ? -1 : fcntl(fd, F_SETFD, f | FD_CLOEXEC);
-}
-
 int set_nonblock(int fd, int on)
 {
     int f = fcntl(fd, F_GETFL);
