@@ -500,8 +500,6 @@ static void add_report(struct buf *out, const struct config *c, const struct env
                   "Content-Description: Delivery report\n\n");
     typed_field(out, "Reporting-MTA", "dns", c->hostname);
     field(out, "X-Postoffice-Queue-ID", e->qid);
-    if (e->envid && *e->envid)
-        field(out, "Original-Envelope-Id", e->envid);
     if (e->client_name && *e->client_name)
         typed_field(out, "Received-From-MTA", "dns", e->client_name);
     date_field(out, "Arrival-Date", e->ctime);

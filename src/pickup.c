@@ -104,7 +104,6 @@ static int build_env(const struct envelope *u, const char *login, int trusted,
     free(e->sender);
     e->sender = xstrdup(trusted ? u->sender : login);
     e->local_user = xstrdup(login);
-    e->envid = u->envid ? xstrdup(u->envid) : NULL;
     e->flags = u->flags & (ENV_8BIT | ENV_SMTPUTF8 | ENV_RET_HDRS);
     e->ctime = time(NULL);
     for (size_t i = 0; i < u->nrcpts; i++)

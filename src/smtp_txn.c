@@ -169,10 +169,6 @@ static void mail_command(const struct smtp_conn *k, const struct envelope *e, lo
         buf_adds(cmd, " SMTPUTF8");
     if (k->ext_dsn && (e->flags & ENV_RET_HDRS))
         buf_adds(cmd, " RET=HDRS");
-    if (k->ext_dsn && e->envid && *e->envid) {
-        buf_adds(cmd, " ENVID=");
-        xtext(cmd, e->envid);
-    }
 }
 
 /* Does recipient i take part in this transaction (RCPT sent)? */

@@ -810,7 +810,6 @@ static int child_submit(const char *q, const char *kind)
     free(e.sender);
     e.sender = xstrdup("president@whitehouse.gov");
     e.flags = ENV_BOUNCE | ENV_8BIT;
-    e.auth = xstrdup("admin");
     e.attempts = 99;
     size_t i = env_add_rcpt(&e, strcmp(kind, "pipe") == 0 ? "|/bin/sh -c evil" : "bob@example.org",
                             NULL, "root");
@@ -864,7 +863,6 @@ static void test_pickup(void **st)
     struct envelope *e = spool_env(m);
     assert_string_equal(e->sender, "nobody");        /* forced to the owner's login */
     assert_string_equal(e->local_user, "nobody");
-    assert_null(e->auth);
     assert_int_equal(e->attempts, 0);
     assert_int_equal(e->flags, ENV_8BIT);            /* ENV_BOUNCE not taken */
     assert_int_equal(e->nrcpts, 1);
