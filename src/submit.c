@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "date.h"
 #include "envelope.h"
 #include "headers.h"
 #include "log.h"
@@ -273,7 +274,7 @@ static void make_headers(const struct config *c, const struct submit_opts *o,
 {
     struct buf date;
     buf_init(&date);
-    hdr_date(time(NULL), &date);
+    date_rfc5322(time(NULL), &date);
     buf_addf(front, "Received: by %s (postoffice, from uid %ld)\n\tid %s; %s\n",
              c->hostname, (long)getuid(), qid, date.s);
     if (o->from && !who->trusted) {
