@@ -36,7 +36,7 @@ void dns_free_mx(struct dns_mx *mx, size_t n);
 
 /* Sort mx by preference and shuffle each run of equal preferences
  * (Fisher-Yates).  rnd returns uniform 32-bit values; NULL = getrandom(2).
- * (Added by the remote helper: tests inject rnd.)  n may be 0, with mx NULL
+ * (Tests inject rnd.)  n may be 0, with mx NULL
  * (an empty answer): nothing is done and rnd is not called. */
 void dns_sort_mx(struct dns_mx *mx, size_t n, uint32_t (*rnd)(void *), void *arg);
 

@@ -17,7 +17,7 @@
 int remote_deliver(const struct config *c, struct qmsg *m, const size_t *idx,
                    size_t n, const struct runq_opts *o);
 
-/* The same for several messages in one process (added by the remote helper):
+/* The same for several messages in one process:
  * a session keeps the resolver and up to 4 open SMTP connections between
  * calls, so further messages to the same host reuse the connection (RSET
  * first).  remote_begin: NULL if the resolver cannot be set up (logged).

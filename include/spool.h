@@ -23,7 +23,7 @@
  * df<qid>/cf<qid> pairs of the old two-file format and the original
  * postoffice's cm<id>/dm<id> pairs are converted by spool_cleanup.
  *
- * Guarantees (DESIGN.md): spool_commit() returns 0 only after the queue file
+ * Guarantees: spool_commit() returns 0 only after the queue file
  * and its name are on stable storage; spool_record() makes a recipient's
  * result durable before it returns; a message is locked (fcntl on its queue
  * file) by whoever delivers it; every leftover of a crash is a complete
