@@ -67,9 +67,4 @@ void hdr_from_line(const char *user, const char *host, const char *fullname,
  * "From: <addr>\n". */
 void hdr_from_addr(const char *addr, const char *name, struct buf *out);
 
-/* Append the fold-free header field line "Name: value\n" with value made safe
- * (CR, LF and every other control character but tab replaced by spaces; name
- * keeps only field-name characters). */
-void hdr_line(struct buf *out, const char *name, const char *value);
-
 #endif

@@ -62,8 +62,6 @@ struct spool_new *spool_new(const char *dir);
 const char *spool_new_qid(const struct spool_new *sn);
 /* Append message bytes (already in final LF form).  0 or -1 with errno. */
 int spool_new_write(struct spool_new *sn, const void *p, size_t n);
-/* Bytes written so far. */
-long long spool_new_size(const struct spool_new *sn);
 /* Write e's control records (e->qid is set from the spool) and the header,
  * rename the temporary to qf<qid>, fsync it and the directory.  0 on success (the message is now safe), -1 with errno
  * (and everything of this message removed; e->qid cleared).  sn is freed

@@ -370,14 +370,3 @@ void hdr_from_addr(const char *addr, const char *name, struct buf *out)
     buf_adds(out, ">\n");
     free(phrase);
 }
-
-void hdr_line(struct buf *out, const char *name, const char *value)
-{
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (is_name_char(*p))
-            buf_addc(out, *p);
-    buf_adds(out, ": ");
-    for (const unsigned char *p = (const unsigned char *)(value ? value : ""); *p; p++)
-        buf_addc(out, (*p < 0x20 && *p != '\t') || *p == 0x7f ? ' ' : *p);
-    buf_addc(out, '\n');
-}

@@ -292,11 +292,6 @@ int spool_new_write(struct spool_new *sn, const void *p, size_t n)
     return 0;
 }
 
-long long spool_new_size(const struct spool_new *sn)
-{
-    return sn->size;
-}
-
 static int pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
     size_t done = 0;

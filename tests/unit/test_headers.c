@@ -453,31 +453,6 @@ static void test_from_line_long(void **state)
     buf_free(&b);
 }
 
-static void test_line(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *name, *value, *want;
-    } cases[] = {
-        { "X-Test", "plain value", "X-Test: plain value\n" },
-        { "Subject", "two\r\nlines", "Subject: two  lines\n" },
-        { "Subject", "inject\nBcc: x@y", "Subject: inject Bcc: x@y\n" },
-        { "X", "", "X: \n" },
-        { "X", NULL, "X: \n" },
-        { "X", "tab\there", "X: tab\there\n" },
-        { "X", "bell\a del\x7f", "X: bell  del \n" },
-        { "Bad Name:\n", "v", "BadName: v\n" },
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct buf b;
-        buf_init(&b);
-        buf_adds(&b, "> ");
-        hdr_line(&b, cases[i].name, cases[i].value);
-        assert_string_equal(b.s + 2, cases[i].want);
-        buf_free(&b);
-    }
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,7 +468,6 @@ int main(void)
         cmocka_unit_test(test_msgid),
         cmocka_unit_test(test_from_line),
         cmocka_unit_test(test_from_line_long),
-        cmocka_unit_test(test_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
