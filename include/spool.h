@@ -48,6 +48,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "conf.h"
 #include "envelope.h"
 #include "msgout.h"
 #include "util.h"
@@ -137,9 +138,11 @@ int spool_list_original(const char *queuedir, struct strlist *ids);
 int spool_peek_original(const char *queuedir, const char *id, struct envelope *e,
                         long long *size, const char **why);
 
-/* Bytes available to unprivileged users on the queue's file system (for
- * minfree=), or -1 with errno. */
-long long spool_free_bytes(const char *queuedir);
+/* Is the space available to unprivileged users on the queue's file system
+ * below minfree=?  1 yes, 0 no (or minfree= is 0), -1 cannot tell (errno):
+ * the caller decides (the SMTP session refuses for now, the front end and
+ * pickup go on and let a write fail). */
+int spool_below_minfree(const struct config *c);
 
 /* Remove temporaries left by crashed processes (no writer's lock: at once;
  * when that cannot be told, older than max_age seconds: the later of mtime and

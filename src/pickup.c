@@ -271,10 +271,7 @@ static int cmp_str(const void *a, const void *b)
 /* Is the queue's file system below minfree=?  Then nothing is copied now. */
 static int short_of_space(const struct config *c)
 {
-    if (c->minfree <= 0)
-        return 0;
-    long long avail = spool_free_bytes(c->queuedir);
-    if (avail < 0 || avail >= c->minfree)
+    if (spool_below_minfree(c) != 1)
         return 0;
     log_warn("maildrop: the queue file system has less than minfree= (%lld bytes) free; "
              "submissions wait", c->minfree);

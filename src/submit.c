@@ -96,11 +96,8 @@ struct limits {
 /* Is the queue's file system below minfree=?  Says so and returns EX_TEMPFAIL. */
 static int short_of_space(const struct config *c)
 {
-    if (c->minfree <= 0)
-        return 0;
-    long long avail = spool_free_bytes(c->queuedir);
-    if (avail < 0 || avail >= c->minfree)
-        return 0; /* can't tell: writing will tell (ENOSPC) */
+    if (spool_below_minfree(c) != 1)
+        return 0; /* enough, or can't tell: writing will tell (ENOSPC) */
     say("the queue file system has less than minfree= (%lld bytes) free; nothing "
         "was queued, try again later", c->minfree);
     return EX_TEMPFAIL;

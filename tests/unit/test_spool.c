@@ -2,6 +2,7 @@
  * list, cleanup, crash leftovers, pickup from the maildrop, disk full. */
 #include "compat.h"
 
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -781,8 +782,21 @@ static void test_convert_old_format(void **st)
 static void test_trigger(void **st)
 {
     struct fx *f = *st;
-    assert_true(spool_free_bytes(f->q) > 0);
-    assert_int_equal(spool_free_bytes("/nonexistent/queue"), -1);
+    struct config c;
+    config_defaults(&c);
+    free(c.queuedir);
+    c.queuedir = xstrdup(f->q);
+    c.minfree = 1;
+    assert_int_equal(spool_below_minfree(&c), 0);
+    c.minfree = LLONG_MAX; /* more than any file system has */
+    assert_int_equal(spool_below_minfree(&c), 1);
+    c.minfree = 0; /* no limit: not even looked at */
+    free(c.queuedir);
+    c.queuedir = xstrdup("/nonexistent/queue");
+    assert_int_equal(spool_below_minfree(&c), 0);
+    c.minfree = 1;
+    assert_int_equal(spool_below_minfree(&c), -1);
+    config_free(&c);
     assert_int_equal(spool_trigger(f->q), -1); /* no daemon */
     assert_int_equal(errno, ENXIO);
     char *p = xasprintf("%s/trigger", f->q);
