@@ -96,11 +96,14 @@ int smtp_uncork(struct smtp_conn *k, long secs)
     return r;
 }
 
-/* One line (without CRLF) into line; -1 on timeout, EOF or an overlong line. */
+/* One line (without CRLF) into line; -1 on timeout, EOF or an overlong line
+ * (longer than SMTPC_LINE_MAX however it arrived: in one read or in many). */
 static int read_line(struct smtp_conn *k, struct buf *line, long long deadline)
 {
     for (;;) {
         char *nl = memchr(k->in.s, '\n', k->in.len);
+        if (nl && nl - k->in.s > SMTPC_LINE_MAX + 1)
+            nl = NULL; /* too long: refused below */
         if (nl) {
             size_t n = (size_t)(nl - k->in.s);
             buf_reset(line);
@@ -109,7 +112,7 @@ static int read_line(struct smtp_conn *k, struct buf *line, long long deadline)
             buf_truncate(&k->in, k->in.len - n - 1);
             return 0;
         }
-        if (k->in.len > SMTPC_LINE_MAX) {
+        if (k->in.len > SMTPC_LINE_MAX + 1) { /* + the CR of a CRLF not complete yet */
             smtp_conn_fail(k, "4.4.2 %s: reply line longer than %d bytes", k->relay, SMTPC_LINE_MAX);
             return -1;
         }
