@@ -21,7 +21,8 @@ enum smtpc_outcome { SO_SENT, SO_DEFERRED, SO_BOUNCED };
 
 struct smtpc_result {
     enum smtpc_outcome outcome;
-    char *status;  /* "X.Y.Z text" (printable), never NULL after smtpc_deliver */
+    char *status;  /* "X.Y.Z CODE text" from a reply, or "X.Y.Z text" of our own
+                      (printable); never NULL after smtpc_deliver */
     char *mta;     /* host that gave the answer, or NULL (DSN Remote-MTA) */
     char *relay;   /* "host[address]:port" for the log, or NULL */
 };
