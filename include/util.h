@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 void *xmalloc(size_t n);
@@ -93,5 +94,10 @@ int parse_ulong(const char *s, unsigned long *out);
 
 /* The local host's name as the kernel reports it (uname nodename), malloc'd. */
 char *host_nodename(void);
+
+/* Continue an FNV-1a 64 hash h (start with FNV1A64_INIT) over n bytes (the
+ * queue file's and the status records' checksums). */
+#define FNV1A64_INIT 0xcbf29ce484222325ULL
+uint64_t fnv1a64(uint64_t h, const void *p, size_t n);
 
 #endif

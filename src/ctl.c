@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "ctl.h"
-#include "qfile.h"
 #include "util.h"
 
 #define CTL_VERSION "1"

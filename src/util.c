@@ -465,3 +465,13 @@ int pread_rest(int fd, off_t off, struct buf *b, size_t max)
         off += r;
     }
 }
+
+uint64_t fnv1a64(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 0x100000001b3ULL; /* the FNV 64-bit prime */
+    }
+    return h;
+}
