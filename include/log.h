@@ -1,7 +1,9 @@
 /* log.h - syslog (facility mail) and stderr reporting.
  *
  * The log identity (program name, whether to echo to stderr) is the one piece of
- * process-wide state besides the configuration. */
+ * process-wide state besides the configuration.  Any process, any uid.  Uses
+ * libc only, never util.h (util reports running out of memory with die()):
+ * a message that cannot be formatted for lack of memory is logged as such. */
 #ifndef PO_LOG_H
 #define PO_LOG_H
 
