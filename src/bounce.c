@@ -210,7 +210,10 @@ static void status_code(const struct rcpt *r, int delay, char code[16])
 }
 
 /* Program and file targets come from the aliases or a .forward: their command
- * lines and paths are ours, not the sender's business. */
+ * lines and paths are ours, not the sender's business.  Wider than
+ * rcpt_is_target on purpose: anything that looks like a target is hidden, even
+ * without the address it came from (an older queue): hiding too much only
+ * costs a line of the report. */
 static int hidden_target(const struct rcpt *r)
 {
     return r->addr[0] == '|' || r->addr[0] == '/';
