@@ -135,17 +135,23 @@ static void test_round_trip(void **st)
     }
 }
 
+/* The smallest envelope (null sender, one recipient) and its records. */
+static void minimal(struct envelope *a, struct buf *text)
+{
+    env_init(a);
+    str_copy(a->qid, "Q1", sizeof a->qid);
+    env_add_rcpt(a, "r@x", NULL, NULL);
+    buf_init(text);
+    ctl_format(a, text);
+}
+
 static void test_null_sender_and_nulls(void **st)
 {
     (void)st;
     struct envelope a, b;
     struct buf text;
     const char *why;
-    env_init(&a);
-    str_copy(a.qid, "Q1", sizeof a.qid);
-    env_add_rcpt(&a, "r@x", NULL, NULL);
-    buf_init(&text);
-    ctl_format(&a, &text);
+    minimal(&a, &text);
     assert_non_null(strstr(text.s, "\nF\n"));
     env_init(&b);
     assert_int_equal(ctl_parse(text.s, text.len, &b, &why), 0);
@@ -164,11 +170,7 @@ static void test_old_envid_auth_ignored(void **st)
     struct envelope a, b;
     struct buf text, old;
     const char *why;
-    env_init(&a);
-    str_copy(a.qid, "Q1", sizeof a.qid);
-    env_add_rcpt(&a, "r@x", NULL, NULL);
-    buf_init(&text);
-    ctl_format(&a, &text);
+    minimal(&a, &text);
     assert_null(strstr(text.s, "\nE"));
     assert_null(strstr(text.s, "\nU"));
     const char *f = strstr(text.s, "\nF\n");
