@@ -1,7 +1,7 @@
 /* daemon.h - the SMTP listener (-bd, -bD): sockets, a child per connection,
  * limits, pid file, signals, the periodic queue runner and immediate delivery.
  *
- * Process model: the master keeps root only to bind, to fork
+ * Process model (DESIGN.md): the master keeps root only to bind, to fork
  * deliveries and to reap; every session child drops to user= before it reads a
  * byte.  A session child that queued a message writes its queue id on a pipe;
  * the master forks runq_message() for it at once.  QUEUEDIR/trigger (a FIFO,
