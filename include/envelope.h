@@ -77,7 +77,5 @@ size_t env_add_rcpt(struct envelope *e, const char *addr, const char *orig,
 void env_set_status(struct envelope *e, size_t i, const char *status);
 /* Number of recipients still RS_PENDING. */
 size_t env_pending(const struct envelope *e);
-/* Has any recipient failed without its bounce queued yet (RS_FAILED)?  1 or 0. */
-int env_any_failed(const struct envelope *e);
 
 #endif

@@ -81,11 +81,3 @@ int qid_valid(const char *s)
     size_t n = strlen(s);
     return n > 0 && n < QID_MAX && strspn(s, ok) == n;
 }
-
-int env_any_failed(const struct envelope *e)
-{
-    for (size_t i = 0; i < e->nrcpts; i++)
-        if (e->rcpts[i].state == RS_FAILED)
-            return 1;
-    return 0;
-}

@@ -63,6 +63,14 @@ static const char *state_word(enum rcpt_state st)
     return st == RS_DONE ? "sent" : st == RS_PENDING ? "deferred" : "bounced";
 }
 
+static int any_failed(const struct envelope *e)
+{
+    for (size_t i = 0; i < e->nrcpts; i++)
+        if (e->rcpts[i].state == RS_FAILED)
+            return 1;
+    return 0;
+}
+
 /* Record and log one result. */
 static int record(struct qmsg *m, size_t i, enum rcpt_state st, const char *status,
                   const char *relay, const struct runq_opts *o)
@@ -70,7 +78,7 @@ static int record(struct qmsg *m, size_t i, enum rcpt_state st, const char *stat
     struct envelope *e = spool_env(m);
     int rc = 0;
     if (st == RS_DONE && e->rcpts[i].state == RS_PENDING && env_pending(e) == 1 &&
-        !env_any_failed(e)) {
+        !any_failed(e)) {
         /* the last one: removing the message records it, so skip a sync (a
          * crash before the removal repeats only this one delivery) */
         e->rcpts[i].state = RS_DONE;
@@ -591,13 +599,13 @@ static void finish(const struct config *c, struct qmsg *m, const struct runq_opt
     if (env_pending(e) && c->qreturn > 0 && age(e->ctime) >= c->qreturn &&
         !(e->flags & ENV_DOUBLE))
         expire(c, m, o);
-    if (env_any_failed(e) && bounce_queue(c, m, 0, newqid) < 0)
+    if (any_failed(e) && bounce_queue(c, m, 0, newqid) < 0)
         log_err("%s: cannot queue a bounce: %s", e->qid, strerror(errno));
     e = spool_env(m);
     if (!env_pending(e)) {
-        if (!env_any_failed(e) && spool_remove(m) < 0)
+        if (!any_failed(e) && spool_remove(m) < 0)
             log_err("%s: cannot remove: %s", e->qid, strerror(errno));
-        else if (env_any_failed(e))
+        else if (any_failed(e))
             log_warn("%s: kept: a bounce is still owed", e->qid);
         return;
     }

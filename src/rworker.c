@@ -68,6 +68,14 @@ static int is_remote(const struct config *c, struct dns_ctx *d, const char *doma
     return r;
 }
 
+static int any_failed(const struct envelope *e)
+{
+    for (size_t i = 0; i < e->nrcpts; i++)
+        if (e->rcpts[i].state == RS_FAILED)
+            return 1;
+    return 0;
+}
+
 /* Deliver one message's remote recipients, a domain at a time.  0 (done, not
  * due, or gone), 1 if another process holds it, -1 if it cannot be read. */
 static int one_message(const struct config *c, struct remote_session *rs,
@@ -109,12 +117,12 @@ static int one_message(const struct config *c, struct remote_session *rs,
         spool_set_lazy(m, 1);
         remote_deliver_in(rs, m, idx, k, o);
         e = spool_env(m);
-        if ((env_pending(e) || env_any_failed(e)) && spool_sync(m) < 0)
+        if ((env_pending(e) || any_failed(e)) && spool_sync(m) < 0)
             log_err("%s: cannot sync the results: %s", e->qid, strerror(errno));
         spool_set_lazy(m, 0);
     }
     /* all sent: nothing for the local half to do */
-    if (!env_pending(e) && !env_any_failed(e) && spool_remove(m) < 0)
+    if (!env_pending(e) && !any_failed(e) && spool_remove(m) < 0)
         log_err("%s: cannot remove: %s", e->qid, strerror(errno));
     free(idx);
     free(done);

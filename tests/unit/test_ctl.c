@@ -416,22 +416,6 @@ static void test_hostile_fuzz(void **st)
 /* Only a target an expansion wrote is a program or file: an envelope
  * recipient that merely looks like one (RCPT TO:<|cmd@x> in a queue written
  * before such addresses were refused) is an address. */
-static void test_env_any_failed(void **st)
-{
-    (void)st;
-    struct envelope e;
-    env_init(&e);
-    assert_int_equal(env_any_failed(&e), 0);
-    env_add_rcpt(&e, "a@x", NULL, NULL);
-    env_add_rcpt(&e, "b@x", NULL, NULL);
-    e.rcpts[0].state = RS_BOUNCED; /* its bounce is queued: nothing owed */
-    e.rcpts[1].state = RS_DONE;
-    assert_int_equal(env_any_failed(&e), 0);
-    e.rcpts[1].state = RS_FAILED;
-    assert_int_equal(env_any_failed(&e), 1);
-    env_free(&e);
-}
-
 static void test_rcpt_is_target(void **state)
 {
     (void)state;
@@ -456,7 +440,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_envelope_basics),
         cmocka_unit_test(test_rcpt_is_target),
-        cmocka_unit_test(test_env_any_failed),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_null_sender_and_nulls),
         cmocka_unit_test(test_old_envid_auth_ignored),
