@@ -53,9 +53,6 @@ int addr_parse_mailbox(const char *s, char **addr, const char **why);
  * entries that don't parse are skipped (each candidate goes through the same
  * checks as addr_parse_path; <> entries are skipped).  value may be NULL. */
 int addr_parse_list(const char *value, struct strlist *out);
-/* The same, also appending to bad the text of each entry that holds something
- * but not an address (so a caller can refuse it rather than skip it). */
-int addr_parse_list_bad(const char *value, struct strlist *out, struct strlist *bad);
 
 /* The same, and each non-empty entry that is not an address is added to bad
  * (if not NULL) as "ENTRY: reason", ENTRY as written (control and 8-bit

@@ -7,7 +7,7 @@
  * line without its newline is an interrupted append and is ignored.
  *
  * Every string written is sanitised: no CR, LF or NUL can reach the file, so no
- * field can ever forge a record (anchors.md 3.3). */
+ * field can ever forge a record (nor smuggle a line end into one). */
 #ifndef PO_CTL_H
 #define PO_CTL_H
 

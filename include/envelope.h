@@ -49,11 +49,9 @@ struct envelope {
     time_t next_try;    /* earliest next attempt (back-off); 0 = now */
     int attempts;       /* delivery attempts so far */
     int flags;          /* ENV_* */
-    char *envid;        /* DSN ENVID or NULL */
     char *client_name;  /* who handed it to us (PTR name / "localhost"), or NULL */
     char *client_addr;  /* their IP address, or NULL for local submission */
     char *helo;         /* HELO/EHLO argument or NULL */
-    char *auth;         /* authenticated user or NULL */
     char *local_user;   /* submitting local user (sendmail front end) or NULL */
     struct rcpt *rcpts;
     size_t nrcpts;

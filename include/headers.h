@@ -46,11 +46,6 @@ void hdr_strip_bcc(const char *hdrs, size_t len, struct buf *out);
  * into spaces; malloc'd, or NULL. */
 char *hdr_get(const char *hdrs, size_t len, const char *name);
 
-/* Append an RFC 5322 date in local time with a numeric zone:
- * "Sat, 21 Nov 2026 23:20:59 +0000" (day not zero-padded; English names, no
- * locale involved). */
-void hdr_date(time_t t, struct buf *out);
-
 /* Append a Message-ID unique across processes and hosts:
  * "<YYYYMMDDhhmmss.PID.RANDOM.QID@host>", RANDOM = 16 hex digits from
  * getrandom(2) (or /dev/urandom), time in UTC.  qid may be NULL (".QID"
@@ -71,10 +66,5 @@ void hdr_from_line(const char *user, const char *host, const char *fullname,
  * cut to 200 bytes and quoted when it has specials; NULL or empty gives
  * "From: <addr>\n". */
 void hdr_from_addr(const char *addr, const char *name, struct buf *out);
-
-/* Append the fold-free header field line "Name: value\n" with value made safe
- * (CR, LF and every other control character but tab replaced by spaces; name
- * keeps only field-name characters). */
-void hdr_line(struct buf *out, const char *name, const char *value);
 
 #endif

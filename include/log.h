@@ -1,7 +1,9 @@
 /* log.h - syslog (facility mail) and stderr reporting.
  *
  * The log identity (program name, whether to echo to stderr) is the one piece of
- * process-wide state besides the configuration. */
+ * process-wide state besides the configuration.  Any process, any uid.  Uses
+ * libc only, never util.h (util reports running out of memory with die()):
+ * a message that cannot be formatted for lack of memory is logged as such. */
 #ifndef PO_LOG_H
 #define PO_LOG_H
 
@@ -17,7 +19,6 @@ void log_open(const char *ident, int to_stderr);
 void log_open_deferred(const char *ident, int to_stderr);
 void log_set_stderr(int on);
 int log_to_stderr(void);
-const char *log_ident(void);
 
 void log_msg(int prio, const char *fmt, ...) PO_PRINTF(2, 3);
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
@@ -30,8 +31,6 @@ void log_msg(int prio, const char *fmt, ...) PO_PRINTF(2, 3);
 /* Print "ident: message" on stderr (always) and log it at LOG_ERR, then exit(code).
  * code is a <sysexits.h> value. */
 PO_NORETURN void die(int code, const char *fmt, ...) PO_PRINTF(2, 3);
-/* The same, with ": strerror(errno)" appended. */
-PO_NORETURN void die_sys(int code, const char *fmt, ...) PO_PRINTF(2, 3);
 /* One line on stderr only (no syslog): user-facing diagnostics of the CLI. */
 void say(const char *fmt, ...) PO_PRINTF(1, 2);
 

@@ -19,7 +19,6 @@ struct ident {
 /* Look up a local account (case-sensitive first, then case-insensitive scan as
  * the original did).  0 found, 1 no such user, -1 error (errno). */
 int privs_lookup(const char *user, struct ident *id);
-int privs_lookup_uid(uid_t uid, struct ident *id);
 void privs_free(struct ident *id);
 
 /* Become id: initgroups (plus extra_gid as a supplementary group when it is not

@@ -24,10 +24,6 @@
 
 #define QF_HDR_LEN 22  /* "POQ1 " + 16 hex + LF */
 #define QF_END_LEN 19  /* "." SP 16 hex LF */
-#define FNV1A64_INIT 0xcbf29ce484222325ULL
-
-/* Continue an FNV-1a 64 hash h (start with FNV1A64_INIT) over n bytes. */
-uint64_t fnv1a64(uint64_t h, const void *p, size_t n);
 
 /* The header line for data length len: QF_HDR_LEN characters and a NUL. */
 void qf_header(long long len, char out[QF_HDR_LEN + 1]);

@@ -23,7 +23,4 @@ struct received_info {
  * break the header. */
 void received_format(const struct received_info *ri, struct buf *out);
 
-/* RFC 5322 date-time with a numeric zone, in the C locale. */
-void received_date(time_t t, struct buf *out);
-
 #endif

@@ -4,12 +4,7 @@
  * per read) and the session deadline (total session time): no signals.  Replies
  * are buffered and sent only when the client has nothing more waiting in our
  * input buffer (RFC 2920 PIPELINING: a group of pipelined commands gets its
- * replies in one write), or when the caller flushes explicitly.
- *
- * The transport is pluggable: the raw file descriptors are used through a
- * struct io_transport so that STARTTLS can swap in TLS reads and writes in the
- * middle of a session (io_set_transport), after discarding any plaintext that
- * was pipelined behind the STARTTLS command (io_discard_input). */
+ * replies in one write), or when the caller flushes explicitly. */
 #ifndef PO_SMTPIO_H
 #define PO_SMTPIO_H
 
@@ -17,18 +12,6 @@
 #include <sys/types.h>
 
 #include "util.h"
-
-/* Reads and writes of the connection.  read/write behave as read(2)/write(2) on
- * non-blocking descriptors: -1 with errno EAGAIN means "poll for events" (the
- * transport says which through *want: POLLIN or POLLOUT, since a TLS read may
- * need to write).  pending returns bytes the transport holds already decoded
- * (TLS records), which poll cannot see. */
-struct io_transport {
-    ssize_t (*read)(void *ctx, void *p, size_t n, short *want);
-    ssize_t (*write)(void *ctx, const void *p, size_t n, short *want);
-    size_t (*pending)(void *ctx);
-    void *ctx;
-};
 
 enum io_status {
     IO_OK = 0,       /* a line (or data) was read */
@@ -40,7 +23,6 @@ enum io_status {
 
 struct smtpio {
     int rfd, wfd;                /* raw descriptors (made non-blocking) */
-    struct io_transport tr;      /* plain reads/writes by default */
     struct buf in;               /* received, not yet consumed: in.s[in_off..in.len) */
     size_t in_off;
     struct buf out;              /* replies not yet sent */
@@ -54,14 +36,6 @@ struct smtpio {
  * descriptors are switched to non-blocking mode. */
 void io_init(struct smtpio *io, int rfd, int wfd, long idle_ms, long session_ms);
 void io_free(struct smtpio *io);
-
-/* Replace the transport (STARTTLS).  The input buffer must be empty: call
- * io_discard_input() first. */
-void io_set_transport(struct smtpio *io, const struct io_transport *tr);
-/* Throw away everything buffered but unread (returns how many bytes). */
-size_t io_discard_input(struct smtpio *io);
-/* Bytes received and not yet consumed (including the transport's pending). */
-size_t io_pending(const struct smtpio *io);
 
 /* Read one line into line (reset first), WITHOUT its line end (CRLF or a bare
  * LF).  *bare_cr is set when the line holds a CR that is not part of its end.
@@ -97,7 +71,6 @@ enum io_status io_read_data(struct smtpio *io, io_data_sink sink, void *arg,
                             struct io_data_result *res);
 
 /* Queue reply text (must already end in CRLF). */
-void io_put(struct smtpio *io, const char *p, size_t n);
 void io_printf(struct smtpio *io, const char *fmt, ...) PO_PRINTF(2, 3);
 /* Send everything queued, waiting (poll) within the deadlines.  0 or IO_*. */
 int io_flush(struct smtpio *io);

@@ -23,7 +23,7 @@
  * df<qid>/cf<qid> pairs of the old two-file format and the original
  * postoffice's cm<id>/dm<id> pairs are converted by spool_cleanup.
  *
- * Guarantees (DESIGN.md): spool_commit() returns 0 only after the queue file
+ * Guarantees: spool_commit() returns 0 only after the queue file
  * and its name are on stable storage; spool_record() makes a recipient's
  * result durable before it returns; a message is locked (fcntl on its queue
  * file) by whoever delivers it; every leftover of a crash is a complete
@@ -48,6 +48,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "conf.h"
 #include "envelope.h"
 #include "msgout.h"
 #include "util.h"
@@ -62,8 +63,6 @@ struct spool_new *spool_new(const char *dir);
 const char *spool_new_qid(const struct spool_new *sn);
 /* Append message bytes (already in final LF form).  0 or -1 with errno. */
 int spool_new_write(struct spool_new *sn, const void *p, size_t n);
-/* Bytes written so far. */
-long long spool_new_size(const struct spool_new *sn);
 /* Write e's control records (e->qid is set from the spool) and the header,
  * rename the temporary to qf<qid>, fsync it and the directory.  0 on success (the message is now safe), -1 with errno
  * (and everything of this message removed; e->qid cleared).  sn is freed
@@ -139,9 +138,11 @@ int spool_list_original(const char *queuedir, struct strlist *ids);
 int spool_peek_original(const char *queuedir, const char *id, struct envelope *e,
                         long long *size, const char **why);
 
-/* Bytes available to unprivileged users on the queue's file system (for
- * minfree=), or -1 with errno. */
-long long spool_free_bytes(const char *queuedir);
+/* Is the space available to unprivileged users on the queue's file system
+ * below minfree=?  1 yes, 0 no (or minfree= is 0), -1 cannot tell (errno):
+ * the caller decides (the SMTP session refuses for now, the front end and
+ * pickup go on and let a write fail). */
+int spool_below_minfree(const struct config *c);
 
 /* Remove temporaries left by crashed processes (no writer's lock: at once;
  * when that cannot be told, older than max_age seconds: the later of mtime and

@@ -18,7 +18,6 @@ struct submit_opts {
     int ret_hdrs;          /* -R hdrs */
     const char *from;      /* -f/-r envelope sender, or NULL */
     const char *fullname;  /* -F, or NULL */
-    const char *envid;     /* -V envid is not taken (sendmail's -V is our version); NULL */
     struct strlist rcpts;  /* command-line recipients (-t adds the header's) */
 };
 

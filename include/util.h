@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 void *xmalloc(size_t n);
@@ -81,7 +82,6 @@ int pread_rest(int fd, off_t off, struct buf *b, size_t max);
 int read_until_eof(int fd, long long deadline, struct buf *b, size_t max);
 /* fsync the directory holding path (or the directory itself if is_dir). */
 int fsync_dir(const char *dir);
-int set_cloexec(int fd);
 int set_nonblock(int fd, int on);
 
 /* Milliseconds on the monotonic clock, for poll() deadlines. */
@@ -94,5 +94,10 @@ int parse_ulong(const char *s, unsigned long *out);
 
 /* The local host's name as the kernel reports it (uname nodename), malloc'd. */
 char *host_nodename(void);
+
+/* Continue an FNV-1a 64 hash h (start with FNV1A64_INIT) over n bytes (the
+ * queue file's and the status records' checksums). */
+#define FNV1A64_INIT 0xcbf29ce484222325ULL
+uint64_t fnv1a64(uint64_t h, const void *p, size_t n);
 
 #endif

@@ -30,7 +30,4 @@ int wrap_check(const struct config *c, const char *ip, const char *name,
  * session child several private pages. */
 int wrap_table_has_rules(const char *path);
 
-/* Is tcp-wrappers support compiled in?  1 or 0. */
-int wrap_available(void);
-
 #endif

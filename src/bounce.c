@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "bounce.h"
+#include "date.h"
 #include "headers.h"
 #include "log.h"
 #include "privs.h"
@@ -127,16 +128,10 @@ static void typed_field(struct buf *out, const char *name, const char *type,
     free(v);
 }
 
-/* RFC 5322 date with a numeric zone (headers.c). */
-static void add_date(struct buf *out, time_t t)
-{
-    hdr_date(t, out);
-}
-
 static void date_field(struct buf *out, const char *name, time_t t)
 {
     buf_addf(out, "%s: ", name);
-    add_date(out, t);
+    date_rfc5322(t, out);
     buf_addc(out, '\n');
 }
 
@@ -215,7 +210,10 @@ static void status_code(const struct rcpt *r, int delay, char code[16])
 }
 
 /* Program and file targets come from the aliases or a .forward: their command
- * lines and paths are ours, not the sender's business. */
+ * lines and paths are ours, not the sender's business.  Wider than
+ * rcpt_is_target on purpose: anything that looks like a target is hidden, even
+ * without the address it came from (an older queue): hiding too much only
+ * costs a line of the report. */
 static int hidden_target(const struct rcpt *r)
 {
     return r->addr[0] == '|' || r->addr[0] == '/';
@@ -385,7 +383,7 @@ static void notice_intro(struct buf *out, const struct config *c, const struct e
                       "listed below.  It has been in the queue for ");
         add_duration(out, (long)(now - e->ctime));
         buf_adds(out, ".\nThe mail system will keep trying until\n    ");
-        add_date(out, e->ctime + c->qreturn);
+        date_rfc5322(e->ctime + c->qreturn, out);
         buf_adds(out, "\nand will write to you again only if it has to give up.\n"
                       "This is only a warning: you do not need to send the message again.\n\n");
         return;
@@ -403,7 +401,7 @@ static void notice_orig(struct buf *out, const struct envelope *e, const struct 
 {
     char *qid = clean(e->qid);
     buf_addf(out, "\nThe message was received on ");
-    add_date(out, e->ctime);
+    date_rfc5322(e->ctime, out);
     buf_addf(out, "\n(queue id %s).\n", qid);
     free(qid);
     switch (o->kind) {
@@ -500,8 +498,6 @@ static void add_report(struct buf *out, const struct config *c, const struct env
                   "Content-Description: Delivery report\n\n");
     typed_field(out, "Reporting-MTA", "dns", c->hostname);
     field(out, "X-Postoffice-Queue-ID", e->qid);
-    if (e->envid && *e->envid)
-        field(out, "Original-Envelope-Id", e->envid);
     if (e->client_name && *e->client_name)
         typed_field(out, "Received-From-MTA", "dns", e->client_name);
     date_field(out, "Arrival-Date", e->ctime);

@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "ctl.h"
-#include "qfile.h"
 #include "util.h"
 
 #define CTL_VERSION "1"
@@ -86,11 +85,9 @@ void ctl_format(const struct envelope *e, struct buf *out)
     buf_addf(out, "A%d\n", e->attempts < 0 ? 0 : e->attempts);
     buf_addf(out, "G%d\n", e->flags & 0xffff);
     put_str(out, 'F', e->sender ? e->sender : "");
-    put_str(out, 'E', e->envid);
     put_str(out, 'C', e->client_name);
     put_str(out, 'I', e->client_addr);
     put_str(out, 'H', e->helo);
-    put_str(out, 'U', e->auth);
     put_str(out, 'L', e->local_user);
     for (size_t i = 0; i < e->nrcpts; i++) {
         const struct rcpt *r = &e->rcpts[i];
@@ -272,11 +269,12 @@ static int header_record(char type, struct span v, struct envelope *e, struct se
         e->flags = (int)x;
         return 0;
     case 'F': return set_str(&e->sender, v);
-    case 'E': return set_str(&e->envid, v);
     case 'C': return set_str(&e->client_name, v);
     case 'I': return set_str(&e->client_addr, v);
     case 'H': return set_str(&e->helo, v);
-    case 'U': return set_str(&e->auth, v);
+    case 'E': /* DSN ENVID and AUTH user: older versions wrote them, */
+    case 'U': /* nothing ever set them; accepted and ignored */
+        return 0;
     case 'L': return set_str(&e->local_user, v);
     default: return -1;
     }

@@ -28,11 +28,9 @@ void env_free(struct envelope *e)
         rcpt_free(&e->rcpts[i]);
     free(e->rcpts);
     free(e->sender);
-    free(e->envid);
     free(e->client_name);
     free(e->client_addr);
     free(e->helo);
-    free(e->auth);
     free(e->local_user);
     memset(e, 0, sizeof *e);
 }

@@ -173,29 +173,6 @@ char *hdr_get(const char *hdrs, size_t len, const char *name)
     return NULL;
 }
 
-void hdr_date(time_t t, struct buf *out)
-{
-    static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-    static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-    struct tm tm;
-    long off;
-
-    if (localtime_r(&t, &tm)) {
-        off = tm.tm_gmtoff / 60;
-    } else {
-        t = 0; /* a time we can't represent: say so plainly rather than guess */
-        gmtime_r(&t, &tm);
-        off = 0;
-    }
-    char sign = off < 0 ? '-' : '+';
-    if (off < 0)
-        off = -off;
-    buf_addf(out, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday % 7],
-             tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-             tm.tm_sec, sign, off / 60 % 100, off % 60);
-}
-
 /* n random bytes: getrandom(2), else /dev/urandom.  0 or -1. */
 static int random_bytes(unsigned char *p, size_t n)
 {
@@ -392,15 +369,4 @@ void hdr_from_addr(const char *addr, const char *name, struct buf *out)
             buf_addc(out, *p);
     buf_adds(out, ">\n");
     free(phrase);
-}
-
-void hdr_line(struct buf *out, const char *name, const char *value)
-{
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (is_name_char(*p))
-            buf_addc(out, *p);
-    buf_adds(out, ": ");
-    for (const unsigned char *p = (const unsigned char *)(value ? value : ""); *p; p++)
-        buf_addc(out, (*p < 0x20 && *p != '\t') || *p == 0x7f ? ' ' : *p);
-    buf_addc(out, '\n');
 }

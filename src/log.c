@@ -1,14 +1,13 @@
-/* log.c - syslog (facility mail) and stderr reporting. */
+/* log.c - syslog (facility mail) and stderr reporting.  Depends on libc only
+ * (util.c calls die() when memory runs out, so log.c must not allocate
+ * through util: that would be a cycle, and a loop when out of memory). */
 #include "compat.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "log.h"
-#include "util.h"
 
 /* The process's log identity: set once at start (and again in forked
  * children).  Thread-local only for where it lives: the static TLS block shares
@@ -36,7 +35,7 @@ static void log_ready(void)
 
 void log_open_deferred(const char *ident, int to_stderr)
 {
-    str_copy(lg.ident, ident, sizeof lg.ident);
+    snprintf(lg.ident, sizeof lg.ident, "%s", ident);
     lg.to_stderr = to_stderr;
     lg.pending = 1;
 }
@@ -57,21 +56,27 @@ int log_to_stderr(void)
     return lg.to_stderr;
 }
 
-const char *log_ident(void)
+/* The formatted message, malloc'd; NULL when memory ran out. */
+static char *format(const char *fmt, va_list ap)
 {
-    return lg.ident;
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    char *m = n < 0 ? NULL : malloc((size_t)n + 1);
+    if (m)
+        vsnprintf(m, (size_t)n + 1, fmt, ap);
+    return m;
 }
 
 static void vlog(int prio, const char *fmt, va_list ap, int force_stderr)
 {
-    va_list ap2;
-    va_copy(ap2, ap);
-    char *msg = xvasprintf(fmt, ap2);
-    va_end(ap2);
+    char *msg = format(fmt, ap);
+    const char *m = msg ? msg : "out of memory formatting a log message";
     log_ready();
-    syslog(prio, "%s", msg);
+    syslog(prio, "%s", m);
     if ((lg.to_stderr && prio != LOG_DEBUG) || force_stderr)
-        fprintf(stderr, "%s: %s\n", lg.ident, msg);
+        fprintf(stderr, "%s: %s\n", lg.ident, m);
     free(msg);
 }
 
@@ -89,20 +94,6 @@ void die(int code, const char *fmt, ...)
     va_start(ap, fmt);
     vlog(LOG_ERR, fmt, ap, 1);
     va_end(ap);
-    exit(code);
-}
-
-void die_sys(int code, const char *fmt, ...)
-{
-    int e = errno;
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = xvasprintf(fmt, ap);
-    va_end(ap);
-    log_ready();
-    syslog(LOG_ERR, "%s: %s", msg, strerror(e));
-    fprintf(stderr, "%s: %s: %s\n", lg.ident, msg, strerror(e));
-    free(msg);
     exit(code);
 }
 

@@ -13,6 +13,7 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "date.h"
 #include "envelope.h"
 #include "log.h"
 #include "mailq.h"
@@ -31,12 +32,14 @@ static void put_clean(FILE *out, const char *s)
 static void print_entry(FILE *out, const char *qid, int locked, const struct envelope *e,
                         long long size, const char *state)
 {
-    char when[64];
-    struct tm tm;
-    time_t t = e->ctime;
-    if (!localtime_r(&t, &tm) || strftime(when, sizeof when, "%a %b %e %H:%M:%S %Y", &tm) == 0)
-        str_copy(when, "?", sizeof when);
-    fprintf(out, "%-18s%c %9lld  %s  ", qid, locked ? '*' : ' ', size, when);
+    struct buf when;
+    buf_init(&when);
+    if (date_asctime(e->ctime, &when) < 0) {
+        buf_reset(&when);
+        buf_adds(&when, "?");
+    }
+    fprintf(out, "%-18s%c %9lld  %s  ", qid, locked ? '*' : ' ', size, when.s);
+    buf_free(&when);
     if (e->sender && *e->sender)
         put_clean(out, e->sender);
     else

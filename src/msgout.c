@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "date.h"
 #include "msgout.h"
 #include "util.h"
 
@@ -137,14 +138,7 @@ void msgout_line(const char *line, size_t len, int flags, int at_body, struct bu
 
 char *msgout_from_line(const char *sender, time_t t)
 {
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    struct tm tm;
     struct buf b;
-
-    if (localtime_r(&t, &tm) == NULL)
-        memset(&tm, 0, sizeof tm);
     buf_init(&b);
     buf_adds(&b, "From ");
     if (sender == NULL || *sender == '\0')
@@ -152,9 +146,9 @@ char *msgout_from_line(const char *sender, time_t t)
     /* readers split the separator at spaces: keep the address one word */
     for (const unsigned char *s = (const unsigned char *)sender; *s; s++)
         buf_addc(&b, (*s <= ' ' || *s == 0x7f) ? '_' : *s);
-    buf_addf(&b, " %s %s %2d %02d:%02d:%02d %d\n", days[(tm.tm_wday % 7 + 7) % 7],
-             months[(tm.tm_mon % 12 + 12) % 12], tm.tm_mday, tm.tm_hour, tm.tm_min,
-             tm.tm_sec, tm.tm_year + 1900);
+    buf_addc(&b, ' ');
+    date_asctime(t, &b);
+    buf_addc(&b, '\n');
     return buf_steal(&b);
 }
 

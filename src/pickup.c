@@ -104,7 +104,6 @@ static int build_env(const struct envelope *u, const char *login, int trusted,
     free(e->sender);
     e->sender = xstrdup(trusted ? u->sender : login);
     e->local_user = xstrdup(login);
-    e->envid = u->envid ? xstrdup(u->envid) : NULL;
     e->flags = u->flags & (ENV_8BIT | ENV_SMTPUTF8 | ENV_RET_HDRS);
     e->ctime = time(NULL);
     for (size_t i = 0; i < u->nrcpts; i++)
@@ -272,10 +271,7 @@ static int cmp_str(const void *a, const void *b)
 /* Is the queue's file system below minfree=?  Then nothing is copied now. */
 static int short_of_space(const struct config *c)
 {
-    if (c->minfree <= 0)
-        return 0;
-    long long avail = spool_free_bytes(c->queuedir);
-    if (avail < 0 || avail >= c->minfree)
+    if (spool_below_minfree(c) != 1)
         return 0;
     log_warn("maildrop: the queue file system has less than minfree= (%lld bytes) free; "
              "submissions wait", c->minfree);

@@ -6,13 +6,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 
 #include "address.h"
 #include "expand.h"
 #include "mx.h"
 #include "policy.h"
 #include "route.h"
+#include "spool.h"
 
 /* Is any of the n addresses one of ours? */
 static int any_local(const struct sockaddr_storage *ss, size_t n)
@@ -275,13 +275,10 @@ int policy_rcpt_dns(const struct config *c, struct dns_ctx *d, const struct clie
 
 int policy_minfree(const struct config *c, struct buf *why)
 {
-    struct statvfs sv;
-    if (c->minfree <= 0)
-        return 0;
-    if (statvfs(c->queuedir, &sv) < 0)
+    int below = spool_below_minfree(c);
+    if (below < 0)
         return says(why, 452, "4.3.1 cannot check the queue's free space now; try again later");
-    unsigned long long avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
-    if (avail < (unsigned long long)c->minfree)
+    if (below)
         return says(why, 452, "4.3.1 insufficient system storage; try again later");
     return 0;
 }

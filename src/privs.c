@@ -76,19 +76,6 @@ int privs_lookup(const char *user, struct ident *id)
     return scan_ci(user, id);
 }
 
-int privs_lookup_uid(uid_t uid, struct ident *id)
-{
-    struct passwd *pw;
-
-    memset(id, 0, sizeof *id);
-    errno = 0;
-    pw = getpwuid(uid);
-    if (pw == NULL)
-        return not_found_errno(errno) ? 1 : -1;
-    fill(id, pw);
-    return 0;
-}
-
 void privs_free(struct ident *id)
 {
     free(id->name);

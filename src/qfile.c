@@ -19,18 +19,7 @@
 #include "util.h"
 
 #define QF_MAGIC "POQ1 "
-#define FNV1A64_PRIME 0x100000001b3ULL
 #define QF_CHUNK 65536
-
-uint64_t fnv1a64(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= FNV1A64_PRIME;
-    }
-    return h;
-}
 
 void qf_header(long long len, char out[QF_HDR_LEN + 1])
 {

@@ -5,23 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "date.h"
 #include "received.h"
-
-void received_date(time_t t, struct buf *out)
-{
-    static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-    static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-    struct tm tm;
-    localtime_r(&t, &tm);
-    long off = tm.tm_gmtoff / 60;
-    char sign = off < 0 ? '-' : '+';
-    if (off < 0)
-        off = -off;
-    buf_addf(out, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday % 7],
-             tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
-}
 
 /* A token from the client, made safe for a header: printable ASCII only,
  * no parentheses or semicolon that would change the header's structure. */
@@ -55,6 +40,6 @@ void received_format(const struct received_info *ri, struct buf *out)
         buf_adds(out, ">");
     }
     buf_adds(out, ";\n\t");
-    received_date(ri->when, out);
+    date_rfc5322(ri->when, out);
     buf_adds(out, "\n");
 }

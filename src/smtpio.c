@@ -17,35 +17,11 @@
 #define READ_MIN 1024
 #define DATA_CHUNK 65536
 
-static ssize_t plain_read(void *ctx, void *p, size_t n, short *want)
-{
-    const struct smtpio *io = ctx;
-    *want = POLLIN;
-    return read(io->rfd, p, n);
-}
-
-static ssize_t plain_write(void *ctx, const void *p, size_t n, short *want)
-{
-    const struct smtpio *io = ctx;
-    *want = POLLOUT;
-    return write(io->wfd, p, n);
-}
-
-static size_t plain_pending(void *ctx)
-{
-    (void)ctx;
-    return 0;
-}
-
 void io_init(struct smtpio *io, int rfd, int wfd, long idle_ms, long session_ms)
 {
     memset(io, 0, sizeof *io);
     io->rfd = rfd;
     io->wfd = wfd;
-    io->tr.read = plain_read;
-    io->tr.write = plain_write;
-    io->tr.pending = plain_pending;
-    io->tr.ctx = io;
     buf_init(&io->in);
     buf_init(&io->out);
     io->idle_ms = idle_ms;
@@ -59,24 +35,6 @@ void io_free(struct smtpio *io)
 {
     buf_free(&io->in);
     buf_free(&io->out);
-}
-
-void io_set_transport(struct smtpio *io, const struct io_transport *tr)
-{
-    io->tr = *tr;
-}
-
-size_t io_discard_input(struct smtpio *io)
-{
-    size_t n = io->in.len - io->in_off;
-    buf_reset(&io->in);
-    io->in_off = 0;
-    return n;
-}
-
-size_t io_pending(const struct smtpio *io)
-{
-    return io->in.len - io->in_off + io->tr.pending(io->tr.ctx);
 }
 
 /* The poll deadline for the next wait: the idle timeout from now, capped by
@@ -117,8 +75,7 @@ int io_flush(struct smtpio *io)
     int is_session;
     long long deadline = next_deadline(io, &is_session);
     while (off < io->out.len) {
-        short want = POLLOUT;
-        ssize_t w = io->tr.write(io->tr.ctx, io->out.s + off, io->out.len - off, &want);
+        ssize_t w = write(io->wfd, io->out.s + off, io->out.len - off);
         if (w > 0) {
             off += (size_t)w;
             continue;
@@ -126,8 +83,7 @@ int io_flush(struct smtpio *io)
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int fd = want == POLLIN ? io->rfd : io->wfd;
-            int r = wait_fd(io, fd, want, deadline, is_session);
+            int r = wait_fd(io, io->wfd, POLLOUT, deadline, is_session);
             if (r)
                 return r;
             continue;
@@ -177,9 +133,8 @@ static int fill_n(struct smtpio *io, size_t want_room)
     int is_session;
     long long deadline = next_deadline(io, &is_session);
     for (;;) {
-        short want = POLLIN;
         size_t room = io->in.cap - io->in.len - 1;
-        ssize_t r = io->tr.read(io->tr.ctx, io->in.s + io->in.len, room, &want);
+        ssize_t r = read(io->rfd, io->in.s + io->in.len, room);
         if (r > 0) {
             io->in.len += (size_t)r;
             io->in.s[io->in.len] = '\0';
@@ -193,8 +148,7 @@ static int fill_n(struct smtpio *io, size_t want_room)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return IO_ERROR;
-        int fd = want == POLLOUT ? io->wfd : io->rfd;
-        int w = wait_fd(io, fd, want, deadline, is_session);
+        int w = wait_fd(io, io->rfd, POLLIN, deadline, is_session);
         if (w)
             return w;
     }
@@ -381,11 +335,6 @@ enum io_status io_read_data(struct smtpio *io, io_data_sink sink, void *arg,
             return (enum io_status)r;
         }
     }
-}
-
-void io_put(struct smtpio *io, const char *p, size_t n)
-{
-    buf_add(&io->out, p, n);
 }
 
 void io_printf(struct smtpio *io, const char *fmt, ...)

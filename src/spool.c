@@ -292,11 +292,6 @@ int spool_new_write(struct spool_new *sn, const void *p, size_t n)
     return 0;
 }
 
-long long spool_new_size(const struct spool_new *sn)
-{
-    return sn->size;
-}
-
 static int pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
     size_t done = 0;
@@ -1319,12 +1314,14 @@ int spool_cleanup(const char *queuedir, long max_age)
     return m < 0 ? n : n + m;
 }
 
-long long spool_free_bytes(const char *queuedir)
+int spool_below_minfree(const struct config *c)
 {
     struct statvfs sv;
-    if (statvfs(queuedir, &sv) < 0)
+    if (c->minfree <= 0)
+        return 0;
+    if (statvfs(c->queuedir, &sv) < 0)
         return -1;
-    return (long long)sv.f_bavail * (long long)sv.f_frsize;
+    return (unsigned long long)sv.f_bavail * sv.f_frsize < (unsigned long long)c->minfree;
 }
 
 /* ---- setup and trigger ---- */

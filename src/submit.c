@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "date.h"
 #include "envelope.h"
 #include "headers.h"
 #include "log.h"
@@ -95,11 +96,8 @@ struct limits {
 /* Is the queue's file system below minfree=?  Says so and returns EX_TEMPFAIL. */
 static int short_of_space(const struct config *c)
 {
-    if (c->minfree <= 0)
-        return 0;
-    long long avail = spool_free_bytes(c->queuedir);
-    if (avail < 0 || avail >= c->minfree)
-        return 0; /* can't tell: writing will tell (ENOSPC) */
+    if (spool_below_minfree(c) != 1)
+        return 0; /* enough, or can't tell: writing will tell (ENOSPC) */
     say("the queue file system has less than minfree= (%lld bytes) free; nothing "
         "was queued, try again later", c->minfree);
     return EX_TEMPFAIL;
@@ -273,7 +271,7 @@ static void make_headers(const struct config *c, const struct submit_opts *o,
 {
     struct buf date;
     buf_init(&date);
-    hdr_date(time(NULL), &date);
+    date_rfc5322(time(NULL), &date);
     buf_addf(front, "Received: by %s (postoffice, from uid %ld)\n\tid %s; %s\n",
              c->hostname, (long)getuid(), qid, date.s);
     if (o->from && !who->trusted) {

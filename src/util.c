@@ -403,12 +403,6 @@ int fsync_dir(const char *dir)
     return r;
 }
 
-int set_cloexec(int fd)
-{
-    int f = fcntl(fd, F_GETFD);
-    return f < 0 ? -1 : fcntl(fd, F_SETFD, f | FD_CLOEXEC);
-}
-
 int set_nonblock(int fd, int on)
 {
     int f = fcntl(fd, F_GETFL);
@@ -470,4 +464,14 @@ int pread_rest(int fd, off_t off, struct buf *b, size_t max)
         buf_add(b, tmp, (size_t)r);
         off += r;
     }
+}
+
+uint64_t fnv1a64(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 0x100000001b3ULL; /* the FNV 64-bit prime */
+    }
+    return h;
 }

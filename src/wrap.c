@@ -82,11 +82,6 @@ int wrap_table_has_rules(const char *path)
 #include <sys/wait.h>
 #include <tcpd.h>
 
-int wrap_available(void)
-{
-    return 1;
-}
-
 /* libwrap is loaded (dlopen) only where a table has a rule, in the child
  * that asks it: linked into the program, it and the nine libraries it pulls
  * in (libnsl, libtirpc, Kerberos...) would be mapped in the master, and every
@@ -178,11 +173,6 @@ int wrap_check(const struct config *c, const char *ip, const char *name,
 }
 
 #else
-
-int wrap_available(void)
-{
-    return 0;
-}
 
 int wrap_check(const struct config *c, const char *ip, const char *name,
                const char **why)

@@ -21,7 +21,9 @@ tests/bin/crashshim.so: tests/helpers/crashshim.c
 	$(CC) $(CFLAGS) -Wall -Wextra -Werror -fPIC -shared -o $@ tests/helpers/crashshim.c -ldl
 
 # the remote-delivery driver (smtpc, mx, dns without the queue runner)
-REMOTESRC = src/remote.c src/smtpc.c src/mx.c src/route.c src/netaddr.c src/dns.c src/msgout.c src/conf.c \
+REMOTESRC = src/remote.c src/smtpc.c src/smtp_reply.c src/smtp_conn.c \
+            src/smtp_txn.c src/smtp_cache.c src/mx.c src/route.c src/netaddr.c src/dns.c \
+            src/msgout.c src/date.c src/conf.c \
             src/spool.c src/origq.c src/qfile.c src/ctl.c src/envelope.c src/util.c src/log.c
 
 tests/bin/po-remote: tests/helpers/po-remote.c $(REMOTESRC) include/*.h config.h

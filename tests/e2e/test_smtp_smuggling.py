@@ -1,4 +1,4 @@
-"""SMTP smuggling (CVE-2023-51764 and friends, anchors.md 3.3): no end-of-data
+"""SMTP smuggling (CVE-2023-51764 and friends): no end-of-data
 variant but CR LF . CR LF ends a message; bare CR/LF messages are refused
 after the real end; dot-stuffing and lone dots are handled."""
 import os
@@ -7,7 +7,7 @@ import pytest
 
 from smtpclient import Raw
 
-# every variant named in anchors.md 3.3, and a few neighbours
+# the published end-of-data variants (bare LF, bare CR, NUL), and a few neighbours
 SEQUENCES = [
     b"\n.\n",        # LF . LF
     b"\n.\r\n",      # LF . CR LF

@@ -5,12 +5,12 @@
  *   po-remote [-o opt=val]... mx DOMAIN        dns_mx: status and records
  *   po-remote [-o opt=val]... addrs HOST       dns_addrs AF_UNSPEC
  *   po-remote [-o opt=val]... ptr ADDRESS      dns_ptr
- *   po-remote [-o opt=val]... [-v] [-8] [-u] [-r N] [-N NOTIFY] [-O] [-E ENVID] [-H]
+ *   po-remote [-o opt=val]... [-v] [-8] [-u] [-r N] [-N NOTIFY] [-O] [-H]
  *             send SENDER DATAFILE RCPT...
  *        deliver with smtpc_deliver; one line per recipient on stdout:
  *        "RCPT<TAB>sent|deferred|bounced<TAB>STATUS<TAB>MTA<TAB>RELAY";
  *        -r N sends it N times over cached connections (last results shown);
- *        -N/-O/-E/-H set the DSN NOTIFY, ORCPT (= the recipient), ENVID, RET=HDRS.
+ *        -N/-O/-H set the DSN NOTIFY, ORCPT (= the recipient), RET=HDRS.
  *   po-remote [-o opt=val]... queue QUEUEDIR SENDER DATAFILE RCPT...
  *        put a message into the queue (spool API), print its qid
  *   po-remote [-o opt=val]... [-v] deliver QUEUEDIR QID
@@ -65,7 +65,6 @@ static void print_addr(const struct sockaddr_storage *ss)
 struct dsnopt {
     int notify;         /* -N: DSN_* bits for every recipient */
     int orcpt;          /* -O: ORCPT = the recipient itself */
-    const char *envid;  /* -E */
 };
 
 static int parse_notify(const char *s)
@@ -95,7 +94,6 @@ static int do_send(const struct config *c, struct dns_ctx *d, int argc, char **a
     e.sender = argv[0];
     e.ctime = time(NULL);
     e.flags = flags;
-    e.envid = (char *)dsn->envid;
     e.nrcpts = (size_t)argc - 2;
     e.rcpts = xcalloc(e.nrcpts, sizeof *e.rcpts);
     size_t *idx = xcalloc(e.nrcpts, sizeof *idx);
@@ -212,10 +210,10 @@ int main(int argc, char **argv)
     struct config c;
     struct config_ctx ctx = {1, 0};
     int verbose = 0, flags = 0, opt, repeat = 1;
-    struct dsnopt dsn = {0, 0, NULL};
+    struct dsnopt dsn = {0, 0};
     config_defaults(&c);
     log_open("po-remote", 1);
-    while ((opt = getopt(argc, argv, "+o:v8ur:N:OE:H")) != -1) {
+    while ((opt = getopt(argc, argv, "+o:v8ur:N:OH")) != -1) {
         switch (opt) {
         case 'o':
             if (config_set(&c, optarg, "-o", &ctx) != 0)
@@ -238,9 +236,6 @@ int main(int argc, char **argv)
             break;
         case 'O':
             dsn.orcpt = 1;
-            break;
-        case 'E':
-            dsn.envid = optarg;
             break;
         case 'H':
             flags |= ENV_RET_HDRS;

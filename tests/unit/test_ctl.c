@@ -41,11 +41,9 @@ static void fill(struct envelope *e, const char *s)
     e->next_try = 1700003600;
     e->attempts = 3;
     e->flags = ENV_8BIT | ENV_RET_HDRS;
-    e->envid = xstrdup(s);
     e->client_name = xstrdup(s);
     e->client_addr = xstrdup("192.0.2.1");
     e->helo = xstrdup(s);
-    e->auth = xstrdup(s);
     e->local_user = NULL;
     size_t i = env_add_rcpt(e, s[0] ? s : "x", s, s);
     e->rcpts[i].notify = DSN_SUCCESS | DSN_FAILURE;
@@ -71,11 +69,9 @@ static void env_eq(const struct envelope *a, const struct envelope *b)
     assert_int_equal(a->next_try, b->next_try);
     assert_int_equal(a->attempts, b->attempts);
     assert_int_equal(a->flags, b->flags);
-    str_eq(a->envid, b->envid);
     str_eq(a->client_name, b->client_name);
     str_eq(a->client_addr, b->client_addr);
     str_eq(a->helo, b->helo);
-    str_eq(a->auth, b->auth);
     str_eq(a->local_user, b->local_user);
     assert_int_equal(a->nrcpts, b->nrcpts);
     for (size_t i = 0; i < a->nrcpts; i++) {
@@ -127,8 +123,8 @@ static void test_round_trip(void **st)
         fill(&a, nasty[k]);
         buf_init(&text);
         ctl_format(&a, &text);
-        /* header: V Q T N A G F E C I H U = 12; rcpt 0: R O W S M; rcpt 1: R; end */
-        assert_int_equal(count_lines(&text), 12 + 5 + 1 + 1);
+        /* header: V Q T N A G F C I H = 10; rcpt 0: R O W S M; rcpt 1: R; end */
+        assert_int_equal(count_lines(&text), 10 + 5 + 1 + 1);
         assert_null(memchr(text.s, '\r', text.len));
         env_init(&b);
         assert_int_equal(ctl_parse(text.s, text.len, &b, &why), 0);
@@ -139,26 +135,57 @@ static void test_round_trip(void **st)
     }
 }
 
+/* The smallest envelope (null sender, one recipient) and its records. */
+static void minimal(struct envelope *a, struct buf *text)
+{
+    env_init(a);
+    str_copy(a->qid, "Q1", sizeof a->qid);
+    env_add_rcpt(a, "r@x", NULL, NULL);
+    buf_init(text);
+    ctl_format(a, text);
+}
+
 static void test_null_sender_and_nulls(void **st)
 {
     (void)st;
     struct envelope a, b;
     struct buf text;
     const char *why;
-    env_init(&a);
-    str_copy(a.qid, "Q1", sizeof a.qid);
-    env_add_rcpt(&a, "r@x", NULL, NULL);
-    buf_init(&text);
-    ctl_format(&a, &text);
+    minimal(&a, &text);
     assert_non_null(strstr(text.s, "\nF\n"));
     env_init(&b);
     assert_int_equal(ctl_parse(text.s, text.len, &b, &why), 0);
     env_eq(&a, &b);
     assert_string_equal(b.sender, "");
-    assert_null(b.envid);
     env_free(&a);
     env_free(&b);
     buf_free(&text);
+}
+
+/* E (DSN ENVID) and U (AUTH user) records of older versions: read and
+ * ignored, never written again. */
+static void test_old_envid_auth_ignored(void **st)
+{
+    (void)st;
+    struct envelope a, b;
+    struct buf text, old;
+    const char *why;
+    minimal(&a, &text);
+    assert_null(strstr(text.s, "\nE"));
+    assert_null(strstr(text.s, "\nU"));
+    const char *f = strstr(text.s, "\nF\n");
+    assert_non_null(f);
+    buf_init(&old);
+    buf_add(&old, text.s, (size_t)(f - text.s) + 3);
+    buf_adds(&old, "Eenv-42\nUadmin\n");
+    buf_adds(&old, f + 3);
+    env_init(&b);
+    assert_int_equal(ctl_parse(old.s, old.len, &b, &why), 0);
+    env_eq(&a, &b);
+    env_free(&a);
+    env_free(&b);
+    buf_free(&text);
+    buf_free(&old);
 }
 
 /* Format an envelope plus status records, the way the spool appends them. */
@@ -261,7 +288,7 @@ static void test_no_record_injection(void **st)
     buf_init(&text);
     ctl_format(&a, &text);
     ctl_format_status(0, RS_DONE, evil, evil, &text);
-    assert_int_equal(count_lines(&text), 12 + 5 + 1 + 1 + 1);
+    assert_int_equal(count_lines(&text), 10 + 5 + 1 + 1 + 1);
     env_init(&b);
     assert_int_equal(ctl_parse(text.s, text.len, &b, &why), 0);
     assert_int_equal(b.nrcpts, 2);
@@ -415,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_rcpt_is_target),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_null_sender_and_nulls),
+        cmocka_unit_test(test_old_envid_auth_ignored),
         cmocka_unit_test(test_status_records),
         cmocka_unit_test(test_truncation_every_offset),
         cmocka_unit_test(test_no_record_injection),

@@ -1,5 +1,5 @@
 /* test_smtpio.c - line reading, the line limit, the DATA end mark (SMTP
- * smuggling sequences of anchors.md 3.3), dot-unstuffing, timeouts, replies. */
+ * smuggling: bare LF, bare CR and NUL variants of the end mark), dot-unstuffing, timeouts, replies. */
 #include "compat.h"
 
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* test_smtpc.c - the SMTP client's reply parser (hostile replies), status
+/* test_smtp_reply.c - the SMTP client's reply parser (hostile replies), status
  * strings.  (The message body is msgout's: tests/unit/test_msgout.c and the
  * e2e tests.) */
 #include "compat.h"
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "smtpc.h"
+#include "smtp_reply.h"
 #include "util.h"
 
 /* Feed lines; returns the last result. */
