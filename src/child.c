@@ -31,19 +31,26 @@ extern char **environ;
 static char *title_area;
 static size_t title_len;
 
-static PO_NORETURN void child_run(const struct child_spec *spec, int fd,
+static PO_NORETURN void child_run(const struct child_spec *spec, pid_t parent, int fd,
                                   void (*fn)(void *, int), void *arg)
 {
     if (spec->own_group)
         setpgid(0, 0);
-#ifdef PR_SET_PDEATHSIG
-    if (spec->die_with_parent)
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-#endif
     if (spec->title)
         child_set_title("%s", spec->title);
     if (spec->become && privs_become(spec->become, spec->extra_gid) < 0)
         _exit(CHILD_EX_PRIVS);
+#ifdef PR_SET_PDEATHSIG
+    /* after the identity change, which clears it; then make sure the parent
+     * did not die before it took effect */
+    if (spec->die_with_parent) {
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (getppid() != parent)
+            _exit(1);
+    }
+#else
+    (void)parent;
+#endif
     fn(arg, fd);
     _exit(70); /* fn broke its contract: EX_SOFTWARE */
 }
@@ -55,6 +62,7 @@ int child_start(struct child *ch, const struct child_spec *spec,
     if (spec->report && pipe2(p, O_CLOEXEC) < 0)
         return -1;
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -68,7 +76,7 @@ int child_start(struct child *ch, const struct child_spec *spec,
     if (pid == 0) {
         if (p[0] >= 0)
             close(p[0]);
-        child_run(spec, p[1], fn, arg);
+        child_run(spec, parent, p[1], fn, arg);
     }
     if (p[1] >= 0)
         close(p[1]);
