@@ -149,7 +149,9 @@ static void reap_by_deadline(struct child *ch, int late, struct child_end *end)
         kill_group(ch->pid);
     wst = reap(ch->pid, 0);
 done:
-    fill_end(end, wst == -2 ? 0xff00 : wst, late, ch->deadline_ms);
+    fill_end(end, wst == -2 ? 0 : wst, late, ch->deadline_ms);
+    if (wst == -2)
+        end->code = -1; /* reaped by someone else: how it ended is unknown */
     ch->pid = -1;
 }
 
