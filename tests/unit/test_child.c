@@ -278,10 +278,14 @@ static void test_become(void **state)
 static void title_child(void *arg, int fd)
 {
     (void)arg;
-    char comm[32] = {0};
+    char comm[32] = {0}, cmd[64] = {0};
     FILE *f = fopen("/proc/self/comm", "r");
     if (f && fgets(comm, sizeof comm, f))
         (void)write_all(fd, comm, strlen(comm));
+    /* what ps shows: the arguments, written over */
+    f = fopen("/proc/self/cmdline", "r");
+    if (f && fread(cmd, 1, sizeof cmd - 1, f) > 0)
+        (void)write_all(fd, cmd, strlen(cmd));
     _exit(0);
 }
 
@@ -295,12 +299,13 @@ static void test_title_comm(void **state)
     buf_init(&out);
     assert_int_equal(child_start(&ch, &spec, title_child, NULL), 0);
     assert_int_equal(child_finish(&ch, &out, 64, &end), 0);
-    assert_string_equal(out.s, "mailbox alice\n");
+    assert_string_equal(out.s, "mailbox alice\npostoffice: mailbox alice");
     buf_free(&out);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    child_set_argv(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_read),
         cmocka_unit_test(test_exit_and_signal_texts),
