@@ -30,6 +30,7 @@ extern char **environ;
  * that a title may be written over; set once by child_set_argv. */
 static char *title_area;
 static size_t title_len;
+static char **volatile environ_copy; /* kept: setenv may replace environ later */
 
 static PO_NORETURN void child_run(const struct child_spec *spec, pid_t parent, int fd,
                                   void (*fn)(void *, int), void *arg)
@@ -236,7 +237,7 @@ static char *move_environ(char *end)
             end = environ[i] + strlen(environ[i]);
         copy[i] = xstrdup(environ[i]);
     }
-    environ = copy;
+    environ = environ_copy = copy;
     return end;
 }
 
