@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,8 +125,29 @@ static void kill_group(pid_t pid)
     kill(pid, SIGKILL);
 }
 
-/* Reap ch, killing its group if the deadline passes first.  Without a
- * deadline this blocks; with one it polls with a growing pause. */
+/* Sleep until pid may have ended or the deadline comes: on a pidfd when
+ * the kernel has them (it wakes us at the exit), else a growing pause. */
+static void pause_for(pid_t pid, int left, long *pause)
+{
+#ifdef SYS_pidfd_open
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd >= 0) {
+        struct pollfd p = {.fd = pfd, .events = POLLIN};
+        (void)poll(&p, 1, left);
+        close(pfd);
+        return;
+    }
+#else
+    (void)pid;
+#endif
+    long ms = *pause < left ? *pause : left;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    if (*pause < 50)
+        *pause *= 2;
+}
+
+/* Reap ch, killing its group if the deadline passes first. */
 static void reap_by_deadline(struct child *ch, int late, struct child_end *end)
 {
     int wst;
@@ -137,11 +159,7 @@ static void reap_by_deadline(struct child *ch, int late, struct child_end *end)
                 late = 1;
                 break;
             }
-            long ms = pause < left ? pause : left;
-            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-            if (pause < 50)
-                pause *= 2;
+            pause_for(ch->pid, left, &pause);
         }
         if (!late)
             goto done;
