@@ -48,11 +48,15 @@ enum msg_type {
     MSG_RWORKER_DONE, /* remote worker -> rworker_run: u32 RUNQ_* bits left undone */
     MSG_REMOTE_DONE,  /* one-message remote child -> its holder: u32 1 = it ran */
 
-    /* delivery children -> the process that started them (child.h) */
-    MSG_LOCAL_RESULT,   /* mailbox/program/file child: u32 deliv_result, str status */
-    MSG_FORWARD_RESULT, /* .forward reader (as the user): see forward.c */
-    MSG_BOUNCE_RESULT,  /* bounce composer (as user=): see bounce.c */
-    MSG_WRAP_RESULT,    /* tcp-wrappers check child: u32 1 allowed / 0 refused */
+    /* children -> the process that started them (child.h), one each */
+    MSG_LOCAL_RESULT,   /* mailbox/program/file child (local.c): u32 n, then n x
+                           (u32 deliv_result, str status) */
+    MSG_FORWARD_RESULT, /* .forward reader, as the user (forward.c): i64 verdict
+                           (FWD_*), str why or absent, u32 n, n x str entry */
+    MSG_BOUNCE_RESULT,  /* bounce composer, as user= (bounce.c): i64 rc (0/-1),
+                           i64 errno, str new queue id */
+    MSG_WRAP_RESULT,    /* tcp-wrappers check (wrap.c): u32 1 allowed, 0 denied,
+                           2 libwrap cannot be loaded */
     MSG_TEST,           /* unit tests only */
     MSG_TYPE_END
 };

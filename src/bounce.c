@@ -1,10 +1,12 @@
 /* bounce.c - delivery status notifications (RFC 3464) and delay notices.
  *
- * Runs as root when the queue runner does: compose_and_enqueue() then forks,
- * and only the child, which has become the unprivileged user= (the queue's
- * owner), reads the original message (through the descriptor it inherits) and
- * writes the report into the queue; the parent (root) only waits for the new
- * queue id and records the results in the original's queue file.  Everything that
+ * Runs as root when the queue runner does: compose_and_enqueue() then starts
+ * a child (child_start, title "bounce QID"), and only the child, which has
+ * become the unprivileged user= (the queue's owner), reads the original
+ * message (through the descriptor it inherits) and writes the report into the
+ * queue; the parent (root) only waits for the new queue id (one
+ * MSG_BOUNCE_RESULT message) and records the results in the original's queue
+ * file.  Everything that
  * comes from outside (addresses, remote servers' answers, host names) is made
  * printable ASCII with str_sanitize before it goes into a header field or the
  * report, so a hostile reply can neither add a field nor break the MIME
@@ -19,14 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bounce.h"
+#include "child.h"
 #include "date.h"
 #include "headers.h"
 #include "log.h"
+#include "msg.h"
 #include "privs.h"
 #include "util.h"
 
@@ -690,26 +693,48 @@ static int compose_here(const struct config *c, struct qmsg *m, int delay, int f
     return rc;
 }
 
-/* What the composing child reports back. */
-struct composed {
-    int rc;
-    int err;
-    char qid[QID_MAX];
+struct compose_job {
+    const struct config *c;
+    struct qmsg *m;
+    int delay, flags;
 };
 
-static PO_NORETURN void compose_child(const struct config *c, struct qmsg *m, int delay,
-                                      int flags, int fd)
+/* In the child, as user= (child_start made it so): compose, queue, and
+ * report one MSG_BOUNCE_RESULT (i64 rc, i64 errno, str new queue id). */
+static PO_NORETURN void compose_child(void *arg, int fd)
 {
-    struct composed r = {.rc = -1};
-    if (privs_drop_to(c->user ? c->user : "mail") < 0) {
-        r.err = errno;
-        log_err("%s: cannot become %s to compose a report: %s", spool_env(m)->qid,
-                c->user ? c->user : "mail", strerror(errno));
-    } else {
-        r.rc = compose_here(c, m, delay, flags, r.qid);
-        r.err = errno;
+    const struct compose_job *cj = arg;
+    char qid[QID_MAX] = "";
+    int rc = compose_here(cj->c, cj->m, cj->delay, cj->flags, qid);
+    int err = errno;
+    struct buf b;
+    buf_init(&b);
+    msg_put_i64(&b, rc);
+    msg_put_i64(&b, err);
+    msg_put_str(&b, qid);
+    _exit(msg_send(fd, MSG_BOUNCE_RESULT, b.s, b.len, -1) == 0 ? 0 : 1);
+}
+
+/* The child's report: 0 with *rc, *err and newqid set, -1 if malformed. */
+static int bounce_result(const struct msg *msg, int *rc, int *err, char newqid[QID_MAX])
+{
+    struct msg_reader r;
+    int64_t r1, r2;
+    char *q = NULL;
+    msg_reader_init(&r, msg);
+    if (msg->type != MSG_BOUNCE_RESULT || msg_get_i64(&r, &r1) < 0 ||
+        msg_get_i64(&r, &r2) < 0 || msg_get_str(&r, &q) < 0 || msg_get_end(&r) < 0 ||
+        q == NULL || strlen(q) >= QID_MAX || (r1 != 0 && r1 != -1) || r2 < 0 ||
+        r2 > 4095) {
+        free(q);
+        return -1;
     }
-    _exit(write_all(fd, &r, sizeof r) < 0 ? 1 : 0);
+    *rc = (int)r1;
+    *err = (int)r2;
+    if (*rc == 0 && newqid)
+        str_copy(newqid, q, QID_MAX);
+    free(q);
+    return 0;
 }
 
 /* Compose and queue as the queue's owner: the original message and the report
@@ -719,39 +744,48 @@ static int compose_and_enqueue(const struct config *c, struct qmsg *m, int delay
 {
     if (geteuid() != 0)
         return compose_here(c, m, delay, flags, newqid);
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        int err = errno;
-        close(p[0]);
-        close(p[1]);
+    const char *user = c->user ? c->user : "mail";
+    struct ident id;
+    int lk = privs_lookup(user, &id);
+    if (lk != 0) {
+        int err = lk == 1 ? ENOENT : errno;
+        log_err("%s: cannot become %s to compose a report: %s", spool_env(m)->qid, user,
+                strerror(err));
         errno = err;
         return -1;
     }
-    if (pid == 0) {
-        close(p[0]);
-        compose_child(c, m, delay, flags, p[1]);
-    }
-    close(p[1]);
-    struct composed r = {.rc = -1, .err = EIO};
-    ssize_t n = read_all(p[0], &r, sizeof r);
-    close(p[0]);
-    /* ECHILD is fine (a SIGCHLD handler may reap it): the answer decides */
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    if (n != (ssize_t)sizeof r) {
-        log_err("%s: the process composing a report died", spool_env(m)->qid);
-        errno = EIO;
+    struct compose_job cj = {.c = c, .m = m, .delay = delay, .flags = flags};
+    char *title = xasprintf("bounce %s", spool_env(m)->qid);
+    struct child_spec spec = {.title = title, .become = &id, .extra_gid = (gid_t)-1,
+                              .report = 1};
+    struct child ch;
+    struct child_end end;
+    struct msg msg;
+    int started = child_start(&ch, &spec, compose_child, &cj);
+    int err = errno;
+    free(title);
+    privs_free(&id);
+    if (started < 0) {
+        errno = err;
         return -1;
     }
-    r.qid[QID_MAX - 1] = '\0';
-    if (r.rc == 0 && newqid)
-        str_copy(newqid, r.qid, QID_MAX);
-    errno = r.err;
-    return r.rc;
+    int got = msg_recv(ch.fd, &msg, 256, 0);
+    child_wait(&ch, &end);
+    int rc = -1;
+    err = EIO;
+    if (got == 1 && bounce_result(&msg, &rc, &err, newqid) == 0) {
+        msg_free(&msg);
+        errno = err;
+        return rc;
+    }
+    if (got == 1)
+        msg_free(&msg);
+    if (end.exited && end.code == CHILD_EX_PRIVS)
+        log_err("%s: cannot become %s to compose a report", spool_env(m)->qid, user);
+    else
+        log_err("%s: the process composing a report died", spool_env(m)->qid);
+    errno = end.exited && end.code == CHILD_EX_PRIVS ? EPERM : EIO;
+    return -1;
 }
 
 /* The one-time "still trying" notice.  Never for a message from <> (nobody

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,20 +31,28 @@ extern char **environ;
  * that a title may be written over; set once by child_set_argv. */
 static char *title_area;
 static size_t title_len;
+static char **volatile environ_copy; /* kept: setenv may replace environ later */
 
-static PO_NORETURN void child_run(const struct child_spec *spec, int fd,
+static PO_NORETURN void child_run(const struct child_spec *spec, pid_t parent, int fd,
                                   void (*fn)(void *, int), void *arg)
 {
     if (spec->own_group)
         setpgid(0, 0);
-#ifdef PR_SET_PDEATHSIG
-    if (spec->die_with_parent)
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-#endif
     if (spec->title)
         child_set_title("%s", spec->title);
     if (spec->become && privs_become(spec->become, spec->extra_gid) < 0)
         _exit(CHILD_EX_PRIVS);
+#ifdef PR_SET_PDEATHSIG
+    /* after the identity change, which clears it; then make sure the parent
+     * did not die before it took effect */
+    if (spec->die_with_parent) {
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (getppid() != parent)
+            _exit(1);
+    }
+#else
+    (void)parent;
+#endif
     fn(arg, fd);
     _exit(70); /* fn broke its contract: EX_SOFTWARE */
 }
@@ -55,6 +64,7 @@ int child_start(struct child *ch, const struct child_spec *spec,
     if (spec->report && pipe2(p, O_CLOEXEC) < 0)
         return -1;
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -68,7 +78,7 @@ int child_start(struct child *ch, const struct child_spec *spec,
     if (pid == 0) {
         if (p[0] >= 0)
             close(p[0]);
-        child_run(spec, p[1], fn, arg);
+        child_run(spec, parent, p[1], fn, arg);
     }
     if (p[1] >= 0)
         close(p[1]);
@@ -115,8 +125,29 @@ static void kill_group(pid_t pid)
     kill(pid, SIGKILL);
 }
 
-/* Reap ch, killing its group if the deadline passes first.  Without a
- * deadline this blocks; with one it polls with a growing pause. */
+/* Sleep until pid may have ended or the deadline comes: on a pidfd when
+ * the kernel has them (it wakes us at the exit), else a growing pause. */
+static void pause_for(pid_t pid, int left, long *pause)
+{
+#ifdef SYS_pidfd_open
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd >= 0) {
+        struct pollfd p = {.fd = pfd, .events = POLLIN};
+        (void)poll(&p, 1, left);
+        close(pfd);
+        return;
+    }
+#else
+    (void)pid;
+#endif
+    long ms = *pause < left ? *pause : left;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    if (*pause < 50)
+        *pause *= 2;
+}
+
+/* Reap ch, killing its group if the deadline passes first. */
 static void reap_by_deadline(struct child *ch, int late, struct child_end *end)
 {
     int wst;
@@ -128,11 +159,7 @@ static void reap_by_deadline(struct child *ch, int late, struct child_end *end)
                 late = 1;
                 break;
             }
-            long ms = pause < left ? pause : left;
-            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-            if (pause < 50)
-                pause *= 2;
+            pause_for(ch->pid, left, &pause);
         }
         if (!late)
             goto done;
@@ -141,7 +168,9 @@ static void reap_by_deadline(struct child *ch, int late, struct child_end *end)
         kill_group(ch->pid);
     wst = reap(ch->pid, 0);
 done:
-    fill_end(end, wst == -2 ? 0xff00 : wst, late, ch->deadline_ms);
+    fill_end(end, wst == -2 ? 0 : wst, late, ch->deadline_ms);
+    if (wst == -2)
+        end->code = -1; /* reaped by someone else: how it ended is unknown */
     ch->pid = -1;
 }
 
@@ -238,7 +267,7 @@ static char *move_environ(char *end)
             end = environ[i] + strlen(environ[i]);
         copy[i] = xstrdup(environ[i]);
     }
-    environ = copy;
+    environ = environ_copy = copy;
     return end;
 }
 

@@ -1,29 +1,27 @@
 /* forward.c - read a ~/.forward or :include: file as its reader, never as root.
  *
- * Runs as root: forward_read() forks; the parent (root) only reads the pipe
- * and waits; the child calls privs_become() before it opens anything.  The pipe
- * carries records "E<entry>\0" followed by one final record: "K\0" (read),
- * "A\0" (absent), "I<why>\0" (ignored) or "T<why>\0" (temporary failure). */
+ * Runs as root: forward_read() starts a child (child_start) that becomes the
+ * user before it opens anything; the parent (root) only reads the child's one
+ * MSG_FORWARD_RESULT message (i64 verdict, str why or absent, u32 count and
+ * that many str entries) and reaps it. */
 #include "compat.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "aliases.h"
+#include "child.h"
 #include "forward.h"
 #include "log.h"
+#include "msg.h"
 #include "util.h"
 
 #define FWD_TIMEOUT_MS 30000
-/* entries + framing can't exceed 3 bytes per byte of file, plus the trailer */
-#define FWD_PIPE_MAX (3 * FWD_FILE_MAX + 4096)
 
 /* May directory d hold (strict) or lead to a .forward of who's?  It must
  * belong to who or root and not be group- or world-writable, except that a
@@ -160,18 +158,6 @@ static int read_here(const struct ident *who, const char *path, enum fwd_mode mo
     return rc;
 }
 
-static void child_send(int fd, char tag, const char *text)
-{
-    struct buf b;
-    buf_init(&b);
-    buf_addc(&b, tag);
-    buf_adds(&b, text ? text : "");
-    buf_addc(&b, '\0');
-    if (write_all(fd, b.s, b.len) < 0)
-        _exit(1);
-    buf_free(&b);
-}
-
 /* The reader child keeps nothing of its parent's: no sockets, locks or
  * terminal, default signal handling.  Returns the pipe's new descriptor. */
 static int child_isolate(int fd)
@@ -192,134 +178,104 @@ static int child_isolate(int fd)
     return fd;
 }
 
-static PO_NORETURN void child(int fd, const struct ident *who, const char *path,
-                              enum fwd_mode mode)
+struct reader_job {
+    const struct ident *who;
+    const char *path;
+    enum fwd_mode mode;
+};
+
+/* In the child, as the user (child_start made it so): read, split, report
+ * one MSG_FORWARD_RESULT. */
+static PO_NORETURN void child(void *arg, int fd)
 {
+    const struct reader_job *rj = arg;
     struct strlist entries;
     char *why = NULL;
     sl_init(&entries);
     fd = child_isolate(fd);
-    if (privs_become(who, (gid_t)-1) < 0) {
-        char *msg = xasprintf("cannot become %s: %s", who->name, strerror(errno));
-        child_send(fd, 'T', msg);
-        _exit(0);
-    }
-    int rc = read_here(who, path, mode, &entries, &why);
+    int rc = read_here(rj->who, rj->path, rj->mode, &entries, &why);
+    struct buf b;
+    buf_init(&b);
+    msg_put_i64(&b, rc);
+    msg_put_str(&b, rc == FWD_IGNORED || rc == FWD_TEMP ? (why ? why : "") : NULL);
+    msg_put_u32(&b, rc == FWD_OK ? (uint32_t)entries.n : 0);
     for (size_t i = 0; rc == FWD_OK && i < entries.n; i++)
-        child_send(fd, 'E', entries.v[i]);
-    switch (rc) {
-    case FWD_OK: child_send(fd, 'K', NULL); break;
-    case FWD_ABSENT: child_send(fd, 'A', NULL); break;
-    case FWD_IGNORED: child_send(fd, 'I', why); break;
-    default: child_send(fd, 'T', why); break;
-    }
-    _exit(0);
+        msg_put_str(&b, entries.v[i]);
+    _exit(msg_send(fd, MSG_FORWARD_RESULT, b.s, b.len, -1) == 0 ? 0 : 1);
 }
 
-/* Read everything the child writes, up to FWD_PIPE_MAX bytes and the deadline.
- * 0 at EOF, -1 with *why otherwise. */
-static int drain(int fd, struct buf *in, const char *path, char **why)
+/* Decode the child's MSG_FORWARD_RESULT; entries only with FWD_OK. */
+static int decode(const struct msg *m, const char *path, struct strlist *entries, char **why)
 {
-    long long deadline = now_ms() + FWD_TIMEOUT_MS;
-    char chunk[4096];
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int r = poll(&p, 1, ms_left(deadline));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            *why = r == 0 ? xasprintf("timed out reading %s", path)
-                          : xasprintf("poll: %s", strerror(errno));
-            return -1;
+    struct msg_reader r;
+    int64_t rc = -99;
+    uint32_t n;
+    char *text = NULL;
+    struct strlist got;
+    sl_init(&got);
+    msg_reader_init(&r, m);
+    if (m->type == MSG_FORWARD_RESULT && msg_get_i64(&r, &rc) == 0 &&
+        msg_get_str(&r, &text) == 0 && msg_get_u32(&r, &n) == 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            char *e;
+            if (msg_get_str(&r, &e) < 0 || e == NULL)
+                break;
+            sl_add_owned(&got, e);
         }
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            *why = xasprintf("reading %s: %s", path, strerror(errno));
-            return -1;
-        }
-        if (n == 0)
-            return 0;
-        if (in->len + (size_t)n > FWD_PIPE_MAX) {
-            *why = xasprintf("reading %s: reader sent too much", path);
-            return -1;
-        }
-        buf_add(in, chunk, (size_t)n);
     }
-}
-
-/* Decode the child's records.  The last record must be the verdict. */
-static int decode(const struct buf *in, const char *path, struct strlist *entries, char **why)
-{
-    if (in->len == 0 || in->s[in->len - 1] != '\0') {
-        *why = xasprintf("reading %s: the reader process died", path);
+    int known = rc == FWD_OK || rc == FWD_ABSENT ? text == NULL
+                : rc == FWD_IGNORED || rc == FWD_TEMP ? text != NULL : 0;
+    if (msg_get_end(&r) < 0 || !known || (rc != FWD_OK && got.n > 0)) {
+        free(text);
+        sl_free(&got);
+        *why = xasprintf("reading %s: garbled answer from the reader process", path);
         return FWD_TEMP;
     }
-    size_t pos = 0;
-    while (pos < in->len) {
-        const char *rec = in->s + pos;
-        size_t n = strlen(rec);
-        pos += n + 1;
-        int last = pos >= in->len;
-        if (rec[0] == 'E' && !last) {
-            sl_add(entries, rec + 1);
-            continue;
-        }
-        if (!last)
-            break;
-        switch (rec[0]) {
-        case 'K': return FWD_OK;
-        case 'A': return FWD_ABSENT;
-        case 'I': *why = xstrdup(rec + 1); return FWD_IGNORED;
-        case 'T': *why = xstrdup(rec + 1); return FWD_TEMP;
-        default: break;
-        }
-    }
-    *why = xasprintf("reading %s: garbled answer from the reader process", path);
-    return FWD_TEMP;
+    for (size_t i = 0; i < got.n; i++)
+        sl_add(entries, got.v[i]);
+    sl_free(&got);
+    *why = text;
+    return (int)rc;
 }
 
 static int read_in_child(const struct ident *who, const char *path, enum fwd_mode mode,
                          struct strlist *entries, char **why)
 {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) {
-        *why = xasprintf("pipe: %s", strerror(errno));
-        return FWD_TEMP;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
+    struct reader_job rj = {.who = who, .path = path, .mode = mode};
+    char *title = xasprintf("forward %s", who->name);
+    struct child_spec spec = {.title = title, .become = who, .extra_gid = (gid_t)-1,
+                              .deadline_ms = FWD_TIMEOUT_MS, .report = 1};
+    struct child ch;
+    struct child_end end;
+    struct msg m;
+    int started = child_start(&ch, &spec, child, &rj);
+    free(title);
+    if (started < 0) {
         *why = xasprintf("fork: %s", strerror(errno));
-        close(p[0]);
-        close(p[1]);
         return FWD_TEMP;
     }
-    if (pid == 0) {
-        close(p[0]);
-        child(p[1], who, path, mode);
+    int got = msg_recv(ch.fd, &m, MSG_MAX, ch.deadline);
+    int e = errno;
+    if (got < 0 && e == ETIMEDOUT) {
+        child_kill(&ch);
+        *why = xasprintf("timed out reading %s", path);
+        return FWD_TEMP;
     }
-    close(p[1]);
-    struct buf in;
-    struct strlist got;
-    buf_init(&in);
-    sl_init(&got);
-    int rc = drain(p[0], &in, path, why);
-    close(p[0]);
-    if (rc < 0)
-        kill(pid, SIGKILL);
-    /* ECHILD is fine (a SIGCHLD handler may reap it): the records decide */
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    if (rc == 0)
-        rc = decode(&in, path, &got, why);
+    child_wait(&ch, &end);
+    if (got == 1) {
+        int rc = decode(&m, path, entries, why);
+        msg_free(&m);
+        return rc;
+    }
+    if (got < 0 && e == EMSGSIZE)
+        *why = xasprintf("reading %s: reader sent too much", path);
+    else if (got < 0 && e == EPROTO)
+        *why = xasprintf("reading %s: garbled answer from the reader process", path);
+    else if (end.exited && end.code == CHILD_EX_PRIVS)
+        *why = xasprintf("cannot become %s", who->name);
     else
-        rc = FWD_TEMP;
-    for (size_t i = 0; rc == FWD_OK && i < got.n; i++)
-        sl_add(entries, got.v[i]);
-    sl_free(&got);
-    buf_free(&in);
-    return rc;
+        *why = xasprintf("reading %s: the reader process died", path);
+    return FWD_TEMP;
 }
 
 int forward_read(const struct ident *who, const char *path, enum fwd_mode mode,

@@ -5,29 +5,27 @@
  * the queue runner, only to look the identity up, check the spool directory,
  * open, lock and (after a writer that died) truncate a spool mailbox through
  * mbox_open/mbox_close - never reading it or the message - and fork.  The child
- * calls privs_become() before it touches the message, the program or a file,
- * and reports "CODE STATUS" back through a pipe; the parent waits for it with
- * a deadline and kills it when it hangs. */
+ * becomes the target's identity (child_start) before it touches the message,
+ * the program or a file, and reports its results as one MSG_LOCAL_RESULT
+ * message; the parent waits for it with a deadline and kills its group when
+ * it hangs. */
 #include "compat.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
+#include "child.h"
 #include "expand.h"
 #include "local.h"
 #include "log.h"
 #include "mbox.h"
+#include "msg.h"
 #include "pipe.h"
 #include "privs.h"
 #include "util.h"
@@ -110,89 +108,137 @@ static enum deliv_result deliver_as(const struct config *c, const struct local_j
     return pipe_deliver(&p, status);
 }
 
-static PO_NORETURN void child(const struct config *c, const struct local_job *j,
-                              const struct ident *id, gid_t extra_gid, int resfd,
-                              long timeout)
+/* The report every local delivery child sends (MSG_LOCAL_RESULT): u32 n,
+ * then per message u32 result and str status. */
+static void send_results(int fd, const enum deliv_result *res, char *const *status, size_t n)
 {
-    enum deliv_result res;
-    char *status = NULL;
+    struct buf b;
+    buf_init(&b);
+    msg_put_u32(&b, (uint32_t)n);
+    for (size_t k = 0; k < n; k++) {
+        const char *st = status[k] ? status[k] : "4.3.0 no status";
+        msg_put_u32(&b, (uint32_t)res[k]);
+        msg_put_bytes(&b, st, strnlen(st, RESULT_MAX)); /* a str, cut to size */
+    }
+    (void)msg_send(fd, MSG_LOCAL_RESULT, b.s, b.len, -1);
+    buf_free(&b);
+}
 
-    setpgid(0, 0); /* the parent kills the whole group on timeout */
+/* One status from the child: ours, but a stray control byte must still
+ * never reach a control file record, nor a long one. */
+static int get_result(struct msg_reader *r, enum deliv_result *res, char **status)
+{
+    uint32_t code;
+    char *s;
+    if (msg_get_u32(r, &code) < 0 || msg_get_str(r, &s) < 0)
+        return -1;
+    if (code > DELIV_FAIL || s == NULL ||
+        !(s[0] == '2' || s[0] == '4' || s[0] == '5')) {
+        free(s);
+        return -1;
+    }
+    if (strlen(s) > RESULT_MAX)
+        s[RESULT_MAX] = '\0';
+    for (char *q = s; *q; q++)
+        if ((unsigned char)*q < ' ' || *q == 0x7f)
+            *q = '?';
+    *res = (enum deliv_result)code;
+    *status = s;
+    return 0;
+}
+
+/* Read the child's report on n messages: 0 with res/status filled, -1 when
+ * there was none or it did not add up (nothing is then kept); then reap. */
+static int read_results(struct child *ch, enum deliv_result *res, char **status, size_t n,
+                        struct child_end *end)
+{
+    struct msg m;
+    int got = msg_recv(ch->fd, &m, (RESULT_MAX + 8) * n + 4, ch->deadline);
+    if (got < 0 && errno == ETIMEDOUT) {
+        child_kill(ch);
+        *end = (struct child_end){.exited = 0, .signal = SIGKILL, .timed_out = 1,
+                                  .after_ms = ch->deadline_ms};
+        return -1;
+    }
+    child_wait(ch, end);
+    if (got != 1)
+        return -1;
+    struct msg_reader r;
+    uint32_t count;
+    size_t k = 0;
+    msg_reader_init(&r, &m);
+    if (m.type == MSG_LOCAL_RESULT && msg_get_u32(&r, &count) == 0 && count == n)
+        for (; k < n && get_result(&r, &res[k], &status[k]) == 0; k++)
+            ;
+    int ok = k == n && n > 0 && msg_get_end(&r) == 0;
+    msg_free(&m);
+    for (size_t i = 0; !ok && i < k; i++) {
+        free(status[i]);
+        status[i] = NULL;
+    }
+    return ok ? 0 : -1;
+}
+
+/* Why a child that gave no usable report ended. */
+static char *no_result(const struct child_end *end, const char *who)
+{
+    if (end->exited && end->code == CHILD_EX_PRIVS)
+        return xasprintf("4.3.0 cannot become %s", who);
+    if (!end->exited)
+        return xasprintf("4.3.0 delivery process for %s killed by signal %d", who,
+                         end->signal);
+    return xasprintf("4.3.0 delivery process for %s gave no result (exit %d)", who,
+                     end->code);
+}
+
+struct one_job {
+    const struct config *c;
+    const struct local_job *j;
+    const struct ident *id;
+    long timeout;
+};
+
+/* In the child, as the target's identity (child_start made it so). */
+static PO_NORETURN void one_child(void *arg, int resfd)
+{
+    const struct one_job *o = arg;
+    char *status = NULL;
     umask(077);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file size limit is a write error, not death */
-    if (privs_become(id, extra_gid) < 0) {
-        status = xasprintf("4.3.0 cannot become %s: %s", id->name, strerror(errno));
-        res = DELIV_DEFER;
-    } else {
-        res = deliver_as(c, j, id, timeout, &status);
-    }
-    char *line = xasprintf("%d %s", (int)res, status ? status : "4.3.0 no status");
-    (void)write_all(resfd, line, strlen(line));
+    enum deliv_result res = deliver_as(o->c, o->j, o->id, o->timeout, &status);
+    send_results(resfd, &res, &status, 1);
     _exit(0);
-}
-
-static enum deliv_result parse_report(const struct buf *b, int wst, const char *who,
-                                      char **status)
-{
-    if (b->len >= 3 && b->s[0] >= '0' && b->s[0] <= '2' && b->s[1] == ' ' &&
-        (b->s[2] == '2' || b->s[2] == '4' || b->s[2] == '5')) {
-        /* ours, already printable; a stray control byte must still never
-         * reach a control file record */
-        size_t n = b->len - 2 > RESULT_MAX ? RESULT_MAX : b->len - 2;
-        char *clean = xstrndup(b->s + 2, n);
-        for (char *p = clean; *p; p++)
-            if ((unsigned char)*p < ' ' || *p == 0x7f)
-                *p = '?';
-        *status = clean;
-        return (enum deliv_result)(b->s[0] - '0');
-    }
-    if (WIFSIGNALED(wst))
-        *status = xasprintf("4.3.0 delivery process for %s killed by signal %d", who,
-                            WTERMSIG(wst));
-    else
-        *status = xasprintf("4.3.0 delivery process for %s gave no result (exit %d)", who,
-                            WIFEXITED(wst) ? WEXITSTATUS(wst) : -1);
-    return DELIV_DEFER;
 }
 
 static enum deliv_result run_child(const struct config *c, const struct local_job *j,
                                    const struct ident *id, gid_t extra_gid, char **status)
 {
     long timeout = j->timeout_ms > 0 ? j->timeout_ms : LOCAL_TIMEOUT_MS;
-    int res[2], wst = 0;
-    struct buf b;
-    pid_t pid;
+    struct one_job o = {.c = c, .j = j, .id = id, .timeout = timeout};
+    char *title = xasprintf("%s %s", j->kind == T_FILE ? "file" : "program", id->name);
+    /* its own group: a program's children are killed with it */
+    struct child_spec spec = {.title = title, .become = id, .extra_gid = extra_gid,
+                              .deadline_ms = timeout + GRACE_MS, .own_group = 1,
+                              .report = 1};
+    struct child ch;
+    struct child_end end;
+    enum deliv_result r = DELIV_DEFER;
 
-    if (pipe2(res, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+    int started = child_start(&ch, &spec, one_child, &o); /* reads j->data, inherited */
+    free(title);
+    if (started < 0) {
         *status = xasprintf("4.3.0 cannot start a delivery process: %s", strerror(errno));
         return DELIV_DEFER;
     }
-    if (pid == 0) {
-        close(res[0]);
-        child(c, j, id, extra_gid, res[1], timeout); /* reads j->data, inherited */
-    }
-    close(res[1]);
-    setpgid(pid, pid);
-    buf_init(&b);
-    int late = read_until_eof(res[0], now_ms() + timeout + GRACE_MS, &b, RESULT_MAX) < 0;
-    close(res[0]);
-    if (late) {
-        kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
-    }
-    while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
-        ;
-    enum deliv_result r;
-    if (late) {
+    if (read_results(&ch, &r, status, 1, &end) == 0)
+        return r;
+    if (end.timed_out)
         *status = xasprintf("4.3.0 delivery to %s timed out after %ld seconds", id->name,
                             (timeout + GRACE_MS) / 1000);
-        r = DELIV_DEFER;
-    } else {
-        r = parse_report(&b, wst, id->name, status);
-    }
-    buf_free(&b);
-    return r;
+    else
+        *status = no_result(&end, id->name);
+    return DELIV_DEFER;
 }
 
 /* Who the job runs as, or NULL with *status set. */
@@ -342,73 +388,41 @@ static enum deliv_result root_writer(const struct config *c, const struct ident 
     return DELIV_OK;
 }
 
+struct batch_job {
+    const struct mbox_req *r;
+    const struct mbox_box *box;
+    const struct local_mjob *jobs;
+    size_t n;
+};
+
 /* In the child, as the writer: append through the descriptor the parent
- * opened and locked, and write one "CODE STATUS\n" line per message. */
-static PO_NORETURN void batch_child(const struct mbox_req *r, int boxfd, const struct ident *w,
-                                    pid_t parent, const struct local_mjob *jobs, size_t n,
-                                    int resfd)
+ * opened and locked, and report a result per message.  It dies with the
+ * parent (child_spec.die_with_parent), so whoever finds the parent's dot-lock
+ * stale and cuts the mailbox back is not racing a writer still appending. */
+static PO_NORETURN void batch_child(void *arg, int resfd)
 {
-    setpgid(0, 0);
+    const struct batch_job *b = arg;
+    size_t n = b->n;
+    if (b->box->lockfd >= 0)
+        close(b->box->lockfd);
     umask(077);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file size limit is a write error, not death */
     struct mbox_msg *msgs = xcalloc(n, sizeof *msgs);
-    struct buf out;
-    buf_init(&out);
-    if (privs_become(w, (gid_t)-1) < 0) {
-        char *why = xasprintf("4.3.0 cannot become %s: %s", w->name, strerror(errno));
-        for (size_t k = 0; k < n; k++)
-            buf_addf(&out, "%d %s\n", (int)DELIV_DEFER, why);
-        free(why);
-    } else {
-#ifdef __linux__
-        /* after privs_become (a change of identity clears it): the parent's
-         * death kills us, so whoever finds its dot-lock stale and cuts the
-         * mailbox back is not racing a writer still appending */
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-#endif
-        if (getppid() != parent)
-            _exit(1);
-        for (size_t k = 0; k < n; k++) {
-            msgs[k].sender = jobs[k].sender;
-            msgs[k].rcpt = jobs[k].rcpt;
-            msgs[k].data = jobs[k].data;
-        }
-        mbox_write(r, boxfd, msgs, n);
-        for (size_t k = 0; k < n; k++) {
-            buf_addf(&out, "%d %s\n", (int)msgs[k].res,
-                     msgs[k].status ? msgs[k].status : "4.3.0 no status");
-            free(msgs[k].status);
-        }
+    enum deliv_result *res = xcalloc(n, sizeof *res);
+    char **status = xcalloc(n, sizeof *status);
+    for (size_t k = 0; k < n; k++) {
+        msgs[k].sender = b->jobs[k].sender;
+        msgs[k].rcpt = b->jobs[k].rcpt;
+        msgs[k].data = b->jobs[k].data;
     }
-    free(msgs);
-    (void)write_all(resfd, out.s, out.len);
-    buf_free(&out);
+    mbox_write(b->r, b->box->fd, msgs, n);
+    for (size_t k = 0; k < n; k++) {
+        res[k] = msgs[k].res;
+        status[k] = msgs[k].status;
+    }
+    send_results(resfd, res, status, n);
     _exit(0);
-}
-
-/* The child's report, one line per job in order.  0, or -1 when a line is
- * missing (the results are then not to be believed). */
-static int batch_parse(struct buf *b, const char *who, struct local_mjob *jobs, size_t n)
-{
-    char *p = b->s, *end = b->s + b->len;
-    for (size_t k = 0; k < n; k++) {
-        char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
-        if (nl == NULL)
-            return -1;
-        p = nl + 1;
-    }
-    p = b->s;
-    for (size_t k = 0; k < n; k++) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        struct buf one;
-        buf_init(&one);
-        buf_add(&one, p, (size_t)(nl - p));
-        jobs[k].res = parse_report(&one, 0, who, &jobs[k].status);
-        buf_free(&one);
-        p = nl + 1;
-    }
-    return 0;
 }
 
 /* Fork the writer on the open, locked mailbox and wait for it; the queue
@@ -416,60 +430,45 @@ static int batch_parse(struct buf *b, const char *who, struct local_mjob *jobs, 
  * our locks on them).  1 the writer reported on every message (and cut back
  * itself what failed), 0 it died, hung or lied: every message defers and the
  * caller cuts the mailbox back. */
-static int batch_run(const struct mbox_req *r, const struct mbox_box *box,
+static int batch_run(const struct mbox_req *r, const struct mbox_box *box, const char *owner,
                      const struct ident *w, struct local_mjob *jobs, size_t n)
 {
-    int res[2] = {-1, -1}, wst = 0;
-    pid_t parent = getpid(), pid = -1;
-    if (pipe2(res, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+    struct batch_job bj = {.r = r, .box = box, .jobs = jobs, .n = n};
+    char *title = xasprintf("mailbox %s", owner);
+    struct child_spec spec = {.title = title, .become = w, .extra_gid = (gid_t)-1,
+                              .deadline_ms = LOCAL_TIMEOUT_MS + GRACE_MS, .own_group = 1,
+                              .die_with_parent = 1, .report = 1};
+    struct child ch;
+    struct child_end end;
+    int started = child_start(&ch, &spec, batch_child, &bj);
+    free(title);
+    if (started < 0) {
         char *why = xasprintf("4.3.0 cannot start a delivery process: %s", strerror(errno));
         batch_all(jobs, n, DELIV_DEFER, why);
         free(why);
-        if (pid < 0 && res[0] >= 0) {
-            close(res[0]);
-            close(res[1]);
-        }
         return 0;
     }
-    if (pid == 0) {
-        close(res[0]);
-        if (box->lockfd >= 0)
-            close(box->lockfd);
-        batch_child(r, box->fd, w, parent, jobs, n, res[1]);
+    enum deliv_result *res = xcalloc(n, sizeof *res);
+    char **status = xcalloc(n, sizeof *status);
+    int done = read_results(&ch, res, status, n, &end) == 0 && end.exited;
+    for (size_t k = 0; k < n; k++) {
+        jobs[k].res = res[k];
+        jobs[k].status = status[k];
     }
-    close(res[1]);
-    setpgid(pid, pid);
-    struct buf b;
-    buf_init(&b);
-    long long deadline = now_ms() + LOCAL_TIMEOUT_MS + GRACE_MS;
-    int late = read_until_eof(res[0], deadline, &b, RESULT_MAX * n) < 0;
-    close(res[0]);
-    if (late) {
-        kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
-    }
-    while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
-        ;
-    int done = !late && WIFEXITED(wst) && batch_parse(&b, w->name, jobs, n) == 0;
+    free(res);
+    free(status);
     if (!done) {
         for (size_t k = 0; k < n; k++) { /* whatever it said: we cut it all */
             free(jobs[k].status);
             jobs[k].status = NULL;
         }
-        struct buf none;
-        buf_init(&none);
-        char *why;
-        if (late)
-            why = xasprintf("4.3.0 mailbox delivery timed out");
-        else
-            (void)parse_report(&none, wst, w->name, &why);
+        char *why = end.timed_out ? xasprintf("4.3.0 mailbox delivery timed out")
+                                  : no_result(&end, w->name);
         batch_all(jobs, n, DELIV_DEFER, why);
         log_warn("%s: %s; the mailbox was cut back to %lld bytes", r->path, why,
                  (long long)box->size);
         free(why);
-        buf_free(&none);
     }
-    buf_free(&b);
     return done;
 }
 
@@ -492,7 +491,7 @@ static void mbox_batch(const struct config *c, const struct ident *id, const str
         batch_all(jobs, n, res, status);
         free(status);
     } else {
-        mbox_close(&r, &box, !batch_run(&r, &box, w, jobs, n));
+        mbox_close(&r, &box, !batch_run(&r, &box, id->name, w, jobs, n));
     }
     free(path);
 }

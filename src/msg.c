@@ -138,10 +138,12 @@ static int wait_readable(int fd, long long deadline)
     }
 }
 
+enum kind { K_PIPE, K_STREAM, K_RECORD };
+
 /* One recvmsg (or read on a pipe), keeping a descriptor that came with it.
  * *trunc is set when a datagram/record did not fit. */
-static ssize_t recv_some(int fd, void *p, size_t n, long long deadline, int *gotfd,
-                         int *trunc)
+static ssize_t recv_some(int fd, enum kind k, void *p, size_t n, long long deadline,
+                         int *gotfd, int *trunc)
 {
     union {
         struct cmsghdr h;
@@ -153,10 +155,8 @@ static ssize_t recv_some(int fd, void *p, size_t n, long long deadline, int *got
         struct iovec iov = {.iov_base = p, .iov_len = n};
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
                             .msg_control = ctl.space, .msg_controllen = sizeof ctl.space};
-        ssize_t r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-        if (r < 0 && errno == ENOTSOCK)
-            r = read(fd, p, n);
-        else if (r >= 0) {
+        ssize_t r = k == K_PIPE ? read(fd, p, n) : recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        if (r >= 0 && k != K_PIPE) {
             for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
                     c->cmsg_len == CMSG_LEN(sizeof(int))) {
@@ -175,13 +175,13 @@ static ssize_t recv_some(int fd, void *p, size_t n, long long deadline, int *got
     }
 }
 
-static int is_record_socket(int fd)
+static enum kind kind_of(int fd)
 {
     int type;
     socklen_t l = sizeof type;
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
-        return 0;
-    return type == SOCK_SEQPACKET || type == SOCK_DGRAM;
+        return K_PIPE;
+    return type == SOCK_SEQPACKET || type == SOCK_DGRAM ? K_RECORD : K_STREAM;
 }
 
 /* Check a header; 0 or -1 with errno. */
@@ -204,7 +204,7 @@ static int recv_record(int fd, struct msg *m, size_t max, long long deadline)
 {
     unsigned char *p = xmalloc(HDR + max + 1);
     int trunc = 0;
-    ssize_t r = recv_some(fd, p, HDR + max + 1, deadline, &m->fd, &trunc);
+    ssize_t r = recv_some(fd, K_RECORD, p, HDR + max + 1, deadline, &m->fd, &trunc);
     int rc = -1;
     if (r == 0)
         rc = 0;
@@ -227,12 +227,13 @@ static int recv_record(int fd, struct msg *m, size_t max, long long deadline)
 }
 
 /* Read exactly n bytes from a stream; 1 done, 0 EOF before any byte, -1. */
-static int recv_exact(int fd, unsigned char *p, size_t n, long long deadline, int *gotfd)
+static int recv_exact(int fd, enum kind k, unsigned char *p, size_t n, long long deadline,
+                      int *gotfd)
 {
     size_t got = 0;
     while (got < n) {
         int trunc = 0;
-        ssize_t r = recv_some(fd, p + got, n - got, deadline, gotfd, &trunc);
+        ssize_t r = recv_some(fd, k, p + got, n - got, deadline, gotfd, &trunc);
         if (r < 0)
             return -1;
         if (r == 0) {
@@ -246,10 +247,10 @@ static int recv_exact(int fd, unsigned char *p, size_t n, long long deadline, in
     return 1;
 }
 
-static int recv_stream(int fd, struct msg *m, size_t max, long long deadline)
+static int recv_stream(int fd, enum kind k, struct msg *m, size_t max, long long deadline)
 {
     unsigned char h[HDR];
-    int r = recv_exact(fd, h, HDR, deadline, &m->fd);
+    int r = recv_exact(fd, k, h, HDR, deadline, &m->fd);
     if (r <= 0)
         return r;
     if (check_header(h, max, &m->type, &m->len) < 0)
@@ -258,7 +259,7 @@ static int recv_stream(int fd, struct msg *m, size_t max, long long deadline)
     m->data[m->len] = '\0';
     if (m->len == 0)
         return 1;
-    r = recv_exact(fd, m->data, m->len, deadline, &m->fd);
+    r = recv_exact(fd, k, m->data, m->len, deadline, &m->fd);
     if (r == 0)
         errno = EPROTO; /* the end came inside the message */
     return r == 1 ? 1 : -1;
@@ -270,8 +271,9 @@ int msg_recv(int fd, struct msg *m, size_t max, long long deadline)
     m->fd = -1;
     if (max > MSG_MAX)
         max = MSG_MAX;
-    int r = is_record_socket(fd) ? recv_record(fd, m, max, deadline)
-                                 : recv_stream(fd, m, max, deadline);
+    enum kind k = kind_of(fd);
+    int r = k == K_RECORD ? recv_record(fd, m, max, deadline)
+                          : recv_stream(fd, k, m, max, deadline);
     if (r != 1) {
         int e = errno;
         msg_free(m);

@@ -10,13 +10,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "msgout.h"
 #include "pipe.h"
 #include "util.h"
@@ -85,12 +84,21 @@ char *pipe_summary(const char *out, size_t len, size_t max)
     return buf_steal(&b);
 }
 
-/* The program: stdin from the feeder, stdout+stderr to us, cwd home. */
-static PO_NORETURN void run_program(const struct pipe_req *r, int in, int out, char **env)
+struct prog_job {
+    const struct pipe_req *r;
+    int in, out; /* the program's stdin (read end), stdout+stderr (write end) */
+    char **env;
+};
+
+/* The program: stdin from the feeder, stdout+stderr to us, cwd home.  Its
+ * own process group (child_spec.own_group): what it starts dies with it. */
+static PO_NORETURN void run_program(void *arg, int unused)
 {
+    const struct prog_job *pj = arg;
+    const struct pipe_req *r = pj->r;
     const char *home = r->id->home && *r->id->home ? r->id->home : "/";
-    setpgid(0, 0);
-    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+    (void)unused;
+    if (dup2(pj->in, 0) < 0 || dup2(pj->out, 1) < 0 || dup2(pj->out, 2) < 0)
         _exit(EX_TEMPFAIL_CODE);
     if (chdir(home) < 0 && chdir("/") < 0)
         _exit(EX_TEMPFAIL_CODE);
@@ -98,69 +106,55 @@ static PO_NORETURN void run_program(const struct pipe_req *r, int in, int out, c
     signal(SIGPIPE, SIG_DFL);
     signal(SIGXFSZ, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
-    execle("/bin/sh", "sh", "-c", r->command, (char *)NULL, env);
+    execle("/bin/sh", "sh", "-c", r->command, (char *)NULL, pj->env);
     static const char msg[] = "cannot run /bin/sh\n";
     (void)write_all(2, msg, sizeof msg - 1);
     _exit(EX_TEMPFAIL_CODE);
 }
 
-static PO_NORETURN void run_feeder(const struct pipe_req *r, int in)
+struct feed_job {
+    const struct pipe_req *r;
+    int in;     /* the program's stdin (write end) */
+    int out_rd; /* our end of its output: not the feeder's to hold */
+};
+
+static PO_NORETURN void run_feeder(void *arg, int unused)
 {
+    const struct feed_job *fj = arg;
+    const struct pipe_req *r = fj->r;
     struct msgout mo;
+    (void)unused;
+    close(fj->out_rd);
     char *prepend = mbox_prepend(r->sender, r->rcpt);
     signal(SIGPIPE, SIG_IGN); /* a program that stops reading is not an error */
     mo.flags = 0;
     mo.sender = r->sender;
     mo.prepend = prepend;
-    _exit(msgout_write(&r->data, in, &mo) == 0 ? 0 : 1);
+    _exit(msgout_write(&r->data, fj->in, &mo) == 0 ? 0 : 1);
 }
 
-/* Wait for pid until the deadline; then kill its process group.  Returns the
- * wait status, *timed_out set when we had to kill it. */
-static int reap(pid_t pid, long long deadline, int *timed_out)
-{
-    int st = 0;
-    for (;;) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            return st;
-        if (w < 0 && errno != EINTR)
-            return 0;
-        if (ms_left(deadline) == 0) {
-            *timed_out = 1;
-            kill(-pid, SIGKILL);
-            kill(pid, SIGKILL);
-            while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                ;
-            return st;
-        }
-        poll(NULL, 0, 50);
-    }
-}
-
-static enum deliv_result judge(int st, int timed_out, long timeout_ms, const struct buf *o,
-                               char **status)
+static enum deliv_result judge(const struct child_end *e, long timeout_ms,
+                               const struct buf *o, char **status)
 {
     char *sum = pipe_summary(o->s, o->len, SUMMARY_MAX);
     const char *sep = *sum ? ": " : "";
     enum deliv_result res;
 
-    if (timed_out) {
+    if (e->timed_out) {
         *status = xasprintf("4.3.0 program timed out after %ld seconds and was killed%s%s",
                             (timeout_ms + 999) / 1000, sep, sum);
         res = DELIV_DEFER;
-    } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+    } else if (e->exited && e->code == 0) {
         *status = xasprintf("2.0.0 delivered to program");
         res = DELIV_OK;
-    } else if (WIFEXITED(st) && WEXITSTATUS(st) == EX_TEMPFAIL_CODE) {
+    } else if (e->exited && e->code == EX_TEMPFAIL_CODE) {
         *status = xasprintf("4.3.0 program exited 75 (temporary failure)%s%s", sep, sum);
         res = DELIV_DEFER;
-    } else if (WIFEXITED(st)) {
-        *status = xasprintf("5.3.0 program exited %d%s%s", WEXITSTATUS(st), sep, sum);
+    } else if (e->exited) {
+        *status = xasprintf("5.3.0 program exited %d%s%s", e->code, sep, sum);
         res = DELIV_FAIL;
     } else {
-        *status = xasprintf("5.3.0 program killed by signal %d%s%s",
-                            WIFSIGNALED(st) ? WTERMSIG(st) : 0, sep, sum);
+        *status = xasprintf("5.3.0 program killed by signal %d%s%s", e->signal, sep, sum);
         res = DELIV_FAIL;
     }
     free(sum);
@@ -169,11 +163,10 @@ static enum deliv_result judge(int st, int timed_out, long timeout_ms, const str
 
 enum deliv_result pipe_deliver(const struct pipe_req *r, char **status)
 {
-    long long deadline = now_ms() + r->timeout_ms;
-    int in[2], out[2], st, timed_out = 0, fst;
-    pid_t prog, feeder;
+    int in[2], out[2];
+    struct child prog, feeder;
+    struct child_end end;
     struct buf o;
-    char **env;
 
     if (pipe2(in, O_CLOEXEC) < 0) {
         *status = xasprintf("4.3.0 cannot create a pipe: %s", strerror(errno));
@@ -185,44 +178,45 @@ enum deliv_result pipe_deliver(const struct pipe_req *r, char **status)
         close(in[1]);
         return DELIV_DEFER;
     }
-    env = pipe_env(r);
-    prog = fork();
-    if (prog == 0)
-        run_program(r, in[0], out[1], env);
-    pipe_env_free(env);
+    struct prog_job pj = {.r = r, .in = in[0], .out = out[1], .env = pipe_env(r)};
+    /* no title of its own: it keeps "program USER" until it execs */
+    struct child_spec ps = {.title = NULL, .deadline_ms = r->timeout_ms, .own_group = 1};
+    int started = child_start(&prog, &ps, run_program, &pj);
+    int err = errno;
+    pipe_env_free(pj.env);
     close(in[0]);
     close(out[1]);
-    if (prog < 0) {
-        *status = xasprintf("4.3.0 cannot fork: %s", strerror(errno));
+    if (started < 0) {
+        *status = xasprintf("4.3.0 cannot fork: %s", strerror(err));
         close(in[1]);
         close(out[0]);
         return DELIV_DEFER;
     }
-    setpgid(prog, prog); /* also here, so kill(-prog) works whoever runs first */
-    feeder = fork();
-    if (feeder == 0) {
-        close(out[0]);
-        run_feeder(r, in[1]);
-    }
+    struct feed_job fj = {.r = r, .in = in[1], .out_rd = out[0]};
+    char *title = xasprintf("feeder %s", r->id->name);
+    struct child_spec fs = {.title = title};
+    started = child_start(&feeder, &fs, run_feeder, &fj);
+    err = errno;
+    free(title);
     close(in[1]);
-    if (feeder < 0) {
+    if (started < 0) {
         /* the program would see an empty message: stop it, try later */
-        *status = xasprintf("4.3.0 cannot fork: %s", strerror(errno));
-        kill(-prog, SIGKILL);
-        while (waitpid(prog, &st, 0) < 0 && errno == EINTR)
-            ;
+        *status = xasprintf("4.3.0 cannot fork: %s", strerror(err));
+        child_kill(&prog);
         close(out[0]);
         return DELIV_DEFER;
     }
     buf_init(&o);
-    if (read_until_eof(out[0], deadline, &o, PIPE_OUTPUT_MAX) < 0)
-        timed_out = 1;
+    int timed_out = read_until_eof(out[0], prog.deadline, &o, PIPE_OUTPUT_MAX) < 0;
     close(out[0]);
-    st = reap(prog, timed_out ? now_ms() : deadline, &timed_out);
-    kill(feeder, SIGKILL); /* done, or stuck on a program that stopped reading */
-    while (waitpid(feeder, &fst, 0) < 0 && errno == EINTR)
-        ;
-    enum deliv_result res = judge(st, timed_out, r->timeout_ms, &o, status);
+    if (timed_out) {
+        child_kill(&prog);
+        end = (struct child_end){.signal = SIGKILL, .timed_out = 1};
+    } else {
+        child_wait(&prog, &end); /* kills its group if it outlives the deadline */
+    }
+    child_kill(&feeder); /* done, or stuck on a program that stopped reading */
+    enum deliv_result res = judge(&end, r->timeout_ms, &o, status);
     buf_free(&o);
     return res;
 }

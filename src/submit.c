@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "child.h"
 #include "date.h"
 #include "envelope.h"
 #include "headers.h"
@@ -344,6 +345,39 @@ static int queue_failed(int err)
     return err == EACCES ? EX_NOPERM : EX_CANTCREAT;
 }
 
+struct bg_job {
+    const struct config *c;
+    const char *qid;
+    struct runq_opts ro;
+};
+
+/* The background delivery proper, in the grandchild. */
+static PO_NORETURN void bg_deliver(void *arg, int unused)
+{
+    const struct bg_job *bj = arg;
+    (void)unused;
+    freopen("/dev/null", "r", stdin);
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    log_set_stderr(0);
+    runq_message(bj->c, bj->qid, &bj->ro);
+    _exit(0);
+}
+
+/* The middle child: detach so the caller isn't kept waiting and can't signal
+ * us by accident (a new session, then a grandchild that is not its leader,
+ * so it can never get a controlling terminal back). */
+static PO_NORETURN void bg_detach(void *arg, int unused)
+{
+    struct child gc;
+    struct child_spec spec = {.title = "deliver"};
+    (void)unused;
+    setsid();
+    signal(SIGHUP, SIG_IGN);
+    (void)child_start(&gc, &spec, bg_deliver, arg); /* not reaped: init adopts it */
+    _exit(0);
+}
+
 /* Start delivery of qid in the background (or the foreground with -v). */
 static void start_delivery(const struct config *c, const struct submit_opts *o,
                            const struct caller *who, const char *qid)
@@ -356,27 +390,19 @@ static void start_delivery(const struct config *c, const struct submit_opts *o,
     }
     /* local recipients now; remote ones too with immediate (or -v), else at the
      * next queue run, as for mail accepted over SMTP */
-    struct runq_opts ro = {.verbose = o->verbose,
-                           .local_only = !c->immediate && !o->verbose};
+    struct bg_job bj = {.c = c, .qid = qid,
+                        .ro = {.verbose = o->verbose,
+                               .local_only = !c->immediate && !o->verbose}};
     if (o->verbose) {
-        runq_message(c, qid, &ro);
+        runq_message(c, qid, &bj.ro);
         return;
     }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid != 0)
-        return; /* parent (or fork failed: the next queue run delivers it) */
-    /* detach so the caller isn't kept waiting and can't signal us by accident */
-    setsid();
-    signal(SIGHUP, SIG_IGN);
-    if (fork() != 0)
-        _exit(0);
-    freopen("/dev/null", "r", stdin);
-    freopen("/dev/null", "w", stdout);
-    freopen("/dev/null", "w", stderr);
-    log_set_stderr(0);
-    runq_message(c, qid, &ro);
-    _exit(0);
+    struct child mid;
+    struct child_spec spec = {.title = "deliver"};
+    struct child_end end;
+    if (child_start(&mid, &spec, bg_detach, &bj) == 0)
+        child_wait(&mid, &end); /* it ends at once, leaving the grandchild */
+    /* (fork failed: the next queue run delivers it) */
 }
 
 static int submit(const struct config *c, struct submit_opts *o, struct caller *who)

@@ -78,9 +78,12 @@ int wrap_table_has_rules(const char *path)
 
 #if HAVE_LIBWRAP
 #include <dlfcn.h>
-#include <signal.h>
-#include <sys/wait.h>
+#include <stdint.h>
 #include <tcpd.h>
+
+#include "child.h"
+#include "msg.h"
+#include "util.h"
 
 /* libwrap is loaded (dlopen) only where a table has a rule, in the child
  * that asks it: linked into the program, it and the nine libraries it pulls
@@ -119,36 +122,58 @@ static int ask(const struct config *c, char *service, char *name, char *ip, char
     return w.ctl(service, name, ip, user) ? 1 : 0;
 }
 
-/* The question in a short-lived child that answers through its exit status.
+struct question {
+    const struct config *c;
+    char *service, *name, *ip, *user;
+};
+
+/* In the child: ask, and answer with one MSG_WRAP_RESULT (u32: 1 allowed,
+ * 0 denied, 2 libwrap cannot be loaded). */
+static PO_NORETURN void ask_child(void *arg, int fd)
+{
+    const struct question *q = arg;
+    struct buf b;
+    buf_init(&b);
+    msg_put_u32(&b, (uint32_t)ask(q->c, q->service, q->name, q->ip, q->user));
+    _exit(msg_send(fd, MSG_WRAP_RESULT, b.s, b.len, -1) == 0 ? 0 : 1);
+}
+
+/* The child's answer, or -1. */
+static int answer(struct child *ch)
+{
+    struct msg m;
+    struct msg_reader r;
+    struct child_end end;
+    uint32_t v;
+    int got = msg_recv(ch->fd, &m, 16, 0);
+    child_wait(ch, &end);
+    if (got != 1)
+        return -1;
+    msg_reader_init(&r, &m);
+    int ok = m.type == MSG_WRAP_RESULT && msg_get_u32(&r, &v) == 0 &&
+             msg_get_end(&r) == 0 && v <= 2;
+    msg_free(&m);
+    return ok ? (int)v : -1;
+}
+
+/* The question in a short-lived child ("wrappers") that reports the answer.
  * libwrap reads the tables through stdio (a 4 KiB buffer, libc's FILE list),
  * on a deep stack and into its own static data: done in the session, all of
  * that would stay behind as private pages of every idle session.  So options
  * of hosts_options(5) that change the process itself (nice, umask, setenv)
- * do not reach the session.  When SIGCHLD is ignored (no exit status to
- * read) or fork fails, the check runs here.  1 allowed, 0 denied, -1 the
- * child died without an answer, -2 libwrap cannot be loaded. */
+ * do not reach the session.  When the child cannot be started the check
+ * runs here.  1 allowed, 0 denied, -1 the child died without an answer, -2
+ * libwrap cannot be loaded. */
 static int ctl(const struct config *c, char *service, char *name, char *ip, char *user)
 {
-    struct sigaction sa;
+    struct question q = {.c = c, .service = service, .name = name, .ip = ip, .user = user};
+    struct child_spec spec = {.title = "wrappers", .report = 1};
+    struct child ch;
     int r;
-    if (sigaction(SIGCHLD, NULL, &sa) == 0 && sa.sa_handler != SIG_IGN &&
-        !(sa.sa_flags & SA_NOCLDWAIT)) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            r = ask(c, service, name, ip, user);
-            _exit(r == 1 ? 0 : r == 0 ? 1 : 2);
-        }
-        if (pid > 0) {
-            int st;
-            pid_t w;
-            while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
-                ;
-            if (w == pid && WIFEXITED(st) && WEXITSTATUS(st) <= 2)
-                return WEXITSTATUS(st) == 0 ? 1 : WEXITSTATUS(st) == 1 ? 0 : -2;
-            return -1;
-        }
-    }
-    r = ask(c, service, name, ip, user);
+    if (child_start(&ch, &spec, ask_child, &q) == 0)
+        r = answer(&ch);
+    else
+        r = ask(c, service, name, ip, user);
     return r == 2 ? -2 : r;
 }
 

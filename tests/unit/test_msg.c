@@ -289,6 +289,33 @@ static void test_seqpacket_fd_passing(void **state)
     close(sv[1]);
 }
 
+static void test_stream_socket(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(msg_send(sv[0], MSG_TEST, "abc", 3, 0), 0); /* stdin goes along */
+    assert_int_equal(msg_send(sv[0], MSG_TEST, "defg", 4, -1), 0);
+    struct msg m;
+    assert_int_equal(msg_recv(sv[1], &m, 64, now_ms() + 2000), 1);
+    assert_int_equal(m.len, 3);
+    assert_memory_equal(m.data, "abc", 3);
+    assert_true(m.fd >= 0);
+    msg_free(&m);
+    assert_int_equal(msg_recv(sv[1], &m, 64, now_ms() + 2000), 1);
+    assert_string_equal((char *)m.data, "defg");
+    assert_int_equal(m.fd, -1);
+    msg_free(&m);
+    unsigned char h[8];
+    raw_header(h, MSG_VERSION, MSG_TEST, 4);
+    assert_int_equal(write(sv[0], h, 8), 8);
+    assert_int_equal(write(sv[0], "ab", 2), 2);
+    close(sv[0]);
+    assert_int_equal(msg_recv(sv[1], &m, 64, now_ms() + 2000), -1); /* mid-message end */
+    assert_int_equal(errno, EPROTO);
+    close(sv[1]);
+}
+
 static void test_fd_over_pipe_refused(void **state)
 {
     (void)state;
@@ -313,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_closed_reader_no_sigpipe),
         cmocka_unit_test(test_seqpacket_fd_passing),
+        cmocka_unit_test(test_stream_socket),
         cmocka_unit_test(test_fd_over_pipe_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
