@@ -244,6 +244,63 @@ static int clear_lock(const struct mbox_req *r, const char *lock, long long dead
     return errno == ENOENT;
 }
 
+/* Write "postoffice PID" into the new lock file fd.  0 or -1 (errno). */
+static int write_pid(int fd)
+{
+    char *pid = xasprintf("postoffice %ld\n", (long)getpid());
+    int rc = write_all(fd, pid, strlen(pid)) < 0 ? -1 : 0;
+    free(pid);
+    return rc;
+}
+
+/* Create the dot-lock with our PID already in it, so a process killed while
+ * making it never leaves an empty lock that nobody can judge: written as an
+ * unnamed file (O_TMPFILE) and then linked in under its name (which fails if
+ * it exists).  Where the file system cannot, O_EXCL and a write.  Returns the
+ * descriptor, -1 when it cannot be made (errno: EEXIST held), -2 when the PID
+ * could not be written (errno). */
+static int make_lock(const char *lock)
+{
+#ifdef O_TMPFILE
+    char *dir = xstrdup(lock);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash[slash == dir] = '\0';
+    int fd = open(slash ? dir : ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    free(dir);
+    if (fd >= 0) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        if (write_pid(fd) < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -2;
+        }
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, lock, AT_SYMLINK_FOLLOW) == 0)
+            return fd;
+        int e = errno;
+        close(fd);
+        errno = e;
+        if (errno != ENOENT) /* ENOENT: no /proc; try the other way */
+            return -1;
+    } else if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+        return -1;
+    }
+#endif
+    int lfd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (lfd < 0)
+        return -1;
+    if (write_pid(lfd) < 0) {
+        int e = errno;
+        (void)unlink(lock);
+        close(lfd);
+        errno = e;
+        return -2;
+    }
+    return lfd;
+}
+
 /* Dot-lock PATH.lock, holding "postoffice PID\n" until mbox_open knows the
  * size: 0 held (*lockfd), 1 the directory allows none (EACCES/EPERM/EROFS:
  * the fcntl lock alone), -1 busy until the deadline or an error (*status). */
@@ -253,19 +310,15 @@ static int dotlock(const struct mbox_req *r, long long deadline, int *lockfd, ch
     int rc, tries = 0;
 
     for (;;) {
-        int fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        int fd = make_lock(lock);
         if (fd >= 0) {
-            char *pid = xasprintf("postoffice %ld\n", (long)getpid());
-            rc = write_all(fd, pid, strlen(pid));
-            free(pid);
-            if (rc < 0) {
-                *status = xasprintf("4.3.0 cannot write %s: %s", lock, strerror(errno));
-                (void)unlink(lock);
-                close(fd);
-                rc = -1;
-            } else {
-                *lockfd = fd;
-            }
+            *lockfd = fd;
+            rc = 0;
+            break;
+        }
+        if (fd == -2) {
+            *status = xasprintf("4.3.0 cannot write %s: %s", lock, strerror(errno));
+            rc = -1;
             break;
         }
         if (errno == EACCES || errno == EPERM || errno == EROFS) {
