@@ -93,18 +93,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct buf b;
     buf_init(&b);
-    hdr_line(&b, parts[0], parts[1]);
-    /* the name as hdr_line keeps it: field-name characters only */
-    struct buf nm;
-    buf_init(&nm);
-    for (const char *p = parts[0]; *p; p++)
-        if (*p > ' ' && *p < 0x7f && *p != ':')
-            buf_addc(&nm, *p);
-    FUZZ_CHECK(b.len > nm.len && memcmp(b.s, nm.s ? nm.s : "", nm.len) == 0,
-               "hdr_line wrote another field name");
-    check_one_line(&b, nm.s ? nm.s : "");
-    buf_free(&nm);
-    buf_reset(&b);
     hdr_from_line(parts[1], parts[2], parts[3], &b);
     FUZZ_CHECK(b.len > 6 && memcmp(b.s, "From: ", 6) == 0, "hdr_from_line does not start with From:");
     check_one_line(&b, "From");
