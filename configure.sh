@@ -103,7 +103,7 @@ need crypt.h crypt -lcrypt libcrypt-dev;            LIBS="$LIBS -lcrypt"
 
 HAVE_LIBWRAP=0 WRAP_LIBRARY=
 if [ $with_tcpwrappers != no ]; then
-    # libwrap is loaded with dlopen where a table has a rule (src/wrap.c), not
+    # libwrap is loaded with dlopen where a table has a rule (src/smtpd/tcp_wrappers.c), not
     # linked: find its run-time name and whether dlopen needs -ldl
     wraplib=$($CC -print-file-name=libwrap.so.0 2>/dev/null)
     if try_link tcpd.h hosts_access -lwrap && [ -f "$wraplib" ]; then

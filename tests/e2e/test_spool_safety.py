@@ -9,7 +9,7 @@ import pytest
 
 from conftest import IS_ROOT, read_qf
 
-MBOX_BATCH = 8  # src/runq.c MBOX_BATCH_MAX
+MBOX_BATCH = 8  # src/deliver/queue_run.c MBOX_BATCH_MAX
 FILLER = "".join(f"line {n} of the body, long enough to span a few writes\n" for n in range(60))
 
 

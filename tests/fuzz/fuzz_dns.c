@@ -6,7 +6,7 @@
  * ends at a valid name within CNAME_MAX hops; every MX host is "" (null MX)
  * or a valid host name, every PTR name valid; addresses are not repeated;
  * dns_sort_mx orders by preference and keeps the same records. */
-#include "../../src/dns.c"
+#include "../../src/route/dns.c"
 
 #include "fuzz.h"
 

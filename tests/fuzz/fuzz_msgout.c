@@ -1,4 +1,4 @@
-/* fuzz_msgout.c - msgout.h / mbox.h: the mbox and SMTP encoders.
+/* fuzz_msgout.c - message_out.h / mbox.h: the mbox and SMTP encoders.
  * The input is a queued message (LF lines).  Invariants:
  *  mbox (From_ line, ">From " escaping, blank end): the output is exactly the
  *    From_ line, the prepended lines, an empty line if the message starts with
@@ -17,8 +17,8 @@
 
 #include "fuzz.h"
 #include "mbox.h"
-#include "msgout.h"
-#include "smtpio.h"
+#include "message_out.h"
+#include "smtpd_io.h"
 #include "util.h"
 
 /* msgout's own rule for "starts with a header field". */

@@ -1,4 +1,4 @@
-/* fuzz_qfile.c - ctl.h and qfile.h: control records and the queue file.
+/* fuzz_qfile.c - queue_records.h and queue_file.h: control records and the queue file.
  * Invariants: ctl_parse -> ctl_format -> ctl_parse -> ctl_format is a fixed
  * point (and holds no control byte but LF); validlen lies within the text;
  * a loaded queue file's data and valid end lie within the file, and the
@@ -8,10 +8,10 @@
 
 #include <errno.h>
 
-#include "ctl.h"
+#include "queue_records.h"
 #include "envelope.h"
 #include "fuzz.h"
-#include "qfile.h"
+#include "queue_file.h"
 #include "util.h"
 
 /* Decoded values may hold any byte but NUL (%XX escapes); the text form of

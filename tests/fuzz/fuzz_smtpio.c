@@ -1,4 +1,4 @@
-/* fuzz_smtpio.c - smtpio.h: command lines and the DATA reader, on a stream.
+/* fuzz_smtpio.c - smtpd_io.h: command lines and the DATA reader, on a stream.
  * The input is what a client sends: command lines; after a line "DATA" the
  * message data up to the end mark, then more commands.
  * Invariants: a command line holds no LF, is at most max bytes, and *bare_cr
@@ -13,7 +13,7 @@
 
 #include "address.h"
 #include "fuzz.h"
-#include "smtpio.h"
+#include "smtpd_io.h"
 #include "util.h"
 
 static int sink(void *arg, const char *p, size_t n)

@@ -1,4 +1,4 @@
-/* fuzz_smtpreply.c - smtpc.h: the SMTP reply parser (hostile servers).
+/* fuzz_smtpreply.c - smtp_client.h: the SMTP reply parser (hostile servers).
  * The input is split into lines at LF (a CR before it dropped) and fed reply
  * by reply.  Invariants: codes are 200-559 and the same on every line; kept
  * text is printable ASCII; at most SMTPC_LINES_MAX lines; a failure has a
@@ -7,7 +7,7 @@
 #include "compat.h"
 
 #include "fuzz.h"
-#include "smtpc.h"
+#include "smtp_client.h"
 #include "util.h"
 
 static void check_reply(const struct smtp_reply *r)

@@ -33,10 +33,10 @@
 #include "dns.h"
 #include "log.h"
 #include "mx.h"
-#include "remote.h"
+#include "remote_session.h"
 #include "route.h"
-#include "runq.h"
-#include "smtpc.h"
+#include "queue_run.h"
+#include "smtp_client.h"
 #include "spool.h"
 #include "util.h"
 

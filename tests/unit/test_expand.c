@@ -309,7 +309,7 @@ static void test_unknown_user(void **state)
     targets_free(&t);
 }
 
-static void test_remote(void **state)
+static void test_remote_session(void **state)
 {
     struct fx *f = *state;
     struct targets t;
@@ -795,7 +795,7 @@ int main(void)
         cmocka_unit_test(test_alias_without_db),
         cmocka_unit_test(test_user_case_insensitive),
         cmocka_unit_test(test_unknown_user),
-        cmocka_unit_test(test_remote),
+        cmocka_unit_test(test_remote_session),
         cmocka_unit_test(test_loop),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_loop_to_account),

@@ -1,5 +1,5 @@
 /* test_smtp_reply.c - the SMTP client's reply parser (hostile replies), status
- * strings.  (The message body is msgout's: tests/unit/test_msgout.c and the
+ * strings.  (The message body is msgout's: tests/unit/test_message_out.c and the
  * e2e tests.) */
 #include "compat.h"
 

@@ -27,7 +27,7 @@
 #include "smtp_cache.h"
 #include "smtp_conn.h"
 #include "smtp_txn.h"
-#include "smtpc.h"
+#include "smtp_client.h"
 #include "util.h"
 
 struct fx {

@@ -22,9 +22,9 @@
 #include <cmocka.h>
 
 #include "conf.h"
-#include "ctl.h"
+#include "queue_records.h"
 #include "pickup.h"
-#include "qfile.h"
+#include "queue_file.h"
 #include "spool.h"
 #include "util.h"
 

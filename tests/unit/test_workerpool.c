@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "dworker.h"
+#include "delivery_worker.h"
 #include "msg.h"
 #include "util.h"
 #include "workerpool.h"

@@ -1,0 +1,344 @@
+/* main.c - personalities (argv[0]) and the command line.
+ *
+ *   postoffice -bd -q5    daemon        sendmail [-t] [-i] [-f addr] rcpt...
+ *   mailq   (= -bp)       runq (= -bq)  newaliases (= -bi)   smtpd (= -bd)
+ *
+ * Not setuid: every mode runs with the caller's own privileges. */
+#include "compat.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "aliases.h"
+#include "child.h"
+#include "conf.h"
+#include "master.h"
+#include "envelope.h"
+#include "log.h"
+#include "mailq.h"
+#include "queue_run.h"
+#include "session.h"
+#include "spool.h"
+#include "submit.h"
+#include "util.h"
+
+struct cli {
+    char mode;              /* m p q i s d D */
+    const char *cfile;      /* -C */
+    struct strlist sets;    /* -o name=value, in order */
+    long interval;          /* -qN: seconds between queue runs, 0 = none */
+    int verbose, audit, foreground;
+    const char *peer;       /* -bs -R ADDR: play a network client at ADDR */
+    struct submit_opts sub;
+};
+
+static const char *basename_of(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static char default_mode(const char *name)
+{
+    if (!strcasecmp(name, "mailq"))
+        return 'p';
+    if (!strcasecmp(name, "runq"))
+        return 'q';
+    if (!strcasecmp(name, "newaliases"))
+        return 'i';
+    if (!strcasecmp(name, "smtpd"))
+        return 'd';
+    return 'm'; /* postoffice, sendmail, send-mail */
+}
+
+/* A command-line error: one line saying what to fix. */
+PO_NORETURN static void usage(const char *why)
+{
+    say("%s (sendmail(8) lists the options)", why);
+    exit(EX_USAGE);
+}
+
+static int parse_notify(const char *v)
+{
+    int bits = 0;
+    struct strlist l;
+    sl_init(&l);
+    sl_split(&l, v, ",");
+    for (size_t i = 0; i < l.n; i++) {
+        if (!strcasecmp(l.v[i], "never"))
+            bits |= DSN_NEVER;
+        else if (!strcasecmp(l.v[i], "success"))
+            bits |= DSN_SUCCESS;
+        else if (!strcasecmp(l.v[i], "failure"))
+            bits |= DSN_FAILURE;
+        else if (!strcasecmp(l.v[i], "delay"))
+            bits |= DSN_DELAY;
+        else
+            usage("-N takes never, or a list of success, failure, delay");
+    }
+    sl_free(&l);
+    return bits;
+}
+
+/* -q, -q30m, -q1h: a bare -q runs the queue once. */
+static void parse_q(struct cli *cl, const char *rest)
+{
+    if (!*rest) {
+        if (cl->mode == 'm')
+            cl->mode = 'q';
+        return;
+    }
+    long secs;
+    if (config_parse_time(rest, 60, &secs) < 0 || secs <= 0)
+        usage("-q takes an interval such as -q5 (minutes), -q30m, -q1h or -q1d");
+    cl->interval = secs;
+}
+
+/* sendmail's -oX flags that are not configuration settings. */
+static int sendmail_o(struct cli *cl, const char *rest)
+{
+    if (!strcmp(rest, "i")) {
+        cl->sub.dot_ends = 0;
+        return 1;
+    }
+    if (!strcmp(rest, "dq")) {
+        cl->sub.queue_only = 1;
+        return 1;
+    }
+    /* delivery/error modes and the like have no meaning here */
+    static const char *const ignored[] = {"db", "di", "ds", "em", "ee", "ep",
+                                          "eq", "ew", "m", "o", NULL};
+    for (size_t i = 0; ignored[i]; i++)
+        if (!strcmp(rest, ignored[i]))
+            return 1;
+    return 0;
+}
+
+/* sendmail's -O Name=value: IgnoreDots and DeliveryMode=queue mean something
+ * here; every other long option is accepted and ignored. */
+static void sendmail_O(struct cli *cl, const char *v)
+{
+    size_t n = strcspn(v, "=");
+    const char *val = v[n] == '=' ? v + n + 1 : "true";
+    if (n == 10 && !strncasecmp(v, "IgnoreDots", n))
+        cl->sub.dot_ends = strchr("tTyY1", val[0]) == NULL;
+    else if (n == 12 && !strncasecmp(v, "DeliveryMode", n) && strchr("qQ", val[0]))
+        cl->sub.queue_only = 1;
+}
+
+/* Flags that take a value, attached ("-fbob") or as the next argument
+ * ("-f bob"), as getopt's "f:"; -q and -d take only an attached one, which may
+ * be empty ("-q", "-q30m").  Every other flag may be grouped ("-ti"). */
+#define VALUE_FLAGS "bfrFCNRoOBhLXA"
+#define ATTACHED_FLAGS "qd"
+
+/* Flag f with value v (NULL for a flag without one). */
+static void parse_flag(struct cli *cl, char f, const char *v)
+{
+    switch (f) {
+    case 'b':
+        if (!v[0] || v[1] || !strchr("mpqisdDv", v[0]))
+            usage("unknown mode: -bm, -bp, -bq, -bi, -bs, -bd and -bD are known");
+        if (v[0] == 'v')
+            usage("-bv (verify addresses) is not built in postoffice");
+        cl->mode = v[0];
+        break;
+    case 'I': cl->mode = 'i'; break; /* sendmail's old name of -bi */
+    case 't': cl->sub.extract = 1; break;
+    case 'i': cl->sub.dot_ends = 0; break;
+    case 'v': cl->verbose = 1; cl->sub.verbose = 1; break;
+    case 'a': cl->audit = 1; break;
+    case 'd': cl->foreground = 1; break; /* -d, -d0.1: stay in the foreground */
+    case 'f':
+    case 'r': cl->sub.from = v; break;
+    case 'F': cl->sub.fullname = v; break;
+    case 'C': cl->cfile = v; break;
+    case 'q': parse_q(cl, v); break;
+    case 'N': cl->sub.notify = parse_notify(v); break;
+    case 'R': /* sendmail: DSN RET=hdrs|full; with -bs: the client address */
+        cl->peer = v;
+        cl->sub.ret_hdrs = !strcasecmp(v, "hdrs");
+        break;
+    case 'o':
+        if (!sendmail_o(cl, v))
+            sl_add(&cl->sets, v);
+        break;
+    case 'O': sendmail_O(cl, v); break;
+    /* sendmail flags with no meaning here: accepted and ignored */
+    case 'B': case 'h': case 'L': case 'X': case 'A':
+    case 'm': case 'n': case 'U': case 'G': break;
+    default: {
+        char msg[64];
+        snprintf(msg, sizeof msg, "unknown option -%c", f ? f : '?');
+        usage(msg);
+    }
+    }
+}
+
+/* One argument holding a group of flags ("-ti", "-tf bob", "-oi"); *i moves
+ * past a value taken from the next argument. */
+static void parse_group(struct cli *cl, int argc, char **argv, int *i)
+{
+    for (const char *p = argv[*i] + 1; *p; p++) {
+        char f = *p;
+        if (f == 'V') {
+            if (p[1])
+                usage("-V takes no value (it prints the version)");
+            printf("postoffice %s\n", PO_VERSION);
+            exit(0);
+        }
+        if (strchr(ATTACHED_FLAGS, f)) {
+            parse_flag(cl, f, p + 1);
+            return;
+        }
+        if (!strchr(VALUE_FLAGS, f)) {
+            parse_flag(cl, f, NULL);
+            continue;
+        }
+        if (!p[1] && *i + 1 >= argc) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "option -%c needs a value", f);
+            usage(msg);
+        }
+        parse_flag(cl, f, p[1] ? p + 1 : argv[++*i]);
+        return;
+    }
+}
+
+static void parse_cli(struct cli *cl, int argc, char **argv)
+{
+    int i;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || !a[1])
+            break;
+        parse_group(cl, argc, argv, &i);
+    }
+    for (; i < argc; i++)
+        sl_add(&cl->sub.rcpts, argv[i]);
+}
+
+static int load_config(struct config *c, const struct cli *cl)
+{
+    struct config_ctx ctx = {getuid() == 0, 0};
+    int rc;
+    if (cl->cfile) {
+        rc = config_load(c, cl->cfile, 1, &ctx);
+    } else {
+        ctx.secure_check = 1;
+        rc = config_load(c, PATH_CONFIG, 0, &ctx);
+        ctx.secure_check = 0;
+    }
+    for (size_t i = 0; rc == 0 && i < cl->sets.n; i++)
+        rc = config_set(c, cl->sets.v[i], "-o", &ctx);
+    if (cl->audit)
+        c->audit = 1;
+    return rc;
+}
+
+static int run_newaliases(const struct config *c)
+{
+    long count = 0, longest = 0;
+    char *err = NULL;
+    struct strlist warn;
+    sl_init(&warn);
+    int rc = aliases_build_warn(c->aliases, &count, &longest, &warn, &err);
+    for (size_t i = 0; i < warn.n; i++)
+        say("%s", warn.v[i]);
+    sl_free(&warn);
+    if (rc < 0) {
+        say("%s", err ? err : "cannot build the aliases database");
+        free(err);
+        return rc == -1 ? EX_NOINPUT : EX_CANTCREAT;
+    }
+    fprintf(stderr, "%s: %ld aliases, longest %ld bytes\n", c->aliases, count, longest);
+    return 0;
+}
+
+/* Create the queue (owned by user=, or by the caller when not root) if it or its
+ * maildrop is missing.  Ordinary users can't and needn't: they use the maildrop. */
+static void ensure_queue(const struct config *c)
+{
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (geteuid() == 0) {
+        struct passwd *pw = getpwnam(c->user);
+        if (!pw) {
+            say("the unprivileged account %s (user=) does not exist; create it or "
+                "set user= in %s", c->user, c->confpath);
+            exit(EX_NOUSER);
+        }
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    } else if (access(c->queuedir, F_OK) == 0) {
+        struct stat st;
+        if (stat(c->queuedir, &st) < 0 || st.st_uid != uid)
+            return;
+    }
+    if (spool_setup(c->queuedir, uid, gid) < 0)
+        say("cannot set up the queue %s: %s", c->queuedir, strerror(errno));
+}
+
+static int dispatch(struct config *c, struct cli *cl)
+{
+    if (cl->mode != 'p' && cl->mode != 'i')
+        ensure_queue(c);
+    struct runq_opts ro = {.force = 1, .verbose = cl->verbose};
+    switch (cl->mode) {
+    case 'm':
+        if (cl->interval && cl->sub.rcpts.n == 0)
+            return master_main(c, cl->foreground, cl->interval, 0);
+        return submit_main(c, &cl->sub);
+    case 'p':
+        return mailq_print(c, stdout);
+    case 'q':
+        return runq_run(c, &ro);
+    case 'i':
+        return run_newaliases(c);
+    case 's':
+        return cl->peer ? session_run_stdio_peer(c, cl->peer) : session_run_stdio(c);
+    case 'd':
+    case 'D':
+        return master_main(c, cl->mode == 'D' || cl->foreground, cl->interval, 1);
+    }
+    return EX_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    child_set_argv(argc, argv); /* first: copies argv, so names below stay put */
+    const char *name = basename_of(argv[0] ? argv[0] : "postoffice");
+    log_open(name, 0);
+    struct cli cl;
+    memset(&cl, 0, sizeof cl);
+    cl.sub.dot_ends = 1;
+    sl_init(&cl.sets);
+    sl_init(&cl.sub.rcpts);
+    cl.mode = default_mode(name);
+    parse_cli(&cl, argc, argv);
+    if (cl.mode != 'm' && cl.sub.rcpts.n)
+        usage("recipients are only taken when sending mail (-bm)");
+    if (cl.verbose)
+        log_set_stderr(1);
+
+    struct config c;
+    config_defaults(&c);
+    int rc = load_config(&c, &cl);
+    if (rc == 0)
+        rc = dispatch(&c, &cl);
+    config_free(&c);
+    sl_free(&cl.sets);
+    sl_free(&cl.sub.rcpts);
+    return rc;
+}

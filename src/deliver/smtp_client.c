@@ -1,0 +1,132 @@
+/* smtp_client.c - the SMTP client's batch: route the recipients of one domain
+ * (mx.h), try MX host by MX host and address by address, reusing cached
+ * connections (smtp_cache.h), run the transaction (smtp_txn.h), log one line
+ * per recipient.  Runs unprivileged (the caller forks and drops first). */
+#include "compat.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "mx.h"
+#include "smtp_cache.h"
+#include "smtp_conn.h"
+#include "smtp_txn.h"
+#include "smtp_client.h"
+#include "util.h"
+
+static void log_results(const struct envelope *e, struct smtp_rcpt *rs, size_t n)
+{
+    long delay = (long)(time(NULL) - e->ctime);
+    for (size_t i = 0; i < n; i++) {
+        const struct smtpc_result *x = rs[i].res;
+        const char *word = x->outcome == SO_SENT ? "sent"
+                           : x->outcome == SO_BOUNCED ? "bounced"
+                                                      : "deferred";
+        char *to = str_sanitize(rs[i].addr, strlen(rs[i].addr));
+        const char *sp = strchr(x->status, ' ');
+        int dl = sp ? (int)(sp - x->status) : (int)strlen(x->status);
+        log_info("%s: to=<%s>, relay=%s, delay=%lds, dsn=%.*s, status=%s (%s)", e->qid, to,
+                 x->relay ? x->relay : "none", delay < 0 ? 0 : delay, dl, x->status, word,
+                 sp ? sp + 1 : "");
+        free(to);
+    }
+}
+
+static size_t open_count(const struct smtp_rcpt *rs, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += !rs[i].final;
+    return k;
+}
+
+/* A connection to address a of host mh, from the cache or new (greeting and
+ * EHLO done).  On failure k->fd < 0 and k->err says why. */
+static struct smtp_conn *get_conn(struct smtpc_cache *cc, const struct config *c, int verbose,
+                                  const struct mx_host *mh, size_t a)
+{
+    struct smtp_conn *k = smtp_cache_take(cc, &mh->addrs[a], verbose);
+    if (!k)
+        k = smtp_conn_new(c, verbose, &mh->addrs[a]);
+    smtp_conn_name(k, mh->name); /* the name this route knows the address by */
+    if (k->fd >= 0) {
+        if (verbose)
+            fprintf(stderr, "%s REUSE (%s)\n", k->addr, k->relay);
+        return k;
+    }
+    smtp_conn_open(k);
+    return k;
+}
+
+size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cache *cache,
+                     const char *domain, const struct envelope *e,
+                     const struct msgdata *data, const size_t *idx, size_t n, int verbose,
+                     struct smtpc_result *res)
+{
+    struct smtp_rcpt *rs = xcalloc(n ? n : 1, sizeof *rs);
+    struct sigaction ign, oldpipe;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, &oldpipe); /* a peer that hangs up is an error, not a signal */
+    for (size_t i = 0; i < n; i++) {
+        memset(&res[i], 0, sizeof res[i]);
+        rs[i].addr = e->rcpts[idx[i]].addr;
+        rs[i].r = &e->rcpts[idx[i]];
+        rs[i].res = &res[i];
+        smtp_rcpt_set(&rs[i], SO_DEFERRED, "4.4.1 no mail host could be reached", NULL, 0);
+    }
+    struct mx_route route;
+    char *why = NULL;
+    int eightbit;
+    long long size = smtp_wire_size(data, &eightbit);
+    enum mx_status ms = mx_route(d, c, domain, &route, &why);
+    if (ms != MX_OK) {
+        for (size_t i = 0; i < n; i++)
+            smtp_rcpt_set(&rs[i], ms == MX_PERMFAIL ? SO_BOUNCED : SO_DEFERRED, why, NULL, 1);
+        free(why);
+        goto out;
+    }
+    for (size_t h = 0; h < route.n && open_count(rs, n); h++) {
+        const struct mx_host *mh = &route.hosts[h];
+        for (size_t a = 0; a < mh->naddrs && open_count(rs, n); a++) {
+            struct smtp_conn *k = get_conn(cache, c, verbose, mh, a);
+            if (k->fd < 0) {
+                log_info("%s: %s", e->qid, k->err); /* then the next address or MX host */
+                for (size_t i = 0; i < n; i++)
+                    if (!rs[i].final)
+                        smtp_rcpt_set(&rs[i], SO_DEFERRED, k->err, k, 0);
+                smtp_conn_free(k);
+                continue;
+            }
+            smtp_txn(k, e, data, size, eightbit || (e->flags & ENV_8BIT), rs, n);
+            if (cache && k->fd >= 0) {
+                smtp_cache_put(cache, k);
+            } else {
+                smtp_conn_quit(k);
+                smtp_conn_free(k);
+            }
+        }
+    }
+    mx_route_free(&route);
+out:
+    log_results(e, rs, n);
+    size_t deferred = 0;
+    for (size_t i = 0; i < n; i++)
+        deferred += res[i].outcome == SO_DEFERRED;
+    free(rs);
+    sigaction(SIGPIPE, &oldpipe, NULL);
+    return deferred;
+}
+
+void smtpc_results_free(struct smtpc_result *res, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(res[i].status);
+        free(res[i].mta);
+        free(res[i].relay);
+    }
+}

@@ -1,0 +1,82 @@
+/* smtp_conn.h - one connection of the SMTP client to a server: the TCP
+ * connect (bounded by connect-timeout=), the greeting, EHLO (HELO when EHLO is
+ * refused) and the extensions it offers, commands (one write per pipelined
+ * group, RFC 2920), replies read and parsed strictly (smtp_reply.h), QUIT.
+ *
+ * Called by the transaction (smtp_txn.h), the connection cache (smtp_cache.h)
+ * and the batch (smtp_client.h), in the remote-delivery process, which runs as the
+ * unprivileged user= (the caller forks and drops first).  The peer is hostile:
+ * no reply line longer than SMTPC_LINE_MAX is buffered.
+ *
+ * Failures: every function that talks returns -1 when the connection is
+ * unusable; then the descriptor is closed (fd < 0) and err holds why, as
+ * "4.x.x relay: text" (printable), ready to be a recipient's status.  With
+ * verbose, the dialogue goes to stderr. */
+#ifndef PO_SMTP_CONN_H
+#define PO_SMTP_CONN_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "conf.h"
+#include "smtp_reply.h"
+#include "util.h"
+
+#define SMTPC_LINE_MAX 2048 /* longest reply line we accept (RFC 5321: 512) */
+
+/* RFC 5321 4.5.3.2 client timeouts, in seconds (smtp_tmo caps them) */
+#define SMTP_TMO_GREETING 300
+#define SMTP_TMO_MAIL 300
+#define SMTP_TMO_RCPT 300
+#define SMTP_TMO_DATA 120
+#define SMTP_TMO_BLOCK 180
+#define SMTP_TMO_DOT 600
+#define SMTP_TMO_QUIT 10
+
+struct smtp_conn {
+    int fd;                     /* -1 when not (or no longer) connected */
+    const struct config *c;
+    int verbose;                /* print the dialogue on stderr */
+    char *host;                 /* name for Remote-MTA (owned) */
+    struct sockaddr_storage ss; /* the peer, for reuse from the cache */
+    char *relay;                /* host[addr]:port */
+    char addr[64];              /* address text for the transcript */
+    struct buf in;              /* bytes read and not consumed */
+    struct buf out;             /* pipelined commands not sent yet */
+    int corked;                 /* collect commands in out (PIPELINING) */
+    int body_started;           /* the message text of this transaction has started */
+    int ext_pipelining, ext_8bitmime, ext_smtputf8, ext_size, ext_dsn;
+    long long size_limit;       /* from SIZE n, 0 = none declared */
+    char *err;                  /* why the connection failed: "4.x.x text", malloc'd */
+};
+
+/* A new, unconnected connection to ss (free with smtp_conn_free). */
+struct smtp_conn *smtp_conn_new(const struct config *c, int verbose,
+                                const struct sockaddr_storage *ss);
+/* Name the peer host (the name the route knows the address by): sets host,
+ * addr and relay ("host[addr]:port", or "[literal]:port"). */
+void smtp_conn_name(struct smtp_conn *k, const char *host);
+/* Connect, read the greeting, EHLO (or HELO) and note the extensions.
+ * 0, or -1 (connection closed, err set: 4.4.1 for connect, greeting, HELO). */
+int smtp_conn_open(struct smtp_conn *k);
+/* QUIT (the answer changes nothing) and close; nothing when not connected. */
+void smtp_conn_quit(struct smtp_conn *k);
+/* Close if open and free k. */
+void smtp_conn_free(struct smtp_conn *k);
+
+/* The RFC 5321 wait rfc, capped by timeout= when that is below 300 s. */
+long smtp_tmo(const struct smtp_conn *k, long rfc);
+/* Record why the connection failed ("4.x.x ..."), close it. */
+void smtp_conn_fail(struct smtp_conn *k, const char *fmt, ...) PO_PRINTF(2, 3);
+/* Send n bytes within secs seconds.  0 or -1 (connection failed). */
+int smtp_send_bytes(struct smtp_conn *k, const char *p, size_t n, long secs);
+/* Send cmd with CRLF, or, when corked, add it to the pending group. */
+int smtp_send_cmd(struct smtp_conn *k, const char *cmd, long secs);
+/* Start collecting commands; smtp_uncork sends the group in one write. */
+void smtp_cork(struct smtp_conn *k);
+int smtp_uncork(struct smtp_conn *k, long secs);
+/* Read one whole reply into r (emptied first) within secs seconds.  0, or
+ * -1 on timeout, EOF, an overlong line or a protocol error (failed). */
+int smtp_read_reply(struct smtp_conn *k, struct smtp_reply *r, long secs);
+
+#endif

@@ -1,0 +1,489 @@
+/* master.c - the daemon's master process (master.h).
+ *
+ * ROOT: runs as root in the master.  What it does as root: create the queue
+ * directory and trigger FIFO, write the pid file, fork queue runs (they need
+ * root to become mailbox owners), reap, and drive the listener (binding,
+ * session children: listener.c) and the delivery workers (workerpool.c).  It
+ * never parses network input; from its children it reads msg.h messages
+ * only, through those two modules. */
+#include "compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "listener.h"
+#include "log.h"
+#include "master.h"
+#include "privs.h"
+#include "queue_run.h"
+#include "spool.h"
+#include "workerpool.h"
+
+struct master {
+    const struct config *c;
+    struct config *owned;         /* a reloaded configuration we must free */
+    const struct master_opts *o;
+    struct listener l;
+    struct workerpool wp;
+    pid_t runq_pid;               /* the queue run going, or 0 */
+    int sigfd;                    /* read end of the self-pipe */
+    int trigger;                  /* QUEUEDIR/trigger FIFO, or -1 */
+    long long next_run;           /* now_ms() of the next periodic queue run */
+    int rerun;                    /* a run is wanted (a trigger came, maybe while a
+                                     run was going): started when none is going
+                                     and TRIGGER_MIN_MS have passed since the last */
+    long long last_run;           /* now_ms() when the last queue run started */
+    int stop, hup;
+};
+
+/* The self-pipe: the one piece of state a signal handler must reach.  Signals
+ * only write their number; all work happens in the poll loop. */
+static int sigpipe_w = -1;
+
+static void on_signal(int sig)
+{
+    int e = errno;
+    unsigned char b = (unsigned char)sig;
+    if (sigpipe_w >= 0 && write(sigpipe_w, &b, 1) < 0) {
+        /* the pipe is full: enough signals are already waiting */
+    }
+    errno = e;
+}
+
+/* What every child of the master does first (the listener and the worker
+ * pool call it, after taking the descriptors they keep): forget the
+ * master's descriptors and signal handling. */
+static void in_child(void *arg)
+{
+    struct master *m = arg;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    sa.sa_handler = SIG_IGN; /* a closed connection is a write error, not death */
+    sigaction(SIGPIPE, &sa, NULL);
+    /* on_signal is no longer installed, so sigpipe_w can be closed without
+     * resetting the variable (a write there would give every session child
+     * a private copy of our .data page) */
+    listener_close_in_child(&m->l);
+    wp_close_in_child(&m->wp);
+    close(sigpipe_w);
+    close(m->sigfd);
+    if (m->trigger >= 0)
+        close(m->trigger);
+}
+
+static void reap(struct master *m)
+{
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (listener_reaped(&m->l, pid))
+            continue;
+        const char *what = NULL;
+        if (wp_reaped(&m->wp, pid)) {
+            what = "delivery";
+        } else if (pid == m->runq_pid) {
+            what = "queue run";
+            m->runq_pid = 0;
+        }
+        if (what && WIFSIGNALED(st))
+            log_err("%s process %ld killed by signal %d", what, (long)pid, WTERMSIG(st));
+    }
+}
+
+/* ---- queue runs ---- */
+
+/* At most one queue run per this many ms on triggers: the FIFO is writable by
+ * every user, and a flood of writes must cost O(runs), not O(writes). */
+#define TRIGGER_MIN_MS 1000
+
+static void runq_child(void *arg, int report_fd)
+{
+    struct master *m = arg;
+    (void)report_fd;
+    in_child(m);
+    log_open("runq", log_to_stderr());
+    struct runq_opts ro = {0};
+    _exit(runq_run(m->c, &ro));
+}
+
+static void start_queue_run(struct master *m)
+{
+    if (m->runq_pid) {
+        m->rerun = 1;
+        return;
+    }
+    m->rerun = 0;
+    m->last_run = now_ms();
+    struct child_spec spec = { .title = "queue run", .extra_gid = (gid_t)-1 };
+    struct child ch;
+    if (child_start(&ch, &spec, runq_child, m) < 0)
+        log_err("cannot fork a queue run: %s", strerror(errno));
+    else
+        m->runq_pid = ch.pid;
+}
+
+/* Drain the FIFO (large reads: a pipe holds 64 KiB) and note that a run is
+ * wanted; the loop starts it (trigger_due), and does not poll the FIFO again
+ * until then: meanwhile writers only fill the pipe, at no cost to us. */
+static void drain_trigger(const struct master *m)
+{
+    static char tmp[65536];
+    if (m->trigger < 0)
+        return;
+    for (int k = 0; k < 16 && read(m->trigger, tmp, sizeof tmp) == (ssize_t)sizeof tmp; k++)
+        ;
+}
+
+static void read_trigger(struct master *m)
+{
+    drain_trigger(m);
+    m->rerun = 1;
+}
+
+/* ms until a wanted run may start: 0 now, -1 if none is wanted or one is
+ * going (its end wakes the loop through SIGCHLD). */
+static long long trigger_due(const struct master *m)
+{
+    if (!m->rerun || m->runq_pid)
+        return -1;
+    long long left = m->last_run + TRIGGER_MIN_MS - now_ms();
+    return left > 0 ? left : 0;
+}
+
+/* Queue directory and trigger FIFO owned by user=. */
+static void open_trigger(struct master *m)
+{
+    struct ident id;
+    memset(&id, 0, sizeof id);
+    if (getuid() == 0 && privs_lookup(m->c->user, &id) == 0) {
+        if (spool_setup(m->c->queuedir, id.uid, id.gid) < 0)
+            log_err("cannot set up %s: %s", m->c->queuedir, strerror(errno));
+        privs_free(&id);
+    } else if (getuid() != 0) {
+        if (spool_setup(m->c->queuedir, getuid(), getgid()) < 0)
+            log_err("cannot set up %s: %s", m->c->queuedir, strerror(errno));
+    }
+    char *path = xasprintf("%s/trigger", m->c->queuedir);
+    /* O_RDWR: the FIFO never reports EOF while we hold a writer ourselves */
+    m->trigger = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (m->trigger < 0)
+        log_warn("no trigger FIFO %s (%s): runq cannot wake the daemon", path, strerror(errno));
+    free(path);
+}
+
+/* ---- accepted messages ---- */
+
+static void read_queued(struct master *m)
+{
+    struct strlist ids;
+    sl_init(&ids);
+    listener_read_queued(&m->l, &ids);
+    long long now = now_ms();
+    for (size_t i = 0; i < ids.n; i++)
+        wp_add(&m->wp, ids.v[i], now);
+    sl_free(&ids);
+    wp_dispatch(&m->wp, now);
+}
+
+/* ---- signals, configuration ---- */
+
+static int setup_signals(int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    sigpipe_w = fds[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    return 0;
+}
+
+static void read_signals(struct master *m)
+{
+    unsigned char sigs[64];
+    ssize_t r;
+    while ((r = read(m->sigfd, sigs, sizeof sigs)) > 0) {
+        for (ssize_t i = 0; i < r; i++) {
+            if (sigs[i] == SIGTERM || sigs[i] == SIGINT)
+                m->stop = 1;
+            else if (sigs[i] == SIGHUP)
+                m->hup = 1;
+        }
+    }
+    reap(m);
+}
+
+static int default_reload(struct config *fresh, void *arg)
+{
+    const struct config *old = arg;
+    /* the default file is checked for a secure path and may be missing, as
+     * at start; a -C file must exist */
+    int is_default = old->confpath && !strcmp(old->confpath, PATH_CONFIG);
+    struct config_ctx ctx = { .privileged = getuid() == 0, .secure_check = is_default };
+    config_defaults(fresh);
+    if (config_load(fresh, old->confpath, !is_default, &ctx) != 0) {
+        config_free(fresh);
+        return -1;
+    }
+    return 0;
+}
+
+static void reload(struct master *m)
+{
+    struct config *fresh = xcalloc(1, sizeof *fresh);
+    int r = m->o->reload ? m->o->reload(fresh, m->o->reload_arg)
+                         : default_reload(fresh, (void *)m->c);
+    m->hup = 0;
+    if (r != 0) {
+        free(fresh);
+        log_err("SIGHUP: the configuration has errors; keeping the running one");
+        return;
+    }
+    if (m->owned) {
+        config_free(m->owned);
+        free(m->owned);
+    }
+    m->owned = fresh;
+    m->c = fresh;
+    listener_reload(&m->l, fresh);
+    if (wp_renew(&m->wp, fresh) < 0) /* the workers have the old configuration */
+        log_err("SIGHUP: cannot make a new delivery worker socket: %s", strerror(errno));
+    log_info("SIGHUP: configuration re-read (listen= and msp= changes need a restart)");
+}
+
+static int write_pidfile(const char *path, pid_t pid)
+{
+    if (!path || !*path)
+        return 0;
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%ld\n", (long)pid);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int r = write_all(fd, tmp, (size_t)n);
+    if (close(fd) < 0)
+        r = -1;
+    return r;
+}
+
+/* ---- the loop ---- */
+
+/* How long poll may sleep: the next periodic run, a wanted run, gathering. */
+static int poll_ms(const struct master *m)
+{
+    int ms = m->o->queue_interval > 0 ? ms_left(m->next_run) : -1;
+    if (m->rerun || m->wp.pending.n)
+        ms = ms < 0 || ms > 1000 ? 1000 : ms; /* retry when a slot frees */
+    long long due = trigger_due(m);
+    if (due > 0 && due < ms)
+        ms = (int)due;
+    int g = wp_gather_left(&m->wp, now_ms());
+    if (g > 0 && (ms < 0 || g < ms))
+        ms = g;
+    return ms;
+}
+
+/* The timers: the periodic run, a triggered run, pending ids. */
+static void due_work(struct master *m)
+{
+    if (m->hup)
+        reload(m);
+    if (m->o->queue_interval > 0 && now_ms() >= m->next_run) {
+        start_queue_run(m);
+        m->next_run = now_ms() + (long long)m->o->queue_interval * 1000;
+    }
+    if (trigger_due(m) == 0) {
+        drain_trigger(m); /* what came meanwhile: this run covers it */
+        start_queue_run(m);
+    }
+    wp_dispatch(&m->wp, now_ms());
+}
+
+static void serve(struct master *m)
+{
+    size_t nls = m->l.nls;
+    struct pollfd *p = xcalloc(nls + 4, sizeof *p);
+    if (m->o->queue_interval > 0)
+        m->next_run = now_ms();
+    while (!m->stop) {
+        due_work(m);
+        size_t n = 0;
+        for (size_t i = 0; i < nls; i++)
+            p[n++] = (struct pollfd){ .fd = m->l.ls[i].fd, .events = POLLIN };
+        p[n++] = (struct pollfd){ .fd = m->sigfd, .events = POLLIN };
+        p[n++] = (struct pollfd){ .fd = m->l.notify[0], .events = POLLIN };
+        /* -1 is ignored: no trigger FIFO, or a run is already wanted */
+        p[n++] = (struct pollfd){ .fd = m->rerun ? -1 : m->trigger, .events = POLLIN };
+        p[n++] = (struct pollfd){ .fd = m->wp.sock[0],
+                                  .events = POLLIN | (m->wp.send_blocked ? POLLOUT : 0) };
+        int r = poll(p, n, poll_ms(m));
+        if (r < 0 && errno != EINTR) {
+            log_err("poll: %s", strerror(errno));
+            break;
+        }
+        if (r <= 0)
+            continue;
+        if (p[nls].revents)
+            read_signals(m);
+        if (p[nls + 1].revents)
+            read_queued(m);
+        if (m->trigger >= 0 && p[nls + 2].revents)
+            read_trigger(m);
+        if (p[nls + 3].revents & POLLIN)
+            wp_read_done(&m->wp);
+        for (size_t i = 0; i < nls && !m->stop; i++)
+            if (p[i].revents & POLLIN)
+                listener_accept(&m->l, i);
+    }
+    free(p);
+}
+
+static void master_free(struct master *m)
+{
+    listener_free(&m->l);
+    wp_free(&m->wp);
+    if (m->trigger >= 0)
+        close(m->trigger);
+    if (m->owned) {
+        config_free(m->owned);
+        free(m->owned);
+    }
+}
+
+/* Leave the terminal (-bd): the parent writes the pid file and returns
+ * with *parent set; the child goes on.  In the foreground (-bD) the pid file
+ * names us.  0 or a sysexits code.  The one fork outside the child runner:
+ * the detached master is not anyone's child to report to. */
+static int detach(struct master *m, int *parent)
+{
+    const struct config *c = m->c;
+    *parent = 0;
+    if (m->o->foreground) {
+        if (write_pidfile(c->pidfile, getpid()) < 0) {
+            say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
+            return EX_CANTCREAT;
+        }
+        return 0;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        say("fork: %s", strerror(errno));
+        return EX_OSERR;
+    }
+    if (pid > 0) {
+        /* the sockets listen already: tell the truth and leave */
+        *parent = 1;
+        if (write_pidfile(c->pidfile, pid) < 0) {
+            say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
+            kill(pid, SIGTERM);
+            return EX_CANTCREAT;
+        }
+        return 0;
+    }
+    setsid();
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        if (!log_to_stderr())
+            dup2(null, 2);
+        if (null > 2)
+            close(null);
+    }
+    return 0;
+}
+
+/* Sockets, pipes, detaching.  0, or a sysexits code (*parent: the caller is
+ * the parent of the detached master and returns). */
+static int master_open(struct master *m, int *parent)
+{
+    const struct master_opts *o = m->o;
+    int rc = listener_open(&m->l, m->c, o->listen);
+    if (rc)
+        return rc;
+    if (wp_init(&m->wp, m->c) < 0) {
+        say("socketpair: %s", strerror(errno));
+        return EX_OSERR;
+    }
+    m->l.in_child = m->wp.in_child = in_child;
+    m->l.in_child_arg = m->wp.in_child_arg = m;
+    rc = detach(m, parent);
+    if (rc || *parent)
+        return rc;
+    int sig[2];
+    if (setup_signals(sig) < 0) {
+        log_err("pipe: %s", strerror(errno));
+        return EX_OSERR;
+    }
+    m->sigfd = sig[0];
+    return 0;
+}
+
+int master_run(const struct config *c, const struct master_opts *o)
+{
+    struct master m;
+    memset(&m, 0, sizeof m);
+    m.c = c;
+    m.o = o;
+    m.trigger = m.sigfd = -1;
+    m.wp.sock[0] = m.wp.sock[1] = -1;
+    if (o->foreground) /* -bD: systemd and tests read the log on stderr */
+        log_set_stderr(1);
+    if (!o->listen && o->queue_interval <= 0) {
+        say("nothing to do: give -bd to listen or -qN to run the queue every N minutes");
+        return EX_USAGE;
+    }
+    if (c->relay && o->listen)
+        log_warn("WARNING: relay is set: this server relays mail for anyone (an open relay)");
+    int parent = 0;
+    int rc = master_open(&m, &parent);
+    if (rc || parent) {
+        master_free(&m);
+        return rc;
+    }
+    child_set_cmdline("master");
+    open_trigger(&m);
+    listener_load_user(&m.l);
+    log_info("postoffice %s: accepting connections", PO_VERSION);
+    listener_spare(&m.l);
+    serve(&m);
+    listener_stop(&m.l);
+    log_info("stopping");
+    if (c->pidfile && *c->pidfile)
+        unlink(c->pidfile);
+    close(m.sigfd);
+    close(sigpipe_w);
+    sigpipe_w = -1;
+    master_free(&m);
+    return 0;
+}
+
+int master_main(const struct config *c, int foreground, long queue_interval_secs,
+                int listen)
+{
+    struct master_opts o = { .foreground = foreground, .listen = listen,
+                             .queue_interval = queue_interval_secs };
+    return master_run(c, &o);
+}

@@ -1,0 +1,1023 @@
+/* session.c - the SMTP server state machine (RFC 5321, 1870, 2034, 2920, 6152,
+ * 6531).  Runs unprivileged: in the daemon's per-connection child after it
+ * dropped to user=, or as the invoking user for -bs.
+ *
+ * Structure: a command table (verb -> handler), a reply helper that always puts
+ * an RFC 3463 code after the reply code, and the EHLO keyword list built in one
+ * place, so STARTTLS, AUTH and DSN slot in as more table entries and keywords. */
+#include "compat.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include "address.h"
+#include "expand.h"
+#include "audit.h"
+#include "dns.h"
+#include "envelope.h"
+#include "log.h"
+#include "msg.h"
+#include "policy.h"
+#include "privs.h"
+#include "received.h"
+#include "route.h"
+#include "session.h"
+#include "smtpd_io.h"
+#include "spool.h"
+#include "tcp_wrappers.h"
+
+#define HELO_MAX 255
+#define BANNER_MAX 4096
+
+enum sstate { S_START, S_GREETED, S_MAIL, S_RCPT };
+
+struct session {
+    const struct config *c;
+    struct smtpio io;
+    struct dns_ctx *dns;
+    struct client cl;
+    const struct session_conn *conn; /* NULL for -bs */
+    long long start_ms;
+    enum sstate state;
+    int esmtp;
+    char *helo;
+    char *dead;           /* refused client: only QUIT is served; the reason */
+    char *warning;        /* forbidden=accept/folder: why the client is marked */
+    char *local_user;     /* -bs: the invoking user */
+    int errors;
+    int quit;
+    int closing;          /* end the session after the current reply */
+    int tempfail;         /* the client check itself failed: 421, not 554 */
+    int last_code;
+    struct envelope env;  /* the transaction (valid in S_MAIL, S_RCPT) */
+    long long declared_size;
+    struct buf why;
+};
+
+/* ---- replies ---- */
+
+/* Queue one reply line: "CODE[-| ]X.Y.Z text".  esc_text starts with the
+ * enhanced code.  more: another line follows. */
+static void reply_line(struct session *s, int code, int more, const char *fmt, va_list ap)
+{
+    struct buf t;
+    buf_init(&t);
+    buf_vaddf(&t, fmt, ap);
+    /* nothing from the client may break the reply into lines */
+    for (size_t i = 0; i < t.len; i++)
+        if (t.s[i] == '\r' || t.s[i] == '\n' || t.s[i] == '\0')
+            t.s[i] = ' ';
+    io_printf(&s->io, "%03d%c%s\r\n", code, more ? '-' : ' ', t.s);
+    buf_free(&t);
+    s->last_code = code;
+}
+
+static void reply(struct session *s, int code, const char *fmt, ...) PO_PRINTF(3, 4);
+static void reply(struct session *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_line(s, code, 0, fmt, ap);
+    va_end(ap);
+}
+
+static void reply_more(struct session *s, int code, const char *fmt, ...) PO_PRINTF(3, 4);
+static void reply_more(struct session *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_line(s, code, 1, fmt, ap);
+    va_end(ap);
+}
+
+/* A reply whose text came from policy ("X.Y.Z text"). */
+static void reply_why(struct session *s, int code)
+{
+    reply(s, code, "%s", s->why.s);
+}
+
+/* A syntax or sequence error: counts toward max-errors. */
+static void reply_error(struct session *s, int code, const char *fmt, ...) PO_PRINTF(3, 4);
+static void reply_error(struct session *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_line(s, code, 0, fmt, ap);
+    va_end(ap);
+    s->errors++;
+}
+
+/* ---- transaction ---- */
+
+/* After a message the heap holds the freed data buffers (tens of KiB): hand
+ * their pages back, so that a session idling after its mail stays as small
+ * as a fresh one.  (glibc; other allocators decide for themselves.) */
+static void release_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+static void txn_reset(struct session *s)
+{
+    env_free(&s->env);
+    env_init(&s->env);
+    s->declared_size = 0;
+    if (s->state > S_GREETED)
+        s->state = S_GREETED;
+}
+
+/* ---- the EHLO keywords: later extensions add theirs here ---- */
+
+static void ehlo_keywords(struct session *s, struct strlist *kw)
+{
+    if (s->c->size > 0)
+        sl_add_owned(kw, xasprintf("SIZE %lld", s->c->size));
+    else
+        sl_add(kw, "SIZE");
+    sl_add(kw, "8BITMIME");
+    sl_add(kw, "PIPELINING");
+    sl_add(kw, "ENHANCEDSTATUSCODES");
+    sl_add(kw, "SMTPUTF8");
+    sl_add(kw, "HELP");
+}
+
+/* ---- commands ---- */
+
+/* Is h an acceptable HELO argument: a domain-ish token or address literal of
+ * printable ASCII, no spaces?  (We record it; we do not trust it.) */
+static int helo_ok(const char *h)
+{
+    size_t n = strlen(h);
+    if (n == 0 || n > HELO_MAX)
+        return 0;
+    for (; *h; h++)
+        if ((unsigned char)*h <= 0x20 || (unsigned char)*h >= 0x7f)
+            return 0;
+    return 1;
+}
+
+static void cmd_helo_common(struct session *s, char *arg, int esmtp)
+{
+    char *h = str_trim(arg);
+    if (!helo_ok(h)) {
+        reply_error(s, 501, "5.5.4 %s needs your host name (one word)", esmtp ? "EHLO" : "HELO");
+        return;
+    }
+    int code = policy_helo(s->c, s->dns, &s->cl, h, &s->why);
+    if (code) {
+        reply_why(s, code);
+        free(s->dead);
+        s->dead = xstrdup("you gave this host's own name in HELO/EHLO");
+        return;
+    }
+    txn_reset(s);
+    free(s->helo);
+    s->helo = xstrdup(h);
+    s->esmtp = esmtp;
+    s->state = S_GREETED;
+    if (!esmtp) {
+        reply(s, 250, "%s greets %s", s->c->hostname, h);
+        return;
+    }
+    struct strlist kw;
+    sl_init(&kw);
+    ehlo_keywords(s, &kw);
+    /* RFC 2034: the EHLO greeting line and keyword lines carry no status code */
+    io_printf(&s->io, "250-%s greets %s\r\n", s->c->hostname, h);
+    for (size_t i = 0; i < kw.n; i++)
+        io_printf(&s->io, "250%c%s\r\n", i + 1 < kw.n ? '-' : ' ', kw.v[i]);
+    s->last_code = 250;
+    sl_free(&kw);
+}
+
+static void cmd_helo(struct session *s, char *arg)
+{
+    cmd_helo_common(s, arg, 0);
+}
+
+static void cmd_ehlo(struct session *s, char *arg)
+{
+    cmd_helo_common(s, arg, 1);
+}
+
+/* Skip "FROM:" / "TO:" (case-insensitive, spaces allowed around the colon as
+ * many clients send them).  Returns the text after the colon or NULL. */
+static char *after_keyword(char *arg, const char *kw)
+{
+    size_t n = strlen(kw);
+    while (*arg == ' ')
+        arg++;
+    if (strncasecmp(arg, kw, n) != 0)
+        return NULL;
+    arg += n;
+    while (*arg == ' ')
+        arg++;
+    if (*arg != ':')
+        return NULL;
+    return arg + 1;
+}
+
+/* MAIL parameters (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8).
+ * 0 or a reply code (already sent). */
+static int mail_params(struct session *s, const char *rest)
+{
+    struct strlist p;
+    sl_init(&p);
+    sl_split(&p, rest, " ");
+    int code = 0;
+    if (p.n && !s->esmtp) {
+        reply_error(s, 555, "5.5.4 MAIL parameters need EHLO first");
+        sl_free(&p);
+        return 555;
+    }
+    for (size_t i = 0; i < p.n && !code; i++) {
+        char *k = p.v[i], *v = strchr(k, '=');
+        if (v)
+            *v++ = '\0';
+        unsigned long sz;
+        if (!strcasecmp(k, "SIZE") && v && parse_ulong(v, &sz) == 0) {
+            s->declared_size = (long long)sz;
+            if (s->c->size > 0 && (long long)sz > s->c->size) {
+                reply(s, 552, "5.3.4 message size %lu exceeds the limit of %lld bytes", sz,
+                      s->c->size);
+                code = 552;
+            }
+        } else if (!strcasecmp(k, "BODY") && v &&
+                   (!strcasecmp(v, "7BIT") || !strcasecmp(v, "8BITMIME"))) {
+            if (!strcasecmp(v, "8BITMIME"))
+                s->env.flags |= ENV_8BIT;
+        } else if (!strcasecmp(k, "SMTPUTF8") && !v) {
+            s->env.flags |= ENV_SMTPUTF8;
+        } else {
+            reply_error(s, 555, "5.5.4 unsupported MAIL parameter %s", k);
+            code = 555;
+        }
+    }
+    sl_free(&p);
+    return code;
+}
+
+/* RFC 6531 3.4: a non-ASCII address needs the SMTPUTF8 parameter. */
+static int utf8_refused(struct session *s, const char *addr)
+{
+    if (s->env.flags & ENV_SMTPUTF8)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)addr; *p; p++) {
+        if (*p >= 0x80) {
+            reply(s, 553, "5.6.7 non-ASCII address needs MAIL FROM with SMTPUTF8");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void cmd_mail(struct session *s, char *arg)
+{
+    if (s->state == S_START) {
+        reply_error(s, 503, "5.5.1 send HELO or EHLO first");
+        return;
+    }
+    if (s->state != S_GREETED) {
+        reply_error(s, 503, "5.5.1 a transaction is already in progress; send RSET first");
+        return;
+    }
+    char *p = after_keyword(arg, "FROM");
+    if (!p) {
+        reply_error(s, 501, "5.5.2 syntax: MAIL FROM:<address>");
+        return;
+    }
+    char *addr = NULL;
+    const char *rest = NULL, *why = NULL;
+    if (addr_parse_path(p, 1, &addr, &rest, &why) < 0) {
+        reply_error(s, 553, "5.1.7 bad sender address: %s", why);
+        return;
+    }
+    if (mail_params(s, rest) || utf8_refused(s, addr)) {
+        free(addr);
+        txn_reset(s);
+        return;
+    }
+    int code = 0;
+    if ((code = policy_minfree(s->c, &s->why)) ||
+        (code = policy_mail(s->c, s->dns, &s->cl, addr, &s->why))) {
+        reply_why(s, code);
+        free(addr);
+        txn_reset(s);
+        return;
+    }
+    free(s->env.sender);
+    s->env.sender = addr;
+    if (!addr[0])
+        s->env.flags |= ENV_BOUNCE;
+    s->state = S_MAIL;
+    reply(s, 250, "2.1.0 sender <%s> ok", addr);
+}
+
+static int have_rcpt(const struct envelope *e, const char *addr)
+{
+    for (size_t i = 0; i < e->nrcpts; i++)
+        if (!strcmp(e->rcpts[i].addr, addr))
+            return 1;
+    return 0;
+}
+
+/* forbidden=folder:PATH: a marked client's mail for a local account goes to
+ * that account's folder instead of its mailbox ("~/PATH" in the home
+ * directory, or MAILSPOOL/USER:PATH), delivered as the account.  Returns the
+ * malloc'd "/path" target and *owner, or NULL (aliases and other domains are
+ * delivered normally, with the warning header). */
+static char *folder_target(const struct session *s, const char *addr, char **owner)
+{
+    const char *folder = s->c->forbidden.folder;
+    char *local = NULL, *domain = NULL, *path = NULL;
+    struct ident id;
+    *owner = NULL;
+    if (!s->warning || s->c->forbidden.what != ACT_FOLDER || !folder)
+        return NULL;
+    addr_split(addr, &local, &domain);
+    memset(&id, 0, sizeof id);
+    if ((!domain || route_is_local_domain(s->c, domain)) && privs_lookup(local, &id) == 0) {
+        if (id.uid != 0 && folder[0] == '~' && id.home && id.home[0] == '/')
+            path = xasprintf("%s/%s", id.home, folder + 2);
+        else if (id.uid != 0 && folder[0] != '~')
+            path = xasprintf("%s/%s:%s", s->c->mailspool, id.name, folder);
+        if (path)
+            *owner = xstrdup(id.name);
+        privs_free(&id);
+    }
+    free(local);
+    free(domain);
+    return path;
+}
+
+static void cmd_rcpt(struct session *s, char *arg)
+{
+    if (s->state < S_MAIL) {
+        reply_error(s, 503, "5.5.1 send MAIL FROM first");
+        return;
+    }
+    char *p = after_keyword(arg, "TO");
+    if (!p) {
+        reply_error(s, 501, "5.5.2 syntax: RCPT TO:<address>");
+        return;
+    }
+    char *addr = NULL;
+    const char *rest = NULL, *why = NULL;
+    if (addr_parse_path(p, 0, &addr, &rest, &why) < 0) {
+        reply_error(s, 553, "5.1.3 bad recipient address: %s", why);
+        return;
+    }
+    while (*rest == ' ')
+        rest++;
+    if (*rest) {
+        reply_error(s, 555, "5.5.4 unsupported RCPT parameter %s", rest);
+        free(addr);
+        return;
+    }
+    if (utf8_refused(s, addr)) {
+        free(addr);
+        return;
+    }
+    if (s->c->max_rcpts > 0 && (long)s->env.nrcpts >= s->c->max_rcpts) {
+        reply(s, 452, "4.5.3 too many recipients (at most %ld per message)", s->c->max_rcpts);
+        free(addr);
+        return;
+    }
+    int code = policy_rcpt_dns(s->c, s->dns, &s->cl, addr, &s->why);
+    if (code) {
+        reply_why(s, code);
+        free(addr);
+        return;
+    }
+    char *owner = NULL, *folder = folder_target(s, addr, &owner);
+    if (folder && !have_rcpt(&s->env, folder))
+        env_add_rcpt(&s->env, folder, addr, owner);
+    else if (!folder && !have_rcpt(&s->env, addr))
+        env_add_rcpt(&s->env, addr, addr, NULL);
+    free(folder);
+    free(owner);
+    s->state = S_RCPT;
+    reply(s, 250, "2.1.5 recipient <%s> ok", addr);
+    free(addr);
+}
+
+/* ---- DATA ---- */
+
+/* minfree= is checked again each time this much more data was stored. */
+#define MINFREE_STEP (1024LL * 1024)
+
+struct data_sink {
+    struct session *s;
+    struct spool_new *sn;  /* NULL once storing stopped (sink_stop) */
+    long long size;        /* message bytes received (after unstuffing) */
+    long long checked;     /* size at the last minfree check */
+    int too_big;
+    int no_space;          /* the queue's file system fell below minfree= */
+    int write_errno;
+    /* header scan: count Received: fields in the header block */
+    int in_headers, at_bol, match;
+    int received;
+};
+
+static void scan_headers(struct data_sink *d, const char *p, size_t n)
+{
+    static const char key[] = "received:";
+    for (size_t i = 0; i < n && d->in_headers; i++) {
+        char ch = p[i];
+        if (d->at_bol) {
+            if (ch == '\n') {
+                d->in_headers = 0; /* the empty line ends the header block */
+                break;
+            }
+            d->at_bol = 0;
+            d->match = 0;
+        }
+        if (ch == '\n') {
+            d->at_bol = 1;
+            continue;
+        }
+        if (d->match >= 0 && d->match < 9) {
+            if ((ch | 0x20) == key[d->match] || ch == key[d->match]) {
+                if (++d->match == 9)
+                    d->received++;
+            } else {
+                d->match = -1;
+            }
+        }
+    }
+}
+
+/* Stop storing the message: its partial queue file goes at once, while the
+ * rest of the data is still read (within the session's time limits) and
+ * discarded, so that the refusal comes after the real end of the data. */
+static int sink_stop(struct data_sink *d)
+{
+    spool_abort(d->sn);
+    d->sn = NULL;
+    return -1;
+}
+
+static int data_sink_fn(void *arg, const char *p, size_t n)
+{
+    struct data_sink *d = arg;
+    d->size += (long long)n;
+    if (d->s->c->size > 0 && d->size > d->s->c->size) {
+        d->too_big = 1;
+        return sink_stop(d);
+    }
+    if (d->size - d->checked >= MINFREE_STEP) {
+        d->checked = d->size;
+        if (policy_minfree(d->s->c, &d->s->why)) {
+            d->no_space = 1;
+            return sink_stop(d);
+        }
+    }
+    scan_headers(d, p, n);
+    if (spool_new_write(d->sn, p, n) < 0) {
+        d->write_errno = errno ? errno : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+static const char *protocol_name(const struct session *s)
+{
+    if (s->env.flags & ENV_SMTPUTF8)
+        return "UTF8SMTP";
+    return s->esmtp ? "ESMTP" : "SMTP";
+}
+
+/* Hand a committed message to delivery: the daemon's master gives it to a
+ * delivery worker at once (MSG_QUEUED, listener.h). */
+static void notify_delivery(struct session *s, const char *qid)
+{
+    if (s->conn && s->conn->notify_fd >= 0) {
+        struct buf b;
+        buf_init(&b);
+        msg_put_str(&b, qid);
+        /* one short write is atomic on a pipe; if the daemon is busy (the
+         * pipe is full) the periodic runner still finds the message */
+        if (msg_send(s->conn->notify_fd, MSG_QUEUED, b.s, b.len, -1) < 0)
+            log_warn("%s: cannot notify the daemon: %s", qid, strerror(errno));
+        buf_free(&b);
+    } else {
+        (void)spool_trigger(s->c->queuedir);
+    }
+}
+
+/* Where this session may write messages: the queue itself, or the maildrop
+ * for an ordinary user's -bs. */
+static char *spool_dir(const struct session *s)
+{
+    if (s->conn || access(s->c->queuedir, W_OK) == 0)
+        return xstrdup(s->c->queuedir);
+    return xasprintf("%s/maildrop", s->c->queuedir);
+}
+
+static void fill_envelope(struct session *s)
+{
+    struct envelope *e = &s->env;
+    free(e->client_addr);
+    free(e->client_name);
+    free(e->helo);
+    e->client_addr = s->cl.ip[0] ? xstrdup(s->cl.ip) : NULL;
+    e->client_name = s->cl.ptr ? xstrdup(s->cl.ptr) : NULL;
+    e->helo = s->helo ? str_sanitize(s->helo, strlen(s->helo)) : NULL;
+    e->ctime = time(NULL);
+    free(e->local_user);
+    e->local_user = s->local_user ? xstrdup(s->local_user) : NULL;
+}
+
+/* Set s->why to a reply text and return code. */
+static int why_set(struct session *s, int code, const char *fmt, ...) PO_PRINTF(3, 4);
+static int why_set(struct session *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    buf_reset(&s->why);
+    va_start(ap, fmt);
+    buf_vaddf(&s->why, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* Why the message just read cannot be taken: a reply code (text in s->why),
+ * or 0.  What the client sent is judged first, then our own limits. */
+static int data_refusal(struct session *s, const struct data_sink *d,
+                        const struct io_data_result *r)
+{
+    const char *ip = s->cl.ip[0] ? s->cl.ip : "local";
+    if (r->bare_lf || r->bare_cr || r->nul) {
+        const char *what = r->bare_lf ? "bare LF" : r->bare_cr ? "bare CR" : "NUL byte";
+        log_notice("%s: refused a message with a %s from %s", s->env.qid, what, ip);
+        if (r->nul && !r->bare_lf && !r->bare_cr)
+            return why_set(s, 550, "5.6.0 message refused: it holds a NUL byte, which SMTP "
+                                   "does not allow");
+        return why_set(s, 550, "5.6.0 message refused: it holds a %s; lines must end with "
+                               "CR LF", what);
+    }
+    if (d->too_big) {
+        log_notice("%s: refused a message over size=%lld from %s", s->env.qid, s->c->size, ip);
+        return why_set(s, 552, "5.3.4 message too big: the limit is %lld bytes", s->c->size);
+    }
+    if (d->no_space) { /* s->why holds policy_minfree's reply */
+        log_warn("%s: refused a message from %s: the queue's file system is below minfree=",
+                 s->env.qid, ip);
+        return 452;
+    }
+    if (d->write_errno == ENOSPC || d->write_errno == EDQUOT)
+        return why_set(s, 452, "4.3.1 insufficient system storage; try again later");
+    if (d->write_errno)
+        return why_set(s, 451, "4.3.0 cannot write the message: %s; try again later",
+                       strerror(d->write_errno));
+    if (s->c->hops > 0 && d->received > s->c->hops)
+        return why_set(s, 554, "5.4.6 too many Received: fields (%d, limit %ld); is there a "
+                               "mail loop?", d->received, s->c->hops);
+    return 0;
+}
+
+/* After the end mark: decide and answer. */
+static void data_finish(struct session *s, struct data_sink *d, const struct io_data_result *r)
+{
+    int code = data_refusal(s, d, r);
+    if (code) {
+        spool_abort(d->sn); /* nothing of the message stays */
+        reply_why(s, code);
+        return;
+    }
+    fill_envelope(s);
+    if (spool_commit(d->sn, &s->env) < 0) {
+        int e = errno;
+        if (e == ENOSPC || e == EDQUOT)
+            reply(s, 452, "4.3.1 insufficient system storage; try again later");
+        else
+            reply(s, 451, "4.3.0 cannot queue the message: %s; try again later", strerror(e));
+        log_err("queueing a message from %s failed: %s", s->cl.ip, strerror(e));
+        return;
+    }
+    log_info("%s: from=<%s> size=%lld nrcpts=%zu client=%s%s%s", s->env.qid, s->env.sender,
+             d->size, s->env.nrcpts, s->cl.ptr ? s->cl.ptr : "", s->cl.ptr ? " " : "",
+             s->cl.ip[0] ? s->cl.ip : "local");
+    reply(s, 250, "2.0.0 message accepted for delivery, queue id %s", s->env.qid);
+    io_flush(&s->io);
+    notify_delivery(s, s->env.qid);
+}
+
+/* Start the queue file: our trace header first.  NULL after replying. */
+static struct spool_new *data_open(struct session *s)
+{
+    char *dir = spool_dir(s);
+    struct spool_new *sn = spool_new(dir);
+    free(dir);
+    if (!sn) {
+        if (errno == ENOSPC || errno == EDQUOT)
+            reply(s, 452, "4.3.1 insufficient system storage; try again later");
+        else
+            reply(s, 451, "4.3.0 cannot create a queue file: %s; try again later",
+                  strerror(errno));
+        return NULL;
+    }
+    str_copy(s->env.qid, spool_new_qid(sn), sizeof s->env.qid);
+    struct buf hdr;
+    buf_init(&hdr);
+    struct received_info ri = {
+        .helo = s->helo, .ptr = s->cl.ptr, .ip = s->cl.ip, .by = s->c->hostname,
+        .with = protocol_name(s), .qid = s->env.qid,
+        .for_rcpt = s->env.nrcpts == 1 ? s->env.rcpts[0].addr : NULL, .when = time(NULL),
+        .local_user = s->local_user,
+    };
+    received_format(&ri, &hdr);
+    if (s->warning) /* forbidden=accept/folder: the mail says why it is suspect */
+        buf_addf(&hdr, "X-Postoffice-Warning: client refused by access rules: %s\n", s->warning);
+    int werr = spool_new_write(sn, hdr.s, hdr.len);
+    buf_free(&hdr);
+    if (werr < 0) {
+        int e = errno;
+        spool_abort(sn);
+        reply(s, 451, "4.3.0 cannot write the queue file: %s; try again later", strerror(e));
+        return NULL;
+    }
+    return sn;
+}
+
+static void cmd_data(struct session *s, char *arg)
+{
+    if (*str_trim(arg)) {
+        reply_error(s, 501, "5.5.4 DATA takes no argument");
+        return;
+    }
+    if (s->state < S_MAIL) {
+        reply_error(s, 503, "5.5.1 send MAIL FROM first");
+        return;
+    }
+    if (s->state < S_RCPT) {
+        reply_error(s, 554, "5.5.1 no valid recipients");
+        return;
+    }
+    int code = policy_minfree(s->c, &s->why);
+    if (code) {
+        reply_why(s, code);
+        return;
+    }
+    struct data_sink d = { .s = s, .in_headers = 1, .at_bol = 1 };
+    if (!(d.sn = data_open(s)))
+        return;
+
+    reply(s, 354, "end data with <CR><LF>.<CR><LF>");
+    struct io_data_result r;
+    enum io_status st = io_read_data(&s->io, data_sink_fn, &d, &r);
+    if (st != IO_OK) {
+        spool_abort(d.sn);
+        s->closing = 1;
+        if (st == IO_TIMEOUT)
+            reply(s, 421, "4.4.2 %s timeout while reading the message; closing", s->c->hostname);
+        log_notice("%s: connection with %s ended during DATA (%s)", s->env.qid,
+                   s->cl.ip[0] ? s->cl.ip : "local", st == IO_EOF ? "EOF" : "timeout/error");
+        return;
+    }
+    data_finish(s, &d, &r);
+    txn_reset(s);
+    release_memory();
+}
+
+/* ---- the small commands ---- */
+
+static void cmd_rset(struct session *s, char *arg)
+{
+    (void)arg;
+    txn_reset(s);
+    reply(s, 250, "2.0.0 reset");
+}
+
+static void cmd_noop(struct session *s, char *arg)
+{
+    (void)arg;
+    reply(s, 250, "2.0.0 OK");
+}
+
+static void cmd_quit(struct session *s, char *arg)
+{
+    (void)arg;
+    reply(s, 221, "2.0.0 %s closing connection", s->c->hostname);
+    s->quit = 1;
+}
+
+static void cmd_vrfy(struct session *s, char *arg)
+{
+    (void)arg;
+    reply(s, 252, "2.5.2 cannot verify addresses here; send the message and it will be delivered or returned");
+}
+
+static void cmd_expn(struct session *s, char *arg)
+{
+    (void)arg;
+    reply(s, 502, "5.5.1 EXPN is not available on this server");
+}
+
+/* DEBUG shows the whole configuration: only to a client that could read it
+ * anyway or that the administrator trusts (-bs users, loopback and our own
+ * addresses, trusted=), never to everybody that relay=1 or localmx lets in. */
+static int debug_allowed(const struct session *s)
+{
+    if (!s->c->debug)
+        return 0;
+    return s->cl.local || s->cl.trusted || net_is_loopback(&s->cl.addr) ||
+           net_is_local_interface(&s->cl.addr) == 1;
+}
+
+static void cmd_help(struct session *s, char *arg)
+{
+    (void)arg;
+    reply_more(s, 214, "2.0.0 postoffice %s; commands:", PO_VERSION);
+    reply_more(s, 214, "2.0.0   HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP%s",
+               debug_allowed(s) ? " DEBUG" : "");
+    reply(s, 214, "2.0.0 see RFC 5321, and smtpd(8) for this server's limits");
+}
+
+static void cmd_debug(struct session *s, char *arg)
+{
+    (void)arg;
+    if (!s->c->debug) {
+        reply_error(s, 502, "5.5.1 DEBUG is disabled (set the debug option to enable it)");
+        return;
+    }
+    if (!debug_allowed(s)) {
+        /* the same code as when it is off: nothing to learn from the reply */
+        reply_error(s, 502, "5.5.1 DEBUG is not available to %s", s->cl.ip);
+        return;
+    }
+    struct buf b;
+    buf_init(&b);
+    config_dump(s->c, &b);
+    buf_addf(&b, "client %s name %s relay-ok %d trusted %d\n", s->cl.ip[0] ? s->cl.ip : "local",
+             s->cl.ptr ? s->cl.ptr : "-", s->cl.relay_ok, s->cl.trusted);
+    if (s->state >= S_MAIL) {
+        buf_addf(&b, "from <%s>\n", s->env.sender);
+        for (size_t i = 0; i < s->env.nrcpts; i++)
+            buf_addf(&b, "to <%s>\n", s->env.rcpts[i].addr);
+    }
+    char *line = b.s, *nl;
+    while ((nl = strchr(line, '\n'))) {
+        *nl = '\0';
+        char *clean = str_sanitize(line, strlen(line));
+        reply_more(s, 250, "2.0.0 %s", clean);
+        free(clean);
+        line = nl + 1;
+    }
+    reply(s, 250, "2.0.0 end of debug output");
+    buf_free(&b);
+}
+
+struct command {
+    const char *verb;
+    void (*fn)(struct session *, char *);
+};
+
+static const struct command commands[] = {
+    { "HELO", cmd_helo }, { "EHLO", cmd_ehlo }, { "MAIL", cmd_mail },
+    { "RCPT", cmd_rcpt }, { "DATA", cmd_data }, { "RSET", cmd_rset },
+    { "NOOP", cmd_noop }, { "QUIT", cmd_quit }, { "VRFY", cmd_vrfy },
+    { "EXPN", cmd_expn }, { "HELP", cmd_help }, { "DEBUG", cmd_debug },
+};
+
+/* Find the command: the whole verb, followed by a space or the end (unlike the
+ * original, "HELOX" is not HELO).  *arg is set to the argument text. */
+static const struct command *find_command(char *line, char **arg)
+{
+    size_t n = strcspn(line, " ");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strlen(commands[i].verb) == n && !strncasecmp(line, commands[i].verb, n)) {
+            *arg = line + n + (line[n] == ' ');
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+/* Execute one command line. */
+static void dispatch(struct session *s, char *line)
+{
+    char *arg = NULL;
+    const struct command *cmd = find_command(line, &arg);
+    const char *verb = cmd ? cmd->verb : "????";
+    if (!cmd) {
+        reply_error(s, 500, "5.5.2 unrecognised command");
+    } else if (s->dead && cmd->fn != cmd_quit) {
+        reply_error(s, 503, "5.7.1 refused: %s; only QUIT is accepted", s->dead);
+    } else {
+        cmd->fn(s, arg);
+    }
+    audit_record(s->c, s->start_ms, s->cl.ip, verb, s->last_code, cmd == NULL ? line : NULL);
+}
+
+/* ---- session start ---- */
+
+/* The 220 greeting, with the banner file's lines joined in. */
+static void greet(struct session *s)
+{
+    struct buf b;
+    buf_init(&b);
+    if (s->c->banner && read_file(s->c->banner, &b, BANNER_MAX) == 0 && b.len) {
+        io_printf(&s->io, "220-%s ESMTP postoffice\r\n", s->c->hostname);
+        char *line = b.s, *nl;
+        while ((nl = strchr(line, '\n'))) {
+            *nl = '\0';
+            char *clean = str_sanitize(line, strlen(line));
+            io_printf(&s->io, "220-%s\r\n", clean);
+            free(clean);
+            line = nl + 1;
+        }
+        if (*line) {
+            char *clean = str_sanitize(line, strlen(line));
+            io_printf(&s->io, "220-%s\r\n", clean);
+            free(clean);
+        }
+        io_printf(&s->io, "220 %s ready\r\n", s->c->hostname);
+    } else {
+        io_printf(&s->io, "220 %s ESMTP postoffice ready\r\n", s->c->hostname);
+    }
+    s->last_code = 220;
+    buf_free(&b);
+}
+
+/* tcp wrappers and paranoid: refuse (forbidden=bounce) or mark the client. */
+static void check_client(struct session *s)
+{
+    if (s->cl.local || s->cl.trusted)
+        return;
+    const char *why = NULL;
+    char *reason = NULL;
+    int ok = wrap_check(s->c, s->cl.ip, s->cl.ptr, &why);
+    if (ok < 0) {
+        /* our fault, not the client's: a temporary refusal, so mail waits */
+        log_err("tcp wrappers: %s", why);
+        s->tempfail = 1;
+        reason = xstrdup("access control cannot be checked on this server now");
+    } else if (ok == 0) {
+        reason = xasprintf("%s does not accept mail from %s", s->c->hostname, s->cl.ip);
+    } else if (s->c->paranoid && s->cl.ptr_status != DNS_OK && !s->cl.relay_ok) {
+        reason = xasprintf("%s has no reverse DNS name that resolves back to it", s->cl.ip);
+    }
+    if (!reason)
+        return;
+    if (s->c->forbidden.what == ACT_BOUNCE || ok < 0) {
+        if (s->c->forbidden.text && ok == 0) {
+            free(reason);
+            reason = xstrdup(s->c->forbidden.text);
+        }
+        s->dead = reason;
+    } else {
+        log_notice("accepting mail from forbidden client %s: %s", s->cl.ip, reason);
+        s->warning = reason;
+    }
+}
+
+static void session_init(struct session *s, const struct config *c)
+{
+    memset(s, 0, sizeof *s);
+    s->c = c;
+    s->start_ms = now_ms();
+    env_init(&s->env);
+    buf_init(&s->why);
+}
+
+static void session_free(struct session *s)
+{
+    env_free(&s->env);
+    buf_free(&s->why);
+    free(s->helo);
+    free(s->dead);
+    free(s->warning);
+    free(s->local_user);
+    free(s->cl.ptr);
+    if (s->dns)
+        dns_close(s->dns);
+    io_free(&s->io);
+}
+
+/* The command loop.  Returns the exit status. */
+static int session_loop(struct session *s)
+{
+    struct buf line;
+    buf_init(&line);
+    size_t max = s->c->line_max > 0 ? (size_t)s->c->line_max : 512;
+    while (!s->quit && !s->closing) {
+        int bare_cr = 0;
+        enum io_status st = io_getline(&s->io, &line, max, &bare_cr);
+        /* the command that finds the limit reached is read first: closing
+         * with unread input would make the kernel reset the connection and
+         * the client might never see the 421 */
+        if (s->c->max_errors > 0 && s->errors >= s->c->max_errors && st != IO_TIMEOUT &&
+            st != IO_EOF && st != IO_ERROR) {
+            reply(s, 421, "4.7.0 %s too many errors; closing connection", s->c->hostname);
+            audit_record(s->c, s->start_ms, s->cl.ip, "QUIT", 421, "errors");
+            break;
+        }
+        if (st == IO_TOOLONG) {
+            reply_error(s, 500, "5.5.6 command line too long (the limit is %zu bytes)", max);
+            continue;
+        }
+        if (st == IO_TIMEOUT) {
+            reply(s, 421, "4.4.2 %s %s; closing connection", s->c->hostname,
+                  s->io.timed_out_session ? "session time limit reached" : "idle timeout");
+            audit_record(s->c, s->start_ms, s->cl.ip, "QUIT", 421, "timeout");
+            break;
+        }
+        if (st != IO_OK) {
+            audit_record(s->c, s->start_ms, s->cl.ip, "QUIT", 0, "EOF");
+            break;
+        }
+        if (bare_cr || strlen(line.s) != line.len) {
+            reply_error(s, 500, "5.5.2 command refused: it holds a %s",
+                        strlen(line.s) != line.len ? "NUL byte" : "bare CR");
+            continue;
+        }
+        dispatch(s, line.s);
+    }
+    io_flush(&s->io);
+    buf_free(&line);
+    return s->quit ? 0 : 1;
+}
+
+/* Identify a network client, apply the connection policies and greet. */
+static void session_open(struct session *s, const struct netaddr *peer, const char *peer_ip)
+{
+    const struct config *c = s->c;
+    if (peer)
+        s->cl.addr = *peer;
+    else
+        net_parse(peer_ip, &s->cl.addr);
+    net_format(&s->cl.addr, s->cl.ip, sizeof s->cl.ip);
+    if (net_is_loopback(&s->cl.addr)) {
+        /* loopback may relay and is not checked: no resolver needed */
+        s->cl.ptr = xstrdup("localhost");
+        s->cl.ptr_status = DNS_OK;
+    } else {
+        s->dns = dns_open(c);
+        policy_lookup_client(s->dns, &s->cl);
+    }
+    policy_relay(c, s->dns, &s->cl);
+    check_client(s);
+    if (s->dead && s->tempfail) {
+        reply(s, 421, "4.3.0 %s %s; try again later", c->hostname, s->dead);
+        audit_record(c, s->start_ms, s->cl.ip, "CONN", 421, "tempfail");
+        s->closing = 1;
+    } else if (s->dead) {
+        reply(s, 554, "5.7.1 %s", s->dead);
+        audit_record(c, s->start_ms, s->cl.ip, "CONN", 554, "forbidden");
+    } else {
+        greet(s);
+        audit_record(c, s->start_ms, s->cl.ip, "CONN", 220, s->warning ? "forbidden" : "");
+    }
+}
+
+int session_run(const struct config *c, const struct session_conn *conn)
+{
+    struct session s;
+    session_init(&s, c);
+    s.conn = conn;
+    io_init(&s.io, conn->fd, conn->fd, c->timeout * 1000, c->session_timeout * 1000);
+    session_open(&s, conn->peer, NULL);
+    int rc = session_loop(&s);
+    session_free(&s);
+    return rc;
+}
+
+int session_run_stdio_peer(const struct config *c, const char *peer_ip)
+{
+    struct session s;
+    struct netaddr check;
+    if (peer_ip && net_parse(peer_ip, &check) < 0) {
+        say("-R %s: not a numeric IPv4 or IPv6 address", peer_ip);
+        return 64; /* EX_USAGE */
+    }
+    session_init(&s, c);
+    io_init(&s.io, 0, 1, c->timeout * 1000, c->session_timeout * 1000);
+    struct passwd *pw = getpwuid(getuid());
+    s.local_user = xstrdup(pw ? pw->pw_name : "nobody");
+    if (peer_ip) {
+        session_open(&s, NULL, peer_ip);
+    } else {
+        s.cl.local = 1; /* a local user: may relay, no DNS checks */
+        s.cl.relay_ok = 1;
+        greet(&s);
+    }
+    int rc = session_loop(&s);
+    session_free(&s);
+    return rc;
+}
+
+int session_run_stdio(const struct config *c)
+{
+    return session_run_stdio_peer(c, NULL);
+}
