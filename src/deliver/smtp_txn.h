@@ -1,7 +1,7 @@
 /* smtp_txn.h - one SMTP transaction of the client on an open connection
  * (smtp_conn.h): MAIL (SIZE, BODY=8BITMIME, SMTPUTF8, RET), RCPT for every
  * recipient not finally answered yet (NOTIFY, ORCPT when the peer offers DSN),
- * DATA, the message text through msgout (CRLF, dot-stuffing), the final dot;
+ * DATA, the message text through message_out.h (CRLF, dot-stuffing), the final dot;
  * pipelined (RFC 2920) when the peer offers PIPELINING.
  *
  * Called by the batch (smtp_client.c) in the remote-delivery process, as the

@@ -1,7 +1,7 @@
 /* session.h - the SMTP server (RFC 5321): one session per connection, run in
  * an unprivileged child of the daemon (spare.h), or on stdin/stdout for -bs.
  *
- * The session reads commands with smtpio (deadlines, line limit, PIPELINING),
+ * The session reads commands with smtpd_io.h (deadlines, line limit, PIPELINING),
  * applies policy, writes accepted messages with spool_new/spool_commit and
  * answers 250 with the queue id only after spool_commit succeeded.  See
  * smtpd(8) for the dialogue and the replies. */
