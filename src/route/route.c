@@ -70,6 +70,22 @@ static int any_local(const struct sockaddr_storage *ss, size_t n)
     return 0;
 }
 
+int route_host_is_us(const struct config *c, struct dns_ctx *d, const char *name)
+{
+    struct netaddr a;
+    if (net_parse(name, &a) == 0)
+        return net_is_loopback(&a) || net_is_local_interface(&a) == 1;
+    if (route_is_local_domain(c, name))
+        return 1;
+    if (d == NULL || !dns_valid_name(name))
+        return 0;
+    struct sockaddr_storage *ss = NULL;
+    size_t n = 0;
+    int ours = dns_addrs(d, name, AF_UNSPEC, &ss, &n) == DNS_OK && any_local(ss, n);
+    free(ss);
+    return ours;
+}
+
 int route_name_mx_local(struct dns_ctx *d, const char *name)
 {
     struct dns_mx *mx = NULL;

@@ -38,6 +38,11 @@ int route_mx_listed(struct dns_ctx *d, const struct config *c, const char *domai
  * 1 or 0 (a failed lookup is 0: no permission). */
 int route_name_mx_local(struct dns_ctx *d, const char *name);
 
+/* Does name (a HELO argument: an address literal or a host name) name this
+ * host: one of our addresses, a local domain, or a name whose A/AAAA records
+ * are ours (d may be NULL: no lookup)?  1 or 0 (a failed lookup is 0). */
+int route_host_is_us(const struct config *c, struct dns_ctx *d, const char *name);
+
 /* Which way a recipient goes. */
 enum route_way {
     ROUTE_LOCAL = 0, /* one of our domains (or a bare user): expand it */

@@ -14,18 +14,6 @@
 #include "route.h"
 #include "spool.h"
 
-/* Is any of the n addresses one of ours? */
-static int any_local(const struct sockaddr_storage *ss, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        struct netaddr a;
-        if (net_from_sockaddr((const struct sockaddr *)&ss[i], &a) == 0 &&
-            (net_is_loopback(&a) || net_is_local_interface(&a) == 1))
-            return 1;
-    }
-    return 0;
-}
-
 /* Do the addresses of host (A and AAAA) include a? */
 static int host_has_addr(struct dns_ctx *d, const char *host, const struct netaddr *a)
 {
@@ -127,20 +115,7 @@ int policy_helo(const struct config *c, struct dns_ctx *d, const struct client *
 {
     if (!c->checkhelo || cl->relay_ok)
         return 0;
-    struct netaddr a;
-    int ours = 0;
-    if (net_parse(helo, &a) == 0) {
-        ours = net_is_loopback(&a) || net_is_local_interface(&a) == 1;
-    } else if (route_is_local_domain(c, helo)) {
-        ours = 1;
-    } else if (d && dns_valid_name(helo)) {
-        struct sockaddr_storage *ss = NULL;
-        size_t n = 0;
-        if (dns_addrs(d, helo, AF_UNSPEC, &ss, &n) == DNS_OK)
-            ours = any_local(ss, n);
-        free(ss);
-    }
-    if (!ours)
+    if (!route_host_is_us(c, d, helo))
         return 0;
     return says(why, 554, "5.7.1 HELO/EHLO names this host, but the connection comes from %s",
                 cl->ip);

@@ -63,6 +63,21 @@ static void test_local_domain(void **st)
     config_free(&c);
 }
 
+/* What the HELO check asks (no DNS here: d is NULL). */
+static void test_host_is_us(void **st)
+{
+    (void)st;
+    struct config c;
+    setup_conf(&c);
+    assert_int_equal(route_host_is_us(&c, NULL, "127.0.0.1"), 1);
+    assert_int_equal(route_host_is_us(&c, NULL, "::1"), 1);
+    assert_int_equal(route_host_is_us(&c, NULL, "192.0.2.55"), 0);
+    assert_int_equal(route_host_is_us(&c, NULL, "mail.example.org"), 1);
+    assert_int_equal(route_host_is_us(&c, NULL, "localhost"), 1);
+    assert_int_equal(route_host_is_us(&c, NULL, "client.example.net"), 0);
+    config_free(&c);
+}
+
 static void test_recipient_ways(void **st)
 {
     (void)st;
@@ -134,6 +149,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_local_domain),
+        cmocka_unit_test(test_host_is_us),
         cmocka_unit_test(test_recipient_ways),
         cmocka_unit_test(test_relay_host),
         cmocka_unit_test(test_cache),
