@@ -642,11 +642,13 @@ static void test_idle_timeout(void **st)
     struct fix *f = *st;
     f->c.timeout = 1; /* the option's unit is a second: set it directly */
     struct cli k;
-    start_ehlo(f, &k);
-    long long t0 = now_ms();
+    cli_start(f, &k, "127.0.0.1");
+    expect(&k, "220 " HOST);
+    long long t0 = now_ms(); /* the session's wait starts after it answered EHLO */
+    ehlo(&k);
     expect(&k, "421 4.4.2");
     assert_non_null(strstr(k.last.s, "idle timeout"));
-    assert_true(now_ms() - t0 >= 900);
+    assert_true(now_ms() - t0 >= 990);
     expect_eof(&k);
     assert_int_equal(cli_end(&k), 1);
 }
