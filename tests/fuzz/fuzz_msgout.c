@@ -38,10 +38,29 @@ static int starts_with_header(const char *p, size_t n)
 
 /* The expected text: lines ended by LF (smtp: also CR LF and a lone CR),
  * "From " lines escaped when escape is set. */
+static void model_lines(const char *p, size_t n, int smtp, int escape, struct buf *out);
+
+/* The header test looks at the message as stored; SMTP output then leaves
+ * NUL bytes out (message_out.h) before anything else. */
 static void model(const char *p, size_t n, int smtp, int escape, struct buf *out)
 {
     if (!starts_with_header(p, n))
         buf_addc(out, '\n');
+    if (!smtp) {
+        model_lines(p, n, smtp, escape, out);
+        return;
+    }
+    struct buf clean;
+    buf_init(&clean);
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != '\0')
+            buf_addc(&clean, p[i]);
+    model_lines(clean.s ? clean.s : "", clean.len, smtp, escape, out);
+    buf_free(&clean);
+}
+
+static void model_lines(const char *p, size_t n, int smtp, int escape, struct buf *out)
+{
     struct buf line;
     buf_init(&line);
     for (size_t i = 0; i < n; i++) {
