@@ -16,7 +16,7 @@ import pytest
 from conftest import IS_ROOT
 from smtpscript import ScriptServer
 
-GEN = ("Received: from client.example (192.0.2.9)\n"
+GEN = ("Received: from client.example (203.0.113.9)\n"
        "          by mx.test.example (TFMTKAYTFO)\n"
        "          (qid Q3fa2b1); Mon, 02 Mar 2026 10:00:00 UTC\n"
        "Message-ID: <02.03.2026.10.00.00.ABC123@mx.test.example>\n")
@@ -73,7 +73,7 @@ def test_original_message_is_listed_converted_logged_and_delivered(sandbox, acco
         [msg] = sandbox.mbox(u)
         assert msg["Subject"] == "left by the original"
         assert msg["Message-ID"] == "<02.03.2026.10.00.00.ABC123@mx.test.example>"
-        assert msg["Received"].startswith("from client.example (192.0.2.9)")
+        assert msg["Received"].startswith("from client.example (203.0.113.9)")
         assert msg.get_payload() == "old body\n"
         assert msg.get_from().startswith("alice@client.example ")
     assert others(sandbox) == []

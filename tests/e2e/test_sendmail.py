@@ -244,7 +244,7 @@ def test_mailx_and_formail(sandbox, accounts, tmp_path):
 
 
 @pytest.mark.parametrize("opt", ["relay-host=smarthost.example", "forward-all",
-                                 "trusted=192.0.2.0/24", "forbidden=accept"])
+                                 "trusted=203.0.113.0/24", "forbidden=accept"])
 def test_root_only_options_refused_for_users(sandbox, accounts, opt):
     if not IS_ROOT:
         pytest.skip("needs root to run as an ordinary account")

@@ -49,13 +49,13 @@ TABLE = [
     ("<user@d_x.example>", BAD, "domain"),
     ("<user@>", BAD, "domain"),
     # address literals
-    ("<user@[192.0.2.1]>", "user@[192.0.2.1]"),
+    ("<user@[203.0.113.1]>", "user@[203.0.113.1]"),
     ("<user@[IPv6:2001:DB8::1]>", "user@[IPv6:2001:db8::1]"),
     ("<user@[300.1.1.1]>", BAD, "literal"),
     ("<user@[2001:db8::1]>", BAD, "literal"),
-    ("<user@[IPv6:192.0.2.1]>", BAD, "literal"),
+    ("<user@[IPv6:203.0.113.1]>", BAD, "literal"),
     ("<user@[tag:x]>", BAD, "literal"),
-    ("<user@[192.0.2.1>", BAD, "[ ]"),
+    ("<user@[203.0.113.1>", BAD, "[ ]"),
     # source routes: accepted, ignored (RFC 5321 4.1.2, Appendix C)
     ("<@a.example,@b.example:user@d.example>", "user@d.example"),
     ("<@a.example.:user@d.example>", BAD, "route"),

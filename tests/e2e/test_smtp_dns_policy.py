@@ -13,11 +13,11 @@ from smtpclient import bs
 
 ZONE = {
     # name: [(qtype, rdata)]
-    "7.2.0.192.in-addr.arpa.": [(QTYPE.PTR, PTR("good.client.example."))],
-    "good.client.example.": [(QTYPE.A, A("192.0.2.7")),
+    "7.113.0.203.in-addr.arpa.": [(QTYPE.PTR, PTR("good.client.example."))],
+    "good.client.example.": [(QTYPE.A, A("203.0.113.7")),
                              (QTYPE.MX, MX("mx.local.example.", 10))],
     "mx.local.example.": [(QTYPE.A, A("127.0.0.1"))],
-    "9.2.0.192.in-addr.arpa.": [(QTYPE.PTR, PTR("liar.example."))],
+    "9.113.0.203.in-addr.arpa.": [(QTYPE.PTR, PTR("liar.example."))],
     "liar.example.": [(QTYPE.A, A("198.51.100.1"))],
     "exists.example.": [(QTYPE.MX, MX("mx.exists.example.", 10))],
     "mx.exists.example.": [(QTYPE.A, A("198.51.100.25"))],
@@ -83,16 +83,16 @@ def test_verify_from(sb):
                               ("a@aonly.example", 250, b"2.1.0"),
                               ("a@nxdomain.example", 553, b"5.1.8"),
                               ("a@nullmx.example", 550, b"5.7.27")]:
-        r = session(sb, "192.0.2.7", ["EHLO good.client.example",
+        r = session(sb, "203.0.113.7", ["EHLO good.client.example",
                                       "MAIL FROM:<%s>" % sender])
         assert r[2][0] == code and r[2][1][0].startswith(esc), (sender, r)
 
 
 def test_paranoid(sb):
     sb.write_config(paranoid=True)
-    ok = session(sb, "192.0.2.7", ["EHLO good.client.example"])
+    ok = session(sb, "203.0.113.7", ["EHLO good.client.example"])
     assert ok[0][0] == 220
-    for peer in ("192.0.2.8", "192.0.2.9"):  # no PTR; PTR not resolving back
+    for peer in ("203.0.113.8", "203.0.113.9"):  # no PTR; PTR not resolving back
         r = session(sb, peer, ["EHLO x.example"])
         assert r[0][0] == 554 and r[0][1][0].startswith(b"5.7.1"), (peer, r)
         assert r[1][0] == 503 and r[-1][0] == 221
@@ -101,42 +101,42 @@ def test_paranoid(sb):
 def test_checkhelo(sb):
     sb.write_config(checkhelo=True)
     for helo in (sb.hostname, "[127.0.0.1]", "fake.example"):
-        r = session(sb, "192.0.2.7", ["EHLO " + helo, "MAIL FROM:<a@exists.example>"])
+        r = session(sb, "203.0.113.7", ["EHLO " + helo, "MAIL FROM:<a@exists.example>"])
         assert r[1][0] == 554 and r[1][1][0].startswith(b"5.7.1"), (helo, r)
         assert r[2][0] == 503  # the session only serves QUIT now
-    r = session(sb, "192.0.2.7", ["EHLO good.client.example"])
+    r = session(sb, "203.0.113.7", ["EHLO good.client.example"])
     assert r[1][0] == 250
 
 
 def test_localmx(sb):
     lines = ["EHLO good.client.example", "MAIL FROM:<a@exists.example>",
              "RCPT TO:<x@elsewhere.example>"]
-    assert session(sb, "192.0.2.7", lines)[3][0] == 554
+    assert session(sb, "203.0.113.7", lines)[3][0] == 554
     sb.write_config(localmx=True)
-    assert session(sb, "192.0.2.7", lines)[3][0] == 250
+    assert session(sb, "203.0.113.7", lines)[3][0] == 250
 
 
 def test_trusted_host_name(sb):
     sb.write_config(trusted="good.client.example")
     lines = ["EHLO good.client.example", "MAIL FROM:<a@exists.example>",
              "RCPT TO:<x@elsewhere.example>"]
-    assert session(sb, "192.0.2.7", lines)[3][0] == 250
-    assert session(sb, "192.0.2.9", lines)[3][0] == 554
+    assert session(sb, "203.0.113.7", lines)[3][0] == 250
+    assert session(sb, "203.0.113.9", lines)[3][0] == 554
 
 
 def test_received_shows_verified_name(sb):
     u = "%s@%s" % (sb.acc["u1"], sb.hostname)
-    r = session(sb, "192.0.2.7", ["EHLO helo.example", "MAIL FROM:<a@exists.example>",
+    r = session(sb, "203.0.113.7", ["EHLO helo.example", "MAIL FROM:<a@exists.example>",
                                   "RCPT TO:<%s>" % u, "DATA",
                                   "Subject: ptr\r\n\r\nx\r\n."])
     assert r[4][0] == 354 and r[5][0] == 250, r
     msgs = sb.wait_for_mail(sb.acc["u1"])
     rec = msgs[0].get_all("Received")[0]
-    assert "from helo.example (good.client.example [192.0.2.7])" in rec
+    assert "from helo.example (good.client.example [203.0.113.7])" in rec
 
 
 def rcpt_replies(sb, *rcpts):
-    r = session(sb, "192.0.2.9", ["EHLO x.example", "MAIL FROM:<a@exists.example>"] +
+    r = session(sb, "203.0.113.9", ["EHLO x.example", "MAIL FROM:<a@exists.example>"] +
                 ["RCPT TO:<%s>" % a for a in rcpts])
     assert r[2][0] == 250, r
     return [(code, text[0][:5].decode()) for code, text in r[3:3 + len(rcpts)]]
@@ -170,6 +170,6 @@ def test_mx_check_without_dns_is_temporary(sb):
         s.bind(("127.0.0.1", 0))  # bound and silent: every query times out
         sb.write_config(resolver="127.0.0.1:%d" % s.getsockname()[1], dns_timeout=1,
                         verify_from="0")  # MAIL FROM would need the DNS too
-        r = session(sb, "192.0.2.9", ["EHLO x.example", "MAIL FROM:<a@exists.example>",
+        r = session(sb, "203.0.113.9", ["EHLO x.example", "MAIL FROM:<a@exists.example>",
                                       "RCPT TO:<postmaster@mine.example>"])
     assert r[3][0] == 451 and r[3][1][0].startswith(b"4.4.3"), r

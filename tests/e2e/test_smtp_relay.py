@@ -5,7 +5,7 @@ import pytest
 
 from smtpclient import Raw, bs
 
-REMOTE = "192.0.2.7"  # TEST-NET-1: never one of our addresses
+REMOTE = "203.0.113.7"  # TEST-NET-3: never one of our addresses
 
 # (recipient, why it must not relay)
 BATTERY = [
@@ -19,7 +19,7 @@ BATTERY = [
     '"victim@victim.example"@{us}',
     '"victim@victim.example"',
     '"victim%victim.example"@{us}',
-    "victim@[192.0.2.99]",
+    "victim@[203.0.113.99]",
     "victim@[IPv6:2001:db8::99]",
     "victim@victim.example.",
     "victim@VICTIM.Example",
@@ -44,7 +44,7 @@ def sb(sandbox):
     return sandbox
 
 
-def session(sb, rcpts, peer=REMOTE, helo="client.example", sender="a@[192.0.2.1]"):
+def session(sb, rcpts, peer=REMOTE, helo="client.example", sender="a@[203.0.113.1]"):
     """replies[0] greeting, [1] EHLO, [2] MAIL, [3...] RCPTs, last QUIT."""
     lines = ["EHLO " + helo, "MAIL FROM:<%s>" % sender]
     for r in rcpts:
@@ -95,9 +95,9 @@ def test_loopback_client_may_relay(sb):
 
 
 def test_trusted_networks(sandbox):
-    sandbox.write_config(trusted=["192.0.2.0/28", "[198.51.100.9]", "2001:db8::/32"])
+    sandbox.write_config(trusted=["203.0.113.0/28", "[198.51.100.9]", "2001:db8::/32"])
     sandbox.start_daemon()
-    for peer, allowed in [("192.0.2.7", True), ("192.0.2.99", False),
+    for peer, allowed in [("203.0.113.7", True), ("203.0.113.99", False),
                           ("198.51.100.9", True), ("198.51.100.10", False),
                           ("2001:db8::5", True), ("2001:db9::5", False)]:
         replies = session(sandbox, ["x@elsewhere.example"], peer=peer)

@@ -308,7 +308,7 @@ def test_utf8_alias_reached_with_smtputf8(sandbox):
     c = Raw(sandbox.port)
     c.reply()
     c.cmd("EHLO client.example")
-    assert c.cmd("MAIL FROM:<a@[192.0.2.1]> SMTPUTF8")[0] == 250
+    assert c.cmd("MAIL FROM:<a@[203.0.113.1]> SMTPUTF8")[0] == 250
     assert c.cmd("RCPT TO:<jösé@%s>" % sandbox.hostname)[0] == 250
     assert c.cmd("DATA")[0] == 354
     c.send(b"Subject: utf8 alias\r\n\r\nhi\r\n.\r\n")

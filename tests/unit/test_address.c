@@ -133,7 +133,7 @@ static const struct path_case path_cases[] = {
     { "<a@b@c>", 0, NULL, R_LOCAL_AT },
     { "a@b@c", 0, NULL, R_LOCAL_AT },
     /* address literals */
-    { "<u@[192.0.2.1]>", 0, "u@[192.0.2.1]", "" },
+    { "<u@[203.0.113.1]>", 0, "u@[203.0.113.1]", "" },
     { "<u@[IPv6:2001:DB8:0:0::1]>", 0, "u@[IPv6:2001:db8::1]", "" },
     { "<u@[ipv6:::1]>", 0, "u@[IPv6:::1]", "" },
     { "<u@[1.2.3]>", 0, NULL, R_LITERAL },
@@ -141,14 +141,14 @@ static const struct path_case path_cases[] = {
     { "<u@[IPv6:1.2.3.4]>", 0, NULL, R_LITERAL },
     { "<u@[tag:stuff]>", 0, NULL, R_LITERAL },
     { "<x@[IPv6:2001:db8::1]>", 0, "x@[IPv6:2001:db8::1]", "" },
-    { "<x@[IPv6:::ffff:192.0.2.1]>", 0, "x@[IPv6:::ffff:192.0.2.1]", "" },
+    { "<x@[IPv6:::ffff:203.0.113.1]>", 0, "x@[IPv6:::ffff:203.0.113.1]", "" },
     { "<x@[300.1.1.1]>", 0, NULL, R_LITERAL },
-    { "<x@[192.0.2.1.]>", 0, NULL, R_LITERAL },
+    { "<x@[203.0.113.1.]>", 0, NULL, R_LITERAL },
     { "<x@[2001:db8::1]>", 0, NULL, R_LITERAL },
     { "<x@[IPv6:2001:db8::g]>", 0, NULL, R_LITERAL },
     { "<x@[IPv6:2001:db8::1%eth0]>", 0, NULL, R_LITERAL },
     { "<x@[]>", 0, NULL, R_LITERAL },
-    { "<x@[ 192.0.2.1]>", 0, NULL, R_LITERAL },
+    { "<x@[ 203.0.113.1]>", 0, NULL, R_LITERAL },
     { "<u@[1.2.3.4>", 0, NULL, R_BRACKET },
     { "<u@[1.2.3.4]x>", 0, NULL, R_DOMAIN },
     /* shell metacharacters are data; canonical form, never unquoted specials */
@@ -413,7 +413,7 @@ static void test_relay_domain(void **state)
         { "<\"a@b\\\"@x\"@c>", "c" },
         { "<B@C.EXAMPLE>", "c.example" },
         { "<b@C>", "c" },
-        { "<b@[192.0.2.7]>", "[192.0.2.7]" },
+        { "<b@[203.0.113.7]>", "[203.0.113.7]" },
         { "<b@[IPv6:::1]>", "[IPv6:::1]" },
         { "<postmaster>", NULL },
         { "<\"a@b\">", NULL },
@@ -499,8 +499,8 @@ static void test_literal(void **state)
     (void)state;
     char out[64], tiny[4];
 
-    assert_int_equal(addr_literal("[192.0.2.1]", out, sizeof out), 4);
-    assert_string_equal(out, "192.0.2.1");
+    assert_int_equal(addr_literal("[203.0.113.1]", out, sizeof out), 4);
+    assert_string_equal(out, "203.0.113.1");
     assert_int_equal(addr_literal("[IPv6:2001:db8::1]", out, sizeof out), 6);
     assert_string_equal(out, "2001:db8::1");
     assert_int_equal(addr_literal("[ipv6:0:0:0:0:0:0:0:1]", out, sizeof out), 6);
@@ -511,7 +511,7 @@ static void test_literal(void **state)
     assert_int_equal(addr_literal("[]", out, sizeof out), 0);
     assert_int_equal(addr_literal("", out, sizeof out), 0);
     assert_int_equal(addr_literal(NULL, out, sizeof out), 0);
-    assert_int_equal(addr_literal("[192.0.2.1]", tiny, sizeof tiny), 0);
+    assert_int_equal(addr_literal("[203.0.113.1]", tiny, sizeof tiny), 0);
     char big[200];
     memset(big, '1', sizeof big);
     big[0] = '[';
@@ -586,7 +586,7 @@ static const struct list_case list_cases[] = {
     { "bad;sh@x, `id`@x, ok@y", { "`id`@x", "ok@y" } },
     { "<|cmd>, </etc/passwd>, <-oQ>, ok@y", { "ok@y" } },
     { "<>, ok@y", { "ok@y" } },
-    { "a@[192.0.2.1], b@[IPv6:::1]", { "a@[192.0.2.1]", "b@[IPv6:::1]" } },
+    { "a@[203.0.113.1], b@[IPv6:::1]", { "a@[203.0.113.1]", "b@[IPv6:::1]" } },
     { "a@b@c, d@e", { "d@e" } },
     { "a@\xff, \xe9t\xe9 <ok@y>", { "ok@y" } },
     { "a\x01@b, c@d", { "c@d" } },

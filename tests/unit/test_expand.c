@@ -316,11 +316,11 @@ static void test_remote_session(void **state)
     char *why = NULL;
     targets_init(&t);
     assert_int_equal(expand(f, "Joe@Elsewhere.Example", &t, &why), 0);
-    assert_int_equal(expand(f, "joe@[192.0.2.55]", &t, &why), 0);
+    assert_int_equal(expand(f, "joe@[203.0.113.55]", &t, &why), 0);
     assert_int_equal(expand(f, "joe@sub.test.example", &t, &why), 0);
     assert_int_equal(t.n, 3);
     assert_true(has(f, &t, T_REMOTE, "Joe@elsewhere.example", NULL));
-    assert_true(has(f, &t, T_REMOTE, "joe@[192.0.2.55]", NULL));
+    assert_true(has(f, &t, T_REMOTE, "joe@[203.0.113.55]", NULL));
     assert_true(has(f, &t, T_REMOTE, "joe@sub.test.example", NULL));
     /* a quoted local part with a space is a valid remote address */
     assert_int_equal(expand(f, "\"J Doe\"@far.example", &t, &why), 0);
@@ -567,7 +567,7 @@ static void test_local_domain(void **state)
     assert_int_equal(route_is_local_domain(c, "MX.test.example"), 1);
     assert_int_equal(route_is_local_domain(c, "test.example"), 1);
     assert_int_equal(route_is_local_domain(c, "[127.0.0.1]"), 1);
-    assert_int_equal(route_is_local_domain(c, "[192.0.2.55]"), 0);
+    assert_int_equal(route_is_local_domain(c, "[203.0.113.55]"), 0);
     assert_int_equal(route_is_local_domain(c, "other.example"), 0);
     assert_int_equal(route_is_local_domain(c, "sub.test.example"), 0);
     assert_int_equal(route_is_local_domain(c, "[127.0.0.1"), 0);

@@ -19,14 +19,14 @@ static void test_literals(void **st)
 {
     (void)st;
     struct sockaddr_storage ss;
-    assert_int_equal(mx_parse_literal("[192.0.2.1]", &ss), 0);
+    assert_int_equal(mx_parse_literal("[203.0.113.1]", &ss), 0);
     assert_int_equal(ss.ss_family, AF_INET);
     assert_int_equal(mx_parse_literal("[IPv6:2001:db8::1]", &ss), 0);
     assert_int_equal(ss.ss_family, AF_INET6);
     assert_int_equal(mx_parse_literal("[ipv6:::1]", &ss), 0);
     assert_int_equal(mx_parse_literal("[2001:db8::1]", &ss), 0);
-    const char *bad[] = {"192.0.2.1", "[192.0.2.256]", "[IPv6:192.0.2.1]", "[]", "[x]",
-                         "[192.0.2.1", "[1.2.3.4]x"};
+    const char *bad[] = {"203.0.113.1", "[203.0.113.256]", "[IPv6:203.0.113.1]", "[]", "[x]",
+                         "[203.0.113.1", "[1.2.3.4]x"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(mx_parse_literal(bad[i], &ss), -1);
 }
@@ -37,8 +37,8 @@ static void test_relay_spec(void **st)
     static const struct { const char *in; const char *host; int port; } ok[] = {
         {"smart.example", "smart.example", 25},
         {"smart.example:587", "smart.example", 587},
-        {"[192.0.2.7]", "[192.0.2.7]", 25},
-        {"[192.0.2.7]:2525", "[192.0.2.7]", 2525},
+        {"[203.0.113.7]", "[203.0.113.7]", 25},
+        {"[203.0.113.7]:2525", "[203.0.113.7]", 2525},
         {"[IPv6:2001:db8::7]:26", "[IPv6:2001:db8::7]", 26},
     };
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
@@ -50,7 +50,7 @@ static void test_relay_spec(void **st)
         free(h);
     }
     const char *bad[] = {"", "smart.example:", "smart.example:0", "smart.example:65536",
-                         "smart.example:25x", "[192.0.2.7]25", "[192.0.2.7", "bad host",
+                         "smart.example:25x", "[203.0.113.7]25", "[203.0.113.7", "bad host",
                          "a..b", "[nonsense]:25"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char *h = NULL;

@@ -27,11 +27,11 @@ static void test_parse(void **state)
     (void)state;
     struct netaddr a;
     char s[64];
-    assert_int_equal(net_parse("192.0.2.1", &a), 0);
+    assert_int_equal(net_parse("203.0.113.1", &a), 0);
     assert_int_equal(a.family, AF_INET);
-    assert_int_equal(net_parse("[192.0.2.1]", &a), 0);
+    assert_int_equal(net_parse("[203.0.113.1]", &a), 0);
     net_format(&a, s, sizeof s);
-    assert_string_equal(s, "192.0.2.1");
+    assert_string_equal(s, "203.0.113.1");
     assert_int_equal(net_parse("[IPv6:2001:db8::1]", &a), 0);
     assert_int_equal(a.family, AF_INET6);
     net_format(&a, s, sizeof s);
@@ -50,10 +50,10 @@ static void test_cidr(void **state)
     (void)state;
     assert_true(in("10.1.2.3", "10.0.0.0/8"));
     assert_false(in("11.1.2.3", "10.0.0.0/8"));
-    assert_true(in("192.0.2.130", "192.0.2.128/25"));
-    assert_false(in("192.0.2.127", "192.0.2.128/25"));
-    assert_true(in("192.0.2.9", "[192.0.2.9]"));
-    assert_false(in("192.0.2.10", "192.0.2.9"));
+    assert_true(in("203.0.113.130", "203.0.113.128/25"));
+    assert_false(in("203.0.113.127", "203.0.113.128/25"));
+    assert_true(in("203.0.113.9", "[203.0.113.9]"));
+    assert_false(in("203.0.113.10", "203.0.113.9"));
     assert_true(in("1.2.3.4", "0.0.0.0/0"));
     assert_true(in("2001:db8::5", "2001:db8::/32"));
     assert_false(in("2001:db9::5", "2001:db8::/32"));
@@ -79,7 +79,7 @@ static void test_loopback(void **state)
     assert_false(net_is_loopback(&a));
     net_parse("127.0.0.1", &a);
     assert_int_equal(net_is_local_interface(&a), 1);
-    net_parse("192.0.2.254", &a); /* TEST-NET-1: never ours */
+    net_parse("203.0.113.254", &a); /* TEST-NET-3: never ours */
     assert_int_equal(net_is_local_interface(&a), 0);
 }
 

@@ -41,8 +41,8 @@ static int setup(void **state)
     set(&f->c, s);
     free(s);
     set(&f->c, "queuedir=/tmp");
-    net_parse("192.0.2.5", &f->cl.addr);
-    str_copy(f->cl.ip, "192.0.2.5", sizeof f->cl.ip);
+    net_parse("203.0.113.5", &f->cl.addr);
+    str_copy(f->cl.ip, "203.0.113.5", sizeof f->cl.ip);
     buf_init(&f->why);
     *state = f;
     return 0;
@@ -80,7 +80,7 @@ static void test_rcpt_open_relay(void **state)
     static const char *const bad[] = {
         "victim@victim.example", "victim%victim.example@mx.test.example",
         "victim.example!victim@mx.test.example", "victim.example!victim",
-        "\"victim@victim.example\"@mx.test.example", "victim@[192.0.2.99]",
+        "\"victim@victim.example\"@mx.test.example", "victim@[203.0.113.99]",
         "victim@mx.test.example.victim.example",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -107,7 +107,7 @@ static void test_mail(void **state)
     assert_int_equal(policy_mail(&f->c, NULL, &f->cl, "nobody", &f->why), 550);
     /* no resolver: a temporary failure, never a silent pass */
     assert_int_equal(policy_mail(&f->c, NULL, &f->cl, "a@example.org", &f->why), 451);
-    assert_int_equal(policy_mail(&f->c, NULL, &f->cl, "a@[192.0.2.1]", &f->why), 0);
+    assert_int_equal(policy_mail(&f->c, NULL, &f->cl, "a@[203.0.113.1]", &f->why), 0);
     f->cl.relay_ok = 1;
     assert_int_equal(policy_mail(&f->c, NULL, &f->cl, "a@example.org", &f->why), 0);
     set(&f->c, "verify-from=0");
@@ -118,19 +118,19 @@ static void test_mail(void **state)
 static void test_trusted_and_relay(void **state)
 {
     struct fix *f = *state;
-    set(&f->c, "trusted=192.0.2.0/28,[198.51.100.1]");
+    set(&f->c, "trusted=203.0.113.0/28,[198.51.100.1]");
     policy_relay(&f->c, NULL, &f->cl);
     assert_int_equal(f->cl.trusted, 1);
     assert_int_equal(f->cl.relay_ok, 1);
     net_parse("198.51.100.1", &f->cl.addr);
     assert_int_equal(policy_trusted(&f->c, NULL, &f->cl), 1);
-    net_parse("192.0.2.99", &f->cl.addr);
+    net_parse("203.0.113.99", &f->cl.addr);
     policy_relay(&f->c, NULL, &f->cl);
     assert_int_equal(f->cl.relay_ok, 0);
     net_parse("127.0.0.1", &f->cl.addr);
     policy_relay(&f->c, NULL, &f->cl);
     assert_int_equal(f->cl.relay_ok, 1);
-    net_parse("192.0.2.99", &f->cl.addr);
+    net_parse("203.0.113.99", &f->cl.addr);
     set(&f->c, "relay");
     policy_relay(&f->c, NULL, &f->cl);
     assert_int_equal(f->cl.relay_ok, 1);

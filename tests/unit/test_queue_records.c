@@ -42,7 +42,7 @@ static void fill(struct envelope *e, const char *s)
     e->attempts = 3;
     e->flags = ENV_8BIT | ENV_RET_HDRS;
     e->client_name = xstrdup(s);
-    e->client_addr = xstrdup("192.0.2.1");
+    e->client_addr = xstrdup("203.0.113.1");
     e->helo = xstrdup(s);
     e->local_user = NULL;
     size_t i = env_add_rcpt(e, s[0] ? s : "x", s, s);

@@ -57,7 +57,7 @@ static void test_local_domain(void **st)
     assert_int_equal(route_is_local_domain(&c, "example.org.."), 0);
     assert_int_equal(route_is_local_domain(&c, "other.example"), 0);
     assert_int_equal(route_is_local_domain(&c, "[127.0.0.1]"), 1);
-    assert_int_equal(route_is_local_domain(&c, "[192.0.2.55]"), 0);
+    assert_int_equal(route_is_local_domain(&c, "[203.0.113.55]"), 0);
     assert_int_equal(route_is_local_domain(&c, "[junk]"), 0);
     assert_int_equal(route_is_local_domain(&c, "[127.0.0.1"), 0);
     config_free(&c);
@@ -71,7 +71,7 @@ static void test_host_is_us(void **st)
     setup_conf(&c);
     assert_int_equal(route_host_is_us(&c, NULL, "127.0.0.1"), 1);
     assert_int_equal(route_host_is_us(&c, NULL, "::1"), 1);
-    assert_int_equal(route_host_is_us(&c, NULL, "192.0.2.55"), 0);
+    assert_int_equal(route_host_is_us(&c, NULL, "203.0.113.55"), 0);
     assert_int_equal(route_host_is_us(&c, NULL, "mail.example.org"), 1);
     assert_int_equal(route_host_is_us(&c, NULL, "localhost"), 1);
     assert_int_equal(route_host_is_us(&c, NULL, "client.example.net"), 0);
@@ -90,7 +90,7 @@ static void test_recipient_ways(void **st)
     assert_int_equal(route_recipient(&c, "[127.0.0.1]", scripted, &s), ROUTE_LOCAL);
     assert_int_equal(s.asked, 0);
     /* a literal of another host goes there without asking */
-    assert_int_equal(route_recipient(&c, "[192.0.2.55]", scripted, &s), ROUTE_MX);
+    assert_int_equal(route_recipient(&c, "[203.0.113.55]", scripted, &s), ROUTE_MX);
     assert_int_equal(s.asked, 0);
     assert_int_equal(route_recipient(&c, "backup.example", scripted, &s), ROUTE_LOCAL_MX);
     assert_int_equal(route_recipient(&c, "far.example", scripted, &s), ROUTE_MX);
@@ -116,7 +116,7 @@ static void test_relay_host(void **st)
     /* everything remote goes to the relay host, whatever DNS would say */
     assert_int_equal(route_recipient(&c, "backup.example", scripted, &s), ROUTE_RELAY);
     assert_int_equal(route_recipient(&c, "dnsfail.example", scripted, &s), ROUTE_RELAY);
-    assert_int_equal(route_recipient(&c, "[192.0.2.55]", scripted, &s), ROUTE_RELAY);
+    assert_int_equal(route_recipient(&c, "[203.0.113.55]", scripted, &s), ROUTE_RELAY);
     assert_int_equal(route_recipient(&c, "example.org", scripted, &s), ROUTE_LOCAL);
     assert_int_equal(s.asked, 0);
     config_free(&c);

@@ -3,7 +3,7 @@
  * with a configuration and a private queue built here: command order,
  * EHLO keywords, PIPELINING, the error counter, the line limit, the small
  * commands, a message queued (queue file and MSG_QUEUED), SIZE, the
- * recipient limit, relay refusal (a DNS stub in the test answers NXDOMAIN)
+ * recipient limit, relay refusal (a DNS server in the test answers NXDOMAIN to every query)
  * and the idle timeout.  Every reply's code and enhanced status is checked. */
 #include "compat.h"
 
@@ -42,7 +42,7 @@ struct fix {
     struct config c;
     char dir[64];     /* private temp dir */
     char q[96];       /* dir/q: the queue */
-    pid_t dns_pid;    /* the DNS stub, or 0 */
+    pid_t dns_pid;    /* the NXDOMAIN DNS server, or 0 */
     pid_t sess_pid;   /* a session not reaped yet (a failed assertion), or 0 */
 };
 
@@ -569,7 +569,7 @@ static void test_recipient_limit(void **st)
 
 /* A DNS server on a loopback UDP port that answers every query NXDOMAIN:
  * the remote client's PTR and the recipient domain's MX both do not exist. */
-static int dns_stub(struct fix *f)
+static int nxdomain_server(struct fix *f)
 {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     assert_true(s >= 0);
@@ -607,7 +607,7 @@ static int dns_stub(struct fix *f)
 static void test_relay_refused(void **st)
 {
     struct fix *f = *st;
-    int port = dns_stub(f);
+    int port = nxdomain_server(f);
     char *r = xasprintf("resolver=127.0.0.1:%d", port);
     set(&f->c, r);
     free(r);

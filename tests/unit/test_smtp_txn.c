@@ -72,7 +72,7 @@ static int setup(void **st)
     struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
     s4->sin_family = AF_INET;
     s4->sin_port = htons(25);
-    inet_pton(AF_INET, "192.0.2.7", &s4->sin_addr);
+    inet_pton(AF_INET, "203.0.113.7", &s4->sin_addr);
     f->k = smtp_conn_new(&f->c, 0, &ss);
     smtp_conn_name(f->k, "mx.r.test");
     int sv[2];
@@ -141,7 +141,7 @@ static void test_pipelined(void **st)
     outcome(f, 1, SO_BOUNCED, "5.1.1 550 no such user", 1);
     outcome(f, 2, SO_DEFERRED, "4.3.0 451 later", 1);
     assert_string_equal(f->res[0].mta, "mx.r.test");
-    assert_string_equal(f->res[0].relay, "mx.r.test[192.0.2.7]:25");
+    assert_string_equal(f->res[0].relay, "mx.r.test[203.0.113.7]:25");
     char *s = sent(f);
     assert_non_null(strstr(s, "MAIL FROM:<s@here.test> SIZE="));
     assert_non_null(strstr(s, "\r\nRCPT TO:<a@r.test>\r\nRCPT TO:<b@r.test>\r\n"

@@ -52,7 +52,7 @@ static void round_trip(const char *ip, int submission)
 static void test_handover_round_trip(void **state)
 {
     (void)state;
-    round_trip("192.0.2.7", 0);
+    round_trip("203.0.113.7", 0);
     round_trip("2001:db8::25", 1);
 }
 
