@@ -889,14 +889,21 @@ static int run_by_hand(const struct config *c, struct strlist *q, const struct r
     int fd = mkostemp(tmpl, O_CLOEXEC | O_APPEND);
     if (fd >= 0)
         unlink(tmpl);
+    if (fd == 0) { /* runq_opts.busy_fd 0 means none: stdin was closed */
+        fd = fcntl(0, F_DUPFD_CLOEXEC, 3);
+        close(0);
+    }
     struct runq_opts ro = *o;
     ro.busy_fd = fd;
     struct strlist held;
     sl_init(&held);
-    wait_busy(c->queuedir, q, now_ms(), &held); /* no wait: these go last */
+    /* the passes note what they find held (busy file): no probe of every
+     * message first, unless there is no busy file to note it in */
+    if (fd < 0)
+        wait_busy(c->queuedir, q, now_ms(), &held); /* no wait: these go last */
     int rc = run_passes(c, q, &ro);
     for (int round = 0;; round++) {
-        if (fd > 0) {
+        if (fd >= 0) {
             read_busy(fd, &held); /* noted by the passes: known by name */
             rc &= ~RUNQ_BUSY;
         }
