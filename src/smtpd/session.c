@@ -61,6 +61,10 @@ struct session {
     struct envelope env;  /* the transaction (valid in S_MAIL, S_RCPT) */
     long long declared_size;
     struct buf why;
+    /* Shared by the TLS, AUTH and antispam features (issue 10/11): */
+    int tls_active;       /* the connection is encrypted (STARTTLS done, or smtps) */
+    char *tls_info;       /* "TLS1.3 cipher=..." for Received:, or NULL */
+    char *auth_user;      /* the authenticated name after AUTH succeeded, or NULL */
 };
 
 /* ---- replies ---- */
@@ -899,6 +903,8 @@ static void session_free(struct session *s)
     free(s->dead);
     free(s->warning);
     free(s->local_user);
+    free(s->tls_info);
+    free(s->auth_user);
     free(s->cl.ptr);
     if (s->dns)
         dns_close(s->dns);

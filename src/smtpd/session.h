@@ -15,7 +15,9 @@
 struct session_conn {
     int fd;                         /* the accepted socket */
     const struct netaddr *peer;     /* the client's address */
-    int submission;                 /* accepted on the msp= port */
+    int submission;                 /* accepted on the msp= or smtps= port */
+    int implicit_tls;               /* accepted on the smtps= port: TLS from
+                                       the first byte */
     int notify_fd;                  /* send MSG_QUEUED (msg.h) here after each
                                        accepted message (the daemon starts its
                                        delivery); -1: use spool_trigger() */
