@@ -10,6 +10,8 @@ mailspool=
 with_tcpwrappers=auto
 with_milter=auto
 with_pam=no
+mailname=
+systemdunitdir=
 CC=${CC:-}
 CFLAGS=${CFLAGS:--O2 -g}
 
@@ -28,6 +30,10 @@ Usage: ./configure.sh [options]
   --without-tcpwrappers build without libwrap
   --with-milter / --without-milter   milter support (default: when libmilter headers are found)
   --with-pam            authenticate with PAM (needs libpam0g-dev)
+  --with-mailname=FILE  take the default hostname= from FILE when it exists
+                        (Debian's /etc/mailname; default: none, the node name)
+  --with-systemdunitdir=DIR  where make install puts postoffice.service
+                        (/lib/systemd/system for --prefix=/usr, else PREFIX/lib/systemd/system)
   --help                this text
 Environment: CC, CFLAGS, LDFLAGS.
 USAGE
@@ -48,6 +54,8 @@ for arg in "$@"; do
     --with-milter) with_milter=yes ;;
     --without-milter) with_milter=no ;;
     --with-pam) with_pam=yes ;;
+    --with-mailname=*) mailname=${arg#*=} ;;
+    --with-systemdunitdir=*) systemdunitdir=${arg#*=} ;;
     --help|-h) usage; exit 0 ;;
     *) echo "configure.sh: unknown option $arg (see --help)" >&2; exit 64 ;;
     esac
@@ -55,6 +63,10 @@ done
 
 : "${sbindir:=$prefix/sbin}" "${bindir:=$prefix/bin}"
 : "${libexecdir:=$prefix/libexec}" "${mandir:=$prefix/share/man}"
+if [ -z "$systemdunitdir" ]; then
+    if [ "$prefix" = /usr ]; then systemdunitdir=/lib/systemd/system
+    else systemdunitdir=$prefix/lib/systemd/system; fi
+fi
 for d in "$queuedir" "$confdir"; do
     case $d in /*) ;; *) echo "configure.sh: $d must be an absolute path" >&2; exit 64 ;; esac
 done
@@ -164,8 +176,10 @@ sed -e "s|@CC@|$CC|g" -e "s|@CFLAGS@|$CFLAGS|g" -e "s|@WARN@|$WARN|g" \
     -e "s|@prefix@|$prefix|g" -e "s|@sbindir@|$sbindir|g" -e "s|@bindir@|$bindir|g" \
     -e "s|@libexecdir@|$libexecdir|g" -e "s|@mandir@|$mandir|g" -e "s|@confdir@|$confdir|g" \
     -e "s|@queuedir@|$queuedir|g" -e "s|@mailspool@|$mailspool|g" \
-    -e "s|@VERSION@|$VERSION|g" \
+    -e "s|@VERSION@|$VERSION|g" -e "s|@systemdunitdir@|$systemdunitdir|g" \
     Makefile.in > Makefile || exit 73
+sed -e "s|@sbindir@|$sbindir|g" -e "s|@confdir@|$confdir|g" -e "s|@queuedir@|$queuedir|g" \
+    contrib/postoffice.service.in > contrib/postoffice.service || exit 73
 
 cat > config.h <<H
 /* config.h - written by configure.sh; do not edit. */
@@ -184,6 +198,7 @@ cat > config.h <<H
 #define PATH_VSPOOL "/var/spool/virtual"
 #define PATH_SBINDIR "$sbindir"
 #define PATH_LIBEXECDIR "$libexecdir"
+#define PATH_MAILNAME "$mailname"
 #define HAVE_LIBWRAP $HAVE_LIBWRAP
 #define WRAP_LIBRARY "$WRAP_LIBRARY"
 #define WRAP_ALLOW_TABLE "/etc/hosts.allow"

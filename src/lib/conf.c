@@ -107,6 +107,27 @@ static void set_str(char **field, const char *v)
     *field = xstrdup(v);
 }
 
+static int set_host(struct config *c, const char *v);
+
+/* Debian's /etc/mailname (configure --with-mailname): the name this system
+ * puts on its mail, so it is the default hostname=; the node name stays
+ * local too. */
+static void default_mailname(struct config *c)
+{
+    struct buf b;
+    buf_init(&b);
+    if (PATH_MAILNAME[0] && read_file(PATH_MAILNAME, &b, 1024) == 0) {
+        buf_addc(&b, '\0');
+        char *name = str_trim(b.s);
+        name[strcspn(name, "\r\n")] = '\0';
+        char *node = xstrdup(c->hostname);
+        if (*name && set_host(c, name) == 0)
+            sl_add(&c->self_names, node);
+        free(node);
+    }
+    buf_free(&b);
+}
+
 void config_defaults(struct config *c)
 {
     memset(c, 0, sizeof *c);
@@ -129,6 +150,7 @@ void config_defaults(struct config *c)
     sl_init(&c->filter);
     sl_init(&c->listen);
     sl_init(&c->resolver);
+    default_mailname(c);
 
     c->escape_from = 1;
     c->verify_from = 1;
