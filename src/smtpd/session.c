@@ -745,7 +745,7 @@ static void cmd_help(struct session *s, char *arg)
     reply_more(s, 214, "2.0.0 postoffice %s; commands:", PO_VERSION);
     reply_more(s, 214, "2.0.0   HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP%s",
                debug_allowed(s) ? " DEBUG" : "");
-    reply(s, 214, "2.0.0 see RFC 5321, and smtpd(8) for this server's limits");
+    reply(s, 214, "2.0.0 see RFC 5321, and postoffice-smtpd(8) for this server's limits");
 }
 
 static void cmd_debug(struct session *s, char *arg)
