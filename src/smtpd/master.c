@@ -24,6 +24,7 @@
 #include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "preflight.h"
 #include "privs.h"
 #include "queue_run.h"
 #include "sdnotify.h"
@@ -293,26 +294,26 @@ static void reload(struct master *m)
 static int lock_instance(struct master *m)
 {
     const struct config *c = m->c;
+    if (c->pidfile && *c->pidfile) {
+        m->pidfd = open(c->pidfile, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (m->pidfd < 0) {
+            say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
+            return EX_CANTCREAT;
+        }
+        if (flock(m->pidfd, LOCK_EX | LOCK_NB) < 0) {
+            char old[32] = "";
+            ssize_t n = pread(m->pidfd, old, sizeof old - 1, 0);
+            old[n > 0 ? n : 0] = '\0';
+            old[strcspn(old, "\n")] = '\0';
+            say("another postoffice daemon (pid %s) holds the pid file %s; stop it first "
+                "(or give this one its own pidfile=)", *old ? old : "?", c->pidfile);
+            return EX_UNAVAILABLE;
+        }
+    }
     m->qlock = open(c->queuedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (m->qlock >= 0 && flock(m->qlock, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
         say("another postoffice daemon is running on the queue %s; stop it first "
             "(or give this one its own queuedir=)", c->queuedir);
-        return EX_UNAVAILABLE;
-    }
-    if (!c->pidfile || !*c->pidfile)
-        return 0;
-    m->pidfd = open(c->pidfile, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (m->pidfd < 0) {
-        say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
-        return EX_CANTCREAT;
-    }
-    if (flock(m->pidfd, LOCK_EX | LOCK_NB) < 0) {
-        char old[32] = "";
-        ssize_t n = pread(m->pidfd, old, sizeof old - 1, 0);
-        old[n > 0 ? n : 0] = '\0';
-        old[strcspn(old, "\n")] = '\0';
-        say("another postoffice daemon (pid %s) holds the pid file %s; stop it first "
-            "(or give this one its own pidfile=)", *old ? old : "?", c->pidfile);
         return EX_UNAVAILABLE;
     }
     return 0;
@@ -465,7 +466,10 @@ static int detach(struct master *m, int *parent)
 static int master_open(struct master *m, int *parent)
 {
     const struct master_opts *o = m->o;
-    int rc = listener_open(&m->l, m->c, o->listen);
+    int rc = lock_instance(m);
+    if (rc)
+        return rc;
+    rc = listener_open(&m->l, m->c, o->listen);
     if (rc)
         return rc;
     if (wp_init(&m->wp, m->c) < 0) {
@@ -474,9 +478,6 @@ static int master_open(struct master *m, int *parent)
     }
     m->l.in_child = m->wp.in_child = in_child;
     m->l.in_child_arg = m->wp.in_child_arg = m;
-    rc = lock_instance(m);
-    if (rc)
-        return rc;
     rc = detach(m, parent);
     if (rc || *parent)
         return rc;
@@ -507,8 +508,11 @@ int master_run(const struct config *c, const struct master_opts *o)
     }
     if (c->relay && o->listen)
         log_warn("WARNING: relay is set: this server relays mail for anyone (an open relay)");
+    int rc = preflight_daemon(c);
+    if (rc)
+        return rc;
     int parent = 0;
-    int rc = master_open(&m, &parent);
+    rc = master_open(&m, &parent);
     if (rc || parent) {
         master_free(&m);
         return rc;
