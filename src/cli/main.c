@@ -28,6 +28,11 @@
 #include "spool.h"
 #include "submit.h"
 #include "util.h"
+#include "verify.h"
+
+#include <ares.h>
+#include <gdbm.h>
+#include <openssl/crypto.h>
 
 struct cli {
     char mode;              /* m p q i s d D */
@@ -63,6 +68,22 @@ PO_NORETURN static void usage(const char *why)
 {
     say("%s (sendmail(8) lists the options)", why);
     exit(EX_USAGE);
+}
+
+PO_NORETURN static void help(void)
+{
+    fputs("usage: sendmail [-t] [-i] [-f sender] [-F name] [-N dsn] [-R ret] [-o opt=val] rcpt...\n"
+          "       postoffice -bd|-bD [-qINTERVAL]   the daemon (detached / foreground)\n"
+          "       postoffice -bp | mailq             list the queue\n"
+          "       postoffice -q | runq [-v]          run the queue once\n"
+          "       postoffice -bi | newaliases        rebuild the aliases database\n"
+          "       postoffice -bs [-R ADDR]           one SMTP session on stdin/stdout\n"
+          "       postoffice -bv address...          where each address would go\n"
+          "       postoffice -bP [option...]         the configuration in effect\n"
+          "       postoffice -bV                     version and build options\n"
+          "common: -C file (another configuration), -o name=value (one option), -v\n"
+          "see sendmail(8), postoffice(8) and postoffice.cf(5)\n", stdout);
+    exit(0);
 }
 
 static int parse_notify(const char *v)
@@ -144,10 +165,8 @@ static void parse_flag(struct cli *cl, char f, const char *v)
 {
     switch (f) {
     case 'b':
-        if (!v[0] || v[1] || !strchr("mpqisdDv", v[0]))
-            usage("unknown mode: -bm, -bp, -bq, -bi, -bs, -bd and -bD are known");
-        if (v[0] == 'v')
-            usage("-bv (verify addresses) is not built in postoffice");
+        if (!v[0] || v[1] || !strchr("mpqisdDvPV", v[0]))
+            usage("unknown mode: -bm, -bp, -bq, -bi, -bs, -bd, -bD, -bv, -bP and -bV are known");
         cl->mode = v[0];
         break;
     case 'I': cl->mode = 'i'; break; /* sendmail's old name of -bi */
@@ -171,8 +190,10 @@ static void parse_flag(struct cli *cl, char f, const char *v)
             sl_add(&cl->sets, v);
         break;
     case 'O': sendmail_O(cl, v); break;
+    case 'h': /* sendmail's hop count: counted from Received: lines here */
+        break;
     /* sendmail flags with no meaning here: accepted and ignored */
-    case 'B': case 'h': case 'L': case 'X': case 'A':
+    case 'B': case 'L': case 'X': case 'A':
     case 'm': case 'n': case 'U': case 'G': break;
     default: {
         char msg[64];
@@ -221,6 +242,9 @@ static void parse_cli(struct cli *cl, int argc, char **argv)
             i++;
             break;
         }
+        /* -h with no hop count after it, or --help: the usage */
+        if (!strcmp(a, "--help") || (!strcmp(a, "-h") && i + 1 == argc))
+            help();
         if (a[0] != '-' || !a[1])
             break;
         parse_group(cl, argc, argv, &i);
@@ -290,8 +314,70 @@ static void ensure_queue(const struct config *c)
         say("cannot set up the queue %s: %s", c->queuedir, strerror(errno));
 }
 
+/* Print the lines of dump (NUL-terminated "name=value" lines) for option
+ * name, or every line when name is NULL.  Returns how many. */
+static int print_lines(const char *dump, const char *name)
+{
+    int shown = 0;
+    size_t want = name ? strlen(name) : 0;
+    for (const char *line = dump; *line;) {
+        size_t len = strcspn(line, "\n"), n = strcspn(line, "=");
+        if (!name || (n == want && !strncasecmp(line, name, n))) {
+            printf("%.*s\n", (int)len, line);
+            shown++;
+        }
+        line += len + (line[len] == '\n');
+    }
+    return shown;
+}
+
+/* -bP: every option's value in effect, or the named ones in the order
+ * given (a list option gives a line per entry; an unset one "name="). */
+static int print_config(const struct config *c, const struct strlist *names)
+{
+    for (size_t i = 0; i < names->n; i++) {
+        if (!config_known(names->v[i])) {
+            say("-bP: %s is not an option (postoffice.cf(5) lists them)", names->v[i]);
+            return EX_USAGE;
+        }
+    }
+    struct buf b;
+    buf_init(&b);
+    config_dump(c, &b);
+    buf_addc(&b, '\0');
+    if (names->n == 0)
+        print_lines(b.s, NULL);
+    for (size_t i = 0; i < names->n; i++)
+        if (print_lines(b.s, names->v[i]) == 0)
+            printf("%s=\n", names->v[i]);
+    buf_free(&b);
+    return 0;
+}
+
+/* -bV: the version and what this binary was built with. */
+static int print_version(void)
+{
+    printf("postoffice %s\n", PO_VERSION);
+    printf("configuration: %s\nqueue: %s\nmail spool: %s\naliases: %s\n", PATH_CONFIG,
+           PATH_QUEUEDIR, PATH_MAILSPOOL, PATH_ALIASES);
+    if (PATH_MAILNAME[0])
+        printf("mailname: %s\n", PATH_MAILNAME);
+    printf("tcp wrappers: %s\nmilter: %s\npam: %s\n",
+           HAVE_LIBWRAP ? "yes (" WRAP_LIBRARY ")" : "no", HAVE_MILTER ? "yes" : "no",
+           HAVE_PAM ? "yes" : "no");
+    printf("libraries: %s, gdbm %s, c-ares %s\n", OpenSSL_version(OPENSSL_VERSION),
+           gdbm_version, ares_version(NULL));
+    return 0;
+}
+
 static int dispatch(struct config *c, struct cli *cl)
 {
+    if (cl->mode == 'P')
+        return print_config(c, &cl->sub.rcpts);
+    if (cl->mode == 'V')
+        return print_version();
+    if (cl->mode == 'v')
+        return verify_addresses(c, &cl->sub.rcpts, stdout);
     if (cl->mode != 'p' && cl->mode != 'i')
         ensure_queue(c);
     struct runq_opts ro = {.force = 1, .verbose = cl->verbose};
@@ -327,8 +413,10 @@ int main(int argc, char **argv)
     sl_init(&cl.sub.rcpts);
     cl.mode = default_mode(name);
     parse_cli(&cl, argc, argv);
-    if (cl.mode != 'm' && cl.sub.rcpts.n)
+    if (!strchr("mvP", cl.mode) && cl.sub.rcpts.n)
         usage("recipients are only taken when sending mail (-bm)");
+    if (cl.mode == 'v' && cl.sub.rcpts.n == 0)
+        usage("-bv needs the addresses to verify");
     if (cl.verbose)
         log_set_stderr(1);
 

@@ -335,6 +335,11 @@ static const struct option *find_option(const char *name)
     return NULL;
 }
 
+int config_known(const char *name)
+{
+    return find_option(name) != NULL;
+}
+
 static int bad_value(const struct option *o, const char *v, const char *where)
 {
     say("%s: bad value \"%s\" for %s: expected %s", where, v ? v : "", o->name,

@@ -123,5 +123,8 @@ int config_parse_size(const char *s, long long *out);
 /* Write every option with its current value (for DEBUG and -bP). */
 void config_dump(const struct config *c, struct buf *out);
 
+/* Is name (any case) an option of postoffice.cf?  1 or 0. */
+int config_known(const char *name);
+
 
 #endif
