@@ -24,6 +24,7 @@
 #include "log.h"
 #include "mailq.h"
 #include "queue_run.h"
+#include "queue_tools.h"
 #include "session.h"
 #include "spool.h"
 #include "submit.h"
@@ -41,6 +42,9 @@ struct cli {
     long interval;          /* -qN: seconds between queue runs, 0 = none */
     int verbose, audit, foreground;
     const char *peer;       /* -bs -R ADDR: play a network client at ADDR */
+    char qtool;             /* -M: 'M' deliver, 'r' remove (-Mrm) */
+    char qsel;              /* -qI/-qR/-qS: which messages a run takes */
+    const char *qsel_text;
     struct submit_opts sub;
 };
 
@@ -78,6 +82,8 @@ PO_NORETURN static void help(void)
           "       postoffice -q | runq [-v]          run the queue once\n"
           "       postoffice -bi | newaliases        rebuild the aliases database\n"
           "       postoffice -bs [-R ADDR]           one SMTP session on stdin/stdout\n"
+          "       postoffice -M QID... | -Mrm QID... deliver now | remove from the queue\n"
+          "       runq -qI|-qR|-qS TEXT              deliver now what matches id|recipient|sender\n"
           "       postoffice -bv address...          where each address would go\n"
           "       postoffice -bP [option...]         the configuration in effect\n"
           "       postoffice -bV                     version and build options\n"
@@ -111,6 +117,15 @@ static int parse_notify(const char *v)
 /* -q, -q30m, -q1h: a bare -q runs the queue once. */
 static void parse_q(struct cli *cl, const char *rest)
 {
+    if (rest[0] && strchr("IRS", rest[0])) {
+        if (!rest[1])
+            usage("-qI, -qR and -qS take the text to match: -qRexample.org");
+        cl->qsel = rest[0];
+        cl->qsel_text = rest + 1;
+        if (cl->mode == 'm')
+            cl->mode = 'q';
+        return;
+    }
     if (!*rest) {
         if (cl->mode == 'm')
             cl->mode = 'q';
@@ -158,7 +173,7 @@ static void sendmail_O(struct cli *cl, const char *v)
  * ("-f bob"), as getopt's "f:"; -q and -d take only an attached one, which may
  * be empty ("-q", "-q30m").  Every other flag may be grouped ("-ti"). */
 #define VALUE_FLAGS "bfrFCNRoOBhLXA"
-#define ATTACHED_FLAGS "qd"
+#define ATTACHED_FLAGS "qdM"
 
 /* Flag f with value v (NULL for a flag without one). */
 static void parse_flag(struct cli *cl, char f, const char *v)
@@ -180,6 +195,17 @@ static void parse_flag(struct cli *cl, char f, const char *v)
     case 'F': cl->sub.fullname = v; break;
     case 'C': cl->cfile = v; break;
     case 'q': parse_q(cl, v); break;
+    case 'M': /* Exim's -M QID... (deliver now) and -Mrm QID... (remove) */
+        if (!strcmp(v, ""))
+            cl->qtool = 'M';
+        else if (!strcmp(v, "rm"))
+            cl->qtool = 'r';
+        else if (!strcmp(v, "f") || !strcmp(v, "t"))
+            usage("-Mf and -Mt (hold and release) are not built in this version yet");
+        else
+            usage("-M takes no value (deliver now) or rm (remove): -M QID..., -Mrm QID...");
+        cl->mode = 'M';
+        break;
     case 'N': cl->sub.notify = parse_notify(v); break;
     case 'R': /* sendmail: DSN RET=hdrs|full; with -bs: the client address */
         cl->peer = v;
@@ -378,6 +404,13 @@ static int dispatch(struct config *c, struct cli *cl)
         return print_version();
     if (cl->mode == 'v')
         return verify_addresses(c, &cl->sub.rcpts, stdout);
+    if (cl->mode == 'M')
+        return cl->qtool == 'r' ? qtool_remove(c, &cl->sub.rcpts)
+                                : qtool_deliver(c, &cl->sub.rcpts, cl->verbose);
+    if (cl->mode == 'q' && cl->qsel) {
+        ensure_queue(c);
+        return qtool_deliver_matching(c, (enum qsel_kind)cl->qsel, cl->qsel_text, cl->verbose);
+    }
     if (cl->mode != 'p' && cl->mode != 'i')
         ensure_queue(c);
     struct runq_opts ro = {.force = 1, .verbose = cl->verbose};
@@ -413,7 +446,7 @@ int main(int argc, char **argv)
     sl_init(&cl.sub.rcpts);
     cl.mode = default_mode(name);
     parse_cli(&cl, argc, argv);
-    if (!strchr("mvP", cl.mode) && cl.sub.rcpts.n)
+    if (!strchr("mvPM", cl.mode) && cl.sub.rcpts.n)
         usage("recipients are only taken when sending mail (-bm)");
     if (cl.mode == 'v' && cl.sub.rcpts.n == 0)
         usage("-bv needs the addresses to verify");
