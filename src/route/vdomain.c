@@ -205,3 +205,25 @@ int vdomain_passwd(const struct config *c, const char *domain, const char *user,
     free(d);
     return rc;
 }
+
+int vdomain_user_ok(const char *user)
+{
+    size_t n = user ? strlen(user) : 0;
+    if (n == 0 || n > 255 || user[0] == '.')
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)user; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f || *p == '/' || *p == ':' || *p == '@')
+            return 0;
+    return 1;
+}
+
+char *vdomain_aliases_path(const struct config *c, const char *domain)
+{
+    if (!domain || !*domain || strchr(domain, '/') || domain[0] == '.' || !c->vpath)
+        return NULL;
+    char *d = xstrdup(domain);
+    str_lower(d);
+    char *path = xasprintf("%s/%s/aliases", c->vpath, d);
+    free(d);
+    return path;
+}

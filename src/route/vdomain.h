@@ -41,6 +41,15 @@ int vdomain_passwd(const struct config *c, const char *domain, const char *user,
 /* Same, on a given passwd file (tests, and the AUTH helper). */
 int vdomain_passwd_file(const char *path, const char *user, char **hash);
 
+/* Is user usable as a virtual user's name, and so as a mailbox file name
+ * VSPOOL/DOMAIN/USER: 1 to 255 bytes of printable ASCII without '/', ':',
+ * '@' or a leading '.'.  1 or 0. */
+int vdomain_user_ok(const char *user);
+
+/* VHOSTDIR/DOMAIN/aliases of virtual domain domain (any case), malloc'd; NULL
+ * when domain could not be part of a path (empty, '/', leading '.'). */
+char *vdomain_aliases_path(const struct config *c, const char *domain);
+
 /* Forget the cached domains.cf (tests; after a SIGHUP). */
 void vdomain_flush(void);
 
