@@ -62,7 +62,7 @@ static int lookup_here(const struct config *c, const char *domain, const char *n
         v->alias = rc;
         rc = 0;
     }
-    if (rc == 0 && !v->alias && vdomain_user_ok(key)) {
+    if (rc == 0 && vdomain_user_ok(key)) {
         rc = vdomain_passwd(c, domain, key, NULL);
         if (rc >= 0) {
             v->user = rc;

@@ -18,8 +18,7 @@
 struct vlookup {
     int alias;   /* 1: name is an alias (alias_value); 0 not */
     char *alias_value;
-    int user;    /* 1: name is an account of the domain's passwd file; 0 not
-                    (only asked when it is no alias) */
+    int user;    /* 1: name is an account of the domain's passwd file; 0 not */
     int star;    /* 1: the domain has a "*" alias (star_value); 0 not (only asked
                     when name is neither alias nor account) */
     char *star_value;
