@@ -108,6 +108,35 @@ static void test_passwd_lookup(void **state)
     config_free(&c);
 }
 
+/* Names that may become a mailbox file VSPOOL/DOMAIN/USER, and the aliases path. */
+static void test_user_names_and_paths(void **state)
+{
+    (void)state;
+    struct config c;
+    config_for(&c);
+    assert_true(vdomain_user_ok("joe"));
+    assert_true(vdomain_user_ok("Joe.Smith-1_x+tag"));
+    const char *bad[] = {"", ".joe", "..", "a/b", "/etc", "a:b", "a@b", "a b", "a\tb",
+                         "caf\xc3\xa9", NULL};
+    for (size_t i = 0; bad[i]; i++)
+        assert_false(vdomain_user_ok(bad[i]));
+    char *longname = xcalloc(1, 300);
+    memset(longname, 'a', 256);
+    assert_false(vdomain_user_ok(longname));
+    longname[255] = '\0';
+    assert_true(vdomain_user_ok(longname));
+    free(longname);
+    char *p = vdomain_aliases_path(&c, "One.Example");
+    char *want = xasprintf("%s/one.example/aliases", dir);
+    assert_string_equal(p, want);
+    free(p);
+    free(want);
+    assert_null(vdomain_aliases_path(&c, "../etc"));
+    assert_null(vdomain_aliases_path(&c, "a/b"));
+    assert_null(vdomain_aliases_path(&c, ""));
+    config_free(&c);
+}
+
 int main(void)
 {
     assert_non_null(mkdtemp(dir));
@@ -115,6 +144,7 @@ int main(void)
         cmocka_unit_test(test_active_domains),
         cmocka_unit_test(test_edit_seen_without_restart),
         cmocka_unit_test(test_passwd_lookup),
+        cmocka_unit_test(test_user_names_and_paths),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char *p = xasprintf("%s/one.example/passwd", dir);
