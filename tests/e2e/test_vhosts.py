@@ -68,6 +68,17 @@ class VHosts:
             r = self.sb.run("newaliases", domain)
             assert r.returncode == 0, r.stderr
 
+    def fix_perms(self):
+        """As the admin's guide does: VHOSTDIR belongs to the vuser (here also
+        user=, as mail is both by default), directories 0700, files 0600."""
+        pw = pwd.getpwnam(self.vuser)
+        for d, dirs, files in os.walk(self.dir):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+            os.chmod(d, 0o700)
+            for f in files:
+                os.chown(os.path.join(d, f), pw.pw_uid, pw.pw_gid)
+                os.chmod(os.path.join(d, f), 0o600)
+
     def mbox_path(self, domain, user):
         return os.path.join(self.spool, domain, user)
 
@@ -109,6 +120,7 @@ def vh(sandbox):
     v.aliases("one.example", "info: %s\nboss: %s@two.example\n" % (u1, u2))
     v.aliases("two.example", "*: %s\n" % u2)           # a fixed catch-all
     v.aliases("three.example", "*: *@two.example\n")   # rewrite to the same user there
+    v.fix_perms()
     return v
 
 
@@ -392,6 +404,9 @@ protocols =
 ssl = no
 auth_username_format = %Lu
 first_valid_uid = 1
+service auth {{
+  user = {vuser}
+}}
 passdb {{
   driver = passwd-file
   args = scheme=CRYPT username_format=%n {vhost}/%d/passwd
@@ -423,7 +438,8 @@ def test_dovecot_reads_what_was_delivered(vh, tmp_path):
     os.chmod(tmp_path, 0o755)
     conf = base / "dovecot.conf"
     conf.write_text(DOVECOT_CONF.format(base=base, vhost=vh.dir, vspool=vh.spool,
-                                        uid=vu.pw_uid, gid=vu.pw_gid))
+                                        uid=vu.pw_uid, gid=vu.pw_gid, vuser=vh.vuser))
+    vh.fix_perms()  # the passwd files are the vuser's, mode 0600
 
     # the master runs the auth service doveadm asks (no protocols: no listener)
     dovecot = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", str(conf)],
