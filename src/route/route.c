@@ -122,6 +122,8 @@ enum route_way route_recipient(const struct config *c, const char *domain,
     if (domain[0] == '[' || !mx_here)
         return ROUTE_MX;
     int r = mx_here(arg, domain);
+    if (r == 1 && vdomain_switched_off(c, domain))
+        return ROUTE_OFF;
     return r == 1 ? ROUTE_LOCAL_MX : r == 0 ? ROUTE_MX : ROUTE_UNSURE;
 }
 

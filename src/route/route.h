@@ -57,7 +57,9 @@ enum route_way {
     ROUTE_LOCAL_MX,  /* ours only because its MX points here: expand the local part */
     ROUTE_RELAY,     /* remote, through relay-host */
     ROUTE_MX,        /* remote, to the domain's MX hosts (or an address literal) */
-    ROUTE_UNSURE     /* DNS failed: cannot tell yet whether it is ours (4.4.3) */
+    ROUTE_UNSURE,    /* DNS failed: cannot tell yet whether it is ours (4.4.3) */
+    ROUTE_OFF        /* a virtual domain switched off here (domains.cf) whose MX
+                        still points here: neither local nor remote; wait */
 };
 
 /* The question route_recipient asks about a remote domain's MX: as
@@ -68,7 +70,8 @@ typedef int (*route_mx_fn)(void *arg, const char *domain);
  * bare user).  mx_here is called only for a domain that is neither ours by
  * name nor an address literal, and only without relay-host (everything
  * remote then goes there, whatever the MX says).  A NULL mx_here counts as
- * "not here" (remote). */
+ * "not here" (remote).  A domain switched off in domains.cf whose MX points
+ * here is ROUTE_OFF: its users are not local accounts. */
 enum route_way route_recipient(const struct config *c, const char *domain,
                                route_mx_fn mx_here, void *arg);
 

@@ -26,6 +26,11 @@
  * once per change and counts as no domains). */
 int vdomain_active(const struct config *c, const char *domain);
 
+/* Is domain listed in domains.cf but not active (active field 0)?  1 or 0.
+ * Such a domain is not ours; routing asks so that mail for it is never taken
+ * for local accounts when its MX still points here (route.h ROUTE_OFF). */
+int vdomain_switched_off(const struct config *c, const char *domain);
+
 /* The canonical (lower-case, no trailing dot) spelling of an active virtual
  * domain, malloc'd; NULL when domain is not one. */
 char *vdomain_name(const struct config *c, const char *domain);

@@ -239,7 +239,13 @@ int policy_rcpt_dns(const struct config *c, struct dns_ctx *d, const struct clie
                     "of %s (no resolver); try again later", rcpt, dom);
     } else {
         switch (mx_role(c, d, dom)) {
-        case 2: code = local_rcpt(c, rcpt, local, NULL, why); break;
+        case 2:
+            if (vdomain_switched_off(c, dom))
+                code = says(why, 451, "4.3.0 <%s>: the virtual domain %s is switched off "
+                            "here; try again later", rcpt, dom);
+            else
+                code = local_rcpt(c, rcpt, local, NULL, why);
+            break;
         case 1: code = 0; break;
         case 0: code = relay_denied(rcpt, why); break;
         default:

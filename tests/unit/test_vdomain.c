@@ -53,6 +53,12 @@ static void test_active_domains(void **state)
     assert_false(vdomain_active(&c, "three.example")); /* a comment */
     assert_false(vdomain_active(&c, "four.example"));  /* no active field */
     assert_true(vdomain_active(&c, "five.example"));
+    /* listed but switched off: only two.example */
+    assert_true(vdomain_switched_off(&c, "TWO.example."));
+    assert_false(vdomain_switched_off(&c, "one.example"));
+    assert_false(vdomain_switched_off(&c, "three.example"));
+    assert_false(vdomain_switched_off(&c, "four.example"));
+    assert_false(vdomain_switched_off(&c, "nowhere.example"));
     assert_false(vdomain_active(&c, NULL));
     assert_false(vdomain_active(&c, ""));
     char *n = vdomain_name(&c, "One.Example");
