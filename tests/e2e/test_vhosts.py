@@ -481,3 +481,42 @@ def read_back(doveadm, conf, u1):
     r = subprocess.run([doveadm, "-c", str(conf), "fetch", "-u", "nobody@two.example", "text",
                         "mailbox", "INBOX", "all"], capture_output=True, timeout=60)
     assert r.returncode != 0
+
+
+WALK_ALIASES = """\
+postmaster: joe
+info: joe, ann
+abuse: postmaster
+# everything else to joe:
+*: joe
+"""
+
+
+def test_walk_through_of_vhosts_7(sandbox):
+    """The EXAMPLES of vhosts(7), step by step, in the sandbox."""
+    sb = sandbox
+    v = VHosts(sb)                                                  # 1. directories
+    v.domains("alice:one.example:1:Alice's shop\n")                 # 2. the domain
+    d = os.path.join(v.dir, "one.example")
+    os.makedirs(d)
+    for flags, user in (("-bcB", "joe"), ("-bB", "ann")):           # 3. users
+        r = subprocess.run(["htpasswd", flags, os.path.join(d, "passwd"), user, "pw"],
+                           capture_output=True)
+        assert r.returncode == 0, r.stderr
+    v.put("one.example", "aliases", WALK_ALIASES)                   # 4. aliases
+    r = sb.run("newaliases", "one.example")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.decode().endswith("one.example/aliases: 4 aliases, longest 10 bytes\n")
+    v.fix_perms()                                                   # 5. permissions
+    sb.start_daemon()                                               # 6. swaks
+    for rcpt in ("joe@one.example", "anything@one.example", "info@one.example"):
+        r = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(sb.port),
+                            "--to", rcpt, "--from", "you@example.org",
+                            "--header", "Subject: to " + rcpt], capture_output=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stdout
+    assert subjects(v.wait("one.example", "joe", 3)) == [
+        "to anything@one.example", "to info@one.example", "to joe@one.example"]
+    assert subjects(v.wait("one.example", "ann")) == ["to info@one.example"]
+    st = os.stat(v.mbox_path("one.example", "joe"))
+    assert (st.st_uid, st.st_mode & 0o777) == (pwd.getpwnam(v.vuser).pw_uid, 0o600)
