@@ -312,7 +312,8 @@ static void expand_entry(struct xp *x, const char *entry, const char *owner,
              x->top);
         return;
     }
-    if (vdom && (entry[0] == '|' || entry[0] == '/' || str_has_prefix_ci(entry, ":include:"))) {
+    int special = entry[0] == '|' || entry[0] == '/' || str_has_prefix_ci(entry, ":include:");
+    if (vdom && special) {
         refuse_in_vdomain(x, entry, vdom);
     } else if (vdom && entry[0] == '\\') {
         expand_vmailbox(x, entry + 1, vdom);

@@ -90,13 +90,33 @@ struct job {
     const char *domain, *name;
 };
 
+/* The child keeps nothing of its parent's (as forward.c's reader): no
+ * sockets, queue files or terminal, default signals.  The pipe's new fd. */
+static int isolate(int fd)
+{
+    static const int sigs[] = {SIGPIPE, SIGTERM, SIGHUP, SIGINT, SIGCHLD, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        signal(sigs[i], SIG_DFL);
+    if (fd != 3) {
+        if (dup2(fd, 3) < 0)
+            _exit(1);
+        fd = 3;
+    }
+    int null = open("/dev/null", O_RDWR);
+    for (int i = 0; i < 3 && null >= 0; i++)
+        if (null != i)
+            dup2(null, i);
+    close_range(4, ~0U, 0);
+    return fd;
+}
+
 /* In the child, as user=: look up, report, exit. */
 static PO_NORETURN void child(void *arg, int fd)
 {
     const struct job *j = arg;
     struct vlookup v;
     char *why = NULL;
-    signal(SIGPIPE, SIG_DFL);
+    fd = isolate(fd);
     int rc = lookup_here(j->c, j->domain, j->name, &v, &why);
     struct buf b;
     buf_init(&b);
