@@ -74,7 +74,7 @@ static char *listed_domain(char *line, int *active)
     long a = strtol(str_trim(act), NULL, 10);
     dom = str_trim(dom);
     size_t n = strlen(dom);
-    while (n > 0 && dom[n - 1] == '.')
+    while (n > 0 && (dom[n - 1] == '.' || isspace((unsigned char)dom[n - 1])))
         dom[--n] = '\0';
     if (n == 0)
         return NULL;

@@ -53,6 +53,14 @@ static void test_active_domains(void **state)
     assert_false(vdomain_active(&c, "three.example")); /* a comment */
     assert_false(vdomain_active(&c, "four.example"));  /* no active field */
     assert_true(vdomain_active(&c, "five.example"));
+    put("domains.cf", "a:six.example .:1\n"); /* blanks before the dot */
+    assert_true(vdomain_active(&c, "six.example"));
+    put("domains.cf", "# owner:domain:active\n"
+                      "alice:One.Example:1:first domain\n"
+                      "bob:two.example.:0\n"
+                      "#carol:three.example:1\n"
+                      "dave:four.example\n"
+                      "erin:five.example:2\n");
     /* listed but switched off: only two.example */
     assert_true(vdomain_switched_off(&c, "TWO.example."));
     assert_false(vdomain_switched_off(&c, "one.example"));
