@@ -520,3 +520,33 @@ def test_walk_through_of_vhosts_7(sandbox):
     assert subjects(v.wait("one.example", "ann")) == ["to info@one.example"]
     st = os.stat(v.mbox_path("one.example", "joe"))
     assert (st.st_uid, st.st_mode & 0o777) == (pwd.getpwnam(v.vuser).pw_uid, 0o600)
+
+
+def test_switched_off_domain_with_mx_here(vh):
+    """A domain switched off while its MX still points here (an admin moving it
+    away): its mail is not given to the local accounts of the same names."""
+    from dnsserver import ZoneServer
+    sb, u1 = vh.sb, vh.sb.acc["u1"]
+    zone = {"off.example": [("MX", 10, "mx.local.example")],
+            "mine.example": [("MX", 10, "mx.local.example")],
+            "mx.local.example": [("A", "127.0.0.1")]}
+    zs = ZoneServer(zone)
+    zs.start()
+    try:
+        sb.write_config(resolver=zs.resolver, dns_timeout=2, dns_tries=1)
+        got = rcpt_replies(sb, ["%s@off.example" % u1, "%s@mine.example" % u1])
+        assert got[0][0] == 451 and b"switched off" in got[0][1][0], got
+        assert got[1][0] == 250, got  # a domain not in domains.cf: local by its MX
+        r = sb.sendmail("-f", "", "-odq", "%s@off.example" % u1, message="Subject: o\n\nx\n")
+        assert r.returncode == 0, r.stderr
+        sb.runq()
+        assert len(sb.queued()) == 1
+        assert "switched off here" in sb.mailq().stdout.decode()
+        assert sb.mbox(u1) == []
+        vh.domains("admin:off.example:1\n")  # on again: delivered to the virtual user
+        sb.runq()
+        assert sb.wait_queue_empty()
+        assert subjects(vh.mbox("off.example", u1)) == ["o"]
+        assert sb.mbox(u1) == []
+    finally:
+        zs.stop()
