@@ -21,8 +21,10 @@ need_pkgs() {
     fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq || true
-    # bsd-mailx depends on some MTA (exim4 on a fresh system): keep package
-    # scripts from starting any daemon while we install, as container builds do
+    # bsd-mailx depends on some MTA (exim4 on a fresh system), and dovecot-core
+    # would start a system dovecot: keep package scripts from starting any
+    # daemon while we install, as container builds do (the dovecot test runs
+    # its own, with a private configuration and no listener)
     guard=
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
