@@ -7,6 +7,7 @@ prefix=/usr/local
 sbindir= bindir= libexecdir= mandir= confdir=/etc
 queuedir=/var/spool/postoffice
 mailspool=
+vhostdir=/etc/virtual vspool=/var/spool/virtual vuser=mail
 with_tcpwrappers=auto
 with_milter=auto
 with_pam=no
@@ -26,6 +27,9 @@ Usage: ./configure.sh [options]
   --confdir=DIR         postoffice.cf, aliases (/etc)
   --with-queuedir=DIR   the queue (/var/spool/postoffice)
   --with-mailspool=DIR  users' mailboxes (the system's, /var/mail on Debian)
+  --with-vhost[=DIR]    virtual domains' configuration, vhostdir= (/etc/virtual)
+  --with-vspool=DIR     virtual domains' mailboxes, vspool= (/var/spool/virtual)
+  --with-vuser=USER     owner of the virtual mailboxes, vuser= (mail)
   --with-tcpwrappers    require libwrap (default: use it when found)
   --without-tcpwrappers build without libwrap
   --with-milter / --without-milter   milter support (default: when libmilter headers are found)
@@ -49,6 +53,10 @@ for arg in "$@"; do
     --confdir=*) confdir=${arg#*=} ;;
     --with-queuedir=*) queuedir=${arg#*=} ;;
     --with-mailspool=*) mailspool=${arg#*=} ;;
+    --with-vhost) ;;
+    --with-vhost=*) vhostdir=${arg#*=} ;;
+    --with-vspool=*) vspool=${arg#*=} ;;
+    --with-vuser=*) vuser=${arg#*=} ;;
     --with-tcpwrappers) with_tcpwrappers=yes ;;
     --without-tcpwrappers) with_tcpwrappers=no ;;
     --with-milter) with_milter=yes ;;
@@ -67,9 +75,12 @@ if [ -z "$systemdunitdir" ]; then
     if [ "$prefix" = /usr ]; then systemdunitdir=/lib/systemd/system
     else systemdunitdir=$prefix/lib/systemd/system; fi
 fi
-for d in "$queuedir" "$confdir"; do
+for d in "$queuedir" "$confdir" "$vhostdir" "$vspool"; do
     case $d in /*) ;; *) echo "configure.sh: $d must be an absolute path" >&2; exit 64 ;; esac
 done
+case $vuser in
+''|-*|*[!A-Za-z0-9._-]*) echo "configure.sh: --with-vuser takes an account name, not $vuser" >&2; exit 64 ;;
+esac
 if [ -z "$mailspool" ]; then
     if [ -d /var/mail ]; then mailspool=/var/mail; else mailspool=/var/spool/mail; fi
 fi
@@ -194,8 +205,9 @@ cat > config.h <<H
 #define PATH_PIDFILE "/run/postoffice.pid"
 #define PATH_BANNER "/etc/issue.smtp"
 #define PATH_GREYLIST "/var/db/smtpauth"
-#define PATH_VIRTUAL "/etc/virtual"
-#define PATH_VSPOOL "/var/spool/virtual"
+#define PATH_VIRTUAL "$vhostdir"
+#define PATH_VSPOOL "$vspool"
+#define PATH_VUSER "$vuser"
 #define PATH_SBINDIR "$sbindir"
 #define PATH_LIBEXECDIR "$libexecdir"
 #define PATH_MAILNAME "$mailname"

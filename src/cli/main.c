@@ -29,6 +29,7 @@
 #include "spool.h"
 #include "submit.h"
 #include "util.h"
+#include "vdomain.h"
 #include "verify.h"
 
 #include <ares.h>
@@ -297,13 +298,14 @@ static int load_config(struct config *c, const struct cli *cl)
     return rc;
 }
 
-static int run_newaliases(const struct config *c)
+/* Build path.db from path (the system aliases, or a virtual domain's). */
+static int build_aliases(const char *path)
 {
     long count = 0, longest = 0;
     char *err = NULL;
     struct strlist warn;
     sl_init(&warn);
-    int rc = aliases_build_warn(c->aliases, &count, &longest, &warn, &err);
+    int rc = aliases_build_warn(path, &count, &longest, &warn, &err);
     for (size_t i = 0; i < warn.n; i++)
         say("%s", warn.v[i]);
     sl_free(&warn);
@@ -312,8 +314,34 @@ static int run_newaliases(const struct config *c)
         free(err);
         return rc == -1 ? EX_NOINPUT : EX_CANTCREAT;
     }
-    fprintf(stderr, "%s: %ld aliases, longest %ld bytes\n", c->aliases, count, longest);
+    fprintf(stderr, "%s: %ld aliases, longest %ld bytes\n", path, count, longest);
     return 0;
+}
+
+/* newaliases: the system aliases; newaliases DOMAIN...: those virtual
+ * domains' aliases (VHOSTDIR/DOMAIN/aliases), each an active domain. */
+static int run_newaliases(const struct config *c, const struct strlist *domains)
+{
+    if (domains->n == 0)
+        return build_aliases(c->aliases);
+    int rc = 0;
+    for (size_t i = 0; i < domains->n; i++) {
+        char *d = vdomain_name(c, domains->v[i]);
+        char *path = d ? vdomain_aliases_path(c, d) : NULL;
+        int r;
+        if (!path) {
+            say("%s: not a known virtual domain (see %s/domains.cf)", domains->v[i],
+                c->vpath);
+            r = EX_NOHOST;
+        } else {
+            r = build_aliases(path);
+        }
+        if (r && !rc)
+            rc = r;
+        free(path);
+        free(d);
+    }
+    return rc;
 }
 
 /* Create the queue (owned by user=, or by the caller when not root) if it or its
@@ -424,7 +452,7 @@ static int dispatch(struct config *c, struct cli *cl)
     case 'q':
         return runq_run(c, &ro);
     case 'i':
-        return run_newaliases(c);
+        return run_newaliases(c, &cl->sub.rcpts);
     case 's':
         return cl->peer ? session_run_stdio_peer(c, cl->peer) : session_run_stdio(c);
     case 'd':
@@ -446,8 +474,9 @@ int main(int argc, char **argv)
     sl_init(&cl.sub.rcpts);
     cl.mode = default_mode(name);
     parse_cli(&cl, argc, argv);
-    if (!strchr("mvPM", cl.mode) && cl.sub.rcpts.n)
-        usage("recipients are only taken when sending mail (-bm)");
+    if (!strchr("mvPMi", cl.mode) && cl.sub.rcpts.n)
+        usage("recipients are only taken when sending mail (-bm); newaliases takes "
+              "virtual domains");
     if (cl.mode == 'v' && cl.sub.rcpts.n == 0)
         usage("-bv needs the addresses to verify");
     if (cl.verbose)

@@ -94,9 +94,10 @@ static const struct option options[] = {
     {"user", O_STR, F(user), 0, "an account name"},
     {"usermap", O_LIST, F(usermap), NOTYET, NULL},
     {"verify-from", O_BOOL, F(verify_from), 0, NULL},
-    {"virtual", O_PATH, F(vpath), NOTYET, "a directory"},
-    {"vspool", O_PATH, F(vspool), NOTYET, "a directory"},
-    {"vuser", O_STR, F(vuser), NOTYET, "an account name"},
+    {"vhostdir", O_PATH, F(vpath), 0, "a directory"},
+    {"virtual", O_PATH, F(vpath), 0, "a directory"}, /* the old name of vhostdir */
+    {"vspool", O_PATH, F(vspool), 0, "a directory"},
+    {"vuser", O_STR, F(vuser), 0, "an account name"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -141,7 +142,7 @@ void config_defaults(struct config *c)
     c->vpath = xstrdup(PATH_VIRTUAL);
     c->vspool = xstrdup(PATH_VSPOOL);
     c->user = xstrdup("mail");
-    c->vuser = xstrdup("mail");
+    c->vuser = xstrdup(PATH_VUSER);
     c->hostname = host_nodename();
     sl_init(&c->self_names);
     sl_init(&c->trusted);

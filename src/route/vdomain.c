@@ -19,14 +19,17 @@ static struct {
     struct stat st;     /* st_ino 0 and st_size -1: not read (missing) */
     int have;
     struct strlist names; /* active domains, lower case */
+    struct strlist off;   /* listed but not active, lower case */
 } cache;
 
 void vdomain_flush(void)
 {
     free(cache.path);
     cache.path = NULL;
-    if (cache.have)
+    if (cache.have) {
         sl_free(&cache.names);
+        sl_free(&cache.off);
+    }
     cache.have = 0;
 }
 
@@ -49,8 +52,9 @@ static int next_line(FILE *f, const char *path, char **line, size_t *cap, long *
     return 0;
 }
 
-/* "owner:domain:active[:comment]": the domain when active, else NULL. */
-static char *active_domain(char *line)
+/* "owner:domain:active[:comment]": the domain (*active set), or NULL for a
+ * comment or a line without the three fields. */
+static char *listed_domain(char *line, int *active)
 {
     char *p = line;
     while (isspace((unsigned char)*p))
@@ -70,11 +74,12 @@ static char *active_domain(char *line)
     long a = strtol(str_trim(act), NULL, 10);
     dom = str_trim(dom);
     size_t n = strlen(dom);
-    while (n > 0 && dom[n - 1] == '.')
+    while (n > 0 && (dom[n - 1] == '.' || isspace((unsigned char)dom[n - 1])))
         dom[--n] = '\0';
-    if (a == 0 || n == 0)
+    if (n == 0)
         return NULL;
     str_lower(dom);
+    *active = a != 0;
     return dom;
 }
 
@@ -83,6 +88,7 @@ static void load(const char *path, const struct stat *st)
     vdomain_flush();
     cache.path = xstrdup(path);
     sl_init(&cache.names);
+    sl_init(&cache.off);
     cache.have = 1;
     if (st)
         cache.st = *st;
@@ -101,9 +107,11 @@ static void load(const char *path, const struct stat *st)
     size_t cap = 0;
     long lineno = 0;
     while (next_line(f, path, &line, &cap, &lineno)) {
-        char *d = active_domain(line);
-        if (d && !sl_contains(&cache.names, d))
-            sl_add(&cache.names, d);
+        int active = 0;
+        char *d = listed_domain(line, &active);
+        struct strlist *l = active ? &cache.names : &cache.off;
+        if (d && !sl_contains(l, d))
+            sl_add(l, d);
     }
     free(line);
     fclose(f);
@@ -148,6 +156,23 @@ char *vdomain_name(const struct config *c, const char *domain)
         return d;
     free(d);
     return NULL;
+}
+
+int vdomain_switched_off(const struct config *c, const char *domain)
+{
+    if (!domain || !*domain || vdomain_active(c, domain))
+        return 0;
+    const struct strlist *l = domains(c);
+    if (!l || cache.off.n == 0)
+        return 0;
+    char *d = xstrdup(domain);
+    size_t n = strlen(d);
+    while (n > 0 && d[n - 1] == '.')
+        d[--n] = '\0';
+    str_lower(d);
+    int off = sl_contains(&cache.off, d);
+    free(d);
+    return off;
 }
 
 int vdomain_active(const struct config *c, const char *domain)
@@ -204,4 +229,26 @@ int vdomain_passwd(const struct config *c, const char *domain, const char *user,
     free(path);
     free(d);
     return rc;
+}
+
+int vdomain_user_ok(const char *user)
+{
+    size_t n = user ? strlen(user) : 0;
+    if (n == 0 || n > 255 || user[0] == '.')
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)user; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f || *p == '/' || *p == ':' || *p == '@')
+            return 0;
+    return 1;
+}
+
+char *vdomain_aliases_path(const struct config *c, const char *domain)
+{
+    if (!domain || !*domain || strchr(domain, '/') || domain[0] == '.' || !c->vpath)
+        return NULL;
+    char *d = xstrdup(domain);
+    str_lower(d);
+    char *path = xasprintf("%s/%s/aliases", c->vpath, d);
+    free(d);
+    return path;
 }

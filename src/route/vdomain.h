@@ -26,6 +26,11 @@
  * once per change and counts as no domains). */
 int vdomain_active(const struct config *c, const char *domain);
 
+/* Is domain listed in domains.cf but not active (active field 0)?  1 or 0.
+ * Such a domain is not ours; routing asks so that mail for it is never taken
+ * for local accounts when its MX still points here (route.h ROUTE_OFF). */
+int vdomain_switched_off(const struct config *c, const char *domain);
+
 /* The canonical (lower-case, no trailing dot) spelling of an active virtual
  * domain, malloc'd; NULL when domain is not one. */
 char *vdomain_name(const struct config *c, const char *domain);
@@ -40,6 +45,15 @@ int vdomain_passwd(const struct config *c, const char *domain, const char *user,
 
 /* Same, on a given passwd file (tests, and the AUTH helper). */
 int vdomain_passwd_file(const char *path, const char *user, char **hash);
+
+/* Is user usable as a virtual user's name, and so as a mailbox file name
+ * VSPOOL/DOMAIN/USER: 1 to 255 bytes of printable ASCII without '/', ':',
+ * '@' or a leading '.'.  1 or 0. */
+int vdomain_user_ok(const char *user);
+
+/* VHOSTDIR/DOMAIN/aliases of virtual domain domain (any case), malloc'd; NULL
+ * when domain could not be part of a path (empty, '/', leading '.'). */
+char *vdomain_aliases_path(const struct config *c, const char *domain);
 
 /* Forget the cached domains.cf (tests; after a SIGHUP). */
 void vdomain_flush(void);

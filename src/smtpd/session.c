@@ -34,6 +34,7 @@
 #include "smtpd_io.h"
 #include "spool.h"
 #include "tcp_wrappers.h"
+#include "vdomain.h"
 
 #define HELO_MAX 255
 #define BANNER_MAX 4096
@@ -351,7 +352,9 @@ static char *folder_target(const struct session *s, const char *addr, char **own
         return NULL;
     addr_split(addr, &local, &domain);
     memset(&id, 0, sizeof id);
-    if ((!domain || route_is_local_domain(s->c, domain)) && privs_lookup(local, &id) == 0) {
+    /* virtual domains' users are never redirected (vhosts(7)) */
+    if ((!domain || (route_is_local_domain(s->c, domain) && !vdomain_active(s->c, domain))) &&
+        privs_lookup(local, &id) == 0) {
         if (id.uid != 0 && folder[0] == '~' && id.home && id.home[0] == '/')
             path = xasprintf("%s/%s", id.home, folder + 2);
         else if (id.uid != 0 && folder[0] != '~')

@@ -126,6 +126,9 @@ class Sandbox:
             f"user={self.acc['spool']}",
             f"hostname={self.hostname}",
             f"banner={os.path.join(self.dir, 'issue.smtp')}",
+            # virtual domains (vhosts(7)) in the sandbox too, never /etc/virtual
+            f"vhostdir={os.path.join(self.dir, 'virtual')}",
+            f"vspool={os.path.join(self.dir, 'vspool')}",
         ]
         for k, v in self.options.items():
             k = k.replace("_", "-")

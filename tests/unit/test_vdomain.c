@@ -53,6 +53,20 @@ static void test_active_domains(void **state)
     assert_false(vdomain_active(&c, "three.example")); /* a comment */
     assert_false(vdomain_active(&c, "four.example"));  /* no active field */
     assert_true(vdomain_active(&c, "five.example"));
+    put("domains.cf", "a:six.example .:1\n"); /* blanks before the dot */
+    assert_true(vdomain_active(&c, "six.example"));
+    put("domains.cf", "# owner:domain:active\n"
+                      "alice:One.Example:1:first domain\n"
+                      "bob:two.example.:0\n"
+                      "#carol:three.example:1\n"
+                      "dave:four.example\n"
+                      "erin:five.example:2\n");
+    /* listed but switched off: only two.example */
+    assert_true(vdomain_switched_off(&c, "TWO.example."));
+    assert_false(vdomain_switched_off(&c, "one.example"));
+    assert_false(vdomain_switched_off(&c, "three.example"));
+    assert_false(vdomain_switched_off(&c, "four.example"));
+    assert_false(vdomain_switched_off(&c, "nowhere.example"));
     assert_false(vdomain_active(&c, NULL));
     assert_false(vdomain_active(&c, ""));
     char *n = vdomain_name(&c, "One.Example");
@@ -108,6 +122,35 @@ static void test_passwd_lookup(void **state)
     config_free(&c);
 }
 
+/* Names that may become a mailbox file VSPOOL/DOMAIN/USER, and the aliases path. */
+static void test_user_names_and_paths(void **state)
+{
+    (void)state;
+    struct config c;
+    config_for(&c);
+    assert_true(vdomain_user_ok("joe"));
+    assert_true(vdomain_user_ok("Joe.Smith-1_x+tag"));
+    const char *bad[] = {"", ".joe", "..", "a/b", "/etc", "a:b", "a@b", "a b", "a\tb",
+                         "caf\xc3\xa9", NULL};
+    for (size_t i = 0; bad[i]; i++)
+        assert_false(vdomain_user_ok(bad[i]));
+    char *longname = xcalloc(1, 300);
+    memset(longname, 'a', 256);
+    assert_false(vdomain_user_ok(longname));
+    longname[255] = '\0';
+    assert_true(vdomain_user_ok(longname));
+    free(longname);
+    char *p = vdomain_aliases_path(&c, "One.Example");
+    char *want = xasprintf("%s/one.example/aliases", dir);
+    assert_string_equal(p, want);
+    free(p);
+    free(want);
+    assert_null(vdomain_aliases_path(&c, "../etc"));
+    assert_null(vdomain_aliases_path(&c, "a/b"));
+    assert_null(vdomain_aliases_path(&c, ""));
+    config_free(&c);
+}
+
 int main(void)
 {
     assert_non_null(mkdtemp(dir));
@@ -115,6 +158,7 @@ int main(void)
         cmocka_unit_test(test_active_domains),
         cmocka_unit_test(test_edit_seen_without_restart),
         cmocka_unit_test(test_passwd_lookup),
+        cmocka_unit_test(test_user_names_and_paths),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char *p = xasprintf("%s/one.example/passwd", dir);
