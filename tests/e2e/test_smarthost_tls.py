@@ -1,0 +1,326 @@
+"""postoffice as a smarthost client: relay-host through a provider-like relay
+(python3-aiosmtpd) that wants STARTTLS (587) or TLS from the first byte (465)
+and AUTH, with the certificate verified against relay-tls-ca= and the relay
+host's name; relay-auth= credentials; what is deferred and why (mailq); and
+opportunistic STARTTLS to MX hosts (in network namespaces, port 25).
+
+The relay host is a name, relay.test, that a test DNS server (dnsserver.py)
+maps to 127.0.0.1; the relays listen on free loopback ports.  Certificates
+are made by each test with the openssl command (tls_relay.py).
+"""
+import email
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from conftest import IS_ROOT, free_port
+from dnsserver import ZoneServer
+from tls_relay import BrokenTLS, Relay, make_ca, make_cert
+
+pytestmark = pytest.mark.skipif(not IS_ROOT, reason="relay-host, relay-auth and relay-tls "
+                                "are root-only options (and relay-auth must be root's file); "
+                                "CI runs as root")
+
+USERS = {"box@provider.test": "s3cret:with colon"}
+
+
+@pytest.fixture(scope="module")
+def dns():
+    z = ZoneServer({"relay.test": [("A", "127.0.0.1")],
+                    "other.test": [("A", "127.0.0.1")]}).start()
+    yield z
+    z.stop()
+
+
+@pytest.fixture(scope="module")
+def pki():
+    # the CA file is read by the delivery process as user=: a directory it can enter
+    d = tempfile.mkdtemp(prefix="po-pki-", dir="/tmp")
+    os.chmod(d, 0o755)
+    ca = make_ca(d, "Test CA")
+    bad_ca = make_ca(d, "Other CA")
+    yield {"dir": d, "ca": ca, "bad_ca": bad_ca,
+            "relay": make_cert(d, ca, "relay", ["relay.test"]),
+            "relay_rsa": make_cert(d, ca, "relay-rsa", ["relay.test"], rsa=True),
+            "wrongname": make_cert(d, ca, "elsewhere", ["elsewhere.test"])}
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def auth_file(sb, text="box@provider.test:s3cret:with colon\n", mode=0o600):
+    p = os.path.join(sb.dir, "relay-auth")
+    with open(p, "w") as f:
+        f.write(text)
+    os.chown(p, 0, 0)
+    os.chmod(p, mode)
+    return p
+
+
+def configure(sb, dns, port, **opts):
+    sb.write_config(relay_host=f"relay.test:{port}", resolver=dns.resolver, dns_timeout="2s",
+                    dns_tries=1, connect_timeout="5s", **opts)
+
+
+def send_and_run(sb, rcpt="friend@far.test", subject="via the smarthost"):
+    msg = f"From: root\nTo: {rcpt}\nSubject: {subject}\n\nhello through the relay\n"
+    r = sb.sendmail("-i", "-odq", rcpt, message=msg)
+    assert r.returncode == 0, r.stderr
+    r = sb.runq("-v")
+    assert r.returncode == 0, r.stderr
+    return r.stderr.decode("utf-8", "replace")
+
+
+def mailq(sb):
+    r = sb.mailq()
+    return r.stdout.decode("utf-8", "replace")
+
+
+def received(relay):
+    """The messages the relay took, read with the email module."""
+    return [email.message_from_bytes(env.original_content) for env, _, _ in relay.messages]
+
+
+@pytest.mark.parametrize("cert", ["relay", "relay_rsa"])
+def test_587_starttls_auth_delivers(sandbox, dns, pki, cert):
+    port = free_port()
+    relay = Relay(port, starttls=pki[cert], users=USERS).start()
+    try:
+        configure(sandbox, dns, port, relay_tls_ca=pki["ca"][0], relay_auth=auth_file(sandbox))
+        err = send_and_run(sandbox)
+        assert len(relay.messages) == 1, err
+        env, tls, authed = relay.messages[0]
+        assert tls and authed
+        assert env.rcpt_tos == ["friend@far.test"]
+        assert received(relay)[0]["Subject"] == "via the smarthost"
+        assert relay.auth == [("PLAIN", "box@provider.test", "s3cret:with colon")]
+        assert "certificate verified" in err and "TLSv1.3" in err
+        assert "STARTTLS" in err and "status=sent" in err
+        # the secret is nowhere: not in the transcript, not in the log lines
+        assert "s3cret" not in err and "AUTH PLAIN (credentials)" in err
+        import base64
+        assert base64.b64encode(b"\0box@provider.test\0s3cret:with colon").decode() not in err
+        assert sandbox.queue_files() == []
+    finally:
+        relay.stop()
+
+
+def test_465_implicit_tls_auth_delivers(sandbox, dns, pki):
+    port = free_port()
+    relay = Relay(port, implicit=pki["relay"], users=USERS).start()
+    try:
+        configure(sandbox, dns, port, relay_tls="smtps", relay_tls_ca=pki["ca"][0],
+                  relay_auth=auth_file(sandbox))
+        err = send_and_run(sandbox)
+        assert len(relay.messages) == 1, err
+        assert relay.messages[0][1:] == (True, True)
+        assert "STARTTLS" not in err  # TLS from the first byte
+        assert "certificate verified" in err
+        assert received(relay)[0].get_payload().rstrip() == "hello through the relay"
+    finally:
+        relay.stop()
+
+
+def test_auth_login_when_plain_is_not_offered(sandbox, dns, pki):
+    port = free_port()
+    relay = Relay(port, starttls=pki["relay"], users=USERS)
+    relay.ctl.SMTP_kwargs["auth_exclude_mechanism"] = ["PLAIN"]
+    relay.start()
+    try:
+        configure(sandbox, dns, port, relay_tls_ca=pki["ca"][0], relay_auth=auth_file(sandbox))
+        err = send_and_run(sandbox)
+        assert len(relay.messages) == 1, err
+        assert relay.auth == [("LOGIN", "box@provider.test", "s3cret:with colon")]
+        assert "(user name)" in err and "(password)" in err and "s3cret" not in err
+    finally:
+        relay.stop()
+
+
+def deferred(sb, relay, err, *expect):
+    """Nothing reached the relay, the message is queued, and mailq and the
+    run's log show each expected piece of the reason."""
+    assert relay.messages == [], err
+    q = mailq(sb)
+    assert len(sb.queue_files()) == 1, q
+    for piece in expect:
+        assert piece in q, q
+        assert piece in err, err
+    return q
+
+
+def test_wrong_ca_defers(sandbox, dns, pki):
+    port = free_port()
+    relay = Relay(port, starttls=pki["relay"], users=USERS).start()
+    try:
+        configure(sandbox, dns, port, relay_tls_ca=pki["bad_ca"][0],
+                  relay_auth=auth_file(sandbox))
+        err = send_and_run(sandbox)
+        deferred(sandbox, relay, err, "4.7.5", "certificate verification failed")
+        assert relay.auth == []  # the password never went to an unverified host
+    finally:
+        relay.stop()
+
+
+def test_wrong_hostname_defers(sandbox, dns, pki):
+    port = free_port()
+    relay = Relay(port, starttls=pki["wrongname"], users=USERS).start()
+    try:
+        configure(sandbox, dns, port, relay_tls_ca=pki["ca"][0], relay_auth=auth_file(sandbox))
+        err = send_and_run(sandbox)
+        deferred(sandbox, relay, err, "4.7.5", "certificate verification failed",
+                 "hostname mismatch")
+        assert relay.auth == []
+    finally:
+        relay.stop()
+
+
+def test_wrong_password_defers_with_the_servers_reason(sandbox, dns, pki):
+    port = free_port()
+    relay = Relay(port, starttls=pki["relay"], users=USERS).start()
+    try:
+        configure(sandbox, dns, port, relay_tls_ca=pki["ca"][0],
+                  relay_auth=auth_file(sandbox, "box@provider.test:wrong\n"))
+        err = send_and_run(sandbox)
+        q = deferred(sandbox, relay, err, "4.7.8", "AUTH PLAIN refused",
+                     "535 5.7.8 Authentication credentials invalid")
+        assert "wrong" not in q and "wrong" not in err.replace("wrong password", "")
+        # one attempt, not one per address: a provider may lock the account
+        assert len(relay.auth) == 1
+        # deferred, not bounced: nothing went back to the sender
+        assert not os.path.exists(sandbox.mbox_path("root")) or \
+            "Undelivered" not in open(sandbox.mbox_path("root")).read()
+    finally:
+        relay.stop()
+
+
+def test_require_without_starttls_never_sends_in_plaintext(sandbox, dns, pki):
+    port = free_port()
+    # a relay that would take AUTH and mail without TLS
+    relay = Relay(port, users=USERS, auth_plaintext=True).start()
+    try:
+        configure(sandbox, dns, port, relay_auth=auth_file(sandbox))  # require: the default
+        err = send_and_run(sandbox)
+        deferred(sandbox, relay, err, "4.7.4", "does not offer STARTTLS")
+        assert relay.auth == []
+        assert "MAIL FROM" not in err
+    finally:
+        relay.stop()
+
+
+def test_relay_tls_require_without_auth(sandbox, dns, pki):
+    port = free_port()
+    relay = Relay(port).start()  # no STARTTLS, no AUTH
+    try:
+        configure(sandbox, dns, port, relay_tls="require")
+        err = send_and_run(sandbox)
+        deferred(sandbox, relay, err, "4.7.4")
+    finally:
+        relay.stop()
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_relay_auth_file_open_to_others_is_refused(sandbox, dns, pki, mode):
+    port = free_port()
+    relay = Relay(port, starttls=pki["relay"], users=USERS).start()
+    try:
+        configure(sandbox, dns, port, relay_tls_ca=pki["ca"][0],
+                  relay_auth=auth_file(sandbox, mode=mode))
+        err = send_and_run(sandbox)
+        deferred(sandbox, relay, err, "4.3.5", "chmod 600", f"mode {mode:04o}")
+        assert relay.auth == []
+    finally:
+        relay.stop()
+
+
+def test_relay_auth_file_bad_line(sandbox, dns, pki):
+    port = free_port()
+    relay = Relay(port, starttls=pki["relay"], users=USERS).start()
+    try:
+        configure(sandbox, dns, port, relay_tls_ca=pki["ca"][0],
+                  relay_auth=auth_file(sandbox, "# provider\n\njust-a-password-no-user\n"))
+        err = send_and_run(sandbox)
+        deferred(sandbox, relay, err, "4.3.5", "line 3 is not user:password")
+        assert "just-a-password" not in err
+    finally:
+        relay.stop()
+
+
+def test_relay_wants_auth_but_none_configured_defers(sandbox, dns, pki):
+    """530 from the relay host is the administrator's problem: deferred, not bounced."""
+    port = free_port()
+    relay = Relay(port, starttls=pki["relay"], users=USERS).start()
+    try:
+        configure(sandbox, dns, port, relay_tls_ca=pki["ca"][0])  # may: no relay-auth
+        err = send_and_run(sandbox)
+        deferred(sandbox, relay, err, "4.7.0", "requires authentication", "530")
+    finally:
+        relay.stop()
+
+
+def test_relay_tls_may_unverified_still_delivers(sandbox, dns, pki):
+    """relay-tls=may (the default without relay-auth): TLS used, an unverifiable
+    certificate logged as such, the mail goes."""
+    port = free_port()
+    relay = Relay(port, starttls=pki["wrongname"]).start()
+    try:
+        configure(sandbox, dns, port)
+        err = send_and_run(sandbox)
+        assert len(relay.messages) == 1, err
+        assert relay.messages[0][1] is True
+        assert "certificate not verified" in err
+    finally:
+        relay.stop()
+
+
+def test_broken_handshake_retried_in_plaintext_when_opportunistic(sandbox, dns):
+    srv = BrokenTLS().start()
+    try:
+        configure(sandbox, dns, srv.port)
+        err = send_and_run(sandbox)
+        assert len(srv.messages) == 1, err
+        assert srv.connections == 2
+        assert "trying once more without TLS" in err
+        assert sandbox.queue_files() == []
+    finally:
+        srv.stop()
+
+
+def test_broken_handshake_never_plaintext_when_required(sandbox, dns):
+    srv = BrokenTLS().start()
+    try:
+        configure(sandbox, dns, srv.port, relay_tls="require")
+        err = send_and_run(sandbox)
+        assert srv.messages == [] and srv.connections == 1, err
+        assert "4.7.5" in mailq(sandbox)
+        assert not any(c.startswith("MAIL") for c in srv.commands)
+    finally:
+        srv.stop()
+
+
+def test_cached_connection_keeps_tls_and_auth(sandbox, dns, pki):
+    """Two messages in one queue run: the second reuses the connection, which
+    is already past STARTTLS and AUTH (one AUTH, both messages over TLS)."""
+    port = free_port()
+    relay = Relay(port, starttls=pki["relay"], users=USERS).start()
+    try:
+        configure(sandbox, dns, port, relay_tls_ca=pki["ca"][0], relay_auth=auth_file(sandbox),
+                  delivery_processes=1)
+        for i in range(2):
+            r = sandbox.sendmail("-i", "-odq", f"r{i}@far.test",
+                                 message=f"Subject: m{i}\n\nbody {i}\n")
+            assert r.returncode == 0
+        r = sandbox.runq("-v")
+        err = r.stderr.decode()
+        assert len(relay.messages) == 2, err
+        assert all(tls and authed for _, tls, authed in relay.messages)
+        assert len(relay.auth) == 1, err
+        assert "REUSE" in err and ", TLS)" in err
+    finally:
+        relay.stop()
+
+
+def test_bad_relay_tls_value_refused(sandbox):
+    sandbox.write_config(relay_tls="sometimes")
+    r = sandbox.run("runq")
+    assert r.returncode == 78, r.stderr
+    assert b"relay-tls" in r.stderr and b"may, require or smtps" in r.stderr
