@@ -93,6 +93,10 @@ static int how_init(struct how *h, const struct config *c, const struct smtpc_se
         return -1;
     }
     h->cred = c->relay_auth ? sec->cred : NULL;
+    if (h->cred && h->cred->err) { /* no point connecting: say why at once */
+        *why = xstrdup(h->cred->err);
+        return -1;
+    }
     return 0;
 }
 

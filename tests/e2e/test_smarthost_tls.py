@@ -9,8 +9,10 @@ maps to 127.0.0.1; the relays listen on free loopback ports.  Certificates
 are made by each test with the openssl command (tls_relay.py).
 """
 import email
+import json
 import os
 import shutil
+import subprocess
 import tempfile
 
 import pytest
@@ -324,3 +326,126 @@ def test_bad_relay_tls_value_refused(sandbox):
     r = sandbox.run("runq")
     assert r.returncode == 78, r.stderr
     assert b"relay-tls" in r.stderr and b"may, require or smtps" in r.stderr
+
+
+# ---- opportunistic STARTTLS to MX hosts: port 25, in network namespaces ----
+
+TAG = f"st{os.getpid() % 100000}"
+HERE = os.path.dirname(os.path.abspath(__file__))
+MXZONE = {
+    "tls.test": [["MX", 10, "mx.tls.test"]],
+    "mx.tls.test": [["A", "198.51.100.25"]],
+    "plain.test": [["MX", 10, "mx.plain.test"]],
+    "mx.plain.test": [["A", "198.51.100.26"]],
+    "client.test": [["A", "198.51.100.1"]],
+}
+
+
+def ip(*args, check=True):
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check,
+                          timeout=30)
+
+
+def in_ns(node, argv, **kw):
+    return subprocess.Popen(["ip", "netns", "exec", f"{TAG}-{node}", *argv], **kw)
+
+
+@pytest.fixture(scope="module")
+def mxnet(pki):
+    """Two namespaces joined by a veth pair: cli (198.51.100.1, the sender)
+    and srv (the DNS server .53, an MX offering STARTTLS .25, a plaintext MX
+    .26, each an aiosmtpd on port 25 writing what it receives to a folder)."""
+    if not shutil.which("ip"):
+        pytest.skip("iproute2 (ip) is not installed")
+    made, procs = [], []
+    d = tempfile.mkdtemp(prefix="po-mxtls-", dir="/tmp")
+    try:
+        try:
+            for n in ("cli", "srv"):
+                ip("netns", "add", f"{TAG}-{n}")
+                made.append(f"{TAG}-{n}")
+            ip("link", "add", f"{TAG}c", "type", "veth", "peer", "name", f"{TAG}s")
+            ip("link", "set", f"{TAG}c", "netns", f"{TAG}-cli")
+            ip("link", "set", f"{TAG}s", "netns", f"{TAG}-srv")
+        except subprocess.CalledProcessError as e:
+            pytest.skip(f"cannot create network namespaces here: {e.stderr.strip()}")
+        ip("-n", f"{TAG}-cli", "addr", "add", "198.51.100.1/24", "dev", f"{TAG}c")
+        for a in ("25", "26", "53"):
+            ip("-n", f"{TAG}-srv", "addr", "add", f"198.51.100.{a}/24", "dev", f"{TAG}s")
+        for n, dev in (("cli", f"{TAG}c"), ("srv", f"{TAG}s")):
+            ip("-n", f"{TAG}-{n}", "link", "set", dev, "up")
+            ip("-n", f"{TAG}-{n}", "link", "set", "lo", "up")
+        zf = os.path.join(d, "zone.json")
+        with open(zf, "w") as f:
+            json.dump(MXZONE, f)
+        cert = make_cert(pki["dir"], pki["ca"], "mx", ["mx.tls.test"])
+        servers = {
+            "dns": [os.path.join(HERE, "dnsserver.py"), "198.51.100.53", "53", zf],
+            "tls": [os.path.join(HERE, "tls_relay.py"), "198.51.100.25", "25",
+                    os.path.join(d, "tls"), "--tls", *cert],
+            "plain": [os.path.join(HERE, "tls_relay.py"), "198.51.100.26", "25",
+                      os.path.join(d, "plain")],
+        }
+        for name, argv in servers.items():
+            if name != "dns":
+                os.makedirs(argv[3])
+            p = in_ns("srv", ["/usr/bin/python3", *argv], stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            procs.append(p)
+            line = p.stdout.readline()
+            assert line.strip() == "ready", (name, p.stderr.read() if p.poll() is not None
+                                             else line)
+        yield d
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for n in made:
+            ip("netns", "del", n, check=False)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def mx_send(sb, rcpt):
+    sb.hostname = "client.test"
+    sb.write_config(resolver="198.51.100.53", dns_timeout="2s", dns_tries=2,
+                    connect_timeout="5s")
+    msg = f"From: root\nTo: {rcpt}\nSubject: to {rcpt}\n\nover port 25\n"
+    p = in_ns("cli", sb.cmd("sendmail", "-v", "-i", rcpt), stdin=subprocess.PIPE,
+              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = p.communicate(msg, timeout=60)
+    assert p.returncode == 0, out
+    assert sb.queue_files() == [], out
+    return out
+
+
+def arrived(folder):
+    """(how each message came: "tls"/"plain", the messages read with email)."""
+    with open(os.path.join(folder, "log")) as f:
+        how = f.read().split()
+    msgs = []
+    for name in sorted(n for n in os.listdir(folder) if n.endswith(".eml")):
+        with open(os.path.join(folder, name), "rb") as f:
+            msgs.append(email.message_from_binary_file(f))
+    return how, msgs
+
+
+def test_mx_opportunistic_starttls(sandbox, mxnet):
+    out = mx_send(sandbox, "someone@tls.test")
+    how, msgs = arrived(os.path.join(mxnet, "tls"))
+    assert how == ["tls"], out
+    assert msgs[0]["Subject"] == "to someone@tls.test"
+    assert "STARTTLS" in out and "TLSv1.3" in out
+    # opportunistic: the test CA is not in the system store, and that is fine
+    assert "certificate not verified" in out and "status=sent" in out
+
+
+def test_mx_without_starttls_gets_mail_in_plaintext(sandbox, mxnet):
+    out = mx_send(sandbox, "someone@plain.test")
+    how, msgs = arrived(os.path.join(mxnet, "plain"))
+    assert how == ["plain"], out
+    assert msgs[0]["Subject"] == "to someone@plain.test"
+    assert "STARTTLS" not in out and "status=sent" in out
