@@ -321,6 +321,30 @@ def test_cached_connection_keeps_tls_and_auth(sandbox, dns, pki):
         relay.stop()
 
 
+def test_relay_tls_session_resumed(sandbox, dns, pki):
+    """The relay hangs up after each message: the next connection of the same
+    delivery process resumes the TLS session instead of a full handshake."""
+    port = free_port()
+    relay = Relay(port, starttls=pki["relay"], users=USERS)
+    relay.handler.hangup = True
+    relay.start()
+    try:
+        configure(sandbox, dns, port, relay_tls_ca=pki["ca"][0], relay_auth=auth_file(sandbox),
+                  delivery_processes=1)
+        for i in range(2):
+            r = sandbox.sendmail("-i", "-odq", f"r{i}@far.test",
+                                 message=f"Subject: m{i}\n\nbody {i}\n")
+            assert r.returncode == 0
+        err = sandbox.runq("-v").stderr.decode()
+        assert len(relay.messages) == 2, err
+        assert len(relay.auth) == 2, err  # a new connection: AUTH again
+        tls = [l for l in err.splitlines() if l.startswith("runq: relay.test[") and " TLS " in l]
+        assert len(tls) == 2, err
+        assert not tls[0].endswith(", resumed") and tls[1].endswith("verified, resumed"), err
+    finally:
+        relay.stop()
+
+
 def test_bad_relay_tls_value_refused(sandbox):
     sandbox.write_config(relay_tls="sometimes")
     r = sandbox.run("runq")

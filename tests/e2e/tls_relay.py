@@ -9,6 +9,7 @@ serves SMTP on ADDR:PORT (STARTTLS offered when --tls is given), writes each
 message it receives to OUTDIR/N.eml and a line per message to
 OUTDIR/log ("tls" or "plain"), prints "ready" once listening.
 """
+import asyncio
 import os
 import socket
 import ssl
@@ -61,10 +62,13 @@ def server_context(cert):
 class Handler:
     def __init__(self):
         self.messages = []  # (envelope, session.ssl is not None, authenticated)
+        self.hangup = False  # close the connection after each message
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope, bool(session.ssl) or server.implicit,
                               session.authenticated))
+        if self.hangup:
+            asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 2.0.0 OK queued"
 
 
