@@ -1,7 +1,9 @@
 /* smtp_conn.h - one connection of the SMTP client to a server: the TCP
  * connect (bounded by connect-timeout=), the greeting, EHLO (HELO when EHLO is
- * refused) and the extensions it offers, commands (one write per pipelined
- * group, RFC 2920), replies read and parsed strictly (smtp_reply.h), QUIT.
+ * refused) and the extensions it offers, TLS as the caller's policy says
+ * (smtp_tls.h: from the first byte, or STARTTLS then EHLO again, RFC 3207),
+ * commands (one write per pipelined group, RFC 2920), replies read and parsed
+ * strictly (smtp_reply.h), QUIT.  Every byte goes through TLS once it is on.
  *
  * Called by the transaction (smtp_txn.h), the connection cache (smtp_cache.h)
  * and the batch (smtp_client.h), in the remote-delivery process, which runs as the
