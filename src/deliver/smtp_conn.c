@@ -465,8 +465,8 @@ static int open_once(struct smtp_conn *k, int plain)
         return -1;
     if (p && p->implicit && conn_handshake(k, p) < 0)
         return -1;
-    if (conn_greeting(k) < 0 || conn_hello(k, !(p && p->level == SMTP_TLS_REQUIRE)) < 0)
-        return -1;
+    if (conn_greeting(k) < 0 || conn_hello(k, 1) < 0)
+        return -1; /* after HELO no STARTTLS: conn_starttls decides */
     return p && !p->implicit ? conn_starttls(k, p) : 0;
 }
 
@@ -537,6 +537,10 @@ int smtp_conn_open(struct smtp_conn *k)
         log_notice("%s; trying once more without TLS (opportunistic TLS)", k->err);
         buf_reset(&k->in);
         r = open_once(k, 1);
+    }
+    if (r >= 0) { /* open: no earlier attempt's error stays behind */
+        free(k->err);
+        k->err = NULL;
     }
     return r < 0 ? -1 : 0;
 }
