@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -118,7 +119,12 @@ static SSL_CTX *ctx_for(struct smtp_tls *t, const struct smtp_tls_policy *p, cha
     }
     SSL_CTX *x = new_ctx();
     const char *ca = t->c->relay_tls_ca;
-    if (x && (ca ? SSL_CTX_load_verify_locations(x, ca, NULL)
+    if (x && ca && access(ca, R_OK) < 0) { /* OpenSSL's text for this is obscure */
+        t->relay_ctx_err = xasprintf("relay-tls-ca=%s cannot be read by user=%s: %s", ca,
+                                     t->c->user, strerror(errno));
+        SSL_CTX_free(x);
+        x = NULL;
+    } else if (x && (ca ? SSL_CTX_load_verify_locations(x, ca, NULL)
                  : SSL_CTX_set_default_verify_paths(x)) != 1) {
         char *e = ssl_err_text("no certificate in it");
         t->relay_ctx_err = ca ? xasprintf("relay-tls-ca=%s cannot be used: %s", ca, e)

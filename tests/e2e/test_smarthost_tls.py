@@ -209,6 +209,21 @@ def test_require_without_starttls_never_sends_in_plaintext(sandbox, dns, pki):
         relay.stop()
 
 
+def test_unreadable_ca_file_defers(sandbox, dns, pki):
+    port = free_port()
+    relay = Relay(port, starttls=pki["relay"], users=USERS).start()
+    try:
+        ca = os.path.join(sandbox.dir, "ca.pem")
+        shutil.copy(pki["ca"][0], ca)
+        os.chmod(ca, 0o600)  # root's only: the delivery process (user=) cannot read it
+        configure(sandbox, dns, port, relay_tls_ca=ca, relay_auth=auth_file(sandbox))
+        err = send_and_run(sandbox)
+        deferred(sandbox, relay, err, "4.7.5", f"relay-tls-ca={ca} cannot be read by user=")
+        assert relay.auth == []
+    finally:
+        relay.stop()
+
+
 def test_relay_tls_require_without_auth(sandbox, dns, pki):
     port = free_port()
     relay = Relay(port).start()  # no STARTTLS, no AUTH
