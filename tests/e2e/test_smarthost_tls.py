@@ -46,7 +46,8 @@ def pki():
     yield {"dir": d, "ca": ca, "bad_ca": bad_ca,
             "relay": make_cert(d, ca, "relay", ["relay.test"]),
             "relay_rsa": make_cert(d, ca, "relay-rsa", ["relay.test"], rsa=True),
-            "wrongname": make_cert(d, ca, "elsewhere", ["elsewhere.test"])}
+            "wrongname": make_cert(d, ca, "elsewhere", ["elsewhere.test"]),
+            "ip": make_cert(d, ca, "ip", ["IP:127.0.0.1"])}
     shutil.rmtree(d, ignore_errors=True)
 
 
@@ -356,6 +357,43 @@ def test_relay_tls_session_resumed(sandbox, dns, pki):
         tls = [l for l in err.splitlines() if l.startswith("runq: relay.test[") and " TLS " in l]
         assert len(tls) == 2, err
         assert not tls[0].endswith(", resumed") and tls[1].endswith("verified, resumed"), err
+    finally:
+        relay.stop()
+
+
+@pytest.mark.parametrize("cert,ok", [("ip", True), ("relay", False)])
+def test_address_literal_relay_verified_by_address(sandbox, pki, cert, ok):
+    """relay-host=[127.0.0.1]:PORT with relay-tls=require: the certificate must
+    list the address (no SNI is sent for an address)."""
+    port = free_port()
+    relay = Relay(port, starttls=pki[cert]).start()
+    try:
+        sandbox.write_config(relay_host=f"[127.0.0.1]:{port}", relay_tls="require",
+                             relay_tls_ca=pki["ca"][0])
+        err = send_and_run(sandbox)
+        if ok:
+            assert len(relay.messages) == 1 and relay.messages[0][1], err
+            assert "certificate verified" in err
+        else:
+            deferred(sandbox, relay, err, "4.7.5", "IP address mismatch")
+    finally:
+        relay.stop()
+
+
+def test_relay_auth_plaintext_when_allowed(sandbox, dns):
+    """relay-tls=may and relay-auth-plaintext: AUTH goes without TLS to a relay
+    that has none (the administrator said so); without the option it would not."""
+    port = free_port()
+    relay = Relay(port, users=USERS, auth_plaintext=True).start()
+    try:
+        configure(sandbox, dns, port, relay_tls="may", relay_auth=auth_file(sandbox))
+        err = send_and_run(sandbox)
+        deferred(sandbox, relay, err, "4.7.0", "without TLS")
+        sandbox.write_config(relay_auth_plaintext=True)
+        err = sandbox.runq("-v").stderr.decode()
+        assert len(relay.messages) == 1, err
+        assert relay.messages[0][1:] == (False, True)
+        assert relay.auth == [("PLAIN", "box@provider.test", "s3cret:with colon")]
     finally:
         relay.stop()
 
