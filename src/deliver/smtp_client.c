@@ -148,7 +148,7 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
             }
             smtp_txn(k, e, data, size, eightbit || (e->flags & ENV_8BIT), rs, n);
             k->policy = NULL; /* this batch's; a cached connection is past it */
-            if (cache && k->fd >= 0) {
+            if (cache && k->fd >= 0 && !own_tls) { /* own_tls goes with this batch */
                 smtp_cache_put(cache, k);
             } else {
                 smtp_conn_quit(k);

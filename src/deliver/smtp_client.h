@@ -30,7 +30,8 @@
 
 /* What a batch needs besides the configuration, kept by the caller for the
  * life of its process: the TLS state (smtp_tls.h: contexts, the relay's
- * session; NULL = a fresh one for this batch) and the relay-auth credentials
+ * session; NULL = a fresh one for this batch, whose connections are then not
+ * kept in the cache) and the relay-auth credentials
  * its privileged parent read (relay_auth.h; NULL = none). */
 struct smtpc_sec {
     struct smtp_tls *tls;
