@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -394,6 +395,31 @@ def test_relay_auth_plaintext_when_allowed(sandbox, dns):
         assert len(relay.messages) == 1, err
         assert relay.messages[0][1:] == (False, True)
         assert relay.auth == [("PLAIN", "box@provider.test", "s3cret:with colon")]
+    finally:
+        relay.stop()
+
+
+def test_daemon_relays_smtp_mail_with_tls_and_auth(sandbox, dns, pki):
+    """The daemon's path: a message accepted over SMTP goes out at once
+    through a delivery worker (root, which reads relay-auth) and its
+    unprivileged remote child."""
+    import smtplib
+    port = free_port()
+    relay = Relay(port, starttls=pki["relay"], users=USERS).start()
+    try:
+        configure(sandbox, dns, port, relay_tls_ca=pki["ca"][0], relay_auth=auth_file(sandbox),
+                  load=0)
+        sandbox.start_daemon()
+        with smtplib.SMTP("127.0.0.1", sandbox.port, timeout=30) as s:
+            s.sendmail("sender@mx.test.example", ["friend@far.test"],
+                       b"Subject: from the daemon\r\n\r\nhi\r\n")
+        deadline = time.time() + 20
+        while not relay.messages and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(relay.messages) == 1
+        assert relay.messages[0][1:] == (True, True)
+        assert received(relay)[0]["Subject"] == "from the daemon"
+        sandbox.wait_queue_empty()
     finally:
         relay.stop()
 
