@@ -10,6 +10,7 @@ mailspool=
 with_tcpwrappers=auto
 with_milter=auto
 with_pam=no
+auth_local=0
 CC=${CC:-}
 CFLAGS=${CFLAGS:--O2 -g}
 
@@ -27,7 +28,10 @@ Usage: ./configure.sh [options]
   --with-tcpwrappers    require libwrap (default: use it when found)
   --without-tcpwrappers build without libwrap
   --with-milter / --without-milter   milter support (default: when libmilter headers are found)
-  --with-pam            authenticate with PAM (needs libpam0g-dev)
+  --with-auth[=passwd]  SMTP AUTH is always built; =passwd makes auth-local=yes
+                        the default (local accounts may authenticate)
+  --with-pam            local accounts authenticate through PAM (service "smtp")
+                        instead of shadow passwords (needs libpam0g-dev)
   --help                this text
 Environment: CC, CFLAGS, LDFLAGS.
 USAGE
@@ -48,6 +52,12 @@ for arg in "$@"; do
     --with-milter) with_milter=yes ;;
     --without-milter) with_milter=no ;;
     --with-pam) with_pam=yes ;;
+    --with-auth) ;;
+    --with-auth=*)
+        case $(printf '%s' "${arg#*=}" | tr 'A-Z' 'a-z') in
+        passwd) auth_local=1 ;;
+        *) echo "configure.sh: --with-auth takes no value or =passwd" >&2; exit 64 ;;
+        esac ;;
     --help|-h) usage; exit 0 ;;
     *) echo "configure.sh: unknown option $arg (see --help)" >&2; exit 64 ;;
     esac
@@ -190,6 +200,7 @@ cat > config.h <<H
 #define WRAP_DENY_TABLE "/etc/hosts.deny"
 #define HAVE_MILTER $HAVE_MILTER
 #define HAVE_PAM $HAVE_PAM
+#define AUTH_LOCAL_DEFAULT $auth_local
 #endif
 H
 say "wrote Makefile and config.h (prefix $prefix, queue $queuedir, mail spool $mailspool)"

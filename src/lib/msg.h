@@ -57,6 +57,11 @@ enum msg_type {
                            i64 errno, str new queue id */
     MSG_WRAP_RESULT,    /* tcp-wrappers check (tcp_wrappers.c): u32 1 allowed, 0 denied,
                            2 libwrap cannot be loaded */
+    /* AUTH (auth_helper.h): session -> auth helper, with the socket for the
+     * answer: str user, str password, str client address; checker -> session
+     * on that socket: u32 AUTH_NO/AUTH_YES/AUTH_TEMP */
+    MSG_AUTH_REQUEST,
+    MSG_AUTH_RESULT,
     MSG_TEST,           /* unit tests only */
     MSG_TYPE_END
 };

@@ -41,6 +41,10 @@ int vdomain_passwd(const struct config *c, const char *domain, const char *user,
 /* Same, on a given passwd file (tests, and the AUTH helper). */
 int vdomain_passwd_file(const char *path, const char *user, char **hash);
 
+/* Same again, also giving the number of the line the user was found on
+ * (*lineno, when found), so a log line can name file and line. */
+int vdomain_passwd_file_at(const char *path, const char *user, char **hash, long *lineno);
+
 /* Forget the cached domains.cf (tests; after a SIGHUP). */
 void vdomain_flush(void);
 
