@@ -23,7 +23,7 @@
 #include "util.h"
 #include "vdomain.h"
 
-#define PAM_SERVICE "smtp"
+#define PO_PAM_SERVICE "smtp"
 
 /* A name safe as a lookup key: not empty, no '/', ':' or control bytes, and
  * not starting with '.' (it names a file in the virtual case). */
@@ -92,7 +92,7 @@ static enum auth_verdict check_local(const char *name, const char *pass, const c
 {
     struct pam_conv conv = { pam_conv_fn, (void *)pass };
     pam_handle_t *h = NULL;
-    int rc = pam_start(PAM_SERVICE, name, &conv, &h);
+    int rc = pam_start(PO_PAM_SERVICE, name, &conv, &h);
     if (rc == PAM_SUCCESS && client && *client)
         pam_set_item(h, PAM_RHOST, client);
     if (rc == PAM_SUCCESS)
@@ -106,7 +106,7 @@ static enum auth_verdict check_local(const char *name, const char *pass, const c
              rc == PAM_ABORT || rc == PAM_CONV_ERR)
         v = AUTH_TEMP;
     if (v == AUTH_TEMP)
-        log_err("PAM service %s: %s", PAM_SERVICE, pam_strerror(h, rc));
+        log_err("PAM service %s: %s", PO_PAM_SERVICE, pam_strerror(h, rc));
     if (h)
         pam_end(h, rc);
     return v;

@@ -454,3 +454,56 @@ def test_local_user_only_with_auth_local(sb, local_account):
     assert c.cmd("AUTH PLAIN " + plain(local_account + "@elsewhere.example"))[0] == 535
     c.close()
     stop(sb, p)
+
+
+def _pam_available():
+    return os.path.exists("/usr/include/security/pam_appl.h")
+
+
+@pytest.fixture(scope="module")
+def pam_binary(tmp_path_factory):
+    """postoffice built with --with-pam, in a copy of the tree."""
+    if not _pam_available():
+        pytest.skip("needs libpam0g-dev (./configure.sh --with-pam)")
+    from conftest import ROOT
+    d = tmp_path_factory.mktemp("pambuild")
+    for name in ("src", "configure.sh", "Makefile.in", "VERSION", "man"):
+        src = os.path.join(ROOT, name)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(d, name),
+                            ignore=shutil.ignore_patterns("*.o"))
+        else:
+            shutil.copy(src, d)
+    r = subprocess.run(["sh", "configure.sh", "--with-pam", "--with-auth=passwd"], cwd=d,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with open(os.path.join(d, "config.h")) as f:
+        h = f.read()
+    assert "#define HAVE_PAM 1" in h and "#define AUTH_LOCAL_DEFAULT 1" in h
+    r = subprocess.run(["nice", "make", "-j2", "postoffice"], cwd=d, capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return os.path.join(d, "postoffice")
+
+
+def test_local_user_through_pam(sb, local_account, pam_binary):
+    """--with-pam: local accounts through PAM (service "smtp"; this machine has
+    no /etc/pam.d/smtp, so PAM's "other" service, pam_unix, answers);
+    --with-auth=passwd made auth-local the default."""
+    for p in sb.PERSONALITIES:
+        os.unlink(os.path.join(sb.bin, p))
+        os.symlink(pam_binary, os.path.join(sb.bin, p))
+    p = daemon(sb)
+    with smtplib.SMTP("127.0.0.1", sb.port, timeout=30) as s:
+        s.ehlo("client.example")
+        assert s.login(local_account, PW)[0] == 235
+    with smtplib.SMTP("127.0.0.1", sb.port, timeout=30) as s:
+        s.ehlo("client.example")
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            s.login(local_account, PW + "x")
+    # virtual users do not go through PAM
+    with smtplib.SMTP("127.0.0.1", sb.port, timeout=30) as s:
+        s.ehlo("client.example")
+        assert s.login("bcrypt@" + VDOM, PW)[0] == 235
+    log = stop(sb, p)
+    assert "user %s authenticated" % local_account in log, log
