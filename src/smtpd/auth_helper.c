@@ -154,6 +154,7 @@ static PO_NORETURN void helper_main(void *arg, int report_fd)
     if (h->in_child)
         h->in_child(h->arg);
     close(h->other);
+    log_open("auth", log_to_stderr());
     signal(SIGPIPE, SIG_IGN);
     struct child kids[AUTH_CHECKERS];
     size_t n = 0;

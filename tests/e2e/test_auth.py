@@ -507,3 +507,15 @@ def test_local_user_through_pam(sb, local_account, pam_binary):
         assert s.login("bcrypt@" + VDOM, PW)[0] == 235
     log = stop(sb, p)
     assert "user %s authenticated" % local_account in log, log
+
+
+def test_no_auth_in_an_ordinary_users_bs(sb):
+    """-bs by an ordinary user has no privileged helper: no AUTH (root's has)."""
+    sb.start_daemon()
+    script = b"EHLO client.example\r\nAUTH PLAIN " + plain("apr1@" + VDOM).encode() + \
+        b"\r\nQUIT\r\n"
+    r = sb.run("postoffice", "-bs", input=script, user=sb.acc["u1"])
+    assert b"AUTH PLAIN LOGIN" not in r.stdout, r.stdout
+    assert b"\r\n502 5.5.1" in r.stdout, r.stdout
+    root = bs(sb, script)
+    assert root[2][0] == 235, root
