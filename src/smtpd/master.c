@@ -118,12 +118,17 @@ static void reap(struct master *m)
         if (pid == m->auth_pid) {
             /* it never ends while we hold its socket: a crash.  Once more,
              * unless it dies right away again */
-            log_err("the AUTH helper ended (%s %d)", WIFSIGNALED(st) ? "signal" : "exit",
-                    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-            if (now_ms() - m->auth_started > 5000)
+            int again = now_ms() - m->auth_started > 1000;
+            log_err("the AUTH helper ended (%s %d)%s", WIFSIGNALED(st) ? "signal" : "exit",
+                    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+                    again ? "; starting another" : "; within a second of its start, so AUTH "
+                    "answers 454 until SIGHUP");
+            if (again) {
                 start_auth(m);
-            else
+                listener_reload(&m->l, m->c); /* a spare holding the old socket */
+            } else {
                 m->auth_pid = 0;
+            }
             continue;
         }
         const char *what = NULL;

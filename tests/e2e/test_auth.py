@@ -519,3 +519,47 @@ def test_no_auth_in_an_ordinary_users_bs(sb):
     assert b"\r\n502 5.5.1" in r.stdout, r.stdout
     root = bs(sb, script)
     assert root[2][0] == 235, root
+
+
+def _auth_helpers(master_pid):
+    """pids of the master's children titled "postoffice: auth"."""
+    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(master_pid)],
+                         capture_output=True, text=True).stdout
+    return [int(l.split()[0]) for l in out.splitlines() if l.split(None, 1)[1:] and
+            l.split(None, 1)[1].strip() == "postoffice: auth"]
+
+
+def _login_ok(sb):
+    with smtplib.SMTP("127.0.0.1", sb.port, timeout=30) as s:
+        s.ehlo("client.example")
+        return s.login("apr1@" + VDOM, PW)[0] == 235
+
+
+def _wait(cond, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()
+
+
+def test_helper_replaced_on_sighup_and_restarted_after_a_crash(sb):
+    import signal
+    p = daemon(sb)
+    assert _wait(lambda: len(_auth_helpers(p.pid)) == 1)
+    first = _auth_helpers(p.pid)[0]
+    assert _login_ok(sb)
+    p.send_signal(signal.SIGHUP)
+    # the new helper serves; the old one ends once no session holds its socket
+    assert _wait(lambda: _auth_helpers(p.pid) and first not in _auth_helpers(p.pid)), \
+        _auth_helpers(p.pid)
+    assert len(_auth_helpers(p.pid)) == 1
+    assert _login_ok(sb)
+    second = _auth_helpers(p.pid)[0]
+    time.sleep(1.2)  # a helper dying within a second of its start is not restarted
+    os.kill(second, signal.SIGKILL)
+    assert _wait(lambda: _auth_helpers(p.pid) and second not in _auth_helpers(p.pid))
+    assert _login_ok(sb)  # the first session after the crash already has the new one
+    log = stop(sb, p)
+    assert "the AUTH helper ended (signal 9); starting another" in log, log
