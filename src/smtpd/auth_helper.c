@@ -9,6 +9,7 @@
 #include "compat.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -210,6 +211,32 @@ int auth_helper_start(struct auth_helper *h, const struct config *c,
     h->pid = ch.pid;
     h->fd = sp[1];
     return 0;
+}
+
+static void stdio_to_null(void *arg)
+{
+    (void)arg;
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        if (null > 1)
+            close(null);
+    }
+}
+
+int auth_helper_start_stdio(struct auth_helper *h, const struct config *c)
+{
+    return auth_helper_start(h, c, stdio_to_null, NULL);
+}
+
+void auth_helper_finish(struct auth_helper *h)
+{
+    pid_t pid = h->pid;
+    auth_helper_release(h); /* it ends when its last socket is closed */
+    if (pid > 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
 }
 
 void auth_helper_release(struct auth_helper *h)

@@ -50,6 +50,12 @@ int auth_helper_start(struct auth_helper *h, const struct config *c,
  * the sessions holding copies have ended).  h is then pid 0, fd -1. */
 void auth_helper_release(struct auth_helper *h);
 
+/* For -bs: the same, from the session process itself, with the helper's
+ * stdin and stdout on /dev/null (it must not hold the client's pipe open);
+ * auth_helper_finish then releases it and waits for it to end. */
+int auth_helper_start_stdio(struct auth_helper *h, const struct config *c);
+void auth_helper_finish(struct auth_helper *h);
+
 /* Session side: ask helper socket fd.  AUTH_TEMP when the helper cannot be
  * reached or does not answer within AUTH_ASK_MS (logged). */
 enum auth_verdict auth_helper_ask(int fd, const char *user, const char *pass,

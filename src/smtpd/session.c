@@ -8,13 +8,11 @@
 #include "compat.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -1075,19 +1073,6 @@ int session_run(const struct config *c, const struct session_conn *conn)
     return rc;
 }
 
-/* -bs: the AUTH helper must not keep the client's pipe open. */
-static void bs_helper_child(void *arg)
-{
-    (void)arg;
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        if (null > 1)
-            close(null);
-    }
-}
-
 int session_run_stdio_peer(const struct config *c, const char *peer_ip)
 {
     struct session s;
@@ -1101,8 +1086,7 @@ int session_run_stdio_peer(const struct config *c, const char *peer_ip)
     /* AUTH for root's -bs only (inetd, tests with -R): an ordinary user's
      * session has no privileged helper, and may relay anyway */
     struct auth_helper h = { .pid = 0, .fd = -1 };
-    if (getuid() == 0 && c->auth_plaintext &&
-        auth_helper_start(&h, c, bs_helper_child, NULL) == 0)
+    if (getuid() == 0 && c->auth_plaintext && auth_helper_start_stdio(&h, c) == 0)
         s.auth_fd = h.fd;
     struct passwd *pw = getpwuid(getuid());
     s.local_user = xstrdup(pw ? pw->pw_name : "nobody");
@@ -1115,11 +1099,7 @@ int session_run_stdio_peer(const struct config *c, const char *peer_ip)
     }
     int rc = session_loop(&s);
     session_free(&s);
-    pid_t helper = h.pid;
-    auth_helper_release(&h); /* it ends when its last socket is closed */
-    if (helper > 0)
-        while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
-            ;
+    auth_helper_finish(&h);
     return rc;
 }
 
