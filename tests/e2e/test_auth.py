@@ -563,3 +563,14 @@ def test_helper_replaced_on_sighup_and_restarted_after_a_crash(sb):
     assert _login_ok(sb)  # the first session after the crash already has the new one
     log = stop(sb, p)
     assert "the AUTH helper ended (signal 9); starting another" in log, log
+
+
+def test_submission_port_trusted_client_needs_no_auth(sb):
+    from conftest import free_port
+    msp = free_port()
+    p = daemon(sb, msp=msp, trusted="[127.0.0.1]")
+    c = Raw(msp)
+    ehlo(c)
+    assert c.cmd("MAIL FROM:<a@[203.0.113.1]>")[0] == 250
+    c.close()
+    stop(sb, p)
