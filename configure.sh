@@ -13,6 +13,7 @@ with_milter=auto
 with_pam=no
 mailname=
 systemdunitdir=
+auth_local=0
 CC=${CC:-}
 CFLAGS=${CFLAGS:--O2 -g}
 
@@ -33,7 +34,10 @@ Usage: ./configure.sh [options]
   --with-tcpwrappers    require libwrap (default: use it when found)
   --without-tcpwrappers build without libwrap
   --with-milter / --without-milter   milter support (default: when libmilter headers are found)
-  --with-pam            authenticate with PAM (needs libpam0g-dev)
+  --with-auth[=passwd]  SMTP AUTH is always built; =passwd makes auth-local=yes
+                        the default (local accounts may authenticate)
+  --with-pam            local accounts authenticate through PAM (service "smtp")
+                        instead of shadow passwords (needs libpam0g-dev)
   --with-mailname=FILE  take the default hostname= from FILE when it exists
                         (Debian's /etc/mailname; default: none, the node name)
   --with-systemdunitdir=DIR  where make install puts postoffice.service
@@ -64,6 +68,12 @@ for arg in "$@"; do
     --with-pam) with_pam=yes ;;
     --with-mailname=*) mailname=${arg#*=} ;;
     --with-systemdunitdir=*) systemdunitdir=${arg#*=} ;;
+    --with-auth) ;;
+    --with-auth=*)
+        case $(printf '%s' "${arg#*=}" | tr 'A-Z' 'a-z') in
+        passwd) auth_local=1 ;;
+        *) echo "configure.sh: --with-auth takes no value or =passwd" >&2; exit 64 ;;
+        esac ;;
     --help|-h) usage; exit 0 ;;
     *) echo "configure.sh: unknown option $arg (see --help)" >&2; exit 64 ;;
     esac
@@ -217,6 +227,7 @@ cat > config.h <<H
 #define WRAP_DENY_TABLE "/etc/hosts.deny"
 #define HAVE_MILTER $HAVE_MILTER
 #define HAVE_PAM $HAVE_PAM
+#define AUTH_LOCAL_DEFAULT $auth_local
 #endif
 H
 say "wrote Makefile and config.h (prefix $prefix, queue $queuedir, mail spool $mailspool)"

@@ -37,6 +37,10 @@ struct option {
 static const struct option options[] = {
     {"aliases", O_PATH, F(aliases), 0, "a file name"},
     {"audit", O_BOOL, F(audit), 0, NULL},
+    {"auth-failures", O_LONG, F(auth_failures), 0, "a number of attempts"},
+    {"auth-local", O_BOOL, F(auth_local), 0, NULL},
+    {"auth-plaintext", O_BOOL, F(auth_plaintext), 0, NULL},
+    {"auth-sender-check", O_BOOL, F(auth_sender_check), 0, NULL},
     {"banner", O_PATH, F(banner), 0, "a file name"},
     {"blacklist", O_ACTION, F(forbidden), ROOT, NULL},
     {"checkhelo", O_BOOL, F(checkhelo), 0, NULL},
@@ -162,6 +166,8 @@ void config_defaults(struct config *c)
     /* deliver right after acceptance, as admins expect (the original waited
      * for the next queue run; immediate=0 restores that) */
     c->immediate = 1;
+    c->auth_local = AUTH_LOCAL_DEFAULT; /* configure --with-auth=passwd */
+    c->auth_failures = 3;
     c->clients = 100;
     c->clients_per_host = 10;
     c->delay = 3600;

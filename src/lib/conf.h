@@ -70,6 +70,12 @@ struct config {
     long dns_tries;        /* dns-tries= */
     long connect_timeout;  /* connect-timeout= outbound SMTP connect, seconds */
 
+    /* ---- SMTP AUTH (smtpd_auth.h) ---- */
+    int auth_local;        /* auth-local=    local accounts may AUTH (shadow/PAM) */
+    int auth_plaintext;    /* auth-plaintext= offer AUTH without TLS */
+    int auth_sender_check; /* auth-sender-check= MAIL FROM must be the login */
+    long auth_failures;    /* auth-failures= failed AUTHs before 421 */
+
     /* ---- strings and lists ---- */
     char *relay_host;          /* relay-host=  [root only] */
     char *relay_tls;           /* relay-tls= may|require|smtps, NULL = the default

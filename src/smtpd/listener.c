@@ -193,6 +193,7 @@ int listener_open(struct listener *l, const struct config *c, int do_bind)
     memset(l, 0, sizeof *l);
     l->c = c;
     l->spare_fd = -1;
+    l->auth_fd = -1;
     l->notify[0] = l->notify[1] = -1;
     int rc = do_bind ? bind_all(l) : 0;
     if (rc)
@@ -341,9 +342,11 @@ static void session_child(void *arg, int report_fd)
     struct listener *l = k->l;
     (void)report_fd;
     int notify = fcntl(l->notify[1], F_DUPFD_CLOEXEC, 0);
+    int auth = l->auth_fd >= 0 ? fcntl(l->auth_fd, F_DUPFD_CLOEXEC, 0) : -1;
     if (l->in_child)
         l->in_child(l->in_child_arg);
-    struct spare_start st = { .c = l->c, .user = &l->user, .notify_fd = notify };
+    struct spare_start st = { .c = l->c, .user = &l->user, .notify_fd = notify,
+                              .auth_fd = auth };
     if (k->sock >= 0)
         spare_wait(&st, k->sock);
     spare_serve(&st, k->fd, k->peer, k->submission);
@@ -548,6 +551,8 @@ void listener_close_in_child(struct listener *l)
             close(l->notify[i]);
     if (l->spare_fd >= 0)
         close(l->spare_fd);
+    if (l->auth_fd >= 0)
+        close(l->auth_fd);
 }
 
 void listener_free(struct listener *l)
@@ -559,6 +564,8 @@ void listener_free(struct listener *l)
     free(l->ls);
     free(l->kids);
     user_free(&l->user);
+    if (l->auth_fd >= 0)
+        close(l->auth_fd);
     for (int i = 0; i < 2; i++)
         if (l->notify[i] >= 0)
             close(l->notify[i]);
@@ -566,5 +573,6 @@ void listener_free(struct listener *l)
         close(l->spare_fd);
     memset(l, 0, sizeof *l);
     l->spare_fd = -1;
+    l->auth_fd = -1;
     l->notify[0] = l->notify[1] = -1;
 }

@@ -20,6 +20,7 @@
 #endif
 
 #include "address.h"
+#include "auth_helper.h"
 #include "expand.h"
 #include "audit.h"
 #include "dns.h"
@@ -30,7 +31,9 @@
 #include "privs.h"
 #include "received.h"
 #include "route.h"
+#include "sasl.h"
 #include "session.h"
+#include "smtpd_auth.h"
 #include "smtpd_io.h"
 #include "spool.h"
 #include "tcp_wrappers.h"
@@ -66,6 +69,8 @@ struct session {
     int tls_active;       /* the connection is encrypted (STARTTLS done, or smtps) */
     char *tls_info;       /* "TLS1.3 cipher=..." for Received:, or NULL */
     char *auth_user;      /* the authenticated name after AUTH succeeded, or NULL */
+    int auth_fd;          /* the AUTH helper's socket (auth_helper.h), or -1 */
+    int auth_failures;    /* failed AUTH attempts (smtpd_auth.h) */
 };
 
 /* ---- replies ---- */
@@ -142,6 +147,13 @@ static void txn_reset(struct session *s)
         s->state = S_GREETED;
 }
 
+/* AUTH (RFC 4954) only with a helper to ask, and only under TLS unless
+ * auth-plaintext allows it (smtpd(8)). */
+static int auth_offered(const struct session *s)
+{
+    return s->auth_fd >= 0 && (s->tls_active || s->c->auth_plaintext);
+}
+
 /* ---- the EHLO keywords: later extensions add theirs here ---- */
 
 static void ehlo_keywords(struct session *s, struct strlist *kw)
@@ -154,6 +166,8 @@ static void ehlo_keywords(struct session *s, struct strlist *kw)
     sl_add(kw, "PIPELINING");
     sl_add(kw, "ENHANCEDSTATUSCODES");
     sl_add(kw, "SMTPUTF8");
+    if (auth_offered(s))
+        sl_add(kw, "AUTH " SASL_MECHS);
     sl_add(kw, "HELP");
 }
 
@@ -264,6 +278,14 @@ static int mail_params(struct session *s, const char *rest)
                 s->env.flags |= ENV_8BIT;
         } else if (!strcasecmp(k, "SMTPUTF8") && !v) {
             s->env.flags |= ENV_SMTPUTF8;
+        } else if (!strcasecmp(k, "AUTH") && v) {
+            /* RFC 4954 5: checked, then not kept: we would only pass it on
+             * when relaying over AUTH, which our client does not do, and
+             * keeping it unused is the same as treating it as AUTH=<> */
+            if (sauth_mail_param(v) < 0) {
+                reply_error(s, 501, "5.5.4 invalid AUTH= parameter (xtext address or <>)");
+                code = 501;
+            }
         } else {
             reply_error(s, 555, "5.5.4 unsupported MAIL parameter %s", k);
             code = 555;
@@ -297,6 +319,11 @@ static void cmd_mail(struct session *s, char *arg)
         reply_error(s, 503, "5.5.1 a transaction is already in progress; send RSET first");
         return;
     }
+    if (s->conn && s->conn->submission && !s->auth_user && !s->cl.trusted) {
+        /* RFC 6409 4.3: the submission port serves authenticated users */
+        reply(s, 530, "5.7.0 authentication required on the submission port");
+        return;
+    }
     char *p = after_keyword(arg, "FROM");
     if (!p) {
         reply_error(s, 501, "5.5.2 syntax: MAIL FROM:<address>");
@@ -309,6 +336,13 @@ static void cmd_mail(struct session *s, char *arg)
         return;
     }
     if (mail_params(s, rest) || utf8_refused(s, addr)) {
+        free(addr);
+        txn_reset(s);
+        return;
+    }
+    if (s->auth_user && s->c->auth_sender_check && !sauth_sender_ok(s->c, s->auth_user, addr)) {
+        reply(s, 553, "5.7.1 sender <%s> is not yours: you authenticated as %s", addr,
+              s->auth_user);
         free(addr);
         txn_reset(s);
         return;
@@ -498,11 +532,15 @@ static int data_sink_fn(void *arg, const char *p, size_t n)
     return 0;
 }
 
+/* RFC 3848 / RFC 6531: S for TLS, A for AUTH; the user is not named. */
 static const char *protocol_name(const struct session *s)
 {
+    static const char *const esmtp[] = { "ESMTP", "ESMTPA", "ESMTPS", "ESMTPSA" };
+    static const char *const utf8[] = { "UTF8SMTP", "UTF8SMTPA", "UTF8SMTPS", "UTF8SMTPSA" };
+    int i = (s->tls_active ? 2 : 0) + (s->auth_user ? 1 : 0);
     if (s->env.flags & ENV_SMTPUTF8)
-        return "UTF8SMTP";
-    return s->esmtp ? "ESMTP" : "SMTP";
+        return utf8[i];
+    return s->esmtp ? esmtp[i] : "SMTP";
 }
 
 /* Hand a committed message to delivery: the daemon's master gives it to a
@@ -785,6 +823,39 @@ static void cmd_debug(struct session *s, char *arg)
     buf_free(&b);
 }
 
+static void cmd_auth(struct session *s, char *arg)
+{
+    if (!auth_offered(s)) {
+        if (s->auth_fd >= 0) /* RFC 4954 6 */
+            reply_error(s, 538, "5.7.11 AUTH needs an encrypted connection (STARTTLS first)");
+        else
+            reply_error(s, 502, "5.5.1 AUTH is not available here");
+        return;
+    }
+    if (!s->esmtp || s->state == S_START) {
+        reply_error(s, 503, "5.5.1 send EHLO first");
+        return;
+    }
+    if (s->auth_user) {
+        reply_error(s, 503, "5.5.1 already authenticated");
+        return;
+    }
+    if (s->state != S_GREETED) {
+        reply_error(s, 503, "5.5.1 AUTH is not allowed during a mail transaction");
+        return;
+    }
+    struct sauth a = { .c = s->c, .io = &s->io, .helper_fd = s->auth_fd,
+                       .client = s->cl.ip[0] ? s->cl.ip : "local",
+                       .failures = s->auth_failures };
+    int closing = 0;
+    s->last_code = sauth_run(&a, arg, &s->auth_user, &closing);
+    s->auth_failures = a.failures;
+    if (s->auth_user)
+        s->cl.relay_ok = 1; /* and greylisting and DNSBLs skip it (issue 11) */
+    if (closing)
+        s->closing = 1;
+}
+
 struct command {
     const char *verb;
     void (*fn)(struct session *, char *);
@@ -795,6 +866,7 @@ static const struct command commands[] = {
     { "RCPT", cmd_rcpt }, { "DATA", cmd_data }, { "RSET", cmd_rset },
     { "NOOP", cmd_noop }, { "QUIT", cmd_quit }, { "VRFY", cmd_vrfy },
     { "EXPN", cmd_expn }, { "HELP", cmd_help }, { "DEBUG", cmd_debug },
+    { "AUTH", cmd_auth },
 };
 
 /* Find the command: the whole verb, followed by a space or the end (unlike the
@@ -894,6 +966,7 @@ static void session_init(struct session *s, const struct config *c)
     memset(s, 0, sizeof *s);
     s->c = c;
     s->start_ms = now_ms();
+    s->auth_fd = -1;
     env_init(&s->env);
     buf_init(&s->why);
 }
@@ -995,6 +1068,7 @@ int session_run(const struct config *c, const struct session_conn *conn)
     struct session s;
     session_init(&s, c);
     s.conn = conn;
+    s.auth_fd = conn->auth_fd > 0 ? conn->auth_fd : -1;
     io_init(&s.io, conn->fd, conn->fd, c->timeout * 1000, c->session_timeout * 1000);
     session_open(&s, conn->peer, NULL);
     int rc = session_loop(&s);
@@ -1012,6 +1086,11 @@ int session_run_stdio_peer(const struct config *c, const char *peer_ip)
     }
     session_init(&s, c);
     io_init(&s.io, 0, 1, c->timeout * 1000, c->session_timeout * 1000);
+    /* AUTH for root's -bs only (inetd, tests with -R): an ordinary user's
+     * session has no privileged helper, and may relay anyway */
+    struct auth_helper h = { .pid = 0, .fd = -1 };
+    if (getuid() == 0 && c->auth_plaintext && auth_helper_start_stdio(&h, c) == 0)
+        s.auth_fd = h.fd;
     struct passwd *pw = getpwuid(getuid());
     s.local_user = xstrdup(pw ? pw->pw_name : "nobody");
     if (peer_ip) {
@@ -1023,6 +1102,7 @@ int session_run_stdio_peer(const struct config *c, const char *peer_ip)
     }
     int rc = session_loop(&s);
     session_free(&s);
+    auth_helper_finish(&h);
     return rc;
 }
 

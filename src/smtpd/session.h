@@ -21,6 +21,9 @@ struct session_conn {
     int notify_fd;                  /* send MSG_QUEUED (msg.h) here after each
                                        accepted message (the daemon starts its
                                        delivery); -1: use spool_trigger() */
+    int auth_fd;                    /* the AUTH helper's request socket
+                                       (auth_helper.h); <= 0: none, AUTH is
+                                       not offered (0 is stdin, never it) */
 };
 
 /* Run one SMTP session on a socket.  The caller has already dropped privileges.

@@ -58,7 +58,7 @@ static PO_NORETURN void serve(const struct spare_start *st, int fd, const struct
     /* unprivileged already: syslog can wait for a first message */
     log_open_deferred("smtpd", log_to_stderr());
     struct session_conn conn = { .fd = fd, .peer = peer, .submission = submission,
-                                 .notify_fd = st->notify_fd };
+                                 .notify_fd = st->notify_fd, .auth_fd = st->auth_fd };
     _exit(session_run(st->c, &conn));
 }
 

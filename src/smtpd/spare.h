@@ -41,6 +41,7 @@ struct spare_start {
     const struct config *c;
     const struct session_user *user;
     int notify_fd; /* session -> master: MSG_QUEUED */
+    int auth_fd;   /* session -> AUTH helper (auth_helper.h), or -1 */
 };
 
 /* The spare: become the user, wait on sock for the hand-over, run the

@@ -35,8 +35,9 @@ def comm(pid):
 
 
 def busy_children(pid):
-    """Children but the spare session waiting for the next client."""
-    return [k for k in children(pid) if comm(k) != "po-spare"]
+    """Children but the spare session waiting for the next client and the
+    AUTH helper (always there, like the spare)."""
+    return [k for k in children(pid) if comm(k) not in ("po-spare", "po-auth")]
 
 
 def state(pid):
