@@ -467,7 +467,7 @@ def pam_binary(tmp_path_factory):
         pytest.skip("needs libpam0g-dev (./configure.sh --with-pam)")
     from conftest import ROOT
     d = tmp_path_factory.mktemp("pambuild")
-    for name in ("src", "configure.sh", "Makefile.in", "VERSION", "man"):
+    for name in ("src", "configure.sh", "Makefile.in", "VERSION", "man", "contrib"):
         src = os.path.join(ROOT, name)
         if os.path.isdir(src):
             shutil.copytree(src, os.path.join(d, name),
