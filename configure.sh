@@ -28,6 +28,7 @@ Usage: ./configure.sh [options]
   --without-tcpwrappers build without libwrap
   --with-milter / --without-milter   milter support (default: when libmilter headers are found)
   --with-pam            authenticate with PAM (needs libpam0g-dev)
+  --with-av=PROG        the default av= message scanner ("/path [args]"; none)
   --help                this text
 Environment: CC, CFLAGS, LDFLAGS.
 USAGE
@@ -48,6 +49,7 @@ for arg in "$@"; do
     --with-milter) with_milter=yes ;;
     --without-milter) with_milter=no ;;
     --with-pam) with_pam=yes ;;
+    --with-av=*) with_av=${arg#*=}; with_av=${with_av#|} ;;
     --help|-h) usage; exit 0 ;;
     *) echo "configure.sh: unknown option $arg (see --help)" >&2; exit 64 ;;
     esac
@@ -58,6 +60,12 @@ done
 for d in "$queuedir" "$confdir"; do
     case $d in /*) ;; *) echo "configure.sh: $d must be an absolute path" >&2; exit 64 ;; esac
 done
+case ${with_av:=} in
+'') ;;
+*[\"\\]*) echo "configure.sh: --with-av: no quotes or backslashes in the program" >&2; exit 64 ;;
+/*) ;;
+*) echo "configure.sh: --with-av=$with_av must start with an absolute path" >&2; exit 64 ;;
+esac
 if [ -z "$mailspool" ]; then
     if [ -d /var/mail ]; then mailspool=/var/mail; else mailspool=/var/spool/mail; fi
 fi
@@ -190,6 +198,7 @@ cat > config.h <<H
 #define WRAP_DENY_TABLE "/etc/hosts.deny"
 #define HAVE_MILTER $HAVE_MILTER
 #define HAVE_PAM $HAVE_PAM
+#define AV_PROGRAM "$with_av"
 #endif
 H
 say "wrote Makefile and config.h (prefix $prefix, queue $queuedir, mail spool $mailspool)"

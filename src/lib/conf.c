@@ -37,6 +37,8 @@ struct option {
 static const struct option options[] = {
     {"aliases", O_PATH, F(aliases), 0, "a file name"},
     {"audit", O_BOOL, F(audit), 0, NULL},
+    {"av", O_STR, F(av), ROOT, "an absolute program path, optionally with arguments"},
+    {"av-timeout", O_TIME, F(av_timeout), 0, "a time such as 60 or 2m"},
     {"banner", O_PATH, F(banner), 0, "a file name"},
     {"blacklist", O_ACTION, F(forbidden), ROOT, NULL},
     {"checkhelo", O_BOOL, F(checkhelo), 0, NULL},
@@ -49,11 +51,15 @@ static const struct option options[] = {
     {"destination-processes", O_LONG, F(dest_procs), 0, "a number of processes"},
     {"dns-timeout", O_TIME, F(dns_timeout), 0, "a time such as 5s"},
     {"dns-tries", O_LONG, F(dns_tries), 0, "a number"},
+    {"dnsbl", O_LIST, F(dnsbl), ROOT, "zone[=127.0.0.2,127.0.0.[4..11]][*weight]"},
+    {"dnsbl-threshold", O_LONG, F(dnsbl_threshold), 0, "a score (at least 1)"},
     {"dnscheck", O_BOOL, F(dnscheck), 0, NULL},
+    {"early-talker", O_BOOL, F(early_talker), 0, NULL},
     {"escape-from", O_BOOL, F(escape_from), 0, NULL},
     {"filter", O_LIST, F(filter), NOTYET, NULL},
     {"forbidden", O_ACTION, F(forbidden), ROOT, NULL},
     {"forward-all", O_BOOL, F(forward_all), ROOT, NULL},
+    {"greet-pause", O_TIME, F(greet_pause), 0, "a time such as 0, 1 or 5s"},
     {"greylist", O_BOOL, F(greylist), NOTYET, NULL},
     {"greylist-db", O_PATH, F(greylist_db), NOTYET, "a file name"},
     {"greylist-from", O_BOOL, F(greylist_from), NOTYET, NULL},
@@ -87,12 +93,12 @@ static const struct option options[] = {
     {"self", O_HOST, F(hostname), 0, "a host name (no spaces or control characters)"},
     {"session-timeout", O_TIME, F(session_timeout), 0, "a time such as 1h"},
     {"size", O_SIZE, F(size), 0, "a size such as 10m (0 = unlimited)"},
-    {"spam", O_ACTION, F(spam), ROOT | NOTYET, NULL},
+    {"spam", O_ACTION, F(spam), ROOT, NULL},
     {"timeout", O_TIME, F(timeout), 0, "a time such as 300 or 5m"},
     {"trusted", O_LIST, F(trusted), ROOT, NULL},
     {"trusted-users", O_LIST, F(trusted_users), 0, NULL},
     {"user", O_STR, F(user), 0, "an account name"},
-    {"usermap", O_LIST, F(usermap), NOTYET, NULL},
+    {"usermap", O_LIST, F(usermap), 0, NULL},
     {"verify-from", O_BOOL, F(verify_from), 0, NULL},
     {"virtual", O_PATH, F(vpath), NOTYET, "a directory"},
     {"vspool", O_PATH, F(vspool), NOTYET, "a directory"},
@@ -129,6 +135,11 @@ void config_defaults(struct config *c)
     sl_init(&c->filter);
     sl_init(&c->listen);
     sl_init(&c->resolver);
+    sl_init(&c->dnsbl);
+    c->av = AV_PROGRAM[0] ? xstrdup(AV_PROGRAM) : NULL;
+    c->av_timeout = 60;
+    c->dnsbl_threshold = 1;
+    c->early_talker = 1;
 
     c->escape_from = 1;
     c->verify_from = 1;
@@ -173,13 +184,14 @@ void config_free(struct config *c)
     char **strs[] = {&c->confpath, &c->queuedir, &c->mailspool, &c->aliases,
                      &c->pidfile, &c->banner, &c->greylist_db, &c->vpath,
                      &c->vspool, &c->hosts_allow, &c->hosts_deny, &c->user,
-                     &c->vuser, &c->hostname, &c->relay_host};
+                     &c->vuser, &c->hostname, &c->relay_host, &c->av};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;
     }
     struct strlist *lists[] = {&c->self_names, &c->trusted, &c->trusted_users,
-                               &c->usermap, &c->filter, &c->listen, &c->resolver};
+                               &c->usermap, &c->filter, &c->listen, &c->resolver,
+                               &c->dnsbl};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         sl_free(lists[i]);
     free_action(&c->forbidden);
@@ -401,6 +413,8 @@ static int apply(struct config *c, const struct option *o, const char *v,
         break;
     }
     if (o->off == F(line_max) && c->line_max < 512)
+        return bad_value(o, v, where);
+    if (o->off == F(av) && c->av && c->av[0] != '/') /* run without a shell: a path */
         return bad_value(o, v, where);
     return 0;
 }

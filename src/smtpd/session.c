@@ -20,6 +20,7 @@
 #endif
 
 #include "address.h"
+#include "av_scan.h"
 #include "expand.h"
 #include "audit.h"
 #include "dns.h"
@@ -34,6 +35,7 @@
 #include "smtpd_io.h"
 #include "spool.h"
 #include "tcp_wrappers.h"
+#include "verdict.h"
 
 #define HELO_MAX 255
 #define BANNER_MAX 4096
@@ -336,33 +338,12 @@ static int have_rcpt(const struct envelope *e, const char *addr)
     return 0;
 }
 
-/* forbidden=folder:PATH: a marked client's mail for a local account goes to
- * that account's folder instead of its mailbox ("~/PATH" in the home
- * directory, or MAILSPOOL/USER:PATH), delivered as the account.  Returns the
- * malloc'd "/path" target and *owner, or NULL (aliases and other domains are
- * delivered normally, with the warning header). */
+/* forbidden=folder: a marked client's mail for a local account goes to that
+ * account's folder (verdict.h). */
 static char *folder_target(const struct session *s, const char *addr, char **owner)
 {
-    const char *folder = s->c->forbidden.folder;
-    char *local = NULL, *domain = NULL, *path = NULL;
-    struct ident id;
     *owner = NULL;
-    if (!s->warning || s->c->forbidden.what != ACT_FOLDER || !folder)
-        return NULL;
-    addr_split(addr, &local, &domain);
-    memset(&id, 0, sizeof id);
-    if ((!domain || route_is_local_domain(s->c, domain)) && privs_lookup(local, &id) == 0) {
-        if (id.uid != 0 && folder[0] == '~' && id.home && id.home[0] == '/')
-            path = xasprintf("%s/%s", id.home, folder + 2);
-        else if (id.uid != 0 && folder[0] != '~')
-            path = xasprintf("%s/%s:%s", s->c->mailspool, id.name, folder);
-        if (path)
-            *owner = xstrdup(id.name);
-        privs_free(&id);
-    }
-    free(local);
-    free(domain);
-    return path;
+    return s->warning ? verdict_folder(s->c, VERDICT_FORBIDDEN, addr, owner) : NULL;
 }
 
 static void cmd_rcpt(struct session *s, char *arg)
@@ -432,6 +413,7 @@ struct data_sink {
     /* header scan: count Received: fields in the header block */
     int in_headers, at_bol, match;
     int received;
+    long long hdr_len;     /* our own header lines at the start of the data */
 };
 
 static void scan_headers(struct data_sink *d, const char *p, size_t n)
@@ -590,10 +572,43 @@ static int data_refusal(struct session *s, const struct data_sink *d,
     return 0;
 }
 
+/* av=: scan the stored message; a flagged one takes the spam= action
+ * (verdict.h), whose header lines go after our trace header.  0 or a reply
+ * code (text in s->why). */
+static int data_verdict(struct session *s, struct data_sink *d)
+{
+    if (!s->c->av || !d->sn)
+        return 0;
+    struct buf out, hdr;
+    buf_init(&out);
+    buf_init(&hdr);
+    struct msgdata md = spool_new_data(d->sn);
+    const char *ip = s->cl.ip[0] ? s->cl.ip : "local";
+    int code = 0;
+    enum av_result r = av_scan(s->c, &md, s->env.sender, &out);
+    if (r == AV_FAILED) {
+        log_err("%s: cannot scan the message from %s: %s", s->env.qid, ip, out.s);
+        code = why_set(s, 451, "4.3.0 the message cannot be scanned now; try again later");
+    } else if (r == AV_FLAGGED) {
+        log_notice("%s: av flagged the message from %s: %.200s", s->env.qid, ip,
+                   out.len ? out.s : "(no output)");
+        code = verdict_message(s->c, VERDICT_SPAM, out.len ? out.s : "flagged by the scanner",
+                               &s->env, &hdr, &s->why);
+        if (!code && hdr.len && spool_new_insert(d->sn, d->hdr_len, hdr.s, hdr.len) < 0)
+            code = why_set(s, 451, "4.3.0 cannot write the queue file: %s; try again later",
+                           strerror(errno));
+    }
+    buf_free(&out);
+    buf_free(&hdr);
+    return code;
+}
+
 /* After the end mark: decide and answer. */
 static void data_finish(struct session *s, struct data_sink *d, const struct io_data_result *r)
 {
     int code = data_refusal(s, d, r);
+    if (!code)
+        code = data_verdict(s, d);
     if (code) {
         spool_abort(d->sn); /* nothing of the message stays */
         reply_why(s, code);
@@ -642,7 +657,7 @@ static struct spool_new *data_open(struct session *s)
     };
     received_format(&ri, &hdr);
     if (s->warning) /* forbidden=accept/folder: the mail says why it is suspect */
-        buf_addf(&hdr, "X-Postoffice-Warning: client refused by access rules: %s\n", s->warning);
+        verdict_header(s->warning, &hdr);
     int werr = spool_new_write(sn, hdr.s, hdr.len);
     buf_free(&hdr);
     if (werr < 0) {
@@ -676,6 +691,7 @@ static void cmd_data(struct session *s, char *arg)
     struct data_sink d = { .s = s, .in_headers = 1, .at_bol = 1 };
     if (!(d.sn = data_open(s)))
         return;
+    d.hdr_len = spool_new_data(d.sn).len;
 
     reply(s, 354, "end data with <CR><LF>.<CR><LF>");
     struct io_data_result r;
@@ -874,10 +890,11 @@ static void check_client(struct session *s)
     }
     if (!reason)
         return;
-    if (s->c->forbidden.what == ACT_BOUNCE || ok < 0) {
-        if (s->c->forbidden.text && ok == 0) {
+    if (verdict_refuses(s->c, VERDICT_FORBIDDEN) || ok < 0) {
+        if (ok == 0) {
+            char *t = verdict_refusal(s->c, VERDICT_FORBIDDEN, reason);
             free(reason);
-            reason = xstrdup(s->c->forbidden.text);
+            reason = t;
         }
         s->dead = reason;
     } else {
