@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "dnsbl.h"
 #include "log.h"
 #include "util.h"
 
@@ -414,6 +415,9 @@ static int apply(struct config *c, const struct option *o, const char *v,
     }
     if (o->off == F(line_max) && c->line_max < 512)
         return bad_value(o, v, where);
+    for (size_t i = 0; o->off == F(dnsbl) && i < c->dnsbl.n; i++)
+        if (!dnsbl_valid(c->dnsbl.v[i]))
+            return bad_value(o, v, where);
     if (o->off == F(av) && c->av && c->av[0] != '/') /* run without a shell: a path */
         return bad_value(o, v, where);
     return 0;

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "conf.h"
+#include "util.h"
 
 enum dns_status { DNS_OK = 0, DNS_NODATA = 1, DNS_NXDOMAIN = 2, DNS_TEMPFAIL = -1 };
 
@@ -48,6 +49,15 @@ enum dns_status dns_addrs(struct dns_ctx *d, const char *host, int family,
 /* PTR name of an address (validated, no trailing dot), malloc'd. */
 enum dns_status dns_ptr(struct dns_ctx *d, const struct sockaddr *sa, char **name);
 
+/* The reverse-lookup name of address a (family AF_INET: 4 bytes, AF_INET6: 16
+ * bytes; an IPv4-mapped IPv6 address counts as IPv4) under zone: "4.3.2.1.ZONE"
+ * or the 32 nibbles, lowest first, then ZONE.  Appended to out.  zone NULL:
+ * in-addr.arpa / ip6.arpa. */
+void dns_reverse_name(int family, const unsigned char *a, const char *zone, struct buf *out);
+/* TXT record of name: the character-strings of the first record joined,
+ * every byte outside printable ASCII made a space, at most max bytes;
+ * malloc'd in *out. */
+enum dns_status dns_txt(struct dns_ctx *d, const char *name, size_t max, char **out);
 /* Is name a syntactically acceptable host name (LDH labels, <= 253 chars)? */
 int dns_valid_name(const char *name);
 

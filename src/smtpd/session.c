@@ -24,6 +24,7 @@
 #include "expand.h"
 #include "audit.h"
 #include "dns.h"
+#include "dnsbl.h"
 #include "envelope.h"
 #include "log.h"
 #include "msg.h"
@@ -870,7 +871,7 @@ static void greet(struct session *s)
     buf_free(&b);
 }
 
-/* tcp wrappers and paranoid: refuse (forbidden=bounce) or mark the client. */
+/* tcp wrappers, paranoid and dnsbl=: refuse (forbidden=bounce) or mark the client. */
 static void check_client(struct session *s)
 {
     if (s->cl.local || s->cl.trusted)
@@ -887,6 +888,8 @@ static void check_client(struct session *s)
         reason = xasprintf("%s does not accept mail from %s", s->c->hostname, s->cl.ip);
     } else if (s->c->paranoid && s->cl.ptr_status != DNS_OK && !s->cl.relay_ok) {
         reason = xasprintf("%s has no reverse DNS name that resolves back to it", s->cl.ip);
+    } else if (!s->cl.relay_ok && dnsbl_check(s->c, s->dns, &s->cl.addr, &reason)) {
+        log_notice("dnsbl: %s", reason);
     }
     if (!reason)
         return;
