@@ -25,6 +25,7 @@
 #include "audit.h"
 #include "dns.h"
 #include "dnsbl.h"
+#include "early_talker.h"
 #include "envelope.h"
 #include "log.h"
 #include "msg.h"
@@ -906,6 +907,22 @@ static void check_client(struct session *s)
     }
 }
 
+/* early-talker=: is this session checked (early_talker.h)? */
+static int early_checked(const struct session *s)
+{
+    return s->conn && s->c->early_talker && !s->conn->implicit_tls && !s->cl.trusted;
+}
+
+/* Refuse a client that did not wait (554 5.5.0), then close. */
+static void early_refuse(struct session *s, const char *what)
+{
+    log_notice("refused %s: it %s", s->cl.ip, what);
+    reply(s, 554, "5.5.0 %s refuses to talk to a client that %s", s->c->hostname, what);
+    audit_record(s->c, s->start_ms, s->cl.ip, "CONN", 554, "early talker");
+    early_close(&s->io);
+    s->closing = 1;
+}
+
 static void session_init(struct session *s, const struct config *c)
 {
     memset(s, 0, sizeof *s);
@@ -968,6 +985,10 @@ static int session_loop(struct session *s)
                         strlen(line.s) != line.len ? "NUL byte" : "bare CR");
             continue;
         }
+        if (!s->esmtp && early_checked(s) && early_pipelined(&s->io)) {
+            early_refuse(s, "sent commands ahead without PIPELINING");
+            break;
+        }
         dispatch(s, line.s);
     }
     io_flush(&s->io);
@@ -1001,6 +1022,8 @@ static void session_open(struct session *s, const struct netaddr *peer, const ch
     } else if (s->dead) {
         reply(s, 554, "5.7.1 %s", s->dead);
         audit_record(c, s->start_ms, s->cl.ip, "CONN", 554, "forbidden");
+    } else if (early_checked(s) && early_before_greeting(s->conn->fd, c->greet_pause * 1000)) {
+        early_refuse(s, "talked before the greeting");
     } else {
         greet(s);
         audit_record(c, s->start_ms, s->cl.ip, "CONN", 220, s->warning ? "forbidden" : "");
