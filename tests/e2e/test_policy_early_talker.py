@@ -130,3 +130,14 @@ def test_bs_is_never_checked(sandbox):
     from smtpclient import bs
     r = bs(sandbox, b"HELO c.example\r\nNOOP\r\nQUIT\r\n", "-R", "203.0.113.7")
     assert [x[0] for x in r] == [220, 250, 250, 221]
+
+
+@pytest.mark.skipif(not shutil.which("smtp-source"), reason="smtp-source (postfix) not installed")
+@pytest.mark.parametrize("helo", [[], ["-d"]])  # HELO, no pipelining; -d: a connection per message
+def test_smtp_source_passes(sb, helo):
+    sb.start_daemon()
+    r = subprocess.run(["smtp-source", *helo, "-m", "3", "-s", "1", "-f", "a@c.example",
+                        "-t", rcpt(sb), "127.0.0.1:%d" % sb.port],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert len(sb.wait_for_mail(sb.acc["u1"], 3)) == 3
