@@ -278,6 +278,28 @@ static int parse_action(const char *v, struct action *a)
     return 0;
 }
 
+/* usermap=PATTERN:TARGET,... (usermap(7), src/route/usermap.h): a pattern,
+ * at most one '~' in it, and targets; "~" and "~/FILE" need the '~'. */
+static int usermap_syntax_ok(const char *v)
+{
+    const char *colon = strchr(v, ':');
+    if (!colon || colon == v)
+        return 0;
+    char *pattern = xstrndup(v, (size_t)(colon - v));
+    const char *tilde = strchr(pattern, '~');
+    int ok = !tilde || !strchr(tilde + 1, '~');
+    free(pattern);
+    struct strlist t;
+    sl_init(&t);
+    sl_split(&t, colon + 1, ", \t");
+    ok = ok && t.n > 0;
+    for (size_t i = 0; ok && i < t.n; i++)
+        if (t.v[i][0] == '~' && (!tilde || (t.v[i][1] && (t.v[i][1] != '/' || !t.v[i][2]))))
+            ok = 0;
+    sl_free(&t);
+    return ok;
+}
+
 static int parse_bool(const char *v, int *out)
 {
     if (!v) {
@@ -414,6 +436,8 @@ static int apply(struct config *c, const struct option *o, const char *v,
         break;
     }
     if (o->off == F(line_max) && c->line_max < 512)
+        return bad_value(o, v, where);
+    if (o->off == F(usermap) && !usermap_syntax_ok(c->usermap.v[c->usermap.n - 1]))
         return bad_value(o, v, where);
     for (size_t i = 0; o->off == F(dnsbl) && i < c->dnsbl.n; i++)
         if (!dnsbl_valid(c->dnsbl.v[i]))
