@@ -38,7 +38,7 @@ struct option {
 static const struct option options[] = {
     {"aliases", O_PATH, F(aliases), 0, "a file name"},
     {"audit", O_BOOL, F(audit), 0, NULL},
-    {"av", O_STR, F(av), ROOT, "an absolute program path, optionally with arguments"},
+    {"av", O_STR, F(av), 0, "an absolute program path, optionally with arguments"},
     {"av-timeout", O_TIME, F(av_timeout), 0, "a time such as 60 or 2m"},
     {"banner", O_PATH, F(banner), 0, "a file name"},
     {"blacklist", O_ACTION, F(forbidden), ROOT, NULL},
@@ -52,7 +52,7 @@ static const struct option options[] = {
     {"destination-processes", O_LONG, F(dest_procs), 0, "a number of processes"},
     {"dns-timeout", O_TIME, F(dns_timeout), 0, "a time such as 5s"},
     {"dns-tries", O_LONG, F(dns_tries), 0, "a number"},
-    {"dnsbl", O_LIST, F(dnsbl), ROOT, "zone[=127.0.0.2,127.0.0.[4..11]][*weight]"},
+    {"dnsbl", O_LIST, F(dnsbl), 0, "zone, zone=127.0.0.[2..11] or zone*2"},
     {"dnsbl-threshold", O_LONG, F(dnsbl_threshold), 0, "a score (at least 1)"},
     {"dnscheck", O_BOOL, F(dnscheck), 0, NULL},
     {"early-talker", O_BOOL, F(early_talker), 0, NULL},
@@ -263,8 +263,10 @@ static int parse_action(const char *v, struct action *a)
         n.text = xstrdup(v + 7);
     } else if (strcasecmp(v, "accept") == 0) {
         n.what = ACT_ACCEPT;
-    } else if (str_has_prefix_ci(v, "folder:") && v[7]) {
-        const char *p = v + 7;
+    } else if ((str_has_prefix_ci(v, "folder:") && v[7]) ||
+               (str_has_prefix_ci(v, "file:") && v[5])) {
+        /* file: is blacklist='s spelling in the original's 1.4.4 */
+        const char *p = strchr(v, ':') + 1;
         /* ~/PATH in the home directory, or a name with no slash beside the mailbox */
         if (!(p[0] == '~' && p[1] == '/' && p[2]) && strchr(p, '/'))
             return -1;

@@ -85,8 +85,8 @@ struct config {
     struct strlist filter;     /* filter= milter sockets */
     struct strlist listen;     /* listen= addr:port entries */
     struct strlist resolver;   /* resolver= host[:port] DNS servers */
-    char *av;                  /* av= PROGRAM [ARGS]: the message scanner, or NULL [root only] */
-    struct strlist dnsbl;      /* dnsbl= zone[=addresses][*weight] [root only] */
+    char *av;                  /* av= PROGRAM [ARGS]: the message scanner, or NULL */
+    struct strlist dnsbl;      /* dnsbl= zone[=addresses][*weight] */
 };
 
 /* Fill c with the built-in defaults (compile-time paths, hostname from uname). */

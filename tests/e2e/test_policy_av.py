@@ -168,7 +168,32 @@ def test_scanner_missing_tempfails(sandbox, av):
     assert final(send(sandbox, [sandbox.acc["u1"]], "hi"))[0] == 451
 
 
-def test_av_option_root_only_and_absolute(sandbox):
+def test_av_option_absolute_path_only(sandbox):
     sandbox.write_config(av="scanner")
     r = sandbox.run("postoffice", "-bs", input=b"QUIT\r\n")
     assert r.returncode != 0 and b"av" in r.stderr
+
+
+def test_sendmail_front_end_refuses_flagged(sandbox, av):
+    u1 = sandbox.acc["u1"]
+    r = sandbox.sendmail(u1, message="Subject: x\n\nEICAR\n")
+    assert r.returncode == 69, r  # EX_UNAVAILABLE, as the original
+    assert b"Eicar-Test-Signature FOUND" in r.stderr
+    assert not sandbox.queue_files()
+    text = open(os.path.join(sandbox.dir, "scanned.txt")).read()
+    assert text.startswith("From root@") and "EICAR" in text
+    # root's submission is scanned as user=, never as root
+    uid = int(open(os.path.join(sandbox.dir, "scanner-uid.txt")).read())
+    assert uid == pwd.getpwnam(sandbox.acc["spool"]).pw_uid
+    r = sandbox.sendmail(u1, message="Subject: x\n\nTEMP\n")
+    assert r.returncode == 75 and not sandbox.queue_files(), r
+
+
+def test_sendmail_front_end_as_user(sandbox, av):
+    u1, u2 = sandbox.acc["u1"], sandbox.acc["u2"]
+    r = sandbox.sendmail(u2, message="Subject: y\n\nclean\n", user=u1)
+    assert r.returncode == 0, r
+    uid = int(open(os.path.join(sandbox.dir, "scanner-uid.txt")).read())
+    assert uid == pwd.getpwnam(u1).pw_uid
+    r = sandbox.sendmail(u2, message="Subject: y\n\nEICAR\n", user=u1)
+    assert r.returncode == 69
