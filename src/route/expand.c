@@ -452,8 +452,9 @@ static int expand_usermap(struct xp *x, const char *name, const char *key, int d
         return 0;
     struct strlist entries;
     char *why = NULL;
+    const char *owner = NULL;
     sl_init(&entries);
-    int r = usermap_resolve(&hit, name, &entries, &why);
+    int r = usermap_resolve(&hit, name, &entries, &owner, &why);
     log_debug("usermap %s: %s -> %s", hit.entry, name,
               r > 0 ? entries.v[0] : r == 0 ? "(no target matched)" : "(failed)");
     if (r < 0)
@@ -462,7 +463,7 @@ static int expand_usermap(struct xp *x, const char *name, const char *key, int d
         fail(x, 0, "5.1.1 <%s>: no such user here", x->top);
     sl_add(&x->chain, key);
     for (size_t i = 0; r > 0 && i < entries.n; i++)
-        expand_entry(x, entries.v[i], NULL, depth + 1);
+        expand_entry(x, entries.v[i], owner, depth + 1);
     free(x->chain.v[--x->chain.n]);
     free(why);
     sl_free(&entries);

@@ -155,9 +155,10 @@ static int personal(const struct usermap_hit *hit, const char *file, const char 
 }
 
 int usermap_resolve(const struct usermap_hit *hit, const char *local, struct strlist *entries,
-                    char **why)
+                    const char **owner, char **why)
 {
     *why = NULL;
+    *owner = NULL;
     for (size_t i = 0; i < hit->targets.n; i++) {
         const char *t = hit->targets.v[i];
         if (!strcmp(t, "~") && hit->user) {
@@ -166,6 +167,8 @@ int usermap_resolve(const struct usermap_hit *hit, const char *local, struct str
         }
         if (t[0] == '~' && t[1] == '/' && hit->user) {
             int r = personal(hit, t + 2, local, entries, why);
+            if (r > 0)
+                *owner = hit->user; /* the user's own file: the user's rights */
             if (r != 0)
                 return r;
             continue;

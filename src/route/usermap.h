@@ -18,8 +18,9 @@
  *                     world-writable, safe directories); a file that is absent,
  *                     unsafe or lacks the name gives nothing
  *            ADDRESS  a literal address or local name (always a result)
- * The result is expanded like an aliases entry (programs and files in it run
- * as user=).  Pure matching (usermap_match) needs only the password file; the
+ * The result is expanded like an aliases entry; programs and files in it run
+ * as user= when they come from postoffice.cf, as the account (as in its
+ * .forward, and never :include:) when they come from its personal file.  Pure matching (usermap_match) needs only the password file; the
  * personal files are read by usermap_resolve, through forward.h's reader
  * child when running as root. */
 #ifndef PO_USERMAP_H
@@ -45,9 +46,10 @@ int usermap_match(const struct config *c, const char *local, struct usermap_hit 
 void usermap_hit_free(struct usermap_hit *hit);
 
 /* Try hit's targets for local in order.  1: entries (aliases-list entries)
- * appended, from the first target that gave a result; 0: none did; -1:
- * temporary failure reading a personal file (*why malloc'd). */
+ * appended, from the first target that gave a result, and *owner set to the
+ * account whose personal file they came from (NULL: from postoffice.cf); 0:
+ * none did; -1: temporary failure reading a personal file (*why malloc'd). */
 int usermap_resolve(const struct usermap_hit *hit, const char *local, struct strlist *entries,
-                    char **why);
+                    const char **owner, char **why);
 
 #endif

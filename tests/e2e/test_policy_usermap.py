@@ -128,3 +128,12 @@ def test_debug_shows_usermaps(sandbox, umap):
     r = bs(sandbox, b"DEBUG\r\nQUIT\r\n")
     text = b"\n".join(l for _, ls in r for l in ls)
     assert b"usermap=*-~:~/.alias,~" in text, text
+
+
+def test_programs_in_personal_file_run_as_the_account(sandbox, umap):
+    home, pw = umap
+    out = os.path.join(home, "piped")
+    write_alias(home, pw, 'pipe-poumap1: "|/usr/bin/id -u > %s"\n' % out)
+    sandbox.write_config(usermap="*-~:~/.alias")
+    send(sandbox, ["pipe-poumap1"])
+    assert open(out).read().strip() == str(pw.pw_uid)  # never user= or root
