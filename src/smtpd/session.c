@@ -574,16 +574,28 @@ static int data_refusal(struct session *s, const struct data_sink *d,
     return 0;
 }
 
-/* av=: scan the stored message; a flagged one takes the spam= action
- * (verdict.h), whose header lines go after our trace header.  0 or a reply
- * code (text in s->why). */
+/* A message flagged at the end of DATA (av= here; a milter's rejection can
+ * come the same way): the spam= action (verdict.h), whose header lines go
+ * after our trace header.  0 (accept it) or a reply code (text in s->why). */
+static int data_flagged(struct session *s, struct data_sink *d, const char *diag)
+{
+    struct buf hdr;
+    buf_init(&hdr);
+    int code = verdict_message(s->c, VERDICT_SPAM, diag, &s->env, &hdr, &s->why);
+    if (!code && hdr.len && spool_new_insert(d->sn, d->hdr_len, hdr.s, hdr.len) < 0)
+        code = why_set(s, 451, "4.3.0 cannot write the queue file: %s; try again later",
+                       strerror(errno));
+    buf_free(&hdr);
+    return code;
+}
+
+/* av=: scan the stored message (av_scan.h).  0 or a reply code. */
 static int data_verdict(struct session *s, struct data_sink *d)
 {
     if (!s->c->av || !d->sn)
         return 0;
-    struct buf out, hdr;
+    struct buf out;
     buf_init(&out);
-    buf_init(&hdr);
     struct msgdata md = spool_new_data(d->sn);
     const char *ip = s->cl.ip[0] ? s->cl.ip : "local";
     int code = 0;
@@ -594,14 +606,9 @@ static int data_verdict(struct session *s, struct data_sink *d)
     } else if (r == AV_FLAGGED) {
         log_notice("%s: av flagged the message from %s: %.200s", s->env.qid, ip,
                    out.len ? out.s : "(no output)");
-        code = verdict_message(s->c, VERDICT_SPAM, out.len ? out.s : "flagged by the scanner",
-                               &s->env, &hdr, &s->why);
-        if (!code && hdr.len && spool_new_insert(d->sn, d->hdr_len, hdr.s, hdr.len) < 0)
-            code = why_set(s, 451, "4.3.0 cannot write the queue file: %s; try again later",
-                           strerror(errno));
+        code = data_flagged(s, d, out.len ? out.s : "flagged by the scanner");
     }
     buf_free(&out);
-    buf_free(&hdr);
     return code;
 }
 

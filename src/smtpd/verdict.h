@@ -22,9 +22,12 @@
  * decisions apart from the account lookup (getpwnam) for folder targets.
  *
  * For the milter helper: a filter's "reject the message" outcome at the end
- * of DATA calls verdict_message(c, VERDICT_SPAM, filter_text, env, hdr, why)
- * exactly as the av= path does (session.c data_verdict), and sends the reply
- * code it returns (0: go on and queue the message with hdr prepended). */
+ * of DATA goes through session.c's data_flagged(s, d, filter_text), as the
+ * av= path does: it calls verdict_message(c, VERDICT_SPAM, ...), inserts the
+ * header lines after our Received: (spool_new_insert) and returns the reply
+ * code (0: queue the message and answer 250; else reply with s->why).  A
+ * milter rejection at connect (HELO/MAIL/RCPT) uses verdict_refuses and
+ * verdict_refusal the way check_client does for forbidden=. */
 #ifndef PO_VERDICT_H
 #define PO_VERDICT_H
 
