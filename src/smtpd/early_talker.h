@@ -12,8 +12,8 @@
  *   - before PIPELINING: a command line followed by more input already sent,
  *     in a session without EHLO (before it, or after HELO).
  * Only network sessions are checked (not -bs, whose input is a file or a
- * pipe, nor an implicit-TLS port, where the client speaks first), and not
- * trusted= clients.  Runs in the session (user=). */
+ * pipe, nor an implicit-TLS port, where the client speaks first, nor a
+ * session after STARTTLS), and not trusted= clients.  Runs in the session (user=). */
 #ifndef PO_EARLY_TALKER_H
 #define PO_EARLY_TALKER_H
 

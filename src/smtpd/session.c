@@ -896,7 +896,8 @@ static void check_client(struct session *s)
         reason = xasprintf("%s does not accept mail from %s", s->c->hostname, s->cl.ip);
     } else if (s->c->paranoid && s->cl.ptr_status != DNS_OK && !s->cl.relay_ok) {
         reason = xasprintf("%s has no reverse DNS name that resolves back to it", s->cl.ip);
-    } else if (!s->cl.relay_ok && dnsbl_check(s->c, s->dns, &s->cl.addr, &reason)) {
+    } else if (!s->cl.relay_ok && !(s->conn && s->conn->submission) && /* users' */
+               dnsbl_check(s->c, s->dns, &s->cl.addr, &reason)) { /* dynamic IPs are listed */
         log_notice("dnsbl: %s", reason);
     }
     if (!reason)
@@ -917,7 +918,10 @@ static void check_client(struct session *s)
 /* early-talker=: is this session checked (early_talker.h)? */
 static int early_checked(const struct session *s)
 {
-    return s->conn && s->c->early_talker && !s->conn->implicit_tls && !s->cl.trusted;
+    /* after STARTTLS the client has shown it waits, and what is pending on
+     * the socket is TLS records, not commands */
+    return s->conn && s->c->early_talker && !s->conn->implicit_tls && !s->tls_active &&
+           !s->cl.trusted;
 }
 
 /* Refuse a client that did not wait (554 5.5.0), then close. */
