@@ -24,6 +24,7 @@
 #include "queue_run.h"
 #include "spool.h"
 #include "submit.h"
+#include "verdict.h"
 
 #define HDR_MAX (1024 * 1024)   /* header block scanned for To/Cc/Bcc, Date... */
 #define PIECE_MAX (64 * 1024)   /* longest piece of a line read at once */
@@ -417,10 +418,11 @@ static int scan(const struct config *c, struct spool_new *sn, const char *sender
     buf_init(&out);
     struct msgdata md = spool_new_data(sn);
     enum av_result r = av_scan(c, &md, sender, &out);
-    char *said = str_sanitize(out.s, out.len > 400 ? 400 : out.len);
+    char *said = r == AV_FLAGGED ? verdict_diag(out.len ? out.s : "(no reason given)")
+                                 : str_sanitize(out.s, out.len > 400 ? 400 : out.len);
     int rc = 0;
     if (r == AV_FLAGGED) {
-        say("message refused by the virus scanner: %s", *said ? said : "(no reason given)");
+        say("message refused by the virus scanner: %s", said);
         log_notice("refused a message from uid %ld: av: %s", (long)getuid(), said);
         rc = EX_UNAVAILABLE;
     } else if (r == AV_FAILED) {

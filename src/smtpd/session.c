@@ -604,9 +604,10 @@ static int data_verdict(struct session *s, struct data_sink *d)
         log_err("%s: cannot scan the message from %s: %s", s->env.qid, ip, out.s);
         code = why_set(s, 451, "4.3.0 the message cannot be scanned now; try again later");
     } else if (r == AV_FLAGGED) {
-        log_notice("%s: av flagged the message from %s: %.200s", s->env.qid, ip,
-                   out.len ? out.s : "(no output)");
-        code = data_flagged(s, d, out.len ? out.s : "flagged by the scanner");
+        char *diag = verdict_diag(out.len ? out.s : "flagged by the scanner");
+        log_notice("%s: av flagged the message from %s: %s", s->env.qid, ip, diag);
+        code = data_flagged(s, d, diag);
+        free(diag);
     }
     buf_free(&out);
     return code;

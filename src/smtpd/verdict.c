@@ -20,8 +20,7 @@ int verdict_refuses(const struct config *c, enum verdict_kind kind)
     return verdict_action(c, kind)->what == ACT_BOUNCE;
 }
 
-/* diag made one line of printable text, at most VERDICT_DIAG_MAX bytes. */
-static char *one_line(const char *diag)
+char *verdict_diag(const char *diag)
 {
     size_t n = strlen(diag);
     if (n > VERDICT_DIAG_MAX)
@@ -41,12 +40,12 @@ static char *one_line(const char *diag)
 char *verdict_refusal(const struct config *c, enum verdict_kind kind, const char *diag)
 {
     const struct action *a = verdict_action(c, kind);
-    return one_line(a->text && *a->text ? a->text : diag);
+    return verdict_diag(a->text && *a->text ? a->text : diag);
 }
 
 void verdict_header(const char *diag, struct buf *hdr)
 {
-    char *t = one_line(diag);
+    char *t = verdict_diag(diag);
     buf_addf(hdr, "X-Spam: %s\n", t);
     free(t);
 }

@@ -37,18 +37,25 @@
 
 enum verdict_kind { VERDICT_FORBIDDEN, VERDICT_SPAM };
 
+#define VERDICT_DIAG_MAX 400
+
 /* The configured action of kind. */
 const struct action *verdict_action(const struct config *c, enum verdict_kind kind);
 
 /* Does kind's action refuse (bounce)?  1 or 0. */
 int verdict_refuses(const struct config *c, enum verdict_kind kind);
 
+/* diag (a program's output, a DNS TXT record) made one line of printable
+ * ASCII: line breaks and control characters become spaces, 8-bit bytes \xHH,
+ * at most VERDICT_DIAG_MAX bytes of input, trimmed ("flagged" if nothing is
+ * left).  malloc'd. */
+char *verdict_diag(const char *diag);
+
 /* The refusal text for kind: bounce:WHY when set, else diag.  malloc'd. */
 char *verdict_refusal(const struct config *c, enum verdict_kind kind, const char *diag);
 
 /* Append the marking header for diag ("X-Spam: DIAGNOSTIC\n", control
  * characters made spaces, at most VERDICT_DIAG_MAX bytes of diagnostic) to hdr. */
-#define VERDICT_DIAG_MAX 400
 void verdict_header(const char *diag, struct buf *hdr);
 
 /* folder: where a marked message for recipient addr goes instead of its

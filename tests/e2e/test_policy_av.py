@@ -178,7 +178,7 @@ def test_sendmail_front_end_refuses_flagged(sandbox, av):
     u1 = sandbox.acc["u1"]
     r = sandbox.sendmail(u1, message="Subject: x\n\nEICAR\n")
     assert r.returncode == 69, r  # EX_UNAVAILABLE, as the original
-    assert b"Eicar-Test-Signature FOUND" in r.stderr
+    assert b"Eicar-Test-Signature FOUND second line\n" in r.stderr
     assert not sandbox.queue_files()
     text = open(os.path.join(sandbox.dir, "scanned.txt")).read()
     assert text.startswith("From root@") and "EICAR" in text
