@@ -583,6 +583,52 @@ enum dns_status dns_addrs(struct dns_ctx *d, const char *host, int family,
     return DNS_NODATA;
 }
 
+/* One answer of a batch: the A records of name (after CNAMEs in it). */
+static enum dns_status batch_one(const char *name, struct query *q, struct addracc *a)
+{
+    enum dns_status res = q->done ? map_status(q->status) : DNS_TEMPFAIL;
+    struct rr *v;
+    size_t n;
+    if (res != DNS_OK)
+        return res;
+    if (!q->abuf || parse_rrs(q->abuf, q->alen, &v, &n) < 0)
+        return DNS_TEMPFAIL;
+    char *cur = xstrdup(name);
+    int hops = 0;
+    if (follow_cnames(q->abuf, q->alen, v, n, &cur, &hops) < 0) {
+        res = DNS_TEMPFAIL;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (v[i].type == T_A && strcasecmp(v[i].owner, cur) == 0)
+                addr_fn(q->abuf, q->alen, &v[i], a);
+        res = a->n ? DNS_OK : DNS_NODATA;
+    }
+    free(cur);
+    free_rrs(v, n);
+    return res;
+}
+
+void dns_addrs4_batch(struct dns_ctx *d, const char *const *names, size_t n,
+                      enum dns_status *st, struct sockaddr_storage **addrs, size_t *naddrs)
+{
+    struct query *qs = xcalloc(n ? n : 1, sizeof *qs);
+    for (size_t i = 0; i < n; i++) {
+        if (dns_valid_name(names[i]))
+            ares_query(d->ch, names[i], C_IN, T_A, query_cb, &qs[i]);
+        else
+            qs[i].done = 1, qs[i].status = ARES_ENOTFOUND;
+    }
+    run_queries(d, qs, n);
+    for (size_t i = 0; i < n; i++) {
+        struct addracc a = {NULL, 0, 0};
+        st[i] = batch_one(names[i], &qs[i], &a);
+        addrs[i] = a.v;
+        naddrs[i] = a.n;
+        free(qs[i].abuf);
+    }
+    free(qs);
+}
+
 /* ---- PTR ---- */
 
 static void ptr_fn(const unsigned char *ab, int alen, const struct rr *r, void *arg)

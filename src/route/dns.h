@@ -46,6 +46,12 @@ void dns_sort_mx(struct dns_mx *mx, size_t n, uint32_t (*rnd)(void *), void *arg
 enum dns_status dns_addrs(struct dns_ctx *d, const char *host, int family,
                           struct sockaddr_storage **out, size_t *n);
 
+/* IPv4 addresses of several names at once (dnsbl=): all queries are sent
+ * together and answered within one query's time budget, so n lists that do
+ * not answer cost the time of one.  CNAMEs are followed inside each answer
+ * only.  st[i], addrs[i] (malloc'd, free each) and naddrs[i] for names[i]. */
+void dns_addrs4_batch(struct dns_ctx *d, const char *const *names, size_t n,
+                      enum dns_status *st, struct sockaddr_storage **addrs, size_t *naddrs);
 /* PTR name of an address (validated, no trailing dot), malloc'd. */
 enum dns_status dns_ptr(struct dns_ctx *d, const struct sockaddr *sa, char **name);
 

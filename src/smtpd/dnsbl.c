@@ -22,6 +22,7 @@ struct site {
 static int site_parse(const char *entry, struct site *s)
 {
     char *z = xstrdup(entry), *star = strrchr(z, '*'), *eq;
+    s->zone = NULL;
     s->weight = 1;
     s->filter = NULL;
     if (star) {
@@ -37,11 +38,11 @@ static int site_parse(const char *entry, struct site *s)
         *eq = '\0';
         s->filter = eq + 1;
     }
-    s->zone = z;
     if (!dns_valid_name(z) || (s->filter && !*s->filter)) {
         free(z);
         return -1;
     }
+    s->zone = z;
     return 0;
 }
 
@@ -122,45 +123,67 @@ static int counts(const struct site *s, const struct sockaddr_storage *v, size_t
     return 0;
 }
 
+/* The first list that counted: its TXT record as the reason. */
+static char *reason_of(struct dns_ctx *d, const char *ip, const char *zone, const char *qname)
+{
+    char *txt = NULL, *r;
+    if (dns_txt(d, qname, DNSBL_TXT_MAX, &txt) == DNS_OK && *txt)
+        r = xasprintf("%s is listed by %s: %s", ip, zone, txt);
+    else
+        r = xasprintf("%s is listed by %s", ip, zone);
+    free(txt);
+    return r;
+}
+
 int dnsbl_check(const struct config *c, struct dns_ctx *d, const struct netaddr *client,
                 char **reason)
 {
-    long score = 0;
+    size_t n = c->dnsbl.n;
     char ip[64];
     *reason = NULL;
-    if (!d || !c->dnsbl.n)
+    if (!d || !n)
         return 0;
     net_format(client, ip, sizeof ip);
-    for (size_t i = 0; i < c->dnsbl.n; i++) {
-        struct site s;
-        if (site_parse(c->dnsbl.v[i], &s) < 0)
-            continue; /* conf.c refused it already */
+    struct site *s = xcalloc(n, sizeof *s);
+    char **names = xcalloc(n, sizeof *names);
+    enum dns_status *st = xcalloc(n, sizeof *st);
+    struct sockaddr_storage **v = xcalloc(n, sizeof *v);
+    size_t *nv = xcalloc(n, sizeof *nv);
+    for (size_t i = 0; i < n; i++) {
         struct buf q;
         buf_init(&q);
-        dns_reverse_name(client->family, client->a, s.zone, &q);
-        struct sockaddr_storage *v = NULL;
-        size_t n = 0;
-        enum dns_status st = dns_addrs(d, q.s, AF_INET, &v, &n);
-        if (st == DNS_TEMPFAIL)
-            log_notice("dnsbl %s: no answer for %s in time: list skipped", s.zone, ip);
-        if (st == DNS_OK && counts(&s, v, n)) {
-            score += s.weight;
-            if (s.weight > 0 && !*reason) {
-                char *txt = NULL;
-                if (dns_txt(d, q.s, DNSBL_TXT_MAX, &txt) == DNS_OK && *txt)
-                    *reason = xasprintf("%s is listed by %s: %s", ip, s.zone, txt);
-                else
-                    *reason = xasprintf("%s is listed by %s", ip, s.zone);
-                free(txt);
-            }
-        }
-        free(v);
-        buf_free(&q);
-        free(s.zone);
+        if (site_parse(c->dnsbl.v[i], &s[i]) == 0) /* conf.c refused bad ones */
+            dns_reverse_name(client->family, client->a, s[i].zone, &q);
+        names[i] = q.s; /* "" for a bad entry: not asked */
     }
-    if (score >= (c->dnsbl_threshold > 0 ? c->dnsbl_threshold : 1) && *reason)
-        return 1;
-    free(*reason);
-    *reason = NULL;
-    return 0;
+    /* all lists at once: those that do not answer cost one budget together */
+    dns_addrs4_batch(d, (const char *const *)names, n, st, v, nv);
+    long score = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!s[i].zone)
+            continue;
+        if (st[i] == DNS_TEMPFAIL)
+            log_notice("dnsbl %s: no answer for %s in time: list skipped", s[i].zone, ip);
+        if (st[i] == DNS_OK && counts(&s[i], v[i], nv[i])) {
+            score += s[i].weight;
+            if (s[i].weight > 0 && !*reason)
+                *reason = reason_of(d, ip, s[i].zone, names[i]);
+        }
+    }
+    int listed = score >= (c->dnsbl_threshold > 0 ? c->dnsbl_threshold : 1) && *reason;
+    if (!listed) {
+        free(*reason);
+        *reason = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(s[i].zone);
+        free(names[i]);
+        free(v[i]);
+    }
+    free(s);
+    free(names);
+    free(st);
+    free(v);
+    free(nv);
+    return listed;
 }
