@@ -11,9 +11,9 @@
  * A client whose weights add up to dnsbl-threshold= (default 1) or more is
  * listed.  The name asked is the client's address reversed (IPv4 octets, or
  * the 32 IPv6 nibbles) under the zone, its A records compared with the filter;
- * the TXT record of the first list that counted gives the reason.  A list that
- * does not answer in time (dns-timeout= x dns-tries=) is skipped with a log
- * line.  Runs in the session (user=); answers are parsed by dns.c. */
+ * the TXT record of the first list that counted gives the reason.  All lists
+ * are asked at once (dns_addrs4_batch); a list that does not answer in time
+ * (dns-timeout= x dns-tries=) is skipped with a log line.  Runs in the session (user=); answers are parsed by dns.c. */
 #ifndef PO_DNSBL_H
 #define PO_DNSBL_H
 
