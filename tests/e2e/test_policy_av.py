@@ -197,3 +197,33 @@ def test_sendmail_front_end_as_user(sandbox, av):
     assert uid == pwd.getpwnam(u1).pw_uid
     r = sandbox.sendmail(u2, message="Subject: y\n\nEICAR\n", user=u1)
     assert r.returncode == 69
+
+
+def test_daemon_session_scans(sandbox, av):
+    """The same in the daemon's session child (user=), through smtplib."""
+    import smtplib
+    sandbox.write_config(spam="accept")
+    sandbox.start_daemon()
+    u1 = sandbox.acc["u1"]
+    with smtplib.SMTP("127.0.0.1", sandbox.port, timeout=30) as c:
+        c.sendmail("a@elsewhere.example", [u1], "Subject: one\r\n\r\nclean\r\n")
+        c.sendmail("a@elsewhere.example", [u1], "Subject: two\r\n\r\nEICAR\r\n")
+    msgs = sorted(sandbox.wait_for_mail(u1, 2), key=lambda m: m["Subject"])
+    assert [m["Subject"] for m in msgs] == ["one", "two"]
+    assert msgs[0]["X-Spam"] is None and msgs[1]["X-Spam"].startswith("Eicar")
+
+
+def test_daemon_session_refuses(sandbox, av):
+    import smtplib
+    sandbox.start_daemon()
+    u1 = sandbox.acc["u1"]
+    with smtplib.SMTP("127.0.0.1", sandbox.port, timeout=30) as c:
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            c.sendmail("a@elsewhere.example", [u1], "Subject: three\r\n\r\nEICAR\r\n")
+        assert e.value.smtp_code == 554
+        e2 = None
+        try:
+            c.sendmail("a@elsewhere.example", [u1], "Subject: four\r\n\r\nSLOW\r\n")
+        except smtplib.SMTPDataError as x:
+            e2 = x
+        assert e2 is not None and e2.smtp_code == 451  # killed at av-timeout=
