@@ -13,7 +13,10 @@
  * the 32 IPv6 nibbles) under the zone, its A records compared with the filter;
  * the TXT record of the first list that counted gives the reason.  All lists
  * are asked at once (dns_addrs4_batch); a list that does not answer in time
- * (dns-timeout= x dns-tries=) is skipped with a log line.  Runs in the session (user=); answers are parsed by dns.c. */
+ * (dns-timeout= x dns-tries=) is skipped with a log line.  The session looks
+ * the client up when it starts and applies forbidden= at the first MAIL
+ * unless the client authenticated by then (session.c listed_refused).  Runs
+ * in the session (user=); answers are parsed by dns.c. */
 #ifndef PO_DNSBL_H
 #define PO_DNSBL_H
 

@@ -56,6 +56,8 @@ struct session {
     char *helo;
     char *dead;           /* refused client: only QUIT is served; the reason */
     char *warning;        /* forbidden=accept/folder: why the client is marked */
+    char *listed;         /* dnsbl=: why the client is listed; applied at MAIL
+                             (forbidden=) unless it authenticated by then */
     char *local_user;     /* -bs: the invoking user */
     int errors;
     int quit;
@@ -290,6 +292,29 @@ static int utf8_refused(struct session *s, const char *addr)
     return 0;
 }
 
+/* dnsbl=: a listed client that has not authenticated gets the forbidden=
+ * action at its first MAIL (not at the greeting, so that AUTH comes first):
+ * refused (only QUIT afterwards), or marked.  1 if refused (reply sent). */
+static int listed_refused(struct session *s)
+{
+    if (!s->listed || s->auth_user)
+        return 0;
+    char *why = s->listed;
+    s->listed = NULL;
+    if (verdict_refuses(s->c, VERDICT_FORBIDDEN)) {
+        reply(s, 554, "5.7.1 %s", why);
+        free(s->dead);
+        s->dead = why;
+        return 1;
+    }
+    log_notice("accepting mail from listed client %s: %s", s->cl.ip, why);
+    if (!s->warning)
+        s->warning = why;
+    else
+        free(why);
+    return 0;
+}
+
 static void cmd_mail(struct session *s, char *arg)
 {
     if (s->state == S_START) {
@@ -300,6 +325,8 @@ static void cmd_mail(struct session *s, char *arg)
         reply_error(s, 503, "5.5.1 a transaction is already in progress; send RSET first");
         return;
     }
+    if (listed_refused(s))
+        return;
     char *p = after_keyword(arg, "FROM");
     if (!p) {
         reply_error(s, 501, "5.5.2 syntax: MAIL FROM:<address>");
@@ -880,7 +907,8 @@ static void greet(struct session *s)
     buf_free(&b);
 }
 
-/* tcp wrappers, paranoid and dnsbl=: refuse (forbidden=bounce) or mark the client. */
+/* tcp wrappers and paranoid: refuse (forbidden=bounce) or mark the client;
+ * dnsbl=: note the listing for MAIL (listed_refused). */
 static void check_client(struct session *s)
 {
     if (s->cl.local || s->cl.trusted)
@@ -898,8 +926,8 @@ static void check_client(struct session *s)
     } else if (s->c->paranoid && s->cl.ptr_status != DNS_OK && !s->cl.relay_ok) {
         reason = xasprintf("%s has no reverse DNS name that resolves back to it", s->cl.ip);
     } else if (!s->cl.relay_ok && !(s->conn && s->conn->submission) && /* users' */
-               dnsbl_check(s->c, s->dns, &s->cl.addr, &reason)) { /* dynamic IPs are listed */
-        log_notice("dnsbl: %s", reason);
+               dnsbl_check(s->c, s->dns, &s->cl.addr, &s->listed)) { /* dynamic IPs are listed */
+        log_notice("dnsbl: %s", s->listed);
     }
     if (!reason)
         return;
@@ -951,6 +979,7 @@ static void session_free(struct session *s)
     free(s->helo);
     free(s->dead);
     free(s->warning);
+    free(s->listed);
     free(s->local_user);
     free(s->tls_info);
     free(s->auth_user);
