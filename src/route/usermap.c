@@ -14,6 +14,7 @@
 #include "usermap.h"
 
 #define MATCH_STEPS_MAX 100000 /* '*' backtracking is bounded */
+#define ACCOUNT_NAME_MAX 32    /* what '~' may match (Linux user names) */
 
 static int user_char(int ch)
 {
@@ -72,7 +73,7 @@ static int match(struct matcher *m, const char *p, const char *s)
     }
     if (*p == '~') {
         size_t n = 0;
-        while (user_char((unsigned char)s[n]))
+        while (n < ACCOUNT_NAME_MAX && user_char((unsigned char)s[n]))
             n++;
         for (; n > 0; n--) /* the longest account name first */
             if (match(m, p + 1, s + n) && account(m, s, n))
