@@ -99,7 +99,7 @@ static const struct option options[] = {
     {"trusted", O_LIST, F(trusted), ROOT, NULL},
     {"trusted-users", O_LIST, F(trusted_users), 0, NULL},
     {"user", O_STR, F(user), 0, "an account name"},
-    {"usermap", O_LIST, F(usermap), 0, NULL},
+    {"usermap", O_LIST, F(usermap), 0, "pattern:target,... (see usermap(7))"},
     {"verify-from", O_BOOL, F(verify_from), 0, NULL},
     {"virtual", O_PATH, F(vpath), NOTYET, "a directory"},
     {"vspool", O_PATH, F(vspool), NOTYET, "a directory"},
