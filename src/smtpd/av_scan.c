@@ -21,7 +21,8 @@ struct av_job {
     const struct msgdata *d;
     const char *sender;
     char **argv;
-    int in_w; /* the feeder's end of the program's stdin */
+    int in_r, in_w; /* the program's stdin: its end, the feeder's end */
+    int report_fd;  /* the program's stdout/stderr */
 };
 
 /* The feeder: writes the message into the program's stdin and ends. */
@@ -30,6 +31,10 @@ static PO_NORETURN void feeder(void *arg, int report_fd)
     struct av_job *j = arg;
     struct msgout mo = {MO_FROM_LINE, j->sender, NULL};
     (void)report_fd;
+    /* only the program may hold these: its exit must end our writes (EPIPE)
+     * and its output pipe must reach EOF when it ends */
+    close(j->in_r);
+    close(j->report_fd);
     signal(SIGPIPE, SIG_IGN); /* a program that reads only a part is fine */
     _exit(msgout_write(j->d, j->in_w, &mo) < 0 ? 1 : 0);
 }
@@ -44,7 +49,9 @@ static PO_NORETURN void scanner(void *arg, int report_fd)
         dprintf(report_fd, "cannot make a pipe: %s", strerror(errno));
         _exit(127);
     }
+    j->in_r = in[0];
     j->in_w = in[1];
+    j->report_fd = report_fd;
     struct child feed;
     struct child_spec fs = {.title = "av feeder", .die_with_parent = 1};
     if (child_start(&feed, &fs, feeder, j) < 0) {
@@ -101,7 +108,7 @@ enum av_result av_scan(const struct config *c, const struct msgdata *d, const ch
     }
     argv.v = xreallocarray(argv.v, argv.n + 1, sizeof *argv.v);
     argv.v[argv.n] = NULL;
-    struct av_job j = {d, sender, argv.v, -1};
+    struct av_job j = {d, sender, argv.v, -1, -1, -1};
     long tmo = c->av_timeout > 0 ? c->av_timeout : 60;
     struct child_spec spec = {.title = "av scan", .become = id.name ? &id : NULL,
                               .extra_gid = (gid_t)-1, .deadline_ms = tmo * 1000,

@@ -227,3 +227,12 @@ def test_daemon_session_refuses(sandbox, av):
         except smtplib.SMTPDataError as x:
             e2 = x
         assert e2 is not None and e2.smtp_code == 451  # killed at av-timeout=
+
+
+def test_scanner_that_reads_nothing(sandbox, av):
+    """A program that exits without reading a big message: answered at once."""
+    sandbox.write_config(av="/bin/false", av_timeout=20)
+    t = time.time()
+    code, lines = final(send(sandbox, [sandbox.acc["u1"]], "x" * 100 + "\r\n" + "y" * 3000000))
+    assert code == 554 and b"flagged by the scanner" in lines[0], lines
+    assert time.time() - t < 10
