@@ -42,6 +42,7 @@ Usage: ./configure.sh [options]
                         (Debian's /etc/mailname; default: none, the node name)
   --with-systemdunitdir=DIR  where make install puts postoffice.service
                         (/lib/systemd/system for --prefix=/usr, else PREFIX/lib/systemd/system)
+  --with-av=PROG        the default av= message scanner ("/path [args]"; none)
   --help                this text
 Environment: CC, CFLAGS, LDFLAGS.
 USAGE
@@ -74,6 +75,7 @@ for arg in "$@"; do
         passwd) auth_local=1 ;;
         *) echo "configure.sh: --with-auth takes no value or =passwd" >&2; exit 64 ;;
         esac ;;
+    --with-av=*) with_av=${arg#*=}; with_av=${with_av#|} ;;
     --help|-h) usage; exit 0 ;;
     *) echo "configure.sh: unknown option $arg (see --help)" >&2; exit 64 ;;
     esac
@@ -90,6 +92,12 @@ for d in "$queuedir" "$confdir" "$vhostdir" "$vspool"; do
 done
 case $vuser in
 ''|-*|*[!A-Za-z0-9._-]*) echo "configure.sh: --with-vuser takes an account name, not $vuser" >&2; exit 64 ;;
+esac
+case ${with_av:=} in
+'') ;;
+*[\"\\]*) echo "configure.sh: --with-av: no quotes or backslashes in the program" >&2; exit 64 ;;
+/*) ;;
+*) echo "configure.sh: --with-av=$with_av must start with an absolute path" >&2; exit 64 ;;
 esac
 if [ -z "$mailspool" ]; then
     if [ -d /var/mail ]; then mailspool=/var/mail; else mailspool=/var/spool/mail; fi
@@ -228,6 +236,7 @@ cat > config.h <<H
 #define HAVE_MILTER $HAVE_MILTER
 #define HAVE_PAM $HAVE_PAM
 #define AUTH_LOCAL_DEFAULT $auth_local
+#define AV_PROGRAM "$with_av"
 #endif
 H
 say "wrote Makefile and config.h (prefix $prefix, queue $queuedir, mail spool $mailspool)"

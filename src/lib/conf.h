@@ -45,6 +45,8 @@ struct config {
     int audit, checkhelo, debug, dnscheck, escape_from, forward_all, greylist,
         greylist_from, immediate, localmx, mxpool, nodaemon, paranoid, relay,
         safe, verify_from;
+    int early_talker;      /* early-talker= refuse clients that talk before the
+                              greeting or pipeline without PIPELINING (on) */
 
     /* ---- numbers ---- */
     long clients;          /* clients=   max simultaneous SMTP sessions */
@@ -69,6 +71,9 @@ struct config {
     long dns_timeout;      /* dns-timeout= seconds per DNS try */
     long dns_tries;        /* dns-tries= */
     long connect_timeout;  /* connect-timeout= outbound SMTP connect, seconds */
+    long av_timeout;       /* av-timeout= seconds the av= program may take */
+    long dnsbl_threshold;  /* dnsbl-threshold= score that refuses a client */
+    long greet_pause;      /* greet-pause= seconds to wait for early talk */
 
     /* ---- SMTP AUTH (smtpd_auth.h) ---- */
     int auth_local;        /* auth-local=    local accounts may AUTH (shadow/PAM) */
@@ -91,6 +96,8 @@ struct config {
     struct strlist filter;     /* filter= milter sockets */
     struct strlist listen;     /* listen= addr:port entries */
     struct strlist resolver;   /* resolver= host[:port] DNS servers */
+    char *av;                  /* av= PROGRAM [ARGS]: the message scanner, or NULL */
+    struct strlist dnsbl;      /* dnsbl= zone[=addresses][*weight] */
 };
 
 /* Fill c with the built-in defaults (compile-time paths, hostname from uname). */

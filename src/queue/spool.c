@@ -292,6 +292,68 @@ int spool_new_write(struct spool_new *sn, const void *p, size_t n)
     return 0;
 }
 
+static int pwrite_all(int fd, const void *p, size_t n, off_t off);
+
+struct msgdata spool_new_data(const struct spool_new *sn)
+{
+    struct msgdata d = {sn->fd, QF_HDR_LEN, sn->size};
+    return d;
+}
+
+/* Move data [at, size) n bytes up, from the end backwards, and recompute the
+ * checksum.  0 or -1 with errno. */
+static int shift_up(struct spool_new *sn, long long at, size_t n)
+{
+    char tmp[16384];
+    long long end = sn->size;
+    while (end > at) {
+        size_t k = end - at > (long long)sizeof tmp ? sizeof tmp : (size_t)(end - at);
+        off_t from = QF_HDR_LEN + (off_t)(end - (long long)k);
+        if (pread(sn->fd, tmp, k, from) != (ssize_t)k)
+            return -1;
+        if (pwrite_all(sn->fd, tmp, k, from + (off_t)n) < 0)
+            return -1;
+        end -= (long long)k;
+    }
+    return 0;
+}
+
+static int resum(struct spool_new *sn)
+{
+    char tmp[16384];
+    uint64_t sum = FNV1A64_INIT;
+    for (long long off = 0; off < sn->size;) {
+        size_t k = sn->size - off > (long long)sizeof tmp ? sizeof tmp : (size_t)(sn->size - off);
+        if (pread(sn->fd, tmp, k, QF_HDR_LEN + (off_t)off) != (ssize_t)k)
+            return -1;
+        sum = fnv1a64(sum, tmp, k);
+        off += (long long)k;
+    }
+    sn->sum = sum;
+    return 0;
+}
+
+int spool_new_insert(struct spool_new *sn, long long at, const void *p, size_t n)
+{
+    if (sn->fd < 0) {
+        errno = sn->err ? sn->err : EBADF;
+        return -1;
+    }
+    if (at < 0 || at > sn->size) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (shift_up(sn, at, n) < 0 || pwrite_all(sn->fd, p, n, QF_HDR_LEN + (off_t)at) < 0 ||
+        (sn->size += (long long)n, resum(sn) < 0) ||
+        lseek(sn->fd, QF_HDR_LEN + (off_t)sn->size, SEEK_SET) < 0) {
+        int e = errno ? errno : EIO;
+        sn_fail(sn, e);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 static int pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
     size_t done = 0;

@@ -69,6 +69,14 @@ int spool_new_write(struct spool_new *sn, const void *p, size_t n);
  * either way.  A failed spool_new_write already removed the data temp (disk
  * full leaves nothing behind); spool_abort or spool_commit still frees sn. */
 int spool_commit(struct spool_new *sn, struct envelope *e);
+/* The data written so far (fd, offset, length), for a reader before the
+ * commit (the av= scanner): read with pread, never close the descriptor. */
+struct msgdata spool_new_data(const struct spool_new *sn);
+/* Insert n bytes at data offset at (header lines a verdict adds after our
+ * trace header), moving what follows.  Costs a copy of the rest of the data;
+ * for the rare flagged message only.  0, or -1 with errno (sn then failed as
+ * after a failed spool_new_write). */
+int spool_new_insert(struct spool_new *sn, long long at, const void *p, size_t n);
 /* Throw the message away (removes its files) and free sn. */
 void spool_abort(struct spool_new *sn);
 
