@@ -56,7 +56,7 @@ struct spool_new {
     int err;        /* errno of a failed write (the temp is already gone) */
     mode_t mode;    /* 0600, or 0640 in the (sticky) maildrop: the runner reads by group */
     long long size; /* data bytes so far */
-    uint64_t sum;   /* their FNV-1a 64 */
+    struct qf_datasum *sum; /* their checksum */
 };
 
 struct qmsg {
@@ -208,6 +208,7 @@ static void sn_free(struct spool_new *sn)
 {
     free(sn->dir);
     free(sn->tmp);
+    qf_datasum_free(sn->sum);
     free(sn);
 }
 
@@ -218,7 +219,7 @@ static struct spool_new *sn_create(const char *dir, const char *qid, mode_t mode
     struct spool_new *sn = xcalloc(1, sizeof *sn);
     sn->dir = xstrdup(dir);
     sn->mode = mode;
-    sn->sum = FNV1A64_INIT;
+    sn->sum = qf_datasum_new();
     str_copy(sn->qid, qid, sizeof sn->qid);
     sn->tmp = path2(dir, "tf", qid);
     /* not O_APPEND: the header is pwrite()n last, over the room left here */
@@ -287,7 +288,7 @@ int spool_new_write(struct spool_new *sn, const void *p, size_t n)
         errno = e;
         return -1;
     }
-    sn->sum = fnv1a64(sn->sum, p, n);
+    qf_datasum_add(sn->sum, p, n);
     sn->size += (long long)n;
     return 0;
 }
@@ -313,7 +314,7 @@ static int sn_finish(struct spool_new *sn, const struct envelope *e)
     struct buf tail;
     char hdr[QF_HDR_LEN + 1];
     buf_init(&tail);
-    qf_seal(e, sn->sum, sn->size, &tail);
+    qf_seal(e, qf_datasum_value(sn->sum), sn->size, &tail);
     qf_header(sn->size, hdr);
     int r = write_all(sn->fd, tail.s, tail.len);
     if (r == 0)
@@ -558,7 +559,7 @@ static int write_rewritten(struct qmsg *m, int fd)
 {
     char hdr[QF_HDR_LEN + 1];
     char *chunk = xmalloc(65536);
-    uint64_t sum = FNV1A64_INIT;
+    struct qf_datasum *sum = qf_datasum_new();
     long long off = 0;
     int r = 0;
     qf_header(m->data_len, hdr);
@@ -574,7 +575,7 @@ static int write_rewritten(struct qmsg *m, int fd)
             r = -1;
             break;
         }
-        sum = fnv1a64(sum, chunk, (size_t)got);
+        qf_datasum_add(sum, chunk, (size_t)got);
         r = write_all(fd, chunk, (size_t)got);
         off += got;
     }
@@ -582,10 +583,11 @@ static int write_rewritten(struct qmsg *m, int fd)
     if (r == 0) {
         struct buf tail;
         buf_init(&tail);
-        qf_seal(&m->env, sum, m->data_len, &tail);
+        qf_seal(&m->env, qf_datasum_value(sum), m->data_len, &tail);
         r = write_all(fd, tail.s, tail.len);
         buf_free(&tail);
     }
+    qf_datasum_free(sum);
     return r;
 }
 
