@@ -113,7 +113,6 @@ po_stop() {
 "$BIN" -C "$D/po/cf" -bi >/dev/null 2>&1
 
 # ---- Postfix, private ----
-PFDIR=$(postconf -h daemon_directory)
 mkdir -p "$D/pf/etc" "$D/pf/spool" "$D/pf/lib"
 cp -a /etc/postfix/. "$D/pf/etc/"
 rm -f "$D/pf/etc/main.cf" "$D/pf/etc/master.cf"

@@ -721,6 +721,16 @@ int spool_list(const char *queuedir, struct strlist *qids)
     return 0;
 }
 
+int spool_list_names(const char *queuedir, struct strlist *qids)
+{
+    size_t first = qids->n;
+    if (list_names(queuedir, "qf", qids) < 0)
+        return -1;
+    if (qids->n - first > 1)
+        qsort(qids->v + first, qids->n - first, sizeof *qids->v, cmp_str);
+    return 0;
+}
+
 /* Names in dir starting with prefix and accepted by ok (sorted into l). */
 static int list_matching(const char *dir, const char *prefix, int (*ok)(const char *),
                          struct strlist *l)
@@ -829,6 +839,39 @@ int spool_locked(const char *queuedir, const char *qid)
     char *qf = path2(queuedir, "qf", qid);
     int r = lock_held(qf);
     free(qf);
+    return r;
+}
+
+int spool_peek_listed(const char *queuedir, const char *qid, struct envelope *e,
+                      long long *size, int *locked)
+{
+    *size = -1;
+    *locked = 0;
+    if (!spool_valid_qid(qid)) {
+        errno = EINVAL;
+        return -1;
+    }
+    char *qf = path2(queuedir, "qf", qid);
+    int fd = open(qf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    free(qf);
+    if (fd < 0)
+        return -1;
+    struct qf_info qi;
+    const char *why;
+    int r = qf_load(fd, CF_MAX, 1, e, &qi, &why);
+    int err = errno;
+    if (r == 0 && strcmp(e->qid, qid) != 0) {
+        r = -1;
+        err = EINVAL;
+    }
+    if (r == 0) {
+        /* the same descriptor: we hold no lock of our own to lose by closing */
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        *locked = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+        *size = qi.data_len;
+    }
+    close(fd);
+    errno = err;
     return r;
 }
 
