@@ -230,6 +230,7 @@ source_run() { # PORT CLIENTS COUNT SIZE
         { echo "smtp-source failed:" >&2; tail -3 "$D/source.out" >&2; }
 }
 mb() { echo "scale=3; $1 * $2 / 1000000" | bc; }
+calc() { echo "$1" | bc | sed 's/^\./0./'; } # bc writes .8 for 0.8
 run_one() { # NAME PORT SIZE COUNT CLIENTS -> "accept-MB/s delivered-MB/s cpu-ms/MB"
     fresh_mbox
     c0=$(cpu_ns)
@@ -240,15 +241,15 @@ run_one() { # NAME PORT SIZE COUNT CLIENTS -> "accept-MB/s delivered-MB/s cpu-ms
     t2=$(now)
     c1=$(cpu_ns)
     m=$(mb "$3" "$4")
-    echo "$(echo "scale=1; $m / ($t1 - $t0)" | bc) $(echo "scale=1; $m / ($t2 - $t0)" | bc)" \
-         "$(echo "scale=2; ($c1 - $c0) / 1000000 / $m" | bc)"
+    echo "$(calc "scale=1; $m / ($t1 - $t0)") $(calc "scale=1; $m / ($t2 - $t0)")" \
+         "$(calc "scale=2; ($c1 - $c0) / 1000000 / $m")"
 }
 run_ceiling() { # SIZE COUNT CLIENTS -> "MB/s"
     t0=$(now)
     smtp-source -s "$3" -m "$2" -l "$1" -f bench@client.example -t x@sink.example \
         "127.0.0.1:$SINKPORT" > "$D/source.out" 2>&1
     t1=$(now)
-    echo "scale=1; $(mb "$1" "$2") / ($t1 - $t0)" | bc
+    calc "scale=1; $(mb "$1" "$2") / ($t1 - $t0)"
 }
 
 RES=$D/results
