@@ -19,8 +19,8 @@
 # the file ends in its blank line and it holds at least SIZE/2 bytes (LF line
 # ends make it shorter than SIZE; the body has no empty line): the end
 # of the message, not its From line); CPU ms/MB = user+sys of the MTA's whole
-# process tree (a cpuacct cgroup the daemon is started in, so exited children
-# count too) from the start of the load to the last delivery, per MB.
+# process tree (a cgroup the daemon is started in, v1 cpuacct or v2, so exited
+# children count too) from the start of the load to the last delivery, per MB.
 #
 # Ceiling: smtp-source straight into smtp-sink with the same messages (MB/s),
 # and the disk's sequential write + fdatasync rate (dd, 256 MB).
@@ -35,8 +35,10 @@ BIN=$PWD/postoffice
 [ -x "$BIN" ] || { echo "large-bench: build first: ./configure.sh && make" >&2; exit 69; }
 command -v postfix >/dev/null && command -v smtp-source >/dev/null || {
     echo "large-bench: needs postfix and smtp-source (run bench/compare-postfix.sh once: it installs them)" >&2; exit 69; }
-CGROOT=/sys/fs/cgroup/cpuacct
-[ -w "$CGROOT" ] || { echo "large-bench: needs a writable cgroup v1 cpuacct hierarchy at $CGROOT" >&2; exit 69; }
+# CPU of a process tree: a cgroup (v1 cpuacct, or v2's cpu.stat)
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then CGROOT=/sys/fs/cgroup CGV=2
+else CGROOT=/sys/fs/cgroup/cpuacct CGV=1; fi
+[ -w "$CGROOT" ] || { echo "large-bench: needs a writable cgroup hierarchy at $CGROOT" >&2; exit 69; }
 
 LOADS=${LOADS:-"1048576:200:4 10485760:20:2"} ROUNDS=${ROUNDS:-3} CEIL=${CEIL:-1}
 WHO=${WHO:-"postoffice postfix"}
@@ -73,7 +75,10 @@ freeport() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 now() { date +%s.%N; }
-cpu_ns() { cat "$CG/cpuacct.usage"; }
+cpu_ns() {
+    if [ "$CGV" = 2 ]; then awk '$1 == "usage_usec" { print $2 * 1000 }' "$CG/cpu.stat"
+    else cat "$CG/cpuacct.usage"; fi
+}
 # run a command inside the cgroup (its children stay there)
 in_cg() { sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" "$@"; }
 
