@@ -141,6 +141,7 @@ need gdbm.h gdbm_open -lgdbm libgdbm-dev;          LIBS="$LIBS -lgdbm"
 need ares.h ares_init_options -lcares libc-ares-dev; LIBS="$LIBS -lcares"
 need openssl/ssl.h SSL_CTX_new "-lssl -lcrypto" libssl-dev; LIBS="$LIBS -lssl -lcrypto"
 need crypt.h crypt -lcrypt libcrypt-dev;            LIBS="$LIBS -lcrypt"
+need xxhash.h XXH64 -lxxhash libxxhash-dev;          LIBS="$LIBS -lxxhash"
 
 HAVE_LIBWRAP=0 WRAP_LIBRARY=
 if [ $with_tcpwrappers != no ]; then

@@ -14,7 +14,7 @@ SPOOLSRC = src/queue/spool.c src/queue/orig_queue.c src/queue/queue_file.c src/q
 
 tests/bin/spooltool: tests/helpers/spooltool.c $(SPOOLSRC) $(wildcard src/*/*.h) config.h
 	@mkdir -p tests/bin
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS) -o $@ tests/helpers/spooltool.c $(SPOOLSRC)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS) -o $@ tests/helpers/spooltool.c $(SPOOLSRC) -lxxhash
 
 tests/bin/crashshim.so: tests/helpers/crashshim.c
 	@mkdir -p tests/bin

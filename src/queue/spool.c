@@ -56,7 +56,7 @@ struct spool_new {
     int err;        /* errno of a failed write (the temp is already gone) */
     mode_t mode;    /* 0600, or 0640 in the (sticky) maildrop: the runner reads by group */
     long long size; /* data bytes so far */
-    uint64_t sum;   /* their FNV-1a 64 */
+    struct qf_datasum *sum; /* their checksum */
 };
 
 struct qmsg {
@@ -208,6 +208,7 @@ static void sn_free(struct spool_new *sn)
 {
     free(sn->dir);
     free(sn->tmp);
+    qf_datasum_free(sn->sum);
     free(sn);
 }
 
@@ -218,7 +219,7 @@ static struct spool_new *sn_create(const char *dir, const char *qid, mode_t mode
     struct spool_new *sn = xcalloc(1, sizeof *sn);
     sn->dir = xstrdup(dir);
     sn->mode = mode;
-    sn->sum = FNV1A64_INIT;
+    sn->sum = qf_datasum_new();
     str_copy(sn->qid, qid, sizeof sn->qid);
     sn->tmp = path2(dir, "tf", qid);
     /* not O_APPEND: the header is pwrite()n last, over the room left here */
@@ -287,7 +288,7 @@ int spool_new_write(struct spool_new *sn, const void *p, size_t n)
         errno = e;
         return -1;
     }
-    sn->sum = fnv1a64(sn->sum, p, n);
+    qf_datasum_add(sn->sum, p, n);
     sn->size += (long long)n;
     return 0;
 }
@@ -375,7 +376,7 @@ static int sn_finish(struct spool_new *sn, const struct envelope *e)
     struct buf tail;
     char hdr[QF_HDR_LEN + 1];
     buf_init(&tail);
-    qf_seal(e, sn->sum, sn->size, &tail);
+    qf_seal(e, qf_datasum_value(sn->sum), sn->size, &tail);
     qf_header(sn->size, hdr);
     int r = write_all(sn->fd, tail.s, tail.len);
     if (r == 0)
@@ -620,7 +621,7 @@ static int write_rewritten(struct qmsg *m, int fd)
 {
     char hdr[QF_HDR_LEN + 1];
     char *chunk = xmalloc(65536);
-    uint64_t sum = FNV1A64_INIT;
+    struct qf_datasum *sum = qf_datasum_new();
     long long off = 0;
     int r = 0;
     qf_header(m->data_len, hdr);
@@ -636,7 +637,7 @@ static int write_rewritten(struct qmsg *m, int fd)
             r = -1;
             break;
         }
-        sum = fnv1a64(sum, chunk, (size_t)got);
+        qf_datasum_add(sum, chunk, (size_t)got);
         r = write_all(fd, chunk, (size_t)got);
         off += got;
     }
@@ -644,10 +645,11 @@ static int write_rewritten(struct qmsg *m, int fd)
     if (r == 0) {
         struct buf tail;
         buf_init(&tail);
-        qf_seal(&m->env, sum, m->data_len, &tail);
+        qf_seal(&m->env, qf_datasum_value(sum), m->data_len, &tail);
         r = write_all(fd, tail.s, tail.len);
         buf_free(&tail);
     }
+    qf_datasum_free(sum);
     return r;
 }
 
@@ -781,6 +783,16 @@ int spool_list(const char *queuedir, struct strlist *qids)
     return 0;
 }
 
+int spool_list_names(const char *queuedir, struct strlist *qids)
+{
+    size_t first = qids->n;
+    if (list_names(queuedir, "qf", qids) < 0)
+        return -1;
+    if (qids->n - first > 1)
+        qsort(qids->v + first, qids->n - first, sizeof *qids->v, cmp_str);
+    return 0;
+}
+
 /* Names in dir starting with prefix and accepted by ok (sorted into l). */
 static int list_matching(const char *dir, const char *prefix, int (*ok)(const char *),
                          struct strlist *l)
@@ -889,6 +901,39 @@ int spool_locked(const char *queuedir, const char *qid)
     char *qf = path2(queuedir, "qf", qid);
     int r = lock_held(qf);
     free(qf);
+    return r;
+}
+
+int spool_peek_listed(const char *queuedir, const char *qid, struct envelope *e,
+                      long long *size, int *locked)
+{
+    *size = -1;
+    *locked = 0;
+    if (!spool_valid_qid(qid)) {
+        errno = EINVAL;
+        return -1;
+    }
+    char *qf = path2(queuedir, "qf", qid);
+    int fd = open(qf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    free(qf);
+    if (fd < 0)
+        return -1;
+    struct qf_info qi;
+    const char *why;
+    int r = qf_load(fd, CF_MAX, 1, e, &qi, &why);
+    int err = errno;
+    if (r == 0 && strcmp(e->qid, qid) != 0) {
+        r = -1;
+        err = EINVAL;
+    }
+    if (r == 0) {
+        /* the same descriptor: we hold no lock of our own to lose by closing */
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        *locked = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+        *size = qi.data_len;
+    }
+    close(fd);
+    errno = err;
     return r;
 }
 

@@ -206,7 +206,7 @@ static void test_enqueue_commit(void **st)
     buf_init(&b);
     assert_int_equal(read_file(qf, &b, 1 << 20), 0);
     assert_int_equal(b.len, s.st_size);
-    assert_memory_equal(b.s, "POQ1 0000000000000012\nSubject: hi\n\nbody\nV1\nQ", 42);
+    assert_memory_equal(b.s, "POQ2 0000000000000012\nSubject: hi\n\nbody\nV1\nQ", 42);
     assert_non_null(strstr(b.s, "\nR1 P 0 r1@example.org\n. "));
     assert_int_equal(b.s[b.len - QF_END_LEN], '.');
     assert_int_equal(b.s[b.len - 1], '\n');
