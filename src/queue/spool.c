@@ -319,17 +319,21 @@ static int shift_up(struct spool_new *sn, long long at, size_t n)
     return 0;
 }
 
+/* Checksum the whole data again (after an insertion moved it). */
 static int resum(struct spool_new *sn)
 {
     char tmp[16384];
-    uint64_t sum = FNV1A64_INIT;
+    struct qf_datasum *sum = qf_datasum_new();
     for (long long off = 0; off < sn->size;) {
         size_t k = sn->size - off > (long long)sizeof tmp ? sizeof tmp : (size_t)(sn->size - off);
-        if (pread(sn->fd, tmp, k, QF_HDR_LEN + (off_t)off) != (ssize_t)k)
+        if (pread(sn->fd, tmp, k, QF_HDR_LEN + (off_t)off) != (ssize_t)k) {
+            qf_datasum_free(sum);
             return -1;
-        sum = fnv1a64(sum, tmp, k);
+        }
+        qf_datasum_add(sum, tmp, k);
         off += (long long)k;
     }
+    qf_datasum_free(sn->sum);
     sn->sum = sum;
     return 0;
 }
