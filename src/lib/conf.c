@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "milter_conf.h"
 #include "log.h"
 #include "util.h"
 
@@ -51,7 +52,10 @@ static const struct option options[] = {
     {"dns-tries", O_LONG, F(dns_tries), 0, "a number"},
     {"dnscheck", O_BOOL, F(dnscheck), 0, NULL},
     {"escape-from", O_BOOL, F(escape_from), 0, NULL},
-    {"filter", O_LIST, F(filter), NOTYET, NULL},
+    {"filter", O_LIST, F(filter), ROOT, NULL},
+    {"filter-fail", O_STR, F(filter_fail), ROOT, "tempfail or accept"},
+    {"filter-local", O_BOOL, F(filter_local), ROOT, NULL},
+    {"filter-timeout", O_TIME, F(filter_timeout), 0, "a time such as 30s or 2m"},
     {"forbidden", O_ACTION, F(forbidden), ROOT, NULL},
     {"forward-all", O_BOOL, F(forward_all), ROOT, NULL},
     {"greylist", O_BOOL, F(greylist), NOTYET, NULL},
@@ -158,6 +162,8 @@ void config_defaults(struct config *c)
     c->dns_timeout = 5;
     c->dns_tries = 3;
     c->connect_timeout = 30;
+    c->filter_timeout = 30;
+    c->filter_fail = xstrdup("tempfail");
     c->forbidden.what = ACT_BOUNCE;
     c->spam.what = ACT_BOUNCE;
 }
@@ -173,7 +179,7 @@ void config_free(struct config *c)
     char **strs[] = {&c->confpath, &c->queuedir, &c->mailspool, &c->aliases,
                      &c->pidfile, &c->banner, &c->greylist_db, &c->vpath,
                      &c->vspool, &c->hosts_allow, &c->hosts_deny, &c->user,
-                     &c->vuser, &c->hostname, &c->relay_host};
+                     &c->vuser, &c->hostname, &c->relay_host, &c->filter_fail};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -322,6 +328,26 @@ static int bad_value(const struct option *o, const char *v, const char *where)
     return EX_CONFIG;
 }
 
+/* filter=: every socket named must parse (milter_conf.h); the list was
+ * just extended with v's entries, the bad one is taken out again. */
+static int filter_check(struct config *c, const char *v, const char *where)
+{
+    (void)v;
+    for (size_t i = 0; i < c->filter.n; i++) {
+        struct mconf_addr a;
+        const char *why = NULL;
+        if (mconf_parse(c->filter.v[i], &a, &why) == 0) {
+            mconf_free(&a);
+            continue;
+        }
+        say("%s: filter=%s: %s", where, c->filter.v[i], why);
+        sl_free(&c->filter);
+        sl_init(&c->filter);
+        return -1;
+    }
+    return 0;
+}
+
 static int apply(struct config *c, const struct option *o, const char *v,
                  const char *where)
 {
@@ -402,6 +428,10 @@ static int apply(struct config *c, const struct option *o, const char *v,
     }
     if (o->off == F(line_max) && c->line_max < 512)
         return bad_value(o, v, where);
+    if (o->off == F(filter_fail) && strcmp(v, "tempfail") && strcmp(v, "accept"))
+        return bad_value(o, v, where);
+    if (o->off == F(filter) && filter_check(c, v, where))
+        return EX_CONFIG;
     return 0;
 }
 

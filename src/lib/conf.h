@@ -69,6 +69,9 @@ struct config {
     long dns_timeout;      /* dns-timeout= seconds per DNS try */
     long dns_tries;        /* dns-tries= */
     long connect_timeout;  /* connect-timeout= outbound SMTP connect, seconds */
+    long filter_timeout;   /* filter-timeout= each step of a mail filter, seconds */
+    int filter_local;      /* filter-local= filter local submissions too */
+    char *filter_fail;     /* filter-fail= "tempfail" or "accept" */
 
     /* ---- strings and lists ---- */
     char *relay_host;          /* relay-host=  [root only] */

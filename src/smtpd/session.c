@@ -18,6 +18,9 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "address.h"
 #include "expand.h"
@@ -25,6 +28,7 @@
 #include "dns.h"
 #include "envelope.h"
 #include "log.h"
+#include "milter.h"
 #include "msg.h"
 #include "policy.h"
 #include "privs.h"
@@ -65,6 +69,7 @@ struct session {
     int tls_active;       /* the connection is encrypted (STARTTLS done, or smtps) */
     char *tls_info;       /* "TLS1.3 cipher=..." for Received:, or NULL */
     char *auth_user;      /* the authenticated name after AUTH succeeded, or NULL */
+    struct milter_set *milter; /* the mail filters (filter=), or NULL */
 };
 
 /* ---- replies ---- */
@@ -137,6 +142,8 @@ static void txn_reset(struct session *s)
     env_free(&s->env);
     env_init(&s->env);
     s->declared_size = 0;
+    if (s->milter)
+        milter_end_message(s->milter);
     if (s->state > S_GREETED)
         s->state = S_GREETED;
 }
@@ -190,6 +197,8 @@ static void cmd_helo_common(struct session *s, char *arg, int esmtp)
     s->helo = xstrdup(h);
     s->esmtp = esmtp;
     s->state = S_GREETED;
+    if (s->milter) /* a refusal is answered at MAIL */
+        milter_helo(s->milter, h, s->tls_info, &s->why);
     if (!esmtp) {
         reply(s, 250, "%s greets %s", s->c->hostname, h);
         return;
@@ -314,7 +323,8 @@ static void cmd_mail(struct session *s, char *arg)
     }
     int code = 0;
     if ((code = policy_minfree(s->c, &s->why)) ||
-        (code = policy_mail(s->c, s->dns, &s->cl, addr, &s->why))) {
+        (code = policy_mail(s->c, s->dns, &s->cl, addr, &s->why)) ||
+        (s->milter && (code = milter_mail(s->milter, addr, rest, s->auth_user, &s->why)))) {
         reply_why(s, code);
         free(addr);
         txn_reset(s);
@@ -399,6 +409,11 @@ static void cmd_rcpt(struct session *s, char *arg)
         return;
     }
     int code = policy_rcpt_dns(s->c, s->dns, &s->cl, addr, &s->why);
+    if (!code && s->milter) {
+        const char *dom = strrchr(addr, '@');
+        code = milter_rcpt(s->milter, addr, !dom || route_is_local_domain(s->c, dom + 1),
+                           &s->why);
+    }
     if (code) {
         reply_why(s, code);
         free(addr);
@@ -590,6 +605,77 @@ static int data_refusal(struct session *s, const struct data_sink *d,
     return 0;
 }
 
+/* ---- mail filters at the end of the message ---- */
+
+static ssize_t stored_read(void *arg, void *p, size_t n, long long off)
+{
+    return spool_new_pread(arg, p, n, off);
+}
+
+/* A mail filter refused the message at its end (code, text "X.Y.Z text" in
+ * s->why, checked by milter.c): the one place that verdict is carried out.
+ * Today: the message goes and the client gets the filter's reply.  (The
+ * spam= action for filter-flagged mail plugs in here.)  Returns 1: answered. */
+static int milter_message_refused(struct session *s, struct data_sink *d, int code)
+{
+    log_notice("%s: refused by a mail filter (client %s): %d %s", s->env.qid,
+               s->cl.ip[0] ? s->cl.ip : "local", code, s->why.s);
+    spool_abort(d->sn);
+    d->sn = NULL;
+    reply_why(s, code);
+    return 1;
+}
+
+/* A message that will not be delivered although the client is told it was
+ * taken: a filter discarded it, or removed every recipient. */
+static int milter_message_dropped(struct session *s, struct data_sink *d, const char *why)
+{
+    log_notice("%s: %s; not queued", s->env.qid, why);
+    spool_abort(d->sn);
+    d->sn = NULL;
+    reply(s, 250, "2.0.0 message accepted for delivery");
+    return 1;
+}
+
+/* The filters' verdict on the stored message, and their changes applied to
+ * it and its envelope.  0: commit it; 1: answered already. */
+static int data_milter(struct session *s, struct data_sink *d)
+{
+    if (!s->milter)
+        return 0;
+    long long size = spool_new_size(d->sn);
+    int code = milter_message(s->milter, stored_read, d->sn, size, &s->why);
+    if (code)
+        return milter_message_refused(s, d, code);
+    if (milter_discarded(s->milter))
+        return milter_message_dropped(s, d, "discarded by a mail filter");
+    struct mmods *m = milter_mods(s->milter);
+    mmods_apply_envelope(m, &s->env);
+    if (s->env.nrcpts == 0)
+        return milter_message_dropped(s, d, "a mail filter removed every recipient");
+    if (mmods_any(m)) {
+        char *dir = spool_dir(s);
+        int r = mmods_apply_data(m, stored_read, d->sn, size, dir, &d->sn);
+        free(dir);
+        if (r < 0) {
+            int e = errno;
+            log_err("%s: cannot apply the mail filters' changes: %s", s->env.qid, strerror(e));
+            spool_abort(d->sn);
+            d->sn = NULL;
+            reply(s, 451, "4.3.0 cannot store the filtered message: %s; try again later",
+                  strerror(e));
+            return 1;
+        }
+    }
+    if (m->quarantine) {
+        s->env.flags |= ENV_QUARANTINE;
+        free(s->env.quarantine);
+        s->env.quarantine = xstrdup(m->quarantine);
+        log_notice("%s: quarantined by a mail filter: %s", s->env.qid, m->quarantine);
+    }
+    return 0;
+}
+
 /* After the end mark: decide and answer. */
 static void data_finish(struct session *s, struct data_sink *d, const struct io_data_result *r)
 {
@@ -599,6 +685,8 @@ static void data_finish(struct session *s, struct data_sink *d, const struct io_
         reply_why(s, code);
         return;
     }
+    if (data_milter(s, d))
+        return;
     fill_envelope(s);
     if (spool_commit(d->sn, &s->env) < 0) {
         int e = errno;
@@ -676,6 +764,11 @@ static void cmd_data(struct session *s, char *arg)
     struct data_sink d = { .s = s, .in_headers = 1, .at_bol = 1 };
     if (!(d.sn = data_open(s)))
         return;
+    if (s->milter && (code = milter_data(s->milter, s->env.qid, &s->why))) {
+        spool_abort(d.sn);
+        reply_why(s, code);
+        return;
+    }
 
     reply(s, 354, "end data with <CR><LF>.<CR><LF>");
     struct io_data_result r;
@@ -905,6 +998,7 @@ static void session_free(struct session *s)
     free(s->local_user);
     free(s->tls_info);
     free(s->auth_user);
+    milter_close(s->milter);
     free(s->cl.ptr);
     if (s->dns)
         dns_close(s->dns);
@@ -955,6 +1049,30 @@ static int session_loop(struct session *s)
     return s->quit ? 0 : 1;
 }
 
+/* The mail filters get the connection (filter=; local submissions only with
+ * filter-local=).  A refusal is answered at MAIL. */
+static void session_filters(struct session *s)
+{
+    if (s->c->filter.n == 0 || (s->cl.local && !s->c->filter_local))
+        return;
+    s->milter = milter_open(s->c);
+    struct milter_client mc = { .ip = s->cl.ip, .ptr = s->cl.ptr };
+    char ifa[64] = "";
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    struct netaddr na;
+    if (s->conn && getsockname(s->conn->fd, (struct sockaddr *)&ss, &sl) == 0 &&
+        net_from_sockaddr((struct sockaddr *)&ss, &na) == 0) {
+        net_format(&na, ifa, sizeof ifa);
+        mc.if_addr = ifa;
+    }
+    sl = sizeof ss;
+    if (s->conn && getpeername(s->conn->fd, (struct sockaddr *)&ss, &sl) == 0)
+        mc.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    milter_connect(s->milter, &mc, &s->why);
+}
+
 /* Identify a network client, apply the connection policies and greet. */
 static void session_open(struct session *s, const struct netaddr *peer, const char *peer_ip)
 {
@@ -982,6 +1100,7 @@ static void session_open(struct session *s, const struct netaddr *peer, const ch
         reply(s, 554, "5.7.1 %s", s->dead);
         audit_record(c, s->start_ms, s->cl.ip, "CONN", 554, "forbidden");
     } else {
+        session_filters(s);
         greet(s);
         audit_record(c, s->start_ms, s->cl.ip, "CONN", 220, s->warning ? "forbidden" : "");
     }
@@ -1016,6 +1135,7 @@ int session_run_stdio_peer(const struct config *c, const char *peer_ip)
     } else {
         s.cl.local = 1; /* a local user: may relay, no DNS checks */
         s.cl.relay_ok = 1;
+        session_filters(&s);
         greet(&s);
     }
     int rc = session_loop(&s);
