@@ -23,6 +23,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "mailq.h"
+#include "quarantine.h"
 #include "queue_run.h"
 #include "session.h"
 #include "spool.h"
@@ -144,8 +145,8 @@ static void parse_flag(struct cli *cl, char f, const char *v)
 {
     switch (f) {
     case 'b':
-        if (!v[0] || v[1] || !strchr("mpqisdDv", v[0]))
-            usage("unknown mode: -bm, -bp, -bq, -bi, -bs, -bd and -bD are known");
+        if (!v[0] || v[1] || !strchr("mpqisdDvQ", v[0]))
+            usage("unknown mode: -bm, -bp, -bq, -bi, -bs, -bd, -bD and -bQ are known");
         if (v[0] == 'v')
             usage("-bv (verify addresses) is not built in postoffice");
         cl->mode = v[0];
@@ -290,6 +291,31 @@ static void ensure_queue(const struct config *c)
         say("cannot set up the queue %s: %s", c->queuedir, strerror(errno));
 }
 
+/* -bQ QID...: release messages a mail filter quarantined. */
+static int release_quarantined(const struct config *c, const struct strlist *qids)
+{
+    int rc = 0;
+    for (size_t i = 0; i < qids->n; i++) {
+        int r = quar_release(c, qids->v[i]);
+        if (r == 0) {
+            printf("%s: released\n", qids->v[i]);
+            continue;
+        }
+        if (r == 1)
+            say("%s: not quarantined; nothing to release", qids->v[i]);
+        else if (errno == EACCES || errno == EPERM)
+            say("%s: cannot open the queue file: run -bQ as root or the queue owner",
+                qids->v[i]);
+        else if (errno == EBUSY)
+            say("%s: is being delivered; try again", qids->v[i]);
+        else
+            say("%s: %s", qids->v[i], errno == ENOENT ? "no such message in the queue"
+                                                      : strerror(errno));
+        rc = r == 1 ? (rc ? rc : EX_DATAERR) : errno == ENOENT ? EX_NOINPUT : EX_TEMPFAIL;
+    }
+    return rc;
+}
+
 static int dispatch(struct config *c, struct cli *cl)
 {
     if (cl->mode != 'p' && cl->mode != 'i')
@@ -306,6 +332,8 @@ static int dispatch(struct config *c, struct cli *cl)
         return runq_run(c, &ro);
     case 'i':
         return run_newaliases(c);
+    case 'Q':
+        return release_quarantined(c, &cl->sub.rcpts);
     case 's':
         return cl->peer ? session_run_stdio_peer(c, cl->peer) : session_run_stdio(c);
     case 'd':
@@ -327,7 +355,9 @@ int main(int argc, char **argv)
     sl_init(&cl.sub.rcpts);
     cl.mode = default_mode(name);
     parse_cli(&cl, argc, argv);
-    if (cl.mode != 'm' && cl.sub.rcpts.n)
+    if (cl.mode == 'Q' && cl.sub.rcpts.n == 0)
+        usage("-bQ needs the queue ids of the quarantined messages to release");
+    if (cl.mode != 'm' && cl.mode != 'Q' && cl.sub.rcpts.n)
         usage("recipients are only taken when sending mail (-bm)");
     if (cl.verbose)
         log_set_stderr(1);

@@ -132,8 +132,12 @@ int mailq_print(const struct config *c, FILE *out)
         long long size = 0;
         env_init(&e);
         if (spool_peek(c->queuedir, qids.v[i], &e, &size) == 0) {
-            print_entry(out, qids.v[i], spool_locked(c->queuedir, qids.v[i]) == 1, &e, size,
-                        NULL);
+            char *q = (e.flags & ENV_QUARANTINE)
+                          ? xasprintf("quarantined: %s; release with postoffice -bQ %s",
+                                      e.quarantine ? e.quarantine : "by a mail filter", qids.v[i])
+                          : NULL;
+            print_entry(out, qids.v[i], spool_locked(c->queuedir, qids.v[i]) == 1, &e, size, q);
+            free(q);
             shown++;
         } else if (errno != ENOENT) { /* ENOENT: delivered and removed meanwhile */
             fprintf(out, "%-18s  (unreadable control file: %s)\n", qids.v[i],
