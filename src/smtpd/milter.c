@@ -477,7 +477,8 @@ void milter_connect(struct milter_set *ms, const struct milter_client *cl, struc
     snprintf(port, sizeof port, "%d", cl->port);
     const char *ip = cl->ip && cl->ip[0] ? cl->ip : NULL;
     char *name = cl->ptr ? xstrdup(cl->ptr) : ip ? xasprintf("[%s]", ip) : xstrdup("localhost");
-    char *us = ip ? xasprintf("%s [%s]", cl->ptr ? cl->ptr : "", ip) : xstrdup("localhost");
+    char *us = !ip ? xstrdup("localhost")
+               : cl->ptr ? xasprintf("%s [%s]", cl->ptr, ip) : xasprintf("[%s]", ip);
     struct buf mac, data;
     buf_init(&mac);
     buf_init(&data);
