@@ -239,11 +239,8 @@ int mmods_body_add(struct mmods *m, const char *p, size_t n)
 void mmods_set_quarantine(struct mmods *m, const char *reason)
 {
     free(m->quarantine);
-    /* shown by mailq on one line: no control characters, bounded */
+    /* shown by mailq on one line: printable, bounded */
     m->quarantine = str_sanitize(reason, strnlen(reason, 500));
-    for (char *p = m->quarantine; *p; p++)
-        if ((unsigned char)*p < ' ' || *p == 0x7f)
-            *p = ' ';
     if (!m->quarantine[0]) {
         free(m->quarantine);
         m->quarantine = xstrdup("quarantined by a mail filter");

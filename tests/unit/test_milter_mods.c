@@ -168,7 +168,7 @@ static void test_envelope(void **st)
     assert_string_equal(e.rcpts[1].addr, "c@example.org");
     assert_string_equal(e.sender, "new@example.net");
     mmods_set_quarantine(&m, "bad\nthing");
-    assert_string_equal(m.quarantine, "bad thing");
+    assert_string_equal(m.quarantine, "bad\\x0Athing");
     mmods_free(&m);
     buf_free(&m.body);
     env_free(&e);
