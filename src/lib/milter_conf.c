@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +183,9 @@ static int connect_inet(const struct mconf_addr *a, long long deadline)
             err = errno;
             continue;
         }
+        /* small request/reply packets: never wait to fill a segment */
+        int one = 1;
+        (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         fd = connect_wait(s, ai->ai_addr, ai->ai_addrlen, deadline);
         if (fd < 0)
             err = errno;

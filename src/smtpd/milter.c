@@ -191,15 +191,36 @@ static int recv_all(int fd, char *p, size_t n, long long deadline)
     return 0;
 }
 
+static void add_packet(struct buf *b, char cmd, const void *data, size_t len)
+{
+    put32(b, (uint32_t)len + 1);
+    buf_addc(b, cmd);
+    if (len)
+        buf_add(b, data, len);
+}
+
 static int send_packet(struct mfilter *f, char cmd, const void *data, size_t len,
                        long long deadline)
 {
     struct buf b;
     buf_init(&b);
-    put32(&b, (uint32_t)len + 1);
-    buf_addc(&b, cmd);
-    if (len)
-        buf_add(&b, data, len);
+    add_packet(&b, cmd, data, len);
+    int r = send_all(f->fd, b.s, b.len, deadline);
+    buf_free(&b);
+    return r;
+}
+
+/* The macros (if any) and the command in one write: two small writes before
+ * a reply is awaited would meet Nagle's algorithm and the peer's delayed
+ * ACK on TCP (40 ms a step). */
+static int send_step(struct mfilter *f, const struct buf *mac, char cmd, const void *data,
+                     size_t len, long long deadline)
+{
+    struct buf b;
+    buf_init(&b);
+    if (mac && mac->len > 1)
+        add_packet(&b, C_MACRO, mac->s, mac->len);
+    add_packet(&b, cmd, data, len);
     int r = send_all(f->fd, b.s, b.len, deadline);
     buf_free(&b);
     return r;
@@ -351,9 +372,7 @@ static int step(struct milter_set *ms, struct mfilter *f, enum step st, const st
                 char cmd, const void *data, size_t len, int nr, struct buf *why)
 {
     long long deadline = now_ms() + ms->timeout_ms;
-    if (mac && mac->len > 1 && send_packet(f, C_MACRO, mac->s, mac->len, deadline) < 0)
-        return filter_failed(ms, f, "cannot send to it", why);
-    if (send_packet(f, cmd, data, len, deadline) < 0)
+    if (send_step(f, mac, cmd, data, len, deadline) < 0)
         return filter_failed(ms, f, "cannot send to it", why);
     if (nr)
         return 0;
@@ -756,9 +775,9 @@ static int eom(struct milter_set *ms, struct mfilter *f, struct buf *why)
     buf_init(&mac);
     buf_addc(&mac, C_EOM);
     add_macro(&mac, "i", ms->qid);
-    int r = send_packet(f, C_MACRO, mac.s, mac.len, deadline);
+    int r = send_step(f, &mac, C_EOM, NULL, 0, deadline);
     buf_free(&mac);
-    if (r < 0 || send_packet(f, C_EOM, NULL, 0, deadline) < 0)
+    if (r < 0)
         return filter_failed(ms, f, "cannot send to it", why);
     struct packet pk = { 0 };
     buf_init(&pk.data);
