@@ -52,9 +52,11 @@ static const struct option options[] = {
     {"dns-tries", O_LONG, F(dns_tries), 0, "a number"},
     {"dnscheck", O_BOOL, F(dnscheck), 0, NULL},
     {"escape-from", O_BOOL, F(escape_from), 0, NULL},
-    {"filter", O_LIST, F(filter), ROOT, NULL},
-    {"filter-fail", O_STR, F(filter_fail), ROOT, "tempfail or accept"},
-    {"filter-local", O_BOOL, F(filter_local), ROOT, NULL},
+    /* not root-only: they change only what happens to the setter's own
+     * submissions (the daemon and its settings are root's) */
+    {"filter", O_LIST, F(filter), 0, NULL},
+    {"filter-fail", O_STR, F(filter_fail), 0, "tempfail or accept"},
+    {"filter-local", O_BOOL, F(filter_local), 0, NULL},
     {"filter-timeout", O_TIME, F(filter_timeout), 0, "a time such as 30s or 2m"},
     {"forbidden", O_ACTION, F(forbidden), ROOT, NULL},
     {"forward-all", O_BOOL, F(forward_all), ROOT, NULL},

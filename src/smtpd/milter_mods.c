@@ -406,3 +406,19 @@ int mmods_apply_data(const struct mmods *m, mmods_read_fn rd, void *arg, long lo
     errno = e;
     return rc;
 }
+
+int mmods_apply(const struct mmods *m, mmods_read_fn rd, void *arg, long long size,
+                const char *dir, struct spool_new **sn, struct envelope *e)
+{
+    mmods_apply_envelope(m, e);
+    if (e->nrcpts == 0)
+        return 1;
+    if (mmods_any(m) && mmods_apply_data(m, rd, arg, size, dir, sn) < 0)
+        return -1;
+    if (m->quarantine) {
+        e->flags |= ENV_QUARANTINE;
+        free(e->quarantine);
+        e->quarantine = xstrdup(m->quarantine);
+    }
+    return 0;
+}

@@ -88,4 +88,12 @@ int mmods_apply_envelope(const struct mmods *m, struct envelope *e);
 int mmods_apply_data(const struct mmods *m, mmods_read_fn rd, void *arg, long long size,
                      const char *dir, struct spool_new **sn);
 
+/* Everything the filters asked for, in one call: the envelope changes, the
+ * data changes (mmods_apply_data, when there are any) and the quarantine
+ * mark (ENV_QUARANTINE and the reason).  0; 1 when no recipient is left (the
+ * message must not be queued); -1 with errno when the data could not be
+ * rewritten (*sn unchanged). */
+int mmods_apply(const struct mmods *m, mmods_read_fn rd, void *arg, long long size,
+                const char *dir, struct spool_new **sn, struct envelope *e);
+
 #endif

@@ -650,29 +650,22 @@ static int data_milter(struct session *s, struct data_sink *d)
     if (milter_discarded(s->milter))
         return milter_message_dropped(s, d, "discarded by a mail filter");
     struct mmods *m = milter_mods(s->milter);
-    mmods_apply_envelope(m, &s->env);
-    if (s->env.nrcpts == 0)
+    char *dir = spool_dir(s);
+    int r = mmods_apply(m, stored_read, d->sn, size, dir, &d->sn, &s->env);
+    free(dir);
+    if (r == 1)
         return milter_message_dropped(s, d, "a mail filter removed every recipient");
-    if (mmods_any(m)) {
-        char *dir = spool_dir(s);
-        int r = mmods_apply_data(m, stored_read, d->sn, size, dir, &d->sn);
-        free(dir);
-        if (r < 0) {
-            int e = errno;
-            log_err("%s: cannot apply the mail filters' changes: %s", s->env.qid, strerror(e));
-            spool_abort(d->sn);
-            d->sn = NULL;
-            reply(s, 451, "4.3.0 cannot store the filtered message: %s; try again later",
-                  strerror(e));
-            return 1;
-        }
+    if (r < 0) {
+        int e = errno;
+        log_err("%s: cannot apply the mail filters' changes: %s", s->env.qid, strerror(e));
+        spool_abort(d->sn);
+        d->sn = NULL;
+        reply(s, 451, "4.3.0 cannot store the filtered message: %s; try again later",
+              strerror(e));
+        return 1;
     }
-    if (m->quarantine) {
-        s->env.flags |= ENV_QUARANTINE;
-        free(s->env.quarantine);
-        s->env.quarantine = xstrdup(m->quarantine);
+    if (m->quarantine)
         log_notice("%s: quarantined by a mail filter: %s", s->env.qid, m->quarantine);
-    }
     return 0;
 }
 

@@ -408,3 +408,48 @@ def test_local_submission_filtered_only_by_option(sandbox, filters, accounts):
     r = sandbox.run("postoffice", "-bs", input=script)
     assert b"250 2.0.0 message accepted" in r.stdout, r.stdout
     assert any(e.startswith("EOM") for e in f.events())
+
+
+def test_sendmail_front_end_filtered_by_option(sandbox, filters, accounts):
+    f = filters("headers")
+    sandbox.write_config(filter="unix:" + f.sock)
+    u1 = accounts["u1"]
+    r = sandbox.sendmail("-i", u1, message="Subject: one\n\nbody\n")
+    assert r.returncode == 0, r.stderr
+    assert not f.events()
+    sandbox.write_config(filter_local=True)
+    r = sandbox.sendmail("-i", u1, message="Subject: two\n\nbody\n")
+    assert r.returncode == 0, r.stderr
+    ev = f.events()
+    conn = next(e for e in ev if e.startswith("CONNECT"))
+    assert conn.startswith("CONNECT localhost")
+    sandbox.runq()
+    msgs = sandbox.wait_for_mail(u1, 2)
+    assert len(msgs) == 2
+    assert msgs[0]["X-Test-Added"] is None
+    assert msgs[1]["X-Test-Added"] == "added by testmilter"
+    assert msgs[1]["Subject"] == "changed by testmilter"
+
+
+@pytest.mark.parametrize("mode,code", [("reject", 69), ("tempfail", 75)])
+def test_sendmail_front_end_refused(sandbox, filters, accounts, mode, code):
+    f = filters(mode)
+    sandbox.write_config(filter="unix:" + f.sock, filter_local=True)
+    r = sandbox.sendmail("-i", accounts["u1"], message="Subject: x\n\nbody\n")
+    assert r.returncode == code, r.stderr
+    assert b"refused by a mail filter" in r.stderr
+    assert sandbox.queue_files() == []
+
+
+def test_sendmail_front_end_quarantine_survives_pickup(sandbox, filters, accounts):
+    if accounts["u1"] == accounts["spool"]:
+        pytest.skip("needs an ordinary user (root)")
+    f = filters("quarantine", "local hold")
+    sandbox.write_config(filter="unix:" + f.sock, filter_local=True)
+    r = sandbox.sendmail("-i", accounts["u2"], message="Subject: x\n\nbody\n",
+                         user=accounts["u1"])
+    assert r.returncode == 0, r.stderr
+    sandbox.runq()  # picks the maildrop file up
+    q = sandbox.mailq().stdout.decode()
+    assert "quarantined: local hold" in q, q
+    assert sandbox.mbox(accounts["u2"]) == []
