@@ -20,10 +20,13 @@
  * end of message.  A filter's "no such step" and "no reply" flags (SMFIP_NO*,
  * SMFIP_NR_*) and SMFIP_SKIP (no more body) are honoured.
  *
- * Each step returns 0 (go on) or an SMTP reply code with its text ("X.Y.Z
- * text", checked: a filter's SMFIR_REPLYCODE is used only when it is a
- * well-formed 4xx/5xx reply, and only as data, never as a format) in *why.
- * A discard is remembered (milter_discarded) and answered as a success. */
+ * The transaction steps return 0 (go on) or an SMTP reply code with its
+ * text ("X.Y.Z text", checked: a filter's SMFIR_REPLYCODE is used only when
+ * it is a well-formed 4xx/5xx reply, and only as data, never as a format)
+ * in *why; a refusal at connect or HELO is remembered and given at every
+ * MAIL.  A discard is remembered (milter_discarded) and answered as a
+ * success by the caller.  Also used by the sendmail front end
+ * (submit_filter.h, filter-local=), as the invoking user. */
 #ifndef PO_MILTER_H
 #define PO_MILTER_H
 
@@ -45,7 +48,8 @@ struct milter_client {
  * connected yet. */
 struct milter_set *milter_open(const struct config *c);
 
-/* Each step: 0 to go on, or a reply code (4xx/5xx) with its text in *why. */
+/* Connect (each filter is connected and negotiated first) and HELO: a
+ * refusal is kept for milter_mail. */
 void milter_connect(struct milter_set *ms, const struct milter_client *cl, struct buf *why);
 /* tls_info: "TLS1.3 cipher=NAME ..." (session.h) or NULL. */
 void milter_helo(struct milter_set *ms, const char *helo, const char *tls_info,
