@@ -96,6 +96,8 @@
 #define BODY_CHUNK 65535
 #define PACKET_MAX (1024 * 1024) /* a filter's packet; libmilter's own limit */
 #define HEADERS_MAX (4 * 1024 * 1024)
+#define MODS_MAX 10000           /* changes one filter may ask for per message */
+#define PROGRESS_STEPS 10        /* a step lasts at most this many filter-timeouts */
 
 enum mf_state { MF_NEW, MF_OPEN, MF_DEAD };
 
@@ -345,7 +347,8 @@ static int verdict(struct milter_set *ms, struct mfilter *f, enum step st,
         buf_adds(why, "4.7.1 a mail filter asks to try again later");
         return 451;
     case R_REPLYCODE: {
-        int code = parse_replycode(pk->data.s, strnlen(pk->data.s, pk->data.len), why);
+        const char *t = pk->data.s ? pk->data.s : "";
+        int code = parse_replycode(t, strnlen(t, pk->data.len), why);
         return code ? code : -3;
     }
     default:
@@ -354,6 +357,14 @@ static int verdict(struct milter_set *ms, struct mfilter *f, enum step st,
 }
 
 /* ---- one step to one filter ---- */
+
+/* A "progress" reply: the wait starts again, but one step never takes
+ * more than PROGRESS_STEPS filter-timeouts in all. */
+static long long progress(const struct milter_set *ms, long long started)
+{
+    long long next = now_ms() + ms->timeout_ms, cap = started + PROGRESS_STEPS * ms->timeout_ms;
+    return next < cap ? next : cap;
+}
 
 static void add_macro(struct buf *b, const char *name, const char *value)
 {
@@ -371,7 +382,7 @@ static void add_macro(struct buf *b, const char *name, const char *value)
 static int step(struct milter_set *ms, struct mfilter *f, enum step st, const struct buf *mac,
                 char cmd, const void *data, size_t len, int nr, struct buf *why)
 {
-    long long deadline = now_ms() + ms->timeout_ms;
+    long long started = now_ms(), deadline = started + ms->timeout_ms;
     if (send_step(f, mac, cmd, data, len, deadline) < 0)
         return filter_failed(ms, f, "cannot send to it", why);
     if (nr)
@@ -386,7 +397,7 @@ static int step(struct milter_set *ms, struct mfilter *f, enum step st, const st
             break;
         }
         if (pk.cmd == R_PROGRESS) {
-            deadline = now_ms() + ms->timeout_ms;
+            deadline = progress(ms, started);
             continue;
         }
         v = verdict(ms, f, st, &pk, why);
@@ -770,7 +781,7 @@ static int modification(struct milter_set *ms, struct mfilter *f, const struct p
 /* End of message to one filter: modifications until the final verdict. */
 static int eom(struct milter_set *ms, struct mfilter *f, struct buf *why)
 {
-    long long deadline = now_ms() + ms->timeout_ms;
+    long long started = now_ms(), deadline = started + ms->timeout_ms;
     struct buf mac;
     buf_init(&mac);
     buf_addc(&mac, C_EOM);
@@ -781,7 +792,7 @@ static int eom(struct milter_set *ms, struct mfilter *f, struct buf *why)
         return filter_failed(ms, f, "cannot send to it", why);
     struct packet pk = { 0 };
     buf_init(&pk.data);
-    int code = 0, body_started = 0;
+    int code = 0, body_started = 0, changes = 0;
     for (;;) {
         if (recv_packet(f, &pk, deadline) < 0) {
             code = filter_failed(ms, f, errno == ETIMEDOUT ? "no answer within filter-timeout="
@@ -789,10 +800,12 @@ static int eom(struct milter_set *ms, struct mfilter *f, struct buf *why)
             break;
         }
         if (pk.cmd == R_PROGRESS) {
-            deadline = now_ms() + ms->timeout_ms;
+            deadline = progress(ms, started);
             continue;
         }
-        if (pk.cmd == R_REPLBODY) {
+        if (++changes > MODS_MAX) {
+            code = -3;
+        } else if (pk.cmd == R_REPLBODY) {
             if (!(f->actions & F_CHGBODY)) {
                 code = -3;
             } else {
@@ -806,7 +819,7 @@ static int eom(struct milter_set *ms, struct mfilter *f, struct buf *why)
                 }
                 continue;
             }
-        } else if (strchr("+-2ehimq", pk.cmd)) {
+        } else if (pk.cmd && strchr("+-2ehimq", pk.cmd)) {
             if (modification(ms, f, &pk) == 0)
                 continue;
             code = -3;

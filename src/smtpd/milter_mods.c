@@ -63,6 +63,8 @@ static void split_headers(const struct buf *b, struct mhdrs *h)
                 break;
             end = next;
         }
+        if (memchr(p, '\0', (size_t)(end - p)))
+            break; /* a field with a NUL byte: the body starts here (kept as is) */
         add_hdr(h, p, nl, (size_t)(end - p) + 1);
         pos = (size_t)(end - b->s) + 1;
     }
