@@ -885,7 +885,7 @@ void milter_end_message(struct milter_set *ms)
         f->in_msg = 0;
         f->msg_done = 0;
     }
-    mmods_free(&ms->mods);
+    mmods_reset(&ms->mods);
     ms->discard = ms->conn_discard;
 }
 
@@ -905,6 +905,5 @@ void milter_close(struct milter_set *ms)
     free(ms->conn_text);
     free(ms->qid);
     mmods_free(&ms->mods);
-    buf_free(&ms->mods.body);
     free(ms);
 }

@@ -132,7 +132,14 @@ void mmods_free(struct mmods *m)
     free(m->v);
     buf_free(&m->body);
     free(m->quarantine);
-    mmods_init(m, m->body_max);
+    memset(m, 0, sizeof *m);
+}
+
+void mmods_reset(struct mmods *m)
+{
+    long long max = m->body_max;
+    mmods_free(m);
+    mmods_init(m, max);
 }
 
 int mmods_any(const struct mmods *m)

@@ -59,7 +59,8 @@ struct mmods {
 };
 
 void mmods_init(struct mmods *m, long long body_max);
-void mmods_free(struct mmods *m);   /* and ready for the next message */
+void mmods_free(struct mmods *m);
+void mmods_reset(struct mmods *m);  /* nothing recorded: ready for the next message */
 int mmods_any(const struct mmods *m); /* anything to apply to the message data? */
 
 /* Record changes (copied).  A header name must be printable ASCII without

@@ -84,7 +84,6 @@ static void header_change(const uint8_t *data, size_t size)
             FUZZ_CHECK(p[1] == ' ' || p[1] == '\t', "a folded line without white space");
     }
     mmods_free(&m);
-    buf_free(&m.body);
     free(name);
     free(value);
 }

@@ -142,7 +142,6 @@ static void test_headers(void **st)
     assert_null(strstr(d, "body line"));
     free(d);
     mmods_free(&m);
-    buf_free(&m.body);
     spool_abort(sn);
 }
 
@@ -170,7 +169,6 @@ static void test_envelope(void **st)
     mmods_set_quarantine(&m, "bad\nthing");
     assert_string_equal(m.quarantine, "bad\\x0Athing");
     mmods_free(&m);
-    buf_free(&m.body);
     env_free(&e);
 }
 
