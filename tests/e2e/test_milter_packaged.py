@@ -96,10 +96,10 @@ RequireSafeKeys no
         # a changed body no longer verifies: the check can fail
         assert not dkim.verify(raw.replace(b"signed.", b"forged."), dnsfunc=dnsfunc)
     finally:
+        od.kill()  # first: nothing may leave the filter running
+        od.wait()
         zs.stop()
         srv.stop()
-        od.kill()
-        od.wait()
 
 
 SPF_RUNNER = r'''
@@ -173,6 +173,6 @@ InternalHosts = 127.0.0.1
         ar = msgs[0]["Authentication-Results"] or ""
         assert "spf=pass" in ar and "client-ip=203.0.113.7" in ar, msgs[0].as_string()
     finally:
-        zs.stop()
-        os.killpg(p.pid, signal.SIGKILL)  # the runner and pyspf-milter
+        os.killpg(p.pid, signal.SIGKILL)  # first: the runner and pyspf-milter
         p.wait()
+        zs.stop()
