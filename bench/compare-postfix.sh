@@ -12,6 +12,7 @@
 #   SYNC_N=500              messages for the strace count of synchronous commits (0: skip)
 #   WHAT="local relay sync" which parts to run
 #   PO_CF_EXTRA="opt=val"   extra postoffice.cf lines (experiments)
+#   PF_CF_EXTRA="p = v"     extra Postfix main.cf lines (bench/milter-bench.sh)
 #   PO_BIN=path            another postoffice binary (experiments)
 #   WHO="postoffice postfix" which MTAs to measure
 #   PO_PRELOAD=lib.so       LD_PRELOAD for the postoffice daemon (experiments,
@@ -182,6 +183,7 @@ mailbox_size_limit = 0
 biff = no
 relayhost = [127.0.0.1]:$SINKPORT
 smtp_dns_support_level = disabled
+${PF_CF_EXTRA:-}
 CF
     [ -n "${PFLOG:-}" ] && printf 'maillog_file_prefixes = /tmp\nmaillog_file = %s\n' "$D/pf/maillog" >> /etc/postfix/main.cf
     cat > /etc/postfix/master.cf <<CF

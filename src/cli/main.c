@@ -23,6 +23,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "mailq.h"
+#include "quarantine.h"
 #include "queue_run.h"
 #include "queue_tools.h"
 #include "session.h"
@@ -181,8 +182,8 @@ static void parse_flag(struct cli *cl, char f, const char *v)
 {
     switch (f) {
     case 'b':
-        if (!v[0] || v[1] || !strchr("mpqisdDvPV", v[0]))
-            usage("unknown mode: -bm, -bp, -bq, -bi, -bs, -bd, -bD, -bv, -bP and -bV are known");
+        if (!v[0] || v[1] || !strchr("mpqisdDvPVQ", v[0]))
+            usage("unknown mode: -bm, -bp, -bq, -bi, -bs, -bd, -bD, -bv, -bP, -bV and -bQ are known");
         cl->mode = v[0];
         break;
     case 'I': cl->mode = 'i'; break; /* sendmail's old name of -bi */
@@ -424,6 +425,31 @@ static int print_version(void)
     return 0;
 }
 
+/* -bQ QID...: release messages a mail filter quarantined. */
+static int release_quarantined(const struct config *c, const struct strlist *qids)
+{
+    int rc = 0;
+    for (size_t i = 0; i < qids->n; i++) {
+        int r = quar_release(c, qids->v[i]);
+        if (r == 0) {
+            printf("%s: released\n", qids->v[i]);
+            continue;
+        }
+        if (r == 1)
+            say("%s: not quarantined; nothing to release", qids->v[i]);
+        else if (errno == EACCES || errno == EPERM)
+            say("%s: cannot open the queue file: run -bQ as root or the queue owner",
+                qids->v[i]);
+        else if (errno == EBUSY)
+            say("%s: is being delivered; try again", qids->v[i]);
+        else
+            say("%s: %s", qids->v[i], errno == ENOENT ? "no such message in the queue"
+                                                      : strerror(errno));
+        rc = r == 1 ? (rc ? rc : EX_DATAERR) : errno == ENOENT ? EX_NOINPUT : EX_TEMPFAIL;
+    }
+    return rc;
+}
+
 static int dispatch(struct config *c, struct cli *cl)
 {
     if (cl->mode == 'P')
@@ -453,6 +479,8 @@ static int dispatch(struct config *c, struct cli *cl)
         return runq_run(c, &ro);
     case 'i':
         return run_newaliases(c, &cl->sub.rcpts);
+    case 'Q':
+        return release_quarantined(c, &cl->sub.rcpts);
     case 's':
         return cl->peer ? session_run_stdio_peer(c, cl->peer) : session_run_stdio(c);
     case 'd':
@@ -474,11 +502,13 @@ int main(int argc, char **argv)
     sl_init(&cl.sub.rcpts);
     cl.mode = default_mode(name);
     parse_cli(&cl, argc, argv);
-    if (!strchr("mvPMi", cl.mode) && cl.sub.rcpts.n)
+    if (!strchr("mvPMiQ", cl.mode) && cl.sub.rcpts.n)
         usage("recipients are only taken when sending mail (-bm); newaliases takes "
               "virtual domains");
     if (cl.mode == 'v' && cl.sub.rcpts.n == 0)
         usage("-bv needs the addresses to verify");
+    if (cl.mode == 'Q' && cl.sub.rcpts.n == 0)
+        usage("-bQ needs the queue ids of the quarantined messages to release");
     if (cl.verbose)
         log_set_stderr(1);
 

@@ -25,6 +25,7 @@
 #include "spool.h"
 #include "submit.h"
 #include "verdict.h"
+#include "submit_filter.h"
 
 #define HDR_MAX (1024 * 1024)   /* header block scanned for To/Cc/Bcc, Date... */
 #define PIECE_MAX (64 * 1024)   /* longest piece of a line read at once */
@@ -465,8 +466,8 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
     char *qdir = who->direct ? xstrdup(c->queuedir)
                              : xasprintf("%s/maildrop", c->queuedir);
     sn = spool_new(qdir);
-    free(qdir);
     if (!sn) {
+        free(qdir);
         rc = queue_failed(errno);
         goto out;
     }
@@ -475,6 +476,7 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
     if (w != 0) {
         int err = errno;
         spool_abort(sn); /* nothing half-written stays */
+        free(qdir);
         rc = w == -2 ? EX_IOERR : w == -1 ? queue_failed(err) : w;
         goto out;
     }
@@ -492,6 +494,13 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
     for (size_t i = 0; i < e.nrcpts; i++)
         e.rcpts[i].notify = o->notify;
     e.ctime = time(NULL);
+    rc = sfilter_run(c, qdir, &sn, &e); /* filter-local= */
+    free(qdir);
+    if (rc) {
+        spool_abort(sn);
+        rc = rc == 1 ? 0 : rc; /* 1: dropped on purpose, logged */
+        goto out;
+    }
     if (spool_commit(sn, &e) < 0) {
         rc = queue_failed(errno);
         goto out;

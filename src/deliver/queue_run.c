@@ -602,7 +602,8 @@ static int open_due(const struct config *c, const char *qid, const struct runq_o
         return -1;
     }
     struct envelope *e = spool_env(m);
-    if (!o->force && e->next_try > time(NULL)) {
+    /* quarantined by a mail filter: held until postoffice -bQ releases it */
+    if ((e->flags & ENV_QUARANTINE) || (!o->force && e->next_try > time(NULL))) {
         spool_close(m);
         return 0;
     }

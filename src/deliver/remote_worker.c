@@ -74,7 +74,8 @@ static int one_message(const struct config *c, struct remote_session *rs,
     if (r != 0)
         return r == 1 ? 1 : errno == ENOENT ? 0 : -1;
     struct envelope *e = spool_env(m);
-    if (!o->force && e->next_try > time(NULL)) {
+    /* quarantined by a mail filter: held until postoffice -bQ releases it */
+    if ((e->flags & ENV_QUARANTINE) || (!o->force && e->next_try > time(NULL))) {
         spool_close(m);
         return 0;
     }

@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "dnsbl.h"
+#include "milter_conf.h"
 #include "log.h"
 #include "util.h"
 
@@ -61,7 +62,12 @@ static const struct option options[] = {
     {"dnscheck", O_BOOL, F(dnscheck), 0, NULL},
     {"early-talker", O_BOOL, F(early_talker), 0, NULL},
     {"escape-from", O_BOOL, F(escape_from), 0, NULL},
-    {"filter", O_LIST, F(filter), NOTYET, NULL},
+    /* not root-only: they change only what happens to the setter's own
+     * submissions (the daemon and its settings are root's) */
+    {"filter", O_LIST, F(filter), 0, NULL},
+    {"filter-fail", O_STR, F(filter_fail), 0, "tempfail or accept"},
+    {"filter-local", O_BOOL, F(filter_local), 0, NULL},
+    {"filter-timeout", O_TIME, F(filter_timeout), 0, "a time such as 30s or 2m"},
     {"forbidden", O_ACTION, F(forbidden), ROOT, "bounce[:why], accept or folder:path"},
     {"forward-all", O_BOOL, F(forward_all), ROOT, NULL},
     {"greet-pause", O_TIME, F(greet_pause), 0, "a time such as 0, 1 or 5s"},
@@ -203,6 +209,8 @@ void config_defaults(struct config *c)
     c->dns_timeout = 5;
     c->dns_tries = 3;
     c->connect_timeout = 30;
+    c->filter_timeout = 30;
+    c->filter_fail = xstrdup("tempfail");
     c->forbidden.what = ACT_BOUNCE;
     c->spam.what = ACT_BOUNCE;
 }
@@ -219,7 +227,7 @@ void config_free(struct config *c)
                      &c->pidfile, &c->banner, &c->greylist_db, &c->vpath,
                      &c->vspool, &c->hosts_allow, &c->hosts_deny, &c->user,
                      &c->vuser, &c->hostname, &c->relay_host, &c->relay_tls,
-                     &c->relay_tls_ca, &c->relay_auth, &c->av};
+                     &c->relay_tls_ca, &c->relay_auth, &c->av, &c->filter_fail};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -398,6 +406,26 @@ static int bad_value(const struct option *o, const char *v, const char *where)
     return EX_CONFIG;
 }
 
+/* filter=: every socket named must parse (milter_conf.h); the list was
+ * just extended with v's entries, the bad one is taken out again. */
+static int filter_check(struct config *c, const char *v, const char *where)
+{
+    (void)v;
+    for (size_t i = 0; i < c->filter.n; i++) {
+        struct mconf_addr a;
+        const char *why = NULL;
+        if (mconf_parse(c->filter.v[i], &a, &why) == 0) {
+            mconf_free(&a);
+            continue;
+        }
+        say("%s: filter=%s: %s", where, c->filter.v[i], why);
+        sl_free(&c->filter);
+        sl_init(&c->filter);
+        return -1;
+    }
+    return 0;
+}
+
 static int apply(struct config *c, const struct option *o, const char *v,
                  const char *where)
 {
@@ -488,6 +516,10 @@ static int apply(struct config *c, const struct option *o, const char *v,
             return bad_value(o, v, where);
     if (o->off == F(av) && c->av && c->av[0] != '/') /* run without a shell: a path */
         return bad_value(o, v, where);
+    if (o->off == F(filter_fail) && strcmp(v, "tempfail") && strcmp(v, "accept"))
+        return bad_value(o, v, where);
+    if (o->off == F(filter) && filter_check(c, v, where))
+        return EX_CONFIG;
     return 0;
 }
 

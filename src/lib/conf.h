@@ -80,6 +80,9 @@ struct config {
     int auth_plaintext;    /* auth-plaintext= offer AUTH without TLS */
     int auth_sender_check; /* auth-sender-check= MAIL FROM must be the login */
     long auth_failures;    /* auth-failures= failed AUTHs before 421 */
+    long filter_timeout;   /* filter-timeout= each step of a mail filter, seconds */
+    int filter_local;      /* filter-local= filter local submissions too */
+    char *filter_fail;     /* filter-fail= "tempfail" or "accept" */
 
     /* ---- strings and lists ---- */
     char *relay_host;          /* relay-host=  [root only] */

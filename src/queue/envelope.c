@@ -32,6 +32,7 @@ void env_free(struct envelope *e)
     free(e->client_addr);
     free(e->helo);
     free(e->local_user);
+    free(e->quarantine);
     memset(e, 0, sizeof *e);
 }
 

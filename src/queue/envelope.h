@@ -40,6 +40,8 @@ struct rcpt {
 #define ENV_WARNED    0x08 /* the "delayed" notice was sent */
 #define ENV_RET_HDRS  0x10 /* DSN RET=HDRS */
 #define ENV_DOUBLE    0x20 /* a bounce of a bounce (to the postmaster): never bounced again */
+#define ENV_QUARANTINE 0x40 /* held by a mail filter: never delivered until released
+                               (postoffice -bQ QID); the reason is in quarantine */
 
 struct envelope {
     char qid[QID_MAX];
@@ -53,6 +55,7 @@ struct envelope {
     char *client_addr;  /* their IP address, or NULL for local submission */
     char *helo;         /* HELO/EHLO argument or NULL */
     char *local_user;   /* submitting local user (sendmail front end) or NULL */
+    char *quarantine;   /* ENV_QUARANTINE: why a mail filter held it, or NULL */
     struct rcpt *rcpts;
     size_t nrcpts;
 };

@@ -133,7 +133,12 @@ int mailq_print(const struct config *c, FILE *out)
         int locked;
         env_init(&e);
         if (spool_peek_listed(c->queuedir, qids.v[i], &e, &size, &locked) == 0) {
-            print_entry(out, qids.v[i], locked, &e, size, NULL);
+            char *q = (e.flags & ENV_QUARANTINE)
+                          ? xasprintf("quarantined: %s; release with postoffice -bQ %s",
+                                      e.quarantine ? e.quarantine : "by a mail filter", qids.v[i])
+                          : NULL;
+            print_entry(out, qids.v[i], locked, &e, size, q);
+            free(q);
             shown++;
         } else if (errno == EINVAL) {
             /* torn or corrupt: not a message (yet, or any more); the next

@@ -104,7 +104,10 @@ static int build_env(const struct envelope *u, const char *login, int trusted,
     free(e->sender);
     e->sender = xstrdup(trusted ? u->sender : login);
     e->local_user = xstrdup(login);
-    e->flags = u->flags & (ENV_8BIT | ENV_SMTPUTF8 | ENV_RET_HDRS);
+    /* a quarantine mark (filter-local=) can only hold mail back: kept */
+    e->flags = u->flags & (ENV_8BIT | ENV_SMTPUTF8 | ENV_RET_HDRS | ENV_QUARANTINE);
+    if ((e->flags & ENV_QUARANTINE) && u->quarantine)
+        e->quarantine = xstrdup(u->quarantine);
     e->ctime = time(NULL);
     for (size_t i = 0; i < u->nrcpts; i++)
         add_rcpt(e, &u->rcpts[i]);

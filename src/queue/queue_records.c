@@ -89,6 +89,7 @@ void ctl_format(const struct envelope *e, struct buf *out)
     put_str(out, 'I', e->client_addr);
     put_str(out, 'H', e->helo);
     put_str(out, 'L', e->local_user);
+    put_str(out, 'X', e->quarantine);
     for (size_t i = 0; i < e->nrcpts; i++) {
         const struct rcpt *r = &e->rcpts[i];
         buf_addf(out, "R%zu %c %d ", i, state_char(r->state), r->notify & 15);
@@ -276,6 +277,7 @@ static int header_record(char type, struct span v, struct envelope *e, struct se
     case 'U': /* nothing ever set them; accepted and ignored */
         return 0;
     case 'L': return set_str(&e->local_user, v);
+    case 'X': return set_str(&e->quarantine, v);
     default: return -1;
     }
 }

@@ -359,6 +359,46 @@ int spool_new_insert(struct spool_new *sn, long long at, const void *p, size_t n
     return 0;
 }
 
+ssize_t spool_new_pread(const struct spool_new *sn, void *p, size_t n, long long off)
+{
+    if (sn->fd < 0) {
+        errno = sn->err ? sn->err : EBADF;
+        return -1;
+    }
+    if (off >= sn->size)
+        return 0;
+    if ((long long)n > sn->size - off)
+        n = (size_t)(sn->size - off);
+    ssize_t r;
+    while ((r = pread(sn->fd, p, n, (off_t)(QF_HDR_LEN + off))) < 0 && errno == EINTR)
+        ;
+    return r;
+}
+
+long long spool_new_size(const struct spool_new *sn)
+{
+    return sn->size;
+}
+
+int spool_new_replace(struct spool_new *sn, struct spool_new *with)
+{
+    if (sn->fd < 0 || with->fd < 0 || strcmp(sn->dir, with->dir) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* sn's temporary stays locked by its descriptor until the rename took
+     * its name: nobody can take the half-written file for a crashed one */
+    if (rename(with->tmp, sn->tmp) < 0)
+        return -1;
+    free(with->tmp);
+    with->tmp = sn->tmp;
+    sn->tmp = NULL;
+    str_copy(with->qid, sn->qid, sizeof with->qid);
+    close(sn->fd);
+    sn_free(sn);
+    return 0;
+}
+
 static int pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
     size_t done = 0;

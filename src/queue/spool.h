@@ -79,6 +79,17 @@ struct msgdata spool_new_data(const struct spool_new *sn);
 int spool_new_insert(struct spool_new *sn, long long at, const void *p, size_t n);
 /* Throw the message away (removes its files) and free sn. */
 void spool_abort(struct spool_new *sn);
+/* Read back what was written so far (the mail filters see the stored
+ * message): up to n bytes of the data from offset off.  Bytes read (0 at
+ * the end), or -1 with errno. */
+ssize_t spool_new_pread(const struct spool_new *sn, void *p, size_t n, long long off);
+/* Data bytes written so far. */
+long long spool_new_size(const struct spool_new *sn);
+/* The message in "with" (a second spool_new in the same directory, holding
+ * a changed copy: mail filter modifications) takes the place and the queue
+ * id of sn: its temporary is renamed over sn's, sn's descriptor is closed
+ * and sn freed.  0, or -1 with errno (nothing changed: both still open). */
+int spool_new_replace(struct spool_new *sn, struct spool_new *with);
 
 /* ---- the queue ---- */
 

@@ -18,6 +18,9 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "address.h"
 #include "auth_helper.h"
@@ -29,6 +32,7 @@
 #include "early_talker.h"
 #include "envelope.h"
 #include "log.h"
+#include "milter.h"
 #include "msg.h"
 #include "policy.h"
 #include "privs.h"
@@ -77,6 +81,7 @@ struct session {
     char *auth_user;      /* the authenticated name after AUTH succeeded, or NULL */
     int auth_fd;          /* the AUTH helper's socket (auth_helper.h), or -1 */
     int auth_failures;    /* failed AUTH attempts (smtpd_auth.h) */
+    struct milter_set *milter; /* the mail filters (filter=), or NULL */
 };
 
 /* ---- replies ---- */
@@ -149,6 +154,8 @@ static void txn_reset(struct session *s)
     env_free(&s->env);
     env_init(&s->env);
     s->declared_size = 0;
+    if (s->milter)
+        milter_end_message(s->milter);
     if (s->state > S_GREETED)
         s->state = S_GREETED;
 }
@@ -211,6 +218,8 @@ static void cmd_helo_common(struct session *s, char *arg, int esmtp)
     s->helo = xstrdup(h);
     s->esmtp = esmtp;
     s->state = S_GREETED;
+    if (s->milter) /* a refusal is answered at MAIL */
+        milter_helo(s->milter, h, s->tls_info, &s->why);
     if (!esmtp) {
         reply(s, 250, "%s greets %s", s->c->hostname, h);
         return;
@@ -380,7 +389,8 @@ static void cmd_mail(struct session *s, char *arg)
     }
     int code = 0;
     if ((code = policy_minfree(s->c, &s->why)) ||
-        (code = policy_mail(s->c, s->dns, &s->cl, addr, &s->why))) {
+        (code = policy_mail(s->c, s->dns, &s->cl, addr, &s->why)) ||
+        (s->milter && (code = milter_mail(s->milter, addr, rest, s->auth_user, &s->why)))) {
         reply_why(s, code);
         free(addr);
         txn_reset(s);
@@ -444,6 +454,11 @@ static void cmd_rcpt(struct session *s, char *arg)
         return;
     }
     int code = policy_rcpt_dns(s->c, s->dns, &s->cl, addr, &s->why);
+    if (!code && s->milter) {
+        const char *dom = strrchr(addr, '@');
+        code = milter_rcpt(s->milter, addr, !dom || route_is_local_domain(s->c, dom + 1),
+                           &s->why);
+    }
     if (code) {
         reply_why(s, code);
         free(addr);
@@ -679,6 +694,80 @@ static int data_verdict(struct session *s, struct data_sink *d)
     return code;
 }
 
+/* ---- mail filters at the end of the message ---- */
+
+static ssize_t stored_read(void *arg, void *p, size_t n, long long off)
+{
+    return spool_new_pread(arg, p, n, off);
+}
+
+/* A mail filter refused the message at its end (code, text "X.Y.Z text" in
+ * s->why, checked by milter.c): the one place that verdict is carried out.
+ * A temporary refusal, or spam=bounce (the default): the message goes and
+ * the client gets the filter's reply.  spam=accept or spam=folder: the
+ * message is kept, marked with the filter's text (verdict.h), as the
+ * original did.  Returns 1: answered; 0: commit the (marked) message. */
+static int milter_message_refused(struct session *s, struct data_sink *d, int code)
+{
+    log_notice("%s: refused by a mail filter (client %s): %d %s", s->env.qid,
+               s->cl.ip[0] ? s->cl.ip : "local", code, s->why.s);
+    if (code >= 500 && !verdict_refuses(s->c, VERDICT_SPAM)) {
+        char *diag = verdict_diag(s->why.s);
+        buf_reset(&s->why);
+        code = data_flagged(s, d, diag);
+        free(diag);
+        if (!code)
+            return 0;
+    }
+    spool_abort(d->sn);
+    d->sn = NULL;
+    reply_why(s, code);
+    return 1;
+}
+
+/* A message that will not be delivered although the client is told it was
+ * taken: a filter discarded it, or removed every recipient. */
+static int milter_message_dropped(struct session *s, struct data_sink *d, const char *why)
+{
+    log_notice("%s: %s; not queued", s->env.qid, why);
+    spool_abort(d->sn);
+    d->sn = NULL;
+    reply(s, 250, "2.0.0 message accepted for delivery");
+    return 1;
+}
+
+/* The filters' verdict on the stored message, and their changes applied to
+ * it and its envelope.  0: commit it; 1: answered already. */
+static int data_milter(struct session *s, struct data_sink *d)
+{
+    if (!s->milter)
+        return 0;
+    long long size = spool_new_size(d->sn);
+    int code = milter_message(s->milter, stored_read, d->sn, size, &s->why);
+    if (code)
+        return milter_message_refused(s, d, code);
+    if (milter_discarded(s->milter))
+        return milter_message_dropped(s, d, "discarded by a mail filter");
+    struct mmods *m = milter_mods(s->milter);
+    char *dir = spool_dir(s);
+    int r = mmods_apply(m, stored_read, d->sn, size, dir, &d->sn, &s->env);
+    free(dir);
+    if (r == 1)
+        return milter_message_dropped(s, d, "a mail filter removed every recipient");
+    if (r < 0) {
+        int e = errno;
+        log_err("%s: cannot apply the mail filters' changes: %s", s->env.qid, strerror(e));
+        spool_abort(d->sn);
+        d->sn = NULL;
+        reply(s, 451, "4.3.0 cannot store the filtered message: %s; try again later",
+              strerror(e));
+        return 1;
+    }
+    if (m->quarantine)
+        log_notice("%s: quarantined by a mail filter: %s", s->env.qid, m->quarantine);
+    return 0;
+}
+
 /* After the end mark: decide and answer. */
 static void data_finish(struct session *s, struct data_sink *d, const struct io_data_result *r)
 {
@@ -690,6 +779,8 @@ static void data_finish(struct session *s, struct data_sink *d, const struct io_
         reply_why(s, code);
         return;
     }
+    if (data_milter(s, d))
+        return;
     fill_envelope(s);
     if (spool_commit(d->sn, &s->env) < 0) {
         int e = errno;
@@ -768,6 +859,11 @@ static void cmd_data(struct session *s, char *arg)
     if (!(d.sn = data_open(s)))
         return;
     d.hdr_len = spool_new_data(d.sn).len;
+    if (s->milter && (code = milter_data(s->milter, s->env.qid, &s->why))) {
+        spool_abort(d.sn);
+        reply_why(s, code);
+        return;
+    }
 
     reply(s, 354, "end data with <CR><LF>.<CR><LF>");
     struct io_data_result r;
@@ -1057,6 +1153,7 @@ static void session_free(struct session *s)
     free(s->local_user);
     free(s->tls_info);
     free(s->auth_user);
+    milter_close(s->milter);
     free(s->cl.ptr);
     if (s->dns)
         dns_close(s->dns);
@@ -1111,6 +1208,30 @@ static int session_loop(struct session *s)
     return s->quit ? 0 : 1;
 }
 
+/* The mail filters get the connection (filter=; local submissions only with
+ * filter-local=).  A refusal is answered at MAIL. */
+static void session_filters(struct session *s)
+{
+    if (s->c->filter.n == 0 || (s->cl.local && !s->c->filter_local))
+        return;
+    s->milter = milter_open(s->c);
+    struct milter_client mc = { .ip = s->cl.ip, .ptr = s->cl.ptr };
+    char ifa[64] = "";
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    struct netaddr na;
+    if (s->conn && getsockname(s->conn->fd, (struct sockaddr *)&ss, &sl) == 0 &&
+        net_from_sockaddr((struct sockaddr *)&ss, &na) == 0) {
+        net_format(&na, ifa, sizeof ifa);
+        mc.if_addr = ifa;
+    }
+    sl = sizeof ss;
+    if (s->conn && getpeername(s->conn->fd, (struct sockaddr *)&ss, &sl) == 0)
+        mc.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    milter_connect(s->milter, &mc, &s->why);
+}
+
 /* Identify a network client, apply the connection policies and greet. */
 static void session_open(struct session *s, const struct netaddr *peer, const char *peer_ip)
 {
@@ -1140,6 +1261,7 @@ static void session_open(struct session *s, const struct netaddr *peer, const ch
     } else if (early_checked(s) && early_before_greeting(s->conn->fd, c->greet_pause * 1000)) {
         early_refuse(s, "talked before the greeting");
     } else {
+        session_filters(s);
         greet(s);
         audit_record(c, s->start_ms, s->cl.ip, "CONN", 220, s->warning ? "forbidden" : "");
     }
@@ -1180,6 +1302,7 @@ int session_run_stdio_peer(const struct config *c, const char *peer_ip)
     } else {
         s.cl.local = 1; /* a local user: may relay, no DNS checks */
         s.cl.relay_ok = 1;
+        session_filters(&s);
         greet(&s);
     }
     int rc = session_loop(&s);

@@ -19,7 +19,7 @@ a known name without the asked type is NODATA.  Every query is logged in
 import socket
 import threading
 
-from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, A, DNSLabel, DNSRecord
+from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, TXT, A, DNSLabel, DNSRecord
 from dnslib.server import DNSError, DNSServer
 
 
@@ -41,6 +41,9 @@ def _rdata(rec):
         return QTYPE.CNAME, CNAME(_label(rec[1]))
     if kind == "PTR":
         return QTYPE.PTR, PTR(_label(rec[1]))
+    if kind == "TXT":  # ("TXT", "text"): split in 255-byte strings as DNS needs
+        t = rec[1].encode()
+        return QTYPE.TXT, TXT([t[i:i + 255] for i in range(0, len(t), 255)] or [b""])
     raise ValueError(kind)
 
 

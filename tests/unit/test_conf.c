@@ -123,7 +123,6 @@ static void test_actions(void **st)
     assert_int_equal(config_set(&c, "forbidden=folder:/etc/x", "t", &root), EX_CONFIG);
     /* known options whose feature is not built yet are refused, by name */
     assert_int_equal(config_set(&c, "greylist", "t", &root), EX_CONFIG);
-    assert_int_equal(config_set(&c, "filter=/run/milter.sock", "t", &root), EX_CONFIG);
     /* virtual domains: vhostdir= (virtual= is its old name), vspool=, vuser= */
     assert_string_equal(c.vpath, PATH_VIRTUAL);
     assert_string_equal(c.vuser, PATH_VUSER);
@@ -136,6 +135,16 @@ static void test_actions(void **st)
     assert_string_equal(c.vspool, "/srv/vspool");
     assert_int_equal(config_set(&c, "vuser=vmail", "t", &root), 0);
     assert_string_equal(c.vuser, "vmail");
+    /* filter= in the original's and sendmail's forms; a bad one is refused */
+    assert_int_equal(config_set(&c, "filter=/run/milter.sock", "t", &root), 0);
+    assert_int_equal(config_set(&c, "filter=inet:8891@127.0.0.1, local:/x.sock", "t", &root), 0);
+    assert_int_equal(c.filter.n, 3);
+    assert_int_equal(config_set(&c, "filter=inet:0@127.0.0.1", "t", &root), EX_CONFIG);
+    assert_int_equal(config_set(&c, "filter-fail=accept", "t", &root), 0);
+    assert_string_equal(c.filter_fail, "accept");
+    assert_int_equal(config_set(&c, "filter-fail=maybe", "t", &root), EX_CONFIG);
+    /* anyone: it changes only what happens to the setter's own mail */
+    assert_int_equal(config_set(&c, "filter=/tmp/mine.sock", "t", &user), 0);
     config_free(&c);
 }
 
