@@ -44,7 +44,7 @@ struct cli {
     long interval;          /* -qN: seconds between queue runs, 0 = none */
     int verbose, audit, foreground;
     const char *peer;       /* -bs -R ADDR: play a network client at ADDR */
-    char qtool;             /* -M: 'M' deliver, 'r' remove (-Mrm) */
+    char qtool;             /* -M: 'M' deliver, 'r' remove (-Mrm), 'f' hold, 't' release */
     char qsel;              /* -qI/-qR/-qS: which messages a run takes */
     const char *qsel_text;
     struct submit_opts sub;
@@ -84,7 +84,7 @@ PO_NORETURN static void help(void)
           "       postoffice -q | runq [-v]          run the queue once\n"
           "       postoffice -bi | newaliases        rebuild the aliases database\n"
           "       postoffice -bs [-R ADDR]           one SMTP session on stdin/stdout\n"
-          "       postoffice -M QID... | -Mrm QID... deliver now | remove from the queue\n"
+          "       postoffice -M|-Mrm|-Mf|-Mt QID...  deliver now | remove | hold | release\n"
           "       runq -qI|-qR|-qS TEXT              deliver now what matches id|recipient|sender\n"
           "       postoffice -bv address...          where each address would go\n"
           "       postoffice -bP [option...]         the configuration in effect\n"
@@ -203,9 +203,10 @@ static void parse_flag(struct cli *cl, char f, const char *v)
         else if (!strcmp(v, "rm"))
             cl->qtool = 'r';
         else if (!strcmp(v, "f") || !strcmp(v, "t"))
-            usage("-Mf and -Mt (hold and release) are not built in this version yet");
+            cl->qtool = v[0];
         else
-            usage("-M takes no value (deliver now) or rm (remove): -M QID..., -Mrm QID...");
+            usage("-M takes no value (deliver now), rm (remove), f (hold) or t (release): "
+                  "-M QID..., -Mrm QID..., -Mf QID..., -Mt QID...");
         cl->mode = 'M';
         break;
     case 'N': cl->sub.notify = parse_notify(v); break;
@@ -458,9 +459,12 @@ static int dispatch(struct config *c, struct cli *cl)
         return print_version();
     if (cl->mode == 'v')
         return verify_addresses(c, &cl->sub.rcpts, stdout);
+    if (cl->mode == 'M' && cl->qtool == 'r')
+        return qtool_remove(c, &cl->sub.rcpts);
+    if (cl->mode == 'M' && (cl->qtool == 'f' || cl->qtool == 't'))
+        return qtool_hold(c, &cl->sub.rcpts, cl->qtool == 'f');
     if (cl->mode == 'M')
-        return cl->qtool == 'r' ? qtool_remove(c, &cl->sub.rcpts)
-                                : qtool_deliver(c, &cl->sub.rcpts, cl->verbose);
+        return qtool_deliver(c, &cl->sub.rcpts, cl->verbose);
     if (cl->mode == 'q' && cl->qsel) {
         ensure_queue(c);
         return qtool_deliver_matching(c, (enum qsel_kind)cl->qsel, cl->qsel_text, cl->verbose);

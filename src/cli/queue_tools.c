@@ -14,6 +14,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "queue_run.h"
+#include "quarantine.h"
 #include "queue_tools.h"
 #include "spool.h"
 
@@ -159,6 +160,34 @@ int qtool_remove(const struct config *c, const struct strlist *qids)
             printf("%s: removed\n", qid);
         }
         spool_close(m);
+    }
+    return rc;
+}
+
+int qtool_hold(const struct config *c, const struct strlist *qids, int hold)
+{
+    int rc = check_ids(qids);
+    if (rc)
+        return rc;
+    if (!may_change_queue(c))
+        return EX_NOPERM;
+    for (size_t i = 0; i < qids->n; i++) {
+        const char *qid = qids->v[i];
+        char *why = xasprintf("held by %s (uid %ld)", who_am_i(), (long)getuid());
+        int r = hold ? quar_hold(c, qid, why) : quar_release(c, qid);
+        free(why);
+        if (r == 0) {
+            log_notice("%s: %s by %s (uid %ld)", qid, hold ? "held" : "released", who_am_i(),
+                       (long)getuid());
+            printf("%s: %s\n", qid, hold ? "held" : "released");
+        } else if (r == 1) {
+            say("%s: %s", qid, hold ? "held already" : "not held; nothing to release");
+        } else {
+            say("%s: %s", qid, errno == ENOENT ? "no such message in the queue"
+                               : errno == EBUSY ? "being delivered now; try again when it is done"
+                                                : strerror(errno));
+            rc = rc ? rc : errno == ENOENT ? EX_NOINPUT : EX_TEMPFAIL;
+        }
     }
     return rc;
 }

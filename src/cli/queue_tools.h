@@ -1,6 +1,6 @@
 /* queue_tools.h - the admin's queue commands, in the spellings sendmail and
- * Exim taught: deliver chosen messages now (-M QID..., -qI/-qR/-qS SUBSTR)
- * and remove messages (-Mrm QID...).
+ * Exim taught: deliver chosen messages now (-M QID..., -qI/-qR/-qS SUBSTR),
+ * hold and release them (-Mf, -Mt QID...) and remove them (-Mrm QID...).
  *
  * Called by main as the invoking user, who must be root or the queue owner
  * (user=): anyone else gets EX_NOPERM before anything is read.  A removal
@@ -25,6 +25,10 @@ int qtool_deliver(const struct config *c, const struct strlist *qids, int verbos
  * contains substr. */
 int qtool_deliver_matching(const struct config *c, enum qsel_kind kind, const char *substr,
                            int verbose);
+
+/* -Mf (hold != 0) and -Mt: hold messages (queue runs pass them by; mailq
+ * marks them) and release them (quarantine.h), with a log line each. */
+int qtool_hold(const struct config *c, const struct strlist *qids, int hold);
 
 /* -Mrm: remove the messages qids from the queue, with a log line each. */
 int qtool_remove(const struct config *c, const struct strlist *qids);

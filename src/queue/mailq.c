@@ -133,10 +133,13 @@ int mailq_print(const struct config *c, FILE *out)
         int locked;
         env_init(&e);
         if (spool_peek_listed(c->queuedir, qids.v[i], &e, &size, &locked) == 0) {
-            char *q = (e.flags & ENV_QUARANTINE)
-                          ? xasprintf("quarantined: %s; release with postoffice -bQ %s",
-                                      e.quarantine ? e.quarantine : "by a mail filter", qids.v[i])
-                          : NULL;
+            char *q = NULL;
+            if ((e.flags & ENV_QUARANTINE) && e.quarantine &&
+                !strncmp(e.quarantine, "held by ", 8)) /* -Mf (quarantine.h) */
+                q = xasprintf("%s; release with postoffice -Mt %s", e.quarantine, qids.v[i]);
+            else if (e.flags & ENV_QUARANTINE)
+                q = xasprintf("quarantined: %s; release with postoffice -bQ %s",
+                              e.quarantine ? e.quarantine : "by a mail filter", qids.v[i]);
             print_entry(out, qids.v[i], locked, &e, size, q);
             free(q);
             shown++;

@@ -84,6 +84,24 @@ def test_Mrm_refused_to_other_users(sandbox):
     assert r.returncode == 0, r.stderr
 
 
-def test_hold_not_built_yet_is_refused_by_name(sandbox):
-    r = sandbox.run("postoffice", "-Mf", "X")
-    assert r.returncode == 64 and b"not built" in r.stderr
+def test_Mf_holds_Mt_releases(sandbox):
+    qids = queue_two(sandbox)
+    r = sandbox.run("postoffice", "-Mf", qids[0])
+    assert r.returncode == 0 and f"{qids[0]}: held".encode() in r.stdout, r.stderr
+    q = sandbox.mailq().stdout.decode()
+    assert "held by" in q and f"release with postoffice -Mt {qids[0]}" in q, q
+    # a queue run passes it by; the other one goes
+    r = sandbox.runq()
+    assert sandbox.queue_files() == [f"qf{qids[0]}"]
+    assert sandbox.run("postoffice", "-Mf", qids[0]).returncode == 0  # held already: said
+    r = sandbox.run("postoffice", "-Mt", qids[0])
+    assert r.returncode == 0 and b"released" in r.stdout
+    assert sandbox.runq().returncode == 0
+    assert sandbox.queue_files() == []
+    r = sandbox.run("postoffice", "-Mt", qids[0])
+    assert r.returncode == 66
+
+
+def test_Mx_unknown_flag(sandbox):
+    r = sandbox.run("postoffice", "-Mx", "X")
+    assert r.returncode == 64 and b"-Mf QID" in r.stderr
