@@ -621,6 +621,7 @@ int config_load(struct config *c, const char *path, int must_exist,
         say("cannot read configuration %s: %s", path, strerror(errno));
         return EX_NOINPUT;
     }
+    struct config_ctx file_ctx = *ctx;
     if (ctx->secure_check) {
         char *why = NULL;
         if (config_path_secure(path, &why) < 0) {
@@ -630,6 +631,9 @@ int config_load(struct config *c, const char *path, int must_exist,
             fclose(f);
             return EX_OSFILE;
         }
+        /* root's own file (secure path): its root-only settings hold for
+         * every caller, as sendmail run by any user must see relay-host= */
+        file_ctx.privileged = 1;
     }
     char *line = NULL;
     size_t cap = 0;
@@ -643,7 +647,7 @@ int config_load(struct config *c, const char *path, int must_exist,
         if (!*s)
             continue;
         char *where = xasprintf("%s:%d", path, lineno);
-        rc = config_set(c, s, where, ctx);
+        rc = config_set(c, s, where, &file_ctx);
         free(where);
     }
     free(line);

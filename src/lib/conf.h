@@ -108,7 +108,9 @@ void config_defaults(struct config *c);
 void config_free(struct config *c);
 
 /* Who is setting options: root may set everything; others are refused the
- * root-only options (relay-host, forward-all, trusted, spam, forbidden). */
+ * root-only options (relay-host, forward-all, trusted, spam, forbidden) from
+ * -o and -C files.  The default file, when its path is secure (root's,
+ * secure_check), is root's word: its root-only settings hold for everyone. */
 struct config_ctx {
     int privileged;     /* caller is root */
     int secure_check;   /* verify the file's path is secure (default config file) */

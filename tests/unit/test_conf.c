@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -176,6 +177,37 @@ static void test_file(void **st)
     config_free(&c);
 }
 
+/* The default file, root's and on a secure path, may set root-only options
+ * for every caller (sendmail run by a user must see relay-host=); a -C file
+ * of a user may not. */
+static void test_root_file_sets_root_options_for_users(void **st)
+{
+    (void)st;
+    if (getuid() != 0)
+        skip();
+    char dir[] = "/run/po-conf-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = xasprintf("%s/postoffice.cf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("relay-host=[203.0.113.25]:587\ntrusted=203.0.113.0/24\n", f);
+    fclose(f);
+    chmod(path, 0644);
+    struct config_ctx user_default = {0, 1}, user_c = {0, 0};
+    struct config c;
+    config_defaults(&c);
+    assert_int_equal(config_load(&c, path, 1, &user_default), 0);
+    assert_string_equal(c.relay_host, "[203.0.113.25]:587");
+    assert_int_equal(c.trusted.n, 1);
+    config_free(&c);
+    config_defaults(&c);
+    assert_int_equal(config_load(&c, path, 1, &user_c), EX_NOPERM);
+    config_free(&c);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+}
+
 static void test_secure_path(void **st)
 {
     (void)st;
@@ -214,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_set_values), cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_root_only),  cmocka_unit_test(test_actions),
         cmocka_unit_test(test_file),       cmocka_unit_test(test_secure_path),
+        cmocka_unit_test(test_root_file_sets_root_options_for_users),
         cmocka_unit_test(test_dump),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
