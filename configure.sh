@@ -10,6 +10,8 @@ mailspool=
 with_tcpwrappers=auto
 with_milter=auto
 with_pam=no
+with_greylist=0
+greylistdb=/var/db/smtpauth
 CC=${CC:-}
 CFLAGS=${CFLAGS:--O2 -g}
 
@@ -28,6 +30,8 @@ Usage: ./configure.sh [options]
   --without-tcpwrappers build without libwrap
   --with-milter / --without-milter   milter support (default: when libmilter headers are found)
   --with-pam            authenticate with PAM (needs libpam0g-dev)
+  --with-greylist       greylisting on by default (the greylist option; greylist=0 turns it off)
+  --with-greylist-db=PATH  the greylist database, PATH.db (/var/db/smtpauth)
   --help                this text
 Environment: CC, CFLAGS, LDFLAGS.
 USAGE
@@ -48,6 +52,9 @@ for arg in "$@"; do
     --with-milter) with_milter=yes ;;
     --without-milter) with_milter=no ;;
     --with-pam) with_pam=yes ;;
+    --with-greylist) with_greylist=1 ;;
+    --without-greylist) with_greylist=0 ;;
+    --with-greylist-db=*) greylistdb=${arg#*=} ;;
     --help|-h) usage; exit 0 ;;
     *) echo "configure.sh: unknown option $arg (see --help)" >&2; exit 64 ;;
     esac
@@ -55,7 +62,7 @@ done
 
 : "${sbindir:=$prefix/sbin}" "${bindir:=$prefix/bin}"
 : "${libexecdir:=$prefix/libexec}" "${mandir:=$prefix/share/man}"
-for d in "$queuedir" "$confdir"; do
+for d in "$queuedir" "$confdir" "$greylistdb"; do
     case $d in /*) ;; *) echo "configure.sh: $d must be an absolute path" >&2; exit 64 ;; esac
 done
 if [ -z "$mailspool" ]; then
@@ -179,7 +186,8 @@ cat > config.h <<H
 #define PATH_MAILSPOOL "$mailspool"
 #define PATH_PIDFILE "/run/postoffice.pid"
 #define PATH_BANNER "/etc/issue.smtp"
-#define PATH_GREYLIST "/var/db/smtpauth"
+#define PATH_GREYLIST "$greylistdb"
+#define GREYLIST_DEFAULT $with_greylist
 #define PATH_VIRTUAL "/etc/virtual"
 #define PATH_VSPOOL "/var/spool/virtual"
 #define PATH_SBINDIR "$sbindir"

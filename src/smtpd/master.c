@@ -23,6 +23,7 @@
 #include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "greylist.h"
 #include "privs.h"
 #include "queue_run.h"
 #include "spool.h"
@@ -268,6 +269,7 @@ static void reload(struct master *m)
     m->owned = fresh;
     m->c = fresh;
     listener_reload(&m->l, fresh);
+    grey_daemon_setup(fresh);
     if (wp_renew(&m->wp, fresh) < 0) /* the workers have the old configuration */
         log_err("SIGHUP: cannot make a new delivery worker socket: %s", strerror(errno));
     log_info("SIGHUP: configuration re-read (listen= and msp= changes need a restart)");
@@ -465,6 +467,8 @@ int master_run(const struct config *c, const struct master_opts *o)
     }
     child_set_cmdline("master");
     open_trigger(&m);
+    if (o->listen)
+        grey_daemon_setup(m.c);
     listener_load_user(&m.l);
     log_info("postoffice %s: accepting connections", PO_VERSION);
     listener_spare(&m.l);

@@ -21,6 +21,7 @@
 
 #include "address.h"
 #include "expand.h"
+#include "greylist.h"
 #include "audit.h"
 #include "dns.h"
 #include "envelope.h"
@@ -65,6 +66,7 @@ struct session {
     int tls_active;       /* the connection is encrypted (STARTTLS done, or smtps) */
     char *tls_info;       /* "TLS1.3 cipher=..." for Received:, or NULL */
     char *auth_user;      /* the authenticated name after AUTH succeeded, or NULL */
+    struct grey_txn grey; /* greylist key of the transaction (greylist.h) */
 };
 
 /* ---- replies ---- */
@@ -136,6 +138,7 @@ static void txn_reset(struct session *s)
 {
     env_free(&s->env);
     env_init(&s->env);
+    grey_reset(&s->grey);
     s->declared_size = 0;
     if (s->state > S_GREETED)
         s->state = S_GREETED;
@@ -325,6 +328,7 @@ static void cmd_mail(struct session *s, char *arg)
     if (!addr[0])
         s->env.flags |= ENV_BOUNCE;
     s->state = S_MAIL;
+    grey_mail(&s->grey, s->c, &s->cl, s->conn && s->conn->submission, s->auth_user, addr);
     reply(s, 250, "2.1.0 sender <%s> ok", addr);
 }
 
@@ -399,6 +403,8 @@ static void cmd_rcpt(struct session *s, char *arg)
         return;
     }
     int code = policy_rcpt_dns(s->c, s->dns, &s->cl, addr, &s->why);
+    if (!code)
+        code = grey_rcpt(&s->grey, s->c, &s->why); /* only valid recipients */
     if (code) {
         reply_why(s, code);
         free(addr);
@@ -898,6 +904,7 @@ static void session_init(struct session *s, const struct config *c)
 static void session_free(struct session *s)
 {
     env_free(&s->env);
+    grey_reset(&s->grey);
     buf_free(&s->why);
     free(s->helo);
     free(s->dead);
