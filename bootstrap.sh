@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")"
 
 BUILD_DEPS="gcc make libgdbm-dev libc-ares-dev libssl-dev libcrypt-dev libwrap0-dev libmilter-dev libcmocka-dev"
-TEST_DEPS="python3 python3-pytest swaks bsd-mailx procmail openssl iproute2 passwd"
+TEST_DEPS="python3 python3-pytest python3-gdbm swaks bsd-mailx procmail openssl iproute2 passwd"
 
 need_pkgs() {
     missing=
