@@ -33,7 +33,7 @@ static void db_failed(const char *err)
 {
     if (!atomic_exchange(failing, 1))
         log_warn("greylist: %s: mail is accepted without greylisting until the database "
-                 "works again", err);
+                 "can be used", err);
 }
 
 static void db_worked(const char *path)
