@@ -8,6 +8,7 @@ import dbm.gnu
 import os
 import pwd
 import re
+import shutil
 import stat
 import subprocess
 import time
@@ -326,3 +327,37 @@ def test_authexpire_missing_db(sb):
     assert r.returncode == 0, r.stderr
     assert os.stat(sb.db + ".db").st_uid == pwd.getpwnam(sb.acc["spool"]).pw_uid
     assert keys(sb) == ["x@[203.0.113.7]"]
+
+
+# ---- build and install ----
+
+def test_configure_with_greylist(tmp_path):
+    """--with-greylist makes greylisting the default, --with-greylist-db= the
+    database's name (configure.sh run on a copy of its inputs)."""
+    root = os.path.join(HERE, "..", "..")
+    for f in ("configure.sh", "Makefile.in", "VERSION"):
+        shutil.copy(os.path.join(root, f), tmp_path / f)
+    r = subprocess.run(["sh", "configure.sh", "--with-greylist",
+                        "--with-greylist-db=/srv/grey/auth"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    h = (tmp_path / "config.h").read_text()
+    assert "#define GREYLIST_DEFAULT 1" in h and '#define PATH_GREYLIST "/srv/grey/auth"' in h
+    r = subprocess.run(["sh", "configure.sh"], cwd=tmp_path, capture_output=True, text=True)
+    h = (tmp_path / "config.h").read_text()
+    assert "#define GREYLIST_DEFAULT 0" in h and '#define PATH_GREYLIST "/var/db/smtpauth"' in h
+
+
+def test_installed(tmp_path):
+    dest = str(tmp_path / "stage")
+    root = os.path.join(HERE, "..", "..")
+    r = subprocess.run(["make", "-s", "install", "DESTDIR=" + dest], cwd=root,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    files = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs]
+    assert [f for f in files if f.endswith("/libexec/authexpire")], files
+    names = {os.path.basename(f) for f in files}
+    assert {"greylist.7", "smtpauth.5", "authexpire.8"} <= names
+    r = subprocess.run(["make", "-s", "uninstall", "DESTDIR=" + dest], cwd=root,
+                       capture_output=True, text=True)
+    assert [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs] == []
