@@ -23,6 +23,10 @@
  * for one pass over the file. */
 #define GREY_LOCK_WAIT_MS 2000
 
+/* A passing entry's last-seen time is rewritten at most this often (seconds):
+ * every rewrite flushes the file (gdbm syncs a writer's changes at close). */
+#define GREY_SEEN_STEP 600
+
 /* "The database is failing": logged on the change only.  The master maps a
  * shared page before it forks the session children, so the flag (and the one
  * log line) is daemon-wide; -bs sessions use the process's own. */
@@ -101,9 +105,38 @@ static int judge(struct grey_txn *g, struct grey_db *db, const char *key, struct
     return 0;
 }
 
+/* The usual case, a known sender whose wait is over, read under a shared
+ * lock: no write, so no flush of the file.  1 if that settles it (mail
+ * passes), 0 if the entry must be made or updated, -1 if the database cannot
+ * be used. */
+static int known_and_fresh(struct grey_txn *g, const struct config *c, time_t now)
+{
+    struct grey_db db;
+    char *err = NULL;
+    if (grey_db_open(&db, c->greylist_db, 0, GREY_LOCK_WAIT_MS, &err) < 0) {
+        db_failed(err);
+        free(err);
+        return -1;
+    }
+    struct grey_rec r;
+    int found = (g->full && grey_rec_get(db.db, g->full, &r) == 1) ||
+                grey_rec_get(db.db, g->key, &r) == 1;
+    grey_db_close(&db);
+    /* last seen is kept to GREY_SEEN_STEP: authexpire's ages are longer */
+    return found && !r.forbidden && r.allowed <= now && r.last >= r.allowed &&
+           now - r.last < GREY_SEEN_STEP;
+}
+
 /* Look the transaction up and record it: 0 or 451. */
 static int check(struct grey_txn *g, const struct config *c)
 {
+    time_t now = time(NULL);
+    int fresh = known_and_fresh(g, c, now);
+    if (fresh) {
+        if (fresh > 0)
+            db_worked(c->greylist_db);
+        return 0; /* passes, or fail open */
+    }
     struct grey_db db;
     char *err = NULL;
     if (grey_db_open(&db, c->greylist_db, 1, GREY_LOCK_WAIT_MS, &err) < 0) {
@@ -111,7 +144,6 @@ static int check(struct grey_txn *g, const struct config *c)
         free(err);
         return 0;
     }
-    time_t now = time(NULL);
     struct grey_rec r;
     int code = 0;
     /* an entry for the whole address (authexpire -a/-d) wins over the
