@@ -198,14 +198,20 @@ int grey_rec_get(GDBM_FILE db, const char *key, struct grey_rec *r)
     return rc;
 }
 
-int grey_rec_put(GDBM_FILE db, const char *key, const struct grey_rec *r)
+size_t grey_rec_format(const struct grey_rec *r, char *out, size_t size)
 {
-    char val[64];
     int n;
     if (r->forbidden)
-        n = snprintf(val, sizeof val, "* %lld", (long long)r->last);
+        n = snprintf(out, size, "* %lld", (long long)r->last);
     else
-        n = snprintf(val, sizeof val, "%lld %lld", (long long)r->allowed, (long long)r->last);
-    datum v = { val, n + 1 }; /* with the NUL, as the original stored it */
+        n = snprintf(out, size, "%lld %lld", (long long)r->allowed, (long long)r->last);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+int grey_rec_put(GDBM_FILE db, const char *key, const struct grey_rec *r)
+{
+    char val[GREY_VALUE_MAX];
+    size_t n = grey_rec_format(r, val, sizeof val);
+    datum v = { val, (int)n + 1 }; /* with the NUL, as the original stored it */
     return gdbm_store(db, key_datum(key), v, GDBM_REPLACE) == 0 ? 0 : -1;
 }

@@ -54,6 +54,11 @@ int grey_db_prepare(const char *path, uid_t uid, gid_t gid, char **err);
  * the format above. */
 int grey_rec_parse(const char *v, size_t n, struct grey_rec *r);
 
+/* Write r in the stored format (without the NUL) into out; returns the
+ * length.  GREY_VALUE_MAX bytes always suffice. */
+#define GREY_VALUE_MAX 64
+size_t grey_rec_format(const struct grey_rec *r, char *out, size_t size);
+
 /* Fetch key; 1 found (*r filled), 0 missing, -1 malformed value or a read
  * error. */
 int grey_rec_get(GDBM_FILE db, const char *key, struct grey_rec *r);
