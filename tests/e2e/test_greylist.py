@@ -361,3 +361,37 @@ def test_installed(tmp_path):
     r = subprocess.run(["make", "-s", "uninstall", "DESTDIR=" + dest], cwd=root,
                        capture_output=True, text=True)
     assert [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs] == []
+
+
+def test_default_database_path(sandbox, dns):
+    """Without greylist-db= the database is /var/db/smtpauth.db, made (with
+    /var/db) by the daemon for user=: shown in a private mount namespace whose
+    /var is an empty tmpfs, so the host's /var is never touched."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare (util-linux) for a private mount namespace")
+    sandbox.write_config(resolver=dns, dns_timeout=2, dns_tries=1, load=0, greylist=True,
+                         delay=60)
+    sandbox.port = port = __import__("conftest").free_port()
+    sandbox.write_config(listen="127.0.0.1:%d" % port)
+    spool = sandbox.acc["spool"]
+    host_had_it = os.path.exists("/var/db")
+    session = "EHLO c.example\r\nMAIL FROM:<a@exists.example>\r\nRCPT TO:<%s>\r\nQUIT\r\n" % rcpt(sandbox)
+    script = """
+set -e
+mount -t tmpfs tmpfs /var
+{po} -C {cf} -bD 2>{dir}/daemon.log &
+for i in $(seq 100); do [ -f /var/db/smtpauth.db ] && break; sleep 0.05; done
+stat -c '%U %a' /var/db/smtpauth.db /var/db
+printf '{session}' | runuser -u {spool} -- {po} -C {cf} -bs -R 203.0.113.7
+kill $!
+""".format(po=os.path.join(sandbox.bin, "postoffice"), cf=sandbox.cf, dir=sandbox.dir,
+           spool=spool, session=session.replace("\r\n", "\\r\\n"))
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, text=True, timeout=60)
+    if "mount" in r.stderr and r.returncode:
+        pytest.skip("cannot mount a tmpfs here: " + r.stderr.strip())
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout.splitlines()
+    assert out[0] == "%s 600" % spool and out[1] == "root 755", r.stdout
+    assert any(l.startswith("451 4.7.1 greylisted") for l in out), r.stdout
+    assert os.path.exists("/var/db") == host_had_it  # the host's /var is untouched
