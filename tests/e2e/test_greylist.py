@@ -395,3 +395,27 @@ kill $!
     assert out[0] == "%s 600" % spool and out[1] == "root 755", r.stdout
     assert any(l.startswith("451 4.7.1 greylisted") for l in out), r.stdout
     assert os.path.exists("/var/db") == host_had_it  # the host's /var is untouched
+
+
+def test_concurrent_sessions_and_authexpire(sb):
+    """Twenty sessions at once, each making an entry, while authexpire lists,
+    expires and approves in a loop: every entry is there afterwards, the file
+    is a sound gdbm database, and nobody waited out the lock."""
+    started(sb)
+    procs = []
+    script = "EHLO c.example\r\nMAIL FROM:<s{i}@exists.example>\r\nRCPT TO:<%s>\r\nQUIT\r\n" % rcpt(sb)
+    pw = pwd.getpwnam(sb.acc["spool"])
+    for i in range(20):
+        p = subprocess.Popen(sb.cmd("postoffice", "-bs", "-R", GOOD), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+        procs.append((p, script.format(i=i).encode()))
+    housekeeping = [authexpire(sb, *a) for a in (["-l"], ["-v"], ["-a", "x@[203.0.113.9]"],
+                                                 ["-u"], ["-l", "-w"], ["-z"])]
+    outs = [p.communicate(s, timeout=60) for p, s in procs]
+    assert all(h.returncode == 0 for h in housekeeping), [h.stderr for h in housekeeping]
+    for out, _ in outs:
+        assert b"\r\n451 4.7.1 greylisted" in out, out
+    got = keys(sb)
+    assert got == sorted(["s%d@[203.0.113.7]" % i for i in range(20)] + ["x@[203.0.113.9]"])
+    assert authexpire(sb, "-v").stdout.endswith("21 records; expired 0.\n")
