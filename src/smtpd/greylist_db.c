@@ -91,31 +91,32 @@ static int prepare_dir(const char *file, char **err)
     return rc;
 }
 
-/* A new, empty database owned by uid/gid. */
+/* A new, empty database owned by uid/gid, made under a temporary name and
+ * linked into place whole: nobody ever opens a half-made file. */
 static int create_db(const char *file, uid_t uid, gid_t gid, char **err)
 {
-    int fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    char *tmp = xasprintf("%s.new%ld", file, (long)getpid());
+    int rc = -1;
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    GDBM_FILE db = NULL;
     if (fd < 0) {
-        *err = xasprintf("cannot create %s: %s", file, strerror(errno));
-        return -1;
-    }
-    if (fchown(fd, uid, gid) < 0) {
-        *err = xasprintf("cannot give %s to uid %ld: %s", file, (long)uid, strerror(errno));
+        *err = xasprintf("cannot create %s: %s", tmp, strerror(errno));
+    } else if (fchown(fd, uid, gid) < 0) {
+        *err = xasprintf("cannot give %s to uid %ld: %s", tmp, (long)uid, strerror(errno));
         close(fd);
-        unlink(file);
-        return -1;
+    } else if (!(db = gdbm_fd_open(fd, tmp, 0, GDBM_NEWDB | GDBM_CLOERROR, NULL))) {
+        *err = xasprintf("cannot create %s: %s", tmp, gdbm_strerror(gdbm_errno));
+    } else if (gdbm_close(db) != 0) {
+        *err = xasprintf("cannot write %s: %s", tmp, gdbm_strerror(gdbm_errno));
+    } else if (link(tmp, file) < 0 && errno != EEXIST) { /* EEXIST: made meanwhile */
+        *err = xasprintf("cannot link %s to %s: %s", tmp, file, strerror(errno));
+    } else {
+        rc = 0;
     }
-    GDBM_FILE db = gdbm_fd_open(fd, file, 0, GDBM_NEWDB | GDBM_CLOERROR, NULL);
-    if (!db) {
-        *err = xasprintf("cannot create %s: %s", file, gdbm_strerror(gdbm_errno));
-        unlink(file);
-        return -1;
-    }
-    if (gdbm_close(db) != 0) {
-        *err = xasprintf("cannot write %s: %s", file, gdbm_strerror(gdbm_errno));
-        return -1;
-    }
-    return 0;
+    if (fd >= 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
 }
 
 int grey_db_prepare(const char *path, uid_t uid, gid_t gid, char **err)
