@@ -35,7 +35,8 @@ cleanup() {
     ip netns del $TAG-cli 2>/dev/null
     rm -rf "$D"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM  # exit (running cleanup), do not carry on
 
 ip netns add $TAG-srv && ip netns add $TAG-cli || exit 71
 ip link add ${TAG}s type veth peer name ${TAG}c
@@ -123,7 +124,7 @@ for r in $(seq "$ROUNDS"); do
             -t pobench@bench.example "$SRV:25" >"$D/source.out" 2>&1 ||
             { echo "smtp-source failed:" >&2; tail -3 "$D/source.out" >&2; }
         t1=$(now)
-        wait_count "$D/mail/pobench" "$N" 600 || echo "not all delivered" >&2
+        wait_count "$D/mail/pobench" "$N" 300 || echo "not all delivered ($(count "$D/mail/pobench") of $N)" >&2
         stop
         rate=$(echo "$N / ($t1 - $t0)" | bc)
         [ $g = 1 ] && what=greylist || what=plain
