@@ -20,10 +20,10 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "greylist.h"
 #include "listener.h"
 #include "log.h"
 #include "master.h"
-#include "greylist.h"
 #include "privs.h"
 #include "queue_run.h"
 #include "spool.h"
