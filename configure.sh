@@ -14,6 +14,8 @@ with_pam=no
 mailname=
 systemdunitdir=
 auth_local=0
+with_greylist=0
+greylistdb=/var/db/smtpauth
 CC=${CC:-}
 CFLAGS=${CFLAGS:--O2 -g}
 
@@ -40,6 +42,8 @@ Usage: ./configure.sh [options]
                         the default (local accounts may authenticate)
   --with-pam            local accounts authenticate through PAM (service "smtp")
                         instead of shadow passwords (needs libpam0g-dev)
+  --with-greylist       greylisting on by default (the greylist option; greylist=0 turns it off)
+  --with-greylist-db=PATH  the greylist database, PATH.db (/var/db/smtpauth)
   --with-mailname=FILE  take the default hostname= from FILE when it exists
                         (Debian's /etc/mailname; default: none, the node name)
   --with-systemdunitdir=DIR  where make install puts postoffice.service
@@ -78,6 +82,9 @@ for arg in "$@"; do
         *) echo "configure.sh: --with-auth takes no value or =passwd" >&2; exit 64 ;;
         esac ;;
     --with-av=*) with_av=${arg#*=}; with_av=${with_av#|} ;;
+    --with-greylist) with_greylist=1 ;;
+    --without-greylist) with_greylist=0 ;;
+    --with-greylist-db=*) greylistdb=${arg#*=} ;;
     --help|-h) usage; exit 0 ;;
     *) echo "configure.sh: unknown option $arg (see --help)" >&2; exit 64 ;;
     esac
@@ -89,7 +96,7 @@ if [ -z "$systemdunitdir" ]; then
     if [ "$prefix" = /usr ]; then systemdunitdir=/lib/systemd/system
     else systemdunitdir=$prefix/lib/systemd/system; fi
 fi
-for d in "$queuedir" "$confdir" "$vhostdir" "$vspool"; do
+for d in "$queuedir" "$confdir" "$vhostdir" "$vspool" "$greylistdb"; do
     case $d in /*) ;; *) echo "configure.sh: $d must be an absolute path" >&2; exit 64 ;; esac
 done
 case $vuser in
@@ -228,7 +235,8 @@ cat > config.h <<H
 #define PATH_MAILSPOOL "$mailspool"
 #define PATH_PIDFILE "/run/postoffice.pid"
 #define PATH_BANNER "/etc/issue.smtp"
-#define PATH_GREYLIST "/var/db/smtpauth"
+#define PATH_GREYLIST "$greylistdb"
+#define GREYLIST_DEFAULT $with_greylist
 #define PATH_VIRTUAL "$vhostdir"
 #define PATH_VSPOOL "$vspool"
 #define PATH_VUSER "$vuser"

@@ -52,7 +52,7 @@ static const struct option options[] = {
     {"clients-per-host", O_LONG, F(clients_per_host), 0, "a number of sessions"},
     {"connect-timeout", O_TIME, F(connect_timeout), 0, "a time such as 30s or 2m"},
     {"debug", O_BOOL, F(debug), 0, NULL},
-    {"delay", O_TIME, F(delay), NOTYET, "a time such as 3600, 30m or 1h"},
+    {"delay", O_TIME, F(delay), 0, "a time such as 3600, 30m or 1h"},
     {"delivery-processes", O_LONG, F(delivery_procs), 0, "a number of processes"},
     {"destination-processes", O_LONG, F(dest_procs), 0, "a number of processes"},
     {"dns-timeout", O_TIME, F(dns_timeout), 0, "a time such as 5s"},
@@ -71,9 +71,9 @@ static const struct option options[] = {
     {"forbidden", O_ACTION, F(forbidden), ROOT, "bounce[:why], accept or folder:path"},
     {"forward-all", O_BOOL, F(forward_all), ROOT, NULL},
     {"greet-pause", O_TIME, F(greet_pause), 0, "a time such as 0, 1 or 5s"},
-    {"greylist", O_BOOL, F(greylist), NOTYET, NULL},
-    {"greylist-db", O_PATH, F(greylist_db), NOTYET, "a file name"},
-    {"greylist-from", O_BOOL, F(greylist_from), NOTYET, NULL},
+    {"greylist", O_BOOL, F(greylist), 0, NULL},
+    {"greylist-db", O_PATH, F(greylist_db), 0, "a file name"},
+    {"greylist-from", O_BOOL, F(greylist_from), 0, NULL},
     {"hops", O_LONG, F(hops), 0, "a number of Received: headers"},
     {"hostname", O_HOST, F(hostname), 0, "a host name (no spaces or control characters)"},
     {"hosts-allow", O_PATH, F(hosts_allow), 0, "a file name"},
@@ -189,6 +189,7 @@ void config_defaults(struct config *c)
     c->clients = 100;
     c->clients_per_host = 10;
     c->delay = 3600;
+    c->greylist = GREYLIST_DEFAULT; /* configure --with-greylist */
     c->hops = 100;
     c->load = 4.0;
     c->minfree = 10000LL * 1024;

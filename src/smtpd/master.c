@@ -22,6 +22,7 @@
 
 #include "auth_helper.h"
 #include "child.h"
+#include "greylist.h"
 #include "listener.h"
 #include "log.h"
 #include "master.h"
@@ -320,6 +321,7 @@ static void reload(struct master *m)
     if (m->o->listen)
         start_auth(m); /* before the new spare, which takes its socket */
     listener_reload(&m->l, fresh);
+    grey_daemon_setup(fresh);
     if (wp_renew(&m->wp, fresh) < 0) /* the workers have the old configuration */
         log_err("SIGHUP: cannot make a new delivery worker socket: %s", strerror(errno));
     log_info("SIGHUP: configuration re-read (listen= and msp= changes need a restart)");
@@ -560,6 +562,8 @@ int master_run(const struct config *c, const struct master_opts *o)
     }
     child_set_cmdline("master");
     open_trigger(&m);
+    if (o->listen)
+        grey_daemon_setup(m.c);
     listener_load_user(&m.l);
     if (o->listen) {
         start_auth(&m);

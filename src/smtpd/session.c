@@ -26,6 +26,7 @@
 #include "auth_helper.h"
 #include "av_scan.h"
 #include "expand.h"
+#include "greylist.h"
 #include "audit.h"
 #include "dns.h"
 #include "dnsbl.h"
@@ -82,6 +83,7 @@ struct session {
     int auth_fd;          /* the AUTH helper's socket (auth_helper.h), or -1 */
     int auth_failures;    /* failed AUTH attempts (smtpd_auth.h) */
     struct milter_set *milter; /* the mail filters (filter=), or NULL */
+    struct grey_txn grey; /* greylist key of the transaction (greylist.h) */
 };
 
 /* ---- replies ---- */
@@ -153,6 +155,7 @@ static void txn_reset(struct session *s)
 {
     env_free(&s->env);
     env_init(&s->env);
+    grey_reset(&s->grey);
     s->declared_size = 0;
     if (s->milter)
         milter_end_message(s->milter);
@@ -401,6 +404,7 @@ static void cmd_mail(struct session *s, char *arg)
     if (!addr[0])
         s->env.flags |= ENV_BOUNCE;
     s->state = S_MAIL;
+    grey_mail(&s->grey, s->c, &s->cl, s->conn && s->conn->submission, s->auth_user, addr);
     reply(s, 250, "2.1.0 sender <%s> ok", addr);
 }
 
@@ -454,6 +458,8 @@ static void cmd_rcpt(struct session *s, char *arg)
         return;
     }
     int code = policy_rcpt_dns(s->c, s->dns, &s->cl, addr, &s->why);
+    if (!code)
+        code = grey_rcpt(&s->grey, s->c, &s->why); /* only valid recipients */
     if (!code && s->milter) {
         const char *dom = strrchr(addr, '@');
         code = milter_rcpt(s->milter, addr, !dom || route_is_local_domain(s->c, dom + 1),
@@ -1145,6 +1151,7 @@ static void session_init(struct session *s, const struct config *c)
 static void session_free(struct session *s)
 {
     env_free(&s->env);
+    grey_reset(&s->grey);
     buf_free(&s->why);
     free(s->helo);
     free(s->dead);
