@@ -337,6 +337,8 @@ def test_configure_with_greylist(tmp_path):
     root = os.path.join(HERE, "..", "..")
     for f in ("configure.sh", "Makefile.in", "VERSION"):
         shutil.copy(os.path.join(root, f), tmp_path / f)
+    os.makedirs(tmp_path / "contrib")
+    shutil.copy(os.path.join(root, "contrib", "postoffice.service.in"), tmp_path / "contrib")
     r = subprocess.run(["sh", "configure.sh", "--with-greylist",
                         "--with-greylist-db=/srv/grey/auth"], cwd=tmp_path,
                        capture_output=True, text=True)

@@ -5,7 +5,7 @@ namespaces joined by one veth pair (root; the test builds and removes them).
     cli  198.51.100.1   python3 smtplib
 
 On port 25 the client's first attempt waits (451 4.7.1 at RCPT); on the
-submission port it is not greylisted.  A database the sessions cannot use lets
+submission port, where it must authenticate first, it is not greylisted.  A database the sessions cannot use lets
 mail through and is logged once by the whole daemon, not once per session, and
 its recovery once."""
 import os
@@ -26,6 +26,8 @@ import smtplib, sys
 port, sender, rcpt = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 s = smtplib.SMTP(sys.argv[4], port, timeout=20)
 s.ehlo("client.example")
+if len(sys.argv) > 5:
+    s.login(sys.argv[5], sys.argv[6])
 s.mail(sender)
 code, text = s.rcpt(rcpt)
 print(code, text.decode())
@@ -76,8 +78,17 @@ def srv(net, accounts):
     # checked; the resolver is our own address, where nothing answers
     sb.write_config(listen=f"{SRV}:25", msp=587, load=0, verify_from=0,
                     resolver=f"{SRV}:53", dns_timeout=1, dns_tries=1,
-                    greylist=True, greylist_db=sb.db, delay=100)
+                    greylist=True, greylist_db=sb.db, delay=100, auth_plaintext=True)
     assert sb.run("newaliases").returncode == 0
+    # a virtual user to authenticate as on the submission port
+    vdir = os.path.join(sb.dir, "virtual")
+    os.makedirs(os.path.join(vdir, "auth.example"), exist_ok=True)
+    with open(os.path.join(vdir, "domains.cf"), "w") as f:
+        f.write("admin:auth.example:1\n")
+    hashed = subprocess.run(["openssl", "passwd", "-6", "s3cret"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    with open(os.path.join(vdir, "auth.example", "passwd"), "w") as f:
+        f.write(f"joe:{hashed}\n")
     sb.log = os.path.join(sb.dir, "daemon.log")
     with open(sb.log, "ab") as log:
         sb.procs.append(subprocess.Popen(["ip", "netns", "exec", ns("srv"),
@@ -92,10 +103,11 @@ def srv(net, accounts):
 
 def rcpt(sb, port, sender="a@client.example"):
     to = "%s@%s" % (sb.acc["u1"], sb.hostname)
+    login = ["joe@auth.example", "s3cret"] if port == 587 else []
     r = None
     for _ in range(100):  # the daemon may still be binding
         r = subprocess.run(["ip", "netns", "exec", ns("cli"), "/usr/bin/python3", "-c",
-                            CLIENT, str(port), sender, to, SRV],
+                            CLIENT, str(port), sender, to, SRV, *login],
                            capture_output=True, text=True, timeout=60)
         if r.returncode == 0:
             code, text = r.stdout.split(" ", 1)
