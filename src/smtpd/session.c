@@ -34,6 +34,7 @@
 #include "smtpd_io.h"
 #include "spool.h"
 #include "tcp_wrappers.h"
+#include "tls_server.h"
 
 #define HELO_MAX 255
 #define BANNER_MAX 4096
@@ -63,7 +64,8 @@ struct session {
     struct buf why;
     /* Shared by the TLS, AUTH and antispam features (issue 10/11): */
     int tls_active;       /* the connection is encrypted (STARTTLS done, or smtps) */
-    char *tls_info;       /* "TLS1.3 cipher=..." for Received:, or NULL */
+    char *tls_info;       /* "TLSv1.3 with cipher NAME (256/256 bits)" (the version
+                             first) for Received:, or NULL */
     char *auth_user;      /* the authenticated name after AUTH succeeded, or NULL */
 };
 
@@ -141,6 +143,79 @@ static void txn_reset(struct session *s)
         s->state = S_GREETED;
 }
 
+/* ---- TLS (RFC 3207) ---- */
+
+/* STARTTLS is offered on a daemon connection when a certificate is set,
+ * until TLS is active. */
+static int tls_offered(const struct session *s)
+{
+    return s->conn && s->conn->tls && !s->tls_active;
+}
+
+/* The handshake on the connection (after the 220 of STARTTLS, or first of
+ * all on the smtps port).  0, or -1 after logging why (the session must
+ * end: the connection is in an unknown state). */
+static int tls_start(struct session *s)
+{
+    const char *ip = s->cl.ip[0] ? s->cl.ip : "unknown";
+    char *why = NULL;
+    SSL *ssl = tls_server_ssl(s->conn->tls, s->conn->fd, &why);
+    if (!ssl) {
+        log_err("TLS with %s: %s", ip, why);
+        free(why);
+        s->io.broken = 1;
+        return -1;
+    }
+    int r = io_tls_accept(&s->io, ssl, s->c->tls_handshake_timeout * 1000);
+    if (r) {
+        why = tls_errors(r == IO_TIMEOUT ? "handshake timed out"
+                         : r == IO_EOF ? "the client closed the connection"
+                                       : strerror(errno));
+        log_notice("TLS handshake with %s failed: %s", ip, why);
+        free(why);
+        return -1;
+    }
+    s->tls_active = 1;
+    free(s->tls_info);
+    s->tls_info = tls_describe(ssl);
+    log_info("TLS with %s: %s%s", ip, s->tls_info,
+             SSL_session_reused(ssl) ? " (session resumed)" : "");
+    return 0;
+}
+
+static void cmd_starttls(struct session *s, char *arg)
+{
+    if (*str_trim(arg)) {
+        reply_error(s, 501, "5.5.4 STARTTLS takes no argument");
+        return;
+    }
+    if (s->tls_active) {
+        reply_error(s, 503, "5.5.1 TLS is already active");
+        return;
+    }
+    if (!tls_offered(s)) {
+        reply_error(s, 502, "5.5.1 STARTTLS is not available on this server");
+        return;
+    }
+    if (s->state > S_GREETED) {
+        reply_error(s, 503, "5.5.1 a transaction is in progress; send RSET first");
+        return;
+    }
+    reply(s, 220, "2.0.0 ready to start TLS");
+    if (tls_start(s) < 0) {
+        s->closing = 1;
+        return;
+    }
+    /* RFC 3207 4.2: forget what the client told us in plaintext */
+    txn_reset(s);
+    free(s->helo);
+    s->helo = NULL;
+    free(s->auth_user);
+    s->auth_user = NULL;
+    s->esmtp = 0;
+    s->state = S_START;
+}
+
 /* ---- the EHLO keywords: later extensions add theirs here ---- */
 
 static void ehlo_keywords(struct session *s, struct strlist *kw)
@@ -153,6 +228,8 @@ static void ehlo_keywords(struct session *s, struct strlist *kw)
     sl_add(kw, "PIPELINING");
     sl_add(kw, "ENHANCEDSTATUSCODES");
     sl_add(kw, "SMTPUTF8");
+    if (tls_offered(s))
+        sl_add(kw, "STARTTLS");
     sl_add(kw, "HELP");
 }
 
@@ -495,11 +572,15 @@ static int data_sink_fn(void *arg, const char *p, size_t n)
     return 0;
 }
 
+/* The Received: protocol word (RFC 3848, RFC 6531 4.3): the base, then "S"
+ * under TLS (an AUTH suffix "A" goes after it). */
 static const char *protocol_name(const struct session *s)
 {
     if (s->env.flags & ENV_SMTPUTF8)
-        return "UTF8SMTP";
-    return s->esmtp ? "ESMTP" : "SMTP";
+        return s->tls_active ? "UTF8SMTPS" : "UTF8SMTP";
+    if (!s->esmtp)
+        return "SMTP";
+    return s->tls_active ? "ESMTPS" : "ESMTP";
 }
 
 /* Hand a committed message to delivery: the daemon's master gives it to a
@@ -638,7 +719,7 @@ static struct spool_new *data_open(struct session *s)
         .helo = s->helo, .ptr = s->cl.ptr, .ip = s->cl.ip, .by = s->c->hostname,
         .with = protocol_name(s), .qid = s->env.qid,
         .for_rcpt = s->env.nrcpts == 1 ? s->env.rcpts[0].addr : NULL, .when = time(NULL),
-        .local_user = s->local_user,
+        .local_user = s->local_user, .tls = s->tls_info,
     };
     received_format(&ri, &hdr);
     if (s->warning) /* forbidden=accept/folder: the mail says why it is suspect */
@@ -792,6 +873,7 @@ static const struct command commands[] = {
     { "RCPT", cmd_rcpt }, { "DATA", cmd_data }, { "RSET", cmd_rset },
     { "NOOP", cmd_noop }, { "QUIT", cmd_quit }, { "VRFY", cmd_vrfy },
     { "EXPN", cmd_expn }, { "HELP", cmd_help }, { "DEBUG", cmd_debug },
+    { "STARTTLS", cmd_starttls },
 };
 
 /* Find the command: the whole verb, followed by a space or the end (unlike the
@@ -993,6 +1075,16 @@ int session_run(const struct config *c, const struct session_conn *conn)
     session_init(&s, c);
     s.conn = conn;
     io_init(&s.io, conn->fd, conn->fd, c->timeout * 1000, c->session_timeout * 1000);
+    if (conn->implicit_tls) {
+        /* smtps: TLS from the first byte, then the greeting */
+        net_format(conn->peer, s.cl.ip, sizeof s.cl.ip);
+        if (!conn->tls || tls_start(&s) < 0) {
+            if (!conn->tls)
+                log_err("smtps connection from %s without TLS contexts", s.cl.ip);
+            session_free(&s);
+            return 1;
+        }
+    }
     session_open(&s, conn->peer, NULL);
     int rc = session_loop(&s);
     session_free(&s);
