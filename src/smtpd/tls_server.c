@@ -319,10 +319,12 @@ static int load_pair(SSL_CTX *ctx, const char *cw, const char *cert, const char 
         rc = fail(err, "%s%s: not a usable PEM certificate: %s", cw, cert, why);
     } else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
         why = tls_errors(NULL);
-        rc = fail(err, "%s%s: not a usable PEM private key: %s", kw, key, why);
+        rc = fail(err, "%s%s: not a usable private key for the certificate %s: %s", kw, key,
+                  cert, why);
     } else if (SSL_CTX_check_private_key(ctx) != 1) {
         why = tls_errors(NULL);
-        rc = fail(err, "%s%s does not belong to the certificate %s: %s", kw, key, cert, why);
+        rc = fail(err, "%s%s: not the private key of the certificate %s: %s", kw, key, cert,
+                  why);
     }
     free(why);
     struct stat st;
