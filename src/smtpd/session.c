@@ -178,6 +178,7 @@ static int tls_start(struct session *s)
     s->tls_active = 1;
     free(s->tls_info);
     s->tls_info = tls_describe(ssl);
+    release_memory(); /* the handshake's temporaries */
     log_info("TLS with %s: %s%s", ip, s->tls_info,
              SSL_session_reused(ssl) ? " (session resumed)" : "");
     return 0;
