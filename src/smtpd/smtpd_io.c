@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <string.h>
@@ -448,10 +450,19 @@ int io_tls_accept(struct smtpio *io, struct ssl_st *ssl, long timeout_ms)
         deadline = io->session_deadline;
         is_session = 1;
     }
+    /* TLS writes a flight as several records, one write each, and the
+     * server speaks twice in a row (its flight, then the TLS 1.3 ticket):
+     * without TCP_NODELAY, Nagle holds the later segments until the client's
+     * delayed ACK.  Corked while SSL_accept writes, a flight still leaves as
+     * few segments as it fits in. */
+    int one = 1, zero = 0;
+    (void)setsockopt(io->wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     for (;;) {
         short ev = 0;
         ERR_clear_error();
+        (void)setsockopt(io->wfd, IPPROTO_TCP, TCP_CORK, &one, sizeof one);
         int a = SSL_accept(ssl);
+        (void)setsockopt(io->wfd, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
         if (a == 1)
             return 0;
         a = tls_result(io, a, &ev);
