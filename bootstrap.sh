@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")"
 
 BUILD_DEPS="gcc make libgdbm-dev libc-ares-dev libssl-dev libcrypt-dev libwrap0-dev libmilter-dev libcmocka-dev"
-TEST_DEPS="python3 python3-pytest swaks bsd-mailx procmail openssl iproute2 passwd"
+TEST_DEPS="python3 python3-pytest swaks bsd-mailx procmail openssl iproute2 passwd debhelper dpkg-dev fakeroot mmdebstrap lintian dovecot-core apache2-utils"
 
 need_pkgs() {
     missing=
@@ -21,8 +21,10 @@ need_pkgs() {
     fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq || true
-    # bsd-mailx depends on some MTA (exim4 on a fresh system): keep package
-    # scripts from starting any daemon while we install, as container builds do
+    # bsd-mailx depends on some MTA (exim4 on a fresh system), and dovecot-core
+    # would start a system dovecot: keep package scripts from starting any
+    # daemon while we install, as container builds do (the dovecot test runs
+    # its own, with a private configuration and no listener)
     guard=
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null

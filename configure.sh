@@ -7,9 +7,12 @@ prefix=/usr/local
 sbindir= bindir= libexecdir= mandir= confdir=/etc
 queuedir=/var/spool/postoffice
 mailspool=
+vhostdir=/etc/virtual vspool=/var/spool/virtual vuser=mail
 with_tcpwrappers=auto
 with_milter=auto
 with_pam=no
+mailname=
+systemdunitdir=
 CC=${CC:-}
 CFLAGS=${CFLAGS:--O2 -g}
 
@@ -24,10 +27,17 @@ Usage: ./configure.sh [options]
   --confdir=DIR         postoffice.cf, aliases (/etc)
   --with-queuedir=DIR   the queue (/var/spool/postoffice)
   --with-mailspool=DIR  users' mailboxes (the system's, /var/mail on Debian)
+  --with-vhost[=DIR]    virtual domains' configuration, vhostdir= (/etc/virtual)
+  --with-vspool=DIR     virtual domains' mailboxes, vspool= (/var/spool/virtual)
+  --with-vuser=USER     owner of the virtual mailboxes, vuser= (mail)
   --with-tcpwrappers    require libwrap (default: use it when found)
   --without-tcpwrappers build without libwrap
   --with-milter / --without-milter   milter support (default: when libmilter headers are found)
   --with-pam            authenticate with PAM (needs libpam0g-dev)
+  --with-mailname=FILE  take the default hostname= from FILE when it exists
+                        (Debian's /etc/mailname; default: none, the node name)
+  --with-systemdunitdir=DIR  where make install puts postoffice.service
+                        (/lib/systemd/system for --prefix=/usr, else PREFIX/lib/systemd/system)
   --help                this text
 Environment: CC, CFLAGS, LDFLAGS.
 USAGE
@@ -43,11 +53,17 @@ for arg in "$@"; do
     --confdir=*) confdir=${arg#*=} ;;
     --with-queuedir=*) queuedir=${arg#*=} ;;
     --with-mailspool=*) mailspool=${arg#*=} ;;
+    --with-vhost) ;;
+    --with-vhost=*) vhostdir=${arg#*=} ;;
+    --with-vspool=*) vspool=${arg#*=} ;;
+    --with-vuser=*) vuser=${arg#*=} ;;
     --with-tcpwrappers) with_tcpwrappers=yes ;;
     --without-tcpwrappers) with_tcpwrappers=no ;;
     --with-milter) with_milter=yes ;;
     --without-milter) with_milter=no ;;
     --with-pam) with_pam=yes ;;
+    --with-mailname=*) mailname=${arg#*=} ;;
+    --with-systemdunitdir=*) systemdunitdir=${arg#*=} ;;
     --help|-h) usage; exit 0 ;;
     *) echo "configure.sh: unknown option $arg (see --help)" >&2; exit 64 ;;
     esac
@@ -55,9 +71,16 @@ done
 
 : "${sbindir:=$prefix/sbin}" "${bindir:=$prefix/bin}"
 : "${libexecdir:=$prefix/libexec}" "${mandir:=$prefix/share/man}"
-for d in "$queuedir" "$confdir"; do
+if [ -z "$systemdunitdir" ]; then
+    if [ "$prefix" = /usr ]; then systemdunitdir=/lib/systemd/system
+    else systemdunitdir=$prefix/lib/systemd/system; fi
+fi
+for d in "$queuedir" "$confdir" "$vhostdir" "$vspool"; do
     case $d in /*) ;; *) echo "configure.sh: $d must be an absolute path" >&2; exit 64 ;; esac
 done
+case $vuser in
+''|-*|*[!A-Za-z0-9._-]*) echo "configure.sh: --with-vuser takes an account name, not $vuser" >&2; exit 64 ;;
+esac
 if [ -z "$mailspool" ]; then
     if [ -d /var/mail ]; then mailspool=/var/mail; else mailspool=/var/spool/mail; fi
 fi
@@ -164,8 +187,10 @@ sed -e "s|@CC@|$CC|g" -e "s|@CFLAGS@|$CFLAGS|g" -e "s|@WARN@|$WARN|g" \
     -e "s|@prefix@|$prefix|g" -e "s|@sbindir@|$sbindir|g" -e "s|@bindir@|$bindir|g" \
     -e "s|@libexecdir@|$libexecdir|g" -e "s|@mandir@|$mandir|g" -e "s|@confdir@|$confdir|g" \
     -e "s|@queuedir@|$queuedir|g" -e "s|@mailspool@|$mailspool|g" \
-    -e "s|@VERSION@|$VERSION|g" \
+    -e "s|@VERSION@|$VERSION|g" -e "s|@systemdunitdir@|$systemdunitdir|g" \
     Makefile.in > Makefile || exit 73
+sed -e "s|@sbindir@|$sbindir|g" -e "s|@confdir@|$confdir|g" -e "s|@queuedir@|$queuedir|g" \
+    contrib/postoffice.service.in > contrib/postoffice.service || exit 73
 
 cat > config.h <<H
 /* config.h - written by configure.sh; do not edit. */
@@ -180,10 +205,12 @@ cat > config.h <<H
 #define PATH_PIDFILE "/run/postoffice.pid"
 #define PATH_BANNER "/etc/issue.smtp"
 #define PATH_GREYLIST "/var/db/smtpauth"
-#define PATH_VIRTUAL "/etc/virtual"
-#define PATH_VSPOOL "/var/spool/virtual"
+#define PATH_VIRTUAL "$vhostdir"
+#define PATH_VSPOOL "$vspool"
+#define PATH_VUSER "$vuser"
 #define PATH_SBINDIR "$sbindir"
 #define PATH_LIBEXECDIR "$libexecdir"
+#define PATH_MAILNAME "$mailname"
 #define HAVE_LIBWRAP $HAVE_LIBWRAP
 #define WRAP_LIBRARY "$WRAP_LIBRARY"
 #define WRAP_ALLOW_TABLE "/etc/hosts.allow"

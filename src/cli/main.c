@@ -24,10 +24,17 @@
 #include "log.h"
 #include "mailq.h"
 #include "queue_run.h"
+#include "queue_tools.h"
 #include "session.h"
 #include "spool.h"
 #include "submit.h"
 #include "util.h"
+#include "vdomain.h"
+#include "verify.h"
+
+#include <ares.h>
+#include <gdbm.h>
+#include <openssl/crypto.h>
 
 struct cli {
     char mode;              /* m p q i s d D */
@@ -36,6 +43,9 @@ struct cli {
     long interval;          /* -qN: seconds between queue runs, 0 = none */
     int verbose, audit, foreground;
     const char *peer;       /* -bs -R ADDR: play a network client at ADDR */
+    char qtool;             /* -M: 'M' deliver, 'r' remove (-Mrm) */
+    char qsel;              /* -qI/-qR/-qS: which messages a run takes */
+    const char *qsel_text;
     struct submit_opts sub;
 };
 
@@ -65,6 +75,24 @@ PO_NORETURN static void usage(const char *why)
     exit(EX_USAGE);
 }
 
+PO_NORETURN static void help(void)
+{
+    fputs("usage: sendmail [-t] [-i] [-f sender] [-F name] [-N dsn] [-R ret] [-o opt=val] rcpt...\n"
+          "       postoffice -bd|-bD [-qINTERVAL]   the daemon (detached / foreground)\n"
+          "       postoffice -bp | mailq             list the queue\n"
+          "       postoffice -q | runq [-v]          run the queue once\n"
+          "       postoffice -bi | newaliases        rebuild the aliases database\n"
+          "       postoffice -bs [-R ADDR]           one SMTP session on stdin/stdout\n"
+          "       postoffice -M QID... | -Mrm QID... deliver now | remove from the queue\n"
+          "       runq -qI|-qR|-qS TEXT              deliver now what matches id|recipient|sender\n"
+          "       postoffice -bv address...          where each address would go\n"
+          "       postoffice -bP [option...]         the configuration in effect\n"
+          "       postoffice -bV                     version and build options\n"
+          "common: -C file (another configuration), -o name=value (one option), -v\n"
+          "see sendmail(8), postoffice(8) and postoffice.cf(5)\n", stdout);
+    exit(0);
+}
+
 static int parse_notify(const char *v)
 {
     int bits = 0;
@@ -90,6 +118,15 @@ static int parse_notify(const char *v)
 /* -q, -q30m, -q1h: a bare -q runs the queue once. */
 static void parse_q(struct cli *cl, const char *rest)
 {
+    if (rest[0] && strchr("IRS", rest[0])) {
+        if (!rest[1])
+            usage("-qI, -qR and -qS take the text to match: -qRexample.org");
+        cl->qsel = rest[0];
+        cl->qsel_text = rest + 1;
+        if (cl->mode == 'm')
+            cl->mode = 'q';
+        return;
+    }
     if (!*rest) {
         if (cl->mode == 'm')
             cl->mode = 'q';
@@ -137,17 +174,15 @@ static void sendmail_O(struct cli *cl, const char *v)
  * ("-f bob"), as getopt's "f:"; -q and -d take only an attached one, which may
  * be empty ("-q", "-q30m").  Every other flag may be grouped ("-ti"). */
 #define VALUE_FLAGS "bfrFCNRoOBhLXA"
-#define ATTACHED_FLAGS "qd"
+#define ATTACHED_FLAGS "qdM"
 
 /* Flag f with value v (NULL for a flag without one). */
 static void parse_flag(struct cli *cl, char f, const char *v)
 {
     switch (f) {
     case 'b':
-        if (!v[0] || v[1] || !strchr("mpqisdDv", v[0]))
-            usage("unknown mode: -bm, -bp, -bq, -bi, -bs, -bd and -bD are known");
-        if (v[0] == 'v')
-            usage("-bv (verify addresses) is not built in postoffice");
+        if (!v[0] || v[1] || !strchr("mpqisdDvPV", v[0]))
+            usage("unknown mode: -bm, -bp, -bq, -bi, -bs, -bd, -bD, -bv, -bP and -bV are known");
         cl->mode = v[0];
         break;
     case 'I': cl->mode = 'i'; break; /* sendmail's old name of -bi */
@@ -161,6 +196,17 @@ static void parse_flag(struct cli *cl, char f, const char *v)
     case 'F': cl->sub.fullname = v; break;
     case 'C': cl->cfile = v; break;
     case 'q': parse_q(cl, v); break;
+    case 'M': /* Exim's -M QID... (deliver now) and -Mrm QID... (remove) */
+        if (!strcmp(v, ""))
+            cl->qtool = 'M';
+        else if (!strcmp(v, "rm"))
+            cl->qtool = 'r';
+        else if (!strcmp(v, "f") || !strcmp(v, "t"))
+            usage("-Mf and -Mt (hold and release) are not built in this version yet");
+        else
+            usage("-M takes no value (deliver now) or rm (remove): -M QID..., -Mrm QID...");
+        cl->mode = 'M';
+        break;
     case 'N': cl->sub.notify = parse_notify(v); break;
     case 'R': /* sendmail: DSN RET=hdrs|full; with -bs: the client address */
         cl->peer = v;
@@ -171,8 +217,10 @@ static void parse_flag(struct cli *cl, char f, const char *v)
             sl_add(&cl->sets, v);
         break;
     case 'O': sendmail_O(cl, v); break;
+    case 'h': /* sendmail's hop count: counted from Received: lines here */
+        break;
     /* sendmail flags with no meaning here: accepted and ignored */
-    case 'B': case 'h': case 'L': case 'X': case 'A':
+    case 'B': case 'L': case 'X': case 'A':
     case 'm': case 'n': case 'U': case 'G': break;
     default: {
         char msg[64];
@@ -221,6 +269,9 @@ static void parse_cli(struct cli *cl, int argc, char **argv)
             i++;
             break;
         }
+        /* -h with no hop count after it, or --help: the usage */
+        if (!strcmp(a, "--help") || (!strcmp(a, "-h") && i + 1 == argc))
+            help();
         if (a[0] != '-' || !a[1])
             break;
         parse_group(cl, argc, argv, &i);
@@ -247,13 +298,14 @@ static int load_config(struct config *c, const struct cli *cl)
     return rc;
 }
 
-static int run_newaliases(const struct config *c)
+/* Build path.db from path (the system aliases, or a virtual domain's). */
+static int build_aliases(const char *path)
 {
     long count = 0, longest = 0;
     char *err = NULL;
     struct strlist warn;
     sl_init(&warn);
-    int rc = aliases_build_warn(c->aliases, &count, &longest, &warn, &err);
+    int rc = aliases_build_warn(path, &count, &longest, &warn, &err);
     for (size_t i = 0; i < warn.n; i++)
         say("%s", warn.v[i]);
     sl_free(&warn);
@@ -262,8 +314,34 @@ static int run_newaliases(const struct config *c)
         free(err);
         return rc == -1 ? EX_NOINPUT : EX_CANTCREAT;
     }
-    fprintf(stderr, "%s: %ld aliases, longest %ld bytes\n", c->aliases, count, longest);
+    fprintf(stderr, "%s: %ld aliases, longest %ld bytes\n", path, count, longest);
     return 0;
+}
+
+/* newaliases: the system aliases; newaliases DOMAIN...: those virtual
+ * domains' aliases (VHOSTDIR/DOMAIN/aliases), each an active domain. */
+static int run_newaliases(const struct config *c, const struct strlist *domains)
+{
+    if (domains->n == 0)
+        return build_aliases(c->aliases);
+    int rc = 0;
+    for (size_t i = 0; i < domains->n; i++) {
+        char *d = vdomain_name(c, domains->v[i]);
+        char *path = d ? vdomain_aliases_path(c, d) : NULL;
+        int r;
+        if (!path) {
+            say("%s: not a known virtual domain (see %s/domains.cf)", domains->v[i],
+                c->vpath);
+            r = EX_NOHOST;
+        } else {
+            r = build_aliases(path);
+        }
+        if (r && !rc)
+            rc = r;
+        free(path);
+        free(d);
+    }
+    return rc;
 }
 
 /* Create the queue (owned by user=, or by the caller when not root) if it or its
@@ -290,8 +368,77 @@ static void ensure_queue(const struct config *c)
         say("cannot set up the queue %s: %s", c->queuedir, strerror(errno));
 }
 
+/* Print the lines of dump (NUL-terminated "name=value" lines) for option
+ * name, or every line when name is NULL.  Returns how many. */
+static int print_lines(const char *dump, const char *name)
+{
+    int shown = 0;
+    size_t want = name ? strlen(name) : 0;
+    for (const char *line = dump; *line;) {
+        size_t len = strcspn(line, "\n"), n = strcspn(line, "=");
+        if (!name || (n == want && !strncasecmp(line, name, n))) {
+            printf("%.*s\n", (int)len, line);
+            shown++;
+        }
+        line += len + (line[len] == '\n');
+    }
+    return shown;
+}
+
+/* -bP: every option's value in effect, or the named ones in the order
+ * given (a list option gives a line per entry; an unset one "name="). */
+static int print_config(const struct config *c, const struct strlist *names)
+{
+    for (size_t i = 0; i < names->n; i++) {
+        if (!config_known(names->v[i])) {
+            say("-bP: %s is not an option (postoffice.cf(5) lists them)", names->v[i]);
+            return EX_USAGE;
+        }
+    }
+    struct buf b;
+    buf_init(&b);
+    config_dump(c, &b);
+    buf_addc(&b, '\0');
+    if (names->n == 0)
+        print_lines(b.s, NULL);
+    for (size_t i = 0; i < names->n; i++)
+        if (print_lines(b.s, names->v[i]) == 0)
+            printf("%s=\n", names->v[i]);
+    buf_free(&b);
+    return 0;
+}
+
+/* -bV: the version and what this binary was built with. */
+static int print_version(void)
+{
+    printf("postoffice %s\n", PO_VERSION);
+    printf("configuration: %s\nqueue: %s\nmail spool: %s\naliases: %s\n", PATH_CONFIG,
+           PATH_QUEUEDIR, PATH_MAILSPOOL, PATH_ALIASES);
+    if (PATH_MAILNAME[0])
+        printf("mailname: %s\n", PATH_MAILNAME);
+    printf("tcp wrappers: %s\nmilter: %s\npam: %s\n",
+           HAVE_LIBWRAP ? "yes (" WRAP_LIBRARY ")" : "no", HAVE_MILTER ? "yes" : "no",
+           HAVE_PAM ? "yes" : "no");
+    printf("libraries: %s, gdbm %s, c-ares %s\n", OpenSSL_version(OPENSSL_VERSION),
+           gdbm_version, ares_version(NULL));
+    return 0;
+}
+
 static int dispatch(struct config *c, struct cli *cl)
 {
+    if (cl->mode == 'P')
+        return print_config(c, &cl->sub.rcpts);
+    if (cl->mode == 'V')
+        return print_version();
+    if (cl->mode == 'v')
+        return verify_addresses(c, &cl->sub.rcpts, stdout);
+    if (cl->mode == 'M')
+        return cl->qtool == 'r' ? qtool_remove(c, &cl->sub.rcpts)
+                                : qtool_deliver(c, &cl->sub.rcpts, cl->verbose);
+    if (cl->mode == 'q' && cl->qsel) {
+        ensure_queue(c);
+        return qtool_deliver_matching(c, (enum qsel_kind)cl->qsel, cl->qsel_text, cl->verbose);
+    }
     if (cl->mode != 'p' && cl->mode != 'i')
         ensure_queue(c);
     struct runq_opts ro = {.force = 1, .verbose = cl->verbose};
@@ -305,7 +452,7 @@ static int dispatch(struct config *c, struct cli *cl)
     case 'q':
         return runq_run(c, &ro);
     case 'i':
-        return run_newaliases(c);
+        return run_newaliases(c, &cl->sub.rcpts);
     case 's':
         return cl->peer ? session_run_stdio_peer(c, cl->peer) : session_run_stdio(c);
     case 'd':
@@ -327,8 +474,11 @@ int main(int argc, char **argv)
     sl_init(&cl.sub.rcpts);
     cl.mode = default_mode(name);
     parse_cli(&cl, argc, argv);
-    if (cl.mode != 'm' && cl.sub.rcpts.n)
-        usage("recipients are only taken when sending mail (-bm)");
+    if (!strchr("mvPMi", cl.mode) && cl.sub.rcpts.n)
+        usage("recipients are only taken when sending mail (-bm); newaliases takes "
+              "virtual domains");
+    if (cl.mode == 'v' && cl.sub.rcpts.n == 0)
+        usage("-bv needs the addresses to verify");
     if (cl.verbose)
         log_set_stderr(1);
 

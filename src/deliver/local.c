@@ -29,6 +29,7 @@
 #include "pipe.h"
 #include "privs.h"
 #include "util.h"
+#include "vmailbox.h"
 
 #define RESULT_MAX 2048    /* the child's report: code and one status line */
 #define GRACE_MS 10000     /* extra time for the child after a program's own deadline */
@@ -472,14 +473,13 @@ static int batch_run(const struct mbox_req *r, const struct mbox_box *box, const
     return done;
 }
 
-/* Open and lock id's mailbox here (root), let the writer append, unlock:
- * the locks and the size to go back to outlive a writer killed half-way. */
-static void mbox_batch(const struct config *c, const struct ident *id, const struct ident *w,
-                       gid_t mail_gid, const struct stat *spool, struct local_mjob *jobs,
-                       size_t n)
+/* Open and lock id's mailbox path here (root), let the writer append,
+ * unlock: the locks and the size to go back to outlive a writer killed
+ * half-way. */
+static void mbox_batch(const struct config *c, const char *path, const struct ident *id,
+                       const struct ident *w, gid_t mail_gid, const struct stat *spool,
+                       struct local_mjob *jobs, size_t n)
 {
-    /* the account's own spelling when the name was matched case-insensitively */
-    char *path = local_mbox_path(c, id->name);
     struct mbox_req r = {.path = path, .owner = id->uid, .new_uid = id->uid,
                          .new_gid = (spool->st_mode & S_ISGID) ? (gid_t)-1 : id->gid,
                          .mail_gid = mail_gid, .escape_from = c->escape_from,
@@ -493,7 +493,48 @@ static void mbox_batch(const struct config *c, const struct ident *id, const str
     } else {
         mbox_close(&r, &box, !batch_run(&r, &box, id->name, w, jobs, n));
     }
-    free(path);
+}
+
+/* Every message of the batch fails or defers with status; a "no such user"
+ * names each message's own recipient. */
+static void batch_refuse(struct local_mjob *jobs, size_t n, enum deliv_result r,
+                         const char *status, const char *user)
+{
+    if (r != DELIV_FAIL || strncmp(status, "5.1.1 ", 6) != 0) {
+        batch_all(jobs, n, r, status);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        jobs[k].res = DELIV_FAIL;
+        jobs[k].status = no_such_user(jobs[k].rcpt, user);
+    }
+}
+
+/* A virtual user's mailbox (box "user@domain", vmailbox.h): the same
+ * locking and writing as any mailbox, with another path and the vuser=
+ * account as its owner and writer. */
+static void virtual_batch(const struct config *c, const char *box, struct local_mjob *jobs,
+                          size_t n)
+{
+    struct local_job j = {.kind = T_MBOX, .dest = box, .user = box};
+    struct vmbox v;
+    struct stat spool;
+    gid_t extra_gid = (gid_t)-1;
+    char *status = NULL;
+    enum deliv_result r = vmbox_prepare(c, box, jobs[0].rcpt, &v, &status);
+    if (r == DELIV_OK) {
+        r = check_identity(&j, &v.owner, &status);
+        if (r == DELIV_OK)
+            r = check_spool(v.dir, &extra_gid, &spool, &status);
+        if (r == DELIV_OK)
+            mbox_batch(c, v.path, &v.owner, &v.owner, extra_gid, &spool, jobs, n);
+        vmbox_free(&v);
+    }
+    if (r != DELIV_OK)
+        batch_refuse(jobs, n, r, status, box);
+    log_debug("local delivery of %zu message(s) to %s: first %s", n, box,
+              jobs[0].status ? jobs[0].status : "-");
+    free(status);
 }
 
 void local_deliver_mbox_batch(const struct config *c, const char *user,
@@ -514,6 +555,10 @@ void local_deliver_mbox_batch(const struct config *c, const char *user,
     }
     if (n == 0)
         return;
+    if (vmbox_is_virtual(user)) {
+        virtual_batch(c, user, jobs, n);
+        return;
+    }
     if ((r = check_target(&j, user, &status)) != DELIV_OK) {
         batch_all(jobs, n, r, status);
         free(status);
@@ -536,7 +581,10 @@ void local_deliver_mbox_batch(const struct config *c, const char *user,
     if (r == DELIV_OK && id.uid == 0)
         r = root_writer(c, &id, &w, &status);
     if (r == DELIV_OK) {
-        mbox_batch(c, &id, id.uid == 0 ? &w : &id, extra_gid, &spool, jobs, n);
+        /* the account's own spelling when the name was matched case-insensitively */
+        char *path = local_mbox_path(c, id.name);
+        mbox_batch(c, path, &id, id.uid == 0 ? &w : &id, extra_gid, &spool, jobs, n);
+        free(path);
         if (id.uid == 0)
             privs_free(&w);
     } else {

@@ -52,7 +52,9 @@ struct local_mjob {
 };
 
 /* Deliver n messages into the mailbox of account user (matched as privs_lookup
- * does; the file is named as the account): one child, one lock, one fsync for
+ * does; the file is named as the account), or, when user is "name@domain",
+ * of that virtual user (VSPOOL/DOMAIN/NAME, owned and written by vuser=;
+ * vmailbox.h says what is checked first): one child, one lock, one fsync for
  * all of them, a result for each.  What makes a burst of mail for one mailbox
  * cost one flush instead of one per message.  The caller (root) opens and
  * locks the mailbox (mbox_open: a busy one defers after MBOX_LOCK_WAIT_MS, a

@@ -38,6 +38,11 @@
 #include "remote_worker.h"
 #include "spool.h"
 
+/* A virtual domain switched off here while its MX still points here (an
+ * admin moving it away): its mail waits, never goes to local accounts. */
+#define OFF_STATUS "4.3.0 the virtual domain is switched off here (domains.cf) but " \
+                   "its MX points here: waiting"
+
 /* How long an explicit run waits for messages another process holds. */
 #define RUNQ_BUSY_WAIT_MS 10000
 
@@ -373,9 +378,10 @@ static int expand_as_routed(const struct config *c, const char *addr, struct pas
     const char *dom = addr_domain(addr);
     enum route_way w = way_of(c, addr, ps);
     int ours = w == ROUTE_LOCAL_MX;
-    if (w == ROUTE_UNSURE) {
-        *why = xstrdup("4.4.3 cannot tell yet whether the domain's MX points here "
-                       "(DNS failed)");
+    if (w == ROUTE_UNSURE || w == ROUTE_OFF) {
+        *why = xstrdup(w == ROUTE_OFF ? OFF_STATUS
+                                      : "4.4.3 cannot tell yet whether the domain's MX "
+                                        "points here (DNS failed)");
         return -1;
     }
     char *a = ours == 1 ? xstrndup(addr, (size_t)(dom - 1 - addr)) : xstrdup(addr);
@@ -503,6 +509,8 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
             deliver_target(c, m, i, o, mj, &ps);
         } else if (w == ROUTE_LOCAL || w == ROUTE_LOCAL_MX) {
             expand_local(c, m, i, o, &ps.seen, w == ROUTE_LOCAL_MX, mj);
+        } else if (w == ROUTE_OFF) {
+            record(m, i, RS_PENDING, OFF_STATUS, "none", o);
         } else if (w == ROUTE_UNSURE) {
             record(m, i, RS_PENDING, "4.4.3 cannot tell yet whether the domain's MX "
                    "points here (DNS failed)", "none", o);

@@ -102,9 +102,9 @@ static const struct option options[] = {
     {"usermap", O_LIST, F(usermap), NOTYET, NULL},
     {"verify-from", O_BOOL, F(verify_from), 0, NULL},
     {"vhostdir", O_PATH, F(vpath), 0, "a directory"},
-    {"virtual", O_PATH, F(vpath), NOTYET, "a directory"},
-    {"vspool", O_PATH, F(vspool), NOTYET, "a directory"},
-    {"vuser", O_STR, F(vuser), NOTYET, "an account name"},
+    {"virtual", O_PATH, F(vpath), 0, "a directory"}, /* the old name of vhostdir */
+    {"vspool", O_PATH, F(vspool), 0, "a directory"},
+    {"vuser", O_STR, F(vuser), 0, "an account name"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -113,6 +113,27 @@ static void set_str(char **field, const char *v)
 {
     free(*field);
     *field = xstrdup(v);
+}
+
+static int set_host(struct config *c, const char *v);
+
+/* Debian's /etc/mailname (configure --with-mailname): the name this system
+ * puts on its mail, so it is the default hostname=; the node name stays
+ * local too. */
+static void default_mailname(struct config *c)
+{
+    struct buf b;
+    buf_init(&b);
+    if (PATH_MAILNAME[0] && read_file(PATH_MAILNAME, &b, 1024) == 0) {
+        buf_addc(&b, '\0');
+        char *name = str_trim(b.s);
+        name[strcspn(name, "\r\n")] = '\0';
+        char *node = xstrdup(c->hostname);
+        if (*name && set_host(c, name) == 0)
+            sl_add(&c->self_names, node);
+        free(node);
+    }
+    buf_free(&b);
 }
 
 void config_defaults(struct config *c)
@@ -128,7 +149,7 @@ void config_defaults(struct config *c)
     c->vpath = xstrdup(PATH_VIRTUAL);
     c->vspool = xstrdup(PATH_VSPOOL);
     c->user = xstrdup("mail");
-    c->vuser = xstrdup("mail");
+    c->vuser = xstrdup(PATH_VUSER);
     c->hostname = host_nodename();
     sl_init(&c->self_names);
     sl_init(&c->trusted);
@@ -145,6 +166,8 @@ void config_defaults(struct config *c)
     c->tls_ciphersuites =
         xstrdup("TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256");
     c->tls_handshake_timeout = 60;
+||||||| 5370e4d
+    default_mailname(c);
 
     c->escape_from = 1;
     c->verify_from = 1;
@@ -329,6 +352,11 @@ static const struct option *find_option(const char *name)
         if (strcasecmp(options[i].name, name) == 0)
             return &options[i];
     return NULL;
+}
+
+int config_known(const char *name)
+{
+    return find_option(name) != NULL;
 }
 
 static int bad_value(const struct option *o, const char *v, const char *where)

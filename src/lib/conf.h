@@ -30,7 +30,7 @@ struct config {
     char *pidfile;     /* pidfile= */
     char *banner;      /* banner=     extra greeting lines (/etc/issue.smtp) */
     char *greylist_db; /* greylist-db= (/var/db/smtpauth) */
-    char *vpath;       /* virtual=    virtual-domain config dir (/etc/virtual) */
+    char *vpath;       /* vhostdir=   virtual-domain config dir (/etc/virtual), virtual= */
     char *vspool;      /* vspool=     virtual mailbox dir (/var/spool/virtual) */
     char *hosts_allow; /* hosts-allow= libwrap tables (NULL = libwrap default) */
     char *hosts_deny;  /* hosts-deny= */
@@ -130,6 +130,9 @@ int config_parse_size(const char *s, long long *out);
 
 /* Write every option with its current value (for DEBUG and -bP). */
 void config_dump(const struct config *c, struct buf *out);
+
+/* Is name (any case) an option of postoffice.cf?  1 or 0. */
+int config_known(const char *name);
 
 
 #endif

@@ -57,6 +57,8 @@ enum msg_type {
                            i64 errno, str new queue id */
     MSG_WRAP_RESULT,    /* tcp-wrappers check (tcp_wrappers.c): u32 1 allowed, 0 denied,
                            2 libwrap cannot be loaded */
+    MSG_VLOOKUP_RESULT, /* virtual-domain lookup, as user= (vlookup.c): i64 rc,
+                           str why or absent, 3 x (i64 found, str value or absent) */
     MSG_TEST,           /* unit tests only */
     MSG_TYPE_END
 };

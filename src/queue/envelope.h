@@ -61,8 +61,9 @@ struct envelope {
  * before any id from a file, a pipe or the command line becomes part of a path. */
 int qid_valid(const char *s);
 
-/* Is r a final target an expansion wrote ("|command", "/file" or "\\user" from
- * the aliases, a .forward or forbidden=folder:)?  Only when it came from another
+/* Is r a final target an expansion wrote ("|command", "/file", "\\user", or
+ * "\\user@domain": a virtual user's mailbox, vhosts(7)) from the aliases, a
+ * .forward or forbidden=folder:?  Only when it came from another
  * address (orig set and different): an envelope recipient that merely starts
  * with | or / (refused at every way in, but possibly in a queue written by an
  * older version, or sent as RCPT TO:<|cmd@x>) is an address, never run. */

@@ -22,6 +22,8 @@
 #include "privs.h"
 #include "route.h"
 #include "util.h"
+#include "vdomain.h"
+#include "vlookup.h"
 
 #define EXPAND_DEPTH_MAX 32
 #define EXPAND_STEPS_MAX 100000
@@ -166,7 +168,10 @@ static char *unquote_local(const char *local)
 }
 
 static void expand_name(struct xp *x, const char *local, int depth);
-static void expand_entry(struct xp *x, const char *entry, const char *owner, int depth);
+static void expand_vname(struct xp *x, const char *local, const char *vdom, int depth);
+static void expand_vmailbox(struct xp *x, const char *name, const char *vdom);
+static void expand_entry(struct xp *x, const char *entry, const char *owner,
+                         const char *vdom, int depth);
 
 /* "\user": the account's own mailbox, nothing else. */
 static void expand_mailbox(struct xp *x, const char *name)
@@ -237,7 +242,7 @@ static void expand_include(struct xp *x, const char *path, int depth)
         fail(x, 0, "5.3.5 <%s>: include file ignored: %s", x->top, why);
     sl_add(&x->chain, key);
     for (size_t i = 0; rc == FWD_OK && i < entries.n; i++)
-        expand_entry(x, entries.v[i], NULL, depth + 1);
+        expand_entry(x, entries.v[i], NULL, NULL, depth + 1);
     free(x->chain.v[--x->chain.n]);
     free(why);
     free(key);
@@ -245,8 +250,10 @@ static void expand_include(struct xp *x, const char *path, int depth)
     privs_free(&who);
 }
 
-/* An address from a list: remote, or a local name to expand again. */
-static void expand_addr(struct xp *x, const char *addr, int depth)
+/* An address from a list: remote, or a local name to expand again.  vdom:
+ * the virtual domain whose aliases named it (a bare name is a name there),
+ * NULL elsewhere. */
+static void expand_addr(struct xp *x, const char *addr, const char *vdom, int depth)
 {
     char *a = xstrdup(addr);
     size_t n = strlen(a);
@@ -257,10 +264,15 @@ static void expand_addr(struct xp *x, const char *addr, int depth)
         a[len] = '\0';
     }
     char *at = strrchr(a, '@');
+    char *vd = at ? vdomain_name(x->c, at + 1) : NULL;
     if (!is_address(a)) {
         char *clean = str_sanitize(addr, strlen(addr));
         fail(x, 0, "5.1.3 <%s>: bad address %s in an alias or forward list", x->top, clean);
         free(clean);
+    } else if (vd || (!at && vdom)) {
+        if (at)
+            *at = '\0';
+        expand_vname(x, a, vd ? vd : vdom, depth);
     } else if (at && !route_is_local_domain(x->c, at + 1)) {
         str_lower(at + 1);
         add(x, T_REMOTE, a, NULL);
@@ -269,12 +281,27 @@ static void expand_addr(struct xp *x, const char *addr, int depth)
             *at = '\0';
         expand_name(x, a, depth);
     }
+    free(vd);
     free(a);
 }
 
+/* A program, file or :include: in the aliases of virtual domain vdom: refused.
+ * Those aliases may be kept by the domain's owner, who must not run programs
+ * or write files as anybody (vhosts(7)). */
+static void refuse_in_vdomain(struct xp *x, const char *entry, const char *vdom)
+{
+    const char *what = entry[0] == '|' ? "program" : entry[0] == '/' ? "file" : ":include:";
+    log_warn("the aliases of virtual domain %s name a %s (%s): refused; only addresses "
+             "are allowed there", vdom, what, entry);
+    fail(x, 0, "5.7.1 <%s>: the aliases of virtual domain %s may name addresses only, "
+         "not a %s", x->top, vdom, what);
+}
+
 /* One entry of an aliases/:include:/.forward list.  owner: the .forward's
- * owner, NULL for aliases and include files. */
-static void expand_entry(struct xp *x, const char *entry, const char *owner, int depth)
+ * owner, NULL for aliases and include files.  vdom: the virtual domain whose
+ * aliases hold the entry, or NULL. */
+static void expand_entry(struct xp *x, const char *entry, const char *owner,
+                         const char *vdom, int depth)
 {
     if (++x->steps > EXPAND_STEPS_MAX || depth > EXPAND_DEPTH_MAX) {
         fail(x, 0, "5.4.6 <%s>: alias expansion too deep or too large", x->top);
@@ -285,7 +312,12 @@ static void expand_entry(struct xp *x, const char *entry, const char *owner, int
              x->top);
         return;
     }
-    if (entry[0] == '|') {
+    int special = entry[0] == '|' || entry[0] == '/' || str_has_prefix_ci(entry, ":include:");
+    if (vdom && special) {
+        refuse_in_vdomain(x, entry, vdom);
+    } else if (vdom && entry[0] == '\\') {
+        expand_vmailbox(x, entry + 1, vdom);
+    } else if (entry[0] == '|') {
         const char *cmd = entry + 1;
         while (*cmd == ' ' || *cmd == '\t')
             cmd++;
@@ -303,7 +335,7 @@ static void expand_entry(struct xp *x, const char *entry, const char *owner, int
     } else if (entry[0] == '\\') {
         expand_mailbox(x, entry + 1);
     } else {
-        expand_addr(x, entry, depth);
+        expand_addr(x, entry, vdom, depth);
     }
 }
 
@@ -329,7 +361,7 @@ static int expand_forward(struct xp *x, const struct ident *id, const char *key,
         size_t before = x->resolved;
         sl_add(&x->chain, key);
         for (size_t i = 0; i < entries.n; i++)
-            expand_entry(x, entries.v[i], id->name, depth + 1);
+            expand_entry(x, entries.v[i], id->name, NULL, depth + 1);
         free(x->chain.v[--x->chain.n]);
         used = 1;
         if (x->resolved == before && !x->temp) {
@@ -402,7 +434,7 @@ static int expand_alias(struct xp *x, const char *key, int depth)
         fail(x, 0, "5.1.1 <%s>: alias %s has no targets", x->top, key);
     sl_add(&x->chain, key);
     for (size_t i = 0; i < entries.n; i++)
-        expand_entry(x, entries.v[i], NULL, depth + 1);
+        expand_entry(x, entries.v[i], NULL, NULL, depth + 1);
     free(x->chain.v[--x->chain.n]);
     sl_free(&entries);
     free(value);
@@ -450,6 +482,130 @@ static void expand_name(struct xp *x, const char *local, int depth)
     free(name);
 }
 
+/* ---- virtual domains (vhosts(7)): names resolve within their domain ---- */
+
+/* The mailbox of virtual user name@vdom (the file VSPOOL/VDOM/NAME, lower
+ * case): "name@vdom" as a T_MBOX target (local.h tells it by the '@'). */
+static void add_vmbox(struct xp *x, const char *name, const char *vdom)
+{
+    char *box = xasprintf("%s@%s", name, vdom);
+    str_lower(box);
+    add(x, T_MBOX, box, box);
+    free(box);
+}
+
+/* Look name up in vdom; 0 with *v, or -1 after recording a temporary failure. */
+static int vlook(struct xp *x, const char *name, const char *vdom, struct vlookup *v)
+{
+    char *why = NULL;
+    if (vlookup_name(x->c, vdom, name, v, &why) == 0)
+        return 0;
+    fail(x, 1, "4.3.0 <%s>: %s", x->top, why);
+    free(why);
+    return -1;
+}
+
+/* "\name" in the aliases of vdom: that user's mailbox, nothing else. */
+static void expand_vmailbox(struct xp *x, const char *name, const char *vdom)
+{
+    struct vlookup v;
+    if (!vdomain_user_ok(name)) {
+        fail(x, 0, "5.1.1 <%s>: no such user here (\\%s in virtual domain %s)", x->top,
+             name, vdom);
+    } else if (vlook(x, name, vdom, &v) == 0) {
+        int user = v.user;
+        vlookup_free(&v);
+        if (user)
+            add_vmbox(x, name, vdom);
+        else
+            fail(x, 0, "5.1.1 <%s>: no such user here (%s@%s)", x->top, name, vdom);
+    }
+}
+
+/* An alias value (or the "*" one, for star_name) of vdom, expanded there.
+ * In the "*" value, an entry "*@otherdomain" means star_name@otherdomain. */
+static void expand_vlist(struct xp *x, const char *value, const char *star_name,
+                         const char *vdom, const char *key, int depth)
+{
+    struct strlist entries;
+    sl_init(&entries);
+    aliases_split_list(value, &entries);
+    if (entries.n == 0)
+        fail(x, 0, "5.1.1 <%s>: alias %s has no targets", x->top, key);
+    sl_add(&x->chain, key);
+    for (size_t i = 0; i < entries.n; i++) {
+        const char *e = entries.v[i];
+        if (star_name && e[0] == '*' && e[1] == '@') {
+            char *a = xasprintf("%s%s", star_name, e + 1);
+            expand_entry(x, a, NULL, vdom, depth + 1);
+            free(a);
+        } else {
+            expand_entry(x, e, NULL, vdom, depth + 1);
+        }
+    }
+    free(x->chain.v[--x->chain.n]);
+    sl_free(&entries);
+}
+
+/* A name that comes around again in vdom: the user's mailbox, if it has one. */
+static void expand_vloop(struct xp *x, const char *name, const char *vdom, const char *key)
+{
+    char *loop = chain_text(x, key);
+    struct vlookup v;
+    int rc = vlook(x, name, vdom, &v);
+    if (rc == 0 && v.user) {
+        log_info("alias loop %s: delivering to %s@%s's mailbox", loop, name, vdom);
+        add_vmbox(x, name, vdom);
+    } else if (rc == 0) {
+        log_warn("alias loop %s", loop);
+        fail(x, 0, "5.4.6 <%s>: alias loop %s", x->top, loop);
+    }
+    if (rc == 0)
+        vlookup_free(&v);
+    free(loop);
+}
+
+/* The meaning of name@vdom: the domain's alias, else its account (a
+ * mailbox; virtual users have no .forward), else its "*" alias. */
+static void expand_vresolve(struct xp *x, const char *name, const char *vdom,
+                            const char *key, int depth)
+{
+    struct vlookup v;
+    if (vlook(x, name, vdom, &v) < 0)
+        return;
+    if (v.alias)
+        expand_vlist(x, v.alias_value, NULL, vdom, key, depth);
+    else if (v.user)
+        add_vmbox(x, name, vdom);
+    else if (v.star)
+        expand_vlist(x, v.star_value, name, vdom, key, depth);
+    else
+        fail(x, 0, "5.1.1 <%s>: no such user here", x->top);
+    vlookup_free(&v);
+}
+
+/* A local part in virtual domain vdom (canonical spelling).  Its keys in the
+ * chain and done lists are "name@vdom": joe@one.example, joe@two.example and
+ * the local joe never meet. */
+static void expand_vname(struct xp *x, const char *local, const char *vdom, int depth)
+{
+    char *name = unquote_local(local);
+    char *key = xasprintf("%s@%s", name, vdom);
+    str_lower(key);
+    if (depth > EXPAND_DEPTH_MAX)
+        fail(x, 0, "5.4.6 <%s>: aliases nested too deep", x->top);
+    else if (!is_token(name) || strchr(name, '@'))
+        fail(x, 0, "5.1.1 <%s>: no such user here", x->top);
+    else if (sl_contains(&x->chain, key))
+        expand_vloop(x, name, vdom, key);
+    else if (!sl_contains(&x->done, key)) {
+        expand_vresolve(x, name, vdom, key, depth);
+        sl_add(&x->done, key);
+    }
+    free(key);
+    free(name);
+}
+
 /* Split the top-level address at its last '@' (quoted '@' in a local part is
  * rare enough to fall to "no such user"). */
 int expand_address(const struct config *c, const char *addr, const char *owner,
@@ -468,8 +624,13 @@ int expand_address(const struct config *c, const char *addr, const char *owner,
         sl_add_owned(&x.chain, k);
     }
     const char *at = strrchr(addr, '@');
+    char *vd = at ? vdomain_name(c, at + 1) : NULL;
     if (!is_address(addr)) {
         fail(&x, 0, "5.1.3 <%s>: bad recipient address syntax", top);
+    } else if (vd) {
+        char *local = xstrndup(addr, (size_t)(at - addr));
+        expand_vname(&x, local, vd, 0);
+        free(local);
     } else if (at && !route_is_local_domain(c, at + 1)) {
         char *a = xstrdup(addr);
         str_lower(a + (at - addr) + 1);
@@ -496,6 +657,7 @@ int expand_address(const struct config *c, const char *addr, const char *owner,
     }
     free(x.perm);
     free(x.temp);
+    free(vd);
     sl_free(&x.chain);
     sl_free(&x.done);
     free(top);
@@ -523,6 +685,26 @@ int expand_local_exists(const struct config *c, const char *local)
             rc = r < 0 ? -1 : 0;
         }
     }
+    free(name);
+    return rc;
+}
+
+int expand_virtual_exists(const struct config *c, const char *local, const char *domain)
+{
+    char *name = unquote_local(local);
+    char *why = NULL;
+    struct vlookup v;
+    int rc = 0;
+    if (is_token(name) && !strchr(name, '@')) {
+        if (vlookup_name(c, domain, name, &v, &why) < 0) {
+            log_warn("checking <%s@%s>: %s", name, domain, why);
+            rc = -1;
+        } else {
+            rc = v.alias || v.user || v.star;
+            vlookup_free(&v);
+        }
+    }
+    free(why);
     free(name);
     return rc;
 }

@@ -5,7 +5,13 @@
  * detection and duplicate suppression; each final destination appears once.
  * .forward files are read in a child running as their owner (never as root) and
  * honoured only when owned by the user and not group/world-writable, in a
- * directory only the user or root can write to (forward.h). */
+ * directory only the user or root can write to (forward.h).
+ *
+ * Virtual domains (vhosts(7)): user@vdomain resolves within the domain - its
+ * aliases (VHOSTDIR/DOMAIN/aliases), its accounts (VHOSTDIR/DOMAIN/passwd,
+ * no .forward), its "*" catch-all ("*@other" rewrites to user@other) - and
+ * a bare name in its aliases is a name of that domain.  Programs, files and
+ * :include: there are refused (5.7.1): the domain's owner may keep them. */
 #ifndef PO_EXPAND_H
 #define PO_EXPAND_H
 
@@ -17,8 +23,9 @@ enum target_kind { T_MBOX = 1, T_PIPE, T_FILE, T_REMOTE };
 
 struct target {
     enum target_kind kind;
-    char *dest;  /* T_MBOX: user name; T_PIPE: command; T_FILE: path;
-                    T_REMOTE: address user@domain */
+    char *dest;  /* T_MBOX: user name, or "user@domain" for a virtual user's
+                    mailbox (lower case; vhosts(7)); T_PIPE: command; T_FILE:
+                    path; T_REMOTE: address user@domain */
     char *user;  /* identity for T_PIPE/T_FILE: the .forward owner, NULL = the
                     unprivileged user (aliases file); T_MBOX: the owner */
 };
@@ -41,5 +48,10 @@ int expand_address(const struct config *c, const char *addr, const char *owner,
 /* For RCPT checks in the SMTP server: does local name exist (alias or account)?
  * 1 yes, 0 no, -1 cannot tell now. */
 int expand_local_exists(const struct config *c, const char *local);
+
+/* The same for local@domain in active virtual domain domain: an alias of the
+ * domain, an account of its passwd file, or any name when the domain has a
+ * "*" catch-all alias.  1, 0, -1 (a file unreadable now). */
+int expand_virtual_exists(const struct config *c, const char *local, const char *domain);
 
 #endif

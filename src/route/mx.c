@@ -202,7 +202,7 @@ static void resolve_host(struct dns_ctx *d, const struct config *c, struct mx_ho
     if (h->name[0] != '[') {
         enum dns_status st = dns_addrs(d, h->name, AF_UNSPEC, &h->addrs, &h->naddrs);
         h->tempfail = st == DNS_TEMPFAIL;
-        if (route_is_local_domain(c, h->name))
+        if (route_is_our_host(c, h->name))
             h->self = 1;
     }
     for (size_t i = 0; check_addr && i < h->naddrs; i++)
@@ -318,7 +318,7 @@ static int resolve_all(struct dns_ctx *d, const struct config *c, struct mx_host
         }
         resolve_host(d, c, &h[i], ours, nours, check_addr);
         tempfail |= h[i].tempfail;
-        if (!is_relay && same_name(h[i].name, target) && route_is_local_domain(c, target))
+        if (!is_relay && same_name(h[i].name, target) && route_is_our_host(c, target))
             h[i].self = 1;
     }
     free(ours);

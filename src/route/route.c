@@ -1,7 +1,7 @@
 /* route.c - every routing decision (route.h): is a domain ours (our names and
- * our interface address literals), does its MX point here, which way a
- * recipient goes.  The DNS mechanics are mx.c's and dns.c's; the decisions
- * are here.  Never runs anything privileged. */
+ * our interface address literals, the active virtual domains), does its MX
+ * point here, which way a recipient goes.  The DNS mechanics are mx.c's and
+ * dns.c's; the decisions are here.  Never runs anything privileged. */
 #include "compat.h"
 
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include "mx.h"
 #include "netaddr.h"
 #include "route.h"
+#include "vdomain.h"
 
 /* name (n bytes) is s, ignoring case */
 static int same(const char *name, size_t n, const char *s)
@@ -34,18 +35,25 @@ static int our_name(const struct config *c, const char *domain)
     return 0;
 }
 
-int route_is_local_domain(const struct config *c, const char *domain)
+int route_is_our_host(const struct config *c, const char *name)
 {
-    if (!domain)
+    if (!name)
         return 1;
-    if (*domain == '\0')
+    if (*name == '\0')
         return 0;
-    if (*domain == '[') {
+    if (*name == '[') {
         /* an address literal is ours when it names one of our interfaces */
         struct netaddr a;
-        return net_parse(domain, &a) == 0 && net_is_local_interface(&a) == 1;
+        return net_parse(name, &a) == 0 && net_is_local_interface(&a) == 1;
     }
-    return our_name(c, domain);
+    return our_name(c, name);
+}
+
+int route_is_local_domain(const struct config *c, const char *domain)
+{
+    /* an active virtual domain is ours whatever its MX says (vhosts(7)) */
+    return route_is_our_host(c, domain) ||
+           (*domain != '[' && vdomain_active(c, domain));
 }
 
 int route_mx_here(struct dns_ctx *d, const struct config *c, const char *domain)
@@ -75,7 +83,7 @@ int route_host_is_us(const struct config *c, struct dns_ctx *d, const char *name
     struct netaddr a;
     if (net_parse(name, &a) == 0)
         return net_is_loopback(&a) || net_is_local_interface(&a) == 1;
-    if (route_is_local_domain(c, name))
+    if (route_is_our_host(c, name))
         return 1;
     if (d == NULL || !dns_valid_name(name))
         return 0;
@@ -114,6 +122,8 @@ enum route_way route_recipient(const struct config *c, const char *domain,
     if (domain[0] == '[' || !mx_here)
         return ROUTE_MX;
     int r = mx_here(arg, domain);
+    if (r == 1 && vdomain_switched_off(c, domain))
+        return ROUTE_OFF;
     return r == 1 ? ROUTE_LOCAL_MX : r == 0 ? ROUTE_MX : ROUTE_UNSURE;
 }
 

@@ -3,7 +3,7 @@
  *
  * route_is_local_domain() is the only function that answers "is this domain
  * ours"; the SMTP server, the expansion, the MX router and the queue runner
- * all ask it (virtual domains will be answered here too).  The DNS questions
+ * all ask it, for virtual domains too.  The DNS questions
  * (route_mx_here, route_mx_listed, route_name_mx_local) are asked by the
  * caller's process: the queue runner runs them in an unprivileged child and
  * gives route_recipient() the answer through a lookup function, so the
@@ -16,11 +16,18 @@
 #include "dns.h"
 #include "util.h"
 
-/* Is domain one of ours: self=, hostname=, localhost (any case, a trailing
- * dot ignored), or an address literal ([192.0.2.1], [IPv6:::1]) of one of
+/* Is domain one of ours: self=, hostname=, localhost, an active virtual
+ * domain of VHOSTDIR/domains.cf (vdomain.h; any case, a trailing dot
+ * ignored), or an address literal ([192.0.2.1], [IPv6:::1]) of one of
  * this machine's interfaces?  A NULL domain (a bare user name) is ours; ""
  * is not.  1 or 0. */
 int route_is_local_domain(const struct config *c, const char *domain);
+
+/* The same without the virtual domains: is name (a host name, not a mail
+ * domain) this host?  A virtual domain's name is no host of ours: another
+ * domain's MX, or a client's HELO, may name it and mean a machine elsewhere.
+ * What the MX router asks of MX host names.  1 or 0. */
+int route_is_our_host(const struct config *c, const char *name);
 
 /* Is mail for domain ours because its MX (or, without MX, its address)
  * points at us (localmx)?  With mxpool only when we are among the most
@@ -39,8 +46,9 @@ int route_mx_listed(struct dns_ctx *d, const struct config *c, const char *domai
 int route_name_mx_local(struct dns_ctx *d, const char *name);
 
 /* Does name (a HELO argument: an address literal or a host name) name this
- * host: one of our addresses, a local domain, or a name whose A/AAAA records
- * are ours (d may be NULL: no lookup)?  1 or 0 (a failed lookup is 0). */
+ * host: one of our addresses, one of our host names (route_is_our_host), or
+ * a name whose A/AAAA records are ours (d may be NULL: no lookup)?  1 or 0
+ * (a failed lookup is 0). */
 int route_host_is_us(const struct config *c, struct dns_ctx *d, const char *name);
 
 /* Which way a recipient goes. */
@@ -49,7 +57,9 @@ enum route_way {
     ROUTE_LOCAL_MX,  /* ours only because its MX points here: expand the local part */
     ROUTE_RELAY,     /* remote, through relay-host */
     ROUTE_MX,        /* remote, to the domain's MX hosts (or an address literal) */
-    ROUTE_UNSURE     /* DNS failed: cannot tell yet whether it is ours (4.4.3) */
+    ROUTE_UNSURE,    /* DNS failed: cannot tell yet whether it is ours (4.4.3) */
+    ROUTE_OFF        /* a virtual domain switched off here (domains.cf) whose MX
+                        still points here: neither local nor remote; wait */
 };
 
 /* The question route_recipient asks about a remote domain's MX: as
@@ -60,7 +70,8 @@ typedef int (*route_mx_fn)(void *arg, const char *domain);
  * bare user).  mx_here is called only for a domain that is neither ours by
  * name nor an address literal, and only without relay-host (everything
  * remote then goes there, whatever the MX says).  A NULL mx_here counts as
- * "not here" (remote). */
+ * "not here" (remote).  A domain switched off in domains.cf whose MX points
+ * here is ROUTE_OFF: its users are not local accounts. */
 enum route_way route_recipient(const struct config *c, const char *domain,
                                route_mx_fn mx_here, void *arg);
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -23,8 +24,10 @@
 #include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "preflight.h"
 #include "privs.h"
 #include "queue_run.h"
+#include "sdnotify.h"
 #include "spool.h"
 #include "workerpool.h"
 
@@ -37,6 +40,8 @@ struct master {
     pid_t runq_pid;               /* the queue run going, or 0 */
     int sigfd;                    /* read end of the self-pipe */
     int trigger;                  /* QUEUEDIR/trigger FIFO, or -1 */
+    int pidfd;                    /* the locked pid file, or -1 */
+    int qlock;                    /* the locked queue directory, or -1 */
     long long next_run;           /* now_ms() of the next periodic queue run */
     int rerun;                    /* a run is wanted (a trigger came, maybe while a
                                      run was going): started when none is going
@@ -83,6 +88,10 @@ static void in_child(void *arg)
     close(m->sigfd);
     if (m->trigger >= 0)
         close(m->trigger);
+    if (m->pidfd >= 0)
+        close(m->pidfd);
+    if (m->qlock >= 0)
+        close(m->qlock);
 }
 
 static void reap(struct master *m)
@@ -253,12 +262,14 @@ static int default_reload(struct config *fresh, void *arg)
 static void reload(struct master *m)
 {
     struct config *fresh = xcalloc(1, sizeof *fresh);
+    sd_notify_state("RELOADING=1");
     int r = m->o->reload ? m->o->reload(fresh, m->o->reload_arg)
                          : default_reload(fresh, (void *)m->c);
     m->hup = 0;
     if (r != 0) {
         free(fresh);
         log_err("SIGHUP: the configuration has errors; keeping the running one");
+        sd_notify_state("READY=1\nSTATUS=configuration has errors; running the old one");
         return;
     }
     if (m->owned) {
@@ -271,21 +282,52 @@ static void reload(struct master *m)
     if (wp_renew(&m->wp, fresh) < 0) /* the workers have the old configuration */
         log_err("SIGHUP: cannot make a new delivery worker socket: %s", strerror(errno));
     log_info("SIGHUP: configuration re-read (listen= and msp= changes need a restart)");
+    sd_notify_state("READY=1\nSTATUS=accepting connections");
 }
 
-static int write_pidfile(const char *path, pid_t pid)
+/* Open and lock the pid file and the queue directory before serving: a
+ * second daemon with the same pid file or the same queue refuses to start
+ * instead of running two queue managers over one queue.  The locks are flock
+ * locks, so they belong to the open descriptors: they survive the detaching
+ * fork and go with the master (its children close the descriptors first).
+ * 0 or a sysexits code after saying why. */
+static int lock_instance(struct master *m)
 {
-    if (!path || !*path)
+    const struct config *c = m->c;
+    if (c->pidfile && *c->pidfile) {
+        m->pidfd = open(c->pidfile, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (m->pidfd < 0) {
+            say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
+            return EX_CANTCREAT;
+        }
+        if (flock(m->pidfd, LOCK_EX | LOCK_NB) < 0) {
+            char old[32] = "";
+            ssize_t n = pread(m->pidfd, old, sizeof old - 1, 0);
+            old[n > 0 ? n : 0] = '\0';
+            old[strcspn(old, "\n")] = '\0';
+            say("another postoffice daemon (pid %s) holds the pid file %s; stop it first "
+                "(or give this one its own pidfile=)", *old ? old : "?", c->pidfile);
+            return EX_UNAVAILABLE;
+        }
+    }
+    m->qlock = open(c->queuedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (m->qlock >= 0 && flock(m->qlock, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+        say("another postoffice daemon is running on the queue %s; stop it first "
+            "(or give this one its own queuedir=)", c->queuedir);
+        return EX_UNAVAILABLE;
+    }
+    return 0;
+}
+
+static int write_pidfile(const struct master *m, pid_t pid)
+{
+    if (m->pidfd < 0)
         return 0;
     char tmp[32];
     int n = snprintf(tmp, sizeof tmp, "%ld\n", (long)pid);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
+    if (ftruncate(m->pidfd, 0) < 0 || pwrite(m->pidfd, tmp, (size_t)n, 0) != n)
         return -1;
-    int r = write_all(fd, tmp, (size_t)n);
-    if (close(fd) < 0)
-        r = -1;
-    return r;
+    return 0;
 }
 
 /* ---- the loop ---- */
@@ -366,6 +408,10 @@ static void master_free(struct master *m)
     wp_free(&m->wp);
     if (m->trigger >= 0)
         close(m->trigger);
+    if (m->pidfd >= 0)
+        close(m->pidfd);
+    if (m->qlock >= 0)
+        close(m->qlock);
     if (m->owned) {
         config_free(m->owned);
         free(m->owned);
@@ -381,7 +427,7 @@ static int detach(struct master *m, int *parent)
     const struct config *c = m->c;
     *parent = 0;
     if (m->o->foreground) {
-        if (write_pidfile(c->pidfile, getpid()) < 0) {
+        if (write_pidfile(m, getpid()) < 0) {
             say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
             return EX_CANTCREAT;
         }
@@ -395,7 +441,7 @@ static int detach(struct master *m, int *parent)
     if (pid > 0) {
         /* the sockets listen already: tell the truth and leave */
         *parent = 1;
-        if (write_pidfile(c->pidfile, pid) < 0) {
+        if (write_pidfile(m, pid) < 0) {
             say("cannot write the pid file %s: %s", c->pidfile, strerror(errno));
             kill(pid, SIGTERM);
             return EX_CANTCREAT;
@@ -420,7 +466,10 @@ static int detach(struct master *m, int *parent)
 static int master_open(struct master *m, int *parent)
 {
     const struct master_opts *o = m->o;
-    int rc = listener_open(&m->l, m->c, o->listen);
+    int rc = lock_instance(m);
+    if (rc)
+        return rc;
+    rc = listener_open(&m->l, m->c, o->listen);
     if (rc)
         return rc;
     if (wp_init(&m->wp, m->c) < 0) {
@@ -447,9 +496,11 @@ int master_run(const struct config *c, const struct master_opts *o)
     memset(&m, 0, sizeof m);
     m.c = c;
     m.o = o;
-    m.trigger = m.sigfd = -1;
+    m.trigger = m.sigfd = m.pidfd = m.qlock = -1;
     m.wp.sock[0] = m.wp.sock[1] = -1;
-    if (o->foreground) /* -bD: systemd and tests read the log on stderr */
+    /* -bD: tests and terminals read the log on stderr; under systemd it is
+     * the journal, which gets every line from syslog already */
+    if (o->foreground && !sd_stderr_is_journal())
         log_set_stderr(1);
     if (!o->listen && o->queue_interval <= 0) {
         say("nothing to do: give -bd to listen or -qN to run the queue every N minutes");
@@ -457,8 +508,11 @@ int master_run(const struct config *c, const struct master_opts *o)
     }
     if (c->relay && o->listen)
         log_warn("WARNING: relay is set: this server relays mail for anyone (an open relay)");
+    int rc = preflight_daemon(c);
+    if (rc)
+        return rc;
     int parent = 0;
-    int rc = master_open(&m, &parent);
+    rc = master_open(&m, &parent);
     if (rc || parent) {
         master_free(&m);
         return rc;
@@ -468,10 +522,12 @@ int master_run(const struct config *c, const struct master_opts *o)
     listener_load_user(&m.l);
     log_info("postoffice %s: accepting connections", PO_VERSION);
     listener_spare(&m.l);
+    sd_notify_state("READY=1\nSTATUS=accepting connections");
     serve(&m);
+    sd_notify_state("STOPPING=1");
     listener_stop(&m.l);
     log_info("stopping");
-    if (c->pidfile && *c->pidfile)
+    if (m.pidfd >= 0)
         unlink(c->pidfile);
     close(m.sigfd);
     close(sigpipe_w);

@@ -13,6 +13,7 @@
 #include "policy.h"
 #include "route.h"
 #include "spool.h"
+#include "vdomain.h"
 
 /* Do the addresses of host (A and AAAA) include a? */
 static int host_has_addr(struct dns_ctx *d, const char *host, const struct netaddr *a)
@@ -172,13 +173,16 @@ int policy_mail(const struct config *c, struct dns_ctx *d, const struct client *
 /* A recipient we deliver here: the local part must exist and must not route
  * further. */
 static int local_rcpt(const struct config *c, const char *rcpt, const char *local,
-                      struct buf *why)
+                      const char *dom, struct buf *why)
 {
     /* the percent hack, UUCP bang paths and quoted "a@b" local parts would
      * route on to another host: never through us */
     if (strpbrk(local, "%!@"))
         return says(why, 550, "5.7.1 <%s>: routing in the local part is not supported", rcpt);
-    int ex = expand_local_exists(c, local);
+    /* a virtual domain's names are its own (vhosts(7)) */
+    char *vd = dom ? vdomain_name(c, dom) : NULL;
+    int ex = vd ? expand_virtual_exists(c, local, vd) : expand_local_exists(c, local);
+    free(vd);
     if (ex == 0)
         return says(why, 550, "5.1.1 <%s>: no such user here", rcpt);
     if (ex < 0)
@@ -199,7 +203,7 @@ int policy_rcpt(const struct config *c, const struct client *cl, const char *rcp
     int code = 0;
     addr_split(rcpt, &local, &dom);
     if (!dom || route_is_local_domain(c, dom))
-        code = local_rcpt(c, rcpt, local, why);
+        code = local_rcpt(c, rcpt, local, dom, why);
     else if (!cl->relay_ok)
         code = relay_denied(rcpt, why);
     free(local);
@@ -235,7 +239,13 @@ int policy_rcpt_dns(const struct config *c, struct dns_ctx *d, const struct clie
                     "of %s (no resolver); try again later", rcpt, dom);
     } else {
         switch (mx_role(c, d, dom)) {
-        case 2: code = local_rcpt(c, rcpt, local, why); break;
+        case 2:
+            if (vdomain_switched_off(c, dom))
+                code = says(why, 451, "4.3.0 <%s>: the virtual domain %s is switched off "
+                            "here; try again later", rcpt, dom);
+            else
+                code = local_rcpt(c, rcpt, local, NULL, why);
+            break;
         case 1: code = 0; break;
         case 0: code = relay_denied(rcpt, why); break;
         default:

@@ -35,6 +35,8 @@
 #include "spool.h"
 #include "tcp_wrappers.h"
 #include "tls_server.h"
+||||||| 5370e4d
+#include "vdomain.h"
 
 #define HELO_MAX 255
 #define BANNER_MAX 4096
@@ -429,7 +431,9 @@ static char *folder_target(const struct session *s, const char *addr, char **own
         return NULL;
     addr_split(addr, &local, &domain);
     memset(&id, 0, sizeof id);
-    if ((!domain || route_is_local_domain(s->c, domain)) && privs_lookup(local, &id) == 0) {
+    /* virtual domains' users are never redirected (vhosts(7)) */
+    if ((!domain || (route_is_local_domain(s->c, domain) && !vdomain_active(s->c, domain))) &&
+        privs_lookup(local, &id) == 0) {
         if (id.uid != 0 && folder[0] == '~' && id.home && id.home[0] == '/')
             path = xasprintf("%s/%s", id.home, folder + 2);
         else if (id.uid != 0 && folder[0] != '~')
@@ -827,7 +831,7 @@ static void cmd_help(struct session *s, char *arg)
     reply_more(s, 214, "2.0.0 postoffice %s; commands:", PO_VERSION);
     reply_more(s, 214, "2.0.0   HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP%s",
                debug_allowed(s) ? " DEBUG" : "");
-    reply(s, 214, "2.0.0 see RFC 5321, and smtpd(8) for this server's limits");
+    reply(s, 214, "2.0.0 see RFC 5321, and postoffice-smtpd(8) for this server's limits");
 }
 
 static void cmd_debug(struct session *s, char *arg)

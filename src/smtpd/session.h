@@ -4,7 +4,7 @@
  * The session reads commands with smtpd_io.h (deadlines, line limit, PIPELINING),
  * applies policy, writes accepted messages with spool_new/spool_commit and
  * answers 250 with the queue id only after spool_commit succeeded.  See
- * smtpd(8) for the dialogue and the replies. */
+ * postoffice-smtpd(8) for the dialogue and the replies. */
 #ifndef PO_SESSION_H
 #define PO_SESSION_H
 

@@ -106,7 +106,9 @@ class Sandbox:
             os.symlink(BINARY, os.path.join(self.bin, p))
         with open(self.aliases, "w") as f:
             f.write("postmaster: %s\nMAILER-DAEMON: postmaster\n" % accounts["u1"])
-        self.options = {}
+        # the shared machines that run the suite are often loaded: a test
+        # about load= sets it; the others must not be refused by it
+        self.options = {"load": 0}
         self.write_config()
         self.procs = []
         # a queue run creates the queue with its owner and modes, as an admin's
@@ -126,6 +128,9 @@ class Sandbox:
             f"user={self.acc['spool']}",
             f"hostname={self.hostname}",
             f"banner={os.path.join(self.dir, 'issue.smtp')}",
+            # virtual domains (vhosts(7)) in the sandbox too, never /etc/virtual
+            f"vhostdir={os.path.join(self.dir, 'virtual')}",
+            f"vspool={os.path.join(self.dir, 'vspool')}",
         ]
         for k, v in self.options.items():
             k = k.replace("_", "-")

@@ -21,15 +21,22 @@ def test_install_and_uninstall(tmp_path):
     for d, _, fs in os.walk(dest):
         files += [os.path.join(d, f) for f in fs]
     names = {os.path.basename(f) for f in files}
-    for want in ("postoffice", "sendmail", "smtpd", "mailq", "runq", "newaliases",
+    for want in ("postoffice", "sendmail", "mailq", "runq", "newaliases",
                  "postoffice.8", "postoffice.cf.5", "aliases.5", "sendmail.8",
-                 "postoffice-queue.5"):
+                 "postoffice-queue.5", "postoffice.service"):
         assert want in names, want
+    # /usr/sbin/smtpd is OpenSMTPD's: a package must not clash with it
+    assert "smtpd" not in names
     binary = [f for f in files if f.endswith("sbin/postoffice")][0]
     assert not os.stat(binary).st_mode & 0o6000  # never setuid/setgid
-    for link in ("sendmail", "mailq", "runq", "newaliases", "smtpd"):
+    for link in ("sendmail", "mailq", "runq", "newaliases"):
         p = [f for f in files if os.path.basename(f) == link and "/man" not in f][0]
         assert os.path.islink(p)
+        # relative, so the tree can be moved (Debian policy 10.5)
+        assert not os.readlink(p).startswith("/"), os.readlink(p)
+        assert os.path.realpath(p) == os.path.realpath(binary)
+    unit = open([f for f in files if f.endswith("postoffice.service")][0]).read()
+    assert "Type=notify" in unit and "@sbindir@" not in unit
     r = subprocess.run(["make", "-s", "uninstall", f"DESTDIR={dest}"], cwd=ROOT,
                        capture_output=True)
     assert r.returncode == 0, r.stderr

@@ -154,6 +154,18 @@ static void test_actions(void **st)
     /* known options whose feature is not built yet are refused, by name */
     assert_int_equal(config_set(&c, "greylist", "t", &root), EX_CONFIG);
     assert_int_equal(config_set(&c, "filter=/run/milter.sock", "t", &root), EX_CONFIG);
+    /* virtual domains: vhostdir= (virtual= is its old name), vspool=, vuser= */
+    assert_string_equal(c.vpath, PATH_VIRTUAL);
+    assert_string_equal(c.vuser, PATH_VUSER);
+    assert_int_equal(config_set(&c, "vhostdir=/srv/virtual", "t", &root), 0);
+    assert_string_equal(c.vpath, "/srv/virtual");
+    assert_int_equal(config_set(&c, "virtual=/srv/v2", "t", &root), 0);
+    assert_string_equal(c.vpath, "/srv/v2");
+    assert_int_equal(config_set(&c, "vhostdir=relative", "t", &root), EX_CONFIG);
+    assert_int_equal(config_set(&c, "vspool=/srv/vspool", "t", &root), 0);
+    assert_string_equal(c.vspool, "/srv/vspool");
+    assert_int_equal(config_set(&c, "vuser=vmail", "t", &root), 0);
+    assert_string_equal(c.vuser, "vmail");
     config_free(&c);
 }
 

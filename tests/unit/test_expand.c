@@ -581,6 +581,104 @@ static void test_local_domain(void **state)
     }
 }
 
+/* ---- virtual domains (vhosts(7)) ---- */
+
+/* DIR/virtual with one.example (passwd: joe, Ann; aliases) and two.example
+ * (passwd: joe; "*" rewrites to one.example); the config points at it. */
+static void use_vdomains(struct fx *f)
+{
+    char *v = xasprintf("%s/virtual", f->dir);
+    char *one = xasprintf("%s/one.example", v), *two = xasprintf("%s/two.example", v);
+    assert_true(mkdir(v, 0755) == 0 || errno == EEXIST);
+    assert_true(mkdir(one, 0755) == 0 || errno == EEXIST);
+    assert_true(mkdir(two, 0755) == 0 || errno == EEXIST);
+    char *p = xasprintf("%s/domains.cf", v);
+    write_file(f, p, "admin:one.example:1\nadmin:two.example:1\nadmin:off.example:0\n", 0644);
+    free(p);
+    p = xasprintf("%s/passwd", one);
+    write_file(f, p, "joe:$6$x$y\nAnn:$1$x$y\n", 0644);
+    free(p);
+    p = xasprintf("%s/passwd", two);
+    write_file(f, p, "joe:$6$x$y\n", 0644);
+    free(p);
+    p = xasprintf("%s/aliases", one);
+    write_file(f, p, "list: joe, ann, USER@mx.test.example, Remote@Example.ORG, "
+                     "\"|/bin/cat\", /tmp/x\n"
+                     "self: \\joe\nloop: loop2\nloop2: loop\n", 0644);
+    long count, longest;
+    char *err = NULL;
+    assert_int_equal(aliases_build(p, &count, &longest, &err), 0);
+    free(p);
+    p = xasprintf("%s/aliases", two);
+    write_file(f, p, "*: *@one.example\n", 0644); /* no database: the text is read */
+    free(p);
+    free(f->c.vpath);
+    f->c.vpath = v;
+    free(one);
+    free(two);
+}
+
+static void test_virtual(void **state)
+{
+    struct fx *f = *state;
+    skip_if_forward(f);
+    use_vdomains(f);
+    use_aliases(f, "sys", "vjoe: joe@one.example\n");
+    struct targets t;
+    char *why = NULL;
+    assert_int_equal(route_is_local_domain(&f->c, "One.Example"), 1);
+    assert_int_equal(route_is_our_host(&f->c, "one.example"), 0);
+    assert_int_equal(route_is_local_domain(&f->c, "off.example"), 0);
+
+    /* an account of the domain: its mailbox, named in lower case */
+    const char *forms[] = {"joe@one.example", "JOE@One.Example", "self@one.example",
+                           "joe@two.example", "vjoe", "loop@one.example"};
+    const char *boxes[] = {"joe@one.example", "joe@one.example", "joe@one.example",
+                           "joe@two.example", "joe@one.example", NULL};
+    for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+        targets_init(&t);
+        int rc = expand(f, forms[i], &t, &why);
+        if (boxes[i]) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(t.n, 1);
+            assert_true(has(f, &t, T_MBOX, boxes[i], boxes[i]));
+        } else {
+            assert_int_equal(rc, 1); /* a loop of names without an account */
+            assert_non_null(strstr(why, "5.4.6"));
+        }
+        free(why);
+        why = NULL;
+        targets_free(&t);
+    }
+    /* the catch-all rewrites to the same name in one.example */
+    targets_init(&t);
+    assert_int_equal(expand(f, "ann@two.example", &t, &why), 0);
+    assert_true(has(f, &t, T_MBOX, "ann@one.example", "ann@one.example"));
+    targets_free(&t);
+    /* a local account is no user of a virtual domain */
+    targets_init(&t);
+    assert_int_equal(expand(f, "USER@one.example", &t, &why), 1);
+    assert_non_null(strstr(why, "5.1.1"));
+    free(why);
+    why = NULL;
+    targets_free(&t);
+    /* a list: bare names are the domain's; programs and files refused */
+    targets_init(&t);
+    assert_int_equal(expand(f, "list@one.example", &t, &why), 0);
+    assert_int_equal(t.n, 4);
+    assert_true(has(f, &t, T_MBOX, "joe@one.example", "joe@one.example"));
+    assert_true(has(f, &t, T_MBOX, "ann@one.example", "ann@one.example"));
+    assert_true(has(f, &t, T_MBOX, "USER", "USER"));
+    assert_true(has(f, &t, T_REMOTE, "Remote@example.org", NULL));
+    targets_free(&t);
+
+    assert_int_equal(expand_virtual_exists(&f->c, "Joe", "one.example"), 1);
+    assert_int_equal(expand_virtual_exists(&f->c, "list", "one.example"), 1);
+    assert_int_equal(expand_virtual_exists(&f->c, "USER", "one.example"), 0);
+    assert_int_equal(expand_virtual_exists(&f->c, "a/b", "one.example"), 0);
+    assert_int_equal(expand_virtual_exists(&f->c, "anyone", "two.example"), 1);
+}
+
 /* ---- .forward (needs root to own a throw-away account) ---- */
 
 static char *forward_path(const struct fx *f)
@@ -805,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_local_exists),
         cmocka_unit_test(test_include),
         cmocka_unit_test(test_local_domain),
+        cmocka_unit_test(test_virtual),
         cmocka_unit_test(test_forward_entries),
         cmocka_unit_test(test_forward_unsafe),
         cmocka_unit_test(test_forward_unsafe_dir),

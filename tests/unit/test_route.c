@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "conf.h"
 #include "netaddr.h"
 #include "route.h"
+#include "util.h"
 
 static const struct config_ctx root = {1, 0};
 
@@ -106,6 +108,40 @@ static void test_recipient_ways(void **st)
     config_free(&c);
 }
 
+/* Virtual domains: an active one is local by name (without asking DNS) but
+ * no host of ours; one switched off whose MX points here is ROUTE_OFF. */
+static void test_virtual_domains(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/po-route-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *cf = xasprintf("%s/domains.cf", dir);
+    FILE *f = fopen(cf, "w");
+    assert_non_null(f);
+    fputs("a:one.example:1\nb:off.example:0\nc:backup.example:0\n", f);
+    fclose(f);
+    struct config c;
+    setup_conf(&c);
+    char *set = xasprintf("vhostdir=%s", dir);
+    assert_int_equal(config_set(&c, set, "t", &root), 0);
+    struct script s = {.domain = "off.example"};
+    assert_int_equal(route_is_local_domain(&c, "One.Example"), 1);
+    assert_int_equal(route_is_our_host(&c, "one.example"), 0);
+    assert_int_equal(route_host_is_us(&c, NULL, "one.example"), 0);
+    assert_int_equal(route_is_our_host(&c, "mail.example.org"), 1);
+    assert_int_equal(route_is_local_domain(&c, "off.example"), 0);
+    assert_int_equal(route_recipient(&c, "one.example", scripted, &s), ROUTE_LOCAL);
+    assert_int_equal(s.asked, 0);
+    assert_int_equal(route_recipient(&c, "off.example", scripted, &s), ROUTE_OFF);
+    assert_int_equal(route_recipient(&c, "backup.example", scripted, &s), ROUTE_MX);
+    assert_false(route_is_remote(ROUTE_OFF));
+    unlink(cf);
+    rmdir(dir);
+    free(cf);
+    free(set);
+    config_free(&c);
+}
+
 static void test_relay_host(void **st)
 {
     (void)st;
@@ -151,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_local_domain),
         cmocka_unit_test(test_host_is_us),
         cmocka_unit_test(test_recipient_ways),
+        cmocka_unit_test(test_virtual_domains),
         cmocka_unit_test(test_relay_host),
         cmocka_unit_test(test_cache),
     };

@@ -1,0 +1,154 @@
+/* verify.c - sendmail -bv (verify.h). */
+#include "compat.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "child.h"
+#include "dns.h"
+#include "expand.h"
+#include "mx.h"
+#include "privs.h"
+#include "route.h"
+#include "verify.h"
+
+struct remote_ask {
+    const struct config *c;
+    const char *addr;
+    FILE *out;
+};
+
+static void print_host(FILE *out, const struct mx_host *h)
+{
+    fprintf(out, "    %s (preference %d):", h->name, h->pref);
+    for (size_t i = 0; i < h->naddrs; i++) {
+        char txt[INET6_ADDRSTRLEN] = "?";
+        const struct sockaddr_storage *ss = &h->addrs[i];
+        if (ss->ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, txt, sizeof txt);
+        else
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, txt, sizeof txt);
+        fprintf(out, " %s", txt);
+    }
+    fputc('\n', out);
+}
+
+/* In a child running as user=: the hosts a delivery to addr would try.
+ * Exit 0 resolved, 1 permanent failure, 2 temporary. */
+static void remote_child(void *arg, int fd)
+{
+    (void)fd;
+    const struct remote_ask *a = arg;
+    if (geteuid() == 0 && privs_drop_to(a->c->user) < 0)
+        _exit(2);
+    struct dns_ctx *d = dns_open(a->c);
+    struct mx_route r;
+    char *why = NULL;
+    enum mx_status st = d ? mx_route(d, a->c, addr_domain(a->addr), &r, &why) : MX_TEMPFAIL;
+    if (st == MX_OK) {
+        fprintf(a->out, "  deliverable: remote, %s, would try:\n",
+                a->c->relay_host ? "through relay-host" : "to the domain's hosts");
+        for (size_t i = 0; i < r.n; i++)
+            print_host(a->out, &r.hosts[i]);
+        mx_route_free(&r);
+    } else {
+        fprintf(a->out, "  %s: %s\n", st == MX_PERMFAIL ? "undeliverable" : "cannot tell now",
+                why ? why : "4.4.3 DNS is not available");
+    }
+    free(why);
+    dns_close(d);
+    fflush(a->out);
+    _exit(st == MX_OK ? 0 : st == MX_PERMFAIL ? 1 : 2);
+}
+
+static int verify_remote(const struct config *c, const char *addr, FILE *out)
+{
+    struct remote_ask a = {.c = c, .addr = addr, .out = out};
+    struct child_spec spec = {.title = "verify: dns", .deadline_ms = 120000};
+    struct child ch;
+    struct child_end end;
+    fflush(out);
+    if (child_start(&ch, &spec, remote_child, &a) < 0) {
+        fprintf(out, "  cannot tell now: cannot start a process\n");
+        return EX_TEMPFAIL;
+    }
+    child_wait(&ch, &end);
+    if (!end.exited || end.code == 2)
+        return EX_TEMPFAIL;
+    return end.code == 0 ? 0 : EX_NOUSER;
+}
+
+static const char *kind_name(enum target_kind k)
+{
+    switch (k) {
+    case T_MBOX: return "mailbox";
+    case T_PIPE: return "program";
+    case T_FILE: return "file";
+    case T_REMOTE: return "remote";
+    }
+    return "?";
+}
+
+static int verify_local(const struct config *c, const char *addr, FILE *out)
+{
+    struct targets t;
+    targets_init(&t);
+    char *why = NULL;
+    int rc = expand_address(c, addr, NULL, &t, &why);
+    if (rc != 0) {
+        fprintf(out, "  %s: %s\n", rc > 0 ? "undeliverable" : "cannot tell now",
+                why ? why : "?");
+        free(why);
+        targets_free(&t);
+        return rc > 0 ? EX_NOUSER : EX_TEMPFAIL;
+    }
+    fprintf(out, "  deliverable: local, %zu target%s\n", t.n, t.n == 1 ? "" : "s");
+    int worst = 0;
+    for (size_t i = 0; i < t.n; i++) {
+        const struct target *x = &t.v[i];
+        fprintf(out, "    %s %s", kind_name(x->kind), x->dest);
+        if (x->kind != T_REMOTE && x->user)
+            fprintf(out, " (as %s)", x->user);
+        fputc('\n', out);
+        if (x->kind == T_REMOTE) {
+            int r = verify_remote(c, x->dest, out);
+            worst = r > worst ? r : worst;
+        }
+    }
+    targets_free(&t);
+    return worst;
+}
+
+/* A syntax error outranks "unknown", which outranks "try later". */
+static int rank(int rc)
+{
+    return rc == EX_DATAERR ? 3 : rc == EX_NOUSER ? 2 : rc == EX_TEMPFAIL ? 1 : 0;
+}
+
+int verify_addresses(const struct config *c, const struct strlist *addrs, FILE *out)
+{
+    int worst = 0;
+    for (size_t i = 0; i < addrs->n; i++) {
+        char *addr = NULL;
+        const char *why = NULL;
+        int r;
+        if (addr_parse_mailbox(addrs->v[i], &addr, &why) != 0) {
+            fprintf(out, "%s\n  syntax error: %s\n", addrs->v[i], why ? why : "not an address");
+            r = EX_DATAERR;
+        } else {
+            fprintf(out, "%s\n", addr);
+            enum route_way w = route_recipient(c, addr_domain(addr), NULL, NULL);
+            r = route_is_remote(w) ? verify_remote(c, addr, out) : verify_local(c, addr, out);
+        }
+        free(addr);
+        worst = rank(r) > rank(worst) ? r : worst;
+    }
+    fflush(out);
+    return worst;
+}
