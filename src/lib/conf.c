@@ -166,7 +166,6 @@ void config_defaults(struct config *c)
     c->tls_ciphersuites =
         xstrdup("TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256");
     c->tls_handshake_timeout = 60;
-||||||| 5370e4d
     default_mailname(c);
 
     c->escape_from = 1;

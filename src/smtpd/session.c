@@ -35,7 +35,6 @@
 #include "spool.h"
 #include "tcp_wrappers.h"
 #include "tls_server.h"
-||||||| 5370e4d
 #include "vdomain.h"
 
 #define HELO_MAX 255
