@@ -168,16 +168,22 @@ static int starts_with_header(const char *p, size_t n)
     return 0;
 }
 
-static int flush_out(int outfd, struct buf *out, size_t threshold)
+struct mo_sink {
+    int (*fn)(void *arg, const char *p, size_t n);
+    void *arg;
+};
+
+static int flush_out(const struct mo_sink *sk, struct buf *out, size_t threshold)
 {
     if (out->len < threshold)
         return 0;
-    int rc = write_all(outfd, out->s, out->len);
+    int rc = sk->fn(sk->arg, out->s, out->len);
     buf_reset(out);
     return rc;
 }
 
-static int copy_data(const struct msgdata *d, int outfd, struct mo_state *st, char *chunk)
+static int copy_data(const struct msgdata *d, const struct mo_sink *sk, struct mo_state *st,
+                     char *chunk)
 {
     long long off = 0;
     int first = 1;
@@ -201,15 +207,27 @@ static int copy_data(const struct msgdata *d, int outfd, struct mo_state *st, ch
             return 0;
         off += r;
         feed(st, chunk, (size_t)r);
-        if (flush_out(outfd, st->out, MO_CHUNK) < 0)
+        if (flush_out(sk, st->out, MO_CHUNK) < 0)
             return -1;
         if (st->done)
             return 0;
     }
 }
 
+static int fd_sink(void *arg, const char *p, size_t n)
+{
+    return write_all(*(const int *)arg, p, n);
+}
+
 int msgout_write(const struct msgdata *d, int outfd, const struct msgout *mo)
 {
+    return msgout_write_to(d, fd_sink, &outfd, mo);
+}
+
+int msgout_write_to(const struct msgdata *d, int (*sink)(void *arg, const char *p, size_t n),
+                    void *arg, const struct msgout *mo)
+{
+    struct mo_sink sk = {sink, arg};
     struct buf out;
     struct mo_state st;
     char *chunk = xmalloc(MO_CHUNK);
@@ -227,12 +245,12 @@ int msgout_write(const struct msgdata *d, int outfd, const struct msgout *mo)
         feed(&st, mo->prepend, strlen(mo->prepend));
         finish(&st);
     }
-    if (copy_data(d, outfd, &st, chunk) < 0)
+    if (copy_data(d, &sk, &st, chunk) < 0)
         goto out;
     finish(&st);
     if ((mo->flags & MO_BLANK_END) && !(mo->flags & MO_HDRS_ONLY))
         buf_adds(&out, (mo->flags & MO_SMTP) ? "\r\n" : "\n");
-    rc = flush_out(outfd, &out, 0);
+    rc = flush_out(&sk, &out, 0);
 out:
     saved = errno;
     free(chunk);

@@ -37,6 +37,11 @@ struct msgout {
  * unterminated last line gets its line end.  0, or -1 with errno (a write
  * error on outfd, or a read error). */
 int msgout_write(const struct msgdata *d, int outfd, const struct msgout *mo);
+/* The same through sink(arg, p, n), which writes all n bytes and returns 0, or
+ * -1 with errno: for an output that needs its own writer (the SMTP client's,
+ * which may be TLS and has its own deadlines). */
+int msgout_write_to(const struct msgdata *d, int (*sink)(void *arg, const char *p, size_t n),
+                    void *arg, const struct msgout *mo);
 
 /* Only the transformation of one line (for tests): appends line (without its
  * LF) transformed per flags to out, followed by its line end (LF, or CRLF with

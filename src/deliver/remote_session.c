@@ -50,9 +50,10 @@ struct remote_session {
     const struct config *c;
     struct dns_ctx *d;
     struct smtpc_cache *cache;
+    struct smtpc_sec sec;
 };
 
-struct remote_session *remote_begin(const struct config *c)
+struct remote_session *remote_begin(const struct config *c, const struct relay_cred *cred)
 {
     struct dns_ctx *d = dns_open(c);
     if (!d)
@@ -61,6 +62,8 @@ struct remote_session *remote_begin(const struct config *c)
     s->c = c;
     s->d = d;
     s->cache = smtpc_cache_new();
+    s->sec.tls = smtp_tls_new(c);
+    s->sec.cred = cred;
     return s;
 }
 
@@ -73,7 +76,8 @@ void remote_end(struct remote_session *s)
 {
     if (!s)
         return;
-    smtpc_cache_close(s->cache);
+    smtpc_cache_close(s->cache); /* before the TLS state its connections use */
+    smtp_tls_free(s->sec.tls);
     dns_close(s->d);
     free(s);
 }
@@ -117,7 +121,7 @@ int remote_deliver_in(struct remote_session *rs, struct qmsg *m, const size_t *i
                 done[i] = 1;
             }
         }
-        smtpc_deliver(c, rs->d, rs->cache, dom, e, &data, gidx, gn, verbose, res);
+        smtpc_deliver(c, rs->d, rs->cache, &rs->sec, dom, e, &data, gidx, gn, verbose, res);
         bad += record(m, gidx, gn, res, &pending);
         smtpc_results_free(res, gn);
     }
@@ -130,10 +134,15 @@ int remote_deliver_in(struct remote_session *rs, struct qmsg *m, const size_t *i
 int remote_deliver(const struct config *c, struct qmsg *m, const size_t *idx, size_t n,
                    const struct runq_opts *o)
 {
-    struct remote_session *s = remote_begin(c);
-    if (!s)
+    struct relay_cred cred;
+    relay_cred_load(c, &cred);
+    struct remote_session *s = remote_begin(c, c->relay_auth ? &cred : NULL);
+    if (!s) {
+        relay_cred_free(&cred);
         return defer_all(m, idx, n, "4.4.3 the DNS resolver could not be set up");
+    }
     int r = remote_deliver_in(s, m, idx, n, o);
     remote_end(s);
+    relay_cred_free(&cred);
     return r;
 }

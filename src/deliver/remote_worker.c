@@ -1,7 +1,8 @@
 /* remote_worker.c - the one remote-delivery path (see remote_worker.h).
  *
  * The parent (root when the queue run is root's) only reads our own control
- * files to assign messages to workers; each worker, and each one-message
+ * files to assign messages to workers, and the relay-auth= file (root's alone,
+ * relay_auth.h) that its children inherit; each worker, and each one-message
  * child, becomes the unprivileged user before it touches DNS or the network. */
 #include "compat.h"
 
@@ -100,6 +101,7 @@ struct share {
     struct strlist ids;
     const struct runq_opts *o;
     char *title; /* its first destination */
+    const struct relay_cred *cred; /* read before the fork (relay_auth.h) */
 };
 
 static void worker(void *arg, int fd)
@@ -110,7 +112,7 @@ static void worker(void *arg, int fd)
         log_err("cannot become %s for remote delivery: %s", c->user, strerror(errno));
         _exit(1);
     }
-    struct remote_session *rs = remote_begin(c);
+    struct remote_session *rs = remote_begin(c, sh->cred);
     if (!rs)
         _exit(1);
     struct lookup l = {.d = c->relay_host ? NULL : dns_open(c), .c = c};
@@ -167,8 +169,10 @@ int rworker_run(const struct config *c, const struct strlist *qids,
         nw = 1; /* one dialogue at a time keeps -v readable */
     struct share *sh = xcalloc((size_t)nw, sizeof *sh);
     struct child *ch = xcalloc((size_t)nw, sizeof *ch);
+    struct relay_cred cred; /* root's file, read here as root: the workers are not */
+    relay_cred_load(c, &cred);
     for (long k = 0; k < nw; k++)
-        sh[k] = (struct share){.c = c, .o = o};
+        sh[k] = (struct share){.c = c, .o = o, .cred = c->relay_auth ? &cred : NULL};
     for (long k = 0; k < nw; k++)
         sl_init(&sh[k].ids);
     size_t used = assign(c, qids, sh, nw);
@@ -190,6 +194,7 @@ int rworker_run(const struct config *c, const struct strlist *qids,
         sl_free(&sh[k].ids);
         free(sh[k].title);
     }
+    relay_cred_free(&cred);
     free(sh);
     free(ch);
     return rc;
@@ -203,6 +208,7 @@ struct one {
     const size_t *idx;
     size_t n;
     const struct runq_opts *o;
+    const struct relay_cred *cred;
 };
 
 static void one_child(void *arg, int fd)
@@ -212,7 +218,7 @@ static void one_child(void *arg, int fd)
     if (privs_drop_to(a->c->user) < 0) {
         log_err("cannot become %s for remote delivery: %s", a->c->user, strerror(errno));
     } else {
-        struct remote_session *rs = remote_begin(a->c);
+        struct remote_session *rs = remote_begin(a->c, a->cred);
         if (rs) {
             rworker_deliver(rs, a->m, a->idx, a->n, a->o);
             remote_end(rs);
@@ -231,13 +237,17 @@ static void one_child(void *arg, int fd)
 int rworker_deliver_held(const struct config *c, struct qmsg *m, const size_t *idx,
                          size_t n, const struct runq_opts *o)
 {
-    struct one a = {.c = c, .m = m, .idx = idx, .n = n, .o = o};
+    struct relay_cred cred; /* read as root, before the child drops privileges */
+    relay_cred_load(c, &cred);
+    struct one a = {.c = c, .m = m, .idx = idx, .n = n, .o = o,
+                    .cred = c->relay_auth ? &cred : NULL};
     const char *dom = addr_domain(spool_env(m)->rcpts[idx[0]].addr);
     char *title = xasprintf("remote %s", c->relay_host ? c->relay_host : dom ? dom : "");
     struct child_spec spec = {.title = title, .report = 1};
     struct child ch;
     int rc = child_start(&ch, &spec, one_child, &a);
     free(title);
+    relay_cred_free(&cred); /* the child has its copy */
     if (rc < 0) {
         log_err("%s: cannot fork for remote delivery: %s", spool_env(m)->qid, strerror(errno));
         return -1;

@@ -3,6 +3,12 @@
  * first), matched by peer address and port and checked with RSET before
  * reuse.
  *
+ * A kept connection keeps its TLS and AUTH state (RSET and the next
+ * transaction go through the same TLS session); the batch never keeps one
+ * whose TLS or AUTH failed, and one process's connections all follow the one
+ * policy its configuration gives (smtp_tls.h), so reuse never changes the
+ * security a destination gets.
+ *
  * Called by the batch (smtpc_deliver) and its callers (remote_session.c, which owns
  * a cache for its lifetime), in the remote-delivery process as the
  * unprivileged user=.  Nothing here fails loudly: a cached connection that

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "mx.h"
+#include "smtp_auth.h"
 #include "smtp_cache.h"
 #include "smtp_conn.h"
 #include "smtp_txn.h"
@@ -44,26 +45,63 @@ static size_t open_count(const struct smtp_rcpt *rs, size_t n)
     return k;
 }
 
-/* A connection to address a of host mh, from the cache or new (greeting and
- * EHLO done).  On failure k->fd < 0 and k->err says why. */
+/* How this batch's connections are made: TLS state, policy, credentials. */
+struct how {
+    struct smtp_tls *tls;
+    struct smtp_tls_policy pol;
+    const struct relay_cred *cred; /* relay-host with relay-auth=, else NULL */
+};
+
+/* A connection to address a of host mh, from the cache or new (greeting,
+ * EHLO, TLS and AUTH done).  A cached connection is past its STARTTLS and
+ * AUTH already: the cache keeps only connections of this process, whose
+ * policy the configuration fixes, and never one whose TLS or AUTH failed
+ * (those are closed).  On failure k->fd < 0 and k->err says why. */
 static struct smtp_conn *get_conn(struct smtpc_cache *cc, const struct config *c, int verbose,
-                                  const struct mx_host *mh, size_t a)
+                                  const struct how *h, const struct mx_host *mh, size_t a)
 {
     struct smtp_conn *k = smtp_cache_take(cc, &mh->addrs[a], verbose);
     if (!k)
         k = smtp_conn_new(c, verbose, &mh->addrs[a]);
     smtp_conn_name(k, mh->name); /* the name this route knows the address by */
+    k->tlsctx = h->tls;
+    k->policy = &h->pol;
     if (k->fd >= 0) {
         if (verbose)
-            fprintf(stderr, "%s REUSE (%s)\n", k->addr, k->relay);
+            fprintf(stderr, "%s REUSE (%s%s)\n", k->addr, k->relay, k->tls ? ", TLS" : "");
         return k;
     }
-    smtp_conn_open(k);
+    if (smtp_conn_open(k) == 0 && h->cred)
+        smtp_auth(k, h->cred);
     return k;
 }
 
+/* The policy and credentials for this batch.  0, or -1 with *why. */
+static int how_init(struct how *h, const struct config *c, const struct smtpc_sec *sec,
+                    char **why)
+{
+    memset(h, 0, sizeof *h);
+    h->tls = sec && sec->tls ? sec->tls : NULL;
+    if (!(c->relay_host && *c->relay_host)) {
+        smtp_tls_mx_policy(&h->pol);
+        return 0;
+    }
+    if (smtp_tls_relay_policy(c, &h->pol, why) < 0)
+        return -1;
+    if (c->relay_auth && !(sec && sec->cred)) {
+        *why = xstrdup("4.3.5 relay-auth= is set but its credentials were not read");
+        return -1;
+    }
+    h->cred = c->relay_auth ? sec->cred : NULL;
+    if (h->cred && h->cred->err) { /* no point connecting: say why at once */
+        *why = xstrdup(h->cred->err);
+        return -1;
+    }
+    return 0;
+}
+
 size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cache *cache,
-                     const char *domain, const struct envelope *e,
+                     const struct smtpc_sec *sec, const char *domain, const struct envelope *e,
                      const struct msgdata *data, const size_t *idx, size_t n, int verbose,
                      struct smtpc_result *res)
 {
@@ -79,11 +117,16 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
         rs[i].res = &res[i];
         smtp_rcpt_set(&rs[i], SO_DEFERRED, "4.4.1 no mail host could be reached", NULL, 0);
     }
-    struct mx_route route;
+    struct mx_route route = {0};
     char *why = NULL;
     int eightbit;
     long long size = smtp_wire_size(data, &eightbit);
-    enum mx_status ms = mx_route(d, c, domain, &route, &why);
+    struct how how;
+    struct smtp_tls *own_tls = NULL;
+    enum mx_status ms = how_init(&how, c, sec, &why) < 0 ? MX_TEMPFAIL
+                        : mx_route(d, c, domain, &route, &why);
+    if (!how.tls)
+        how.tls = own_tls = smtp_tls_new(c);
     if (ms != MX_OK) {
         for (size_t i = 0; i < n; i++)
             smtp_rcpt_set(&rs[i], ms == MX_PERMFAIL ? SO_BOUNCED : SO_DEFERRED, why, NULL, 1);
@@ -93,17 +136,19 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
     for (size_t h = 0; h < route.n && open_count(rs, n); h++) {
         const struct mx_host *mh = &route.hosts[h];
         for (size_t a = 0; a < mh->naddrs && open_count(rs, n); a++) {
-            struct smtp_conn *k = get_conn(cache, c, verbose, mh, a);
+            struct smtp_conn *k = get_conn(cache, c, verbose, &how, mh, a);
             if (k->fd < 0) {
-                log_info("%s: %s", e->qid, k->err); /* then the next address or MX host */
+                /* then the next address or MX host, unless k->final (AUTH) */
+                log_info("%s: %s", e->qid, k->err);
                 for (size_t i = 0; i < n; i++)
                     if (!rs[i].final)
-                        smtp_rcpt_set(&rs[i], SO_DEFERRED, k->err, k, 0);
+                        smtp_rcpt_set(&rs[i], SO_DEFERRED, k->err, k, k->final);
                 smtp_conn_free(k);
                 continue;
             }
             smtp_txn(k, e, data, size, eightbit || (e->flags & ENV_8BIT), rs, n);
-            if (cache && k->fd >= 0) {
+            k->policy = NULL; /* this batch's; a cached connection is past it */
+            if (cache && k->fd >= 0 && !own_tls) { /* own_tls goes with this batch */
                 smtp_cache_put(cache, k);
             } else {
                 smtp_conn_quit(k);
@@ -113,6 +158,8 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
     }
     mx_route_free(&route);
 out:
+    smtp_tls_policy_free(&how.pol);
+    smtp_tls_free(own_tls);
     log_results(e, rs, n);
     size_t deferred = 0;
     for (size_t i = 0; i < n; i++)

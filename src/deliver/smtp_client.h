@@ -20,11 +20,23 @@
 
 #include "conf.h"
 #include "dns.h"
+#include "relay_auth.h"
 #include "envelope.h"
 #include "message_out.h"
 #include "smtp_cache.h"
 #include "smtp_reply.h"
+#include "smtp_tls.h"
 #include "smtp_txn.h"
+
+/* What a batch needs besides the configuration, kept by the caller for the
+ * life of its process: the TLS state (smtp_tls.h: contexts, the relay's
+ * session; NULL = a fresh one for this batch, whose connections are then not
+ * kept in the cache) and the relay-auth credentials
+ * its privileged parent read (relay_auth.h; NULL = none). */
+struct smtpc_sec {
+    struct smtp_tls *tls;
+    const struct relay_cred *cred;
+};
 
 /* Deliver recipients idx[0..n-1] of e, whose message text (LF line ends) is
  * data (message_out.h: read with pread, never closed), to domain (the part after
@@ -33,9 +45,11 @@
  * receives each result (free with smtpc_results_free); a DNS failure gives
  * every recipient its status (5.x.x bounced, else deferred).  Logs one line
  * per recipient at LOG_INFO; verbose prints the dialogue on stderr.  Ignores
- * SIGPIPE for its duration.  Returns the number of recipients deferred. */
+ * SIGPIPE for its duration.  TLS and AUTH as smtp_tls.h and smtp_auth.h say:
+ * with relay-host, relay-tls= and relay-auth=; to MX hosts, opportunistic
+ * STARTTLS.  Returns the number of recipients deferred. */
 size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cache *cache,
-                     const char *domain, const struct envelope *e,
+                     const struct smtpc_sec *sec, const char *domain, const struct envelope *e,
                      const struct msgdata *data, const size_t *idx, size_t n, int verbose,
                      struct smtpc_result *res);
 void smtpc_results_free(struct smtpc_result *res, size_t n);

@@ -1,7 +1,9 @@
 /* smtp_conn.h - one connection of the SMTP client to a server: the TCP
  * connect (bounded by connect-timeout=), the greeting, EHLO (HELO when EHLO is
- * refused) and the extensions it offers, commands (one write per pipelined
- * group, RFC 2920), replies read and parsed strictly (smtp_reply.h), QUIT.
+ * refused) and the extensions it offers, TLS as the caller's policy says
+ * (smtp_tls.h: from the first byte, or STARTTLS then EHLO again, RFC 3207),
+ * commands (one write per pipelined group, RFC 2920), replies read and parsed
+ * strictly (smtp_reply.h), QUIT.  Every byte goes through TLS once it is on.
  *
  * Called by the transaction (smtp_txn.h), the connection cache (smtp_cache.h)
  * and the batch (smtp_client.h), in the remote-delivery process, which runs as the
@@ -20,6 +22,7 @@
 
 #include "conf.h"
 #include "smtp_reply.h"
+#include "smtp_tls.h"
 #include "util.h"
 
 #define SMTPC_LINE_MAX 2048 /* longest reply line we accept (RFC 5321: 512) */
@@ -32,6 +35,7 @@
 #define SMTP_TMO_BLOCK 180
 #define SMTP_TMO_DOT 600
 #define SMTP_TMO_QUIT 10
+#define SMTP_TMO_TLS 300 /* the handshake (Postfix: smtp_starttls_timeout) */
 
 struct smtp_conn {
     int fd;                     /* -1 when not (or no longer) connected */
@@ -46,8 +50,17 @@ struct smtp_conn {
     int corked;                 /* collect commands in out (PIPELINING) */
     int body_started;           /* the message text of this transaction has started */
     int ext_pipelining, ext_8bitmime, ext_smtputf8, ext_size, ext_dsn;
+    int ext_starttls, ext_auth; /* STARTTLS, AUTH offered */
+    int auth_plain, auth_login; /* mechanisms AUTH offers */
     long long size_limit;       /* from SIZE n, 0 = none declared */
     char *err;                  /* why the connection failed: "4.x.x text", malloc'd */
+    /* TLS (smtp_tls.h): set by the caller before smtp_conn_open */
+    struct smtp_tls *tlsctx;    /* the process's TLS state, NULL = never TLS */
+    const struct smtp_tls_policy *policy;
+    struct smtp_tls_conn *tls;  /* TLS is on (after STARTTLS or from the first byte) */
+    int authed;                 /* AUTH succeeded on this connection */
+    int final;                  /* err is final for this delivery attempt: no other
+                                   host or address (a refused password) */
 };
 
 /* A new, unconnected connection to ss (free with smtp_conn_free). */
@@ -56,8 +69,13 @@ struct smtp_conn *smtp_conn_new(const struct config *c, int verbose,
 /* Name the peer host (the name the route knows the address by): sets host,
  * addr and relay ("host[addr]:port", or "[literal]:port"). */
 void smtp_conn_name(struct smtp_conn *k, const char *host);
-/* Connect, read the greeting, EHLO (or HELO) and note the extensions.
- * 0, or -1 (connection closed, err set: 4.4.1 for connect, greeting, HELO). */
+/* Connect, read the greeting, EHLO (or HELO) and note the extensions; with
+ * tlsctx and policy set, TLS as the policy says (smtp_tls.h): from the first
+ * byte, or STARTTLS and EHLO again (RFC 3207), a failed opportunistic
+ * handshake retried once in plaintext on a new connection; each TLS session
+ * logged (version, cipher, whether the certificate verified).  0, or -1
+ * (connection closed, err set: 4.4.1 for connect, greeting, HELO; 4.7.4 TLS
+ * required but not offered or refused; 4.7.5 handshake or certificate). */
 int smtp_conn_open(struct smtp_conn *k);
 /* QUIT (the answer changes nothing) and close; nothing when not connected. */
 void smtp_conn_quit(struct smtp_conn *k);
@@ -72,6 +90,9 @@ void smtp_conn_fail(struct smtp_conn *k, const char *fmt, ...) PO_PRINTF(2, 3);
 int smtp_send_bytes(struct smtp_conn *k, const char *p, size_t n, long secs);
 /* Send cmd with CRLF, or, when corked, add it to the pending group. */
 int smtp_send_cmd(struct smtp_conn *k, const char *cmd, long secs);
+/* The same, never corked, for a command carrying a secret: the verbose
+ * transcript shows shown instead of cmd. */
+int smtp_send_secret(struct smtp_conn *k, const char *cmd, const char *shown, long secs);
 /* Start collecting commands; smtp_uncork sends the group in one write. */
 void smtp_cork(struct smtp_conn *k);
 int smtp_uncork(struct smtp_conn *k, long secs);

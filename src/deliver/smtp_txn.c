@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -98,31 +97,29 @@ static int unsafe_for_cmd(const char *s)
     return 0;
 }
 
+/* msgout's writer: each block through the connection (TLS or not) within
+ * the RFC 5321 data-block wait. */
+static int body_sink(void *arg, const char *p, size_t n)
+{
+    struct smtp_conn *k = arg;
+    if (smtp_send_bytes(k, p, n, smtp_tmo(k, SMTP_TMO_BLOCK)) < 0) {
+        errno = EPIPE; /* k->err says what happened */
+        return -1;
+    }
+    return 0;
+}
+
 /* The message text through msgout (CRLF, dot-stuffing, no bare CR or LF),
- * then the final dot.  msgout writes with plain write(2), so the socket is
- * blocking for the duration with SO_SNDTIMEO as the RFC 5321 data-block
- * timeout; SIGPIPE is ignored by smtpc_deliver. */
+ * then the final dot. */
 static int send_body(struct smtp_conn *k, const struct envelope *e, const struct msgdata *d)
 {
-    struct timeval tv = {smtp_tmo(k, SMTP_TMO_BLOCK), 0};
     struct msgout mo = {MO_SMTP, e->sender, NULL};
     if (k->verbose)
         fprintf(stderr, "%s << (message text, then .)\n", k->addr);
-    if (set_nonblock(k->fd, 0) < 0 ||
-        setsockopt(k->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
-        smtp_conn_fail(k, "4.4.2 %s: socket setup: %s", k->relay, strerror(errno));
-        return -1;
-    }
-    if (msgout_write(d, k->fd, &mo) < 0) {
-        int err = errno;
-        if (err == EAGAIN || err == EWOULDBLOCK)
-            smtp_conn_fail(k, "4.4.2 %s: timed out sending the message", k->relay);
-        else
-            smtp_conn_fail(k, "4.4.2 %s: error sending the message: %s", k->relay, strerror(err));
-        return -1;
-    }
-    if (set_nonblock(k->fd, 1) < 0) {
-        smtp_conn_fail(k, "4.4.2 %s: socket setup: %s", k->relay, strerror(errno));
+    if (msgout_write_to(d, body_sink, k, &mo) < 0) {
+        if (k->fd >= 0) /* a read error of our own, not the connection's */
+            smtp_conn_fail(k, "4.3.0 %s: cannot read the message: %s", k->relay,
+                           strerror(errno));
         return -1;
     }
     return smtp_send_bytes(k, ".\r\n", 3, smtp_tmo(k, SMTP_TMO_BLOCK));
@@ -313,9 +310,15 @@ out:
 static void mail_refused(struct smtp_conn *k, int pipe, int code, const char *st,
                          struct smtp_rcpt *rs, size_t n)
 {
+    /* the relay host wants AUTH: the administrator's to fix, not the sender's */
+    char *own = k->policy && k->policy->relay && code == 530
+                    ? xasprintf("4.7.0 %s requires authentication (set relay-auth=): %s",
+                                k->relay, st) : NULL;
     for (size_t i = 0; i < n; i++)
         if (!rs[i].final)
-            smtp_rcpt_set(&rs[i], code / 100 == 5 ? SO_BOUNCED : SO_DEFERRED, st, k, 1);
+            smtp_rcpt_set(&rs[i], own ? SO_DEFERRED : code / 100 == 5 ? SO_BOUNCED : SO_DEFERRED,
+                          own ? own : st, k, 1);
+    free(own);
     struct smtp_reply r;
     smtp_reply_init(&r);
     if (pipe && smtp_read_reply(k, &r, smtp_tmo(k, SMTP_TMO_DATA)) == 0 && r.code == 354 &&

@@ -7,7 +7,9 @@
  * Called by the batch (smtp_client.c) in the remote-delivery process, as the
  * unprivileged user=; SIGPIPE must be ignored (smtpc_deliver does).  Refusals
  * decided before talking (SMTPUTF8 not offered 5.6.7, SIZE limit 5.3.4, an
- * address that could split a command line 5.1.3/5.1.7) are final bounces. */
+ * address that could split a command line 5.1.3/5.1.7) are final bounces.
+ * A relay host's 530 to MAIL (authentication required) is deferred, 4.7.0:
+ * the administrator's to fix, not the sender's. */
 #ifndef PO_SMTP_TXN_H
 #define PO_SMTP_TXN_H
 

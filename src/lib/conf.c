@@ -79,7 +79,11 @@ static const struct option options[] = {
     {"qwarn", O_TIME, F(qwarn), 0, "a time such as 4h (0 = never)"},
     {"queuedir", O_PATH, F(queuedir), 0, "a directory"},
     {"relay", O_BOOL, F(relay), 0, NULL},
+    {"relay-auth", O_PATH, F(relay_auth), ROOT, "a file name"},
+    {"relay-auth-plaintext", O_BOOL, F(relay_auth_plaintext), ROOT, NULL},
     {"relay-host", O_STR, F(relay_host), ROOT, "host[:port] or [address][:port]"},
+    {"relay-tls", O_STR, F(relay_tls), ROOT, "may, require or smtps"},
+    {"relay-tls-ca", O_PATH, F(relay_tls_ca), ROOT, "a file name"},
     {"resolver", O_LIST, F(resolver), 0, NULL},
     {"retry-max", O_TIME, F(retry_max), 0, "a time such as 4h"},
     {"retry-min", O_TIME, F(retry_min), 0, "a time such as 5m"},
@@ -211,7 +215,8 @@ void config_free(struct config *c)
     char **strs[] = {&c->confpath, &c->queuedir, &c->mailspool, &c->aliases,
                      &c->pidfile, &c->banner, &c->greylist_db, &c->vpath,
                      &c->vspool, &c->hosts_allow, &c->hosts_deny, &c->user,
-                     &c->vuser, &c->hostname, &c->relay_host, &c->tls_protocols,
+                     &c->vuser, &c->hostname, &c->relay_host, &c->relay_tls,
+                     &c->relay_tls_ca, &c->relay_auth, &c->tls_protocols,
                      &c->tls_ciphers, &c->tls_ciphersuites};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
@@ -446,6 +451,9 @@ static int apply(struct config *c, const struct option *o, const char *v,
         break;
     }
     if (o->off == F(line_max) && c->line_max < 512)
+        return bad_value(o, v, where);
+    if (o->off == F(relay_tls) && strcasecmp(v, "may") && strcasecmp(v, "require") &&
+        strcasecmp(v, "smtps"))
         return bad_value(o, v, where);
     return 0;
 }

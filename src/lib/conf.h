@@ -74,6 +74,11 @@ struct config {
 
     /* ---- strings and lists ---- */
     char *relay_host;          /* relay-host=  [root only] */
+    char *relay_tls;           /* relay-tls= may|require|smtps, NULL = the default
+                                  (smtp_tls.h) [root only] */
+    char *relay_tls_ca;        /* relay-tls-ca= CA file for the relay host [root only] */
+    char *relay_auth;          /* relay-auth= user:password file [root only] */
+    int relay_auth_plaintext;  /* relay-auth-plaintext: AUTH without TLS [root only] */
     struct action forbidden;   /* forbidden= / blacklist= [root only] */
     struct action spam;        /* spam= [root only] */
     struct strlist trusted;    /* trusted= hosts, [addr], CIDR [root only] */
