@@ -153,25 +153,30 @@ static int tls_offered(const struct session *s)
     return s->conn && s->conn->tls && !s->tls_active;
 }
 
-/* The handshake on the connection (after the 220 of STARTTLS, or first of
- * all on the smtps port).  0, or -1 after logging why (the session must
- * end: the connection is in an unknown state). */
-static int tls_start(struct session *s)
+/* A TLS connection object for the session's socket, or NULL after logging
+ * why (then the client is told 454 and may go on in plaintext). */
+static SSL *tls_new(struct session *s)
 {
-    const char *ip = s->cl.ip[0] ? s->cl.ip : "unknown";
     char *why = NULL;
     SSL *ssl = tls_server_ssl(s->conn->tls, s->conn->fd, &why);
     if (!ssl) {
-        log_err("TLS with %s: %s", ip, why);
+        log_err("TLS with %s: %s", s->cl.ip[0] ? s->cl.ip : "unknown", why);
         free(why);
-        s->io.broken = 1;
-        return -1;
     }
+    return ssl;
+}
+
+/* The handshake on the connection (after the 220 of STARTTLS, or first of
+ * all on the smtps port).  0, or -1 after logging why (the session must
+ * end: the connection is in an unknown state). */
+static int tls_start(struct session *s, SSL *ssl)
+{
+    const char *ip = s->cl.ip[0] ? s->cl.ip : "unknown";
     int r = io_tls_accept(&s->io, ssl, s->c->tls_handshake_timeout * 1000);
     if (r) {
-        why = tls_errors(r == IO_TIMEOUT ? "handshake timed out"
-                         : r == IO_EOF ? "the client closed the connection"
-                                       : strerror(errno));
+        char *why = tls_errors(r == IO_TIMEOUT ? "handshake timed out"
+                               : r == IO_EOF ? "the client closed the connection"
+                                             : strerror(errno));
         log_notice("TLS handshake with %s failed: %s", ip, why);
         free(why);
         return -1;
@@ -203,8 +208,13 @@ static void cmd_starttls(struct session *s, char *arg)
         reply_error(s, 503, "5.5.1 a transaction is in progress; send RSET first");
         return;
     }
+    SSL *ssl = tls_new(s);
+    if (!ssl) {
+        reply(s, 454, "4.7.0 TLS not available now; try again later");
+        return;
+    }
     reply(s, 220, "2.0.0 ready to start TLS");
-    if (tls_start(s) < 0) {
+    if (tls_start(s, ssl) < 0) {
         s->closing = 1;
         return;
     }
@@ -1082,9 +1092,11 @@ int session_run(const struct config *c, const struct session_conn *conn)
     if (conn->implicit_tls) {
         /* smtps: TLS from the first byte, then the greeting */
         net_format(conn->peer, s.cl.ip, sizeof s.cl.ip);
-        if (!conn->tls || tls_start(&s) < 0) {
+        SSL *ssl = conn->tls ? tls_new(&s) : NULL;
+        if (!ssl || tls_start(&s, ssl) < 0) {
             if (!conn->tls)
                 log_err("smtps connection from %s without TLS contexts", s.cl.ip);
+            s.io.broken = 1; /* nothing in plaintext on this port */
             session_free(&s);
             return 1;
         }
