@@ -374,6 +374,7 @@ static void session_child(void *arg, int report_fd)
     struct listener *l = k->l;
     (void)report_fd;
     int notify = fcntl(l->notify[1], F_DUPFD_CLOEXEC, 0);
+    l->in_session = 1; /* keeps the TLS contexts (listener_close_in_child) */
     if (l->in_child)
         l->in_child(l->in_child_arg);
     struct spare_start st = { .c = l->c, .user = &l->user, .notify_fd = notify,
@@ -608,6 +609,13 @@ void listener_close_in_child(struct listener *l)
             close(l->notify[i]);
     if (l->spare_fd >= 0)
         close(l->spare_fd);
+    /* Only a session needs the TLS private keys and ticket keys: every other
+     * child of the master (delivery workers, queue runs, and the remote
+     * deliveries they start as user=) forgets them (freed keys are cleansed) */
+    if (!l->in_session) {
+        tls_server_free(l->tls);
+        l->tls = NULL;
+    }
 }
 
 void listener_free(struct listener *l)

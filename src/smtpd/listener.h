@@ -47,6 +47,7 @@ struct listener {
     int notify[2];            /* sessions -> master: MSG_QUEUED */
     struct session_user user; /* user=, looked up once (and on SIGHUP) */
     struct tls_server *tls;   /* TLS contexts (tls_server.h), NULL: no TLS */
+    int in_session;           /* set in a session child: it keeps tls */
     int stopping;             /* no new spare */
     /* In a new child, before anything else: close the master's descriptors
      * (the listener's own included). */
@@ -102,7 +103,9 @@ void listener_reload(struct listener *l, const struct config *c);
  * sockets), so the port is free when the master is gone. */
 void listener_stop(struct listener *l);
 
-/* In a child of the master: close the listener's descriptors. */
+/* In a child of the master: close the listener's descriptors; in any child
+ * but a session, also free the TLS contexts, so no process but the master
+ * and the sessions holds the private keys. */
 void listener_close_in_child(struct listener *l);
 
 void listener_free(struct listener *l);

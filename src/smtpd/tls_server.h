@@ -12,7 +12,9 @@
  *  - The master calls tls_server_rotate before it hands out a connection:
  *    a new ticket key every TLS_TICKET_ROTATE seconds.
  *  - A session child (user=) calls tls_server_ssl for its connection; the
- *    handshake itself runs in smtpd_io.h (io_tls_accept).
+ *    handshake itself runs in smtpd_io.h (io_tls_accept).  Every other child
+ *    of the master frees the contexts at its start (listener_close_in_child),
+ *    so only the master and the sessions hold the private keys.
  *
  * Files: tls-cert=/tls-key= pairs, matched by position (one RSA and one ECDSA
  * pair may both be given: OpenSSL offers each client the one it supports);

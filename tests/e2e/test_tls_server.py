@@ -533,3 +533,72 @@ def test_session_child_cannot_read_the_key(sandbox, pki):
     assert r.returncode != 0
     out = s_client(sandbox.port, "-CAfile", pki.root, "-verify_return_error")
     assert "Verify return code: 0 (ok)" in out, out
+
+
+def ec_private_scalar(keyfile):
+    """The EC private key as OpenSSL holds it in memory: a BIGNUM's limbs,
+    least significant byte first."""
+    out = openssl("ec", "-in", keyfile, "-text", "-noout").stdout.decode()
+    hexpart = out.split("priv:")[1].split("pub:")[0]
+    raw = bytes.fromhex("".join(hexpart.split()).replace(":", ""))
+    raw = raw[-32:].rjust(32, b"\0")
+    return raw[::-1]
+
+
+def memory_holds(pid, needle):
+    with open("/proc/%d/maps" % pid) as f:
+        regions = [l.split() for l in f]
+    with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
+        for r in regions:
+            if "rw" not in r[1] or (len(r) > 5 and r[5].startswith("[v")):
+                continue
+            start, end = (int(x, 16) for x in r[0].split("-"))
+            try:
+                mem.seek(start)
+                if needle in mem.read(end - start):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def kids_named(pid, name):
+    out = []
+    try:
+        kids = open("/proc/%d/task/%d/children" % (pid, pid)).read().split()
+    except OSError:
+        return out
+    for k in kids:
+        try:
+            if open("/proc/%s/comm" % k).read().strip() == name:
+                out.append(int(k))
+        except OSError:
+            pass
+    return out
+
+
+def test_only_sessions_hold_the_private_key(sandbox, pki):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to read other processes' memory")
+    crt, key = pki.leaf("ec", HOST, kind="ecdsa")
+    sandbox.write_config(tls_cert=crt, tls_key=key, immediate=True)
+    p = sandbox.start_daemon()
+    needle = ec_private_scalar(key)
+    # a message, so that a delivery worker is started (and stays)
+    rc, out = swaks(sandbox, sandbox.port, "--tls", subject="worker")
+    assert rc == 0, out
+    assert sandbox.wait_for_mail(sandbox.acc["u1"])
+    c = Raw(sandbox.port)  # a session under TLS, idle
+    c.reply()
+    c.cmd("EHLO client.example")
+    assert c.cmd("STARTTLS")[0] == 220
+    starttls_raw(c)
+    assert c.cmd("EHLO client.example")[0] == 250
+    sessions = kids_named(p.pid, "po-session")
+    workers = kids_named(p.pid, "po-deliver")
+    assert sessions and workers, (sessions, workers)
+    # the probe can fail: the session (which must have it) shows it
+    assert memory_holds(sessions[0], needle)
+    for w in workers:
+        assert not memory_holds(w, needle), "delivery worker %d holds the TLS key" % w
+    c.close()
