@@ -6,8 +6,8 @@
 set -eu
 cd "$(dirname "$0")"
 
-BUILD_DEPS="gcc make libgdbm-dev libc-ares-dev libssl-dev libcrypt-dev libwrap0-dev libmilter-dev libcmocka-dev"
-TEST_DEPS="python3 python3-pytest swaks bsd-mailx procmail openssl iproute2 passwd debhelper dpkg-dev fakeroot mmdebstrap lintian dovecot-core apache2-utils python3-aiosmtpd python3-dnslib"
+BUILD_DEPS="gcc make libgdbm-dev libc-ares-dev libssl-dev libcrypt-dev libwrap0-dev libmilter-dev libcmocka-dev libpam0g-dev libxxhash-dev"
+TEST_DEPS="python3 python3-pytest swaks bsd-mailx procmail openssl iproute2 passwd debhelper dpkg-dev fakeroot mmdebstrap lintian dovecot-core apache2-utils python3-aiosmtpd python3-dnslib whois msmtp"
 
 need_pkgs() {
     missing=

@@ -13,6 +13,7 @@ with_milter=auto
 with_pam=no
 mailname=
 systemdunitdir=
+auth_local=0
 CC=${CC:-}
 CFLAGS=${CFLAGS:--O2 -g}
 
@@ -33,11 +34,15 @@ Usage: ./configure.sh [options]
   --with-tcpwrappers    require libwrap (default: use it when found)
   --without-tcpwrappers build without libwrap
   --with-milter / --without-milter   milter support (default: when libmilter headers are found)
-  --with-pam            authenticate with PAM (needs libpam0g-dev)
+  --with-auth[=passwd]  SMTP AUTH is always built; =passwd makes auth-local=yes
+                        the default (local accounts may authenticate)
+  --with-pam            local accounts authenticate through PAM (service "smtp")
+                        instead of shadow passwords (needs libpam0g-dev)
   --with-mailname=FILE  take the default hostname= from FILE when it exists
                         (Debian's /etc/mailname; default: none, the node name)
   --with-systemdunitdir=DIR  where make install puts postoffice.service
                         (/lib/systemd/system for --prefix=/usr, else PREFIX/lib/systemd/system)
+  --with-av=PROG        the default av= message scanner ("/path [args]"; none)
   --help                this text
 Environment: CC, CFLAGS, LDFLAGS.
 USAGE
@@ -64,6 +69,13 @@ for arg in "$@"; do
     --with-pam) with_pam=yes ;;
     --with-mailname=*) mailname=${arg#*=} ;;
     --with-systemdunitdir=*) systemdunitdir=${arg#*=} ;;
+    --with-auth) ;;
+    --with-auth=*)
+        case $(printf '%s' "${arg#*=}" | tr 'A-Z' 'a-z') in
+        passwd) auth_local=1 ;;
+        *) echo "configure.sh: --with-auth takes no value or =passwd" >&2; exit 64 ;;
+        esac ;;
+    --with-av=*) with_av=${arg#*=}; with_av=${with_av#|} ;;
     --help|-h) usage; exit 0 ;;
     *) echo "configure.sh: unknown option $arg (see --help)" >&2; exit 64 ;;
     esac
@@ -80,6 +92,12 @@ for d in "$queuedir" "$confdir" "$vhostdir" "$vspool"; do
 done
 case $vuser in
 ''|-*|*[!A-Za-z0-9._-]*) echo "configure.sh: --with-vuser takes an account name, not $vuser" >&2; exit 64 ;;
+esac
+case ${with_av:=} in
+'') ;;
+*[\"\\]*) echo "configure.sh: --with-av: no quotes or backslashes in the program" >&2; exit 64 ;;
+/*) ;;
+*) echo "configure.sh: --with-av=$with_av must start with an absolute path" >&2; exit 64 ;;
 esac
 if [ -z "$mailspool" ]; then
     if [ -d /var/mail ]; then mailspool=/var/mail; else mailspool=/var/spool/mail; fi
@@ -123,6 +141,7 @@ need gdbm.h gdbm_open -lgdbm libgdbm-dev;          LIBS="$LIBS -lgdbm"
 need ares.h ares_init_options -lcares libc-ares-dev; LIBS="$LIBS -lcares"
 need openssl/ssl.h SSL_CTX_new "-lssl -lcrypto" libssl-dev; LIBS="$LIBS -lssl -lcrypto"
 need crypt.h crypt -lcrypt libcrypt-dev;            LIBS="$LIBS -lcrypt"
+need xxhash.h XXH64 -lxxhash libxxhash-dev;          LIBS="$LIBS -lxxhash"
 
 HAVE_LIBWRAP=0 WRAP_LIBRARY=
 if [ $with_tcpwrappers != no ]; then
@@ -217,6 +236,8 @@ cat > config.h <<H
 #define WRAP_DENY_TABLE "/etc/hosts.deny"
 #define HAVE_MILTER $HAVE_MILTER
 #define HAVE_PAM $HAVE_PAM
+#define AUTH_LOCAL_DEFAULT $auth_local
+#define AV_PROGRAM "$with_av"
 #endif
 H
 say "wrote Makefile and config.h (prefix $prefix, queue $queuedir, mail spool $mailspool)"

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "av_scan.h"
 #include "child.h"
 #include "date.h"
 #include "envelope.h"
@@ -23,6 +24,7 @@
 #include "queue_run.h"
 #include "spool.h"
 #include "submit.h"
+#include "verdict.h"
 
 #define HDR_MAX (1024 * 1024)   /* header block scanned for To/Cc/Bcc, Date... */
 #define PIECE_MAX (64 * 1024)   /* longest piece of a line read at once */
@@ -405,6 +407,34 @@ static void start_delivery(const struct config *c, const struct submit_opts *o,
     /* (fork failed: the next queue run delivers it) */
 }
 
+/* av=: scan the message before it is queued (av_scan.h).  A flagged message
+ * is refused as the original refused it (EX_UNAVAILABLE, the scanner's output
+ * on stderr); a scan that fails is a temporary error. */
+static int scan(const struct config *c, struct spool_new *sn, const char *sender)
+{
+    if (!c->av)
+        return 0;
+    struct buf out;
+    buf_init(&out);
+    struct msgdata md = spool_new_data(sn);
+    enum av_result r = av_scan(c, &md, sender, &out);
+    char *said = r == AV_FLAGGED ? verdict_diag(out.len ? out.s : "(no reason given)")
+                                 : str_sanitize(out.s, out.len > 400 ? 400 : out.len);
+    int rc = 0;
+    if (r == AV_FLAGGED) {
+        say("message refused by the virus scanner: %s", said);
+        log_notice("refused a message from uid %ld: av: %s", (long)getuid(), said);
+        rc = EX_UNAVAILABLE;
+    } else if (r == AV_FAILED) {
+        say("cannot scan the message now (%s); try again later", said);
+        log_err("cannot scan a message from uid %ld: %s", (long)getuid(), said);
+        rc = EX_TEMPFAIL;
+    }
+    free(said);
+    buf_free(&out);
+    return rc;
+}
+
 static int submit(const struct config *c, struct submit_opts *o, struct caller *who)
 {
     struct buf head, front, back;
@@ -446,6 +476,10 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
         int err = errno;
         spool_abort(sn); /* nothing half-written stays */
         rc = w == -2 ? EX_IOERR : w == -1 ? queue_failed(err) : w;
+        goto out;
+    }
+    if ((rc = scan(c, sn, sender))) {
+        spool_abort(sn);
         goto out;
     }
     free(e.sender);

@@ -1,9 +1,11 @@
 /* message_out.c - stream a queued message to a mailbox, a program or an SMTP peer.
  *
- * The data file holds LF-terminated lines of any length.  A small byte-level
- * state machine applies the per-line rules (">From " escaping, dot-stuffing,
- * CRLF) so memory stays bounded: input is read in chunks, output is flushed
- * in chunks, and no line is ever held whole.  Runs as whoever calls it (the
+ * The data file holds LF-terminated lines of any length.  A small state
+ * machine applies the per-line rules (">From " escaping, dot-stuffing, CRLF)
+ * so memory stays bounded: input is read in chunks, output is flushed in
+ * chunks, and no line is ever held whole.  Only a line's first bytes and the
+ * bytes that matter (LF; CR and NUL for SMTP) go through it one at a time:
+ * the rest of a line is found with memchr and copied as one run.  Runs as whoever calls it (the
  * delivery child after privs_become, or the unprivileged SMTP client). */
 #include "compat.h"
 
@@ -22,7 +24,7 @@
 
 struct mo_state {
     int flags;
-    int col;          /* bytes of content seen on the current line */
+    size_t col;       /* bytes of content seen on the current line */
     int cr;           /* MO_SMTP: a CR waits to learn if an LF follows */
     int at_body;      /* the header block is over */
     int done;         /* MO_HDRS_ONLY reached the end of the header */
@@ -76,9 +78,38 @@ static void line_end(struct mo_state *st)
     st->col = 0;
 }
 
+/* Past a line's first bytes (the ones that can be dot-stuffed or escaped),
+ * content up to the next byte that matters is copied unchanged: the length
+ * of that run at p (0 when the line is not that far yet). */
+static size_t plain_run(const struct mo_state *st, const char *p, size_t n)
+{
+    size_t first = (st->flags & MO_ESCAPE_FROM) ? FROM_LEN : 1;
+    if (st->col < first || st->cr)
+        return 0;
+    const char *lf = memchr(p, '\n', n);
+    size_t run = lf ? (size_t)(lf - p) : n;
+    if (st->flags & MO_SMTP) {
+        const char *cr = memchr(p, '\r', run);
+        if (cr)
+            run = (size_t)(cr - p);
+        const char *nul = memchr(p, '\0', run);
+        if (nul)
+            run = (size_t)(nul - p);
+    }
+    return run;
+}
+
 static void feed(struct mo_state *st, const char *p, size_t n)
 {
     for (size_t i = 0; i < n && !st->done; i++) {
+        size_t run = plain_run(st, p + i, n - i);
+        if (run) {
+            buf_add(st->out, p + i, run);
+            st->col += run;
+            i += run;
+            if (i == n)
+                break;
+        }
         char c = p[i];
         if (!(st->flags & MO_SMTP)) {
             if (c == '\n')
@@ -233,7 +264,10 @@ int msgout_write_to(const struct msgdata *d, int (*sink)(void *arg, const char *
     char *chunk = xmalloc(MO_CHUNK);
     int rc = -1, saved;
 
+    /* one chunk's output at most doubles it (dot-stuffing, CR to CRLF) on
+     * top of what is left below the flush threshold: sized once, never grown */
     buf_init(&out);
+    buf_reserve(&out, 3 * MO_CHUNK + 64);
     st_init(&st, mo->flags, 0, &out);
     if (mo->flags & MO_FROM_LINE) {
         char *from = msgout_from_line(mo->sender, time(NULL));

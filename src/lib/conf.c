@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "dnsbl.h"
 #include "log.h"
 #include "util.h"
 
@@ -37,8 +38,14 @@ struct option {
 static const struct option options[] = {
     {"aliases", O_PATH, F(aliases), 0, "a file name"},
     {"audit", O_BOOL, F(audit), 0, NULL},
+    {"auth-failures", O_LONG, F(auth_failures), 0, "a number of attempts"},
+    {"auth-local", O_BOOL, F(auth_local), 0, NULL},
+    {"auth-plaintext", O_BOOL, F(auth_plaintext), 0, NULL},
+    {"auth-sender-check", O_BOOL, F(auth_sender_check), 0, NULL},
+    {"av", O_STR, F(av), 0, "an absolute program path, optionally with arguments"},
+    {"av-timeout", O_TIME, F(av_timeout), 0, "a time such as 60 or 2m"},
     {"banner", O_PATH, F(banner), 0, "a file name"},
-    {"blacklist", O_ACTION, F(forbidden), ROOT, NULL},
+    {"blacklist", O_ACTION, F(forbidden), ROOT, "bounce[:why], accept or folder:path"},
     {"checkhelo", O_BOOL, F(checkhelo), 0, NULL},
     {"clients", O_LONG, F(clients), 0, "a number of sessions"},
     {"clients-per-host", O_LONG, F(clients_per_host), 0, "a number of sessions"},
@@ -49,11 +56,15 @@ static const struct option options[] = {
     {"destination-processes", O_LONG, F(dest_procs), 0, "a number of processes"},
     {"dns-timeout", O_TIME, F(dns_timeout), 0, "a time such as 5s"},
     {"dns-tries", O_LONG, F(dns_tries), 0, "a number"},
+    {"dnsbl", O_LIST, F(dnsbl), 0, "zone, zone=127.0.0.[2..11] or zone*2"},
+    {"dnsbl-threshold", O_LONG, F(dnsbl_threshold), 0, "a score (at least 1)"},
     {"dnscheck", O_BOOL, F(dnscheck), 0, NULL},
+    {"early-talker", O_BOOL, F(early_talker), 0, NULL},
     {"escape-from", O_BOOL, F(escape_from), 0, NULL},
     {"filter", O_LIST, F(filter), NOTYET, NULL},
-    {"forbidden", O_ACTION, F(forbidden), ROOT, NULL},
+    {"forbidden", O_ACTION, F(forbidden), ROOT, "bounce[:why], accept or folder:path"},
     {"forward-all", O_BOOL, F(forward_all), ROOT, NULL},
+    {"greet-pause", O_TIME, F(greet_pause), 0, "a time such as 0, 1 or 5s"},
     {"greylist", O_BOOL, F(greylist), NOTYET, NULL},
     {"greylist-db", O_PATH, F(greylist_db), NOTYET, "a file name"},
     {"greylist-from", O_BOOL, F(greylist_from), NOTYET, NULL},
@@ -92,7 +103,7 @@ static const struct option options[] = {
     {"session-timeout", O_TIME, F(session_timeout), 0, "a time such as 1h"},
     {"smtps", O_PORT, F(smtps), 0, "a port number"},
     {"size", O_SIZE, F(size), 0, "a size such as 10m (0 = unlimited)"},
-    {"spam", O_ACTION, F(spam), ROOT | NOTYET, NULL},
+    {"spam", O_ACTION, F(spam), ROOT, "bounce[:why], accept or folder:path"},
     {"timeout", O_TIME, F(timeout), 0, "a time such as 300 or 5m"},
     {"tls-cert", O_LIST, F(tls_cert), 0, NULL},
     {"tls-ciphers", O_STR, F(tls_ciphers), 0, "an OpenSSL cipher list"},
@@ -103,7 +114,7 @@ static const struct option options[] = {
     {"trusted", O_LIST, F(trusted), ROOT, NULL},
     {"trusted-users", O_LIST, F(trusted_users), 0, NULL},
     {"user", O_STR, F(user), 0, "an account name"},
-    {"usermap", O_LIST, F(usermap), NOTYET, NULL},
+    {"usermap", O_LIST, F(usermap), 0, "pattern:target,... (see usermap(7))"},
     {"verify-from", O_BOOL, F(verify_from), 0, NULL},
     {"vhostdir", O_PATH, F(vpath), 0, "a directory"},
     {"virtual", O_PATH, F(vpath), 0, "a directory"}, /* the old name of vhostdir */
@@ -171,12 +182,19 @@ void config_defaults(struct config *c)
         xstrdup("TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256");
     c->tls_handshake_timeout = 60;
     default_mailname(c);
+    sl_init(&c->dnsbl);
+    c->av = AV_PROGRAM[0] ? xstrdup(AV_PROGRAM) : NULL;
+    c->av_timeout = 60;
+    c->dnsbl_threshold = 1;
+    c->early_talker = 1;
 
     c->escape_from = 1;
     c->verify_from = 1;
     /* deliver right after acceptance, as admins expect (the original waited
      * for the next queue run; immediate=0 restores that) */
     c->immediate = 1;
+    c->auth_local = AUTH_LOCAL_DEFAULT; /* configure --with-auth=passwd */
+    c->auth_failures = 3;
     c->clients = 100;
     c->clients_per_host = 10;
     c->delay = 3600;
@@ -216,7 +234,7 @@ void config_free(struct config *c)
                      &c->pidfile, &c->banner, &c->greylist_db, &c->vpath,
                      &c->vspool, &c->hosts_allow, &c->hosts_deny, &c->user,
                      &c->vuser, &c->hostname, &c->relay_host, &c->relay_tls,
-                     &c->relay_tls_ca, &c->relay_auth, &c->tls_protocols,
+                     &c->relay_tls_ca, &c->relay_auth, &c->av, &c->tls_protocols,
                      &c->tls_ciphers, &c->tls_ciphersuites};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
@@ -224,7 +242,7 @@ void config_free(struct config *c)
     }
     struct strlist *lists[] = {&c->self_names, &c->trusted, &c->trusted_users,
                                &c->usermap, &c->filter, &c->listen, &c->resolver,
-                               &c->tls_cert, &c->tls_key};
+                               &c->dnsbl, &c->tls_cert, &c->tls_key};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         sl_free(lists[i]);
     free_action(&c->forbidden);
@@ -295,8 +313,10 @@ static int parse_action(const char *v, struct action *a)
         n.text = xstrdup(v + 7);
     } else if (strcasecmp(v, "accept") == 0) {
         n.what = ACT_ACCEPT;
-    } else if (str_has_prefix_ci(v, "folder:") && v[7]) {
-        const char *p = v + 7;
+    } else if ((str_has_prefix_ci(v, "folder:") && v[7]) ||
+               (str_has_prefix_ci(v, "file:") && v[5])) {
+        /* file: is blacklist='s spelling in the original's 1.4.4 */
+        const char *p = strchr(v, ':') + 1;
         /* ~/PATH in the home directory, or a name with no slash beside the mailbox */
         if (!(p[0] == '~' && p[1] == '/' && p[2]) && strchr(p, '/'))
             return -1;
@@ -308,6 +328,28 @@ static int parse_action(const char *v, struct action *a)
     free_action(a);
     *a = n;
     return 0;
+}
+
+/* usermap=PATTERN:TARGET,... (usermap(7), src/route/usermap.h): a pattern,
+ * at most one '~' in it, and targets; "~" and "~/FILE" need the '~'. */
+static int usermap_syntax_ok(const char *v)
+{
+    const char *colon = strchr(v, ':');
+    if (!colon || colon == v)
+        return 0;
+    char *pattern = xstrndup(v, (size_t)(colon - v));
+    const char *tilde = strchr(pattern, '~');
+    int ok = !tilde || !strchr(tilde + 1, '~');
+    free(pattern);
+    struct strlist t;
+    sl_init(&t);
+    sl_split(&t, colon + 1, ", \t");
+    ok = ok && t.n > 0;
+    for (size_t i = 0; ok && i < t.n; i++)
+        if (t.v[i][0] == '~' && (!tilde || (t.v[i][1] && (t.v[i][1] != '/' || !t.v[i][2]))))
+            ok = 0;
+    sl_free(&t);
+    return ok;
 }
 
 static int parse_bool(const char *v, int *out)
@@ -454,6 +496,13 @@ static int apply(struct config *c, const struct option *o, const char *v,
         return bad_value(o, v, where);
     if (o->off == F(relay_tls) && strcasecmp(v, "may") && strcasecmp(v, "require") &&
         strcasecmp(v, "smtps"))
+        return bad_value(o, v, where);
+    if (o->off == F(usermap) && !usermap_syntax_ok(c->usermap.v[c->usermap.n - 1]))
+        return bad_value(o, v, where);
+    for (size_t i = 0; o->off == F(dnsbl) && i < c->dnsbl.n; i++)
+        if (!dnsbl_valid(c->dnsbl.v[i]))
+            return bad_value(o, v, where);
+    if (o->off == F(av) && c->av && c->av[0] != '/') /* run without a shell: a path */
         return bad_value(o, v, where);
     return 0;
 }

@@ -45,6 +45,8 @@ struct config {
     int audit, checkhelo, debug, dnscheck, escape_from, forward_all, greylist,
         greylist_from, immediate, localmx, mxpool, nodaemon, paranoid, relay,
         safe, verify_from;
+    int early_talker;      /* early-talker= refuse clients that talk before the
+                              greeting or pipeline without PIPELINING (on) */
 
     /* ---- numbers ---- */
     long clients;          /* clients=   max simultaneous SMTP sessions */
@@ -71,6 +73,15 @@ struct config {
     long connect_timeout;  /* connect-timeout= outbound SMTP connect, seconds */
     long smtps;            /* smtps[=PORT] implicit-TLS submission port (465), 0 = off */
     long tls_handshake_timeout; /* tls-handshake-timeout= seconds for one TLS handshake */
+    long av_timeout;       /* av-timeout= seconds the av= program may take */
+    long dnsbl_threshold;  /* dnsbl-threshold= score that refuses a client */
+    long greet_pause;      /* greet-pause= seconds to wait for early talk */
+
+    /* ---- SMTP AUTH (smtpd_auth.h) ---- */
+    int auth_local;        /* auth-local=    local accounts may AUTH (shadow/PAM) */
+    int auth_plaintext;    /* auth-plaintext= offer AUTH without TLS */
+    int auth_sender_check; /* auth-sender-check= MAIL FROM must be the login */
+    long auth_failures;    /* auth-failures= failed AUTHs before 421 */
 
     /* ---- strings and lists ---- */
     char *relay_host;          /* relay-host=  [root only] */
@@ -93,6 +104,8 @@ struct config {
     char *tls_protocols;       /* tls-protocols= allowed versions (TLSv1.2,TLSv1.3) */
     char *tls_ciphers;         /* tls-ciphers= TLS 1.2 and older cipher list */
     char *tls_ciphersuites;    /* tls-ciphersuites= TLS 1.3 suites */
+    char *av;                  /* av= PROGRAM [ARGS]: the message scanner, or NULL */
+    struct strlist dnsbl;      /* dnsbl= zone[=addresses][*weight] */
 };
 
 /* Fill c with the built-in defaults (compile-time paths, hostname from uname). */

@@ -165,6 +165,16 @@ static ssize_t recv_some(int fd, enum kind k, void *p, size_t n, long long deadl
                     if (*gotfd >= 0)
                         close(*gotfd);
                     *gotfd = got;
+                } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                    /* more descriptors than one message carries: an
+                     * untrusted peer must not fill our descriptor table */
+                    size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                    for (size_t i = 0; i < nfd; i++) {
+                        int extra;
+                        memcpy(&extra, CMSG_DATA(c) + i * sizeof(int), sizeof extra);
+                        close(extra);
+                    }
+                    *trunc = 1;
                 }
             if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
                 *trunc = 1;

@@ -59,6 +59,11 @@ enum msg_type {
                            2 libwrap cannot be loaded */
     MSG_VLOOKUP_RESULT, /* virtual-domain lookup, as user= (vlookup.c): i64 rc,
                            str why or absent, 3 x (i64 found, str value or absent) */
+    /* AUTH (auth_helper.h): session -> auth helper, with the socket for the
+     * answer: str user, str password, str client address; checker -> session
+     * on that socket: u32 AUTH_NO/AUTH_YES/AUTH_TEMP */
+    MSG_AUTH_REQUEST,
+    MSG_AUTH_RESULT,
     MSG_TEST,           /* unit tests only */
     MSG_TYPE_END
 };

@@ -117,6 +117,11 @@ void buf_free(struct buf *b)
     b->len = b->cap = 0;
 }
 
+void buf_reserve(struct buf *b, size_t n)
+{
+    buf_grow(b, n);
+}
+
 void buf_reset(struct buf *b)
 {
     b->len = 0;

@@ -30,6 +30,7 @@ struct buf {
 void buf_init(struct buf *b);
 void buf_free(struct buf *b);          /* releases memory; b may be reused after buf_init */
 void buf_reset(struct buf *b);         /* len = 0, keeps the memory */
+void buf_reserve(struct buf *b, size_t n); /* room for n more bytes without growing */
 void buf_add(struct buf *b, const void *p, size_t n);
 void buf_adds(struct buf *b, const char *s);
 void buf_addc(struct buf *b, int c);

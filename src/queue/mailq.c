@@ -1,7 +1,7 @@
 /* mailq.c - listing the queue (mailq, -bp).
  *
- * Reads queue files without locking them (spool_peek) and asks whether a
- * runner holds each one (spool_locked).  Every string shown came from the
+ * Reads queue files without locking them, each with one open that also asks
+ * whether a runner holds it (spool_peek_listed).  Every string shown came from the
  * network or a user, so it is printed through str_sanitize. */
 #include "compat.h"
 
@@ -115,7 +115,7 @@ int mailq_print(const struct config *c, FILE *out)
 {
     struct strlist qids;
     sl_init(&qids);
-    if (spool_list(c->queuedir, &qids) < 0) {
+    if (spool_list_names(c->queuedir, &qids) < 0) {
         int e = errno;
         if (e == EACCES || e == EPERM) {
             say("cannot read the queue directory %s: mailq must be run by root or the "
@@ -130,11 +130,14 @@ int mailq_print(const struct config *c, FILE *out)
     for (size_t i = 0; i < qids.n; i++) {
         struct envelope e;
         long long size = 0;
+        int locked;
         env_init(&e);
-        if (spool_peek(c->queuedir, qids.v[i], &e, &size) == 0) {
-            print_entry(out, qids.v[i], spool_locked(c->queuedir, qids.v[i]) == 1, &e, size,
-                        NULL);
+        if (spool_peek_listed(c->queuedir, qids.v[i], &e, &size, &locked) == 0) {
+            print_entry(out, qids.v[i], locked, &e, size, NULL);
             shown++;
+        } else if (errno == EINVAL) {
+            /* torn or corrupt: not a message (yet, or any more); the next
+             * queue run sets it aside, and it is listed from then on */
         } else if (errno != ENOENT) { /* ENOENT: delivered and removed meanwhile */
             fprintf(out, "%-18s  (unreadable control file: %s)\n", qids.v[i],
                     errno == EINVAL ? "corrupt" : strerror(errno));

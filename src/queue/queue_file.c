@@ -12,14 +12,57 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
+#include "log.h"
 #include "queue_records.h"
 #include "queue_file.h"
 #include "util.h"
 
-#define QF_MAGIC "POQ1 "
+#define QF_MAGIC "POQ2 "
+#define QF_MAGIC_V1 "POQ1 " /* FNV-1a 64 over the data too */
+#define QF_MAGIC_LEN 5
 #define QF_CHUNK 65536
+
+struct qf_datasum {
+    XXH64_state_t *x;
+};
+
+struct qf_datasum *qf_datasum_new(void)
+{
+    struct qf_datasum *s = xmalloc(sizeof *s);
+    s->x = XXH64_createState();
+    if (s->x == NULL)
+        die(EX_OSERR, "out of memory");
+    XXH64_reset(s->x, 0);
+    return s;
+}
+
+void qf_datasum_add(struct qf_datasum *s, const void *p, size_t n)
+{
+    XXH64_update(s->x, p, n);
+}
+
+uint64_t qf_datasum_value(const struct qf_datasum *s)
+{
+    return XXH64_digest(s->x);
+}
+
+void qf_datasum_free(struct qf_datasum *s)
+{
+    if (s) {
+        XXH64_freeState(s->x);
+        free(s);
+    }
+}
+
+uint64_t qf_datasum_of(const void *p, size_t n)
+{
+    return XXH64(p, n, 0);
+}
 
 void qf_header(long long len, char out[QF_HDR_LEN + 1])
 {
@@ -69,21 +112,65 @@ static int pread_exact(int fd, void *p, size_t n, off_t off)
     return 0;
 }
 
-/* Hash len data bytes at off into *h.  1 if the file is shorter. */
-static int hash_range(int fd, off_t off, long long len, uint64_t *h)
+/* Hash len data bytes at off into *h (v1: FNV-1a 64 from *h, else XXH64).
+ * 1 if the file is shorter. */
+static int hash_range(int fd, off_t off, long long len, int v1, uint64_t *h)
 {
     char *chunk = xmalloc(QF_CHUNK);
+    struct qf_datasum *s = v1 ? NULL : qf_datasum_new();
     int r = 0;
     while (len > 0 && r == 0) {
         size_t n = len > QF_CHUNK ? QF_CHUNK : (size_t)len;
         r = pread_exact(fd, chunk, n, off);
-        if (r == 0)
+        if (r == 0 && v1)
             *h = fnv1a64(*h, chunk, n);
+        else if (r == 0)
+            qf_datasum_add(s, chunk, n);
         off += (off_t)n;
         len -= (long long)n;
     }
+    if (s)
+        *h = qf_datasum_value(s);
+    qf_datasum_free(s);
     free(chunk);
     return r;
+}
+
+/* A file of fsize bytes (at most QF_CHUNK) read whole: the data hashed into
+ * *h when verify, what follows it into t (at most ctl_max bytes).  A status
+ * record appended after the fstat is not seen: the same as reading a moment
+ * earlier.  0 or -1 (errno). */
+static int read_small(int fd, long long fsize, long long len, size_t ctl_max, int verify,
+                      int v1, uint64_t *h, struct buf *t)
+{
+    struct buf all;
+    buf_init(&all);
+    buf_reserve(&all, (size_t)fsize);
+    ssize_t r;
+    do
+        r = pread(fd, all.s, (size_t)fsize, 0);
+    while (r < 0 && errno == EINTR);
+    int rc = -1;
+    if (r < 0)
+        goto out;
+    if (r < QF_HDR_LEN + len) {
+        errno = EIO; /* shrank under us: read it the long way next time */
+        goto out;
+    }
+    all.len = (size_t)r;
+    if (verify)
+        *h = v1 ? fnv1a64(*h, all.s + QF_HDR_LEN, (size_t)len)
+                : qf_datasum_of(all.s + QF_HDR_LEN, (size_t)len);
+    size_t ctl = (size_t)r - QF_HDR_LEN - (size_t)len;
+    if (ctl > ctl_max) {
+        errno = EFBIG;
+        goto out;
+    }
+    buf_add(t, all.s + QF_HDR_LEN + len, ctl);
+    rc = 0;
+out:
+    buf_free(&all);
+    return rc;
 }
 
 /* Offset of the end line in the control part t, or -1.  No record value can
@@ -109,19 +196,23 @@ static int invalid(const char **why, const char *reason)
     return -1;
 }
 
-/* Check the header at the start of fd; the data length into *len. */
-static int check_header(int fd, char hdr[QF_HDR_LEN + 1], long long *len, const char **why)
+/* Check the header at the start of fd; the data length into *len, whether
+ * it is a first-version file into *v1. */
+static int check_header(int fd, char hdr[QF_HDR_LEN + 1], long long *len, int *v1,
+                        long long *fsize, const char **why)
 {
     struct stat st;
     unsigned long long v;
     if (fstat(fd, &st) < 0)
         return -1;
+    *fsize = (long long)st.st_size;
     int r = pread_exact(fd, hdr, QF_HDR_LEN, 0);
     if (r < 0)
         return -1;
     hdr[QF_HDR_LEN] = '\0';
-    if (r > 0 || memcmp(hdr, QF_MAGIC, strlen(QF_MAGIC)) != 0
-        || hex16(hdr + strlen(QF_MAGIC), &v) < 0 || hdr[QF_HDR_LEN - 1] != '\n')
+    *v1 = r == 0 && memcmp(hdr, QF_MAGIC_V1, QF_MAGIC_LEN) == 0;
+    if (r > 0 || (!*v1 && memcmp(hdr, QF_MAGIC, QF_MAGIC_LEN) != 0)
+        || hex16(hdr + QF_MAGIC_LEN, &v) < 0 || hdr[QF_HDR_LEN - 1] != '\n')
         return invalid(why, "no queue file header (torn or not a queue file)");
     if (v > (unsigned long long)st.st_size - QF_HDR_LEN)
         return invalid(why, "shorter than its header says (torn)");
@@ -136,16 +227,26 @@ int qf_load(int fd, size_t ctl_max, int verify, struct envelope *e, struct qf_in
     long long len;
     uint64_t h = FNV1A64_INIT;
     struct buf t;
-    int r = -1;
+    int r = -1, v1;
 
+    long long fsize;
     *why = NULL;
-    if (check_header(fd, hdr, &len, why) < 0)
+    if (check_header(fd, hdr, &len, &v1, &fsize, why) < 0)
         return -1;
     buf_init(&t);
-    int hr = verify ? hash_range(fd, QF_HDR_LEN, len, &h) : 0;
+    int hr;
     long end = -1;
-    if (hr < 0 || pread_rest(fd, (off_t)(QF_HDR_LEN + len), &t, ctl_max) < 0)
-        goto out;
+    if (fsize <= QF_CHUNK) {
+        /* most messages: the whole file in one read (a queue listing or run
+         * opens every file) */
+        if (read_small(fd, fsize, len, ctl_max, verify, v1, &h, &t) < 0)
+            goto out;
+        hr = 0;
+    } else {
+        hr = verify ? hash_range(fd, QF_HDR_LEN, len, v1, &h) : 0;
+        if (hr < 0 || pread_rest(fd, (off_t)(QF_HDR_LEN + len), &t, ctl_max) < 0)
+            goto out;
+    }
     if (hr > 0)
         invalid(why, "shorter than its header says (torn)");
     else if ((end = find_end(&t)) < 0 || t.len - (size_t)end < QF_END_LEN

@@ -56,7 +56,7 @@ struct spool_new {
     int err;        /* errno of a failed write (the temp is already gone) */
     mode_t mode;    /* 0600, or 0640 in the (sticky) maildrop: the runner reads by group */
     long long size; /* data bytes so far */
-    uint64_t sum;   /* their FNV-1a 64 */
+    struct qf_datasum *sum; /* their checksum */
 };
 
 struct qmsg {
@@ -208,6 +208,7 @@ static void sn_free(struct spool_new *sn)
 {
     free(sn->dir);
     free(sn->tmp);
+    qf_datasum_free(sn->sum);
     free(sn);
 }
 
@@ -218,7 +219,7 @@ static struct spool_new *sn_create(const char *dir, const char *qid, mode_t mode
     struct spool_new *sn = xcalloc(1, sizeof *sn);
     sn->dir = xstrdup(dir);
     sn->mode = mode;
-    sn->sum = FNV1A64_INIT;
+    sn->sum = qf_datasum_new();
     str_copy(sn->qid, qid, sizeof sn->qid);
     sn->tmp = path2(dir, "tf", qid);
     /* not O_APPEND: the header is pwrite()n last, over the room left here */
@@ -287,8 +288,74 @@ int spool_new_write(struct spool_new *sn, const void *p, size_t n)
         errno = e;
         return -1;
     }
-    sn->sum = fnv1a64(sn->sum, p, n);
+    qf_datasum_add(sn->sum, p, n);
     sn->size += (long long)n;
+    return 0;
+}
+
+static int pwrite_all(int fd, const void *p, size_t n, off_t off);
+
+struct msgdata spool_new_data(const struct spool_new *sn)
+{
+    struct msgdata d = {sn->fd, QF_HDR_LEN, sn->size};
+    return d;
+}
+
+/* Move data [at, size) n bytes up, from the end backwards, and recompute the
+ * checksum.  0 or -1 with errno. */
+static int shift_up(struct spool_new *sn, long long at, size_t n)
+{
+    char tmp[16384];
+    long long end = sn->size;
+    while (end > at) {
+        size_t k = end - at > (long long)sizeof tmp ? sizeof tmp : (size_t)(end - at);
+        off_t from = QF_HDR_LEN + (off_t)(end - (long long)k);
+        if (pread(sn->fd, tmp, k, from) != (ssize_t)k)
+            return -1;
+        if (pwrite_all(sn->fd, tmp, k, from + (off_t)n) < 0)
+            return -1;
+        end -= (long long)k;
+    }
+    return 0;
+}
+
+/* Checksum the whole data again (after an insertion moved it). */
+static int resum(struct spool_new *sn)
+{
+    char tmp[16384];
+    struct qf_datasum *sum = qf_datasum_new();
+    for (long long off = 0; off < sn->size;) {
+        size_t k = sn->size - off > (long long)sizeof tmp ? sizeof tmp : (size_t)(sn->size - off);
+        if (pread(sn->fd, tmp, k, QF_HDR_LEN + (off_t)off) != (ssize_t)k) {
+            qf_datasum_free(sum);
+            return -1;
+        }
+        qf_datasum_add(sum, tmp, k);
+        off += (long long)k;
+    }
+    qf_datasum_free(sn->sum);
+    sn->sum = sum;
+    return 0;
+}
+
+int spool_new_insert(struct spool_new *sn, long long at, const void *p, size_t n)
+{
+    if (sn->fd < 0) {
+        errno = sn->err ? sn->err : EBADF;
+        return -1;
+    }
+    if (at < 0 || at > sn->size) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (shift_up(sn, at, n) < 0 || pwrite_all(sn->fd, p, n, QF_HDR_LEN + (off_t)at) < 0 ||
+        (sn->size += (long long)n, resum(sn) < 0) ||
+        lseek(sn->fd, QF_HDR_LEN + (off_t)sn->size, SEEK_SET) < 0) {
+        int e = errno ? errno : EIO;
+        sn_fail(sn, e);
+        errno = e;
+        return -1;
+    }
     return 0;
 }
 
@@ -313,7 +380,7 @@ static int sn_finish(struct spool_new *sn, const struct envelope *e)
     struct buf tail;
     char hdr[QF_HDR_LEN + 1];
     buf_init(&tail);
-    qf_seal(e, sn->sum, sn->size, &tail);
+    qf_seal(e, qf_datasum_value(sn->sum), sn->size, &tail);
     qf_header(sn->size, hdr);
     int r = write_all(sn->fd, tail.s, tail.len);
     if (r == 0)
@@ -558,7 +625,7 @@ static int write_rewritten(struct qmsg *m, int fd)
 {
     char hdr[QF_HDR_LEN + 1];
     char *chunk = xmalloc(65536);
-    uint64_t sum = FNV1A64_INIT;
+    struct qf_datasum *sum = qf_datasum_new();
     long long off = 0;
     int r = 0;
     qf_header(m->data_len, hdr);
@@ -574,7 +641,7 @@ static int write_rewritten(struct qmsg *m, int fd)
             r = -1;
             break;
         }
-        sum = fnv1a64(sum, chunk, (size_t)got);
+        qf_datasum_add(sum, chunk, (size_t)got);
         r = write_all(fd, chunk, (size_t)got);
         off += got;
     }
@@ -582,10 +649,11 @@ static int write_rewritten(struct qmsg *m, int fd)
     if (r == 0) {
         struct buf tail;
         buf_init(&tail);
-        qf_seal(&m->env, sum, m->data_len, &tail);
+        qf_seal(&m->env, qf_datasum_value(sum), m->data_len, &tail);
         r = write_all(fd, tail.s, tail.len);
         buf_free(&tail);
     }
+    qf_datasum_free(sum);
     return r;
 }
 
@@ -719,6 +787,16 @@ int spool_list(const char *queuedir, struct strlist *qids)
     return 0;
 }
 
+int spool_list_names(const char *queuedir, struct strlist *qids)
+{
+    size_t first = qids->n;
+    if (list_names(queuedir, "qf", qids) < 0)
+        return -1;
+    if (qids->n - first > 1)
+        qsort(qids->v + first, qids->n - first, sizeof *qids->v, cmp_str);
+    return 0;
+}
+
 /* Names in dir starting with prefix and accepted by ok (sorted into l). */
 static int list_matching(const char *dir, const char *prefix, int (*ok)(const char *),
                          struct strlist *l)
@@ -827,6 +905,39 @@ int spool_locked(const char *queuedir, const char *qid)
     char *qf = path2(queuedir, "qf", qid);
     int r = lock_held(qf);
     free(qf);
+    return r;
+}
+
+int spool_peek_listed(const char *queuedir, const char *qid, struct envelope *e,
+                      long long *size, int *locked)
+{
+    *size = -1;
+    *locked = 0;
+    if (!spool_valid_qid(qid)) {
+        errno = EINVAL;
+        return -1;
+    }
+    char *qf = path2(queuedir, "qf", qid);
+    int fd = open(qf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    free(qf);
+    if (fd < 0)
+        return -1;
+    struct qf_info qi;
+    const char *why;
+    int r = qf_load(fd, CF_MAX, 1, e, &qi, &why);
+    int err = errno;
+    if (r == 0 && strcmp(e->qid, qid) != 0) {
+        r = -1;
+        err = EINVAL;
+    }
+    if (r == 0) {
+        /* the same descriptor: we hold no lock of our own to lose by closing */
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        *locked = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+        *size = qi.data_len;
+    }
+    close(fd);
+    errno = err;
     return r;
 }
 

@@ -69,6 +69,14 @@ int spool_new_write(struct spool_new *sn, const void *p, size_t n);
  * either way.  A failed spool_new_write already removed the data temp (disk
  * full leaves nothing behind); spool_abort or spool_commit still frees sn. */
 int spool_commit(struct spool_new *sn, struct envelope *e);
+/* The data written so far (fd, offset, length), for a reader before the
+ * commit (the av= scanner): read with pread, never close the descriptor. */
+struct msgdata spool_new_data(const struct spool_new *sn);
+/* Insert n bytes at data offset at (header lines a verdict adds after our
+ * trace header), moving what follows.  Costs a copy of the rest of the data;
+ * for the rare flagged message only.  0, or -1 with errno (sn then failed as
+ * after a failed spool_new_write). */
+int spool_new_insert(struct spool_new *sn, long long at, const void *p, size_t n);
 /* Throw the message away (removes its files) and free sn. */
 void spool_abort(struct spool_new *sn);
 
@@ -121,6 +129,15 @@ void spool_close(struct qmsg *m);
 int spool_list(const char *queuedir, struct strlist *qids);
 /* 1 if some process holds the lock on qid, 0 if not, -1 if it is gone. */
 int spool_locked(const char *queuedir, const char *qid);
+/* For a listing of the whole queue (mailq): the qids of every qf<qid> file,
+ * sorted, NOT checked (spool_peek_listed checks each).  0 or -1 (errno). */
+int spool_list_names(const char *queuedir, struct strlist *qids);
+/* Read and verify (checksum included) qf<qid> without locking it, with one
+ * open: its envelope, data size, and whether a runner holds its lock.  0, or
+ * -1 with errno (ENOENT: removed meanwhile; EINVAL: torn or corrupt, which
+ * spool_list would have left out). */
+int spool_peek_listed(const char *queuedir, const char *qid, struct envelope *e,
+                      long long *size, int *locked);
 /* Read an envelope without locking (mailq), for a qid spool_list gave: the
  * file's structure is checked, not its checksum.  0 or -1. */
 int spool_peek(const char *queuedir, const char *qid, struct envelope *e,

@@ -28,6 +28,7 @@
 #define T_CNAME 5
 #define T_PTR 12
 #define T_MX 15
+#define T_TXT 16
 #define T_AAAA 28
 #define C_IN 1
 #define CNAME_MAX 10 /* CNAMEs followed for one lookup (answers and re-queries) */
@@ -582,6 +583,52 @@ enum dns_status dns_addrs(struct dns_ctx *d, const char *host, int family,
     return DNS_NODATA;
 }
 
+/* One answer of a batch: the A records of name (after CNAMEs in it). */
+static enum dns_status batch_one(const char *name, struct query *q, struct addracc *a)
+{
+    enum dns_status res = q->done ? map_status(q->status) : DNS_TEMPFAIL;
+    struct rr *v;
+    size_t n;
+    if (res != DNS_OK)
+        return res;
+    if (!q->abuf || parse_rrs(q->abuf, q->alen, &v, &n) < 0)
+        return DNS_TEMPFAIL;
+    char *cur = xstrdup(name);
+    int hops = 0;
+    if (follow_cnames(q->abuf, q->alen, v, n, &cur, &hops) < 0) {
+        res = DNS_TEMPFAIL;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (v[i].type == T_A && strcasecmp(v[i].owner, cur) == 0)
+                addr_fn(q->abuf, q->alen, &v[i], a);
+        res = a->n ? DNS_OK : DNS_NODATA;
+    }
+    free(cur);
+    free_rrs(v, n);
+    return res;
+}
+
+void dns_addrs4_batch(struct dns_ctx *d, const char *const *names, size_t n,
+                      enum dns_status *st, struct sockaddr_storage **addrs, size_t *naddrs)
+{
+    struct query *qs = xcalloc(n ? n : 1, sizeof *qs);
+    for (size_t i = 0; i < n; i++) {
+        if (dns_valid_name(names[i]))
+            ares_query(d->ch, names[i], C_IN, T_A, query_cb, &qs[i]);
+        else
+            qs[i].done = 1, qs[i].status = ARES_ENOTFOUND;
+    }
+    run_queries(d, qs, n);
+    for (size_t i = 0; i < n; i++) {
+        struct addracc a = {NULL, 0, 0};
+        st[i] = batch_one(names[i], &qs[i], &a);
+        addrs[i] = a.v;
+        naddrs[i] = a.n;
+        free(qs[i].abuf);
+    }
+    free(qs);
+}
+
 /* ---- PTR ---- */
 
 static void ptr_fn(const unsigned char *ab, int alen, const struct rr *r, void *arg)
@@ -596,27 +643,35 @@ static void ptr_fn(const unsigned char *ab, int alen, const struct rr *r, void *
         free(t);
 }
 
+void dns_reverse_name(int family, const unsigned char *a, const char *zone, struct buf *out)
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (family == AF_INET6 && memcmp(a, mapped, sizeof mapped) == 0) {
+        family = AF_INET; /* an IPv4 client seen through an IPv6 socket */
+        a += 12;
+    }
+    if (family == AF_INET) {
+        buf_addf(out, "%u.%u.%u.%u.%s", a[3], a[2], a[1], a[0], zone ? zone : "in-addr.arpa");
+        return;
+    }
+    for (int i = 15; i >= 0; i--)
+        buf_addf(out, "%x.%x.", a[i] & 0xf, a[i] >> 4);
+    buf_adds(out, zone ? zone : "ip6.arpa");
+}
+
 enum dns_status dns_ptr(struct dns_ctx *d, const struct sockaddr *sa, char **name)
 {
     struct buf q;
     buf_init(&q);
     *name = NULL;
-    if (sa->sa_family == AF_INET) {
-        const unsigned char *b = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
-        buf_addf(&q, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
-    } else if (sa->sa_family == AF_INET6 &&
-               IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
-        /* an IPv4 client seen through an IPv6 socket: its in-addr.arpa name */
-        const unsigned char *b =
-            (const unsigned char *)&((const struct sockaddr_in6 *)sa)->sin6_addr + 12;
-        buf_addf(&q, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
-    } else if (sa->sa_family == AF_INET6) {
-        const unsigned char *b =
-            (const unsigned char *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-        for (int i = 15; i >= 0; i--)
-            buf_addf(&q, "%x.%x.", b[i] & 0xf, b[i] >> 4);
-        buf_adds(&q, "ip6.arpa");
-    } else {
+    if (sa->sa_family == AF_INET)
+        dns_reverse_name(AF_INET, (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr,
+                         NULL, &q);
+    else if (sa->sa_family == AF_INET6)
+        dns_reverse_name(AF_INET6,
+                         (const unsigned char *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
+                         NULL, &q);
+    else {
         buf_free(&q);
         return DNS_NXDOMAIN;
     }
@@ -624,5 +679,48 @@ enum dns_status dns_ptr(struct dns_ctx *d, const struct sockaddr *sa, char **nam
     buf_free(&q);
     if (st == DNS_OK && !*name)
         st = DNS_TEMPFAIL; /* only invalid names: a bad answer */
+    return st;
+}
+
+/* ---- TXT ---- */
+
+struct txtacc {
+    struct buf b;
+    size_t max;
+    int seen;
+};
+
+static void txt_fn(const unsigned char *ab, int alen, const struct rr *r, void *arg)
+{
+    struct txtacc *t = arg;
+    (void)ab;
+    (void)alen;
+    if (t->seen++)
+        return; /* the first record only */
+    for (size_t i = 0; i < r->rdlen;) {
+        size_t n = r->rdata[i++];
+        for (size_t k = 0; k < n && i < r->rdlen; k++, i++) {
+            unsigned char ch = r->rdata[i];
+            if (t->b.len < t->max)
+                buf_addf(&t->b, "%c", ch >= 0x20 && ch < 0x7f ? ch : ' ');
+        }
+    }
+}
+
+enum dns_status dns_txt(struct dns_ctx *d, const char *name, size_t max, char **out)
+{
+    struct txtacc t;
+    buf_init(&t.b);
+    t.max = max;
+    t.seen = 0;
+    *out = NULL;
+    if (!dns_valid_name(name)) {
+        buf_free(&t.b);
+        return DNS_NXDOMAIN;
+    }
+    enum dns_status st = lookup(d, name, T_TXT, txt_fn, &t);
+    if (st == DNS_OK)
+        *out = xstrdup(t.b.s ? t.b.s : "");
+    buf_free(&t.b);
     return st;
 }

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "privs.h"
 #include "route.h"
+#include "usermap.h"
 #include "util.h"
 #include "vdomain.h"
 #include "vlookup.h"
@@ -460,7 +461,49 @@ static void expand_account(struct xp *x, const char *local, const char *key, int
     privs_free(&id);
 }
 
-/* A local name: alias, else account (+ .forward). */
+/* usermap= (usermap.h), for a name that is neither an alias nor an account.
+ * 1 handled (expanded, or a failure recorded), 0 not a usermap name. */
+static int expand_usermap(struct xp *x, const char *name, const char *key, int depth)
+{
+    struct ident id;
+    struct usermap_hit hit;
+    if (!x->c->usermap.n)
+        return 0;
+    int acct = privs_lookup(name, &id);
+    if (acct == 0)
+        privs_free(&id);
+    if (acct != 1) /* an account (or cannot tell): expand_account decides */
+        return 0;
+    int m = usermap_match(x->c, name, &hit);
+    if (m < 0) {
+        fail(x, 1, "4.3.0 <%s>: cannot look up accounts for usermap=: %s", x->top,
+             strerror(errno));
+        return 1;
+    }
+    if (m == 0)
+        return 0;
+    struct strlist entries;
+    char *why = NULL;
+    const char *owner = NULL;
+    sl_init(&entries);
+    int r = usermap_resolve(&hit, name, &entries, &owner, &why);
+    log_debug("usermap %s: %s -> %s", hit.entry, name,
+              r > 0 ? entries.v[0] : r == 0 ? "(no target matched)" : "(failed)");
+    if (r < 0)
+        fail(x, 1, "4.3.0 <%s>: %s", x->top, why);
+    else if (r == 0)
+        fail(x, 0, "5.1.1 <%s>: no such user here", x->top);
+    sl_add(&x->chain, key);
+    for (size_t i = 0; r > 0 && i < entries.n; i++)
+        expand_entry(x, entries.v[i], owner, NULL, depth + 1);
+    free(x->chain.v[--x->chain.n]);
+    free(why);
+    sl_free(&entries);
+    usermap_hit_free(&hit);
+    return 1;
+}
+
+/* A local name: alias, else account (+ .forward), else usermap=. */
 static void expand_name(struct xp *x, const char *local, int depth)
 {
     char *name = unquote_local(local);
@@ -474,7 +517,7 @@ static void expand_name(struct xp *x, const char *local, int depth)
         expand_loop(x, name, key);
     } else if (!sl_contains(&x->done, key)) {
         int rc = expand_alias(x, key, depth);
-        if (rc == 0)
+        if (rc == 0 && !expand_usermap(x, name, key, depth))
             expand_account(x, name, key, depth);
         sl_add(&x->done, key);
     }
@@ -684,6 +727,14 @@ int expand_local_exists(const struct config *c, const char *local)
         } else {
             rc = r < 0 ? -1 : 0;
         }
+    }
+    if (rc == 0 && c->usermap.n) {
+        /* the personal files cannot be read here (the session is user=):
+         * a name a usermap= pattern matches is taken (usermap(7)) */
+        struct usermap_hit hit;
+        rc = usermap_match(c, name, &hit);
+        if (rc > 0)
+            usermap_hit_free(&hit);
     }
     free(name);
     return rc;

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -145,15 +146,41 @@ static int load_file(const struct ident *who, const char *path, enum fwd_mode mo
     return rc;
 }
 
-/* Read and split path as the current process. */
+struct key_find {
+    const char *key;
+    char *value;
+};
+
+static int key_cb(void *arg, const char *name, const char *value, int line)
+{
+    struct key_find *k = arg;
+    (void)line;
+    if (strcasecmp(name, k->key) != 0)
+        return 0;
+    k->value = xstrdup(value);
+    return 1; /* the first entry wins */
+}
+
+/* Read and split path as the current process; with key, path is in aliases(5)
+ * format and the value of key (case-insensitive) is split instead (FWD_ABSENT
+ * when key is not in it). */
 static int read_here(const struct ident *who, const char *path, enum fwd_mode mode,
-                     struct strlist *entries, char **why)
+                     const char *key, struct strlist *entries, char **why)
 {
     struct buf text;
     buf_init(&text);
     int rc = load_file(who, path, mode, &text, why);
-    if (rc == FWD_OK)
+    if (rc == FWD_OK && key) {
+        struct key_find k = {key, NULL};
+        aliases_parse(text.s, text.len, path, key_cb, &k, NULL);
+        if (k.value)
+            aliases_split_list(k.value, entries);
+        else
+            rc = FWD_ABSENT;
+        free(k.value);
+    } else if (rc == FWD_OK) {
         aliases_split_list(text.s, entries);
+    }
     buf_free(&text);
     return rc;
 }
@@ -182,6 +209,7 @@ struct reader_job {
     const struct ident *who;
     const char *path;
     enum fwd_mode mode;
+    const char *key;
 };
 
 /* In the child, as the user (child_start made it so): read, split, report
@@ -193,7 +221,7 @@ static PO_NORETURN void child(void *arg, int fd)
     char *why = NULL;
     sl_init(&entries);
     fd = child_isolate(fd);
-    int rc = read_here(rj->who, rj->path, rj->mode, &entries, &why);
+    int rc = read_here(rj->who, rj->path, rj->mode, rj->key, &entries, &why);
     struct buf b;
     buf_init(&b);
     msg_put_i64(&b, rc);
@@ -239,9 +267,9 @@ static int decode(const struct msg *m, const char *path, struct strlist *entries
 }
 
 static int read_in_child(const struct ident *who, const char *path, enum fwd_mode mode,
-                         struct strlist *entries, char **why)
+                         const char *key, struct strlist *entries, char **why)
 {
-    struct reader_job rj = {.who = who, .path = path, .mode = mode};
+    struct reader_job rj = {.who = who, .path = path, .mode = mode, .key = key};
     char *title = xasprintf("forward %s", who->name);
     struct child_spec spec = {.title = title, .become = who, .extra_gid = (gid_t)-1,
                               .deadline_ms = FWD_TIMEOUT_MS, .report = 1};
@@ -278,8 +306,8 @@ static int read_in_child(const struct ident *who, const char *path, enum fwd_mod
     return FWD_TEMP;
 }
 
-int forward_read(const struct ident *who, const char *path, enum fwd_mode mode,
-                 struct strlist *entries, char **why)
+static int forward_get(const struct ident *who, const char *path, enum fwd_mode mode,
+                       const char *key, struct strlist *entries, char **why)
 {
     *why = NULL;
     if (who->uid == 0) {
@@ -292,11 +320,23 @@ int forward_read(const struct ident *who, const char *path, enum fwd_mode mode,
         struct stat st;
         if (lstat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR))
             return FWD_ABSENT;
-        return read_in_child(who, path, mode, entries, why);
+        return read_in_child(who, path, mode, key, entries, why);
     }
     if (geteuid() == who->uid)
-        return read_here(who, path, mode, entries, why);
+        return read_here(who, path, mode, key, entries, why);
     *why = xasprintf("%s: not read: only root or %s may read it for delivery", path,
                      who->name);
     return FWD_IGNORED;
+}
+
+int forward_read(const struct ident *who, const char *path, enum fwd_mode mode,
+                 struct strlist *entries, char **why)
+{
+    return forward_get(who, path, mode, NULL, entries, why);
+}
+
+int forward_lookup(const struct ident *who, const char *path, const char *key,
+                   struct strlist *entries, char **why)
+{
+    return forward_get(who, path, FWD_FORWARD, key, entries, why);
 }

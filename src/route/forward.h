@@ -37,4 +37,12 @@ enum fwd_result {
 int forward_read(const struct ident *who, const char *path, enum fwd_mode mode,
                  struct strlist *entries, char **why);
 
+/* A usermap's personal aliases file (usermap.h): look key up
+ * (case-insensitively, the first entry wins) in the aliases(5)-format file
+ * path, read as who under the FWD_FORWARD rules, in the same child.  FWD_OK
+ * with key's value split into entries; FWD_ABSENT when the file does not exist
+ * or key is not in it; FWD_IGNORED and FWD_TEMP with *why as forward_read. */
+int forward_lookup(const struct ident *who, const char *path, const char *key,
+                   struct strlist *entries, char **why);
+
 #endif

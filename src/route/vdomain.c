@@ -184,6 +184,12 @@ int vdomain_active(const struct config *c, const char *domain)
 
 int vdomain_passwd_file(const char *path, const char *user, char **hash)
 {
+    long lineno;
+    return vdomain_passwd_file_at(path, user, hash, &lineno);
+}
+
+int vdomain_passwd_file_at(const char *path, const char *user, char **hash, long *at)
+{
     if (hash)
         *hash = NULL;
     FILE *f = fopen(path, "r");
@@ -203,6 +209,7 @@ int vdomain_passwd_file(const char *path, const char *user, char **hash)
         if (line[0] == '#' || strncasecmp(line, user, ulen) != 0 || line[ulen] != ':')
             continue;
         found = 1;
+        *at = lineno;
         if (hash) {
             char *h = line + ulen + 1, *end = strchr(h, ':');
             *hash = end ? xstrndup(h, (size_t)(end - h)) : xstrdup(h);

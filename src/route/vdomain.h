@@ -55,6 +55,9 @@ int vdomain_user_ok(const char *user);
  * when domain could not be part of a path (empty, '/', leading '.'). */
 char *vdomain_aliases_path(const struct config *c, const char *domain);
 
+/* Same again, also giving the number of the line the user was found on
+ * (*lineno, when found), so a log line can name file and line. */
+int vdomain_passwd_file_at(const char *path, const char *user, char **hash, long *lineno);
 /* Forget the cached domains.cf (tests; after a SIGHUP). */
 void vdomain_flush(void);
 

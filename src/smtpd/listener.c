@@ -223,6 +223,7 @@ int listener_open(struct listener *l, const struct config *c, int do_bind)
     memset(l, 0, sizeof *l);
     l->c = c;
     l->spare_fd = -1;
+    l->auth_fd = -1;
     l->notify[0] = l->notify[1] = -1;
     int rc = do_bind ? load_tls(l) : 0;
     if (!rc && do_bind)
@@ -375,10 +376,11 @@ static void session_child(void *arg, int report_fd)
     (void)report_fd;
     int notify = fcntl(l->notify[1], F_DUPFD_CLOEXEC, 0);
     l->in_session = 1; /* keeps the TLS contexts (listener_close_in_child) */
+    int auth = l->auth_fd >= 0 ? fcntl(l->auth_fd, F_DUPFD_CLOEXEC, 0) : -1;
     if (l->in_child)
         l->in_child(l->in_child_arg);
     struct spare_start st = { .c = l->c, .user = &l->user, .notify_fd = notify,
-                              .tls = l->tls };
+                              .auth_fd = auth, .tls = l->tls };
     if (k->sock >= 0)
         spare_wait(&st, k->sock);
     spare_serve(&st, k->fd, k->peer, k->submission, k->implicit_tls);
@@ -616,6 +618,8 @@ void listener_close_in_child(struct listener *l)
         tls_server_free(l->tls);
         l->tls = NULL;
     }
+    if (l->auth_fd >= 0)
+        close(l->auth_fd);
 }
 
 void listener_free(struct listener *l)
@@ -628,6 +632,8 @@ void listener_free(struct listener *l)
     free(l->kids);
     user_free(&l->user);
     tls_server_free(l->tls);
+    if (l->auth_fd >= 0)
+        close(l->auth_fd);
     for (int i = 0; i < 2; i++)
         if (l->notify[i] >= 0)
             close(l->notify[i]);
@@ -635,5 +641,6 @@ void listener_free(struct listener *l)
         close(l->spare_fd);
     memset(l, 0, sizeof *l);
     l->spare_fd = -1;
+    l->auth_fd = -1;
     l->notify[0] = l->notify[1] = -1;
 }

@@ -45,6 +45,8 @@ struct listener {
     pid_t spare_pid;          /* a session child forked ahead, waiting (0: none) */
     int spare_fd;             /* the master's end of its socket, or -1 */
     int notify[2];            /* sessions -> master: MSG_QUEUED */
+    int auth_fd;              /* sessions -> the AUTH helper (auth_helper.h),
+                                 set by the master; -1: none */
     struct session_user user; /* user=, looked up once (and on SIGHUP) */
     struct tls_server *tls;   /* TLS contexts (tls_server.h), NULL: no TLS */
     int in_session;           /* set in a session child: it keeps tls */

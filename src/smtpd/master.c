@@ -20,6 +20,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "auth_helper.h"
 #include "child.h"
 #include "listener.h"
 #include "log.h"
@@ -38,6 +39,8 @@ struct master {
     struct listener l;
     struct workerpool wp;
     pid_t runq_pid;               /* the queue run going, or 0 */
+    pid_t auth_pid;               /* the AUTH helper (auth_helper.h), or 0 */
+    long long auth_started;       /* now_ms() when it started */
     int sigfd;                    /* read end of the self-pipe */
     int trigger;                  /* QUEUEDIR/trigger FIFO, or -1 */
     int pidfd;                    /* the locked pid file, or -1 */
@@ -94,6 +97,26 @@ static void in_child(void *arg)
         close(m->qlock);
 }
 
+/* The AUTH helper: its session end goes to the listener (the sessions
+ * inherit it).  A replaced helper ends by itself when its last session has
+ * ended.  Only the master forks it, as root. */
+static void start_auth(struct master *m)
+{
+    struct auth_helper h;
+    if (m->l.auth_fd >= 0)
+        close(m->l.auth_fd);
+    m->l.auth_fd = -1;
+    m->auth_pid = 0;
+    if (auth_helper_start(&h, m->c, in_child, m) < 0) {
+        log_err("cannot start the AUTH helper: %s; AUTH answers 454 until SIGHUP",
+                strerror(errno));
+        return;
+    }
+    m->l.auth_fd = h.fd;
+    m->auth_pid = h.pid;
+    m->auth_started = now_ms();
+}
+
 static void reap(struct master *m)
 {
     int st;
@@ -101,6 +124,22 @@ static void reap(struct master *m)
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
         if (listener_reaped(&m->l, pid))
             continue;
+        if (pid == m->auth_pid) {
+            /* it never ends while we hold its socket: a crash.  Once more,
+             * unless it dies right away again */
+            int again = now_ms() - m->auth_started > 1000;
+            log_err("the AUTH helper ended (%s %d)%s", WIFSIGNALED(st) ? "signal" : "exit",
+                    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+                    again ? "; starting another" : "; within a second of its start, so AUTH "
+                    "answers 454 until SIGHUP");
+            if (again) {
+                start_auth(m);
+                listener_reload(&m->l, m->c); /* a spare holding the old socket */
+            } else {
+                m->auth_pid = 0;
+            }
+            continue;
+        }
         const char *what = NULL;
         if (wp_reaped(&m->wp, pid)) {
             what = "delivery";
@@ -278,6 +317,8 @@ static void reload(struct master *m)
     }
     m->owned = fresh;
     m->c = fresh;
+    if (m->o->listen)
+        start_auth(m); /* before the new spare, which takes its socket */
     listener_reload(&m->l, fresh);
     if (wp_renew(&m->wp, fresh) < 0) /* the workers have the old configuration */
         log_err("SIGHUP: cannot make a new delivery worker socket: %s", strerror(errno));
@@ -520,6 +561,12 @@ int master_run(const struct config *c, const struct master_opts *o)
     child_set_cmdline("master");
     open_trigger(&m);
     listener_load_user(&m.l);
+    if (o->listen) {
+        start_auth(&m);
+        if (c->auth_plaintext)
+            log_warn("WARNING: auth-plaintext is set: AUTH is offered without TLS, so "
+                     "passwords may cross the network unencrypted");
+    }
     log_info("postoffice %s: accepting connections", PO_VERSION);
     listener_spare(&m.l);
     sd_notify_state("READY=1\nSTATUS=accepting connections");

@@ -20,9 +20,13 @@
 #endif
 
 #include "address.h"
+#include "auth_helper.h"
+#include "av_scan.h"
 #include "expand.h"
 #include "audit.h"
 #include "dns.h"
+#include "dnsbl.h"
+#include "early_talker.h"
 #include "envelope.h"
 #include "log.h"
 #include "msg.h"
@@ -30,12 +34,15 @@
 #include "privs.h"
 #include "received.h"
 #include "route.h"
+#include "sasl.h"
 #include "session.h"
+#include "smtpd_auth.h"
 #include "smtpd_io.h"
 #include "spool.h"
 #include "tcp_wrappers.h"
 #include "tls_server.h"
 #include "vdomain.h"
+#include "verdict.h"
 
 #define HELO_MAX 255
 #define BANNER_MAX 4096
@@ -54,6 +61,8 @@ struct session {
     char *helo;
     char *dead;           /* refused client: only QUIT is served; the reason */
     char *warning;        /* forbidden=accept/folder: why the client is marked */
+    char *listed;         /* dnsbl=: why the client is listed; applied at MAIL
+                             (forbidden=) unless it authenticated by then */
     char *local_user;     /* -bs: the invoking user */
     int errors;
     int quit;
@@ -68,6 +77,8 @@ struct session {
     char *tls_info;       /* "TLSv1.3 with cipher NAME (256/256 bits)" (the version
                              first) for Received:, or NULL */
     char *auth_user;      /* the authenticated name after AUTH succeeded, or NULL */
+    int auth_fd;          /* the AUTH helper's socket (auth_helper.h), or -1 */
+    int auth_failures;    /* failed AUTH attempts (smtpd_auth.h) */
 };
 
 /* ---- replies ---- */
@@ -222,10 +233,20 @@ static void cmd_starttls(struct session *s, char *arg)
     txn_reset(s);
     free(s->helo);
     s->helo = NULL;
-    free(s->auth_user);
-    s->auth_user = NULL;
+    if (s->auth_user) { /* (auth-plaintext) and the relaying it allowed */
+        free(s->auth_user);
+        s->auth_user = NULL;
+        policy_relay(s->c, s->dns, &s->cl);
+    }
     s->esmtp = 0;
     s->state = S_START;
+}
+
+/* AUTH (RFC 4954) only with a helper to ask, and only under TLS unless
+ * auth-plaintext allows it (smtpd(8)). */
+static int auth_offered(const struct session *s)
+{
+    return s->auth_fd >= 0 && (s->tls_active || s->c->auth_plaintext);
 }
 
 /* ---- the EHLO keywords: later extensions add theirs here ---- */
@@ -242,6 +263,8 @@ static void ehlo_keywords(struct session *s, struct strlist *kw)
     sl_add(kw, "SMTPUTF8");
     if (tls_offered(s))
         sl_add(kw, "STARTTLS");
+    if (auth_offered(s))
+        sl_add(kw, "AUTH " SASL_MECHS);
     sl_add(kw, "HELP");
 }
 
@@ -352,6 +375,14 @@ static int mail_params(struct session *s, const char *rest)
                 s->env.flags |= ENV_8BIT;
         } else if (!strcasecmp(k, "SMTPUTF8") && !v) {
             s->env.flags |= ENV_SMTPUTF8;
+        } else if (!strcasecmp(k, "AUTH") && v) {
+            /* RFC 4954 5: checked, then not kept: we would only pass it on
+             * when relaying over AUTH, which our client does not do, and
+             * keeping it unused is the same as treating it as AUTH=<> */
+            if (sauth_mail_param(v) < 0) {
+                reply_error(s, 501, "5.5.4 invalid AUTH= parameter (xtext address or <>)");
+                code = 501;
+            }
         } else {
             reply_error(s, 555, "5.5.4 unsupported MAIL parameter %s", k);
             code = 555;
@@ -375,6 +406,29 @@ static int utf8_refused(struct session *s, const char *addr)
     return 0;
 }
 
+/* dnsbl=: a listed client that has not authenticated gets the forbidden=
+ * action at its first MAIL (not at the greeting, so that AUTH comes first):
+ * refused (only QUIT afterwards), or marked.  1 if refused (reply sent). */
+static int listed_refused(struct session *s)
+{
+    if (!s->listed || s->auth_user)
+        return 0;
+    char *why = s->listed;
+    s->listed = NULL;
+    if (verdict_refuses(s->c, VERDICT_FORBIDDEN)) {
+        reply(s, 554, "5.7.1 %s", why);
+        free(s->dead);
+        s->dead = why;
+        return 1;
+    }
+    log_notice("accepting mail from listed client %s: %s", s->cl.ip, why);
+    if (!s->warning)
+        s->warning = why;
+    else
+        free(why);
+    return 0;
+}
+
 static void cmd_mail(struct session *s, char *arg)
 {
     if (s->state == S_START) {
@@ -385,6 +439,13 @@ static void cmd_mail(struct session *s, char *arg)
         reply_error(s, 503, "5.5.1 a transaction is already in progress; send RSET first");
         return;
     }
+    if (s->conn && s->conn->submission && !s->auth_user && !s->cl.trusted) {
+        /* RFC 6409 4.3: the submission port serves authenticated users */
+        reply(s, 530, "5.7.0 authentication required on the submission port");
+        return;
+    }
+    if (listed_refused(s))
+        return;
     char *p = after_keyword(arg, "FROM");
     if (!p) {
         reply_error(s, 501, "5.5.2 syntax: MAIL FROM:<address>");
@@ -397,6 +458,13 @@ static void cmd_mail(struct session *s, char *arg)
         return;
     }
     if (mail_params(s, rest) || utf8_refused(s, addr)) {
+        free(addr);
+        txn_reset(s);
+        return;
+    }
+    if (s->auth_user && s->c->auth_sender_check && !sauth_sender_ok(s->c, s->auth_user, addr)) {
+        reply(s, 553, "5.7.1 sender <%s> is not yours: you authenticated as %s", addr,
+              s->auth_user);
         free(addr);
         txn_reset(s);
         return;
@@ -425,35 +493,12 @@ static int have_rcpt(const struct envelope *e, const char *addr)
     return 0;
 }
 
-/* forbidden=folder:PATH: a marked client's mail for a local account goes to
- * that account's folder instead of its mailbox ("~/PATH" in the home
- * directory, or MAILSPOOL/USER:PATH), delivered as the account.  Returns the
- * malloc'd "/path" target and *owner, or NULL (aliases and other domains are
- * delivered normally, with the warning header). */
+/* forbidden=folder: a marked client's mail for a local account goes to that
+ * account's folder (verdict.h). */
 static char *folder_target(const struct session *s, const char *addr, char **owner)
 {
-    const char *folder = s->c->forbidden.folder;
-    char *local = NULL, *domain = NULL, *path = NULL;
-    struct ident id;
     *owner = NULL;
-    if (!s->warning || s->c->forbidden.what != ACT_FOLDER || !folder)
-        return NULL;
-    addr_split(addr, &local, &domain);
-    memset(&id, 0, sizeof id);
-    /* virtual domains' users are never redirected (vhosts(7)) */
-    if ((!domain || (route_is_local_domain(s->c, domain) && !vdomain_active(s->c, domain))) &&
-        privs_lookup(local, &id) == 0) {
-        if (id.uid != 0 && folder[0] == '~' && id.home && id.home[0] == '/')
-            path = xasprintf("%s/%s", id.home, folder + 2);
-        else if (id.uid != 0 && folder[0] != '~')
-            path = xasprintf("%s/%s:%s", s->c->mailspool, id.name, folder);
-        if (path)
-            *owner = xstrdup(id.name);
-        privs_free(&id);
-    }
-    free(local);
-    free(domain);
-    return path;
+    return s->warning ? verdict_folder(s->c, VERDICT_FORBIDDEN, addr, owner) : NULL;
 }
 
 static void cmd_rcpt(struct session *s, char *arg)
@@ -523,6 +568,7 @@ struct data_sink {
     /* header scan: count Received: fields in the header block */
     int in_headers, at_bol, match;
     int received;
+    long long hdr_len;     /* our own header lines at the start of the data */
 };
 
 static void scan_headers(struct data_sink *d, const char *p, size_t n)
@@ -586,15 +632,15 @@ static int data_sink_fn(void *arg, const char *p, size_t n)
     return 0;
 }
 
-/* The Received: protocol word (RFC 3848, RFC 6531 4.3): the base, then "S"
- * under TLS (an AUTH suffix "A" goes after it). */
+/* RFC 3848 / RFC 6531: S for TLS, A for AUTH; the user is not named. */
 static const char *protocol_name(const struct session *s)
 {
+    static const char *const esmtp[] = { "ESMTP", "ESMTPA", "ESMTPS", "ESMTPSA" };
+    static const char *const utf8[] = { "UTF8SMTP", "UTF8SMTPA", "UTF8SMTPS", "UTF8SMTPSA" };
+    int i = (s->tls_active ? 2 : 0) + (s->auth_user ? 1 : 0);
     if (s->env.flags & ENV_SMTPUTF8)
-        return s->tls_active ? "UTF8SMTPS" : "UTF8SMTP";
-    if (!s->esmtp)
-        return "SMTP";
-    return s->tls_active ? "ESMTPS" : "ESMTP";
+        return utf8[i];
+    return s->esmtp ? esmtp[i] : "SMTP";
 }
 
 /* Hand a committed message to delivery: the daemon's master gives it to a
@@ -685,10 +731,51 @@ static int data_refusal(struct session *s, const struct data_sink *d,
     return 0;
 }
 
+/* A message flagged at the end of DATA (av= here; a milter's rejection can
+ * come the same way): the spam= action (verdict.h), whose header lines go
+ * after our trace header.  0 (accept it) or a reply code (text in s->why). */
+static int data_flagged(struct session *s, struct data_sink *d, const char *diag)
+{
+    struct buf hdr;
+    buf_init(&hdr);
+    int code = verdict_message(s->c, VERDICT_SPAM, diag, &s->env, &hdr, &s->why);
+    if (!code && hdr.len && spool_new_insert(d->sn, d->hdr_len, hdr.s, hdr.len) < 0)
+        code = why_set(s, 451, "4.3.0 cannot write the queue file: %s; try again later",
+                       strerror(errno));
+    buf_free(&hdr);
+    return code;
+}
+
+/* av=: scan the stored message (av_scan.h).  0 or a reply code. */
+static int data_verdict(struct session *s, struct data_sink *d)
+{
+    if (!s->c->av || !d->sn)
+        return 0;
+    struct buf out;
+    buf_init(&out);
+    struct msgdata md = spool_new_data(d->sn);
+    const char *ip = s->cl.ip[0] ? s->cl.ip : "local";
+    int code = 0;
+    enum av_result r = av_scan(s->c, &md, s->env.sender, &out);
+    if (r == AV_FAILED) {
+        log_err("%s: cannot scan the message from %s: %s", s->env.qid, ip, out.s);
+        code = why_set(s, 451, "4.3.0 the message cannot be scanned now; try again later");
+    } else if (r == AV_FLAGGED) {
+        char *diag = verdict_diag(out.len ? out.s : "flagged by the scanner");
+        log_notice("%s: av flagged the message from %s: %s", s->env.qid, ip, diag);
+        code = data_flagged(s, d, diag);
+        free(diag);
+    }
+    buf_free(&out);
+    return code;
+}
+
 /* After the end mark: decide and answer. */
 static void data_finish(struct session *s, struct data_sink *d, const struct io_data_result *r)
 {
     int code = data_refusal(s, d, r);
+    if (!code)
+        code = data_verdict(s, d);
     if (code) {
         spool_abort(d->sn); /* nothing of the message stays */
         reply_why(s, code);
@@ -737,7 +824,7 @@ static struct spool_new *data_open(struct session *s)
     };
     received_format(&ri, &hdr);
     if (s->warning) /* forbidden=accept/folder: the mail says why it is suspect */
-        buf_addf(&hdr, "X-Postoffice-Warning: client refused by access rules: %s\n", s->warning);
+        verdict_header(s->warning, &hdr);
     int werr = spool_new_write(sn, hdr.s, hdr.len);
     buf_free(&hdr);
     if (werr < 0) {
@@ -771,6 +858,7 @@ static void cmd_data(struct session *s, char *arg)
     struct data_sink d = { .s = s, .in_headers = 1, .at_bol = 1 };
     if (!(d.sn = data_open(s)))
         return;
+    d.hdr_len = spool_new_data(d.sn).len;
 
     reply(s, 354, "end data with <CR><LF>.<CR><LF>");
     struct io_data_result r;
@@ -877,6 +965,39 @@ static void cmd_debug(struct session *s, char *arg)
     buf_free(&b);
 }
 
+static void cmd_auth(struct session *s, char *arg)
+{
+    if (!auth_offered(s)) {
+        if (s->auth_fd >= 0) /* RFC 4954 6 */
+            reply_error(s, 538, "5.7.11 AUTH needs an encrypted connection (STARTTLS first)");
+        else
+            reply_error(s, 502, "5.5.1 AUTH is not available here");
+        return;
+    }
+    if (!s->esmtp || s->state == S_START) {
+        reply_error(s, 503, "5.5.1 send EHLO first");
+        return;
+    }
+    if (s->auth_user) {
+        reply_error(s, 503, "5.5.1 already authenticated");
+        return;
+    }
+    if (s->state != S_GREETED) {
+        reply_error(s, 503, "5.5.1 AUTH is not allowed during a mail transaction");
+        return;
+    }
+    struct sauth a = { .c = s->c, .io = &s->io, .helper_fd = s->auth_fd,
+                       .client = s->cl.ip[0] ? s->cl.ip : "local",
+                       .failures = s->auth_failures };
+    int closing = 0;
+    s->last_code = sauth_run(&a, arg, &s->auth_user, &closing);
+    s->auth_failures = a.failures;
+    if (s->auth_user)
+        s->cl.relay_ok = 1; /* and greylisting and DNSBLs skip it (issue 11) */
+    if (closing)
+        s->closing = 1;
+}
+
 struct command {
     const char *verb;
     void (*fn)(struct session *, char *);
@@ -888,6 +1009,7 @@ static const struct command commands[] = {
     { "NOOP", cmd_noop }, { "QUIT", cmd_quit }, { "VRFY", cmd_vrfy },
     { "EXPN", cmd_expn }, { "HELP", cmd_help }, { "DEBUG", cmd_debug },
     { "STARTTLS", cmd_starttls },
+    { "AUTH", cmd_auth },
 };
 
 /* Find the command: the whole verb, followed by a space or the end (unlike the
@@ -950,7 +1072,8 @@ static void greet(struct session *s)
     buf_free(&b);
 }
 
-/* tcp wrappers and paranoid: refuse (forbidden=bounce) or mark the client. */
+/* tcp wrappers and paranoid: refuse (forbidden=bounce) or mark the client;
+ * dnsbl=: note the listing for MAIL (listed_refused). */
 static void check_client(struct session *s)
 {
     if (s->cl.local || s->cl.trusted)
@@ -967,13 +1090,17 @@ static void check_client(struct session *s)
         reason = xasprintf("%s does not accept mail from %s", s->c->hostname, s->cl.ip);
     } else if (s->c->paranoid && s->cl.ptr_status != DNS_OK && !s->cl.relay_ok) {
         reason = xasprintf("%s has no reverse DNS name that resolves back to it", s->cl.ip);
+    } else if (!s->cl.relay_ok && !(s->conn && s->conn->submission) && /* users' */
+               dnsbl_check(s->c, s->dns, &s->cl.addr, &s->listed)) { /* dynamic IPs are listed */
+        log_notice("dnsbl: %s", s->listed);
     }
     if (!reason)
         return;
-    if (s->c->forbidden.what == ACT_BOUNCE || ok < 0) {
-        if (s->c->forbidden.text && ok == 0) {
+    if (verdict_refuses(s->c, VERDICT_FORBIDDEN) || ok < 0) {
+        if (ok == 0) {
+            char *t = verdict_refusal(s->c, VERDICT_FORBIDDEN, reason);
             free(reason);
-            reason = xstrdup(s->c->forbidden.text);
+            reason = t;
         }
         s->dead = reason;
     } else {
@@ -982,11 +1109,31 @@ static void check_client(struct session *s)
     }
 }
 
+/* early-talker=: is this session checked (early_talker.h)? */
+static int early_checked(const struct session *s)
+{
+    /* after STARTTLS the client has shown it waits, and what is pending on
+     * the socket is TLS records, not commands */
+    return s->conn && s->c->early_talker && !s->conn->implicit_tls && !s->tls_active &&
+           !s->cl.trusted;
+}
+
+/* Refuse a client that did not wait (554 5.5.0), then close. */
+static void early_refuse(struct session *s, const char *what)
+{
+    log_notice("refused %s: it %s", s->cl.ip, what);
+    reply(s, 554, "5.5.0 %s refuses to talk to a client that %s", s->c->hostname, what);
+    audit_record(s->c, s->start_ms, s->cl.ip, "CONN", 554, "early talker");
+    early_close(&s->io);
+    s->closing = 1;
+}
+
 static void session_init(struct session *s, const struct config *c)
 {
     memset(s, 0, sizeof *s);
     s->c = c;
     s->start_ms = now_ms();
+    s->auth_fd = -1;
     env_init(&s->env);
     buf_init(&s->why);
 }
@@ -998,6 +1145,7 @@ static void session_free(struct session *s)
     free(s->helo);
     free(s->dead);
     free(s->warning);
+    free(s->listed);
     free(s->local_user);
     free(s->tls_info);
     free(s->auth_user);
@@ -1044,6 +1192,10 @@ static int session_loop(struct session *s)
                         strlen(line.s) != line.len ? "NUL byte" : "bare CR");
             continue;
         }
+        if (!s->esmtp && early_checked(s) && early_pipelined(&s->io)) {
+            early_refuse(s, "sent commands ahead without PIPELINING");
+            break;
+        }
         dispatch(s, line.s);
     }
     io_flush(&s->io);
@@ -1077,6 +1229,8 @@ static void session_open(struct session *s, const struct netaddr *peer, const ch
     } else if (s->dead) {
         reply(s, 554, "5.7.1 %s", s->dead);
         audit_record(c, s->start_ms, s->cl.ip, "CONN", 554, "forbidden");
+    } else if (early_checked(s) && early_before_greeting(s->conn->fd, c->greet_pause * 1000)) {
+        early_refuse(s, "talked before the greeting");
     } else {
         greet(s);
         audit_record(c, s->start_ms, s->cl.ip, "CONN", 220, s->warning ? "forbidden" : "");
@@ -1088,6 +1242,7 @@ int session_run(const struct config *c, const struct session_conn *conn)
     struct session s;
     session_init(&s, c);
     s.conn = conn;
+    s.auth_fd = conn->auth_fd > 0 ? conn->auth_fd : -1;
     io_init(&s.io, conn->fd, conn->fd, c->timeout * 1000, c->session_timeout * 1000);
     if (conn->implicit_tls) {
         /* smtps: TLS from the first byte, then the greeting */
@@ -1117,6 +1272,11 @@ int session_run_stdio_peer(const struct config *c, const char *peer_ip)
     }
     session_init(&s, c);
     io_init(&s.io, 0, 1, c->timeout * 1000, c->session_timeout * 1000);
+    /* AUTH for root's -bs only (inetd, tests with -R): an ordinary user's
+     * session has no privileged helper, and may relay anyway */
+    struct auth_helper h = { .pid = 0, .fd = -1 };
+    if (getuid() == 0 && c->auth_plaintext && auth_helper_start_stdio(&h, c) == 0)
+        s.auth_fd = h.fd;
     struct passwd *pw = getpwuid(getuid());
     s.local_user = xstrdup(pw ? pw->pw_name : "nobody");
     if (peer_ip) {
@@ -1128,6 +1288,7 @@ int session_run_stdio_peer(const struct config *c, const char *peer_ip)
     }
     int rc = session_loop(&s);
     session_free(&s);
+    auth_helper_finish(&h);
     return rc;
 }
 

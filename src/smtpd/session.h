@@ -25,6 +25,9 @@ struct session_conn {
                                        delivery); -1: use spool_trigger() */
     struct tls_server *tls;         /* the master's TLS contexts (tls_server.h):
                                        STARTTLS is offered; NULL: no TLS */
+    int auth_fd;                    /* the AUTH helper's request socket
+                                       (auth_helper.h); <= 0: none, AUTH is
+                                       not offered (0 is stdin, never it) */
 };
 
 /* Run one SMTP session on a socket.  The caller has already dropped privileges.

@@ -299,29 +299,45 @@ enum dstate {
     D_CR      /* saw CR inside a line */
 };
 
+/* The decoder works in place: unstuffed output never needs more room than
+ * the input it came from (CR LF becomes LF, a stuffed dot is dropped), so it
+ * is written back into io->in behind the read position and handed to the
+ * sink from there, one call per buffer read: no second buffer, no growth. */
 struct dctx {
     enum dstate st;
-    struct buf chunk;
     io_data_sink sink;
     void *arg;
     int stopped;
     struct io_data_result *res;
+    char *s;          /* io->in.s */
+    size_t r, w, w0;  /* read position, write position, start of unsent output */
 };
 
-static void d_out(struct dctx *d, const char *p, size_t n)
+static void d_send(struct dctx *d, const char *p, size_t n)
 {
-    if (!d->stopped)
-        buf_add(&d->chunk, p, n);
+    if (!d->stopped && n) {
+        d->res->bytes += (long long)n;
+        if (d->sink(d->arg, p, n) < 0)
+            d->stopped = 1;
+    }
 }
 
 static void d_flush(struct dctx *d)
 {
-    if (!d->stopped && d->chunk.len) {
-        d->res->bytes += (long long)d->chunk.len;
-        if (d->sink(d->arg, d->chunk.s, d->chunk.len) < 0)
-            d->stopped = 1;
+    d_send(d, d->s + d->w0, d->w - d->w0);
+    d->w0 = d->w;
+}
+
+/* One output byte.  Only a CR held over from the previous read can find no
+ * room behind the read position: it is sent on its own. */
+static void d_out(struct dctx *d, char c)
+{
+    if (d->w < d->r) {
+        d->s[d->w++] = c;
+        return;
     }
-    buf_reset(&d->chunk);
+    d_flush(d);
+    d_send(d, &c, 1);
 }
 
 /* One byte inside a line (state D_MID or D_CR handling). */
@@ -332,15 +348,15 @@ static void d_mid(struct dctx *d, char c)
     } else if (c == '\n') {
         /* bare LF: data, flagged; NOT a line start for the end mark */
         d->res->bare_lf = 1;
-        d_out(d, "\n", 1);
+        d_out(d, '\n');
         d->st = D_MID;
     } else {
-        d_out(d, &c, 1);
+        d_out(d, c);
         d->st = D_MID;
     }
 }
 
-/* Feed one byte; returns 1 at the end-of-data mark. */
+/* Feed one byte (already consumed: d->r is past it); 1 at the end mark. */
 static int d_byte(struct dctx *d, char c)
 {
     if (c == '\0')
@@ -366,7 +382,7 @@ static int d_byte(struct dctx *d, char c)
             return 1;
         /* ".\r" then something else: the CR is bare */
         d->res->bare_cr = 1;
-        d_out(d, "\r", 1);
+        d_out(d, '\r');
         d->st = D_MID;
         if (c == '\r')
             d->st = D_CR;
@@ -375,18 +391,51 @@ static int d_byte(struct dctx *d, char c)
         return 0;
     case D_CR:
         if (c == '\n') {
-            d_out(d, "\n", 1);
+            d_out(d, '\n');
             d->st = D_BOL;
             return 0;
         }
         d->res->bare_cr = 1;
-        d_out(d, "\r", 1);
+        d_out(d, '\r');
         d->st = D_MID;
         d_mid(d, c);
         return 0;
     case D_MID:
         d_mid(d, c);
         return 0;
+    }
+    return 0;
+}
+
+/* Inside a line, everything up to the next CR or LF is plain data: found
+ * with memchr and moved as one run.  Returns the run's length. */
+static size_t d_run(struct dctx *d, size_t end)
+{
+    const char *p = d->s + d->r;
+    size_t n = end - d->r;
+    const char *lf = memchr(p, '\n', n);
+    size_t lim = lf ? (size_t)(lf - p) : n;
+    const char *cr = memchr(p, '\r', lim);
+    size_t run = cr ? (size_t)(cr - p) : lim;
+    if (run == 0)
+        return 0;
+    if (!d->res->nul && memchr(p, '\0', run))
+        d->res->nul = 1;
+    if (d->w != d->r)
+        memmove(d->s + d->w, p, run);
+    d->w += run;
+    d->r += run;
+    return run;
+}
+
+/* Decode io->in.s[d->r .. end); 1 at the end mark (d->r just past it). */
+static int d_parse(struct dctx *d, size_t end)
+{
+    while (d->r < end) {
+        if (d->st == D_MID && d_run(d, end))
+            continue;
+        if (d_byte(d, d->s[d->r++]))
+            return 1;
     }
     return 0;
 }
@@ -411,25 +460,19 @@ enum io_status io_read_data(struct smtpio *io, io_data_sink sink, void *arg,
 {
     struct dctx d = { .st = D_BOL, .sink = sink, .arg = arg, .res = res };
     memset(res, 0, sizeof *res);
-    buf_init(&d.chunk);
     for (;;) {
-        while (io->in_off < io->in.len) {
-            char c = io->in.s[io->in_off++];
-            if (d_byte(&d, c)) {
-                d_flush(&d);
-                buf_free(&d.chunk);
-                io_shrink_input(io);
-                return IO_OK;
-            }
-            if (d.chunk.len >= DATA_CHUNK)
-                d_flush(&d);
-        }
+        d.s = io->in.s;
+        d.r = d.w = d.w0 = io->in_off;
+        int fin = d_parse(&d, io->in.len);
         d_flush(&d);
-        int r = fill_n(io, DATA_CHUNK);
-        if (r) {
-            buf_free(&d.chunk);
-            return (enum io_status)r;
+        io->in_off = d.r;
+        if (fin) {
+            io_shrink_input(io);
+            return IO_OK;
         }
+        int r = fill_n(io, DATA_CHUNK);
+        if (r)
+            return (enum io_status)r;
     }
 }
 

@@ -59,7 +59,7 @@ static PO_NORETURN void serve(const struct spare_start *st, int fd, const struct
     log_open_deferred("smtpd", log_to_stderr());
     struct session_conn conn = { .fd = fd, .peer = peer, .submission = submission,
                                  .implicit_tls = implicit_tls, .notify_fd = st->notify_fd,
-                                 .tls = st->tls };
+                                 .auth_fd = st->auth_fd, .tls = st->tls };
     _exit(session_run(st->c, &conn));
 }
 

@@ -44,6 +44,7 @@ struct spare_start {
     const struct session_user *user;
     int notify_fd; /* session -> master: MSG_QUEUED */
     struct tls_server *tls; /* the master's TLS contexts (tls_server.h), or NULL */
+    int auth_fd;   /* session -> AUTH helper (auth_helper.h), or -1 */
 };
 
 /* The spare: become the user, wait on sock for the hand-over, run the

@@ -70,7 +70,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-QF_HDR_LEN = 22  # "POQ1 " + 16 hex digits (the data length) + LF
+QF_HDR_LEN = 22  # "POQ2 " (or the first version's "POQ1 ") + 16 hex digits (the data length) + LF
 
 
 def read_qf(path):
@@ -79,7 +79,7 @@ def read_qf(path):
     the appended status records follow the data."""
     with open(path, "rb") as f:
         raw = f.read()
-    assert raw[:5] == b"POQ1 " and raw[QF_HDR_LEN - 1:QF_HDR_LEN] == b"\n", raw[:QF_HDR_LEN]
+    assert raw[:5] in (b"POQ2 ", b"POQ1 ") and raw[QF_HDR_LEN - 1:QF_HDR_LEN] == b"\n", raw[:QF_HDR_LEN]
     n = int(raw[5:QF_HDR_LEN - 1], 16)
     return raw[QF_HDR_LEN:QF_HDR_LEN + n], raw[QF_HDR_LEN + n:].decode("utf-8", "replace")
 

@@ -23,7 +23,7 @@ MIRROR = "http://deb.debian.org/debian"
 # bootstrap time, so nothing inside the root needs the network afterwards
 INCLUDE = ",".join([
     "exim4-daemon-light", "bsd-mailx", "libgdbm6", "libc-ares2", "libssl3",
-    "libwrap0", "libcrypt1", "procps",
+    "libwrap0", "libcrypt1", "libxxhash0", "procps",
 ])
 
 

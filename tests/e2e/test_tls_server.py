@@ -180,6 +180,12 @@ def test_swaks_smtps_implicit_tls(sandbox, pki):
     port = free_port()
     tls_config(sandbox, pki, smtps=port)
     sandbox.start_daemon()
+    # a submission port: MAIL needs AUTH (or trusted=) there
+    rc, out = swaks(sandbox, port, "--tlsc", subject="refused")
+    assert rc != 0 and "530 5.7.0" in out, out
+    sandbox.write_config(trusted="127.0.0.1")
+    os.kill(sandbox.procs[-1].pid, signal.SIGHUP)
+    time.sleep(1)
     rc, out = swaks(sandbox, port, "--tlsc", subject="over smtps")
     assert rc == 0, out
     assert "TLS started" in out

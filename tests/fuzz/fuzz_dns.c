@@ -5,7 +5,8 @@
  * Invariants: records' rdata lies inside the packet; a followed CNAME chain
  * ends at a valid name within CNAME_MAX hops; every MX host is "" (null MX)
  * or a valid host name, every PTR name valid; addresses are not repeated;
- * dns_sort_mx orders by preference and keeps the same records. */
+ * dns_sort_mx orders by preference and keeps the same records.  TXT text
+ * (dnsbl= reasons) is printable and bounded. */
 #include "../../src/route/dns.c"
 
 #include "fuzz.h"
@@ -82,6 +83,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(dns_valid_name(cur), "CNAME chain ends at an invalid name");
         struct mxacc m = {NULL, 0, 0, 0};
         struct addracc a = {NULL, 0, 0};
+        struct txtacc t;
+        buf_init(&t.b);
+        t.max = 300;
+        t.seen = 0;
         char *ptr = NULL;
         size_t naddr = 0;
         for (size_t i = 0; i < n; i++) {
@@ -95,7 +100,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             if (v[i].type == T_PTR)
                 ptr_fn(ab, alen, &v[i], &ptr);
+            if (v[i].type == T_TXT)
+                txt_fn(ab, alen, &v[i], &t);
         }
+        /* dns_txt's contract: printable ASCII only, at most max bytes */
+        FUZZ_CHECK(t.b.len <= t.max, "TXT longer than its limit");
+        for (size_t i = 0; i < t.b.len; i++)
+            FUZZ_CHECK(t.b.s[i] >= 0x20 && t.b.s[i] < 0x7f, "TXT byte not printable");
+        buf_free(&t.b);
         check_mx(&m, data, size);
         FUZZ_CHECK(a.n <= naddr, "more addresses than address records");
         for (size_t i = 0; i < a.n; i++) {

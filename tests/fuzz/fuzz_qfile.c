@@ -93,7 +93,7 @@ static void fuzz_qf(const uint8_t *data, size_t size, int verify)
         qf_header(qi.data_len, hdr);
         buf_add(&q, hdr, QF_HDR_LEN);
         buf_add(&q, data + qi.data_off, (size_t)qi.data_len);
-        qf_seal(&e, fnv1a64(FNV1A64_INIT, data + qi.data_off, (size_t)qi.data_len),
+        qf_seal(&e, qf_datasum_of(data + qi.data_off, (size_t)qi.data_len),
                 qi.data_len, &q);
         int fd2 = fuzz_memfd(q.s, q.len);
         struct envelope e2;

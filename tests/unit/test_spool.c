@@ -206,7 +206,7 @@ static void test_enqueue_commit(void **st)
     buf_init(&b);
     assert_int_equal(read_file(qf, &b, 1 << 20), 0);
     assert_int_equal(b.len, s.st_size);
-    assert_memory_equal(b.s, "POQ1 0000000000000012\nSubject: hi\n\nbody\nV1\nQ", 42);
+    assert_memory_equal(b.s, "POQ2 0000000000000012\nSubject: hi\n\nbody\nV1\nQ", 42);
     assert_non_null(strstr(b.s, "\nR1 P 0 r1@example.org\n. "));
     assert_int_equal(b.s[b.len - QF_END_LEN], '.');
     assert_int_equal(b.s[b.len - 1], '\n');
@@ -1209,6 +1209,49 @@ static void test_crash_during_rewrite(void **st)
     assert_true(completed);
 }
 
+/* spool_new_data / spool_new_insert: a header line put in after the first
+ * line of a message bigger than the copy buffer; the checksum still holds. */
+static void test_insert(void **st)
+{
+    struct fx *f = *st;
+    struct buf body;
+    buf_init(&body);
+    buf_adds(&body, "Received: by us\nSubject: big\n\n");
+    while (body.len < 40000)
+        buf_adds(&body, "0123456789abcdefghijklmnopqrstuvwxyz\n");
+    struct spool_new *sn = spool_new(f->q);
+    assert_non_null(sn);
+    assert_int_equal(spool_new_write(sn, body.s, 16), 0); /* "Received: by us\n" */
+    long long at = spool_new_data(sn).len;
+    assert_int_equal(at, 16);
+    assert_int_equal(spool_new_write(sn, body.s + 16, body.len - 16), 0);
+    struct msgdata d = spool_new_data(sn);
+    assert_int_equal(d.len, (long long)body.len);
+    char first[17] = {0};
+    assert_int_equal(pread(d.fd, first, 16, (off_t)d.off), 16);
+    assert_string_equal(first, "Received: by us\n");
+    static const char add[] = "X-Spam: flagged\n";
+    assert_int_equal(spool_new_insert(sn, at, add, strlen(add)), 0);
+    assert_int_equal(spool_new_write(sn, "", 0), 0);
+    struct envelope e;
+    env_init(&e);
+    env_add_rcpt(&e, "r@example.org", NULL, NULL);
+    assert_int_equal(spool_commit(sn, &e), 0);
+    struct qmsg *m;
+    assert_int_equal(spool_open(f->q, e.qid, &m), 0); /* checksum verified */
+    char *got = data_of(m);
+    char *want = xasprintf("Received: by us\n%s%s", add, body.s + 16);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    spool_close(m);
+    env_free(&e);
+    buf_free(&body);
+    sn = spool_new(f->q);
+    assert_int_equal(spool_new_insert(sn, 5, "x", 1), -1); /* beyond the data */
+    spool_abort(sn);
+}
+
 int main(void)
 {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
@@ -1231,6 +1274,7 @@ int main(void)
         T(test_enospc),
         T(test_crash_during_enqueue),
         T(test_crash_during_rewrite),
+        T(test_insert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
