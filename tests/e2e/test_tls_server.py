@@ -608,3 +608,32 @@ def test_only_sessions_hold_the_private_key(sandbox, pki):
     for w in workers:
         assert not memory_holds(w, needle), "delivery worker %d holds the TLS key" % w
     c.close()
+
+
+def test_smtps_auth_submission(sandbox, pki):
+    """The smtps port is a submission port: AUTH under TLS from the first
+    byte, then mail; Received: says ESMTPSA."""
+    if os.geteuid() != 0 or not shutil.which("htpasswd"):
+        pytest.skip("needs root (the AUTH helper) and htpasswd (apache2-utils)")
+    vdir = os.path.join(sandbox.dir, "virtual")
+    os.makedirs(os.path.join(vdir, "one.example"), exist_ok=True)
+    with open(os.path.join(vdir, "domains.cf"), "w") as f:
+        f.write("root:one.example:1\n")
+    line = subprocess.run(["htpasswd", "-nbB", "joe", "pw-for-joe"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    with open(os.path.join(vdir, "one.example", "passwd"), "w") as f:
+        f.write(line + "\n")
+    port = free_port()
+    tls_config(sandbox, pki, smtps=port, vhostdir=vdir)
+    sandbox.start_daemon()
+    ctx = ssl.create_default_context(cafile=pki.root)
+    with smtplib.SMTP_SSL("127.0.0.1", port, context=ctx, timeout=30) as s:
+        s.ehlo("client.example")
+        assert s.has_extn("auth") and not s.has_extn("starttls")
+        assert s.login("joe@one.example", "pw-for-joe")[0] == 235
+        s.sendmail("joe@one.example", [user_addr(sandbox)], "Subject: submitted\r\n\r\nhi\r\n")
+    msgs = sandbox.wait_for_mail(sandbox.acc["u1"])
+    assert msgs and msgs[0]["Subject"] == "submitted"
+    rec = received_of(msgs[0])
+    assert "with ESMTPSA" in rec and "(using TLSv1.3 with cipher" in rec, rec
+    assert "joe" not in rec and "pw-for-joe" not in rec
