@@ -107,9 +107,16 @@ static const struct option options[] = {
     {"safe", O_BOOL, F(safe), NOTYET, NULL},
     {"self", O_HOST, F(hostname), 0, "a host name (no spaces or control characters)"},
     {"session-timeout", O_TIME, F(session_timeout), 0, "a time such as 1h"},
+    {"smtps", O_PORT, F(smtps), 0, "a port number"},
     {"size", O_SIZE, F(size), 0, "a size such as 10m (0 = unlimited)"},
     {"spam", O_ACTION, F(spam), ROOT, "bounce[:why], accept or folder:path"},
     {"timeout", O_TIME, F(timeout), 0, "a time such as 300 or 5m"},
+    {"tls-cert", O_LIST, F(tls_cert), 0, NULL},
+    {"tls-ciphers", O_STR, F(tls_ciphers), 0, "an OpenSSL cipher list"},
+    {"tls-ciphersuites", O_STR, F(tls_ciphersuites), 0, "TLS 1.3 suites, colon-separated"},
+    {"tls-handshake-timeout", O_TIME, F(tls_handshake_timeout), 0, "a time such as 60s"},
+    {"tls-key", O_LIST, F(tls_key), 0, NULL},
+    {"tls-protocols", O_STR, F(tls_protocols), 0, "versions such as TLSv1.2,TLSv1.3"},
     {"trusted", O_LIST, F(trusted), ROOT, NULL},
     {"trusted-users", O_LIST, F(trusted_users), 0, NULL},
     {"user", O_STR, F(user), 0, "an account name"},
@@ -172,6 +179,14 @@ void config_defaults(struct config *c)
     sl_init(&c->filter);
     sl_init(&c->listen);
     sl_init(&c->resolver);
+    sl_init(&c->tls_cert);
+    sl_init(&c->tls_key);
+    /* TLS 1.2 and 1.3 with forward-secret AEAD ciphers only (tls_server.h) */
+    c->tls_protocols = xstrdup("TLSv1.2,TLSv1.3");
+    c->tls_ciphers = xstrdup("ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL");
+    c->tls_ciphersuites =
+        xstrdup("TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256");
+    c->tls_handshake_timeout = 60;
     default_mailname(c);
     sl_init(&c->dnsbl);
     c->av = AV_PROGRAM[0] ? xstrdup(AV_PROGRAM) : NULL;
@@ -228,14 +243,15 @@ void config_free(struct config *c)
                      &c->pidfile, &c->banner, &c->greylist_db, &c->vpath,
                      &c->vspool, &c->hosts_allow, &c->hosts_deny, &c->user,
                      &c->vuser, &c->hostname, &c->relay_host, &c->relay_tls,
-                     &c->relay_tls_ca, &c->relay_auth, &c->av, &c->filter_fail};
+                     &c->relay_tls_ca, &c->relay_auth, &c->av, &c->filter_fail,
+                     &c->tls_protocols, &c->tls_ciphers, &c->tls_ciphersuites};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;
     }
     struct strlist *lists[] = {&c->self_names, &c->trusted, &c->trusted_users,
                                &c->usermap, &c->filter, &c->listen, &c->resolver,
-                               &c->dnsbl};
+                               &c->dnsbl, &c->tls_cert, &c->tls_key};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         sl_free(lists[i]);
     free_action(&c->forbidden);
@@ -442,12 +458,12 @@ static int apply(struct config *c, const struct option *o, const char *v,
         break;
     case O_PORT:
         if (!v) {
-            *(long *)field = 587;
+            *(long *)field = o->off == F(smtps) ? 465 : 587;
         } else if (parse_tagged(v, (const char *const[]){NULL}, NULL, 1, &ll) < 0 ||
                    ll > 65535) {
             return bad_value(o, v, where);
         } else {
-            *(long *)field = ll == 1 ? 587 : (long)ll;
+            *(long *)field = ll != 1 ? (long)ll : o->off == F(smtps) ? 465 : 587;
         }
         break;
     case O_LONG:

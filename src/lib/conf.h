@@ -71,6 +71,8 @@ struct config {
     long dns_timeout;      /* dns-timeout= seconds per DNS try */
     long dns_tries;        /* dns-tries= */
     long connect_timeout;  /* connect-timeout= outbound SMTP connect, seconds */
+    long smtps;            /* smtps[=PORT] implicit-TLS submission port (465), 0 = off */
+    long tls_handshake_timeout; /* tls-handshake-timeout= seconds for one TLS handshake */
     long av_timeout;       /* av-timeout= seconds the av= program may take */
     long dnsbl_threshold;  /* dnsbl-threshold= score that refuses a client */
     long greet_pause;      /* greet-pause= seconds to wait for early talk */
@@ -99,6 +101,12 @@ struct config {
     struct strlist filter;     /* filter= milter sockets */
     struct strlist listen;     /* listen= addr:port entries */
     struct strlist resolver;   /* resolver= host[:port] DNS servers */
+    /* TLS server (tls_server.h): certificate/key pairs, matched by position */
+    struct strlist tls_cert;   /* tls-cert= PEM certificate chain files */
+    struct strlist tls_key;    /* tls-key= PEM private key files */
+    char *tls_protocols;       /* tls-protocols= allowed versions (TLSv1.2,TLSv1.3) */
+    char *tls_ciphers;         /* tls-ciphers= TLS 1.2 and older cipher list */
+    char *tls_ciphersuites;    /* tls-ciphersuites= TLS 1.3 suites */
     char *av;                  /* av= PROGRAM [ARGS]: the message scanner, or NULL */
     struct strlist dnsbl;      /* dnsbl= zone[=addresses][*weight] */
 };

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "child.h"
@@ -30,6 +31,7 @@
 #include "msg.h"
 #include "policy.h"
 #include "privs.h"
+#include "tls_server.h"
 
 /* ---- listening sockets ---- */
 
@@ -120,17 +122,20 @@ static int bind_one(int family, const char *host, int port, int *out)
     return 0;
 }
 
-static void add_sock(struct listener *l, int fd, int submission, const char *name)
+static void add_sock(struct listener *l, int fd, int submission, int implicit_tls,
+                     const char *name)
 {
     l->ls = xreallocarray(l->ls, l->nls + 1, sizeof *l->ls);
     l->ls[l->nls].fd = fd;
-    l->ls[l->nls].submission = submission;
+    l->ls[l->nls].submission = submission || implicit_tls;
+    l->ls[l->nls].implicit_tls = implicit_tls;
     l->ls[l->nls].name = xstrdup(name);
     l->nls++;
 }
 
 /* Bind host:port ("" = every IPv4 and IPv6 address).  0 or a sysexits code. */
-static int listen_on(struct listener *l, const char *host, int port, int submission)
+static int listen_on(struct listener *l, const char *host, int port, int submission,
+                     int implicit_tls)
 {
     struct netaddr na;
     int fams[2], nf = 0;
@@ -153,8 +158,9 @@ static int listen_on(struct listener *l, const char *host, int port, int submiss
             log_err("cannot listen on %s: %s", name, strerror(errno));
             return EX_OSERR;
         }
-        add_sock(l, fd, submission, name);
-        log_info("listening on %s%s", name, submission ? " (submission)" : "");
+        add_sock(l, fd, submission, implicit_tls, name);
+        log_info("listening on %s%s", name, implicit_tls ? " (submission, implicit TLS)"
+                                            : submission ? " (submission)" : "");
     }
     return 0;
 }
@@ -179,13 +185,37 @@ static int bind_all(struct listener *l)
             rc = EX_CONFIG;
             break;
         }
-        rc = listen_on(l, host, port, 0);
+        rc = listen_on(l, host, port, 0, 0);
         if (!rc && c->msp > 0)
-            rc = listen_on(l, host, (int)c->msp, 1);
+            rc = listen_on(l, host, (int)c->msp, 1, 0);
+        if (!rc && c->smtps > 0)
+            rc = listen_on(l, host, (int)c->smtps, 1, 1);
         free(host);
     }
     sl_free(&def);
     return rc;
+}
+
+/* The TLS contexts, built here as root before any session child exists.
+ * 0 or EX_CONFIG (said and logged). */
+static int load_tls(struct listener *l)
+{
+    char *err = NULL;
+    l->tls = tls_server_new(l->c, NULL, &err);
+    if (!l->tls && err) {
+        say("%s", err);
+        log_err("%s", err);
+        free(err);
+        return EX_CONFIG;
+    }
+    if (!l->tls && l->c->smtps > 0) {
+        say("smtps=%ld needs a certificate: set tls-cert= and tls-key=", l->c->smtps);
+        return EX_CONFIG;
+    }
+    if (l->tls)
+        log_info("TLS: %zu certificate(s), %zu virtual domain(s) with their own",
+                 l->c->tls_cert.n, tls_server_domains(l->tls));
+    return 0;
 }
 
 int listener_open(struct listener *l, const struct config *c, int do_bind)
@@ -195,7 +225,9 @@ int listener_open(struct listener *l, const struct config *c, int do_bind)
     l->spare_fd = -1;
     l->auth_fd = -1;
     l->notify[0] = l->notify[1] = -1;
-    int rc = do_bind ? bind_all(l) : 0;
+    int rc = do_bind ? load_tls(l) : 0;
+    if (!rc && do_bind)
+        rc = bind_all(l);
     if (rc)
         return rc;
     if (pipe2(l->notify, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -334,6 +366,7 @@ struct kid_arg {
     int fd;                      /* forked at accept: the connection */
     const struct netaddr *peer;  /* ...its client */
     int submission;
+    int implicit_tls;
 };
 
 static void session_child(void *arg, int report_fd)
@@ -342,14 +375,15 @@ static void session_child(void *arg, int report_fd)
     struct listener *l = k->l;
     (void)report_fd;
     int notify = fcntl(l->notify[1], F_DUPFD_CLOEXEC, 0);
+    l->in_session = 1; /* keeps the TLS contexts (listener_close_in_child) */
     int auth = l->auth_fd >= 0 ? fcntl(l->auth_fd, F_DUPFD_CLOEXEC, 0) : -1;
     if (l->in_child)
         l->in_child(l->in_child_arg);
     struct spare_start st = { .c = l->c, .user = &l->user, .notify_fd = notify,
-                              .auth_fd = auth };
+                              .auth_fd = auth, .tls = l->tls };
     if (k->sock >= 0)
         spare_wait(&st, k->sock);
-    spare_serve(&st, k->fd, k->peer, k->submission);
+    spare_serve(&st, k->fd, k->peer, k->submission, k->implicit_tls);
 }
 
 /* Forget the spare (it died, or was used, or is being replaced). */
@@ -383,12 +417,13 @@ void listener_spare(struct listener *l)
 
 /* Give the connection to the spare, which becomes a session.  0 or -1 (no
  * spare, or it is gone: the caller forks as before). */
-static int hand_to_spare(struct listener *l, int fd, int submission, const struct netaddr *a)
+static int hand_to_spare(struct listener *l, int fd, const struct listen_sock *s,
+                         const struct netaddr *a)
 {
     if (l->spare_pid <= 0)
         return -1;
     pid_t pid = l->spare_pid;
-    int rc = spare_handover_send(l->spare_fd, fd, a, submission);
+    int rc = spare_handover_send(l->spare_fd, fd, a, s->submission, s->implicit_tls);
     drop_spare(l);
     if (rc < 0) {
         kill(pid, SIGKILL); /* reaped as a spare: it never got the connection */
@@ -411,9 +446,11 @@ const char *listener_admit(const struct config *c, long sessions, long from_host
 }
 
 /* A session child forked now, for a connection no spare could take. */
-static void fork_session(struct listener *l, int fd, int submission, const struct netaddr *a)
+static void fork_session(struct listener *l, int fd, const struct listen_sock *s,
+                         const struct netaddr *a)
 {
-    struct kid_arg k = { .l = l, .sock = -1, .fd = fd, .peer = a, .submission = submission };
+    struct kid_arg k = { .l = l, .sock = -1, .fd = fd, .peer = a, .submission = s->submission,
+                         .implicit_tls = s->implicit_tls };
     struct child_spec spec = { .title = "session", .extra_gid = (gid_t)-1 };
     struct child ch;
     if (child_start(&ch, &spec, session_child, &k) < 0) {
@@ -454,10 +491,13 @@ void listener_accept(struct listener *l, size_t i)
             log_notice("refused a connection: load average %.2f over %.2f", load, c->load);
         return;
     }
-    if (hand_to_spare(l, fd, s->submission, &a) == 0)
+    /* a new ticket key: the waiting spare has only the old ones */
+    if (l->tls && tls_server_rotate(l->tls, time(NULL)) == 1)
+        drop_spare(l);
+    if (hand_to_spare(l, fd, s, &a) == 0)
         close(fd);
     else
-        fork_session(l, fd, s->submission, &a);
+        fork_session(l, fd, s, &a);
     listener_spare(l); /* for the next client, while this one is served */
 }
 
@@ -524,8 +564,28 @@ int listener_reaped(struct listener *l, pid_t pid)
     return 0;
 }
 
+/* SIGHUP: the new certificates, or the old ones and why in the log. */
+static void reload_tls(struct listener *l, const struct config *c)
+{
+    char *err = NULL;
+    struct tls_server *t = tls_server_new(c, l->tls, &err);
+    if (!t && (err || (l->tls && c->smtps > 0) || (l->tls && l->c->smtps > 0))) {
+        log_err("SIGHUP: keeping the TLS certificates in use: %s",
+                err ? err : "smtps= needs tls-cert= and tls-key=");
+        free(err);
+        return;
+    }
+    tls_server_free(l->tls);
+    l->tls = t;
+    if (t)
+        log_info("SIGHUP: TLS certificates re-read (%zu virtual domain(s) with their own)",
+                 tls_server_domains(t));
+}
+
 void listener_reload(struct listener *l, const struct config *c)
 {
+    if (l->nls)
+        reload_tls(l, c);
     l->c = c;
     listener_load_user(l);
     drop_spare(l); /* it has the old configuration */
@@ -551,6 +611,13 @@ void listener_close_in_child(struct listener *l)
             close(l->notify[i]);
     if (l->spare_fd >= 0)
         close(l->spare_fd);
+    /* Only a session needs the TLS private keys and ticket keys: every other
+     * child of the master (delivery workers, queue runs, and the remote
+     * deliveries they start as user=) forgets them (freed keys are cleansed) */
+    if (!l->in_session) {
+        tls_server_free(l->tls);
+        l->tls = NULL;
+    }
     if (l->auth_fd >= 0)
         close(l->auth_fd);
 }
@@ -564,6 +631,7 @@ void listener_free(struct listener *l)
     free(l->ls);
     free(l->kids);
     user_free(&l->user);
+    tls_server_free(l->tls);
     if (l->auth_fd >= 0)
         close(l->auth_fd);
     for (int i = 0; i < 2; i++)

@@ -22,9 +22,12 @@
 #include "spare.h"
 #include "util.h"
 
+struct tls_server;
+
 struct listen_sock {
     int fd;
     int submission;
+    int implicit_tls;  /* smtps=: TLS from the first byte (submission too) */
     char *name; /* "addr:port" for messages */
 };
 
@@ -45,6 +48,8 @@ struct listener {
     int auth_fd;              /* sessions -> the AUTH helper (auth_helper.h),
                                  set by the master; -1: none */
     struct session_user user; /* user=, looked up once (and on SIGHUP) */
+    struct tls_server *tls;   /* TLS contexts (tls_server.h), NULL: no TLS */
+    int in_session;           /* set in a session child: it keeps tls */
     int stopping;             /* no new spare */
     /* In a new child, before anything else: close the master's descriptors
      * (the listener's own included). */
@@ -57,10 +62,13 @@ struct listener {
  * numeric host ("" = all addresses) and the port.  0 or -1. */
 int listener_parse(const char *entry, char **host, int *port);
 
-/* Initialise l and, with do_bind set, bind every listen= address (default: port
- * 25 on all IPv4 and IPv6 addresses; msp= adds that port on the same
+/* Initialise l and, with do_bind set, load the TLS certificates (as root,
+ * tls_server.h) and bind every listen= address (default: port 25 on all IPv4
+ * and IPv6 addresses; msp= and smtps= add those ports on the same
  * addresses).  Opens the notify pipe.  0 or a sysexits code (EX_CONFIG for a
- * bad listen= entry, EX_OSERR when an address cannot be bound). */
+ * bad listen= entry, a TLS file or setting that does not work (the message
+ * names the option and file) or smtps= without tls-cert=, EX_OSERR when an
+ * address cannot be bound). */
 int listener_open(struct listener *l, const struct config *c, int do_bind);
 
 /* Look user= up (as root, groups asked in a child so NSS modules stay out of
@@ -88,14 +96,18 @@ void listener_read_queued(struct listener *l, struct strlist *ids);
 /* A child ended: 1 if it was a session or the spare (then forgotten). */
 int listener_reaped(struct listener *l, pid_t pid);
 
-/* SIGHUP: configuration c; user= looked up again, the spare replaced. */
+/* SIGHUP: configuration c; user= looked up again, the TLS certificates read
+ * again (when the new ones do not work the old stay, and the log says why;
+ * ticket keys are kept), the spare replaced. */
 void listener_reload(struct listener *l, const struct config *c);
 
 /* At stop: kill the spare and wait for it (it may still hold listening
  * sockets), so the port is free when the master is gone. */
 void listener_stop(struct listener *l);
 
-/* In a child of the master: close the listener's descriptors. */
+/* In a child of the master: close the listener's descriptors; in any child
+ * but a session, also free the TLS contexts, so no process but the master
+ * and the sessions holds the private keys. */
 void listener_close_in_child(struct listener *l);
 
 void listener_free(struct listener *l);

@@ -32,6 +32,13 @@ void received_format(const struct received_info *ri, struct buf *out)
         add_token(out, ri->local_user);
         buf_adds(out, ")");
     }
+    if (ri->tls && *ri->tls) {
+        /* a comment (RFC 5322 3.2.2): printable text, its parentheses paired */
+        buf_adds(out, "\n\t(using ");
+        for (const char *p = ri->tls; *p; p++)
+            buf_addc(out, *p >= 0x20 && *p < 0x7f && *p != '\\' ? *p : '?');
+        buf_adds(out, ")");
+    }
     buf_addf(out, "\n\tby %s (postoffice %s) with %s id %s", ri->by, PO_VERSION,
              ri->with, ri->qid);
     if (ri->for_rcpt) {

@@ -12,9 +12,10 @@ struct received_info {
     const char *ip;         /* client address, or NULL (local -bs) */
     const char *local_user; /* -bs: who ran it, or NULL */
     const char *by;         /* our host name */
-    const char *with;       /* protocol: SMTP, ESMTP, UTF8ESMTP (later ESMTPS...) */
+    const char *with;       /* protocol: SMTP, ESMTP, ESMTPS, UTF8SMTP(S) (RFC 3848) */
     const char *qid;
     const char *for_rcpt;   /* the recipient when there is exactly one, or NULL */
+    const char *tls;        /* "TLSv1.3 with cipher ... (256/256 bits)", or NULL */
     time_t when;
 };
 

@@ -45,6 +45,7 @@
 #include "smtpd_io.h"
 #include "spool.h"
 #include "tcp_wrappers.h"
+#include "tls_server.h"
 #include "vdomain.h"
 #include "verdict.h"
 
@@ -78,7 +79,8 @@ struct session {
     struct buf why;
     /* Shared by the TLS, AUTH and antispam features (issue 10/11): */
     int tls_active;       /* the connection is encrypted (STARTTLS done, or smtps) */
-    char *tls_info;       /* "TLS1.3 cipher=..." for Received:, or NULL */
+    char *tls_info;       /* "TLSv1.3 with cipher NAME (256/256 bits)" (the version
+                             first) for Received:, or NULL */
     char *auth_user;      /* the authenticated name after AUTH succeeded, or NULL */
     int auth_fd;          /* the AUTH helper's socket (auth_helper.h), or -1 */
     int auth_failures;    /* failed AUTH attempts (smtpd_auth.h) */
@@ -163,6 +165,93 @@ static void txn_reset(struct session *s)
         s->state = S_GREETED;
 }
 
+/* ---- TLS (RFC 3207) ---- */
+
+/* STARTTLS is offered on a daemon connection when a certificate is set,
+ * until TLS is active. */
+static int tls_offered(const struct session *s)
+{
+    return s->conn && s->conn->tls && !s->tls_active;
+}
+
+/* A TLS connection object for the session's socket, or NULL after logging
+ * why (then the client is told 454 and may go on in plaintext). */
+static SSL *tls_new(struct session *s)
+{
+    char *why = NULL;
+    SSL *ssl = tls_server_ssl(s->conn->tls, s->conn->fd, &why);
+    if (!ssl) {
+        log_err("TLS with %s: %s", s->cl.ip[0] ? s->cl.ip : "unknown", why);
+        free(why);
+    }
+    return ssl;
+}
+
+/* The handshake on the connection (after the 220 of STARTTLS, or first of
+ * all on the smtps port).  0, or -1 after logging why (the session must
+ * end: the connection is in an unknown state). */
+static int tls_start(struct session *s, SSL *ssl)
+{
+    const char *ip = s->cl.ip[0] ? s->cl.ip : "unknown";
+    int r = io_tls_accept(&s->io, ssl, s->c->tls_handshake_timeout * 1000);
+    if (r) {
+        char *why = tls_errors(r == IO_TIMEOUT ? "handshake timed out"
+                               : r == IO_EOF ? "the client closed the connection"
+                                             : strerror(errno));
+        log_notice("TLS handshake with %s failed: %s", ip, why);
+        free(why);
+        return -1;
+    }
+    s->tls_active = 1;
+    free(s->tls_info);
+    s->tls_info = tls_describe(ssl);
+    release_memory(); /* the handshake's temporaries */
+    log_info("TLS with %s: %s%s", ip, s->tls_info,
+             SSL_session_reused(ssl) ? " (session resumed)" : "");
+    return 0;
+}
+
+static void cmd_starttls(struct session *s, char *arg)
+{
+    if (*str_trim(arg)) {
+        reply_error(s, 501, "5.5.4 STARTTLS takes no argument");
+        return;
+    }
+    if (s->tls_active) {
+        reply_error(s, 503, "5.5.1 TLS is already active");
+        return;
+    }
+    if (!tls_offered(s)) {
+        reply_error(s, 502, "5.5.1 STARTTLS is not available on this server");
+        return;
+    }
+    if (s->state > S_GREETED) {
+        reply_error(s, 503, "5.5.1 a transaction is in progress; send RSET first");
+        return;
+    }
+    SSL *ssl = tls_new(s);
+    if (!ssl) {
+        reply(s, 454, "4.7.0 TLS not available now; try again later");
+        return;
+    }
+    reply(s, 220, "2.0.0 ready to start TLS");
+    if (tls_start(s, ssl) < 0) {
+        s->closing = 1;
+        return;
+    }
+    /* RFC 3207 4.2: forget what the client told us in plaintext */
+    txn_reset(s);
+    free(s->helo);
+    s->helo = NULL;
+    if (s->auth_user) { /* (auth-plaintext) and the relaying it allowed */
+        free(s->auth_user);
+        s->auth_user = NULL;
+        policy_relay(s->c, s->dns, &s->cl);
+    }
+    s->esmtp = 0;
+    s->state = S_START;
+}
+
 /* AUTH (RFC 4954) only with a helper to ask, and only under TLS unless
  * auth-plaintext allows it (smtpd(8)). */
 static int auth_offered(const struct session *s)
@@ -182,6 +271,8 @@ static void ehlo_keywords(struct session *s, struct strlist *kw)
     sl_add(kw, "PIPELINING");
     sl_add(kw, "ENHANCEDSTATUSCODES");
     sl_add(kw, "SMTPUTF8");
+    if (tls_offered(s))
+        sl_add(kw, "STARTTLS");
     if (auth_offered(s))
         sl_add(kw, "AUTH " SASL_MECHS);
     sl_add(kw, "HELP");
@@ -826,7 +917,7 @@ static struct spool_new *data_open(struct session *s)
         .helo = s->helo, .ptr = s->cl.ptr, .ip = s->cl.ip, .by = s->c->hostname,
         .with = protocol_name(s), .qid = s->env.qid,
         .for_rcpt = s->env.nrcpts == 1 ? s->env.rcpts[0].addr : NULL, .when = time(NULL),
-        .local_user = s->local_user,
+        .local_user = s->local_user, .tls = s->tls_info,
     };
     received_format(&ri, &hdr);
     if (s->warning) /* forbidden=accept/folder: the mail says why it is suspect */
@@ -1019,6 +1110,7 @@ static const struct command commands[] = {
     { "RCPT", cmd_rcpt }, { "DATA", cmd_data }, { "RSET", cmd_rset },
     { "NOOP", cmd_noop }, { "QUIT", cmd_quit }, { "VRFY", cmd_vrfy },
     { "EXPN", cmd_expn }, { "HELP", cmd_help }, { "DEBUG", cmd_debug },
+    { "STARTTLS", cmd_starttls },
     { "AUTH", cmd_auth },
 };
 
@@ -1281,6 +1373,18 @@ int session_run(const struct config *c, const struct session_conn *conn)
     s.conn = conn;
     s.auth_fd = conn->auth_fd > 0 ? conn->auth_fd : -1;
     io_init(&s.io, conn->fd, conn->fd, c->timeout * 1000, c->session_timeout * 1000);
+    if (conn->implicit_tls) {
+        /* smtps: TLS from the first byte, then the greeting */
+        net_format(conn->peer, s.cl.ip, sizeof s.cl.ip);
+        SSL *ssl = conn->tls ? tls_new(&s) : NULL;
+        if (!ssl || tls_start(&s, ssl) < 0) {
+            if (!conn->tls)
+                log_err("smtps connection from %s without TLS contexts", s.cl.ip);
+            s.io.broken = 1; /* nothing in plaintext on this port */
+            session_free(&s);
+            return 1;
+        }
+    }
     session_open(&s, conn->peer, NULL);
     int rc = session_loop(&s);
     session_free(&s);

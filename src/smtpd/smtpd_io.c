@@ -3,10 +3,16 @@
 #include "compat.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "smtpd_io.h"
 
@@ -33,8 +39,94 @@ void io_init(struct smtpio *io, int rfd, int wfd, long idle_ms, long session_ms)
 
 void io_free(struct smtpio *io)
 {
+    if (io->ssl) {
+        /* one try at close_notify: the peer may be gone already */
+        if (!io->broken) {
+            ERR_clear_error();
+            (void)SSL_shutdown(io->ssl);
+        }
+        SSL_free(io->ssl);
+        io->ssl = NULL;
+    }
+    ERR_clear_error();
     buf_free(&io->in);
     buf_free(&io->out);
+}
+
+/* ---- the raw transfers: the descriptor, or TLS when it is active ---- */
+
+#define IO_AGAIN (-100) /* would block: poll for *ev, then try again */
+
+/* What an SSL_read/SSL_write/SSL_accept result means: IO_AGAIN (with the
+ * event to wait for: TLS may need to write in order to read and the other
+ * way round), 0 the peer closed, -1 an error. */
+static int tls_result(struct smtpio *io, int r, short *ev)
+{
+    switch (SSL_get_error(io->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        *ev = POLLIN;
+        return IO_AGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        *ev = POLLOUT;
+        return IO_AGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0)
+            errno = ECONNRESET;
+        return -1;
+    default:
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+/* Read up to n bytes: >0, 0 at the end of input, -1 (errno), IO_AGAIN. */
+static ssize_t raw_read(struct smtpio *io, char *p, size_t n, short *ev)
+{
+    if (io->ssl) {
+        ERR_clear_error();
+        int r = SSL_read(io->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
+        return r > 0 ? r : tls_result(io, r, ev);
+    }
+    for (;;) {
+        ssize_t r = read(io->rfd, p, n);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -1;
+        *ev = POLLIN;
+        return IO_AGAIN;
+    }
+}
+
+/* Write up to n bytes (n > 0): >0 written, -1 (errno), IO_AGAIN. */
+static ssize_t raw_write(struct smtpio *io, const char *p, size_t n, short *ev)
+{
+    if (io->ssl) {
+        ERR_clear_error();
+        int r = SSL_write(io->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
+        if (r > 0)
+            return r;
+        r = tls_result(io, r, ev);
+        return r == 0 ? (errno = EPIPE, -1) : r;
+    }
+    for (;;) {
+        ssize_t w = write(io->wfd, p, n);
+        if (w > 0)
+            return w;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            *ev = POLLOUT;
+            return IO_AGAIN;
+        }
+        if (w == 0)
+            errno = EIO;
+        return -1;
+    }
 }
 
 /* The poll deadline for the next wait: the idle timeout from now, capped by
@@ -74,16 +166,19 @@ int io_flush(struct smtpio *io)
     size_t off = 0;
     int is_session;
     long long deadline = next_deadline(io, &is_session);
+    if (io->broken) {
+        buf_reset(&io->out);
+        return IO_ERROR;
+    }
     while (off < io->out.len) {
-        ssize_t w = write(io->wfd, io->out.s + off, io->out.len - off);
+        short ev = 0;
+        ssize_t w = raw_write(io, io->out.s + off, io->out.len - off, &ev);
         if (w > 0) {
             off += (size_t)w;
             continue;
         }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int r = wait_fd(io, io->wfd, POLLOUT, deadline, is_session);
+        if (w == IO_AGAIN) {
+            int r = wait_fd(io, ev == POLLIN ? io->rfd : io->wfd, ev, deadline, is_session);
             if (r)
                 return r;
             continue;
@@ -134,7 +229,10 @@ static int fill_n(struct smtpio *io, size_t want_room)
     long long deadline = next_deadline(io, &is_session);
     for (;;) {
         size_t room = io->in.cap - io->in.len - 1;
-        ssize_t r = read(io->rfd, io->in.s + io->in.len, room);
+        short ev = 0;
+        /* under TLS, poll only after SSL_read asked for it: OpenSSL may hold
+         * decrypted input the descriptor no longer shows */
+        ssize_t r = raw_read(io, io->in.s + io->in.len, room, &ev);
         if (r > 0) {
             io->in.len += (size_t)r;
             io->in.s[io->in.len] = '\0';
@@ -144,11 +242,9 @@ static int fill_n(struct smtpio *io, size_t want_room)
             io->eof = 1;
             return IO_EOF;
         }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
+        if (r != IO_AGAIN)
             return IO_ERROR;
-        int w = wait_fd(io, io->rfd, POLLIN, deadline, is_session);
+        int w = wait_fd(io, ev == POLLOUT ? io->wfd : io->rfd, ev, deadline, is_session);
         if (w)
             return w;
     }
@@ -377,6 +473,51 @@ enum io_status io_read_data(struct smtpio *io, io_data_sink sink, void *arg,
         int r = fill_n(io, DATA_CHUNK);
         if (r)
             return (enum io_status)r;
+    }
+}
+
+int io_tls_accept(struct smtpio *io, struct ssl_st *ssl, long timeout_ms)
+{
+    int r = io_flush(io);
+    /* CVE-2011-0411: whatever followed STARTTLS in plaintext is dropped */
+    buf_reset(&io->in);
+    io->in_off = 0;
+    io->ssl = ssl;
+    if (r) {
+        io->broken = 1;
+        return r;
+    }
+    long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 60000);
+    int is_session = 0;
+    if (io->session_deadline && io->session_deadline < deadline) {
+        deadline = io->session_deadline;
+        is_session = 1;
+    }
+    /* TLS writes a flight as several records, one write each, and the
+     * server speaks twice in a row (its flight, then the TLS 1.3 ticket):
+     * without TCP_NODELAY, Nagle holds the later segments until the client's
+     * delayed ACK.  Corked while SSL_accept writes, a flight still leaves as
+     * few segments as it fits in. */
+    int one = 1, zero = 0;
+    (void)setsockopt(io->wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    for (;;) {
+        short ev = 0;
+        ERR_clear_error();
+        (void)setsockopt(io->wfd, IPPROTO_TCP, TCP_CORK, &one, sizeof one);
+        int a = SSL_accept(ssl);
+        (void)setsockopt(io->wfd, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
+        if (a == 1)
+            return 0;
+        a = tls_result(io, a, &ev);
+        if (a != IO_AGAIN) {
+            io->broken = 1;
+            return a == 0 ? IO_EOF : IO_ERROR;
+        }
+        int w = wait_fd(io, io->rfd, ev, deadline, is_session);
+        if (w) {
+            io->broken = 1;
+            return w;
+        }
     }
 }
 

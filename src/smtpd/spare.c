@@ -45,7 +45,7 @@ static void refuse(int fd, const char *text)
 }
 
 static PO_NORETURN void serve(const struct spare_start *st, int fd, const struct netaddr *peer,
-                              int submission, int became)
+                              int submission, int implicit_tls, int became)
 {
     char ip[64];
     net_format(peer, ip, sizeof ip);
@@ -58,15 +58,16 @@ static PO_NORETURN void serve(const struct spare_start *st, int fd, const struct
     /* unprivileged already: syslog can wait for a first message */
     log_open_deferred("smtpd", log_to_stderr());
     struct session_conn conn = { .fd = fd, .peer = peer, .submission = submission,
-                                 .notify_fd = st->notify_fd, .auth_fd = st->auth_fd };
+                                 .implicit_tls = implicit_tls, .notify_fd = st->notify_fd,
+                                 .auth_fd = st->auth_fd, .tls = st->tls };
     _exit(session_run(st->c, &conn));
 }
 
 PO_NORETURN void spare_serve(const struct spare_start *st, int fd, const struct netaddr *peer,
-                             int submission)
+                             int submission, int implicit_tls)
 {
     int became = spare_become(st->c, st->user) == 0;
-    serve(st, fd, peer, submission, became);
+    serve(st, fd, peer, submission, implicit_tls, became);
 }
 
 PO_NORETURN void spare_wait(const struct spare_start *st, int sock)
@@ -75,12 +76,12 @@ PO_NORETURN void spare_wait(const struct spare_start *st, int sock)
     int e = errno;
     struct msg m;
     struct netaddr peer;
-    int submission = 0;
+    int submission = 0, implicit_tls = 0;
     int r = msg_recv(sock, &m, HANDOVER_MAX, 0);
     close(sock);
     if (r != 1)
         _exit(0); /* the master has no use for us any more */
-    int ok = spare_handover_decode(&m, &peer, &submission) == 0;
+    int ok = spare_handover_decode(&m, &peer, &submission, &implicit_tls) == 0;
     int fd = m.fd;
     m.fd = -1; /* ours now: msg_free would close it */
     msg_free(&m);
@@ -91,18 +92,24 @@ PO_NORETURN void spare_wait(const struct spare_start *st, int sock)
         _exit(EX_SOFTWARE);
     }
     errno = e;
-    serve(st, fd, &peer, submission, became);
+    serve(st, fd, &peer, submission, implicit_tls, became);
 }
 
-void spare_handover_encode(struct buf *b, const struct netaddr *peer, int submission)
+#define HO_SUBMISSION 1u
+#define HO_IMPLICIT_TLS 2u
+
+void spare_handover_encode(struct buf *b, const struct netaddr *peer, int submission,
+                           int implicit_tls)
 {
     char ip[64];
     net_format(peer, ip, sizeof ip);
     msg_put_str(b, ip);
-    msg_put_u32(b, submission ? 1 : 0);
+    msg_put_u32(b, (submission || implicit_tls ? HO_SUBMISSION : 0) |
+                       (implicit_tls ? HO_IMPLICIT_TLS : 0));
 }
 
-int spare_handover_decode(const struct msg *m, struct netaddr *peer, int *submission)
+int spare_handover_decode(const struct msg *m, struct netaddr *peer, int *submission,
+                          int *implicit_tls)
 {
     struct msg_reader r;
     char *ip = NULL;
@@ -112,8 +119,10 @@ int spare_handover_decode(const struct msg *m, struct netaddr *peer, int *submis
         return errno = EPROTO, -1;
     msg_reader_init(&r, m);
     if (msg_get_str(&r, &ip) == 0 && msg_get_u32(&r, &sub) == 0 && msg_get_end(&r) == 0 &&
-        ip && net_parse(ip, peer) == 0 && sub <= 1) {
-        *submission = (int)sub;
+        ip && net_parse(ip, peer) == 0 &&
+        (sub == 0 || sub == HO_SUBMISSION || sub == (HO_SUBMISSION | HO_IMPLICIT_TLS))) {
+        *submission = (sub & HO_SUBMISSION) != 0;
+        *implicit_tls = (sub & HO_IMPLICIT_TLS) != 0;
         rc = 0;
     }
     free(ip);
@@ -122,11 +131,12 @@ int spare_handover_decode(const struct msg *m, struct netaddr *peer, int *submis
     return rc;
 }
 
-int spare_handover_send(int sock, int fd, const struct netaddr *peer, int submission)
+int spare_handover_send(int sock, int fd, const struct netaddr *peer, int submission,
+                        int implicit_tls)
 {
     struct buf b;
     buf_init(&b);
-    spare_handover_encode(&b, peer, submission);
+    spare_handover_encode(&b, peer, submission, implicit_tls);
     int rc = msg_send(sock, MSG_SESSION_CONN, b.s, b.len, fd);
     buf_free(&b);
     return rc;

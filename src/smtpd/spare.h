@@ -4,7 +4,7 @@
  * The master (listener.h) forks one session child ahead of the next client:
  * the spare drops privileges at once and waits on its socket for one
  * MSG_SESSION_CONN message (the accepted connection's descriptor, the
- * client's address, the submission flag).  When no spare is ready the master
+ * client's address, the submission and implicit-TLS flags).  When no spare is ready the master
  * forks a child at accept time that starts the same way with the connection
  * already in hand.  Either child serves exactly one connection and reports
  * accepted queue ids to the master (MSG_QUEUED, session.h).
@@ -24,6 +24,8 @@
 #include "netaddr.h"
 #include "util.h"
 
+struct tls_server;
+
 /* user= as the master looked it up once (listener.h): the child becomes it
  * with setgroups/setgid/setuid alone, without NSS lookups per connection.
  * ok = 0: the child looks user= up itself (privs_drop_to). */
@@ -41,6 +43,7 @@ struct spare_start {
     const struct config *c;
     const struct session_user *user;
     int notify_fd; /* session -> master: MSG_QUEUED */
+    struct tls_server *tls; /* the master's TLS contexts (tls_server.h), or NULL */
     int auth_fd;   /* session -> AUTH helper (auth_helper.h), or -1 */
 };
 
@@ -51,18 +54,24 @@ PO_NORETURN void spare_wait(const struct spare_start *st, int sock);
 
 /* A session child forked at accept: the same with the connection in hand. */
 PO_NORETURN void spare_serve(const struct spare_start *st, int fd, const struct netaddr *peer,
-                             int submission);
+                             int submission, int implicit_tls);
 
 /* Master: hand connection fd (client peer, accepted on the submission port
- * or not) to the spare waiting on sock (its queue is empty: this does not
- * wait).  0, or -1 with errno (EPIPE, ECONNRESET: the spare is gone). */
-int spare_handover_send(int sock, int fd, const struct netaddr *peer, int submission);
+ * or not, on the smtps port (implicit_tls, which implies submission) or not)
+ * to the spare waiting on sock (its queue is empty: this does not wait).  0,
+ * or -1 with errno (EPIPE, ECONNRESET: the spare is gone). */
+int spare_handover_send(int sock, int fd, const struct netaddr *peer, int submission,
+                        int implicit_tls);
 
-/* The hand-over payload, built by the master and read back by the spare.
+/* The hand-over payload, built by the master and read back by the spare:
+ * the address, then one number of flags (1 submission, 2 implicit TLS).
  * decode: 0, or -1 (EPROTO) unless m is a MSG_SESSION_CONN with a
- * descriptor, a numeric address and a 0/1 submission flag, and nothing else. */
-void spare_handover_encode(struct buf *b, const struct netaddr *peer, int submission);
-int spare_handover_decode(const struct msg *m, struct netaddr *peer, int *submission);
+ * descriptor, a numeric address and flags 0, 1 or 3 (implicit TLS is always
+ * a submission port), and nothing else. */
+void spare_handover_encode(struct buf *b, const struct netaddr *peer, int submission,
+                           int implicit_tls);
+int spare_handover_decode(const struct msg *m, struct netaddr *peer, int *submission,
+                          int *implicit_tls);
 
 /* In the child: become u (or user= looked up, without u->ok).  0 or -1. */
 int spare_become(const struct config *c, const struct session_user *u);

@@ -74,6 +74,36 @@ static void test_set_values(void **st)
     config_free(&c);
 }
 
+/* smtps= (bare: 465) and the TLS options: pairs by position, defaults. */
+static void test_tls_options(void **st)
+{
+    (void)st;
+    struct config c;
+    config_defaults(&c);
+    assert_int_equal(c.smtps, 0);
+    assert_string_equal(c.tls_protocols, "TLSv1.2,TLSv1.3");
+    assert_int_equal(c.tls_handshake_timeout, 60);
+    assert_int_equal(config_set(&c, "smtps", "t", &user), 0);
+    assert_int_equal(c.smtps, 465);
+    assert_int_equal(config_set(&c, "smtps=1", "t", &user), 0);
+    assert_int_equal(c.smtps, 465);
+    assert_int_equal(config_set(&c, "smtps=2465", "t", &user), 0);
+    assert_int_equal(c.smtps, 2465);
+    assert_int_equal(config_set(&c, "msp", "t", &user), 0);
+    assert_int_equal(c.msp, 587); /* msp keeps its own default */
+    assert_int_equal(config_set(&c, "tls-cert=/a/rsa.pem", "t", &user), 0);
+    assert_int_equal(config_set(&c, "tls-cert=/a/ec.pem", "t", &user), 0);
+    assert_int_equal(config_set(&c, "tls-key=/a/rsa.key, /a/ec.key", "t", &user), 0);
+    assert_int_equal(c.tls_cert.n, 2);
+    assert_string_equal(c.tls_key.v[1], "/a/ec.key");
+    assert_int_equal(config_set(&c, "tls-handshake-timeout=2m", "t", &user), 0);
+    assert_int_equal(c.tls_handshake_timeout, 120);
+    assert_int_equal(config_set(&c, "tls-handshake-timeout=soon", "t", &user), EX_CONFIG);
+    assert_int_equal(config_set(&c, "vhostdir=/srv/virtual", "t", &user), 0);
+    assert_string_equal(c.vpath, "/srv/virtual");
+    config_free(&c);
+}
+
 static void test_bad_values(void **st)
 {
     (void)st;
@@ -247,7 +277,7 @@ int main(void)
         cmocka_unit_test(test_root_only),  cmocka_unit_test(test_actions),
         cmocka_unit_test(test_file),       cmocka_unit_test(test_secure_path),
         cmocka_unit_test(test_root_file_sets_root_options_for_users),
-        cmocka_unit_test(test_dump),
+        cmocka_unit_test(test_dump),       cmocka_unit_test(test_tls_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

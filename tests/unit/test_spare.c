@@ -22,20 +22,21 @@
 #include "spare.h"
 #include "util.h"
 
-static void round_trip(const char *ip, int submission)
+static void round_trip(const char *ip, int submission, int implicit_tls)
 {
     int sv[2], p[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
     assert_int_equal(pipe(p), 0);
     struct netaddr a, got;
     assert_int_equal(net_parse(ip, &a), 0);
-    assert_int_equal(spare_handover_send(sv[0], p[1], &a, submission), 0);
+    assert_int_equal(spare_handover_send(sv[0], p[1], &a, submission, implicit_tls), 0);
     struct msg m;
     assert_int_equal(msg_recv(sv[1], &m, 256, now_ms() + 5000), 1);
-    int sub = -1;
-    assert_int_equal(spare_handover_decode(&m, &got, &sub), 0);
+    int sub = -1, itls = -1;
+    assert_int_equal(spare_handover_decode(&m, &got, &sub, &itls), 0);
     assert_true(net_equal(&a, &got));
-    assert_int_equal(sub, submission);
+    assert_int_equal(sub, submission || implicit_tls); /* smtps is a submission port */
+    assert_int_equal(itls, implicit_tls);
     /* the descriptor that came is the pipe's write end */
     assert_true(m.fd >= 0);
     assert_int_equal(write(m.fd, "x", 1), 1);
@@ -52,8 +53,9 @@ static void round_trip(const char *ip, int submission)
 static void test_handover_round_trip(void **state)
 {
     (void)state;
-    round_trip("203.0.113.7", 0);
-    round_trip("2001:db8::25", 1);
+    round_trip("203.0.113.7", 0, 0);
+    round_trip("2001:db8::25", 1, 0);
+    round_trip("198.51.100.4", 1, 1);
 }
 
 /* A message as a (broken) master might build it: type, payload, fd. */
@@ -66,9 +68,9 @@ static int decode_raw(enum msg_type type, const struct buf *b, int with_fd)
     if (with_fd)
         m.fd = dup(0);
     struct netaddr a;
-    int sub;
+    int sub, itls;
     errno = 0;
-    int rc = spare_handover_decode(&m, &a, &sub);
+    int rc = spare_handover_decode(&m, &a, &sub, &itls);
     if (rc < 0)
         assert_int_equal(errno, EPROTO);
     msg_free(&m);
@@ -82,7 +84,7 @@ static void test_handover_refusals(void **state)
     buf_init(&b);
     struct netaddr a;
     assert_int_equal(net_parse("198.51.100.1", &a), 0);
-    spare_handover_encode(&b, &a, 1);
+    spare_handover_encode(&b, &a, 1, 1);
     assert_int_equal(decode_raw(MSG_SESSION_CONN, &b, 1), 0); /* the good one */
     assert_int_equal(decode_raw(MSG_SESSION_CONN, &b, 0), -1); /* no descriptor */
     assert_int_equal(decode_raw(MSG_QUEUED, &b, 1), -1);       /* wrong type */
@@ -92,7 +94,11 @@ static void test_handover_refusals(void **state)
     msg_put_str(&b, "198.51.100.1");
     assert_int_equal(decode_raw(MSG_SESSION_CONN, &b, 1), -1); /* no flag */
     msg_put_u32(&b, 2);
-    assert_int_equal(decode_raw(MSG_SESSION_CONN, &b, 1), -1); /* flag not 0/1 */
+    assert_int_equal(decode_raw(MSG_SESSION_CONN, &b, 1), -1); /* implicit TLS, not submission */
+    buf_reset(&b);
+    msg_put_str(&b, "198.51.100.1");
+    msg_put_u32(&b, 4);
+    assert_int_equal(decode_raw(MSG_SESSION_CONN, &b, 1), -1); /* an unknown flag */
     buf_reset(&b);
     msg_put_str(&b, "mail.example.org"); /* not a numeric address */
     msg_put_u32(&b, 0);
