@@ -104,7 +104,7 @@ static const struct option options[] = {
     {"resolver", O_LIST, F(resolver), 0, NULL},
     {"retry-max", O_TIME, F(retry_max), 0, "a time such as 4h"},
     {"retry-min", O_TIME, F(retry_min), 0, "a time such as 5m"},
-    {"safe", O_BOOL, F(safe), NOTYET, NULL},
+    {"safe", O_BOOL, F(safe), 0, NULL},
     {"self", O_HOST, F(hostname), 0, "a host name (no spaces or control characters)"},
     {"session-timeout", O_TIME, F(session_timeout), 0, "a time such as 1h"},
     {"smtps", O_PORT, F(smtps), 0, "a port number"},

@@ -1,5 +1,5 @@
 /* auth_check.h - who may authenticate with SMTP AUTH, and is the password
- * right (RFC 4954; smtpd(8) "AUTH").
+ * right (RFC 4954; postoffice-smtpd(8) "AUTH").
  *
  *   user@DOMAIN, DOMAIN an active virtual domain (vdomain.h): the line of user
  *     in VHOSTDIR/DOMAIN/passwd, its hash checked with pwhash.h.  A hash in a

@@ -253,7 +253,7 @@ static void cmd_starttls(struct session *s, char *arg)
 }
 
 /* AUTH (RFC 4954) only with a helper to ask, and only under TLS unless
- * auth-plaintext allows it (smtpd(8)). */
+ * auth-plaintext allows it (postoffice-smtpd(8)). */
 static int auth_offered(const struct session *s)
 {
     return s->auth_fd >= 0 && (s->tls_active || s->c->auth_plaintext);
@@ -770,7 +770,7 @@ static int data_flagged(struct session *s, struct data_sink *d, const char *diag
 /* av=: scan the stored message (av_scan.h).  0 or a reply code. */
 static int data_verdict(struct session *s, struct data_sink *d)
 {
-    if (!s->c->av || !d->sn)
+    if (!s->c->av || !d->sn || (s->c->safe && s->auth_user))
         return 0;
     struct buf out;
     buf_init(&out);
@@ -1095,7 +1095,12 @@ static void cmd_auth(struct session *s, char *arg)
     s->last_code = sauth_run(&a, arg, &s->auth_user, &closing);
     s->auth_failures = a.failures;
     if (s->auth_user)
-        s->cl.relay_ok = 1; /* and greylisting and DNSBLs skip it (issue 11) */
+        s->cl.relay_ok = 1; /* and greylisting and DNSBLs skip it */
+    if (s->auth_user && s->c->safe && s->milter) {
+        /* safe: an authenticated user's mail skips the filters and av= */
+        milter_close(s->milter);
+        s->milter = NULL;
+    }
     if (closing)
         s->closing = 1;
 }

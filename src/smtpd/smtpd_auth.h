@@ -45,7 +45,7 @@ int sauth_run(struct sauth *a, const char *arg, char **user, int *closing);
 int sauth_sender_ok(const struct config *c, const char *login, const char *sender);
 
 /* MAIL's AUTH= parameter (RFC 4954 5): 0 when value is valid xtext holding
- * "<>" or an address, else -1.  The value is not kept (see smtpd(8)). */
+ * "<>" or an address, else -1.  The value is not kept (see postoffice-smtpd(8)). */
 int sauth_mail_param(const char *value);
 
 #endif

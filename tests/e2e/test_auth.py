@@ -574,3 +574,41 @@ def test_submission_port_trusted_client_needs_no_auth(sb):
     assert c.cmd("MAIL FROM:<a@[203.0.113.1]>")[0] == 250
     c.close()
     stop(sb, p)
+
+
+def test_safe_lets_authenticated_mail_skip_the_scanner(sb):
+    """safe: an authenticated user's mail skips av= (and the mail filters);
+    everyone else's is still scanned."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the scanner runs as user=")
+    scanner = os.path.join(sb.dir, "flag-all")
+    with open(scanner, "w") as f:
+        f.write("#!/bin/sh\ncat >/dev/null\necho flagged by the test scanner\nexit 1\n")
+    os.chmod(scanner, 0o755)
+    user = sb.passwd_lines[0].split(":")[0] + "@" + VDOM
+    to = "%s@%s" % (sb.acc["u1"], sb.hostname)
+    msg = "Subject: safe\r\n\r\nbody\r\n"
+    port = None
+    for safe in (False, True):
+        sb.write_config(av=scanner, safe=safe)
+        p = sb.start_daemon(port=port)
+        port = sb.port
+        try:
+            s = smtplib.SMTP("127.0.0.1", sb.port, timeout=30)
+            s.login(user, PW)
+            if safe:
+                s.sendmail("a@elsewhere.example", [to], msg)
+            else:
+                with pytest.raises(smtplib.SMTPDataError) as e:
+                    s.sendmail("a@elsewhere.example", [to], msg)
+                assert e.value.smtp_code == 554
+            s.quit()
+            # a client that did not authenticate is scanned either way
+            s = smtplib.SMTP("127.0.0.1", sb.port, timeout=30)
+            with pytest.raises(smtplib.SMTPDataError):
+                s.sendmail("a@elsewhere.example", [to], msg)
+            s.quit()
+        finally:
+            stop(sb, p)
+    sb.runq()  # whatever the daemon had not delivered before it stopped
+    assert [m["Subject"] for m in sb.wait_for_mail(sb.acc["u1"])] == ["safe"]
