@@ -478,7 +478,7 @@ static int dispatch(struct config *c, struct cli *cl)
             return master_main(c, cl->foreground, cl->interval, 0);
         return submit_main(c, &cl->sub);
     case 'p':
-        return mailq_print(c, stdout);
+        return mailq_print(c, stdout, time(NULL), cl->verbose ? MAILQ_SHAPE : 0);
     case 'q':
         return runq_run(c, &ro);
     case 'i':
