@@ -1,4 +1,5 @@
-/* test_mailq.c - listing the queue: empty, entries, locked marker, permissions. */
+/* test_mailq.c - listing the queue: empty, entries, locked and held marks,
+ * attempts, the maildrop, the shape (mailq -v) against a fixed now, permissions. */
 #include "compat.h"
 
 #include <setjmp.h>
@@ -17,7 +18,9 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "date.h"
 #include "mailq.h"
+#include "queue_shape.h"
 #include "spool.h"
 #include "util.h"
 
@@ -54,16 +57,23 @@ static int teardown(void **st)
     return 0;
 }
 
+#define NOW ((time_t)1700003600) /* an hour after enqueue()'s messages */
+
 /* mailq output into a malloc'd string; *rc gets the return code. */
-static char *run_mailq(const struct config *c, int *rc)
+static char *run_mailq_flags(const struct config *c, int *rc, int flags)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
     assert_non_null(out);
-    *rc = mailq_print(c, out);
+    *rc = mailq_print(c, out, NOW, flags);
     fclose(out);
     return text;
+}
+
+static char *run_mailq(const struct config *c, int *rc)
+{
+    return run_mailq_flags(c, rc, 0);
 }
 
 static void enqueue(const char *q, const char *sender, const char *status, char qid[QID_MAX])
@@ -132,7 +142,11 @@ static void test_entries_and_lock_marker(void **st)
     assert_non_null(strstr(b, "<>\n"));
     assert_null(strstr(t, "done@example.org"));       /* only pending recipients */
     assert_non_null(strstr(t, "        waiting@example.org  (4.2.1 mailbox busy\\x0D\\x0Afake line)\n"));
-    assert_non_null(strstr(t, "\n2 requests\n"));
+    assert_non_null(strstr(t, "\n-- 1 Kbytes in 2 requests.\n"));
+    assert_int_equal(strncmp(t, "-Queue ID-           --Size--  ------Arrival Time------  "
+                                "-Sender/Recipient-------\n", 80), 0);
+    assert_non_null(strstr(t, "alice@example.com\n        (0 attempts; next attempt at the "
+                              "next queue run)\n        waiting@"));
     assert_non_null(strstr(t, "      17  ")); /* data size */
     free(l1);
     free(l2);
@@ -145,7 +159,7 @@ static int child_mailq(const struct config *c)
     if (geteuid() == 0 && (!pw || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0))
         return 90;
     FILE *out = fopen("/dev/null", "w");
-    int rc = mailq_print(c, out);
+    int rc = mailq_print(c, out, NOW, 0);
     fclose(out);
     return rc;
 }
@@ -178,17 +192,171 @@ static void test_aside_and_original(void **st)
     assert_non_null(strstr(t, "Ab12Cd"));
     assert_non_null(strstr(t, "old@example.com\n"
                               "        (original postoffice format, converted at next run)\n"
+                              "        (0 attempts; next attempt at the next queue run)\n"
                               "        far@example.net\n"));
     assert_non_null(strstr(t, "Broken"));
     assert_non_null(strstr(t, "no recipient"));
     assert_non_null(strstr(t, "set aside: corrupt queue file xf1xUubn3sV0062T3FLW, see "
                               "postoffice-queue(5)\n"));
     assert_non_null(strstr(t, "set aside: corrupt queue file xf1xUubn3sV0062T3FLW.1, see"));
-    assert_non_null(strstr(t, "2 requests, 2 set aside\n"));
+    assert_non_null(strstr(t, "-- 1 Kbytes in 2 requests, 2 set aside.\n"));
     free(t);
     char *cm = xasprintf("%s/cmAb12Cd", q);
     assert_int_equal(access(cm, F_OK), 0); /* not converted by mailq */
     free(cm);
+}
+
+/* Commit e (its qid is set) with a body of n bytes. */
+static void commit(const char *q, struct envelope *e, size_t n)
+{
+    struct spool_new *sn = spool_new(q);
+    assert_non_null(sn);
+    char *body = xcalloc(1, n + 1);
+    memset(body, 'x', n);
+    assert_int_equal(spool_new_write(sn, body, n), 0);
+    free(body);
+    assert_int_equal(spool_commit(sn, e), 0);
+}
+
+static char *asct(time_t t)
+{
+    struct buf b;
+    buf_init(&b);
+    assert_int_equal(date_asctime(t, &b), 0);
+    return b.s;
+}
+
+/* Attempts and the next one, the held mark, a message whose next try is
+ * due: each line exactly, against a fixed now. */
+static void test_attempts_and_held(void **st)
+{
+    struct fx *f = *st;
+    struct envelope e;
+    env_init(&e);
+    free(e.sender);
+    e.sender = xstrdup("bob@example.com");
+    e.ctime = NOW - 1800;
+    e.attempts = 3;
+    e.next_try = NOW + 900;
+    env_add_rcpt(&e, "Carol@Example.NET", NULL, NULL);
+    env_set_status(&e, 0, "4.4.1 connection refused");
+    commit(f->c.queuedir, &e, 3000);
+    char q1[QID_MAX];
+    str_copy(q1, e.qid, QID_MAX);
+    env_free(&e);
+
+    env_init(&e);
+    e.ctime = NOW - 60;
+    e.attempts = 1;
+    e.next_try = NOW - 5; /* due */
+    e.flags |= ENV_QUARANTINE;
+    e.quarantine = xstrdup("held by root");
+    env_add_rcpt(&e, "dave@example.org", NULL, NULL);
+    commit(f->c.queuedir, &e, 10);
+    char q2[QID_MAX];
+    str_copy(q2, e.qid, QID_MAX);
+    env_free(&e);
+
+    int rc;
+    char *t = run_mailq(&f->c, &rc);
+    assert_int_equal(rc, 0);
+    char *c1 = asct(NOW - 1800), *n1 = asct(NOW + 900), *c2 = asct(NOW - 60);
+    char *want1 = xasprintf("%-18s       3000  %s  bob@example.com\n"
+                            "        (3 attempts; next attempt %s)\n"
+                            "        Carol@Example.NET  (4.4.1 connection refused)\n",
+                            q1, c1, n1);
+    char *want2 = xasprintf("%-18s!        10  %s  <>\n"
+                            "        (held by root; release with postoffice -Mt %s)\n"
+                            "        (1 attempt; none while held)\n"
+                            "        dave@example.org\n", q2, c2, q2);
+    assert_non_null(strstr(t, want1));
+    assert_non_null(strstr(t, want2));
+    assert_non_null(strstr(t, "\n-- 3 Kbytes in 2 requests.\n")); /* 3010 bytes, rounded up */
+    free(want1);
+    free(want2);
+    free(c1);
+    free(n1);
+    free(c2);
+    free(t);
+}
+
+/* A committed submission in the maildrop is listed (owner, file size),
+ * one still being written (tf) is not; its content is never read. */
+static void test_maildrop(void **st)
+{
+    struct fx *f = *st;
+    char *drop = xasprintf("%s/maildrop", f->c.queuedir);
+    put_file(drop, "qf1xUubn3sV0062T3FLW", "not even a queue file, 33 bytes\n\n");
+    put_file(drop, "tf1xUubn3sV0062T3FLX", "being written");
+    char *p = xasprintf("%s/qf1xUubn3sV0062T3FLW", drop);
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    free(p);
+    free(drop);
+    int rc;
+    char *t = run_mailq_flags(&f->c, &rc, MAILQ_SHAPE);
+    assert_int_equal(rc, 0);
+    struct passwd *pw = getpwuid(getuid());
+    assert_non_null(pw);
+    char *c1 = asct(sb.st_mtime);
+    char *want = xasprintf("1xUubn3sV0062T3FLW         33  %s  %s\n"
+                           "        (waiting for pickup from the maildrop)\n"
+                           "-- 1 Kbytes in 1 request.\n", c1, pw->pw_name);
+    assert_non_null(strstr(t, want));
+    assert_null(strstr(t, "3FLX"));
+    assert_non_null(strstr(t, "(maildrop)"));
+    free(want);
+    free(c1);
+    free(t);
+}
+
+/* mailq -v: messages by domain and age, each message once per domain. */
+static void test_shape(void **st)
+{
+    struct fx *f = *st;
+    static const long ages[] = {60, 7 * 60, 30 * 60, 2000 * 60};
+    for (size_t k = 0; k < 4; k++) {
+        struct envelope e;
+        env_init(&e);
+        e.ctime = NOW - ages[k];
+        env_add_rcpt(&e, "a@example.org", NULL, NULL);
+        if (k == 0)
+            env_add_rcpt(&e, "b@EXAMPLE.org", NULL, NULL); /* same domain: once */
+        if (k == 1 || k == 3)
+            env_add_rcpt(&e, "root", NULL, NULL);
+        if (k == 3) {
+            env_add_rcpt(&e, "z@example.net", NULL, NULL);
+            e.rcpts[2].state = RS_DONE; /* delivered: not waiting */
+        }
+        commit(f->c.queuedir, &e, 10);
+        env_free(&e);
+    }
+    int rc;
+    char *t = run_mailq_flags(&f->c, &rc, MAILQ_SHAPE);
+    assert_int_equal(rc, 0);
+    const char *want =
+        "-- 1 Kbytes in 4 requests.\n"
+        "\n"
+        "            T 5 10 20 40 80 160 320 640 1280 1280+\n"
+        "      TOTAL 4 1  1  0  1  0   0   0   0    0     1\n"
+        "example.org 4 1  1  0  1  0   0   0   0    0     1\n"
+        "    (local) 2 0  1  0  0  0   0   0   0    0     1\n";
+    if (!strstr(t, want))
+        fprintf(stderr, "%s", t);
+    assert_non_null(strstr(t, want));
+    assert_null(strstr(t, "example.net"));
+    free(t);
+}
+
+static void test_buckets(void **st)
+{
+    (void)st;
+    assert_int_equal(shape_bucket(NOW, NOW + 100), 0); /* clock skew: new */
+    assert_int_equal(shape_bucket(NOW, NOW - 299), 0);
+    assert_int_equal(shape_bucket(NOW, NOW - 300), 1);
+    assert_int_equal(shape_bucket(NOW, NOW - 1279 * 60), 8);
+    assert_int_equal(shape_bucket(NOW, NOW - 1280 * 60), 9);
+    assert_int_equal(shape_bucket(NOW, 0), 9);
 }
 
 static void test_no_permission(void **st)
@@ -216,6 +384,10 @@ int main(void)
         T(test_empty),
         T(test_entries_and_lock_marker),
         T(test_aside_and_original),
+        T(test_attempts_and_held),
+        T(test_maildrop),
+        T(test_shape),
+        cmocka_unit_test(test_buckets),
         T(test_no_permission),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
