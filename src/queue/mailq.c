@@ -118,6 +118,14 @@ static void print_entry(struct mq *q, const char *qid, int locked, const struct 
         shape_add(q->shape, e);
 }
 
+/* A request listed whose age and recipients are unknown. */
+static void unreadable(struct mq *q)
+{
+    q->shown++;
+    if (q->shape)
+        shape_add_other(q->shape, "(unreadable)", q->now);
+}
+
 /* Messages the original postoffice left (converted by the next queue run,
  * not here: mailq changes nothing). */
 static void print_original(struct mq *q, const struct config *c)
@@ -140,7 +148,7 @@ static void print_original(struct mq *q, const struct config *c)
             title(q);
             fprintf(q->out, "%-18s  (original postoffice format, unreadable: %s; set aside at "
                     "next run)\n", ids.v[i], errno == EINVAL && why ? why : strerror(errno));
-            q->shown++;
+            unreadable(q);
         }
         env_free(&e);
     }
@@ -250,7 +258,7 @@ static void print_queue(struct mq *q, const struct config *c, const struct strli
             title(q);
             fprintf(q->out, "%-18s  (unreadable control file: %s)\n", qids->v[i],
                     strerror(errno));
-            q->shown++;
+            unreadable(q);
         }
         env_free(&e);
     }

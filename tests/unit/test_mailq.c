@@ -201,6 +201,11 @@ static void test_aside_and_original(void **st)
     assert_non_null(strstr(t, "set aside: corrupt queue file xf1xUubn3sV0062T3FLW.1, see"));
     assert_non_null(strstr(t, "-- 1 Kbytes in 2 requests, 2 set aside.\n"));
     free(t);
+    t = run_mailq_flags(&f->c, &rc, MAILQ_SHAPE); /* every request in TOTAL */
+    assert_non_null(strstr(t, "\n       TOTAL 2 "));
+    assert_non_null(strstr(t, "\n(unreadable) 1 1 "));
+    assert_non_null(strstr(t, "\n example.net 1 "));
+    free(t);
     char *cm = xasprintf("%s/cmAb12Cd", q);
     assert_int_equal(access(cm, F_OK), 0); /* not converted by mailq */
     free(cm);
