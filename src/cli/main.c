@@ -80,7 +80,7 @@ PO_NORETURN static void help(void)
 {
     fputs("usage: sendmail [-t] [-i] [-f sender] [-F name] [-N dsn] [-R ret] [-o opt=val] rcpt...\n"
           "       postoffice -bd|-bD [-qINTERVAL]   the daemon (detached / foreground)\n"
-          "       postoffice -bp | mailq             list the queue\n"
+          "       postoffice -bp | mailq [-v]        list the queue (-v: by domain and age)\n"
           "       postoffice -q | runq [-v]          run the queue once\n"
           "       postoffice -bi | newaliases        rebuild the aliases database\n"
           "       postoffice -bs [-R ADDR]           one SMTP session on stdin/stdout\n"
