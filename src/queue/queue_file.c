@@ -136,41 +136,42 @@ static int hash_range(int fd, off_t off, long long len, int v1, uint64_t *h)
     return r;
 }
 
-/* A file of fsize bytes (at most QF_CHUNK) read whole: the data hashed into
- * *h when verify, what follows it into t (at most ctl_max bytes).  A status
- * record appended after the fstat is not seen: the same as reading a moment
- * earlier.  0 or -1 (errno). */
-static int read_small(int fd, long long fsize, long long len, size_t ctl_max, int verify,
+/* A file read whole into all (r bytes: at most QF_CHUNK): the data (len
+ * bytes after the header) hashed into *h when verify, what follows it into t
+ * (at most ctl_max bytes).  A status record appended after the read is not
+ * seen: the same as reading a moment earlier.  0 or -1 (errno). */
+static int take_small(const struct buf *all, long long len, size_t ctl_max, int verify,
                       int v1, uint64_t *h, struct buf *t)
 {
-    struct buf all;
-    buf_init(&all);
-    buf_reserve(&all, (size_t)fsize);
-    ssize_t r;
-    do
-        r = pread(fd, all.s, (size_t)fsize, 0);
-    while (r < 0 && errno == EINTR);
-    int rc = -1;
-    if (r < 0)
-        goto out;
-    if (r < QF_HDR_LEN + len) {
+    if ((long long)all->len < QF_HDR_LEN + len) {
         errno = EIO; /* shrank under us: read it the long way next time */
-        goto out;
+        return -1;
     }
-    all.len = (size_t)r;
     if (verify)
-        *h = v1 ? fnv1a64(*h, all.s + QF_HDR_LEN, (size_t)len)
-                : qf_datasum_of(all.s + QF_HDR_LEN, (size_t)len);
-    size_t ctl = (size_t)r - QF_HDR_LEN - (size_t)len;
+        *h = v1 ? fnv1a64(*h, all->s + QF_HDR_LEN, (size_t)len)
+                : qf_datasum_of(all->s + QF_HDR_LEN, (size_t)len);
+    size_t ctl = all->len - QF_HDR_LEN - (size_t)len;
     if (ctl > ctl_max) {
         errno = EFBIG;
-        goto out;
+        return -1;
     }
-    buf_add(t, all.s + QF_HDR_LEN + len, ctl);
-    rc = 0;
-out:
-    buf_free(&all);
-    return rc;
+    buf_add(t, all->s + QF_HDR_LEN + len, ctl);
+    return 0;
+}
+
+/* Read the whole file (fsize bytes, at most QF_CHUNK) in one pread: a queue
+ * listing or run opens every file, so one read per file matters. */
+static int read_whole(int fd, long long fsize, struct buf *all)
+{
+    buf_reserve(all, (size_t)fsize + 1);
+    ssize_t r;
+    do
+        r = pread(fd, all->s, (size_t)fsize, 0);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -1;
+    all->len = (size_t)r;
+    return 0;
 }
 
 /* Offset of the end line in the control part t, or -1.  No record value can
@@ -196,28 +197,32 @@ static int invalid(const char **why, const char *reason)
     return -1;
 }
 
-/* Check the header at the start of fd; the data length into *len, whether
- * it is a first-version file into *v1. */
-static int check_header(int fd, char hdr[QF_HDR_LEN + 1], long long *len, int *v1,
-                        long long *fsize, const char **why)
+/* Check a header: hdr holds the first QF_HDR_LEN bytes of a file of fsize
+ * bytes (short: fewer were there).  The data length into *len, whether it is
+ * a first-version file into *v1. */
+static int parse_header(char hdr[QF_HDR_LEN + 1], int short_read, long long fsize,
+                        long long *len, int *v1, const char **why)
 {
-    struct stat st;
     unsigned long long v;
-    if (fstat(fd, &st) < 0)
-        return -1;
-    *fsize = (long long)st.st_size;
-    int r = pread_exact(fd, hdr, QF_HDR_LEN, 0);
-    if (r < 0)
-        return -1;
     hdr[QF_HDR_LEN] = '\0';
-    *v1 = r == 0 && memcmp(hdr, QF_MAGIC_V1, QF_MAGIC_LEN) == 0;
-    if (r > 0 || (!*v1 && memcmp(hdr, QF_MAGIC, QF_MAGIC_LEN) != 0)
+    *v1 = !short_read && memcmp(hdr, QF_MAGIC_V1, QF_MAGIC_LEN) == 0;
+    if (short_read || (!*v1 && memcmp(hdr, QF_MAGIC, QF_MAGIC_LEN) != 0)
         || hex16(hdr + QF_MAGIC_LEN, &v) < 0 || hdr[QF_HDR_LEN - 1] != '\n')
         return invalid(why, "no queue file header (torn or not a queue file)");
-    if (v > (unsigned long long)st.st_size - QF_HDR_LEN)
+    if (v > (unsigned long long)fsize - QF_HDR_LEN)
         return invalid(why, "shorter than its header says (torn)");
     *len = (long long)v;
     return 0;
+}
+
+/* The header at the start of fd, read from the file (parse_header). */
+static int check_header(int fd, char hdr[QF_HDR_LEN + 1], long long *len, int *v1,
+                        long long fsize, const char **why)
+{
+    int r = pread_exact(fd, hdr, QF_HDR_LEN, 0);
+    if (r < 0)
+        return -1;
+    return parse_header(hdr, r > 0, fsize, len, v1, why);
 }
 
 int qf_load(int fd, size_t ctl_max, int verify, struct envelope *e, struct qf_info *qi,
@@ -229,20 +234,33 @@ int qf_load(int fd, size_t ctl_max, int verify, struct envelope *e, struct qf_in
     struct buf t;
     int r = -1, v1;
 
-    long long fsize;
+    struct stat st;
     *why = NULL;
-    if (check_header(fd, hdr, &len, &v1, &fsize, why) < 0)
+    if (fstat(fd, &st) < 0)
         return -1;
+    long long fsize = (long long)st.st_size;
     buf_init(&t);
     int hr;
     long end = -1;
     if (fsize <= QF_CHUNK) {
-        /* most messages: the whole file in one read (a queue listing or run
-         * opens every file) */
-        if (read_small(fd, fsize, len, ctl_max, verify, v1, &h, &t) < 0)
+        /* most messages: the whole file in one read, header included */
+        struct buf all;
+        buf_init(&all);
+        int rc = read_whole(fd, fsize, &all);
+        if (rc == 0) {
+            size_t n = all.len < QF_HDR_LEN ? all.len : QF_HDR_LEN;
+            memcpy(hdr, all.s, n);
+            rc = parse_header(hdr, n < QF_HDR_LEN, fsize, &len, &v1, why);
+        }
+        if (rc == 0)
+            rc = take_small(&all, len, ctl_max, verify, v1, &h, &t);
+        buf_free(&all);
+        if (rc < 0)
             goto out;
         hr = 0;
     } else {
+        if (check_header(fd, hdr, &len, &v1, fsize, why) < 0)
+            goto out;
         hr = verify ? hash_range(fd, QF_HDR_LEN, len, v1, &h) : 0;
         if (hr < 0 || pread_rest(fd, (off_t)(QF_HDR_LEN + len), &t, ctl_max) < 0)
             goto out;
