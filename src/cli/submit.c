@@ -482,6 +482,7 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
     }
     if ((rc = scan(c, sn, sender))) {
         spool_abort(sn);
+        free(qdir);
         goto out;
     }
     free(e.sender);
