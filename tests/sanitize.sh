@@ -21,7 +21,7 @@ case $mode in
 asan)
     CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
         ./configure.sh >/dev/null
-    make -j2 >/dev/null && make unit >/dev/null
+    make -j2 >/dev/null && make unit >/dev/null && make milters >/dev/null
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 sh tests/run
     ;;
 valgrind)
