@@ -124,7 +124,7 @@ void ctl_format_status(size_t i, enum rcpt_state st, const char *status,
 void ctl_format_retry(int attempts, time_t next_try, struct buf *out)
 {
     size_t start = out->len;
-    buf_addf(out, "R%d %lld", attempts < 0 ? 0 : attempts,
+    buf_addf(out, "B%d %lld", attempts < 0 ? 0 : attempts,
              (long long)(next_try < 0 ? 0 : next_try));
     uint64_t h = fnv1a64(FNV1A64_INIT, out->s + start, out->len - start);
     buf_addf(out, "\t%016llx\n", (unsigned long long)h);
@@ -353,7 +353,7 @@ static int envelope_record(struct span line, struct envelope *e, struct seen *se
     return header_record(type, v, e, seen);
 }
 
-/* "R<attempts> <next_try>": an appended retry (back-off) record. */
+/* "B<attempts> <next_try>": an appended retry (back-off) record. */
 static int retry_record(struct span line, struct envelope *e)
 {
     struct span v = {line.p + 1, line.n - 1}, a;
@@ -369,7 +369,7 @@ static int retry_record(struct span line, struct envelope *e)
 /* "D<i> <state> <mta|-> [<status>]": an appended result. */
 static int status_record(struct span line, struct envelope *e)
 {
-    if (line.p[0] == 'R')
+    if (line.p[0] == 'B')
         return retry_record(line, e);
     struct span v = {line.p + 1, line.n - 1}, st, mta;
     size_t i;
@@ -443,7 +443,7 @@ static size_t status_records(const char *text, size_t len, size_t off, struct en
         int ck = line.n && !memchr(line.p, '\0', line.n) ? status_checksum(&line) : -1;
         summed |= ck == 1;
         /* retry records were always written with a checksum */
-        if (ck < 0 || (ck == 0 && (summed || line.p[0] == 'R')) || status_record(line, e) < 0)
+        if (ck < 0 || (ck == 0 && (summed || line.p[0] == 'B')) || status_record(line, e) < 0)
             (*bad)++;
         good = off;
     }

@@ -271,7 +271,7 @@ static void test_retry_records(void **st)
     assert_int_equal(b.attempts, 1);
     env_free(&b);
     /* without a checksum: never written so, ignored */
-    buf_adds(&text, "R7 1800000000\n");
+    buf_adds(&text, "B7 1800000000\n");
     bad = 0;
     env_init(&b);
     assert_int_equal(ctl_parse_ex(text.s, text.len, &b, &why, &valid, &bad), 0);
