@@ -26,8 +26,8 @@ void ctl_format_status(size_t i, enum rcpt_state st, const char *status,
                        const char *remote_mta, struct buf *out);
 
 /* One appended retry record: the message was tried and deferred, attempts
- * and next_try are its new back-off ("B<attempts> <next_try>": B for back-off, then TAB and
- * the FNV-1a 64 checksum, as a status record).  Written instead of a whole
+ * and next_try are its new back-off ("B<attempts> <next_try>", B for
+ * back-off, then TAB and the FNV-1a 64 checksum, as a status record).  Written instead of a whole
  * rewrite of the file (issue 14); versions before it ignore it as a damaged
  * status record (their retry comes sooner, nothing else changes). */
 void ctl_format_retry(int attempts, time_t next_try, struct buf *out);
