@@ -25,14 +25,16 @@
  *
  * Guarantees: spool_commit() returns 0 only after the queue file
  * and its name are on stable storage; spool_record() makes a recipient's
- * result durable before it returns; a message is locked (fcntl on its queue
+ * result durable before it returns (a deferral recorded lazily and a retry
+ * record excepted: lost, they cost one extra attempt); a message is locked (fcntl on its queue
  * file) by whoever delivers it; every leftover of a crash is a complete
  * message, a temporary that spool_cleanup() removes, or a torn queue file of
  * an unacknowledged enqueue that it sets aside.
  *
  * Cost: an enqueue does 2 synchronous flushes that cost one journal commit
  * (rename, fsync file, fsync directory), a result 1 (fdatasync), a rewrite 2
- * (fsync, fsync dir) and a copy of the data.
+ * (fsync, fsync dir) and a copy of the data; a deferral in a remote worker
+ * and the retry record (spool_retry) none.
  *
  * fcntl locks belong to the process and vanish when it closes ANY descriptor
  * of the file: a process holding a message open must not spool_open,
