@@ -577,8 +577,10 @@ static void finish(const struct config *c, struct qmsg *m, const struct runq_opt
     e = spool_env(m);
     e->attempts++;
     e->next_try = time(NULL) + rq_backoff(c, e->attempts);
-    if (spool_rewrite(m) < 0)
-        log_err("%s: cannot rewrite the control file: %s", e->qid, strerror(errno));
+    /* appended, not a rewrite of the whole file (spool_retry): the delay
+     * notice's flag was made durable by bounce_queue itself */
+    if (spool_retry(m) < 0)
+        log_err("%s: cannot record the next retry: %s", e->qid, strerror(errno));
 }
 
 /* ---- entry points ---- */

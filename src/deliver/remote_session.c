@@ -51,6 +51,8 @@ struct remote_session {
     struct dns_ctx *d;
     struct smtpc_cache *cache;
     struct smtpc_sec sec;
+    struct mx_ours ours;     /* this machine's addresses, for the session's life */
+    struct smtp_dead dead;   /* addresses that refused a connect (smtp_dead.h) */
 };
 
 struct remote_session *remote_begin(const struct config *c, const struct relay_cred *cred)
@@ -64,6 +66,8 @@ struct remote_session *remote_begin(const struct config *c, const struct relay_c
     s->cache = smtpc_cache_new();
     s->sec.tls = smtp_tls_new(c);
     s->sec.cred = cred;
+    s->sec.ours = &s->ours;
+    s->sec.dead = &s->dead;
     return s;
 }
 
@@ -79,6 +83,8 @@ void remote_end(struct remote_session *s)
     smtpc_cache_close(s->cache); /* before the TLS state its connections use */
     smtp_tls_free(s->sec.tls);
     dns_close(s->d);
+    mx_ours_free(&s->ours);
+    smtp_dead_free(&s->dead);
     free(s);
 }
 

@@ -76,6 +76,24 @@ static struct smtp_conn *get_conn(struct smtpc_cache *cc, const struct config *c
     return k;
 }
 
+/* Address a of mh refused a connect earlier in this process (smtp_dead.h):
+ * defer the open recipients with that reason instead of connecting again.
+ * 1 skipped, 0 try it. */
+static int skip_dead(const struct smtpc_sec *sec, const struct mx_host *mh, size_t a,
+                     struct smtp_rcpt *rs, size_t n, int verbose)
+{
+    const char *err = sec && sec->dead ? smtp_dead_find(sec->dead, &mh->addrs[a], now_ms())
+                                       : NULL;
+    if (!err)
+        return 0;
+    if (verbose)
+        fprintf(stderr, "%s: not tried again in this run: %s\n", mh->name, err);
+    for (size_t i = 0; i < n; i++)
+        if (!rs[i].final)
+            smtp_rcpt_set(&rs[i], SO_DEFERRED, err, NULL, 0);
+    return 1;
+}
+
 /* The policy and credentials for this batch.  0, or -1 with *why. */
 static int how_init(struct how *h, const struct config *c, const struct smtpc_sec *sec,
                     char **why)
@@ -124,7 +142,7 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
     struct how how;
     struct smtp_tls *own_tls = NULL;
     enum mx_status ms = how_init(&how, c, sec, &why) < 0 ? MX_TEMPFAIL
-                        : mx_route(d, c, domain, &route, &why);
+                        : mx_route_ours(d, c, domain, sec ? sec->ours : NULL, &route, &why);
     if (!how.tls)
         how.tls = own_tls = smtp_tls_new(c);
     if (ms != MX_OK) {
@@ -136,10 +154,14 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
     for (size_t h = 0; h < route.n && open_count(rs, n); h++) {
         const struct mx_host *mh = &route.hosts[h];
         for (size_t a = 0; a < mh->naddrs && open_count(rs, n); a++) {
+            if (skip_dead(sec, mh, a, rs, n, verbose))
+                continue;
             struct smtp_conn *k = get_conn(cache, c, verbose, &how, mh, a);
             if (k->fd < 0) {
                 /* then the next address or MX host, unless k->final (AUTH) */
                 log_info("%s: %s", e->qid, k->err);
+                if (k->connect_failed && sec && sec->dead)
+                    smtp_dead_note(sec->dead, &mh->addrs[a], k->err, now_ms());
                 for (size_t i = 0; i < n; i++)
                     if (!rs[i].final)
                         smtp_rcpt_set(&rs[i], SO_DEFERRED, k->err, k, k->final);

@@ -23,7 +23,9 @@
 #include "relay_auth.h"
 #include "envelope.h"
 #include "message_out.h"
+#include "mx.h"
 #include "smtp_cache.h"
+#include "smtp_dead.h"
 #include "smtp_reply.h"
 #include "smtp_tls.h"
 #include "smtp_txn.h"
@@ -31,11 +33,16 @@
 /* What a batch needs besides the configuration, kept by the caller for the
  * life of its process: the TLS state (smtp_tls.h: contexts, the relay's
  * session; NULL = a fresh one for this batch, whose connections are then not
- * kept in the cache) and the relay-auth credentials
- * its privileged parent read (relay_auth.h; NULL = none). */
+ * kept in the cache), the relay-auth credentials
+ * its privileged parent read (relay_auth.h; NULL = none), this machine's
+ * addresses (mx.h's mx_ours; NULL = listed afresh per batch) and the
+ * addresses that refused a connect (smtp_dead.h; NULL = none remembered:
+ * every batch tries every address). */
 struct smtpc_sec {
     struct smtp_tls *tls;
     const struct relay_cred *cred;
+    struct mx_ours *ours;
+    struct smtp_dead *dead;
 };
 
 /* Deliver recipients idx[0..n-1] of e, whose message text (LF line ends) is

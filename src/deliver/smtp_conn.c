@@ -268,6 +268,7 @@ static int tcp_connect(struct smtp_conn *k, const struct sockaddr_storage *ss)
         return 0;
     if (errno != EINPROGRESS) {
         smtp_conn_fail(k, "4.4.1 %s: connect: %s", k->relay, strerror(errno));
+        k->connect_failed = 1;
         return -1;
     }
     long long deadline = now_ms() + secs * 1000;
@@ -277,6 +278,7 @@ static int tcp_connect(struct smtp_conn *k, const struct sockaddr_storage *ss)
         ;
     if (pr <= 0) {
         smtp_conn_fail(k, "4.4.1 %s: connect timed out after %lds", k->relay, secs);
+        k->connect_failed = 1;
         return -1;
     }
     int err = 0;
@@ -285,6 +287,7 @@ static int tcp_connect(struct smtp_conn *k, const struct sockaddr_storage *ss)
         err = errno;
     if (err) {
         smtp_conn_fail(k, "4.4.1 %s: connect: %s", k->relay, strerror(err));
+        k->connect_failed = 1;
         return -1;
     }
     return 0;

@@ -61,6 +61,8 @@ struct smtp_conn {
     int authed;                 /* AUTH succeeded on this connection */
     int final;                  /* err is final for this delivery attempt: no other
                                    host or address (a refused password) */
+    int connect_failed;         /* err is the TCP connect's (refused, unreachable,
+                                   timed out): smtp_dead.h may remember it */
 };
 
 /* A new, unconnected connection to ss (free with smtp_conn_free). */

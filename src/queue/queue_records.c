@@ -121,6 +121,15 @@ void ctl_format_status(size_t i, enum rcpt_state st, const char *status,
     buf_addf(out, "\t%016llx\n", (unsigned long long)h);
 }
 
+void ctl_format_retry(int attempts, time_t next_try, struct buf *out)
+{
+    size_t start = out->len;
+    buf_addf(out, "B%d %lld", attempts < 0 ? 0 : attempts,
+             (long long)(next_try < 0 ? 0 : next_try));
+    uint64_t h = fnv1a64(FNV1A64_INIT, out->s + start, out->len - start);
+    buf_addf(out, "\t%016llx\n", (unsigned long long)h);
+}
+
 /* ---- reading ---- */
 
 struct span {
@@ -344,9 +353,24 @@ static int envelope_record(struct span line, struct envelope *e, struct seen *se
     return header_record(type, v, e, seen);
 }
 
+/* "B<attempts> <next_try>": an appended retry (back-off) record. */
+static int retry_record(struct span line, struct envelope *e)
+{
+    struct span v = {line.p + 1, line.n - 1}, a;
+    unsigned long long na, nt;
+    if (next_field(&v, &a) < 0 || span_num(a, INT_MAX, &na) < 0 ||
+        span_num(v, (unsigned long long)LLONG_MAX / 2, &nt) < 0)
+        return -1;
+    e->attempts = (int)na;
+    e->next_try = (time_t)nt;
+    return 0;
+}
+
 /* "D<i> <state> <mta|-> [<status>]": an appended result. */
 static int status_record(struct span line, struct envelope *e)
 {
+    if (line.p[0] == 'B')
+        return retry_record(line, e);
     struct span v = {line.p + 1, line.n - 1}, st, mta;
     size_t i;
     enum rcpt_state state;
@@ -418,7 +442,8 @@ static size_t status_records(const char *text, size_t len, size_t off, struct en
     while (next_line(text, len, &off, &line)) {
         int ck = line.n && !memchr(line.p, '\0', line.n) ? status_checksum(&line) : -1;
         summed |= ck == 1;
-        if (ck < 0 || (ck == 0 && summed) || status_record(line, e) < 0)
+        /* retry records were always written with a checksum */
+        if (ck < 0 || (ck == 0 && (summed || line.p[0] == 'B')) || status_record(line, e) < 0)
             (*bad)++;
         good = off;
     }

@@ -12,6 +12,7 @@
 #define PO_QUEUE_RECORDS_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "envelope.h"
 #include "util.h"
@@ -23,6 +24,13 @@ void ctl_format(const struct envelope *e, struct buf *out);
  * ending in a TAB and the FNV-1a 64 checksum of the record before it. */
 void ctl_format_status(size_t i, enum rcpt_state st, const char *status,
                        const char *remote_mta, struct buf *out);
+
+/* One appended retry record: the message was tried and deferred, attempts
+ * and next_try are its new back-off ("B<attempts> <next_try>", B for
+ * back-off, then TAB and the FNV-1a 64 checksum, as a status record).  Written instead of a whole
+ * rewrite of the file (issue 14); versions before it ignore it as a damaged
+ * status record (their retry comes sooner, nothing else changes). */
+void ctl_format_retry(int attempts, time_t next_try, struct buf *out);
 
 /* Parse text (len bytes) into e (env_init'ed by the caller).  Returns 0, or -1
  * with *why set to a static reason (truncated: no end marker; bad record). */

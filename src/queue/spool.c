@@ -635,7 +635,7 @@ int spool_record(struct qmsg *m, size_t i, enum rcpt_state st, const char *statu
     if (r == 0)
         r = write_all(m->fd, line.s, line.len);
     if (r == 0 && m->lazy)
-        m->dirty = 1;
+        m->dirty |= st != RS_PENDING; /* a deferral need not be durable (spool.h) */
     else if (r == 0)
         r = fdatasync(m->fd);
     if (r < 0) {
@@ -723,6 +723,32 @@ int spool_rewrite(struct qmsg *m)
     free(tf);
     errno = err;
     return err ? -1 : 0;
+}
+
+int spool_retry(struct qmsg *m)
+{
+    /* every SPOOL_RETRY_COMPACT-th deferral rewrites: the appended records of
+     * a long-deferred message do not grow without bound */
+    if (m->env.attempts % SPOOL_RETRY_COMPACT == 0)
+        return spool_rewrite(m);
+    struct buf line;
+    struct stat st0;
+    buf_init(&line);
+    ctl_format_retry(m->env.attempts, m->env.next_try, &line);
+    int r = fstat(m->fd, &st0);
+    if (r == 0)
+        r = write_all(m->fd, line.s, line.len);
+    /* not synced (see spool.h): lost in a crash, the message is only tried
+     * again sooner than its back-off said */
+    if (r < 0) {
+        int e = errno;
+        if (ftruncate(m->fd, st0.st_size) < 0)
+            log_warn("%s: cannot truncate a partial retry record: %s", m->qid,
+                     strerror(errno));
+        errno = e;
+    }
+    buf_free(&line);
+    return r < 0 ? -1 : 0;
 }
 
 void spool_set_lazy(struct qmsg *m, int on)

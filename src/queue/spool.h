@@ -25,14 +25,16 @@
  *
  * Guarantees: spool_commit() returns 0 only after the queue file
  * and its name are on stable storage; spool_record() makes a recipient's
- * result durable before it returns; a message is locked (fcntl on its queue
+ * result durable before it returns (a deferral recorded lazily and a retry
+ * record excepted: lost, they cost one extra attempt); a message is locked (fcntl on its queue
  * file) by whoever delivers it; every leftover of a crash is a complete
  * message, a temporary that spool_cleanup() removes, or a torn queue file of
  * an unacknowledged enqueue that it sets aside.
  *
  * Cost: an enqueue does 2 synchronous flushes that cost one journal commit
  * (rename, fsync file, fsync directory), a result 1 (fdatasync), a rewrite 2
- * (fsync, fsync dir) and a copy of the data.
+ * (fsync, fsync dir) and a copy of the data; a deferral in a remote worker
+ * and the retry record (spool_retry) none.
  *
  * fcntl locks belong to the process and vanish when it closes ANY descriptor
  * of the file: a process holding a message open must not spool_open,
@@ -119,11 +121,25 @@ int spool_record(struct qmsg *m, size_t i, enum rcpt_state st, const char *statu
  * against the name, so nobody works on the replaced file.  Only when no child
  * is delivering this message: children append to the old inode. */
 int spool_rewrite(struct qmsg *m);
+/* The message was tried and deferred: record its new back-off (m's
+ * envelope's attempts and next_try, set by the caller) by appending a retry
+ * record (queue_records.h), not flushed; every SPOOL_RETRY_COMPACT-th
+ * attempt (attempts a multiple of it) rewrites the file with spool_rewrite
+ * instead, so the appended records stay bounded.  Why no flush: a retry
+ * record lost in a crash leaves the older attempts and next_try, so the
+ * message is only tried again sooner (one extra attempt); delivered and
+ * bounced results are spool_record's and stay durable.  0 or -1 with errno
+ * (a partial record cut off). */
+#define SPOOL_RETRY_COMPACT 16
+int spool_retry(struct qmsg *m);
 /* Lazy recording, for a caller that knows what follows a batch of results:
  * with it on, spool_record appends without syncing; spool_sync makes the
  * appended records durable (a no-op when there are none), spool_remove makes
  * them moot, spool_close syncs what is left.  The caller must spool_sync
- * before it delivers anything else for this message (guarantee 3). */
+ * before it delivers anything else for this message (guarantee 3).  A
+ * deferral (RS_PENDING) recorded lazily is never synced on its own: lost in
+ * a crash, its recipient is as the durable records left it, pending, and is
+ * tried once more; nothing is delivered twice or lost. */
 void spool_set_lazy(struct qmsg *m, int on);
 int spool_sync(struct qmsg *m);
 /* Re-read the control records through the locked descriptor (after a child

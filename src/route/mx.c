@@ -113,6 +113,28 @@ int mx_our_addrs(struct sockaddr_storage **out, size_t *n)
     return 0;
 }
 
+int mx_ours_get(struct mx_ours *o, long long now)
+{
+    if (o->at_ms && now - o->at_ms >= 0 && now - o->at_ms < MX_OURS_MAX_AGE_MS)
+        return 0;
+    free(o->a);
+    o->a = NULL;
+    o->n = 0;
+    o->at_ms = 0;
+    if (mx_our_addrs(&o->a, &o->n) < 0)
+        return -1; /* at_ms stays 0: asked again next time */
+    o->at_ms = now ? now : 1;
+    return 0;
+}
+
+void mx_ours_free(struct mx_ours *o)
+{
+    free(o->a);
+    o->a = NULL;
+    o->n = 0;
+    o->at_ms = 0;
+}
+
 static int same_addr(const struct sockaddr *a, const struct sockaddr *b)
 {
     if (a->sa_family != b->sa_family)
@@ -300,13 +322,15 @@ static enum mx_status target_hosts(struct dns_ctx *d, const char *target, const 
 /* Resolve every host (within ROUTE_DNS_MS) and mark the ones that are us.
  * Returns whether some lookup failed temporarily. */
 static int resolve_all(struct dns_ctx *d, const struct config *c, struct mx_host *h, size_t n,
-                       const char *target, int is_relay, int check_addr)
+                       const char *target, int is_relay, int check_addr, struct mx_ours *kept)
 {
-    struct sockaddr_storage *ours = NULL;
-    size_t nours = 0;
+    struct mx_ours own = {0};
+    struct mx_ours *o = kept ? kept : &own;
     int tempfail = 0;
-    if (mx_our_addrs(&ours, &nours) < 0)
+    if (mx_ours_get(o, now_ms()) < 0)
         log_warn("cannot list this machine's addresses; only loopback counts as us");
+    const struct sockaddr_storage *ours = o->a;
+    size_t nours = o->n;
     /* a slow or hostile DNS must not hold a delivery for (MX hosts x budget):
      * hosts not resolved in time are left out of this attempt */
     long long deadline = now_ms() + ROUTE_DNS_MS;
@@ -321,7 +345,7 @@ static int resolve_all(struct dns_ctx *d, const struct config *c, struct mx_host
         if (!is_relay && same_name(h[i].name, target) && route_is_our_host(c, target))
             h[i].self = 1;
     }
-    free(ours);
+    mx_ours_free(&own);
     return tempfail;
 }
 
@@ -344,6 +368,12 @@ static size_t usable_hosts(struct mx_host *h, size_t n, int port)
 enum mx_status mx_route(struct dns_ctx *d, const struct config *c, const char *domain,
                         struct mx_route *r, char **why)
 {
+    return mx_route_ours(d, c, domain, NULL, r, why);
+}
+
+enum mx_status mx_route_ours(struct dns_ctx *d, const struct config *c, const char *domain,
+                             struct mx_ours *ours, struct mx_route *r, char **why)
+{
     const char *target = domain, *what = "domain";
     char *relay = NULL;
     int port = 25;
@@ -363,7 +393,8 @@ enum mx_status mx_route(struct dns_ctx *d, const struct config *c, const char *d
     size_t n;
     enum mx_status ms = target_hosts(d, target, what, &h, &n, why);
     if (ms == MX_OK) {
-        int tempfail = resolve_all(d, c, h, n, target, relay != NULL, !relay || port == 25);
+        int tempfail = resolve_all(d, c, h, n, target, relay != NULL, !relay || port == 25,
+                                   ours);
         int had_self;
         n = mx_prune_self(h, n, &had_self);
         n = usable_hosts(h, n, port);

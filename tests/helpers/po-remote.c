@@ -115,7 +115,7 @@ static int do_send(const struct config *c, struct dns_ctx *d, int argc, char **a
     struct smtpc_cache *cache = repeat > 1 ? smtpc_cache_new() : NULL;
     struct relay_cred cred;
     relay_cred_load(c, &cred); /* as the caller: tests run it as root */
-    struct smtpc_sec sec = {smtp_tls_new(c), c->relay_auth ? &cred : NULL};
+    struct smtpc_sec sec = {.tls = smtp_tls_new(c), .cred = c->relay_auth ? &cred : NULL};
     for (int k = 0; k < repeat; k++) {
         if (k)
             smtpc_results_free(res, e.nrcpts);

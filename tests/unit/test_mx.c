@@ -176,12 +176,50 @@ static void test_our_addrs(void **st)
     free(a);
 }
 
+/* The kept list is used as it is while fresh (a made-up address of ours
+ * routes as a loop) and listed again once stale. */
+static void test_ours_kept(void **st)
+{
+    (void)st;
+    struct mx_ours o = {0};
+    assert_int_equal(mx_ours_get(&o, 1000), 0);
+    struct sockaddr_storage *first = o.a;
+    assert_non_null(first);
+    assert_int_equal(mx_ours_get(&o, 1000 + MX_OURS_MAX_AGE_MS - 1), 0);
+    assert_ptr_equal(o.a, first); /* not listed again */
+    /* pretend 203.0.113.7 is on an interface */
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&o.a[0];
+    memset(&o.a[0], 0, sizeof o.a[0]);
+    s4->sin_family = AF_INET;
+    inet_pton(AF_INET, "203.0.113.7", &s4->sin_addr);
+    o.at_ms = now_ms();
+    struct config c;
+    memset(&c, 0, sizeof c);
+    struct mx_route r;
+    char *why = NULL;
+    assert_int_equal(mx_route_ours(NULL, &c, "[203.0.113.7]", &o, &r, &why), MX_PERMFAIL);
+    assert_non_null(why);
+    assert_true(strncmp(why, "5.4.6", 5) == 0);
+    free(why);
+    why = NULL;
+    /* without the kept list the address is not ours */
+    assert_int_equal(mx_route(NULL, &c, "[203.0.113.7]", &r, &why), MX_OK);
+    mx_route_free(&r);
+    /* stale: listed again, the made-up address is gone */
+    assert_int_equal(mx_ours_get(&o, o.at_ms + MX_OURS_MAX_AGE_MS), 0);
+    struct sockaddr_in probe = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "203.0.113.7", &probe.sin_addr);
+    assert_false(mx_addr_is_self((struct sockaddr *)&probe, o.a, o.n));
+    mx_ours_free(&o);
+    assert_null(o.a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_literals),       cmocka_unit_test(test_relay_spec),
         cmocka_unit_test(test_self_addresses), cmocka_unit_test(test_prune_self),
-        cmocka_unit_test(test_our_addrs),
+        cmocka_unit_test(test_our_addrs), cmocka_unit_test(test_ours_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

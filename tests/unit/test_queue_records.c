@@ -241,6 +241,47 @@ static void test_status_records(void **st)
     buf_free(&text);
 }
 
+/* Retry records (attempts, next try) appended after results: applied in
+ * order, the last wins; one without its checksum or damaged is ignored. */
+static void test_retry_records(void **st)
+{
+    (void)st;
+    struct envelope a, b;
+    struct buf text;
+    size_t envlen, valid, bad = 0;
+    const char *why;
+    buf_init(&text);
+    env_init(&a);
+    with_status(&a, &text, &envlen);
+    ctl_format_retry(1, 1700000000, &text);
+    ctl_format_retry(2, 1700003600, &text);
+    env_init(&b);
+    assert_int_equal(ctl_parse_ex(text.s, text.len, &b, &why, &valid, &bad), 0);
+    assert_int_equal(bad, 0);
+    assert_int_equal(valid, text.len);
+    assert_int_equal(b.attempts, 2);
+    assert_int_equal((long long)b.next_try, 1700003600LL);
+    assert_int_equal(b.rcpts[1].state, RS_DONE); /* results still applied */
+    env_free(&b);
+    /* damaged (a digit changed): ignored, the one before stands */
+    text.s[text.len - 20] = text.s[text.len - 20] == '9' ? '8' : '9';
+    env_init(&b);
+    assert_int_equal(ctl_parse_ex(text.s, text.len, &b, &why, &valid, &bad), 0);
+    assert_int_equal(bad, 1);
+    assert_int_equal(b.attempts, 1);
+    env_free(&b);
+    /* without a checksum: never written so, ignored */
+    buf_adds(&text, "B7 1800000000\n");
+    bad = 0;
+    env_init(&b);
+    assert_int_equal(ctl_parse_ex(text.s, text.len, &b, &why, &valid, &bad), 0);
+    assert_int_equal(bad, 2);
+    assert_int_equal(b.attempts, 1);
+    env_free(&b);
+    env_free(&a);
+    buf_free(&text);
+}
+
 /* Cutting the file at any byte: before the end marker's newline it is
  * incomplete; after it, the result equals the envelope with exactly the
  * complete status records applied. */
@@ -444,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_null_sender_and_nulls),
         cmocka_unit_test(test_old_envid_auth_ignored),
         cmocka_unit_test(test_status_records),
+        cmocka_unit_test(test_retry_records),
         cmocka_unit_test(test_truncation_every_offset),
         cmocka_unit_test(test_no_record_injection),
         cmocka_unit_test(test_rejects_malformed),

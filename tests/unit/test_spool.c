@@ -267,6 +267,45 @@ static void test_lazy_records(void **st)
     assert_false(file_exists(f->q, "qf", qid));
 }
 
+/* A deferral's back-off is appended (no rewrite: same inode), read back on
+ * the next open; every SPOOL_RETRY_COMPACT-th attempt rewrites the file. */
+static void test_retry_appended(void **st)
+{
+    struct fx *f = *st;
+    char qid[QID_MAX];
+    struct qmsg *m;
+    struct stat s0, s1;
+    assert_int_equal(enqueue(f->q, "", 1, "x\n", qid), 0);
+    char *qf = xasprintf("%s/qf%s", f->q, qid);
+    assert_int_equal(stat(qf, &s0), 0);
+    for (int a = 1; a < SPOOL_RETRY_COMPACT; a++) {
+        assert_int_equal(spool_open(f->q, qid, &m), 0);
+        assert_int_equal(spool_env(m)->attempts, a - 1);
+        spool_env(m)->attempts = a;
+        spool_env(m)->next_try = 1700000000 + a;
+        assert_int_equal(spool_retry(m), 0);
+        spool_close(m);
+    }
+    assert_int_equal(stat(qf, &s1), 0);
+    assert_true(s1.st_ino == s0.st_ino); /* appended, never rewritten */
+    assert_true(s1.st_size > s0.st_size);
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    assert_int_equal(spool_env(m)->attempts, SPOOL_RETRY_COMPACT - 1);
+    assert_int_equal((long long)spool_env(m)->next_try, 1700000000LL + SPOOL_RETRY_COMPACT - 1);
+    spool_env(m)->attempts = SPOOL_RETRY_COMPACT;
+    spool_env(m)->next_try = 1800000000;
+    assert_int_equal(spool_retry(m), 0);
+    spool_close(m);
+    assert_int_equal(stat(qf, &s1), 0);
+    assert_true(s1.st_ino != s0.st_ino); /* compacted by a rewrite */
+    assert_true(s1.st_size < s0.st_size + 40);
+    assert_int_equal(spool_open(f->q, qid, &m), 0);
+    assert_int_equal(spool_env(m)->attempts, SPOOL_RETRY_COMPACT);
+    assert_int_equal((long long)spool_env(m)->next_try, 1800000000LL);
+    spool_close(m);
+    free(qf);
+}
+
 static void test_open_record_reopen(void **st)
 {
     struct fx *f = *st;
@@ -1265,7 +1304,7 @@ int main(void)
         T(test_convert_original),
         T(test_locking_two_processes),
         T(test_list_order_and_incomplete),
-        T(test_lazy_records),
+        T(test_lazy_records), T(test_retry_appended),
         T(test_cleanup_temps),
         T(test_torn_queue_file),
         T(test_convert_old_format),
