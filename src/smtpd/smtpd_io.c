@@ -47,8 +47,10 @@ void io_free(struct smtpio *io)
         }
         SSL_free(io->ssl);
         io->ssl = NULL;
+        /* only after TLS: the first ERR_ call of a process initialises
+         * OpenSSL's error state, a cost every plaintext session would pay */
+        ERR_clear_error();
     }
-    ERR_clear_error();
     buf_free(&io->in);
     buf_free(&io->out);
 }
