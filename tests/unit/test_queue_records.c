@@ -251,8 +251,7 @@ static void test_retry_records(void **st)
     size_t envlen, valid, bad = 0;
     const char *why;
     buf_init(&text);
-    env_init(&a);
-    with_status(&a, &text, &envlen);
+    with_status(&a, &text, &envlen); /* fill() initialises a */
     ctl_format_retry(1, 1700000000, &text);
     ctl_format_retry(2, 1700003600, &text);
     env_init(&b);
