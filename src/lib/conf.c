@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "dnsbl.h"
+#include "mailbox_spec.h"
 #include "milter_conf.h"
 #include "log.h"
 #include "util.h"
@@ -83,6 +84,7 @@ static const struct option options[] = {
     {"listen", O_LIST, F(listen), 0, NULL},
     {"load", O_DOUBLE, F(load), 0, "a load average such as 4 or 2.5"},
     {"localmx", O_BOOL, F(localmx), 0, NULL},
+    {"mailbox", O_STR, F(mailbox), 0, "a path template (a maildir ends in /), lmtp:unix:/PATH or lmtp:[HOST]:PORT"},
     {"mailspool", O_PATH, F(mailspool), 0, "a directory"},
     {"max-errors", O_LONG, F(max_errors), 0, "a number"},
     {"max-recipients", O_LONG, F(max_rcpts), 0, "a number"},
@@ -98,6 +100,7 @@ static const struct option options[] = {
     {"relay", O_BOOL, F(relay), 0, NULL},
     {"relay-auth", O_PATH, F(relay_auth), ROOT, "a file name"},
     {"relay-auth-plaintext", O_BOOL, F(relay_auth_plaintext), ROOT, NULL},
+    {"recipient-delimiter", O_STR, F(recipient_delimiter), 0, "one character such as + or -, or empty for none"},
     {"relay-host", O_STR, F(relay_host), ROOT, "host[:port] or [address][:port]"},
     {"relay-tls", O_STR, F(relay_tls), ROOT, "may, require or smtps"},
     {"relay-tls-ca", O_PATH, F(relay_tls_ca), ROOT, "a file name"},
@@ -170,6 +173,7 @@ void config_defaults(struct config *c)
     c->vpath = xstrdup(PATH_VIRTUAL);
     c->vspool = xstrdup(PATH_VSPOOL);
     c->user = xstrdup("mail");
+    c->recipient_delimiter = xstrdup("+");
     c->vuser = xstrdup(PATH_VUSER);
     c->hostname = host_nodename();
     sl_init(&c->self_names);
@@ -244,7 +248,8 @@ void config_free(struct config *c)
                      &c->vspool, &c->hosts_allow, &c->hosts_deny, &c->user,
                      &c->vuser, &c->hostname, &c->relay_host, &c->relay_tls,
                      &c->relay_tls_ca, &c->relay_auth, &c->av, &c->filter_fail,
-                     &c->tls_protocols, &c->tls_ciphers, &c->tls_ciphersuites};
+                     &c->tls_protocols, &c->tls_ciphers, &c->tls_ciphersuites,
+                     &c->mailbox, &c->recipient_delimiter};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -443,6 +448,21 @@ static int filter_check(struct config *c, const char *v, const char *where)
     return 0;
 }
 
+/* mailbox= must parse (mailbox_spec.h); the reason names what is wrong. */
+static int mailbox_check(const char *v, const char *where)
+{
+    struct mailbox_spec ms;
+    char *why = NULL;
+    int rc = mailbox_spec_parse(v, &ms, &why);
+    if (rc < 0) {
+        say("%s: mailbox=%s", where, why);
+        free(why);
+        return -1;
+    }
+    mailbox_spec_free(&ms);
+    return 0;
+}
+
 static int apply(struct config *c, const struct option *o, const char *v,
                  const char *where)
 {
@@ -537,6 +557,10 @@ static int apply(struct config *c, const struct option *o, const char *v,
         return bad_value(o, v, where);
     if (o->off == F(filter) && filter_check(c, v, where))
         return EX_CONFIG;
+    if (o->off == F(mailbox) && mailbox_check(v, where))
+        return EX_CONFIG;
+    if (o->off == F(recipient_delimiter) && strlen(v) > 1)
+        return bad_value(o, v, where);
     return 0;
 }
 

@@ -26,6 +26,7 @@ struct config {
     char *confpath;    /* the file that was read (or would have been) */
     char *queuedir;    /* queuedir= */
     char *mailspool;   /* mailspool=  system mailbox directory */
+    char *mailbox;     /* mailbox=    where local mail goes (mailbox_spec.h); NULL = spool */
     char *aliases;     /* aliases=    text file; database is ALIASES.db */
     char *pidfile;     /* pidfile= */
     char *banner;      /* banner=     extra greeting lines (/etc/issue.smtp) */
@@ -107,6 +108,7 @@ struct config {
     char *tls_protocols;       /* tls-protocols= allowed versions (TLSv1.2,TLSv1.3) */
     char *tls_ciphers;         /* tls-ciphers= TLS 1.2 and older cipher list */
     char *tls_ciphersuites;    /* tls-ciphersuites= TLS 1.3 suites */
+    char *recipient_delimiter; /* recipient-delimiter= user+tag separator ("+"; "" = none) */
     char *av;                  /* av= PROGRAM [ARGS]: the message scanner, or NULL */
     struct strlist dnsbl;      /* dnsbl= zone[=addresses][*weight] */
 };
