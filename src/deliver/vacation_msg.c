@@ -127,12 +127,14 @@ static int check_addresses(const char *name, const char *v, int line, char **err
 {
     struct strlist a;
     sl_init(&a);
-    int n = addr_parse_list(v, &a);
+    int n = addr_parse_list(v, &a), bare = 0;
+    for (size_t i = 0; i < a.n; i++)
+        bare |= addr_domain(a.v[i]) == NULL;
     sl_free(&a);
     if (!ascii_only(v))
         return fail(err, "line %d: %s: write it in ASCII (no 8-bit characters)", line, name);
-    if (n < 1)
-        return fail(err, "line %d: %s: no address in \"%s\"", line, name, v);
+    if (n < 1 || bare)
+        return fail(err, "line %d: %s: no address (user@domain) in \"%s\"", line, name, v);
     return 0;
 }
 
