@@ -105,7 +105,7 @@ static int known_field(const char *name)
 {
     static const char *const names[] = {"Subject", "From", "Reply-To", "Vacation-Period",
                                         "Vacation-Alias", "Vacation-Check-To",
-                                        "MIME-Version", "Content-Type",
+                                        "MIME-Version", "Content-Type", "Precedence",
                                         "Content-Transfer-Encoding", NULL};
     for (size_t i = 0; names[i]; i++)
         if (strcasecmp(name, names[i]) == 0)
@@ -186,8 +186,8 @@ static int take_field(struct vac_file *f, const char *name, const char *v, int l
                                           : !ascii_only(v))
             return *err ? -1 : fail(err, "line %d: %s: write it in ASCII", line, name);
         sl_add_owned(&f->extra, xasprintf("%s: %s", name, v));
-    } else if (!strcasecmp(name, "MIME-Version")) {
-        return 0;
+    } else if (!strcasecmp(name, "MIME-Version") || !strcasecmp(name, "Precedence")) {
+        return 0; /* ours: MIME below; Precedence is not for replies (RFC 3834 5) */
     } else if (!strcasecmp(name, "Content-Type") ||
                !strcasecmp(name, "Content-Transfer-Encoding")) {
         return mime_field(name, v, line, err);

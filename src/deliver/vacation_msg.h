@@ -19,7 +19,7 @@
  *   Vacation-Check-To:  "no": answer even when none of the user's addresses
  *                       is in To: or Cc:
  *   MIME-Version:, Content-Type: text/plain (utf-8 or us-ascii),
- *   Content-Transfer-Encoding: 7bit or 8bit
+ *   Content-Transfer-Encoding: 7bit or 8bit, Precedence:
  *                       accepted and left out (the reply gets its own)
  * Any other field is an error.  The body is UTF-8 text; $SUBJECT in it stands
  * for the original's subject too. */
