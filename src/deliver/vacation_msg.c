@@ -199,6 +199,17 @@ static int take_field(struct vac_file *f, const char *name, const char *v, int l
     return 0;
 }
 
+/* A control character other than tab (and form feed, in the body)? */
+static int has_ctl(const char *s, size_t n, int ff_ok)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t' && !(ff_ok && c == '\f')) || c == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
 /* The lines of text: each checked for length and NUL, CR LF taken as LF. */
 struct lines {
     const char *text;
@@ -239,6 +250,11 @@ static int parse_header(struct lines *l, struct vac_file *f, char **err)
             rc = fail(err, "line %d: longer than %d bytes", l->no, VAC_LINE_MAX);
             break;
         }
+        if (r > 0 && has_ctl(p, n, 0)) {
+            rc = fail(err, "line %d: a control character (only tabs may be in fields)",
+                      l->no);
+            break;
+        }
         int cont = r > 0 && n > 0 && (p[0] == ' ' || p[0] == '\t');
         if (cont && name) {
             buf_add(&v, p, n);
@@ -277,6 +293,11 @@ static int parse_body(struct lines *l, struct vac_file *f, char **err)
     size_t n;
     int r;
     while ((r = next_line(l, &p, &n)) > 0) {
+        if (has_ctl(p, n, 1)) {
+            buf_free(&b);
+            return fail(err, "line %d: a control character (a lone CR, an escape...): "
+                             "plain text only", l->no);
+        }
         buf_add(&b, p, n);
         buf_addc(&b, '\n');
     }

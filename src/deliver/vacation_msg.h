@@ -21,8 +21,9 @@
  *   MIME-Version:, Content-Type: text/plain (utf-8 or us-ascii),
  *   Content-Transfer-Encoding: 7bit or 8bit, Precedence:
  *                       accepted and left out (the reply gets its own)
- * Any other field is an error.  The body is UTF-8 text; $SUBJECT in it stands
- * for the original's subject too. */
+ * Any other field is an error, and so is a control character (other than tab;
+ * form feed in the body).  The body is UTF-8 text; $SUBJECT in it stands for
+ * the original's subject too. */
 #ifndef PO_VACATION_MSG_H
 #define PO_VACATION_MSG_H
 

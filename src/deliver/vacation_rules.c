@@ -55,22 +55,23 @@ static int name_is(const struct field *f, const char *name)
     return f->nlen == strlen(name) && strncasecmp(f->name, name, f->nlen) == 0;
 }
 
-/* The first word of a structured value: comments and what follows ';' or
- * ',' left out, spaces trimmed; malloc'd. */
+/* The first word of a structured value: comments left out, ended by white
+ * space, ';', ',' or a comment after it; malloc'd. */
 static char *first_word(const char *v)
 {
     struct buf w;
     buf_init(&w);
     int depth = 0;
     for (const char *p = v; *p; p++) {
+        int space = *p == ' ' || *p == '\t';
         if (*p == '(')
             depth++;
         else if (*p == ')' && depth > 0)
             depth--;
-        else if (depth == 0 && (*p == ';' || *p == ','))
-            break;
-        else if (depth == 0 && *p != ' ' && *p != '\t')
+        else if (depth == 0 && !space && *p != ';' && *p != ',')
             buf_addc(&w, *p);
+        if (depth == 0 && w.len && (space || *p == ';' || *p == ',' || *p == '('))
+            break;
     }
     return buf_steal(&w);
 }

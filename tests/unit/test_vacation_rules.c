@@ -62,6 +62,8 @@ static const struct never nevers[] = {
     {"bob@there.example", "Precedence: bulk\n", "Precedence"},
     {"bob@there.example", "Precedence: LIST\n", "Precedence"},
     {"bob@there.example", "Precedence:  junk (old)\n", "Precedence"},
+    {"bob@there.example", "Precedence: (c) bulk\n more\n", "Precedence"},
+    {"bob@there.example", "Auto-Submitted: auto-generated(x)\n", "Auto-Submitted"},
     {"bob@there.example", "List-Id: Friends <friends.lists.example>\n", "List-*"},
     {"bob@there.example", "List-Unsubscribe:\n <mailto:x@y>\n", "List-*"},
     {"bob@there.example", "list-post: <mailto:f@l>\n", "List-*"},
@@ -206,6 +208,9 @@ static void test_file_errors(void **st)
         {"X-Tag: caf\xc3\xa9\n\n", "ASCII"},
         {"Subject: a\n\nGr\xfc\xdf" "e\n", "not UTF-8"},
         {"Subject: Gr\xfc\n\n", "not UTF-8"},
+        {"Subject: a\x1b[31m\n\n", "line 1: a control character"},
+        {"Subject: a\n\nline\rmore\n", "line 3: a control character"},
+        {"X-A: b\x01\n\n", "control character"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct vac_file f;
