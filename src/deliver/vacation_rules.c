@@ -125,6 +125,13 @@ static const char *field_rule(const struct field *f)
         if (!strcasecmp(w, "bulk") || !strcasecmp(w, "list") || !strcasecmp(w, "junk"))
             why = "Precedence: bulk, list or junk";
         free(w);
+    } else if (name_is(f, "X-Spam")) {
+        why = "marked as spam (X-Spam:)"; /* no backscatter */
+    } else if (name_is(f, "X-Spam-Flag")) {
+        char *w = first_word(v);
+        if (strcasecmp(w, "yes") == 0)
+            why = "marked as spam (X-Spam-Flag: YES)";
+        free(w);
     } else if (f->nlen > 5 && strncasecmp(f->name, "List-", 5) == 0) {
         why = "a mailing list (List-* field)";
     }

@@ -13,6 +13,8 @@
  *     ignored);
  *   - X-Auto-Response-Suppress: naming OOF or All (Microsoft's field);
  *   - Precedence: bulk, list or junk;
+ *   - X-Spam: (postoffice's own mark of spam=accept, verdict.h, any
+ *     value) or X-Spam-Flag: YES (SpamAssassin's): no replies to spam;
  *   - any List-* field (List-Id, List-Unsubscribe, List-Post, ...: RFC 2369,
  *     RFC 2919);
  *   - the sender is one of the user's own addresses;

@@ -206,6 +206,8 @@ NEVER = {
                          "mailing list"),
     "auto-response-suppress": ({"X-Auto-Response-Suppress": "DR, OOF"}, None,
                                "X-Auto-Response-Suppress"),
+    "x-spam": ({"X-Spam": "flagged by the scanner"}, None, "spam"),
+    "x-spam-flag": ({"X-Spam-Flag": "YES"}, None, "spam"),
     "mailer-daemon": ({}, "MAILER-DAEMON@client.example", "mailer daemon"),
     "owner-list": ({}, "owner-friends@lists.example", "mailer daemon"),
     "list-request": ({}, "friends-request@lists.example", "mailer daemon"),

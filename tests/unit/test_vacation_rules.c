@@ -64,6 +64,8 @@ static const struct never nevers[] = {
     {"bob@there.example", "Precedence:  junk (old)\n", "Precedence"},
     {"bob@there.example", "Precedence: (c) bulk\n more\n", "Precedence"},
     {"bob@there.example", "Auto-Submitted: auto-generated(x)\n", "Auto-Submitted"},
+    {"bob@there.example", "X-Spam: 5.2 points\n", "spam"},
+    {"bob@there.example", "X-Spam-Flag: YES\n", "spam"},
     {"bob@there.example", "List-Id: Friends <friends.lists.example>\n", "List-*"},
     {"bob@there.example", "List-Unsubscribe:\n <mailto:x@y>\n", "List-*"},
     {"bob@there.example", "list-post: <mailto:f@l>\n", "List-*"},
@@ -100,6 +102,8 @@ static void test_near_misses_answered(void **st)
         "Listing: 3 items\n",         /* not List-* */
         "X-List-Id: looks alike\n",   /* nor this */
         "Subject2: List-Id: in a value\n",
+        "X-Spam-Flag: NO\n",
+        "X-Spam-Status: No, score=0.1\n",
     };
     for (size_t i = 0; i < sizeof extras / sizeof *extras; i++) {
         const char *why = NULL;
