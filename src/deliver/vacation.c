@@ -179,6 +179,10 @@ static int compose(const struct compose_arg *a, struct buf *out)
     time_t now = time(NULL), last = 0;
     if (vac_compose(&f, &o, w->from, j->sender, a->host, now, out, &err) < 0) {
         log_warn("%s: vacation file %s: %s; no reply sent", j->qid, w->msgpath, err);
+    } else if (out->len > VAC_REPLY_MAX) { /* $SUBJECT many times over */
+        log_warn("%s: vacation file %s: the reply would be larger than %d KiB; no reply "
+                 "sent", j->qid, w->msgpath, VAC_REPLY_MAX / 1024);
+        buf_reset(out);
     } else {
         int due = vacdb_due(w->dbpath, j->sender, f.period, now, &last, &err);
         if (due < 0)

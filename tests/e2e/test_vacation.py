@@ -271,8 +271,9 @@ def test_aliased_address_counts_as_the_users(vac):
 
 
 @pytest.mark.parametrize("kind", ["unknown-field", "not-utf8", "unreadable", "directory",
-                                  "too-large"])
+                                  "too-large", "reply-too-large"])
 def test_broken_file_does_not_affect_delivery(vac, kind):
+    subject = "hello there"
     if kind == "unknown-field":
         vac.write("Subject: away\nBcc: boss@client.example\n\nAway.\n")
         why = "line 2: unknown field Bcc:"
@@ -285,10 +286,14 @@ def test_broken_file_does_not_affect_delivery(vac, kind):
     elif kind == "directory":
         os.mkdir(vac.msgfile)
         why = "Is a directory"
-    else:
+    elif kind == "too-large":
         vac.write(("Away. " * 100 + "\n") * 120)
         why = "larger than 64 KiB"
-    vac.send()
+    else:
+        vac.write(("$SUBJECT" * 5 + "\n") * 1590)   # 64 KiB, lines of 950 bytes
+        subject = "x" * 190
+        why = "larger than 256 KiB"
+    vac.send(subject=subject)
     log = vac.deliver()
     assert len(vac.originals()) == 1, log
     assert "status=sent" in log
