@@ -17,8 +17,8 @@
  *     (vacation_db.h); hands the reply back on its report pipe;
  *   - "vacation submit", as user= (the queue owner): runs this program as
  *     sendmail (execv of /proc/self/exe with an argument vector, no shell):
- *     -C the configuration file, -odq, -oi, -f "" (the null sender, RFC 3834
- *     3.3), the original's envelope sender as the one recipient, the reply
+ *     -C the configuration file, -odq, -oi, -f "" (the null sender, as RFC 3834
+ *     recommends), the original's envelope sender as the one recipient, the reply
  *     on its stdin.  The queue is then triggered (a running daemon delivers it
  *     now; otherwise the next queue run does).
  * Nothing here changes the delivery's result: a missing, unreadable or

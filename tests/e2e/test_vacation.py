@@ -134,7 +134,7 @@ def test_one_reply_with_rfc3834_headers(vac):
     assert r.get_content_charset() == "utf-8"
     assert r.get_content() == ('I am away until Monday.\n'
                                'Your mail about "hello there" will wait.\n')
-    # the null sender (RFC 3834 3.3), set by the queue owner without a warning
+    # the null sender (RFC 3834), set by the queue owner without a warning
     assert replies[0]["Return-Path"] == "<>"
     assert "X-Authentication-Warning" not in r
     assert "reply to <%s> queued" % vac.sender in log
