@@ -17,7 +17,7 @@
  *     (vacation_db.h); hands the reply back on its report pipe;
  *   - "vacation submit", as user= (the queue owner): runs this program as
  *     sendmail (execv of /proc/self/exe with an argument vector, no shell):
- *     -C the configuration file, -odq, -oi, -f "" (the null sender, as RFC 3834
+ *     -C the configuration file (unless it is the default one), -odq, -oi, -f "" (the null sender, as RFC 3834
  *     recommends), the original's envelope sender as the one recipient, the reply
  *     on its stdin.  The queue is then triggered (a running daemon delivers it
  *     now; otherwise the next queue run does).
