@@ -34,7 +34,7 @@
 struct caller {
     char *login;
     char *gecos;
-    int trusted;   /* root or trusted-users=: -f without a warning */
+    int trusted;   /* root, the queue owner or trusted-users=: -f without a warning */
     int direct;    /* may write into the queue itself (root or spool owner) */
 };
 
@@ -49,9 +49,11 @@ static int get_caller(const struct config *c, struct caller *who)
     }
     who->login = xstrdup(pw->pw_name);
     who->gecos = pw->pw_gecos && *pw->pw_gecos ? xstrdup(pw->pw_gecos) : NULL;
-    who->trusted = uid == 0 || sl_contains(&c->trusted_users, pw->pw_name);
     struct stat st;
     who->direct = uid == 0 || (stat(c->queuedir, &st) == 0 && st.st_uid == uid);
+    /* the queue owner writes queue files itself: it can set any sender anyway
+     * (the vacation replies' -f "" comes from it: vacation.h) */
+    who->trusted = who->direct || sl_contains(&c->trusted_users, pw->pw_name);
     return 0;
 }
 

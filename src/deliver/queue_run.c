@@ -37,6 +37,7 @@
 #include "queue_run_plan.h"
 #include "remote_worker.h"
 #include "spool.h"
+#include "vacation.h"
 
 /* A virtual domain switched off here while its MX still points here (an
  * admin moving it away): its mail waits, never goes to local accounts. */
@@ -214,6 +215,7 @@ static void flush_one(const struct config *c, struct mbjob *v, size_t n,
         record(v[k].m, v[k].i, result_state(jobs[k].res), jobs[k].status, "local", o);
         free(jobs[k].status);
     }
+    vacation_after_mbox(c, v[0].user, jobs, n); /* RFC 3834 replies: vacation.h */
     free(jobs);
 }
 
