@@ -249,3 +249,12 @@ def test_virtual_domain_lmtp_file(sandbox, dove):
     q = sb.mailq().stdout.decode()
     assert "two.example/lmtp" in q and "not an LMTP server" in q, q
     assert not os.path.exists(os.path.join(vspool, "one.example", "joe"))
+    # without its file, the domain follows mailbox=: the same server over the
+    # unix socket, still as user@domain
+    os.unlink(os.path.join(vdir, "one.example", "lmtp"))
+    sb.write_config(mailbox="lmtp:unix:" + dove.sock)
+    send(sb, ["joe@one.example"], "global")
+    r = sb.runq("-v")
+    assert "RCPT TO:<joe@one.example>" in r.stderr.decode(), r.stderr
+    assert "global" in dove.fetch("joe@one.example", "hdr.subject")
+    assert not os.path.exists(os.path.join(vspool, "one.example", "joe"))
