@@ -475,6 +475,9 @@ char *lmtp_file_value(const char *text, size_t len, char **why)
     free(copy);
     if (!*why && !value)
         *why = xstrdup("names no server (lmtp:unix:/PATH or lmtp:[HOST]:PORT)");
+    for (const char *p = value; !*why && p && *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            *why = xstrdup("holds a blank or a control character inside its value");
     struct mailbox_spec s;
     char *perr = NULL;
     if (!*why && mailbox_spec_parse(value, &s, &perr) < 0) {

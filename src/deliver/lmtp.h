@@ -83,8 +83,9 @@ enum deliv_result lmtp_result_of(int code);
 void lmtp_session(struct smtp_conn *k, struct lmtp_job *jobs, size_t n, long long budget_end);
 
 /* The value of a domain's lmtp file text (one "lmtp:..." line; "#" comment
- * lines and blank lines skipped; surrounding blanks ignored): malloc'd, or
- * NULL with *why (malloc'd) saying what is wrong. */
+ * lines and blank lines skipped; surrounding blanks ignored; no blank or
+ * control byte inside): malloc'd, or NULL with *why (malloc'd) saying what
+ * is wrong. */
 char *lmtp_file_value(const char *text, size_t len, char **why);
 
 #endif

@@ -150,6 +150,8 @@ static void test_file_value(void **st)
     file_bad("/var/mail/%u\n", "not an LMTP server");
     file_bad("lmtp:unix:relative\n", "absolute");
     file_bad("lmtp:[h]:99999\n", "port");
+    file_bad("lmtp:[a\rb]:24\n", "control character");
+    file_bad("lmtp:unix:/a b\n", "blank");
     v = lmtp_file_value("lmtp:unix:/a\0b", 14, &why);
     assert_null(v);
     assert_non_null(strstr(why, "NUL"));
