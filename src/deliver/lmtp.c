@@ -27,6 +27,7 @@
 #include "smtp_reply.h"
 #include "smtp_txn.h"
 #include "util.h"
+#include "vdomain.h"
 #include "vmailbox.h"
 
 enum deliv_result lmtp_result_of(int code)
@@ -574,6 +575,8 @@ static char **servers_of(const struct lmtp_run *r)
     char **srv = xcalloc(r->n, sizeof *srv);
     for (size_t i = 0; i < r->n; i++) {
         struct lmtp_job *j = &r->jobs[i];
+        if (j->status) /* answered before the child started */
+            continue;
         if (!j->domfile) {
             srv[i] = xstrdup(r->c->mailbox ? r->c->mailbox : "");
             continue;
@@ -688,12 +691,17 @@ static int read_report(struct child *ch, struct lmtp_job *jobs, size_t n)
     if (m.type == MSG_LMTP_RESULT && msg_get_u32(&rd, &count) == 0 && count == n)
         for (; k < n; k++) {
             uint32_t res;
-            if (msg_get_u32(&rd, &res) < 0 || res > DELIV_FAIL ||
-                get_text(&rd, &jobs[k].status) < 0)
+            char *st = NULL, *relay = NULL;
+            if (msg_get_u32(&rd, &res) < 0 || res > DELIV_FAIL || get_text(&rd, &st) < 0 ||
+                get_text(&rd, &relay) < 0 || !strchr("245", st[0]) || !st[0]) {
+                free(st);
+                free(relay);
                 break;
+            }
+            free(jobs[k].status); /* the child's word replaces ours (check_domain) */
             jobs[k].res = (enum deliv_result)res;
-            if (get_text(&rd, &jobs[k].relay) < 0 || !strchr("245", jobs[k].status[0]))
-                break;
+            jobs[k].status = st;
+            jobs[k].relay = relay;
         }
     int ok = k == n && msg_get_end(&rd) == 0;
     msg_free(&m);
@@ -736,12 +744,25 @@ static void deliver_chunk(const struct config *c, struct lmtp_job *jobs, size_t 
     free(why);
 }
 
+/* A virtual user's domain switched off since the mail was queued: its mail
+ * waits, as for a mailbox file (vmailbox.h). */
+static void check_domain(const struct config *c, struct lmtp_job *j)
+{
+    const char *at = strrchr(j->rcpt, '@');
+    char *dom = at && vmbox_is_virtual(j->rcpt) ? vdomain_name(c, at + 1) : NULL;
+    if (at && vmbox_is_virtual(j->rcpt) && !dom)
+        j->status = xasprintf("4.3.0 %s is not an active virtual domain now (see %s/domains.cf)",
+                              at + 1, c->vpath);
+    free(dom);
+}
+
 void lmtp_deliver(const struct config *c, struct lmtp_job *jobs, size_t n, int verbose)
 {
     for (size_t i = 0; i < n; i++) {
         jobs[i].res = DELIV_DEFER;
         jobs[i].status = NULL;
         jobs[i].relay = NULL;
+        check_domain(c, &jobs[i]);
     }
     for (size_t a = 0; a < n; a += LMTP_JOBS_MAX)
         deliver_chunk(c, jobs + a, n - a < LMTP_JOBS_MAX ? n - a : LMTP_JOBS_MAX, verbose);

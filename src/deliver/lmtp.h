@@ -28,7 +28,9 @@
  * cannot be reached, breaks off or times out defers every job it has not
  * answered yet (4.4.x, naming the server and why); one that went quiet after
  * the message text may have delivered it (the next run repeats it, as RFC
- * 5321 6.1 prefers).  A bad domain file defers that domain's jobs (4.3.5). */
+ * 5321 6.1 prefers).  A bad domain file defers that domain's jobs (4.3.5);
+ * so does a virtual domain no longer active in domains.cf (4.3.0, checked
+ * as for a mailbox file, vmailbox.h). */
 #ifndef PO_LMTP_H
 #define PO_LMTP_H
 

@@ -258,3 +258,36 @@ def test_virtual_domain_lmtp_file(sandbox, dove):
     assert "RCPT TO:<joe@one.example>" in r.stderr.decode(), r.stderr
     assert "global" in dove.fetch("joe@one.example", "hdr.subject")
     assert not os.path.exists(os.path.join(vspool, "one.example", "joe"))
+
+
+def test_switched_off_domain_waits(sandbox, dove):
+    """Targets of a virtual alias kept in the queue (dovecot was down) are not
+    handed to the LMTP server once their domain is switched off: they wait,
+    as they would for a mailbox file."""
+    sb = sandbox
+    vdir = os.path.join(sb.dir, "virtual")
+    os.makedirs(os.path.join(vdir, "one.example"))
+    os.makedirs(os.path.join(sb.dir, "vspool"))
+    with open(os.path.join(vdir, "domains.cf"), "w") as f:
+        f.write("admin:one.example:1\n")
+    for i, user in enumerate(("joe", "ann")):
+        subprocess.run(["htpasswd", "-bB" + ("c" if i == 0 else ""),
+                        os.path.join(vdir, "one.example", "passwd"), user, "pw"],
+                       check=True, capture_output=True)
+    with open(os.path.join(vdir, "one.example", "aliases"), "w") as f:
+        f.write("team: joe, ann\n")
+    sb.write_config(vuser=sb.acc["spool"], mailbox="lmtp:unix:" + dove.sock)
+    r = sb.run("newaliases", "one.example")
+    assert r.returncode == 0, r.stderr
+    dove.stop()
+    send(sb, ["team@one.example"], "team")
+    sb.runq()
+    (_, ctl), = sb.queued().values()
+    assert "\\joe@one.example" in ctl and "\\ann@one.example" in ctl, ctl
+    with open(os.path.join(vdir, "domains.cf"), "w") as f:
+        f.write("admin:one.example:0\n")
+    dove.start()
+    sb.runq()
+    q = sb.mailq().stdout.decode()
+    assert q.count("one.example is not an active virtual domain now") == 2, q
+    assert "saved mail" not in dove.log()
