@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")"
 
 BUILD_DEPS="gcc make libgdbm-dev libc-ares-dev libssl-dev libcrypt-dev libwrap0-dev libmilter-dev libcmocka-dev libpam0g-dev libxxhash-dev"
-TEST_DEPS="python3 python3-pytest swaks bsd-mailx procmail openssl iproute2 passwd debhelper dpkg-dev fakeroot mmdebstrap lintian dovecot-core apache2-utils python3-aiosmtpd python3-dnslib whois msmtp miltertest opendkim opendkim-tools python3-dkim pyspf-milter python3-gdbm"
+TEST_DEPS="python3 python3-pytest swaks bsd-mailx procmail openssl iproute2 passwd debhelper dpkg-dev fakeroot mmdebstrap lintian dovecot-core dovecot-lmtpd apache2-utils python3-aiosmtpd python3-dnslib whois msmtp miltertest opendkim opendkim-tools python3-dkim pyspf-milter python3-gdbm"
 
 need_pkgs() {
     missing=

@@ -27,6 +27,7 @@
 #include "child.h"
 #include "expand.h"
 #include "dns.h"
+#include "lmtp.h"
 #include "local.h"
 #include "log.h"
 #include "msg.h"
@@ -219,9 +220,45 @@ static void flush_one(const struct config *c, struct mbjob *v, size_t n,
     free(jobs);
 }
 
+/* The mailbox deliveries that go over LMTP (mailbox=lmtp:..., or the virtual
+ * domain's lmtp file; lmtp.h) are taken out of mj and made together: one
+ * session per server for the whole group of messages. */
+static void flush_lmtp(const struct config *c, struct mbjobs *mj, const struct runq_opts *o)
+{
+    struct lmtp_job *lj = xcalloc(mj->n ? mj->n : 1, sizeof *lj);
+    struct mbjob *from = xcalloc(mj->n ? mj->n : 1, sizeof *from);
+    size_t n = 0, keep = 0;
+    for (size_t k = 0; k < mj->n; k++) {
+        char *domfile = NULL;
+        if (!lmtp_wanted(c, mj->v[k].user, &domfile)) {
+            mj->v[keep++] = mj->v[k];
+            continue;
+        }
+        struct envelope *e = spool_env(mj->v[k].m);
+        lj[n] = (struct lmtp_job){.rcpt = mj->v[k].user, .domfile = domfile,
+                                  .sender = e->sender, .data = spool_data(mj->v[k].m),
+                                  .qid = e->qid, .msg = mj->v[k].m};
+        from[n++] = mj->v[k];
+    }
+    mj->n = keep;
+    if (n)
+        lmtp_deliver(c, lj, n, o->verbose);
+    for (size_t k = 0; k < n; k++) {
+        record(from[k].m, from[k].i, result_state(lj[k].res), lj[k].status,
+               lj[k].relay ? lj[k].relay : "lmtp", o);
+        free(lj[k].status);
+        free(lj[k].relay);
+        free(lj[k].domfile);
+        free(from[k].user);
+    }
+    free(lj);
+    free(from);
+}
+
 /* Make the collected mailbox deliveries, grouped by mailbox. */
 static void flush_mboxes(const struct config *c, struct mbjobs *mj, const struct runq_opts *o)
 {
+    flush_lmtp(c, mj, o);
     if (mj->n > 1)
         qsort(mj->v, mj->n, sizeof *mj->v, by_user);
     for (size_t a = 0; a < mj->n;) {

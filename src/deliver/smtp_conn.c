@@ -547,3 +547,8 @@ int smtp_conn_open(struct smtp_conn *k)
     }
     return r < 0 ? -1 : 0;
 }
+
+void smtp_conn_extensions(struct smtp_conn *k, const struct smtp_reply *r)
+{
+    parse_ehlo(k, r);
+}

@@ -59,6 +59,8 @@ enum msg_type {
                            2 libwrap cannot be loaded */
     MSG_VLOOKUP_RESULT, /* virtual-domain lookup, as user= (vlookup.c): i64 rc,
                            str why or absent, 3 x (i64 found, str value or absent) */
+    MSG_LMTP_RESULT,    /* LMTP delivery, as user= (lmtp.c): u32 n, then n x
+                           (u32 deliv_result, str status, str relay) */
     /* AUTH (auth_helper.h): session -> auth helper, with the socket for the
      * answer: str user, str password, str client address; checker -> session
      * on that socket: u32 AUTH_NO/AUTH_YES/AUTH_TEMP */
