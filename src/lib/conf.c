@@ -472,7 +472,10 @@ static int apply(struct config *c, const struct option *o, const char *v,
     void *field = (char *)c + o->off;
     long l;
     long long ll;
-    if (o->type != O_BOOL && o->type != O_PORT && (!v || !*v) && o->type != O_LIST)
+    /* recipient-delimiter= (empty) turns subaddresses off */
+    int empty_ok = o->off == F(recipient_delimiter);
+    if (o->type != O_BOOL && o->type != O_PORT && (!v || (!*v && !empty_ok)) &&
+        o->type != O_LIST)
         return bad_value(o, v, where);
     switch (o->type) {
     case O_BOOL:

@@ -162,8 +162,13 @@ static void addr_spec(struct parse *p, size_t a, size_t b)
 static void mailbox(struct parse *p, size_t a, size_t b)
 {
     size_t lt = a;
-    while (lt < b && !is_sp(&p->v[lt], '<'))
+    while (lt < b && !is_sp(&p->v[lt], '<')) {
+        if (is_sp(&p->v[lt], '>') || is_sp(&p->v[lt], ';')) {
+            p->bad = 1; /* a ">" without its "<", a ";" outside a group */
+            return;
+        }
         lt++;
+    }
     if (lt == b) {
         addr_spec(p, a, b);
         return;
