@@ -119,7 +119,7 @@ static int tokenize(const char *s, size_t n, struct toks *t)
 struct parse {
     const struct tok *v;
     size_t n;
-    size_t *at;  /* offsets in the value to insert "@domain" at */
+    size_t *at;  /* offsets in the value to insert "@domain" at, ascending */
     size_t nat;
     int bad;
 };
@@ -239,12 +239,6 @@ static size_t address_list(struct parse *p, size_t i, int in_group)
     return i;
 }
 
-static int cmp_size(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 size_t hq_value(const char *value, size_t n, const char *domain, struct buf *out)
 {
     struct toks t = {0};
@@ -257,7 +251,7 @@ size_t hq_value(const char *value, size_t n, const char *domain, struct buf *out
     }
     if (p.bad || !p.at)
         p.nat = 0; /* not an address list: left as it is */
-    qsort(p.at, p.nat, sizeof *p.at, cmp_size);
+    /* the insertions were noted in token order: ascending offsets */
     size_t from = 0;
     for (size_t k = 0; k < p.nat; k++) {
         buf_add(out, value + from, p.at[k] - from);
