@@ -255,7 +255,8 @@ size_t hq_value(const char *value, size_t n, const char *domain, struct buf *out
     size_t from = 0;
     for (size_t k = 0; k < p.nat; k++) {
         buf_add(out, value + from, p.at[k] - from);
-        buf_addf(out, "@%s", domain);
+        buf_addc(out, '@');
+        buf_adds(out, domain);
         from = p.at[k];
     }
     buf_add(out, value + from, n - from);
