@@ -19,6 +19,7 @@
 #include "child.h"
 #include "date.h"
 #include "envelope.h"
+#include "header_qualify.h"
 #include "headers.h"
 #include "log.h"
 #include "queue_run.h"
@@ -269,6 +270,27 @@ static int header_recipients(const struct submit_opts *o, const struct buf *head
     return 0;
 }
 
+/* qualify-headers: "@hostname" for the bare names in the address fields
+ * (header_qualify.h).  Only a complete header block: a field cut at
+ * HDR_MAX could be the start of a longer address. */
+static void qualify_headers(const struct config *c, struct buf *head, struct hdr_info *hi,
+                            int ended)
+{
+    if (!c->qualify_headers || (!ended && hi->hdr_len == head->len))
+        return;
+    struct buf nb;
+    buf_init(&nb);
+    size_t n = hq_headers(head->s, hi->hdr_len, c->hostname, &nb);
+    if (n > 0) {
+        buf_add(&nb, head->s + hi->hdr_len, head->len - hi->hdr_len);
+        buf_free(head);
+        *head = nb;
+        hdr_scan(head->s, head->len, hi);
+    } else {
+        buf_free(&nb);
+    }
+}
+
 /* Build the header lines we add in front of / after the caller's header block. */
 static void make_headers(const struct config *c, const struct submit_opts *o,
                          const struct caller *who, const char *qid,
@@ -465,6 +487,7 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
     eightbit = hi.eight_bit;
     if ((rc = header_recipients(o, &head, &hi, &e)))
         goto out;
+    qualify_headers(c, &head, &hi, ended);
     char *qdir = who->direct ? xstrdup(c->queuedir)
                              : xasprintf("%s/maildrop", c->queuedir);
     sn = spool_new(qdir);

@@ -16,6 +16,7 @@
 #include "dnsbl.h"
 #include "mailbox_spec.h"
 #include "milter_conf.h"
+#include "subaddress.h"
 #include "log.h"
 #include "util.h"
 
@@ -100,7 +101,8 @@ static const struct option options[] = {
     {"relay", O_BOOL, F(relay), 0, NULL},
     {"relay-auth", O_PATH, F(relay_auth), ROOT, "a file name"},
     {"relay-auth-plaintext", O_BOOL, F(relay_auth_plaintext), ROOT, NULL},
-    {"recipient-delimiter", O_STR, F(recipient_delimiter), 0, "one character such as + or -, or empty for none"},
+    {"qualify-headers", O_BOOL, F(qualify_headers), 0, NULL},
+    {"recipient-delimiter", O_STR, F(recipient_delimiter), 0, "one of + - = _ # ~ . &, or empty for none"},
     {"relay-host", O_STR, F(relay_host), ROOT, "host[:port] or [address][:port]"},
     {"relay-tls", O_STR, F(relay_tls), ROOT, "may, require or smtps"},
     {"relay-tls-ca", O_PATH, F(relay_tls_ca), ROOT, "a file name"},
@@ -203,6 +205,7 @@ void config_defaults(struct config *c)
     /* deliver right after acceptance, as admins expect (the original waited
      * for the next queue run; immediate=0 restores that) */
     c->immediate = 1;
+    c->qualify_headers = 1; /* To: bob -> To: bob@hostname in sendmail's mail */
     c->auth_local = AUTH_LOCAL_DEFAULT; /* configure --with-auth=passwd */
     c->auth_failures = 3;
     c->clients = 100;
@@ -469,7 +472,10 @@ static int apply(struct config *c, const struct option *o, const char *v,
     void *field = (char *)c + o->off;
     long l;
     long long ll;
-    if (o->type != O_BOOL && o->type != O_PORT && (!v || !*v) && o->type != O_LIST)
+    /* recipient-delimiter= (empty) turns subaddresses off */
+    int empty_ok = o->off == F(recipient_delimiter);
+    if (o->type != O_BOOL && o->type != O_PORT && (!v || (!*v && !empty_ok)) &&
+        o->type != O_LIST)
         return bad_value(o, v, where);
     switch (o->type) {
     case O_BOOL:
@@ -559,7 +565,7 @@ static int apply(struct config *c, const struct option *o, const char *v,
         return EX_CONFIG;
     if (o->off == F(mailbox) && mailbox_check(v, where))
         return EX_CONFIG;
-    if (o->off == F(recipient_delimiter) && strlen(v) > 1)
+    if (o->off == F(recipient_delimiter) && !subaddr_delim_ok(v))
         return bad_value(o, v, where);
     return 0;
 }

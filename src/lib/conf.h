@@ -108,6 +108,7 @@ struct config {
     char *tls_protocols;       /* tls-protocols= allowed versions (TLSv1.2,TLSv1.3) */
     char *tls_ciphers;         /* tls-ciphers= TLS 1.2 and older cipher list */
     char *tls_ciphersuites;    /* tls-ciphersuites= TLS 1.3 suites */
+    int qualify_headers;       /* qualify-headers: @hostname on bare names in sendmail's headers */
     char *recipient_delimiter; /* recipient-delimiter= user+tag separator ("+"; "" = none) */
     char *av;                  /* av= PROGRAM [ARGS]: the message scanner, or NULL */
     struct strlist dnsbl;      /* dnsbl= zone[=addresses][*weight] */

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "privs.h"
 #include "route.h"
+#include "subaddress.h"
 #include "usermap.h"
 #include "util.h"
 #include "vdomain.h"
@@ -442,6 +443,43 @@ static int expand_alias(struct xp *x, const char *key, int depth)
     return 1;
 }
 
+/* The "*" entry of the aliases file (aliases(5)): where a name that is no
+ * alias, account or usermap= name goes.  An entry "*@domain" means
+ * name@domain.  Never again for a name the catch-all's own list leads to
+ * (a "*" in the chain): that one is unknown.  1 expanded, 0 no catch-all,
+ * -1 after a temporary failure. */
+static int expand_catchall(struct xp *x, const char *name, int depth)
+{
+    char *value = NULL;
+    if (sl_contains(&x->chain, "*"))
+        return 0;
+    int rc = alias_value(x->c, "*", &value);
+    if (rc < 0) {
+        fail(x, 1, "4.3.0 <%s>: cannot read the aliases of %s: %s", x->top,
+             x->c->aliases, strerror(errno));
+        return -1;
+    }
+    if (rc == 0)
+        return 0;
+    log_debug("<%s>: %s is unknown: the catch-all (*) takes it", x->top, name);
+    struct strlist entries;
+    sl_init(&entries);
+    aliases_split_list(value, &entries);
+    if (entries.n == 0)
+        fail(x, 0, "5.1.1 <%s>: alias * has no targets", x->top);
+    sl_add(&x->chain, "*");
+    for (size_t i = 0; i < entries.n; i++) {
+        const char *e = entries.v[i];
+        char *a = e[0] == '*' && e[1] == '@' ? xasprintf("%s%s", name, e + 1) : xstrdup(e);
+        expand_entry(x, a, NULL, NULL, depth + 1);
+        free(a);
+    }
+    free(x->chain.v[--x->chain.n]);
+    sl_free(&entries);
+    free(value);
+    return 1;
+}
+
 static void expand_account(struct xp *x, const char *local, const char *key, int depth)
 {
     struct ident id;
@@ -451,7 +489,8 @@ static void expand_account(struct xp *x, const char *local, const char *key, int
         return;
     }
     if (rc > 0) {
-        fail(x, 0, "5.1.1 <%s>: no such user here", x->top);
+        if (expand_catchall(x, local, depth) == 0)
+            fail(x, 0, "5.1.1 <%s>: no such user here", x->top);
         return;
     }
     /* a uid 0 account's .forward is never read (that would be as root); its
@@ -503,15 +542,71 @@ static int expand_usermap(struct xp *x, const char *name, const char *key, int d
     return 1;
 }
 
-/* A local name: alias, else account (+ .forward), else usermap=. */
+/* Is name (unquoted) an alias, an account or a usermap= name?  1, 0, -1
+ * cannot tell now.  What the SMTP session asks, and what decides whether
+ * user+tag is a name of its own. */
+static int name_known(const struct config *c, const char *name)
+{
+    char *value = NULL;
+    char *key = xstrdup(name);
+    str_lower(key);
+    int rc = alias_value(c, key, &value);
+    free(value);
+    free(key);
+    if (rc == 0) {
+        struct ident id;
+        int r = privs_lookup(name, &id);
+        if (r == 0) {
+            rc = 1;
+            privs_free(&id);
+        } else {
+            rc = r < 0 ? -1 : 0;
+        }
+    }
+    if (rc == 0 && c->usermap.n) {
+        /* the personal files cannot be read in the session (user=): a name
+         * a usermap= pattern matches is taken (usermap(7)) */
+        struct usermap_hit hit;
+        rc = usermap_match(c, name, &hit);
+        if (rc > 0)
+            usermap_hit_free(&hit);
+    }
+    return rc;
+}
+
+/* user+tag (recipient-delimiter=, subaddress.h): the name to expand instead
+ * of name, malloc'd, when name is unknown and its user part is known (or
+ * cannot be told now: its expansion then says so); NULL to keep name. */
+static char *subaddr_user(const struct config *c, const char *name)
+{
+    char *user;
+    const char *tag;
+    if (!subaddr_split(c->recipient_delimiter, name, &user, &tag))
+        return NULL;
+    if (name_known(c, name) == 0 && name_known(c, user) != 0)
+        return user;
+    free(user);
+    return NULL;
+}
+
+/* A local name: alias, else account (+ .forward), else usermap=; user+tag
+ * as user when user+tag is none of those; else the "*" catch-all. */
 static void expand_name(struct xp *x, const char *local, int depth)
 {
     char *name = unquote_local(local);
+    char *user = is_token(name) ? subaddr_user(x->c, name) : NULL;
+    if (user) {
+        log_debug("<%s>: %s is subaddress %s of %s", x->top, name,
+                  name + strlen(user) + 1, user);
+        free(name);
+        name = user;
+    }
     char *key = xstrdup(name);
     str_lower(key);
     if (depth > EXPAND_DEPTH_MAX) {
         fail(x, 0, "5.4.6 <%s>: aliases nested too deep", x->top);
-    } else if (!is_token(key)) {
+    } else if (!is_token(key) || strcmp(key, "*") == 0) {
+        /* "*" is the catch-all's key, never a name */
         fail(x, 0, "5.1.1 <%s>: no such user here", x->top);
     } else if (sl_contains(&x->chain, key)) {
         expand_loop(x, name, key);
@@ -611,10 +706,12 @@ static void expand_vloop(struct xp *x, const char *name, const char *vdom, const
 /* The meaning of name@vdom: the domain's alias, else its account (a
  * mailbox; virtual users have no .forward), else its "*" alias. */
 static void expand_vresolve(struct xp *x, const char *name, const char *vdom,
-                            const char *key, int depth)
+                            const char *key, int depth, struct vlookup *known)
 {
     struct vlookup v;
-    if (vlook(x, name, vdom, &v) < 0)
+    if (known)
+        v = *known; /* taken over */
+    else if (vlook(x, name, vdom, &v) < 0)
         return;
     if (v.alias)
         expand_vlist(x, v.alias_value, NULL, vdom, key, depth);
@@ -627,12 +724,50 @@ static void expand_vresolve(struct xp *x, const char *name, const char *vdom,
     vlookup_free(&v);
 }
 
+/* user+tag in vdom (subaddress.h): when name is neither alias nor account
+ * of vdom and its user part is one, *name becomes the user part.  0 with
+ * *v looked up for *name (*have = 1; *have = 0 when name does not split),
+ * or -1 after recording a temporary failure. */
+static int vsubaddr(struct xp *x, char **name, const char *vdom, struct vlookup *v,
+                    int *have)
+{
+    char *user;
+    const char *tag;
+    *have = 0;
+    if (!is_token(*name) || strchr(*name, '@') ||
+        !subaddr_split(x->c->recipient_delimiter, *name, &user, &tag))
+        return 0;
+    int rc = vlook(x, *name, vdom, v);
+    struct vlookup vu;
+    if (rc == 0 && !v->alias && !v->user && (rc = vlook(x, user, vdom, &vu)) == 0) {
+        if (vu.alias || vu.user) {
+            log_debug("<%s>: %s is subaddress %s of %s@%s", x->top, *name, tag, user, vdom);
+            vlookup_free(v);
+            *v = vu;
+            free(*name);
+            *name = user;
+            user = NULL;
+        } else {
+            vlookup_free(&vu);
+        }
+    }
+    free(user);
+    *have = rc == 0;
+    return rc;
+}
+
 /* A local part in virtual domain vdom (canonical spelling).  Its keys in the
  * chain and done lists are "name@vdom": joe@one.example, joe@two.example and
  * the local joe never meet. */
 static void expand_vname(struct xp *x, const char *local, const char *vdom, int depth)
 {
     char *name = unquote_local(local);
+    struct vlookup v;
+    int have = 0;
+    if (vsubaddr(x, &name, vdom, &v, &have) < 0) {
+        free(name);
+        return;
+    }
     char *key = xasprintf("%s@%s", name, vdom);
     str_lower(key);
     if (depth > EXPAND_DEPTH_MAX)
@@ -642,9 +777,12 @@ static void expand_vname(struct xp *x, const char *local, const char *vdom, int 
     else if (sl_contains(&x->chain, key))
         expand_vloop(x, name, vdom, key);
     else if (!sl_contains(&x->done, key)) {
-        expand_vresolve(x, name, vdom, key, depth);
+        expand_vresolve(x, name, vdom, key, depth, have ? &v : NULL);
+        have = 0;
         sl_add(&x->done, key);
     }
+    if (have)
+        vlookup_free(&v);
     free(key);
     free(name);
 }
@@ -710,31 +848,22 @@ int expand_address(const struct config *c, const char *addr, const char *owner,
 int expand_local_exists(const struct config *c, const char *local)
 {
     char *name = unquote_local(local);
-    char *value = NULL;
-    int rc = 0;
-    if (!is_token(name)) {
+    if (!is_token(name) || strcmp(name, "*") == 0) {
         free(name);
         return 0;
     }
-    rc = alias_value(c, name, &value);
-    free(value);
-    if (rc == 0) {
-        struct ident id;
-        int r = privs_lookup(name, &id);
-        if (r == 0) {
-            rc = 1;
-            privs_free(&id);
-        } else {
-            rc = r < 0 ? -1 : 0;
-        }
+    int rc = name_known(c, name);
+    char *user;
+    const char *tag;
+    if (rc == 0 && subaddr_split(c->recipient_delimiter, name, &user, &tag)) {
+        rc = name_known(c, user);
+        free(user);
     }
-    if (rc == 0 && c->usermap.n) {
-        /* the personal files cannot be read here (the session is user=):
-         * a name a usermap= pattern matches is taken (usermap(7)) */
-        struct usermap_hit hit;
-        rc = usermap_match(c, name, &hit);
-        if (rc > 0)
-            usermap_hit_free(&hit);
+    if (rc == 0) {
+        /* the "*" catch-all takes every other name */
+        char *value = NULL;
+        rc = alias_value(c, "*", &value);
+        free(value);
     }
     free(name);
     return rc;
@@ -747,12 +876,25 @@ int expand_virtual_exists(const struct config *c, const char *local, const char 
     struct vlookup v;
     int rc = 0;
     if (is_token(name) && !strchr(name, '@')) {
+        char *user;
+        const char *tag;
         if (vlookup_name(c, domain, name, &v, &why) < 0) {
             log_warn("checking <%s@%s>: %s", name, domain, why);
             rc = -1;
         } else {
             rc = v.alias || v.user || v.star;
+            int split = !v.alias && !v.user &&
+                        subaddr_split(c->recipient_delimiter, name, &user, &tag);
             vlookup_free(&v);
+            if (split && vlookup_name(c, domain, user, &v, &why) < 0) {
+                log_warn("checking <%s@%s>: %s", user, domain, why);
+                rc = -1;
+            } else if (split) {
+                rc = rc || v.alias || v.user;
+                vlookup_free(&v);
+            }
+            if (split)
+                free(user);
         }
     }
     free(why);

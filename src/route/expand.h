@@ -3,6 +3,11 @@
  *
  * Expansion is recursive (aliases -> addresses -> aliases/.forward ...), with loop
  * detection and duplicate suppression; each final destination appears once.
+ * A local name that is no alias, account or usermap= name: user+tag is
+ * expanded as user (recipient-delimiter=, subaddress.h) when user is one,
+ * else the aliases file's "*" entry takes it (the catch-all, aliases(5);
+ * "*@other" means name@other; never again for a name the catch-all's own
+ * list leads to).  "*" itself is never a name.
  * .forward files are read in a child running as their owner (never as root) and
  * honoured only when owned by the user and not group/world-writable, in a
  * directory only the user or root can write to (forward.h).
@@ -45,13 +50,15 @@ void targets_free(struct targets *t);
 int expand_address(const struct config *c, const char *addr, const char *owner,
                    struct targets *out, char **why);
 
-/* For RCPT checks in the SMTP server: does local name exist (alias or account)?
+/* For RCPT checks in the SMTP server: does local name exist (alias, account
+ * or usermap= name; for user+tag also user's; or is there a "*" catch-all)?
  * 1 yes, 0 no, -1 cannot tell now. */
 int expand_local_exists(const struct config *c, const char *local);
 
 /* The same for local@domain in active virtual domain domain: an alias of the
- * domain, an account of its passwd file, or any name when the domain has a
- * "*" catch-all alias.  1, 0, -1 (a file unreadable now). */
+ * domain, an account of its passwd file (for user+tag also user's), or any
+ * name when the domain has a "*" catch-all alias.  1, 0, -1 (a file
+ * unreadable now). */
 int expand_virtual_exists(const struct config *c, const char *local, const char *domain);
 
 #endif

@@ -485,6 +485,86 @@ static void test_local_exists(void **state)
     assert_int_equal(expand_local_exists(&f->c, "a b"), 0);
 }
 
+/* user+tag (recipient-delimiter=): the exact name wins, else the user part. */
+static void test_subaddress(void **state)
+{
+    struct fx *f = *state;
+    skip_if_forward(f);
+    use_aliases(f, "subaddr", "team: \"|/bin/cat\"\nteam+exact: /var/tmp/po-exact\n");
+    struct targets t;
+    char *why = NULL;
+    targets_init(&t);
+    assert_int_equal(expand(f, "USER+tag@mx.test.example", &t, &why), 0);
+    assert_int_equal(t.n, 1);
+    assert_true(has(f, &t, T_MBOX, "USER", "USER"));
+    targets_free(&t);
+    assert_int_equal(expand(f, "team+x", &t, &why), 0);
+    assert_true(t.n == 1 && has(f, &t, T_PIPE, "/bin/cat", NULL));
+    targets_free(&t);
+    assert_int_equal(expand(f, "Team+Exact", &t, &why), 0);
+    assert_true(t.n == 1 && has(f, &t, T_FILE, "/var/tmp/po-exact", NULL));
+    targets_free(&t);
+    assert_int_equal(expand(f, "nosuchuser-xyz+tag", &t, &why), 1);
+    assert_non_null(strstr(why, "5.1.1"));
+    free(why);
+    why = NULL;
+    targets_free(&t);
+    assert_int_equal(expand_local_exists(&f->c, "team+any"), 1);
+    assert_int_equal(expand_local_exists(&f->c, f->user), 1);
+    char *tagged = xasprintf("%s+x", f->user);
+    assert_int_equal(expand_local_exists(&f->c, tagged), 1);
+    assert_int_equal(expand_local_exists(&f->c, "+x"), 0);
+    assert_int_equal(expand_local_exists(&f->c, "nosuchuser-xyz+x"), 0);
+    /* another delimiter; none */
+    free(f->c.recipient_delimiter);
+    f->c.recipient_delimiter = xstrdup("-");
+    assert_int_equal(expand_local_exists(&f->c, tagged), 0);
+    assert_int_equal(expand_local_exists(&f->c, "team-x"), 1);
+    free(f->c.recipient_delimiter);
+    f->c.recipient_delimiter = xstrdup("");
+    assert_int_equal(expand_local_exists(&f->c, "team+x"), 0);
+    assert_int_equal(expand(f, "team+x", &t, &why), 1);
+    free(why);
+    targets_free(&t);
+    free(tagged);
+    free(f->c.recipient_delimiter);
+    f->c.recipient_delimiter = xstrdup("+"); /* the fixture is shared */
+}
+
+/* The "*" entry takes unknown names only; "*@domain" keeps the name. */
+static void test_catchall(void **state)
+{
+    struct fx *f = *state;
+    skip_if_forward(f);
+    use_aliases(f, "star", "team: \"|/bin/cat\"\n*: /var/tmp/po-caught, *@[203.0.113.9]\n");
+    struct targets t;
+    char *why = NULL;
+    targets_init(&t);
+    assert_int_equal(expand(f, "stranger-xyz", &t, &why), 0);
+    assert_int_equal(t.n, 2);
+    assert_true(has(f, &t, T_FILE, "/var/tmp/po-caught", NULL));
+    assert_true(has(f, &t, T_REMOTE, "stranger-xyz@[203.0.113.9]", NULL));
+    targets_free(&t);
+    assert_int_equal(expand(f, "team", &t, &why), 0);
+    assert_true(t.n == 1 && has(f, &t, T_PIPE, "/bin/cat", NULL));
+    targets_free(&t);
+    assert_int_equal(expand(f, "USER", &t, &why), 0);
+    assert_true(t.n == 1 && has(f, &t, T_MBOX, "USER", "USER"));
+    targets_free(&t);
+    assert_int_equal(expand_local_exists(&f->c, "stranger-xyz"), 1);
+    assert_int_equal(expand_local_exists(&f->c, "*"), 0);
+    assert_int_equal(expand(f, "*", &t, &why), 1);
+    free(why);
+    why = NULL;
+    targets_free(&t);
+    /* a catch-all leading to an unknown name: that name is not caught again */
+    use_aliases(f, "star2", "*: also-unknown-xyz\n");
+    assert_int_equal(expand(f, "stranger-xyz", &t, &why), 1);
+    assert_non_null(strstr(why, "5.1.1"));
+    free(why);
+    targets_free(&t);
+}
+
 static void test_include(void **state)
 {
     struct fx *f = *state;
@@ -901,6 +981,8 @@ int main(void)
         cmocka_unit_test(test_partial_failure),
         cmocka_unit_test(test_root),
         cmocka_unit_test(test_local_exists),
+        cmocka_unit_test(test_subaddress),
+        cmocka_unit_test(test_catchall),
         cmocka_unit_test(test_include),
         cmocka_unit_test(test_local_domain),
         cmocka_unit_test(test_virtual),
