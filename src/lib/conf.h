@@ -109,6 +109,10 @@ struct config {
     char *tls_ciphers;         /* tls-ciphers= TLS 1.2 and older cipher list */
     char *tls_ciphersuites;    /* tls-ciphersuites= TLS 1.3 suites */
     char *recipient_delimiter; /* recipient-delimiter= user+tag separator ("+"; "" = none) */
+    int subaddress_folder;     /* subaddress-folder= user+tag into maildir folder .tag */
+    long long mailbox_limit;   /* mailbox-limit= bytes a mailbox may hold, 0 = none */
+    char *mailbox_limits;      /* mailbox-limits= per-user limits file (mailbox_limits.h) */
+    char *mailbox_limit_action; /* mailbox-limit-action= "defer" (NULL) or "bounce" */
     char *av;                  /* av= PROGRAM [ARGS]: the message scanner, or NULL */
     struct strlist dnsbl;      /* dnsbl= zone[=addresses][*weight] */
 };

@@ -1,0 +1,315 @@
+"""mailbox= (postoffice.cf(5)): local mail into an mbox from a template or a
+maildir (a template ending in "/"), and .forward/alias targets ending in "/".
+Read back with python's mailbox module and with dovecot's doveadm; a symlinked
+maildir is refused, a killed writer leaves nothing in new/."""
+import mailbox
+import os
+import pwd
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import IS_ROOT
+
+pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root: maildirs of several "
+                                "accounts, written as their owners")
+
+NAME_RE = re.compile(r"^(\d+)\.M(\d+)P(\d+)Q(\d+)\.(.+),S=(\d+)$")
+
+
+def msg(token, body="hello"):
+    return f"Subject: {token}\n\n{body} {token}\n"
+
+
+def send(sb, rcpt, token, sender=None, body="hello"):
+    args = ["-odq", "-i"]
+    if sender:
+        args += ["-f", sender]
+    r = sb.sendmail(*args, rcpt, message=msg(token, body))
+    assert r.returncode == 0, r.stderr
+
+
+def homes(sb, *users):
+    """sandbox/homes/USER, owned by each user: mailbox templates point here
+    (never the accounts' real homes, which other tests share)."""
+    base = os.path.join(sb.dir, "homes")
+    os.makedirs(base, exist_ok=True)
+    for u in users:
+        pw = pwd.getpwnam(u)
+        d = os.path.join(base, u)
+        os.makedirs(d, exist_ok=True)
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+    return base
+
+
+def subjects_md(path):
+    box = mailbox.Maildir(path, factory=None, create=False)
+    return sorted(m["Subject"] for m in box)
+
+
+def test_maildir_template(sandbox, accounts):
+    """mailbox=.../%u/Maildir/: made 0700 by the owner, files named
+    time.M<usec>P<pid>Q<n>.host,S=<size> in new/, Return-Path and
+    Delivered-To first, no From_ line, LF line ends."""
+    u1, u2 = accounts["u1"], accounts["u2"]
+    base = homes(sandbox, u1)
+    sandbox.write_config(mailbox=f"{base}/%u/Maildir/")
+    for t in ("one", "two", "three"):
+        send(sandbox, u1, t, sender=u2)
+    r = sandbox.runq()
+    assert r.returncode == 0, r.stderr
+    md = os.path.join(base, u1, "Maildir")
+    pw = pwd.getpwnam(u1)
+    for d in ("", "tmp", "new", "cur"):
+        st = os.lstat(os.path.join(md, d))
+        assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700, d
+        assert st.st_uid == pw.pw_uid, d
+    assert os.listdir(os.path.join(md, "tmp")) == []
+    names = os.listdir(os.path.join(md, "new"))
+    assert len(names) == 3
+    for n in names:
+        m = NAME_RE.match(n)
+        assert m, n
+        full = os.path.join(md, "new", n)
+        assert int(m.group(6)) == os.path.getsize(full)
+        assert os.lstat(full).st_uid == pw.pw_uid
+        assert stat.S_IMODE(os.lstat(full).st_mode) == 0o600
+        data = open(full, "rb").read()
+        assert data.startswith(b"Return-Path: <%s@" % u2.encode()), data[:80]
+        assert b"\nDelivered-To: " in data and not data.startswith(b"From ")
+        assert b"\r\n" not in data
+    assert len({NAME_RE.match(n).group(1, 2, 3, 4) for n in names}) == 3  # unique
+    assert subjects_md(md) == ["one", "three", "two"]
+    assert sandbox.queue_files() == []
+    assert not os.path.exists(sandbox.mbox_path(u1))
+
+
+def test_maildir_in_spool(sandbox, accounts):
+    """mailbox=SPOOL/%u/ in a root-owned spool: root makes the one missing
+    directory and gives it to the user; the user's process does the rest."""
+    u1 = accounts["u1"]
+    sandbox.write_config(mailbox=f"{sandbox.spool}/%u/")
+    send(sandbox, u1, "spooled")
+    assert sandbox.runq().returncode == 0
+    md = os.path.join(sandbox.spool, u1)
+    st = os.lstat(md)
+    assert st.st_uid == pwd.getpwnam(u1).pw_uid and stat.S_IMODE(st.st_mode) == 0o700
+    assert subjects_md(md) == ["spooled"]
+
+
+def test_mbox_templates(sandbox, accounts):
+    """An mbox template in a root-owned directory (opened and locked by root,
+    as the spool) and one in the user's own directory (opened by the user)."""
+    u1, u2 = accounts["u1"], accounts["u2"]
+    other = os.path.join(sandbox.dir, "boxes")
+    os.makedirs(other)
+    base = homes(sandbox, u1, u2)
+    sandbox.write_config(mailbox=f"{other}/%u")
+    send(sandbox, u1, "root-dir")
+    assert sandbox.runq().returncode == 0
+    box = mailbox.mbox(os.path.join(other, u1), create=False)
+    assert [m["Subject"] for m in box] == ["root-dir"]
+    assert os.lstat(os.path.join(other, u1)).st_uid == pwd.getpwnam(u1).pw_uid
+    sandbox.write_config(mailbox=f"{base}/%u/mbox")
+    send(sandbox, u2, "user-dir")
+    send(sandbox, u2, "user-dir2", body="From the start of a line")
+    assert sandbox.runq().returncode == 0
+    path = os.path.join(base, u2, "mbox")
+    box = mailbox.mbox(path, create=False)
+    assert [m["Subject"] for m in box] == ["user-dir", "user-dir2"]
+    assert os.lstat(path).st_uid == pwd.getpwnam(u2).pw_uid
+    assert not os.path.exists(path + ".lock")
+    assert sandbox.queue_files() == []
+
+
+def test_home_template(sandbox, accounts):
+    """~/ expands to the account's home directory."""
+    u1 = accounts["u1"]
+    pw = pwd.getpwnam(u1)
+    name = "Maildir-po-%s" % uuid.uuid4().hex[:8]
+    md = os.path.join(pw.pw_dir, name)
+    sandbox.write_config(mailbox=f"~/{name}/")
+    try:
+        send(sandbox, u1, "home")
+        assert sandbox.runq().returncode == 0
+        assert subjects_md(md) == ["home"]
+    finally:
+        shutil.rmtree(md, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "misowned"])
+def test_planted_maildir_defers(sandbox, accounts, kind):
+    """A symlinked or foreign-owned maildir: the mail waits (4.2.0), nothing
+    is written through it, no bounce; delivered once it is removed."""
+    u1, u2 = accounts["u1"], accounts["u2"]
+    base = homes(sandbox, u1, u2)
+    md = os.path.join(base, u1, "Maildir")
+    target = os.path.join(base, u2, "target")
+    pw2 = pwd.getpwnam(u2)
+    for d in ("", "tmp", "new", "cur"):
+        os.makedirs(os.path.join(target, d), exist_ok=True)
+        os.chown(os.path.join(target, d), pw2.pw_uid, pw2.pw_gid)
+    if kind == "symlink":
+        os.symlink(target, md)
+    else:
+        os.rename(target, md)
+    sandbox.write_config(mailbox=f"{base}/%u/Maildir/")
+    send(sandbox, u1, "planted", sender=u2)
+    r = sandbox.run("runq", "-v", timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert b"4.2.0" in r.stderr, r.stderr
+    assert (b"symbolic link" if kind == "symlink" else b"belongs to uid") in r.stderr
+    assert len(sandbox.queue_files()) == 1
+    where = target if kind == "symlink" else md
+    assert all(os.listdir(os.path.join(where, d)) == [] for d in ("tmp", "new", "cur"))
+    assert sandbox.mbox(u2) == []
+    if kind == "symlink":
+        os.unlink(md)
+    else:
+        shutil.rmtree(md)
+    assert sandbox.runq().returncode == 0
+    assert subjects_md(md) == ["planted"]
+
+
+def test_forward_and_alias_maildir_targets(sandbox, accounts):
+    """A .forward line and an alias target ending in "/" are maildirs,
+    written as the .forward's owner and as user= (aliases)."""
+    u1 = accounts["u1"]
+    spool_user = accounts["spool"]
+    pw1 = pwd.getpwnam(u1)
+    base = homes(sandbox, u1, spool_user)
+    fwd_md = os.path.join(base, u1, "fwd-md/")
+    alias_md = os.path.join(base, spool_user, "alias-md/")
+    sandbox.set_aliases(f"postmaster: {u1}\nlist: {alias_md}\n")
+    fwd = os.path.join(pw1.pw_dir, ".forward")
+    had = os.path.exists(fwd)
+    if had:
+        pytest.skip(f"{fwd} exists already (another test's?)")
+    try:
+        with open(fwd, "w") as f:
+            f.write(fwd_md + "\n")
+        os.chown(fwd, pw1.pw_uid, pw1.pw_gid)
+        send(sandbox, u1, "forwarded")
+        send(sandbox, "list", "aliased")
+        r = sandbox.runq()
+        assert r.returncode == 0, r.stderr
+        assert sandbox.queue_files() == [], sandbox.mailq().stdout
+        assert subjects_md(fwd_md) == ["forwarded"]
+        assert os.lstat(fwd_md).st_uid == pw1.pw_uid
+        assert subjects_md(alias_md) == ["aliased"]
+        assert os.lstat(alias_md).st_uid == pwd.getpwnam(spool_user).pw_uid
+    finally:
+        os.unlink(fwd)
+
+
+def wait_for(pred, proc, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        assert proc.poll() is None, "the queue run ended too early"
+        time.sleep(0.002)
+    raise AssertionError("timed out")
+
+
+def test_killed_writer_leaves_nothing_in_new(sandbox, accounts):
+    """kill -9 the writer half-way through a 60 MB message: new/ stays empty
+    (only tmp/ holds the fragment); the next run delivers it once."""
+    u1 = accounts["u1"]
+    base = homes(sandbox, u1)
+    md = os.path.join(base, u1, "Maildir")
+    sandbox.write_config(mailbox=f"{base}/%u/Maildir/", size="100m")
+    body = "y" * 99 + "\n"
+    big = "Subject: big\n\nBEGIN\n" + body * 600000 + "END\n"
+    r = sandbox.sendmail("-odq", "-i", u1, message=big)
+    assert r.returncode == 0, r.stderr
+    p = subprocess.Popen(sandbox.cmd("runq"), stderr=subprocess.PIPE,
+                         start_new_session=True)
+    tmp = os.path.join(md, "tmp")
+
+    def tmp_size():
+        try:
+            return sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp))
+        except OSError:
+            return 0
+    wait_for(lambda: tmp_size() > 6_000_000, p)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait(timeout=60)
+    assert os.listdir(os.path.join(md, "new")) == []
+    assert len(os.listdir(tmp)) == 1
+    assert len(sandbox.queue_files()) == 1
+    r = sandbox.runq()
+    assert r.returncode == 0, r.stderr
+    box = mailbox.Maildir(md, factory=None, create=False)
+    msgs = list(box)
+    assert len(msgs) == 1 and msgs[0].get_payload().endswith("END\n")
+    assert sandbox.queue_files() == []
+
+
+DOVECOT_CONF = """\
+base_dir = {base}/run
+state_dir = {base}/state
+log_path = {base}/dovecot.log
+protocols =
+ssl = no
+first_valid_uid = 1
+passdb {{
+  driver = static
+  args = nopassword=y
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={home}
+}}
+mail_location = maildir:{maildir}:INDEX=MEMORY
+"""
+
+
+def test_dovecot_reads_maildir(sandbox, accounts, tmp_path):
+    doveadm = shutil.which("doveadm") or "/usr/bin/doveadm"
+    if not os.path.exists(doveadm):
+        pytest.skip("dovecot-core is not installed (./bootstrap.sh installs it)")
+    u1 = accounts["u1"]
+    pw = pwd.getpwnam(u1)
+    base = homes(sandbox, u1)
+    md = os.path.join(base, u1, "Maildir")
+    sandbox.write_config(mailbox=f"{base}/%u/Maildir/")
+    send(sandbox, u1, "for dovecot")
+    send(sandbox, u1, "escaped", body="From the start of a line")
+    assert sandbox.runq().returncode == 0
+    dv = tmp_path / "dovecot"
+    for d in ("run", "state"):
+        (dv / d).mkdir(parents=True)
+    os.chmod(tmp_path, 0o755)
+    conf = dv / "dovecot.conf"
+    conf.write_text(DOVECOT_CONF.format(base=dv, uid=pw.pw_uid, gid=pw.pw_gid,
+                                        home=os.path.join(base, u1), maildir=md))
+    # the master runs the auth service doveadm asks (no protocols: no listener)
+    dovecot = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", str(conf)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 20
+        while not (dv / "run" / "auth-userdb").exists() and time.time() < deadline:
+            assert dovecot.poll() is None, dovecot.stderr.read()
+            time.sleep(0.1)
+        r = subprocess.run([doveadm, "-c", str(conf), "fetch", "-u", u1,
+                            "hdr.subject body size.physical", "mailbox", "INBOX", "all"],
+                           capture_output=True, timeout=60)
+    finally:
+        dovecot.terminate()
+        dovecot.wait(timeout=20)
+    log = dv / "dovecot.log"
+    assert r.returncode == 0, (r.stdout, r.stderr, log.read_text() if log.exists() else "")
+    out = r.stdout.decode()
+    assert "for dovecot" in out and "escaped" in out and "From the start of a line" in out
+    assert out.count("hdr.subject:") == 2, out
+    # dovecot's size is the file's (LF line ends): the S= of the name
+    sizes = sorted(int(x) for x in re.findall(r"size.physical: (\d+)", out))
+    names = os.listdir(os.path.join(md, "new")) + os.listdir(os.path.join(md, "cur"))
+    assert sizes == sorted(int(NAME_RE.match(n.split(":")[0]).group(6)) for n in names)
