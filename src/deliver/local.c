@@ -11,6 +11,7 @@
  * it hangs. */
 #include "compat.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include "expand.h"
 #include "local.h"
 #include "log.h"
+#include "mailbox_limits.h"
 #include "mailbox_place.h"
 #include "maildir.h"
 #include "mbox.h"
@@ -415,19 +417,57 @@ struct batch_job {
     const struct mbox_req *r;      /* BATCH_FD, BATCH_MBOX */
     const struct mbox_box *box;    /* BATCH_FD */
     const char *path;              /* BATCH_MAILDIR */
+    const char *luser;             /* whose limit applies (mailbox_limits.h): the */
+    const char *ldomain;           /* account, or the virtual user and its domain */
     const struct local_mjob *jobs;
     size_t n;
 };
 
+/* The limit of the batch's mailbox, read by the writer (the admin's files,
+ * never as root): bytes, 0 none, -1 with *status. */
+static long long batch_limit(const struct batch_job *b, char **status)
+{
+    char *why = NULL;
+    long long v;
+    if (b->ldomain != NULL) {
+        char *dom = xstrdup(b->ldomain);
+        for (char *q = dom; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        v = mlimit_virtual(b->c, b->luser, dom, &why);
+        free(dom);
+    } else {
+        v = mlimit_local(b->c, b->luser, &why);
+    }
+    if (v < 0)
+        *status = xasprintf("4.3.0 the mailbox limit of %s: %s", b->luser, why);
+    free(why);
+    return v;
+}
+
 /* In the child: the writing proper, a result in each msgs[k]. */
 static void batch_write(const struct batch_job *b, struct mbox_msg *msgs)
 {
+    char *status = NULL;
+    long long limit = batch_limit(b, &status);
+    int bounce = b->c->mailbox_limit_action && !strcmp(b->c->mailbox_limit_action, "bounce");
+    if (limit < 0) {
+        for (size_t k = 0; k < b->n; k++) {
+            msgs[k].res = DELIV_DEFER;
+            msgs[k].status = xstrdup(status);
+        }
+        free(status);
+        return;
+    }
+    struct mbox_req r = b->r ? *b->r : (struct mbox_req){0};
+    r.limit = limit;
+    r.limit_bounce = bounce;
     if (b->mode == BATCH_FD) {
-        mbox_write(b->r, b->box->fd, msgs, b->n);
+        mbox_write(&r, b->box->fd, msgs, b->n);
     } else if (b->mode == BATCH_MBOX) {
-        mbox_deliver_many(b->r, msgs, b->n);
+        mbox_deliver_many(&r, msgs, b->n);
     } else {
-        struct maildir_req md = {.path = b->path, .delim = folder_delim(b->c)};
+        struct maildir_req md = {.path = b->path, .delim = folder_delim(b->c),
+                                 .limit = limit, .limit_bounce = bounce};
         maildir_write(&md, msgs, b->n);
     }
 }
@@ -518,7 +558,8 @@ static int batch_run(const struct batch_job *bj, const char *shown, const char *
  * half-way. */
 static void mbox_batch(const struct config *c, const char *path, const struct ident *id,
                        const struct ident *w, gid_t mail_gid, const struct stat *spool,
-                       struct local_mjob *jobs, size_t n)
+                       const char *luser, const char *ldomain, struct local_mjob *jobs,
+                       size_t n)
 {
     struct mbox_req r = {.path = path, .owner = id->uid, .new_uid = id->uid,
                          .new_gid = (spool->st_mode & S_ISGID) ? (gid_t)-1 : id->gid,
@@ -531,8 +572,8 @@ static void mbox_batch(const struct config *c, const char *path, const struct id
         batch_all(jobs, n, res, status);
         free(status);
     } else {
-        struct batch_job bj = {.c = c, .mode = BATCH_FD, .r = &r, .box = &box, .jobs = jobs,
-                               .n = n};
+        struct batch_job bj = {.c = c, .mode = BATCH_FD, .r = &r, .box = &box,
+                               .luser = luser, .ldomain = ldomain, .jobs = jobs, .n = n};
         mbox_close(&r, &box, !batch_run(&bj, path, id->name, w, jobs, n));
     }
 }
@@ -568,8 +609,12 @@ static void virtual_batch(const struct config *c, const char *box, struct local_
         r = check_identity(&j, &v.owner, &status);
         if (r == DELIV_OK)
             r = check_spool(v.dir, &extra_gid, &spool, &status);
-        if (r == DELIV_OK)
-            mbox_batch(c, v.path, &v.owner, &v.owner, extra_gid, &spool, jobs, n);
+        if (r == DELIV_OK) {
+            char *name = xstrdup(box), *at = strrchr(name, '@');
+            *at = '\0';
+            mbox_batch(c, v.path, &v.owner, &v.owner, extra_gid, &spool, name, at + 1, jobs, n);
+            free(name);
+        }
         vmbox_free(&v);
     }
     if (r != DELIV_OK)
@@ -589,7 +634,8 @@ static void user_batch(const struct config *c, const struct mbplace *p,
                          .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1,
                          .escape_from = c->escape_from, .lock_wait_ms = MBOX_LOCK_WAIT_MS};
     struct batch_job bj = {.c = c, .mode = p->kind == MB_MAILDIR ? BATCH_MAILDIR : BATCH_MBOX,
-                           .r = &r, .path = p->path, .jobs = jobs, .n = n};
+                           .r = &r, .path = p->path, .luser = id->name, .jobs = jobs,
+                           .n = n};
     (void)batch_run(&bj, p->path, id->name, w, jobs, n);
 }
 
@@ -619,7 +665,7 @@ static void place_batch(const struct config *c, const struct ident *id,
     else if (p.kind == MB_MAILDIR || !p.root_owned)
         user_batch(c, &p, id, w, jobs, n);
     else
-        mbox_batch(c, p.path, id, w, extra_gid, &spool, jobs, n);
+        mbox_batch(c, p.path, id, w, extra_gid, &spool, id->name, NULL, jobs, n);
     free(status);
     mbplace_free(&p);
 }

@@ -313,3 +313,143 @@ def test_dovecot_reads_maildir(sandbox, accounts, tmp_path):
     sizes = sorted(int(x) for x in re.findall(r"size.physical: (\d+)", out))
     names = os.listdir(os.path.join(md, "new")) + os.listdir(os.path.join(md, "cur"))
     assert sizes == sorted(int(NAME_RE.match(n.split(":")[0]).group(6)) for n in names)
+
+
+# ---- mailbox limits ----
+
+def mbox_size(sb, user):
+    p = sb.mbox_path(user)
+    return os.path.getsize(p) if os.path.exists(p) else 0
+
+
+def md_size(md):
+    return sum(os.path.getsize(os.path.join(md, d, f))
+               for d in ("new", "cur") for f in os.listdir(os.path.join(md, d)))
+
+
+def bounces_to(sb, user, md=None):
+    if md and not os.path.isdir(md):
+        return []
+    msgs = list(mailbox.Maildir(md, factory=None, create=False)) if md else sb.mbox(user)
+    return [m for m in msgs if "5.2.2" in m.as_string()]
+
+
+@pytest.mark.parametrize("kind", ["mbox", "maildir"])
+def test_limit_at_delivery(sandbox, accounts, kind):
+    """mailbox-limit=: a message that leaves the mailbox exactly at the limit
+    is delivered, one byte more is deferred 4.2.2 (the message waits), and
+    with mailbox-limit-action=bounce it is bounced 5.2.2 at once."""
+    u1, u2 = accounts["u1"], accounts["u2"]
+    sandbox.set_aliases(f"postmaster: {u2}\n")  # the bounce's copy must fit
+    md2 = None
+    if kind == "maildir":
+        base = homes(sandbox, u1, u2)
+        md = os.path.join(base, u1, "Maildir")
+        md2 = os.path.join(base, u2, "Maildir")
+        sandbox.write_config(mailbox=f"{base}/%u/Maildir/")
+        size = lambda: md_size(md)  # noqa: E731
+    else:
+        size = lambda: mbox_size(sandbox, u1)  # noqa: E731
+    send(sandbox, u1, "aaaa", sender=u2)
+    assert sandbox.runq().returncode == 0
+    d = size()
+    assert d > 0
+    # the same message again is exactly d bytes more: fits a limit of 2d;
+    # the sender's mailbox (bounces) has none: "0" in mailbox-limits=
+    limits = os.path.join(sandbox.dir, "limits")
+    with open(limits, "w") as f:
+        f.write(f"# the bounces' recipient\n{u2}  0\n")
+    sandbox.write_config(mailbox_limit=str(2 * d), mailbox_limits=limits)
+    send(sandbox, u1, "bbbb", sender=u2)
+    assert sandbox.runq().returncode == 0
+    assert sandbox.queue_files() == [], sandbox.mailq().stdout
+    assert size() == 2 * d
+    # a limit one byte smaller than what the next one needs: deferred
+    sandbox.write_config(mailbox_limit=str(3 * d - 1))
+    send(sandbox, u1, "cccc", sender=u2)
+    r = sandbox.run("runq", "-v")
+    assert r.returncode == 0, r.stderr
+    assert len(sandbox.queue_files()) == 1
+    assert b"4.2.2" in sandbox.mailq().stdout, sandbox.mailq().stdout
+    assert size() == 2 * d
+    if kind == "maildir":
+        assert os.listdir(os.path.join(md, "tmp")) == []
+    assert bounces_to(sandbox, u2, md2) == []
+    # exactly at the limit again: the waiting message goes
+    sandbox.write_config(mailbox_limit=str(3 * d))
+    assert sandbox.runq().returncode == 0
+    assert sandbox.queue_files() == []
+    assert size() == 3 * d
+    # bounce at once
+    sandbox.write_config(mailbox_limit=str(4 * d - 1), mailbox_limit_action="bounce")
+    send(sandbox, u1, "dddd", sender=u2)
+    assert sandbox.runq().returncode == 0
+    sandbox.runq()
+    assert sandbox.queue_files() == [], sandbox.mailq().stdout
+    assert size() == 3 * d
+    b = bounces_to(sandbox, u2, md2)
+    assert len(b) >= 1 and "mailbox" in b[0].as_string() and "full" in b[0].as_string()
+
+
+def rcpt_reply(sb, rcpt, size):
+    import smtplib
+    with smtplib.SMTP("127.0.0.1", sb.port, timeout=30) as c:
+        c.ehlo("client.example")
+        code, _ = c.mail("someone@example.org", options=[f"SIZE={size}"])
+        assert code == 250
+        return c.rcpt(rcpt)
+
+
+def test_limit_at_rcpt(sandbox, accounts):
+    """A client that declares SIZE= hears 552 5.2.2 at RCPT when the message
+    cannot fit a local account's mbox: exactly at the limit is accepted, one
+    byte over refused.  The limits file is read again when it changes; an
+    alias and a maildir are accepted (checked at delivery)."""
+    u1, u2 = accounts["u1"], accounts["u2"]
+    send(sandbox, u1, "first")
+    assert sandbox.runq().returncode == 0
+    used = mbox_size(sandbox, u1)
+    limits = os.path.join(sandbox.dir, "limits")
+    with open(limits, "w") as f:
+        f.write(f"{u1}@{sandbox.hostname} {used + 1000}\n")
+    os.chmod(limits, 0o644)
+    sandbox.write_config(mailbox_limits=limits)
+    sandbox.set_aliases(f"postmaster: {u1}\nlist: {u1}\n")
+    sandbox.start_daemon()
+    rcpt = f"{u1}@{sandbox.hostname}"
+    assert rcpt_reply(sandbox, rcpt, 1000)[0] == 250
+    code, text = rcpt_reply(sandbox, rcpt, 1001)
+    assert code == 552 and text.startswith(b"5.2.2"), (code, text)
+    assert b"mailbox full" in text
+    # an alias may lead elsewhere: not refused here
+    assert rcpt_reply(sandbox, f"list@{sandbox.hostname}", 1001)[0] == 250
+    # another account has no limit; no SIZE= at all is never refused here
+    assert rcpt_reply(sandbox, f"{u2}@{sandbox.hostname}", 10**7)[0] == 250
+    with open(limits, "w") as f:
+        f.write(f"{u1} {used + 2000}\n")
+    assert rcpt_reply(sandbox, rcpt, 2000)[0] == 250
+    assert rcpt_reply(sandbox, rcpt, 2001)[0] == 552
+
+
+def test_limits_file_errors(sandbox, accounts):
+    """A limits file with a bad line or writable by everybody defers the
+    delivery (4.3.0, the line named) rather than guessing."""
+    u1 = accounts["u1"]
+    limits = os.path.join(sandbox.dir, "limits")
+    with open(limits, "w") as f:
+        f.write(f"# comment\n\n{u1} lots\n")
+    os.chmod(limits, 0o644)
+    sandbox.write_config(mailbox_limits=limits)
+    send(sandbox, u1, "x")
+    r = sandbox.run("runq", "-v")
+    assert b"limits line 3" in r.stderr and b"4.3.0" in r.stderr, r.stderr
+    assert len(sandbox.queue_files()) == 1
+    with open(limits, "w") as f:
+        f.write(f"{u1} 10m  # ten megabytes\n")
+    os.chmod(limits, 0o666)
+    r = sandbox.run("runq", "-v")
+    assert b"only its owner may write" in r.stderr, r.stderr
+    os.chmod(limits, 0o644)
+    assert sandbox.runq().returncode == 0
+    assert sandbox.queue_files() == []
+    assert [m["Subject"] for m in sandbox.mbox(u1)] == ["x"]
