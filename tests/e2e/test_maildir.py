@@ -453,3 +453,65 @@ def test_limits_file_errors(sandbox, accounts):
     assert sandbox.runq().returncode == 0
     assert sandbox.queue_files() == []
     assert [m["Subject"] for m in sandbox.mbox(u1)] == ["x"]
+
+
+def test_subaddress_folders(sandbox, accounts):
+    """subaddress-folder=yes: mail whose Delivered-To is user+tag goes into
+    the Maildir++ folder .tag (made with maildirfolder); a tag starting with
+    "." is no folder (INBOX); without the option everything is INBOX.  Read
+    with python's Maildir folders and with doveadm's folder list."""
+    u1 = accounts["u1"]
+    base = homes(sandbox, u1)
+    md = os.path.join(base, u1, "Maildir")
+    sandbox.set_aliases(f"postmaster: {u1}\n{u1}+work: {u1}\n{u1}+.hidden: {u1}\n"
+                        f"{u1}+news: {u1}\n")
+    sandbox.write_config(mailbox=f"{base}/%u/Maildir/", subaddress_folder=True)
+    send(sandbox, f"{u1}+work", "for work")
+    send(sandbox, f"{u1}+work", "more work")
+    send(sandbox, f"{u1}+.hidden", "dot tag")
+    send(sandbox, u1, "plain")
+    r = sandbox.runq()
+    assert r.returncode == 0, r.stderr
+    assert sandbox.queue_files() == [], sandbox.mailq().stdout
+    box = mailbox.Maildir(md, factory=None, create=False)
+    assert box.list_folders() == ["work"]
+    assert sorted(m["Subject"] for m in box.get_folder("work")) == ["for work", "more work"]
+    assert sorted(m["Subject"] for m in box) == ["dot tag", "plain"]
+    work = os.path.join(md, ".work")
+    assert os.path.isfile(os.path.join(work, "maildirfolder"))
+    pw = pwd.getpwnam(u1)
+    for d in ("", "tmp", "new", "cur"):
+        st = os.lstat(os.path.join(work, d))
+        assert st.st_uid == pw.pw_uid and stat.S_IMODE(st.st_mode) == 0o700
+    for n in os.listdir(os.path.join(work, "new")):
+        data = open(os.path.join(work, "new", n), "rb").read()
+        assert f"Delivered-To: {u1}+work".encode() in data
+    # the option off: the tag is ignored
+    sandbox.write_config(subaddress_folder=False)
+    send(sandbox, f"{u1}+news", "news")
+    assert sandbox.runq().returncode == 0
+    assert box.list_folders() == ["work"]
+    assert "news" in [m["Subject"] for m in mailbox.Maildir(md, factory=None, create=False)]
+
+
+def test_maildirsize_counts_folders(sandbox, accounts):
+    """The Maildir++ count: made by one scan when missing (folders
+    included), then one line appended per delivery; the limit counts it."""
+    u1 = accounts["u1"]
+    base = homes(sandbox, u1)
+    md = os.path.join(base, u1, "Maildir")
+    sandbox.set_aliases(f"postmaster: {u1}\n{u1}+work: {u1}\n")
+    sandbox.write_config(mailbox=f"{base}/%u/Maildir/", subaddress_folder=True)
+    send(sandbox, f"{u1}+work", "w1")
+    send(sandbox, u1, "i1")
+    assert sandbox.runq().returncode == 0
+    assert not os.path.exists(os.path.join(md, "maildirsize"))  # no limit: not made
+    total = md_size(md) + md_size(os.path.join(md, ".work"))
+    sandbox.write_config(mailbox_limit="10m")
+    send(sandbox, u1, "i2")
+    assert sandbox.runq().returncode == 0
+    lines = open(os.path.join(md, "maildirsize")).read().splitlines()
+    assert lines[0] == "10000000S"
+    assert lines[1] == f"{total} 2"
+    added = md_size(md) + md_size(os.path.join(md, ".work")) - total
+    assert lines[2:] == [f"{added} 1"]
