@@ -279,9 +279,11 @@ def test_dovecot_reads_maildir(sandbox, accounts, tmp_path):
     pw = pwd.getpwnam(u1)
     base = homes(sandbox, u1)
     md = os.path.join(base, u1, "Maildir")
-    sandbox.write_config(mailbox=f"{base}/%u/Maildir/")
+    sandbox.write_config(mailbox=f"{base}/%u/Maildir/", subaddress_folder=True)
+    sandbox.set_aliases(f"postmaster: {u1}\n{u1}+work: {u1}\n")
     send(sandbox, u1, "for dovecot")
     send(sandbox, u1, "escaped", body="From the start of a line")
+    send(sandbox, f"{u1}+work", "in a folder")
     assert sandbox.runq().returncode == 0
     dv = tmp_path / "dovecot"
     for d in ("run", "state"):
@@ -301,6 +303,11 @@ def test_dovecot_reads_maildir(sandbox, accounts, tmp_path):
         r = subprocess.run([doveadm, "-c", str(conf), "fetch", "-u", u1,
                             "hdr.subject body size.physical", "mailbox", "INBOX", "all"],
                            capture_output=True, timeout=60)
+        # the subaddress folder is a dovecot mailbox "work"
+        folder = subprocess.run([doveadm, "-c", str(conf), "fetch", "-u", u1, "hdr.subject",
+                                 "mailbox", "work", "all"], capture_output=True, timeout=60)
+        assert folder.returncode == 0, folder.stderr
+        assert folder.stdout.decode().count("hdr.subject: in a folder") == 1, folder.stdout
     finally:
         dovecot.terminate()
         dovecot.wait(timeout=20)
@@ -515,3 +522,40 @@ def test_maildirsize_counts_folders(sandbox, accounts):
     assert lines[1] == f"{total} 2"
     added = md_size(md) + md_size(os.path.join(md, ".work")) - total
     assert lines[2:] == [f"{added} 1"]
+
+
+def test_virtual_user_limit(sandbox, accounts):
+    """A virtual domain's limits file (VHOSTDIR/DOMAIN/limits, vhosts(7))
+    limits its users' mailboxes; a user@domain line of mailbox-limits= is
+    next; the domain's file wins."""
+    from test_vhosts import VHosts
+    vh = VHosts(sandbox)
+    vh.domains("admin:one.example:1\n")
+    vh.passwd("one.example", "joe")
+    vh.fix_perms()
+    def go(token):
+        r = sandbox.sendmail("-odq", "-i", "-f", accounts["u2"], "joe@one.example",
+                             message=msg(token))
+        assert r.returncode == 0, r.stderr
+        return sandbox.run("runq", "-v")
+    go("aaaa")
+    d = os.path.getsize(vh.mbox_path("one.example", "joe"))
+    vh.put("one.example", "limits", "# joe's\nJoe %d\n" % (2 * d))
+    vh.fix_perms()
+    go("bbbb")
+    assert sandbox.queue_files() == []
+    r = go("cccc")
+    assert b"4.2.2" in r.stderr and b"full" in r.stderr, r.stderr
+    assert len(sandbox.queue_files()) == 1
+    # the system file's user@domain line is not used while the domain's names joe
+    limits = os.path.join(sandbox.dir, "limits")
+    with open(limits, "w") as f:
+        f.write("joe 0\njoe@one.example %d\n" % (3 * d))
+    os.chmod(limits, 0o644)
+    sandbox.write_config(mailbox_limits=limits)
+    sandbox.runq()
+    assert len(sandbox.queue_files()) == 1
+    os.unlink(os.path.join(vh.dir, "one.example", "limits"))
+    sandbox.runq()
+    assert sandbox.queue_files() == []
+    assert [m["Subject"] for m in vh.mbox("one.example", "joe")] == ["aaaa", "bbbb", "cccc"]
