@@ -593,9 +593,11 @@ static void batch_refuse(struct local_mjob *jobs, size_t n, enum deliv_result r,
     }
 }
 
-/* A virtual user's mailbox (box "user@domain", vmailbox.h): the same
- * locking and writing as any mailbox, with another path and the vuser=
- * account as its owner and writer. */
+/* A virtual user's mailbox (box "user@domain", vmailbox.h): written by the
+ * same code as any mailbox, with another path and the vuser= account as its
+ * owner and writer.  VSPOOL/DOMAIN is vuser's, so root opens nothing there:
+ * the writer opens and locks the file itself (BATCH_MBOX), and a vuser
+ * swapping the directory between our checks and the open gains nothing. */
 static void virtual_batch(const struct config *c, const char *box, struct local_mjob *jobs,
                           size_t n)
 {
@@ -612,7 +614,13 @@ static void virtual_batch(const struct config *c, const char *box, struct local_
         if (r == DELIV_OK) {
             char *name = xstrdup(box), *at = strrchr(name, '@');
             *at = '\0';
-            mbox_batch(c, v.path, &v.owner, &v.owner, extra_gid, &spool, name, at + 1, jobs, n);
+            struct mbox_req mr = {.path = v.path, .owner = v.owner.uid, .new_uid = (uid_t)-1,
+                                  .new_gid = (gid_t)-1, .mail_gid = extra_gid,
+                                  .escape_from = c->escape_from,
+                                  .lock_wait_ms = MBOX_LOCK_WAIT_MS};
+            struct batch_job bj = {.c = c, .mode = BATCH_MBOX, .r = &mr, .luser = name,
+                                   .ldomain = at + 1, .jobs = jobs, .n = n};
+            (void)batch_run(&bj, v.path, box, &v.owner, jobs, n);
             free(name);
         }
         vmbox_free(&v);

@@ -559,3 +559,45 @@ def test_virtual_user_limit(sandbox, accounts):
     sandbox.runq()
     assert sandbox.queue_files() == []
     assert [m["Subject"] for m in vh.mbox("one.example", "joe")] == ["aaaa", "bbbb", "cccc"]
+
+
+def test_virtual_killed_writer_cut_back_by_next(sandbox, accounts):
+    """Root opens nothing in VSPOOL/DOMAIN (vuser's): the writer, as vuser,
+    locks the mailbox itself.  Killed half-way, its dot-lock says where the
+    mailbox ended, and the next delivery cuts the fragment away before
+    delivering the message once."""
+    from test_vhosts import VHosts
+    from test_mailbox_safety import big_message, check_box, descendants_of, small
+    vh = VHosts(sandbox)
+    vh.domains("admin:one.example:1\n")
+    vh.passwd("one.example", "joe")
+    vh.fix_perms()
+    sandbox.write_config(size="100m")
+    r = sandbox.sendmail("-odq", "-i", "joe@one.example", message=small("first"))
+    assert r.returncode == 0, r.stderr
+    assert sandbox.runq().returncode == 0
+    box = vh.mbox_path("one.example", "joe")
+    before = os.path.getsize(box)
+    r = sandbox.sendmail("-odq", "-i", "joe@one.example", message=big_message("big"))
+    assert r.returncode == 0, r.stderr
+    p = subprocess.Popen(sandbox.cmd("runq"), stderr=subprocess.PIPE)
+    vuid = pwd.getpwnam(vh.vuser).pw_uid
+    wait_for(lambda: os.path.getsize(box) > before, p)
+    writers = descendants_of(p.pid, vuid)
+    assert writers, "no process of vuser= is writing"
+    wait_for(lambda: os.path.getsize(box) > before + 6_000_000, p)
+    for pid in writers:
+        os.kill(pid, signal.SIGKILL)
+    p.wait(timeout=60)
+    assert os.path.exists(box + ".lock")
+    assert len(sandbox.queue_files()) == 1
+    r = sandbox.run("runq", "-v")
+    assert r.returncode == 0, r.stderr
+    assert b"cut back" in r.stderr, r.stderr
+
+    class Box:  # check_box reads sandbox.mbox(user)
+        def mbox(self, _):
+            return vh.mbox("one.example", "joe")
+    assert check_box(Box(), "joe") == ["first", "big"]
+    assert not os.path.exists(box + ".lock")
+    assert sandbox.queue_files() == []
