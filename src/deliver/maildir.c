@@ -300,23 +300,34 @@ static int recount(int top, long long limit, long long *bytes)
     return rc;
 }
 
-/* Sum the file's lines after the first; -1 when it is not a count we can use. */
-static int parse_sizefile(const char *s, const char *want, long long *bytes)
+#define SIZE_LINE_MAX 1000000000000000LL /* 10^15: no maildir holds more */
+
+int maildirsize_parse(const char *text, size_t len, long long limit, long long *bytes)
 {
-    const char *nl = strchr(s, '\n');
-    if (nl == NULL || (size_t)(nl - s) != strlen(want) || strncmp(s, want, strlen(want)))
+    char want[32];
+    snprintf(want, sizeof want, "%lldS\n", limit);
+    size_t wl = strlen(want);
+    if (len < wl || memcmp(text, want, wl) != 0 || memchr(text, '\0', len) != NULL)
         return -1;
     long long sum = 0;
-    for (const char *p = nl + 1; *p;) {
-        char *end;
-        long long b = strtoll(p, &end, 10);
-        if (end == p || *end != ' ')
+    for (const char *p = text + wl, *end = text + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
             return -1;
-        (void)strtoll(end + 1, &end, 10);
-        if (*end != '\n')
+        char line[64];
+        if ((size_t)(nl - p) >= sizeof line)
+            return -1;
+        memcpy(line, p, (size_t)(nl - p));
+        line[nl - p] = '\0';
+        char *e1, *e2 = NULL;
+        errno = 0;
+        long long b = strtoll(line, &e1, 10);
+        long long n = e1 > line && *e1 == ' ' ? strtoll(e1 + 1, &e2, 10) : 0;
+        if (e1 == line || *e1 != ' ' || e2 == e1 + 1 || *e2 != '\0' || errno ||
+            b > SIZE_LINE_MAX || b < -SIZE_LINE_MAX || n > SIZE_LINE_MAX || n < -SIZE_LINE_MAX)
             return -1;
         sum += b;
-        p = end + 1;
+        p = nl + 1;
     }
     *bytes = sum < 0 ? 0 : sum;
     return 0;
@@ -334,15 +345,10 @@ int maildirsize_get(int dirfd, long long limit, long long *bytes)
         got = read_all(fd, buf, sizeof buf - 1);
     if (fd >= 0)
         close(fd);
-    if (got >= 0 && got < (ssize_t)sizeof buf - 1) {
-        buf[got] = '\0';
-        char want[32];
-        snprintf(want, sizeof want, "%lldS", limit);
-        if (strlen(buf) == (size_t)got && parse_sizefile(buf, want, bytes) == 0) {
-            if (*bytes <= limit || time(NULL) - st.st_mtime < MAILDIRSIZE_STALE)
-                return 0;
-        }
-    }
+    if (got >= 0 && got < (ssize_t)sizeof buf - 1 &&
+        maildirsize_parse(buf, (size_t)got, limit, bytes) == 0 &&
+        (*bytes <= limit || time(NULL) - st.st_mtime < MAILDIRSIZE_STALE))
+        return 0;
     return recount(dirfd, limit, bytes);
 }
 

@@ -65,6 +65,12 @@ char *maildir_folder_of(const char *rcpt, const char *delim);
  * written to tmp/ and renamed into place.  0, or -1 with errno. */
 int maildirsize_get(int dirfd, long long limit, long long *bytes);
 
+/* Parse a maildirsize file's text (len bytes): its first line must be
+ * "LIMITS\n", every other line "BYTES COUNT\n" (decimal, perhaps negative,
+ * each within 10^15).  0 with *bytes = the sum of the BYTES (never below
+ * 0), or -1 when the text is not such a count (it is then made again). */
+int maildirsize_parse(const char *text, size_t len, long long limit, long long *bytes);
+
 /* Append "BYTES COUNT\n" to the maildirsize file of dirfd, if it exists (one
  * write).  0, or -1 with errno. */
 int maildirsize_add(int dirfd, long long bytes, long long count);

@@ -91,6 +91,22 @@ static int scan(FILE *f, const char *path, const char *user, const char *domain,
     return rc;
 }
 
+int mlimit_lookup_text(const char *text, size_t len, const char *name, const char *user,
+                       const char *domain, long long *limit, char **why)
+{
+    *why = NULL;
+    if (len == 0)
+        return 0;
+    FILE *f = fmemopen((void *)text, len, "r");
+    if (f == NULL) {
+        *why = xasprintf("cannot read %s: %s", name, strerror(errno));
+        return -1;
+    }
+    int rc = scan(f, name, user, domain, limit, why);
+    fclose(f);
+    return rc;
+}
+
 int mlimit_lookup_file(const char *path, const char *user, const char *domain,
                        int missing_ok, long long *limit, char **why)
 {

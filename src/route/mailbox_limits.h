@@ -11,6 +11,8 @@
 #ifndef PO_MAILBOX_LIMITS_H
 #define PO_MAILBOX_LIMITS_H
 
+#include <stddef.h>
+
 #include "conf.h"
 
 #define MLIMIT_LINE_MAX 1024 /* a longer line is an error in the file */
@@ -21,6 +23,11 @@
  * read it, writable by others, a bad line - with its number). */
 int mlimit_lookup_file(const char *path, const char *user, const char *domain,
                        int missing_ok, long long *limit, char **why);
+
+/* The same on text (len bytes, the contents of a file called name, for
+ * messages): 1, 0 or -1 as above. */
+int mlimit_lookup_text(const char *text, size_t len, const char *name, const char *user,
+                       const char *domain, long long *limit, char **why);
 
 /* The limit of local account user: its mailbox-limits= line ("user" or
  * "user@HOSTNAME"), else mailbox-limit=.  Bytes (0 = none), or -1 with *why
