@@ -1,8 +1,9 @@
 /* test_maildir.c - the maildir writer (maildir.h): unique names and their
  * escapes, subaddress folder names, delivery into new/ through tmp/, the
  * refusals (root, a symlinked maildir), the Maildir++ maildirsize count (made
- * by a scan, appended to, recounted) and the limit at its boundary; and the
- * limits files (mailbox_limits.h).  The writer never runs as root: when the
+ * by a scan, appended to, recounted) and the limit at its boundary; where
+ * mailbox= puts mail (mailbox_place.h); and the limits files
+ * (mailbox_limits.h).  The writer never runs as root: when the
  * tests do, each writer call runs in a child that became "nobody". */
 #include "compat.h"
 
@@ -25,6 +26,7 @@
 
 #include "conf.h"
 #include "mailbox_limits.h"
+#include "mailbox_place.h"
 #include "maildir.h"
 #include "util.h"
 
@@ -537,6 +539,62 @@ static void test_limits_order(void **state)
     free(ddir);
 }
 
+/* Where mailbox= puts an account's mail, and whether root may open there. */
+static void test_place(void **state)
+{
+    struct fx *f = *state;
+    struct config c;
+    memset(&c, 0, sizeof c);
+    c.mailspool = "/var/mail";
+    c.hostname = "mx.example";
+    struct ident id = {.uid = f->uid, .gid = f->gid, .name = "bob", .home = f->dir};
+    struct mbplace p;
+    char *why = NULL;
+    /* unset: the spool, as before */
+    assert_int_equal(mbplace_find(&c, &id, &p, &why), DELIV_OK);
+    assert_int_equal(p.kind, MB_SPOOL);
+    assert_string_equal(p.path, "/var/mail/bob");
+    assert_true(p.root_owned);
+    mbplace_free(&p);
+    /* a maildir in the home directory (not root's when we are root) */
+    c.mailbox = "~/Maildir/";
+    assert_int_equal(mbplace_find(&c, &id, &p, &why), DELIV_OK);
+    assert_int_equal(p.kind, MB_MAILDIR);
+    char *want = xasprintf("%s/Maildir", f->dir);
+    assert_string_equal(p.path, want);
+    assert_false(p.root_owned); /* the home is the user's */
+    free(want);
+    mbplace_free(&p);
+    /* an mbox template under a symlink to a root-owned directory: resolved */
+    if (geteuid() == 0) {
+        char *link = xasprintf("%s/etc-link", f->dir);
+        assert_int_equal(symlink("/tmp", link), 0);
+        char *tmpl = xasprintf("%s/etc-link/%%u.%%d", f->dir);
+        c.mailbox = tmpl;
+        assert_int_equal(mbplace_find(&c, &id, &p, &why), DELIV_OK);
+        assert_int_equal(p.kind, MB_MBOX);
+        assert_string_equal(p.path, "/tmp/bob.mx.example");
+        assert_string_equal(p.dir, "/tmp");
+        assert_true(p.root_owned);
+        mbplace_free(&p);
+        free(tmpl);
+        free(link);
+        char *real = NULL;
+        assert_int_equal(mbplace_root_chain(f->dir, &real), 0); /* nobody's */
+        assert_null(real);
+        assert_int_equal(mbplace_root_chain("/tmp", &real), 1);
+        assert_string_equal(real, "/tmp");
+        free(real);
+    }
+    /* no home: a deferral naming the template */
+    id.home = NULL;
+    c.mailbox = "~/Maildir/";
+    assert_int_equal(mbplace_find(&c, &id, &p, &why), DELIV_DEFER);
+    assert_non_null(strstr(why, "4.3.0 mailbox=~/Maildir/"));
+    free(why);
+    mbplace_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +605,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maildirsize, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_place, setup, teardown),
         cmocka_unit_test(test_limits_file),
         cmocka_unit_test(test_limits_order),
     };
