@@ -601,3 +601,27 @@ def test_virtual_killed_writer_cut_back_by_next(sandbox, accounts):
     assert check_box(Box(), "joe") == ["first", "big"]
     assert not os.path.exists(box + ".lock")
     assert sandbox.queue_files() == []
+
+
+def test_planted_mbox_in_home_defers(sandbox, accounts):
+    """An mbox template in the user's own directory (opened by the user's
+    process): a symlink planted there is refused (4.2.0), not followed."""
+    u1, u2 = accounts["u1"], accounts["u2"]
+    base = homes(sandbox, u1, u2)
+    target = os.path.join(base, u2, "target")
+    with open(target, "w") as f:
+        f.write("u2's file\n")
+    pw2 = pwd.getpwnam(u2)
+    os.chown(target, pw2.pw_uid, pw2.pw_gid)
+    os.chmod(target, 0o666)
+    box = os.path.join(base, u1, "mbox")
+    os.symlink(target, box)
+    sandbox.write_config(mailbox=f"{base}/%u/mbox")
+    send(sandbox, u1, "planted", sender=u2)
+    r = sandbox.run("runq", "-v")
+    assert b"4.2.0" in r.stderr and b"symbolic link" in r.stderr, r.stderr
+    assert open(target).read() == "u2's file\n"
+    assert len(sandbox.queue_files()) == 1
+    os.unlink(box)
+    assert sandbox.runq().returncode == 0
+    assert [m["Subject"] for m in mailbox.mbox(box, create=False)] == ["planted"]
