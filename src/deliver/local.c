@@ -11,6 +11,7 @@
  * it hangs. */
 #include "compat.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -24,6 +25,9 @@
 #include "expand.h"
 #include "local.h"
 #include "log.h"
+#include "mailbox_limits.h"
+#include "mailbox_place.h"
+#include "maildir.h"
 #include "mbox.h"
 #include "msg.h"
 #include "pipe.h"
@@ -77,6 +81,12 @@ static enum deliv_result check_spool(const char *dir, gid_t *extra_gid, struct s
     return DELIV_OK;
 }
 
+/* The delimiter of subaddress folders (subaddress-folder=), or NULL. */
+static const char *folder_delim(const struct config *c)
+{
+    return c->subaddress_folder ? c->recipient_delimiter : NULL;
+}
+
 static enum deliv_result do_file(const struct config *c, const struct local_job *j,
                                  long lock_wait, char **status)
 {
@@ -87,6 +97,13 @@ static enum deliv_result do_file(const struct config *c, const struct local_job 
     if (j->dest[0] != '/') {
         *status = xasprintf("5.3.5 file target %s is not an absolute path", j->dest);
         return DELIV_FAIL;
+    }
+    if (j->dest[strlen(j->dest) - 1] == '/') { /* "/path/": a maildir */
+        struct maildir_req md = {.path = j->dest, .delim = folder_delim(c)};
+        struct mbox_msg m = {.sender = j->sender, .rcpt = j->rcpt, .data = j->data};
+        maildir_write(&md, &m, 1);
+        *status = m.status;
+        return m.res;
     }
     struct mbox_req r = {.path = j->dest, .owner = (uid_t)-1, .new_uid = (uid_t)-1,
                          .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1, .sender = j->sender,
@@ -389,22 +406,81 @@ static enum deliv_result root_writer(const struct config *c, const struct ident 
     return DELIV_OK;
 }
 
+/* What the mailbox writer does: append through the descriptor root opened
+ * and locked (BATCH_FD), or open, lock and append itself (BATCH_MBOX: an mbox
+ * in a directory root does not control), or write a maildir (BATCH_MAILDIR). */
+enum batch_mode { BATCH_FD, BATCH_MBOX, BATCH_MAILDIR };
+
 struct batch_job {
-    const struct mbox_req *r;
-    const struct mbox_box *box;
+    const struct config *c;
+    enum batch_mode mode;
+    const struct mbox_req *r;      /* BATCH_FD, BATCH_MBOX */
+    const struct mbox_box *box;    /* BATCH_FD */
+    const char *path;              /* BATCH_MAILDIR */
+    const char *luser;             /* whose limit applies (mailbox_limits.h): the */
+    const char *ldomain;           /* account, or the virtual user and its domain */
     const struct local_mjob *jobs;
     size_t n;
 };
 
-/* In the child, as the writer: append through the descriptor the parent
- * opened and locked, and report a result per message.  It dies with the
- * parent (child_spec.die_with_parent), so whoever finds the parent's dot-lock
- * stale and cuts the mailbox back is not racing a writer still appending. */
+/* The limit of the batch's mailbox, read by the writer (the admin's files,
+ * never as root): bytes, 0 none, -1 with *status. */
+static long long batch_limit(const struct batch_job *b, char **status)
+{
+    char *why = NULL;
+    long long v;
+    if (b->ldomain != NULL) {
+        char *dom = xstrdup(b->ldomain);
+        for (char *q = dom; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        v = mlimit_virtual(b->c, b->luser, dom, &why);
+        free(dom);
+    } else {
+        v = mlimit_local(b->c, b->luser, &why);
+    }
+    if (v < 0)
+        *status = xasprintf("4.3.0 the mailbox limit of %s: %s", b->luser, why);
+    free(why);
+    return v;
+}
+
+/* In the child: the writing proper, a result in each msgs[k]. */
+static void batch_write(const struct batch_job *b, struct mbox_msg *msgs)
+{
+    char *status = NULL;
+    long long limit = batch_limit(b, &status);
+    int bounce = b->c->mailbox_limit_action && !strcmp(b->c->mailbox_limit_action, "bounce");
+    if (limit < 0) {
+        for (size_t k = 0; k < b->n; k++) {
+            msgs[k].res = DELIV_DEFER;
+            msgs[k].status = xstrdup(status);
+        }
+        free(status);
+        return;
+    }
+    struct mbox_req r = b->r ? *b->r : (struct mbox_req){0};
+    r.limit = limit;
+    r.limit_bounce = bounce;
+    if (b->mode == BATCH_FD) {
+        mbox_write(&r, b->box->fd, msgs, b->n);
+    } else if (b->mode == BATCH_MBOX) {
+        mbox_deliver_many(&r, msgs, b->n);
+    } else {
+        struct maildir_req md = {.path = b->path, .delim = folder_delim(b->c),
+                                 .limit = limit, .limit_bounce = bounce};
+        maildir_write(&md, msgs, b->n);
+    }
+}
+
+/* In the child, as the writer: write the batch and report a result per
+ * message.  It dies with the parent (child_spec.die_with_parent), so whoever
+ * finds the parent's dot-lock stale and cuts the mailbox back is not racing a
+ * writer still appending. */
 static PO_NORETURN void batch_child(void *arg, int resfd)
 {
     const struct batch_job *b = arg;
     size_t n = b->n;
-    if (b->box->lockfd >= 0)
+    if (b->box != NULL && b->box->lockfd >= 0)
         close(b->box->lockfd);
     umask(077);
     signal(SIGPIPE, SIG_IGN);
@@ -417,7 +493,7 @@ static PO_NORETURN void batch_child(void *arg, int resfd)
         msgs[k].rcpt = b->jobs[k].rcpt;
         msgs[k].data = b->jobs[k].data;
     }
-    mbox_write(b->r, b->box->fd, msgs, n);
+    batch_write(b, msgs);
     for (size_t k = 0; k < n; k++) {
         res[k] = msgs[k].res;
         status[k] = msgs[k].status;
@@ -426,22 +502,23 @@ static PO_NORETURN void batch_child(void *arg, int resfd)
     _exit(0);
 }
 
-/* Fork the writer on the open, locked mailbox and wait for it; the queue
- * files' descriptors are inherited (never reopened by name: that would drop
- * our locks on them).  1 the writer reported on every message (and cut back
- * itself what failed), 0 it died, hung or lied: every message defers and the
- * caller cuts the mailbox back. */
-static int batch_run(const struct mbox_req *r, const struct mbox_box *box, const char *owner,
+/* Fork the writer (on the open, locked mailbox for BATCH_FD) and wait for
+ * it; the queue files' descriptors are inherited (never reopened by name:
+ * that would drop our locks on them).  1 the writer reported on every message
+ * (and cut back itself what failed), 0 it died, hung or lied: every message
+ * defers and, for BATCH_FD, the caller cuts the mailbox back (a maildir
+ * writer leaves at most a file in tmp/; an mbox writer's own dot-lock tells
+ * the next delivery what to cut back). */
+static int batch_run(const struct batch_job *bj, const char *shown, const char *owner,
                      const struct ident *w, struct local_mjob *jobs, size_t n)
 {
-    struct batch_job bj = {.r = r, .box = box, .jobs = jobs, .n = n};
     char *title = xasprintf("mailbox %s", owner);
     struct child_spec spec = {.title = title, .become = w, .extra_gid = (gid_t)-1,
                               .deadline_ms = LOCAL_TIMEOUT_MS + GRACE_MS, .own_group = 1,
                               .die_with_parent = 1, .report = 1};
     struct child ch;
     struct child_end end;
-    int started = child_start(&ch, &spec, batch_child, &bj);
+    int started = child_start(&ch, &spec, batch_child, (void *)bj);
     free(title);
     if (started < 0) {
         char *why = xasprintf("4.3.0 cannot start a delivery process: %s", strerror(errno));
@@ -466,8 +543,11 @@ static int batch_run(const struct mbox_req *r, const struct mbox_box *box, const
         char *why = end.timed_out ? xasprintf("4.3.0 mailbox delivery timed out")
                                   : no_result(&end, w->name);
         batch_all(jobs, n, DELIV_DEFER, why);
-        log_warn("%s: %s; the mailbox was cut back to %lld bytes", r->path, why,
-                 (long long)box->size);
+        if (bj->mode == BATCH_FD)
+            log_warn("%s: %s; the mailbox was cut back to %lld bytes", shown, why,
+                     (long long)bj->box->size);
+        else
+            log_warn("%s: %s", shown, why);
         free(why);
     }
     return done;
@@ -478,7 +558,8 @@ static int batch_run(const struct mbox_req *r, const struct mbox_box *box, const
  * half-way. */
 static void mbox_batch(const struct config *c, const char *path, const struct ident *id,
                        const struct ident *w, gid_t mail_gid, const struct stat *spool,
-                       struct local_mjob *jobs, size_t n)
+                       const char *luser, const char *ldomain, struct local_mjob *jobs,
+                       size_t n)
 {
     struct mbox_req r = {.path = path, .owner = id->uid, .new_uid = id->uid,
                          .new_gid = (spool->st_mode & S_ISGID) ? (gid_t)-1 : id->gid,
@@ -491,7 +572,9 @@ static void mbox_batch(const struct config *c, const char *path, const struct id
         batch_all(jobs, n, res, status);
         free(status);
     } else {
-        mbox_close(&r, &box, !batch_run(&r, &box, id->name, w, jobs, n));
+        struct batch_job bj = {.c = c, .mode = BATCH_FD, .r = &r, .box = &box,
+                               .luser = luser, .ldomain = ldomain, .jobs = jobs, .n = n};
+        mbox_close(&r, &box, !batch_run(&bj, path, id->name, w, jobs, n));
     }
 }
 
@@ -510,9 +593,11 @@ static void batch_refuse(struct local_mjob *jobs, size_t n, enum deliv_result r,
     }
 }
 
-/* A virtual user's mailbox (box "user@domain", vmailbox.h): the same
- * locking and writing as any mailbox, with another path and the vuser=
- * account as its owner and writer. */
+/* A virtual user's mailbox (box "user@domain", vmailbox.h): written by the
+ * same code as any mailbox, with another path and the vuser= account as its
+ * owner and writer.  VSPOOL/DOMAIN is vuser's, so root opens nothing there:
+ * the writer opens and locks the file itself (BATCH_MBOX), and a vuser
+ * swapping the directory between our checks and the open gains nothing. */
 static void virtual_batch(const struct config *c, const char *box, struct local_mjob *jobs,
                           size_t n)
 {
@@ -526,8 +611,18 @@ static void virtual_batch(const struct config *c, const char *box, struct local_
         r = check_identity(&j, &v.owner, &status);
         if (r == DELIV_OK)
             r = check_spool(v.dir, &extra_gid, &spool, &status);
-        if (r == DELIV_OK)
-            mbox_batch(c, v.path, &v.owner, &v.owner, extra_gid, &spool, jobs, n);
+        if (r == DELIV_OK) {
+            char *name = xstrdup(box), *at = strrchr(name, '@');
+            *at = '\0';
+            struct mbox_req mr = {.path = v.path, .owner = v.owner.uid, .new_uid = (uid_t)-1,
+                                  .new_gid = (gid_t)-1, .mail_gid = extra_gid,
+                                  .escape_from = c->escape_from,
+                                  .lock_wait_ms = MBOX_LOCK_WAIT_MS};
+            struct batch_job bj = {.c = c, .mode = BATCH_MBOX, .r = &mr, .luser = name,
+                                   .ldomain = at + 1, .jobs = jobs, .n = n};
+            (void)batch_run(&bj, v.path, box, &v.owner, jobs, n);
+            free(name);
+        }
         vmbox_free(&v);
     }
     if (r != DELIV_OK)
@@ -537,15 +632,59 @@ static void virtual_batch(const struct config *c, const char *box, struct local_
     free(status);
 }
 
+/* A mailbox the writer opens itself (BATCH_MBOX, BATCH_MAILDIR), as w:
+ * the maildir must be w's, an mbox file too. */
+static void user_batch(const struct config *c, const struct mbplace *p,
+                       const struct ident *id, const struct ident *w,
+                       struct local_mjob *jobs, size_t n)
+{
+    struct mbox_req r = {.path = p->path, .owner = w->uid, .new_uid = (uid_t)-1,
+                         .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1,
+                         .escape_from = c->escape_from, .lock_wait_ms = MBOX_LOCK_WAIT_MS};
+    struct batch_job bj = {.c = c, .mode = p->kind == MB_MAILDIR ? BATCH_MAILDIR : BATCH_MBOX,
+                           .r = &r, .path = p->path, .luser = id->name, .jobs = jobs,
+                           .n = n};
+    (void)batch_run(&bj, p->path, id->name, w, jobs, n);
+}
+
+/* Deliver into the mailbox mailbox= names for id (mailbox_place.h), written
+ * by w (id, or user= for root's mail). */
+static void place_batch(const struct config *c, const struct ident *id,
+                        const struct ident *w, struct local_mjob *jobs, size_t n)
+{
+    struct mbplace p;
+    struct stat spool;
+    gid_t extra_gid = (gid_t)-1;
+    char *status = NULL;
+    enum deliv_result r = mbplace_find(c, id, &p, &status);
+    if (r == DELIV_OK && p.kind == MB_LMTP) {
+        /* the queue run gives LMTP mailboxes to lmtp.c (flush_lmtp) before
+         * any mailbox batch; a caller that did not is refused, not written */
+        status = xasprintf("4.3.0 mailbox=%s: an LMTP mailbox is delivered by the "
+                           "LMTP client, not the mailbox writer", c->mailbox);
+        r = DELIV_DEFER;
+    }
+    if (r == DELIV_OK && p.root_owned)
+        r = check_spool(p.dir, &extra_gid, &spool, &status);
+    if (r == DELIV_OK && p.kind == MB_MAILDIR && p.root_owned)
+        r = mbplace_make_maildir(&p, w->uid, w->gid, &status);
+    if (r != DELIV_OK)
+        batch_all(jobs, n, r, status);
+    else if (p.kind == MB_MAILDIR || !p.root_owned)
+        user_batch(c, &p, id, w, jobs, n);
+    else
+        mbox_batch(c, p.path, id, w, extra_gid, &spool, id->name, NULL, jobs, n);
+    free(status);
+    mbplace_free(&p);
+}
+
 void local_deliver_mbox_batch(const struct config *c, const char *user,
                               struct local_mjob *jobs, size_t n)
 {
     struct local_job j = {.kind = T_MBOX, .dest = user, .user = user,
                           .rcpt = n ? jobs[0].rcpt : NULL,
                           .data = n ? jobs[0].data : (struct msgdata){.fd = -1}};
-    gid_t extra_gid = (gid_t)-1;
     struct ident id, w;
-    struct stat spool;
     char *status = NULL;
     enum deliv_result r;
 
@@ -576,15 +715,10 @@ void local_deliver_mbox_batch(const struct config *c, const char *user,
         return;
     }
     r = check_identity(&j, &id, &status);
-    if (r == DELIV_OK)
-        r = check_spool(c->mailspool, &extra_gid, &spool, &status);
     if (r == DELIV_OK && id.uid == 0)
         r = root_writer(c, &id, &w, &status);
     if (r == DELIV_OK) {
-        /* the account's own spelling when the name was matched case-insensitively */
-        char *path = local_mbox_path(c, id.name);
-        mbox_batch(c, path, &id, id.uid == 0 ? &w : &id, extra_gid, &spool, jobs, n);
-        free(path);
+        place_batch(c, &id, id.uid == 0 ? &w : &id, jobs, n);
         if (id.uid == 0)
             privs_free(&w);
     } else {

@@ -52,17 +52,26 @@ struct local_mjob {
 };
 
 /* Deliver n messages into the mailbox of account user (matched as privs_lookup
- * does; the file is named as the account), or, when user is "name@domain",
- * of that virtual user (VSPOOL/DOMAIN/NAME, owned and written by vuser=;
+ * does), where mailbox= puts it (mailbox_place.h: the spool file named as the
+ * account, an mbox or a maildir from a template; an LMTP mailbox= defers
+ * 4.3.0 until LMTP delivery is built), or, when user is "name@domain", of
+ * that virtual user (VSPOOL/DOMAIN/NAME, owned and written by vuser=;
  * vmailbox.h says what is checked first): one child, one lock, one fsync for
  * all of them, a result for each.  What makes a burst of mail for one mailbox
- * cost one flush instead of one per message.  The caller (root) opens and
- * locks the mailbox (mbox_open: a busy one defers after MBOX_LOCK_WAIT_MS, a
- * planted file defers 4.2.0); the child, as the owner - or as config user= for
- * a uid 0 account's mailbox (DELIV_DEFER 4.3.0 when user= is unset or root) -
- * appends through the inherited descriptor.  If the child dies, hangs or
- * reports on fewer messages, the mailbox is cut back to its size before the
- * batch and every message defers (4.3.0). */
+ * cost one flush instead of one per message.  An mbox in a directory root
+ * owns all the way up (the spool) is opened and locked by the caller (root;
+ * mbox_open: a busy one defers after MBOX_LOCK_WAIT_MS, a planted file
+ * defers 4.2.0) and the child, as the owner - or as config user= for a uid 0
+ * account's mailbox (DELIV_DEFER 4.3.0 when user= is unset or root) - appends
+ * through the inherited descriptor; if the child dies, hangs or reports on
+ * fewer messages, the mailbox is cut back to its size before the batch and
+ * every message defers (4.3.0).  Any other mbox (a home directory, a virtual
+ * domain's directory) is opened, locked and written by the child itself (a
+ * killed one is cut back by the next delivery, from its dot-lock); a maildir
+ * is written by the child (maildir.h; root only makes a missing maildir in a
+ * root-owned directory).  The child reads the mailbox's limit
+ * (mailbox_limits.h) and refuses what would pass it: 4.2.2, or 5.2.2 with
+ * mailbox-limit-action=bounce. */
 void local_deliver_mbox_batch(const struct config *c, const char *user,
                               struct local_mjob *jobs, size_t n);
 

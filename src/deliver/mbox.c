@@ -563,10 +563,12 @@ static void cut_back(const char *path, int fd, off_t size)
                  path, (long long)size, strerror(errno));
 }
 
-/* Append one message (no fsync); on error the file is cut back to before it. */
+/* Append one message (no fsync); on error the file is cut back to before
+ * it.  0 appended, -1 a write error (the rest cannot go either), -2 over the
+ * limit (cut away; the next may fit). */
 static int append_one(const struct mbox_req *r, int fd, int readable, struct mbox_msg *m)
 {
-    struct stat st;
+    struct stat st, after;
     struct msgout mo;
     int rc, e;
 
@@ -581,8 +583,19 @@ static int append_one(const struct mbox_req *r, int fd, int readable, struct mbo
     rc = complete_tail(fd, st.st_size, readable);
     if (rc == 0)
         rc = msgout_write(&m->data, fd, &mo);
+    if (rc == 0 && r->limit > 0)
+        rc = fstat(fd, &after);
     e = errno;
     free(prepend);
+    if (rc == 0 && r->limit > 0 && after.st_size > r->limit) {
+        cut_back(r->path, fd, st.st_size);
+        m->status = xasprintf("%s mailbox %s is full: %lld bytes of %lld, the message "
+                              "has %lld", r->limit_bounce ? "5.2.2" : "4.2.2", r->path,
+                              (long long)st.st_size, r->limit,
+                              (long long)(after.st_size - st.st_size));
+        m->res = r->limit_bounce ? DELIV_FAIL : DELIV_DEFER;
+        return -2;
+    }
     if (rc == 0)
         return 0;
     cut_back(r->path, fd, st.st_size);
@@ -596,7 +609,6 @@ static int append_one(const struct mbox_req *r, int fd, int readable, struct mbo
 void mbox_write(const struct mbox_req *r, int fd, struct mbox_msg *msgs, size_t n)
 {
     struct stat st;
-    size_t k = 0;
     int readable = (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
 
     for (size_t j = 0; j < n; j++) {
@@ -607,34 +619,38 @@ void mbox_write(const struct mbox_req *r, int fd, struct mbox_msg *msgs, size_t 
         return;
     if (fstat(fd, &st) < 0) {
         char *why = xasprintf("4.3.0 cannot stat %s: %s", r->path, strerror(errno));
-        for (; k < n; k++)
+        for (size_t k = 0; k < n; k++)
             msgs[k].status = xstrdup(why);
         free(why);
         return;
     }
-    size_t ok = 0;
+    char *done = xcalloc(n, 1);
+    size_t ok = 0, k = 0;
     for (; k < n; k++) {
-        if (append_one(r, fd, readable, &msgs[k]) < 0)
+        int rc = append_one(r, fd, readable, &msgs[k]);
+        if (rc == -1)
             break;
-        ok++;
+        done[k] = rc == 0;
+        ok += rc == 0;
     }
     for (size_t j = k + 1; j < n; j++) /* after a write error (disk full): retry later */
         msgs[j].status = xstrdup(msgs[k].status);
-    if (ok == 0)
-        return;
-    if (fsync(fd) < 0) {
+    if (ok > 0 && fsync(fd) < 0) {
         int e = errno;
         cut_back(r->path, fd, st.st_size);
         for (size_t j = 0; j < n; j++) {
             free(msgs[j].status);
             msgs[j].status = write_error(r->path, e);
+            msgs[j].res = DELIV_DEFER;
         }
-        return;
+        ok = 0;
     }
-    for (size_t j = 0; j < ok; j++) {
-        msgs[j].res = DELIV_OK;
-        msgs[j].status = xasprintf("2.0.0 delivered to %s", r->path);
-    }
+    for (size_t j = 0; ok > 0 && j < n; j++)
+        if (done[j]) {
+            msgs[j].res = DELIV_OK;
+            msgs[j].status = xasprintf("2.0.0 delivered to %s", r->path);
+        }
+    free(done);
 }
 
 void mbox_close(const struct mbox_req *r, struct mbox_box *b, int cut)

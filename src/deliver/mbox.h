@@ -42,6 +42,9 @@ struct mbox_req {
     struct msgdata data;    /* the queued message (message_out.h) */
     int escape_from;        /* ">From " escaping (config escape-from) */
     long lock_wait_ms;      /* 0 = MBOX_LOCK_WAIT_MS */
+    long long limit;        /* bytes the file may hold (mailbox-limit=), 0 = none */
+    int limit_bounce;       /* a message past the limit: 1 DELIV_FAIL 5.2.2,
+                               0 DELIV_DEFER 4.2.2 */
 };
 
 /* One message of a batch for the same mailbox: the request's path, owner,
@@ -78,7 +81,9 @@ enum deliv_result mbox_open(const struct mbox_req *r, struct mbox_box *b, char *
  * another process), then one fsync.  Each message gets its own result.  A
  * write error cuts the file back to before the failing message (the rest
  * defer); a failed fsync cuts it back to its size before the batch (all
- * DEFER). */
+ * DEFER).  A message that leaves the file larger than r->limit is cut away
+ * again ("mailbox full": 5.2.2 or 4.2.2, r->limit_bounce) and the next one
+ * is tried: a file exactly at the limit is fine. */
 void mbox_write(const struct mbox_req *r, int fd, struct mbox_msg *msgs, size_t n);
 
 /* Unlock and close.  cut: the writer did not finish (died, timed out): the

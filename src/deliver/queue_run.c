@@ -29,6 +29,7 @@
 #include "dns.h"
 #include "lmtp.h"
 #include "local.h"
+#include "maildir.h"
 #include "log.h"
 #include "msg.h"
 #include "privs.h"
@@ -285,16 +286,29 @@ static char *target_addr(const struct target *t)
 }
 
 /* The key of a final target for duplicate suppression: address plus owner. */
-static char *target_key(const char *addr, const char *owner)
+static char *target_key(const char *addr, const char *owner, const char *folder)
 {
-    return xasprintf("%s%c%s", addr, 0x1f, owner ? owner : "");
+    return xasprintf("%s%c%s%c%s", addr, 0x1f, owner ? owner : "", 0x1f,
+                     folder ? folder : "");
+}
+
+/* With subaddress-folder=, user+a and user+b are two deliveries into one
+ * maildir (folders .a and .b): the folder is part of a mailbox target's key. */
+static char *folder_of(const struct config *c, const char *ta, const char *orig)
+{
+    if (!c->subaddress_folder || ta[0] != '\\')
+        return NULL;
+    return maildir_folder_of(orig, c->recipient_delimiter);
 }
 
 /* 1 if this final target was already delivered or queued for this message
  * (an alias and the user it names, two aliases naming one mailbox...). */
-static int seen_target(struct strlist *seen, const char *addr, const char *owner)
+static int seen_target(const struct config *c, struct strlist *seen, const char *addr,
+                       const char *owner, const char *orig)
 {
-    char *k = target_key(addr, owner);
+    char *folder = folder_of(c, addr, orig);
+    char *k = target_key(addr, owner, folder);
+    free(folder);
     int dup = sl_contains(seen, k);
     if (dup)
         free(k);
@@ -303,8 +317,8 @@ static int seen_target(struct strlist *seen, const char *addr, const char *owner
     return dup;
 }
 
-static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
-                        struct strlist *seen, const char *status);
+static void add_targets(const struct config *c, struct qmsg *m, size_t i,
+                        const struct targets *t, struct strlist *seen, const char *status);
 
 /* Expand local recipient i.  A single mailbox is delivered at once; anything
  * else is written back into the envelope as final targets (durably, before any
@@ -333,13 +347,14 @@ static void expand_local(const struct config *c, struct qmsg *m, size_t i,
     } else if (t.n == 1 && t.v[0].kind == T_MBOX) {
         /* the common case: one mailbox, delivered without rewriting the envelope */
         char *ta = target_addr(&t.v[0]);
-        if (seen_target(seen, ta, t.v[0].user))
+        const struct rcpt *r = &e->rcpts[i];
+        if (seen_target(c, seen, ta, t.v[0].user, r->orig ? r->orig : r->addr))
             record(m, i, RS_DONE, "2.0.0 duplicate of another recipient", "local", o);
         else
             deliver_mbox_of(mj, m, i, t.v[0].dest);
         free(ta);
     } else {
-        add_targets(m, i, &t, seen, "2.0.0 expanded");
+        add_targets(c, m, i, &t, seen, "2.0.0 expanded");
     }
     free(why);
     free(addr);
@@ -349,15 +364,15 @@ static void expand_local(const struct config *c, struct qmsg *m, size_t i,
 
 /* Write the final targets of recipient i into the envelope (durably, before any
  * of them is delivered); the main loop delivers them. */
-static void add_targets(struct qmsg *m, size_t i, const struct targets *t,
-                        struct strlist *seen, const char *status)
+static void add_targets(const struct config *c, struct qmsg *m, size_t i,
+                        const struct targets *t, struct strlist *seen, const char *status)
 {
     struct envelope *e = spool_env(m);
     char *orig = xstrdup(e->rcpts[i].orig ? e->rcpts[i].orig : e->rcpts[i].addr);
     size_t before = e->nrcpts;
     for (size_t k = 0; k < t->n; k++) {
         char *ta = target_addr(&t->v[k]);
-        if (!seen_target(seen, ta, t->v[k].user)) {
+        if (!seen_target(c, seen, ta, t->v[k].user, orig)) {
             size_t n = env_add_rcpt(e, ta, orig, t->v[k].user);
             e->rcpts[n].notify = e->rcpts[i].notify;
         }
@@ -465,10 +480,10 @@ static int still_wanted(const struct config *c, struct qmsg *m, size_t i,
     if (rc != 0) {
         record(m, i, rc > 0 ? RS_FAILED : RS_PENDING, why, "local", o);
     } else {
-        char *want = target_key(addr, owner);
+        char *want = target_key(addr, owner, NULL);
         for (size_t k = 0; k < t.n && !keep; k++) {
             char *ta = target_addr(&t.v[k]);
-            char *key = target_key(ta, t.v[k].user);
+            char *key = target_key(ta, t.v[k].user, NULL);
             keep = strcmp(key, want) == 0;
             free(key);
             free(ta);
@@ -482,7 +497,7 @@ static int still_wanted(const struct config *c, struct qmsg *m, size_t i,
                    "message goes where <%s> leads now", e->qid, addr,
                    owner ? "from the .forward of" : "from", owner ? owner : "the aliases",
                    orig, orig);
-        add_targets(m, i, &t, &ps->seen, st);
+        add_targets(c, m, i, &t, &ps->seen, st);
         free(st);
     }
     free(why);
@@ -537,14 +552,16 @@ static void deliver_pending(const struct config *c, struct qmsg *m,
     enum route_way *way = grow(NULL, &cap, e->nrcpts + 1);
     for (size_t i = 0; i < e->nrcpts; i++)
         if (e->rcpts[i].state != RS_PENDING && rcpt_is_target(&e->rcpts[i]))
-            seen_target(&ps.seen, e->rcpts[i].addr, e->rcpts[i].owner);
+            seen_target(c, &ps.seen, e->rcpts[i].addr, e->rcpts[i].owner,
+                        e->rcpts[i].orig ? e->rcpts[i].orig : e->rcpts[i].addr);
     for (size_t i = 0; i < e->nrcpts; i++) {
         if (e->rcpts[i].state != RS_PENDING)
             continue;
         const char *addr = e->rcpts[i].addr;
         enum route_way w = rcpt_is_target(&e->rcpts[i]) ? ROUTE_LOCAL : way_of(c, addr, &ps);
         if (rcpt_is_target(&e->rcpts[i])) {
-            seen_target(&ps.seen, addr, e->rcpts[i].owner);
+            seen_target(c, &ps.seen, addr, e->rcpts[i].owner,
+                        e->rcpts[i].orig ? e->rcpts[i].orig : addr);
             deliver_target(c, m, i, o, mj, &ps);
         } else if (w == ROUTE_LOCAL || w == ROUTE_LOCAL_MX) {
             expand_local(c, m, i, o, &ps.seen, w == ROUTE_LOCAL_MX, mj);

@@ -1,7 +1,8 @@
 /* vmailbox.h - where a virtual user's mailbox is (vhosts(7)): the file
  * VSPOOL/DOMAIN/USER (user and domain in lower case), owned by vuser=, and
- * the checks before local.c opens, locks and writes it by the same code as
- * any mailbox (mbox.h).
+ * the checks before local.c has it opened, locked and written by the same
+ * code as any mailbox (mbox.h) - all in the writer child, as vuser=: root
+ * opens nothing in VSPOOL/DOMAIN.
  *
  * Who calls: local_deliver_mbox_batch (local.c), in the delivery process, as
  * root, for a T_MBOX target "user@domain" (expand.h).  It reads no user file

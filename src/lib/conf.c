@@ -86,6 +86,9 @@ static const struct option options[] = {
     {"load", O_DOUBLE, F(load), 0, "a load average such as 4 or 2.5"},
     {"localmx", O_BOOL, F(localmx), 0, NULL},
     {"mailbox", O_STR, F(mailbox), 0, "a path template (a maildir ends in /), lmtp:unix:/PATH or lmtp:[HOST]:PORT"},
+    {"mailbox-limit", O_SIZE, F(mailbox_limit), 0, "a size such as 100M or 2G, 0 for none"},
+    {"mailbox-limit-action", O_STR, F(mailbox_limit_action), 0, "defer or bounce"},
+    {"mailbox-limits", O_PATH, F(mailbox_limits), 0, "a file of user SIZE lines"},
     {"mailspool", O_PATH, F(mailspool), 0, "a directory"},
     {"max-errors", O_LONG, F(max_errors), 0, "a number"},
     {"max-recipients", O_LONG, F(max_rcpts), 0, "a number"},
@@ -115,6 +118,7 @@ static const struct option options[] = {
     {"smtps", O_PORT, F(smtps), 0, "a port number"},
     {"size", O_SIZE, F(size), 0, "a size such as 10m (0 = unlimited)"},
     {"spam", O_ACTION, F(spam), ROOT, "bounce[:why], accept or folder:path"},
+    {"subaddress-folder", O_BOOL, F(subaddress_folder), 0, NULL},
     {"timeout", O_TIME, F(timeout), 0, "a time such as 300 or 5m"},
     {"tls-cert", O_LIST, F(tls_cert), 0, NULL},
     {"tls-ciphers", O_STR, F(tls_ciphers), 0, "an OpenSSL cipher list"},
@@ -252,7 +256,8 @@ void config_free(struct config *c)
                      &c->vuser, &c->hostname, &c->relay_host, &c->relay_tls,
                      &c->relay_tls_ca, &c->relay_auth, &c->av, &c->filter_fail,
                      &c->tls_protocols, &c->tls_ciphers, &c->tls_ciphersuites,
-                     &c->mailbox, &c->recipient_delimiter};
+                     &c->mailbox, &c->recipient_delimiter, &c->mailbox_limit_action,
+                     &c->mailbox_limits};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -565,6 +570,8 @@ static int apply(struct config *c, const struct option *o, const char *v,
         return EX_CONFIG;
     if (o->off == F(mailbox) && mailbox_check(v, where))
         return EX_CONFIG;
+    if (o->off == F(mailbox_limit_action) && strcmp(v, "defer") && strcmp(v, "bounce"))
+        return bad_value(o, v, where);
     if (o->off == F(recipient_delimiter) && !subaddr_delim_ok(v))
         return bad_value(o, v, where);
     return 0;

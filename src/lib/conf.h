@@ -110,6 +110,10 @@ struct config {
     char *tls_ciphersuites;    /* tls-ciphersuites= TLS 1.3 suites */
     int qualify_headers;       /* qualify-headers: @hostname on bare names in sendmail's headers */
     char *recipient_delimiter; /* recipient-delimiter= user+tag separator ("+"; "" = none) */
+    int subaddress_folder;     /* subaddress-folder= user+tag into maildir folder .tag */
+    long long mailbox_limit;   /* mailbox-limit= bytes a mailbox may hold, 0 = none */
+    char *mailbox_limits;      /* mailbox-limits= per-user limits file (mailbox_limits.h) */
+    char *mailbox_limit_action; /* mailbox-limit-action= "defer" (NULL) or "bounce" */
     char *av;                  /* av= PROGRAM [ARGS]: the message scanner, or NULL */
     struct strlist dnsbl;      /* dnsbl= zone[=addresses][*weight] */
 };

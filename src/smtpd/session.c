@@ -37,6 +37,7 @@
 #include "msg.h"
 #include "policy.h"
 #include "privs.h"
+#include "rcpt_limit.h"
 #include "received.h"
 #include "route.h"
 #include "sasl.h"
@@ -551,6 +552,8 @@ static void cmd_rcpt(struct session *s, char *arg)
     int code = policy_rcpt_dns(s->c, s->dns, &s->cl, addr, &s->why);
     if (!code)
         code = grey_rcpt(&s->grey, s->c, &s->why); /* only valid recipients */
+    if (!code) /* after the policy: only valid recipients (rcpt_limit.h) */
+        code = rlimit_rcpt(s->c, addr, s->declared_size, &s->why);
     if (!code && s->milter) {
         const char *dom = strrchr(addr, '@');
         code = milter_rcpt(s->milter, addr, !dom || route_is_local_domain(s->c, dom + 1),
