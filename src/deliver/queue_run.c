@@ -52,8 +52,7 @@ static const char *local_relay(const char *relay, const char *addr)
 {
     if (strcmp(relay, "local") != 0)
         return relay;
-    return addr[0] == '\\' ? "mailbox" : addr[0] == '|' ? "program"
-         : addr[0] == '/' ? "file" : "local";
+    return addr[0] == '|' ? "program" : addr[0] == '/' ? "file" : "local";
 }
 
 static void report(const struct runq_opts *o, const struct envelope *e, size_t i,
