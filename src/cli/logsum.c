@@ -148,25 +148,22 @@ static void at_time(struct logsum *s, const struct syslog_prefix *p, int col)
     s->hours[p->hour][col]++;
 }
 
-/* The domain of an address, lower-cased, into d; "(local)" without one. */
-static void domain_of(const char *addr, char *d, size_t n)
-{
-    const char *at = strrchr(addr, '@');
-    str_copy(d, at && at[1] ? at + 1 : "(local)", n);
-    str_lower(d);
-}
-
+/* Count addr (its domain lower-cased) and its domain: "(local)" for a
+ * local name without one, "<>" for the null sender. */
 static void count_addr(struct table *who, struct table *dom, const char *addr,
                        long long bytes)
 {
-    struct entry *e = t_get(who, *addr ? addr : "<>");
+    char *key = xstrdup(*addr ? addr : "<>");
+    char *at = strrchr(key, '@');
+    if (at && at[1])
+        str_lower(at + 1);
+    struct entry *e = t_get(who, key);
     e->n++;
     e->bytes += bytes;
-    char d[256];
-    domain_of(*addr ? addr : "(bounce)", d, sizeof d);
-    e = t_get(dom, d);
+    e = t_get(dom, at && at[1] ? at + 1 : *addr ? "(local)" : "<>");
     e->n++;
     e->bytes += bytes;
+    free(key);
 }
 
 /* A reason without what differs from line to line: the text inside <...>
