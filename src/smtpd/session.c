@@ -92,6 +92,7 @@ struct session {
     const char *log_verb;
     const char *log_arg;
     struct slog_counts counts;
+    int connect_logged;
 };
 
 /* ---- the event log ---- */
@@ -110,9 +111,25 @@ static void log_who(const struct session *s, struct slog_who *w)
     w->nrcpt = s->env.nrcpts;
 }
 
-/* Every refusal gets its one log line here, whichever check made it. */
-static void log_refusal(const struct session *s, int code, const char *text)
+/* The connect line, logged when the session first has more to log or the
+ * client first does more than greet: a session child that logged at its
+ * start would keep a private copy of libc's syslog page for as long as its
+ * client stays idle. */
+static void log_connect(struct session *s)
 {
+    if (s->connect_logged)
+        return;
+    s->connect_logged = 1;
+    struct slog_who w;
+    log_who(s, &w);
+    w.verb = NULL;
+    slog_connect(&w);
+}
+
+/* Every refusal gets its one log line here, whichever check made it. */
+static void log_refusal(struct session *s, int code, const char *text)
+{
+    log_connect(s);
     struct slog_who w;
     log_who(s, &w);
     slog_reject(&w, code, text);
@@ -920,6 +937,7 @@ static void data_finish(struct session *s, struct data_sink *d, const struct io_
         log_err("queueing a message from %s failed: %s", s->cl.ip, strerror(e));
         return;
     }
+    log_connect(s);
     struct slog_who w;
     log_who(s, &w);
     slog_queued(&w, d->size, msgid, protocol_name(s));
@@ -1175,6 +1193,8 @@ static void dispatch(struct session *s, char *line)
     const char *verb = cmd ? cmd->verb : "????";
     s->log_verb = cmd ? cmd->verb : NULL;
     s->log_arg = arg;
+    if (cmd && cmd->fn != cmd_ehlo && cmd->fn != cmd_helo && cmd->fn != cmd_noop)
+        log_connect(s);
     if (!cmd) {
         reply_error(s, 500, "5.5.2 unrecognised command");
     } else if (s->dead && cmd->fn != cmd_quit) {
@@ -1346,6 +1366,7 @@ static int session_loop(struct session *s)
     }
     io_flush(&s->io);
     buf_free(&line);
+    log_connect(s);
     struct slog_who w;
     log_who(s, &w);
     slog_disconnect(&w, &s->counts);
@@ -1394,9 +1415,6 @@ static void session_open(struct session *s, const struct netaddr *peer, const ch
         policy_lookup_client(s->dns, &s->cl);
     }
     policy_relay(c, s->dns, &s->cl);
-    struct slog_who w;
-    log_who(s, &w);
-    slog_connect(&w);
     check_client(s);
     s->log_verb = "CONNECT";
     if (s->dead && s->tempfail) {
@@ -1463,9 +1481,6 @@ int session_run_stdio_peer(const struct config *c, const char *peer_ip)
     } else {
         s.cl.local = 1; /* a local user: may relay, no DNS checks */
         s.cl.relay_ok = 1;
-        struct slog_who w;
-        log_who(&s, &w);
-        slog_connect(&w);
         session_filters(&s);
         greet(&s);
     }

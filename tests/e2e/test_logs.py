@@ -374,3 +374,26 @@ def test_early_talker_refusal_logged(sandbox):
     assert re.search(r"^smtpd: reject cmd=CONNECT, client=localhost\[127\.0\.0\.1\], "
                      r"code=554, dsn=5\.5\.0, reason=\".*talked before the greeting\"$",
                      log, re.M), log
+
+
+def test_admission_refusal_logged(sandbox):
+    """The master's own refusal (clients=) has the same reject line."""
+    sandbox.write_config(clients=1)
+    p = sandbox.start_daemon()
+    for _ in range(100):  # the probe's slot is freed once the master reaped it
+        a = Raw(sandbox.port)
+        if a.reply()[0] == 220:
+            break
+        a.close()
+        time.sleep(0.05)
+    b = Raw(sandbox.port)
+    assert b.reply()[0] == 421
+    a.close()
+    b.close()
+    time.sleep(0.3)
+    p.terminate()
+    p.wait(timeout=20)
+    log = p.stderr.read().decode()
+    assert re.search(r"^postoffice: reject cmd=CONNECT, client=unknown\[127\.0\.0\.1\], "
+                     r"code=421, dsn=4\.3\.2, reason=\"too many connections; try again later\"$",
+                     log, re.M), log
