@@ -397,3 +397,29 @@ def test_admission_refusal_logged(sandbox):
     assert re.search(r"^postoffice: reject cmd=CONNECT, client=unknown\[127\.0\.0\.1\], "
                      r"code=421, dsn=4\.3\.2, reason=\"too many connections; try again later\"$",
                      log, re.M), log
+
+
+def test_sendmail_queued_and_pickup_lines(sandbox, accounts):
+    """The command line's messages: queued (root: into the queue; a user: into
+    the maildrop, then a pickup line with the queue id it gets)."""
+    u1 = "%s@%s" % (accounts["u1"], sandbox.hostname)
+    r = sandbox.sendmail("-v", "-i", u1, message="Message-ID: <cli@x.example>\nSubject: a\n\nb\n")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.decode()
+    assert re.search(r"^sendmail: \w+: queued from=<root@%s>, size=\d+, nrcpt=1, "
+                     r"msgid=<cli@x\.example>, client=local, user=root, uid=0, "
+                     r"proto=sendmail$" % re.escape(sandbox.hostname), err, re.M), err
+    user = accounts["u2"]
+    if user == accounts["spool"]:
+        pytest.skip("one account plays every part: no maildrop submission")
+    r = sandbox.sendmail("-v", "-i", u1, message="Subject: c\n\nd\n", user=user)
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.decode()
+    m = re.search(r"^sendmail: (\w+): queued from=<%s@%s>, size=\d+, nrcpt=1, msgid=<[^>]+>, "
+                  r"client=local, user=%s, uid=\d+, proto=sendmail, queue=maildrop$"
+                  % (user, re.escape(sandbox.hostname), user), err, re.M)
+    assert m, err
+    r = sandbox.runq("-v")
+    err = r.stderr.decode()
+    assert re.search(r"^runq: \w+: pickup maildrop=%s, from=<%s[@>]" % (m.group(1), user), err,
+                     re.M), err
