@@ -131,7 +131,7 @@ static void at_time(struct logsum *s, const struct syslog_prefix *p, int col)
         return;
     static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    char day[32];
+    char day[48];
     if (p->year)
         snprintf(day, sizeof day, "%04d-%02d-%02d", p->year, p->mon, p->mday);
     else
@@ -401,7 +401,7 @@ static void traffic(FILE *out, const struct logsum *s)
     }
     table_head(out, "hour");
     for (int h = 0; h < 24; h++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "%02d:00-%02d:00", h, (h + 1) % 24);
         table_row(out, name, s->hours[h]);
     }

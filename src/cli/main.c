@@ -518,8 +518,12 @@ int main(int argc, char **argv)
         usage("-bQ needs the queue ids of the quarantined messages to release");
     if (cl.verbose)
         log_set_stderr(1);
-    if (cl.mode == 'S') /* reads a log: no configuration, no privilege */
-        return logsum_main(&cl.sub.rcpts, stdout);
+    if (cl.mode == 'S') { /* reads a log: no configuration, no privilege */
+        int rs = logsum_main(&cl.sub.rcpts, stdout);
+        sl_free(&cl.sets);
+        sl_free(&cl.sub.rcpts);
+        return rs;
+    }
 
     struct config c;
     config_defaults(&c);
