@@ -22,6 +22,7 @@
 #include "master.h"
 #include "envelope.h"
 #include "log.h"
+#include "logsum.h"
 #include "mailq.h"
 #include "quarantine.h"
 #include "queue_run.h"
@@ -89,6 +90,7 @@ PO_NORETURN static void help(void)
           "       postoffice -bv address...          where each address would go\n"
           "       postoffice -bP [option...]         the configuration in effect\n"
           "       postoffice -bV                     version and build options\n"
+          "       postoffice -bS [logfile...]        summary of the mail log (postoffice-log(5))\n"
           "common: -C file (another configuration), -o name=value (one option), -v\n"
           "see sendmail(8), postoffice(8) and postoffice.cf(5)\n", stdout);
     exit(0);
@@ -182,8 +184,9 @@ static void parse_flag(struct cli *cl, char f, const char *v)
 {
     switch (f) {
     case 'b':
-        if (!v[0] || v[1] || !strchr("mpqisdDvPVQ", v[0]))
-            usage("unknown mode: -bm, -bp, -bq, -bi, -bs, -bd, -bD, -bv, -bP, -bV and -bQ are known");
+        if (!v[0] || v[1] || !strchr("mpqisdDvPVQS", v[0]))
+            usage("unknown mode: -bm, -bp, -bq, -bi, -bs, -bd, -bD, -bv, -bP, -bV, -bQ and -bS "
+                  "are known");
         cl->mode = v[0];
         break;
     case 'I': cl->mode = 'i'; break; /* sendmail's old name of -bi */
@@ -506,7 +509,7 @@ int main(int argc, char **argv)
     sl_init(&cl.sub.rcpts);
     cl.mode = default_mode(name);
     parse_cli(&cl, argc, argv);
-    if (!strchr("mvPMiQ", cl.mode) && cl.sub.rcpts.n)
+    if (!strchr("mvPMiQS", cl.mode) && cl.sub.rcpts.n)
         usage("recipients are only taken when sending mail (-bm); newaliases takes "
               "virtual domains");
     if (cl.mode == 'v' && cl.sub.rcpts.n == 0)
@@ -515,6 +518,12 @@ int main(int argc, char **argv)
         usage("-bQ needs the queue ids of the quarantined messages to release");
     if (cl.verbose)
         log_set_stderr(1);
+    if (cl.mode == 'S') { /* reads a log: no configuration, no privilege */
+        int rs = logsum_main(&cl.sub.rcpts, stdout);
+        sl_free(&cl.sets);
+        sl_free(&cl.sub.rcpts);
+        return rs;
+    }
 
     struct config c;
     config_defaults(&c);

@@ -13,6 +13,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "logfmt.h"
 #include "queue_run.h"
 #include "quarantine.h"
 #include "queue_tools.h"
@@ -155,8 +156,13 @@ int qtool_remove(const struct config *c, const struct strlist *qids)
             rc = rc ? rc : EX_IOERR;
         } else {
             fsync_dir(c->queuedir); /* an admin's removal must not come back */
-            log_notice("%s: removed by %s (uid %ld), from=<%s>, %zu recipient%s not delivered",
-                       qid, who_am_i(), (long)getuid(), e->sender, left, left == 1 ? "" : "s");
+            struct logfmt l; /* spool_remove logged "removed"; this says who and why */
+            lf_begin(&l, qid, "deleted");
+            lf_str(&l, "by", who_am_i());
+            lf_num(&l, "uid", (long long)getuid());
+            lf_addr(&l, "from", e->sender);
+            lf_num(&l, "undelivered", (long long)left);
+            lf_log(&l, LOG_NOTICE);
             printf("%s: removed\n", qid);
         }
         spool_close(m);
@@ -177,8 +183,11 @@ int qtool_hold(const struct config *c, const struct strlist *qids, int hold)
         int r = hold ? quar_hold(c, qid, why) : quar_release(c, qid);
         free(why);
         if (r == 0) {
-            log_notice("%s: %s by %s (uid %ld)", qid, hold ? "held" : "released", who_am_i(),
-                       (long)getuid());
+            struct logfmt l;
+            lf_begin(&l, qid, hold ? "held" : "released");
+            lf_str(&l, "by", who_am_i());
+            lf_num(&l, "uid", (long long)getuid());
+            lf_log(&l, LOG_NOTICE);
             printf("%s: %s\n", qid, hold ? "held" : "released");
         } else if (r == 1) {
             say("%s: %s", qid, hold ? "held already" : "not held; nothing to release");

@@ -22,6 +22,8 @@
 #include "header_qualify.h"
 #include "headers.h"
 #include "log.h"
+#include "logfmt.h"
+#include "msgid_peek.h"
 #include "queue_run.h"
 #include "spool.h"
 #include "submit.h"
@@ -362,6 +364,26 @@ static int write_message(struct spool_new *sn, FILE *in, const struct submit_opt
     return rc;
 }
 
+/* The message's "queued" line (postoffice-log(5)); a maildrop submission is
+ * marked so (the pickup gives it its queue id later). */
+static void log_queued(const struct envelope *e, long long size, const char *msgid,
+                       const struct caller *who)
+{
+    struct logfmt l;
+    lf_begin(&l, e->qid, "queued");
+    lf_addr(&l, "from", e->sender);
+    lf_num(&l, "size", size);
+    lf_num(&l, "nrcpt", (long long)e->nrcpts);
+    lf_msgid(&l, msgid);
+    lf_client(&l, NULL, NULL);
+    lf_str(&l, "user", who->login);
+    lf_num(&l, "uid", (long long)getuid());
+    lf_str(&l, "proto", "sendmail");
+    if (!who->direct)
+        lf_str(&l, "queue", "maildrop");
+    lf_log(&l, LOG_INFO);
+}
+
 static int queue_failed(int err)
 {
     if (err == ENOSPC || err == EDQUOT) {
@@ -527,12 +549,15 @@ static int submit(const struct config *c, struct submit_opts *o, struct caller *
         rc = rc == 1 ? 0 : rc; /* 1: dropped on purpose, logged */
         goto out;
     }
+    long long size = spool_new_size(sn);
+    char *msgid = msgid_peek(sn);
     if (spool_commit(sn, &e) < 0) {
         rc = queue_failed(errno);
+        free(msgid);
         goto out;
     }
-    log_info("%s: from=<%s> nrcpts=%zu uid=%ld queued", e.qid, e.sender, e.nrcpts,
-             (long)getuid());
+    log_queued(&e, size, msgid, who);
+    free(msgid);
     start_delivery(c, o, who, e.qid);
 out:
     free(sender);

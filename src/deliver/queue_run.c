@@ -31,6 +31,7 @@
 #include "local.h"
 #include "maildir.h"
 #include "log.h"
+#include "logfmt.h"
 #include "msg.h"
 #include "privs.h"
 #include "pickup.h"
@@ -49,11 +50,12 @@
 /* How long an explicit run waits for messages another process holds. */
 #define RUNQ_BUSY_WAIT_MS 10000
 
-/* Seconds since t, for log lines. */
-static long age(time_t t)
+/* What a local delivery went to, for relay= (postoffice-log(5)). */
+static const char *local_relay(const char *relay, const char *addr)
 {
-    time_t now = time(NULL);
-    return now > t ? (long)(now - t) : 0;
+    if (strcmp(relay, "local") != 0)
+        return relay;
+    return addr[0] == '|' ? "program" : addr[0] == '/' ? "file" : "local";
 }
 
 static void report(const struct runq_opts *o, const struct envelope *e, size_t i,
@@ -61,9 +63,10 @@ static void report(const struct runq_opts *o, const struct envelope *e, size_t i
 {
     const struct rcpt *r = &e->rcpts[i];
     const char *status = r->status ? r->status : "";
-    log_info("%s: to=<%s>%s%s%s, relay=%s, delay=%ld, status=%s (%s)", e->qid, r->addr,
-             r->orig ? ", orig_to=<" : "", r->orig ? r->orig : "", r->orig ? ">" : "",
-             relay, age(e->ctime), what, status);
+    struct lf_delivery d = { .qid = e->qid, .to = r->addr, .orig_to = r->orig,
+                             .relay = local_relay(relay, r->addr), .word = what,
+                             .status = status, .delay = lf_delay(e->ctime) };
+    lf_log_delivery(&d);
     if (o->verbose)
         fprintf(stderr, "%s: <%s>: %s: %s\n", e->qid, r->addr, what, status);
 }
@@ -73,9 +76,9 @@ static const char *state_word(enum rcpt_state st)
     return st == RS_DONE ? "sent" : st == RS_PENDING ? "deferred" : "bounced";
 }
 
-/* Record and log one result. */
-static int record(struct qmsg *m, size_t i, enum rcpt_state st, const char *status,
-                  const char *relay, const struct runq_opts *o)
+/* Record and log one result; word: its status= in the log. */
+static int record_as(struct qmsg *m, size_t i, enum rcpt_state st, const char *status,
+                     const char *relay, const struct runq_opts *o, const char *word)
 {
     struct envelope *e = spool_env(m);
     int rc = 0;
@@ -91,8 +94,14 @@ static int record(struct qmsg *m, size_t i, enum rcpt_state st, const char *stat
     if (rc < 0)
         log_err("%s: cannot record the result for recipient %zu: %s",
                 spool_env(m)->qid, i, strerror(errno));
-    report(o, spool_env(m), i, relay, state_word(st));
+    report(o, spool_env(m), i, relay, word);
     return rc;
+}
+
+static int record(struct qmsg *m, size_t i, enum rcpt_state st, const char *status,
+                  const char *relay, const struct runq_opts *o)
+{
+    return record_as(m, i, st, status, relay, o, state_word(st));
 }
 
 static enum rcpt_state result_state(enum deliv_result r)
@@ -598,7 +607,7 @@ static void expire(const struct config *c, struct qmsg *m, const struct runq_opt
                             days, days == 1 ? "" : "s", hours, hours == 1 ? "" : "s",
                             e->rcpts[i].status ? "; last error: " : "",
                             e->rcpts[i].status ? e->rcpts[i].status : "");
-        record(m, i, RS_FAILED, s, "none", o);
+        record_as(m, i, RS_FAILED, s, "none", o, "expired");
         free(s);
     }
 }

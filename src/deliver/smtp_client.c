@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "logfmt.h"
 #include "mx.h"
 #include "smtp_auth.h"
 #include "smtp_cache.h"
@@ -21,19 +22,15 @@
 
 static void log_results(const struct envelope *e, struct smtp_rcpt *rs, size_t n)
 {
-    long delay = (long)(time(NULL) - e->ctime);
     for (size_t i = 0; i < n; i++) {
         const struct smtpc_result *x = rs[i].res;
-        const char *word = x->outcome == SO_SENT ? "sent"
-                           : x->outcome == SO_BOUNCED ? "bounced"
-                                                      : "deferred";
-        char *to = str_sanitize(rs[i].addr, strlen(rs[i].addr));
-        const char *sp = strchr(x->status, ' ');
-        int dl = sp ? (int)(sp - x->status) : (int)strlen(x->status);
-        log_info("%s: to=<%s>, relay=%s, delay=%lds, dsn=%.*s, status=%s (%s)", e->qid, to,
-                 x->relay ? x->relay : "none", delay < 0 ? 0 : delay, dl, x->status, word,
-                 sp ? sp + 1 : "");
-        free(to);
+        struct lf_delivery d = {
+            .qid = e->qid, .to = rs[i].addr, .relay = x->relay,
+            .word = x->outcome == SO_SENT ? "sent" : x->outcome == SO_BOUNCED ? "bounced"
+                                                                             : "deferred",
+            .status = x->status, .delay = lf_delay(e->ctime),
+        };
+        lf_log_delivery(&d);
     }
 }
 

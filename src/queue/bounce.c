@@ -29,6 +29,8 @@
 #include "date.h"
 #include "headers.h"
 #include "log.h"
+#include "logfmt.h"
+#include "msgid_peek.h"
 #include "msg.h"
 #include "privs.h"
 #include "util.h"
@@ -595,9 +597,32 @@ static int mark_bounced(struct qmsg *m)
     return 0;
 }
 
+/* The report's lines (postoffice-log(5)): "bounce" for the original message,
+ * "queued" for the report. */
+static void log_bounce(const struct envelope *e, const struct envelope *be,
+                       const struct buf *text, int flags, int delay)
+{
+    struct logfmt l;
+    lf_begin(&l, e->qid, "bounce");
+    lf_str(&l, "kind", delay ? "delay" : (flags & ENV_DOUBLE) ? "double" : "failure");
+    lf_str(&l, "bounce_qid", be->qid);
+    lf_addr(&l, "to", be->rcpts[0].addr);
+    lf_log(&l, LOG_INFO);
+    char *msgid = msgid_of(text->s, text->len);
+    lf_begin(&l, be->qid, "queued");
+    lf_addr(&l, "from", "");
+    lf_num(&l, "size", (long long)text->len);
+    lf_num(&l, "nrcpt", 1);
+    lf_msgid(&l, msgid);
+    lf_str(&l, "proto", "bounce");
+    lf_str(&l, "orig_qid", e->qid);
+    lf_log(&l, LOG_INFO);
+    free(msgid);
+}
+
 /* Enqueue the report text as a new message from <> to rcpt. */
 static int enqueue(const struct config *c, const struct envelope *e, const struct buf *text,
-                   int flags, char newqid[QID_MAX])
+                   int flags, int delay, char newqid[QID_MAX])
 {
     const char *rcpt = *e->sender ? e->sender : "postmaster";
     struct spool_new *sn = spool_new(c->queuedir);
@@ -618,10 +643,7 @@ static int enqueue(const struct config *c, const struct envelope *e, const struc
     int rc = spool_commit(sn, &be);
     int err = errno;
     if (rc == 0) {
-        char *to = clean(rcpt);
-        log_info("%s: %s queued as %s to <%s>", e->qid,
-                 (flags & ENV_DOUBLE) ? "double bounce" : "bounce", be.qid, to);
-        free(to);
+        log_bounce(e, &be, text, flags, delay);
         if (newqid)
             str_copy(newqid, be.qid, QID_MAX);
     }
@@ -683,7 +705,7 @@ static int compose_here(const struct config *c, struct qmsg *m, int delay, int f
     struct msgdata data = spool_data(m);
     int rc = bounce_compose(c, e, &data, delay, &text);
     if (rc == 0)
-        rc = enqueue(c, e, &text, flags, newqid);
+        rc = enqueue(c, e, &text, flags, delay, newqid);
     int err = errno;
     if (rc < 0)
         log_err("%s: cannot queue a %s: %s", e->qid, delay ? "delay notice" : "bounce",

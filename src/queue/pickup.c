@@ -30,6 +30,7 @@
 #include "bounce.h"
 #include "envelope.h"
 #include "log.h"
+#include "logfmt.h"
 #include "pickup.h"
 #include "queue_file.h"
 #include "spool.h"
@@ -216,8 +217,17 @@ static int take(const struct config *c, int fd, const struct stat *st, const cha
         r = -1;
         goto out;
     }
-    log_info("%s: picked up maildrop %s from %s (uid %ld)%s", e.qid, qid, pw->pw_name,
-             (long)st->st_uid, too_big ? ": too large, to be bounced" : "");
+    struct logfmt l; /* the submission's "queued" line was the front end's */
+    lf_begin(&l, e.qid, "pickup");
+    lf_str(&l, "maildrop", qid);
+    lf_addr(&l, "from", e.sender);
+    lf_num(&l, "size", qi.data_len);
+    lf_num(&l, "nrcpt", (long long)e.nrcpts);
+    lf_str(&l, "user", pw->pw_name);
+    lf_num(&l, "uid", (long long)st->st_uid);
+    if (too_big)
+        lf_str(&l, "reason", "too large, to be bounced");
+    lf_log(&l, LOG_INFO);
     for (size_t i = 0; i < e.nrcpts; i++)
         if (e.rcpts[i].state == RS_FAILED && !too_big)
             log_warn("%s: refused recipient %s: %s", e.qid, e.rcpts[i].addr,

@@ -40,6 +40,7 @@
 
 #include "queue_records.h"
 #include "log.h"
+#include "logfmt.h"
 #include "orig_queue.h"
 #include "queue_file.h"
 #include "spool.h"
@@ -770,6 +771,9 @@ int spool_remove(struct qmsg *m)
     /* not flushed: a crash that undoes it repeats at most the last delivery */
     if (unlink(m->qf) < 0 && errno != ENOENT)
         return -1;
+    struct logfmt l;
+    lf_begin(&l, m->qid, "removed");
+    lf_log(&l, LOG_INFO);
     return 0;
 }
 

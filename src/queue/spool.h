@@ -146,7 +146,7 @@ int spool_sync(struct qmsg *m);
  * process appended status records to it).  0 or -1 with errno (m unchanged). */
 int spool_reload(struct qmsg *m);
 /* Remove the message (unlink, not flushed: a crash repeats at most the last
- * delivery). */
+ * delivery) and log "QID: removed" (postoffice-log(5)). */
 int spool_remove(struct qmsg *m);
 /* Release the lock and free m. */
 void spool_close(struct qmsg *m);

@@ -28,6 +28,7 @@
 #include "envelope.h"
 #include "listener.h"
 #include "log.h"
+#include "logfmt.h"
 #include "msg.h"
 #include "policy.h"
 #include "privs.h"
@@ -445,6 +446,25 @@ const char *listener_admit(const struct config *c, long sessions, long from_host
     return NULL;
 }
 
+/* The reject line (postoffice-log(5)) of a connection listener_admit
+ * refused; load < 0: not known.  The master does no DNS: no name. */
+static void log_admission(const struct netaddr *a, const char *reply, double load)
+{
+    char ip[64];
+    net_format(a, ip, sizeof ip);
+    size_t n = strcspn(reply, "\r");
+    char *text = xstrndup(reply + 4, n > 4 ? n - 4 : 0);
+    struct logfmt l;
+    lf_begin(&l, NULL, "reject");
+    lf_str(&l, "cmd", "CONNECT");
+    lf_client(&l, NULL, ip);
+    if (load >= 0)
+        lf_fmt(&l, "load", "%.2f", load);
+    lf_reply(&l, atoi(reply), text);
+    lf_log(&l, LOG_NOTICE);
+    free(text);
+}
+
 /* A session child forked now, for a connection no spare could take. */
 static void fork_session(struct listener *l, int fd, const struct listen_sock *s,
                          const struct netaddr *a)
@@ -485,10 +505,7 @@ void listener_accept(struct listener *l, size_t i)
     const char *no = listener_admit(c, all, here, &load);
     if (no) {
         refuse(fd, no);
-        if (c->clients > 0 && all >= c->clients)
-            log_notice("refused a connection: clients=%ld sessions running", c->clients);
-        else if (!(c->clients_per_host > 0 && here >= c->clients_per_host))
-            log_notice("refused a connection: load average %.2f over %.2f", load, c->load);
+        log_admission(&a, no, load > 0 ? load : -1);
         return;
     }
     /* a new ticket key: the waiting spare has only the old ones */

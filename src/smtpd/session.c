@@ -34,6 +34,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "milter.h"
+#include "msgid_peek.h"
 #include "msg.h"
 #include "policy.h"
 #include "privs.h"
@@ -44,6 +45,7 @@
 #include "session.h"
 #include "smtpd_auth.h"
 #include "smtpd_io.h"
+#include "smtpd_log.h"
 #include "spool.h"
 #include "tcp_wrappers.h"
 #include "tls_server.h"
@@ -87,7 +89,52 @@ struct session {
     int auth_failures;    /* failed AUTH attempts (smtpd_auth.h) */
     struct milter_set *milter; /* the mail filters (filter=), or NULL */
     struct grey_txn grey; /* greylist key of the transaction (greylist.h) */
+    /* the event log (smtpd_log.h): the command being answered, the counts */
+    const char *log_verb;
+    const char *log_arg;
+    struct slog_counts counts;
+    int connect_logged;
 };
+
+/* ---- the event log ---- */
+
+static void log_who(const struct session *s, struct slog_who *w)
+{
+    memset(w, 0, sizeof *w);
+    w->ptr = s->cl.ptr;
+    w->ip = s->cl.ip;
+    w->helo = s->helo;
+    w->user = s->auth_user ? s->auth_user : s->local_user;
+    w->qid = s->env.qid;
+    w->verb = s->log_verb;
+    w->arg = s->log_arg;
+    w->sender = s->state >= S_MAIL ? s->env.sender : NULL;
+    w->nrcpt = s->env.nrcpts;
+}
+
+/* The connect line, logged when the session first has more to log or the
+ * client first does more than greet: a session child that logged at its
+ * start would keep a private copy of libc's syslog page for as long as its
+ * client stays idle. */
+static void log_connect(struct session *s)
+{
+    if (s->connect_logged)
+        return;
+    s->connect_logged = 1;
+    struct slog_who w;
+    log_who(s, &w);
+    w.verb = NULL;
+    slog_connect(&w);
+}
+
+/* Every refusal gets its one log line here, whichever check made it. */
+static void log_refusal(struct session *s, int code, const char *text)
+{
+    log_connect(s);
+    struct slog_who w;
+    log_who(s, &w);
+    slog_reject(&w, code, text);
+}
 
 /* ---- replies ---- */
 
@@ -103,6 +150,8 @@ static void reply_line(struct session *s, int code, int more, const char *fmt, v
         if (t.s[i] == '\r' || t.s[i] == '\n' || t.s[i] == '\0')
             t.s[i] = ' ';
     io_printf(&s->io, "%03d%c%s\r\n", code, more ? '-' : ' ', t.s);
+    if (!more && code >= 400)
+        log_refusal(s, code, t.s);
     buf_free(&t);
     s->last_code = code;
 }
@@ -728,7 +777,6 @@ static int data_refusal(struct session *s, const struct data_sink *d,
     const char *ip = s->cl.ip[0] ? s->cl.ip : "local";
     if (r->bare_lf || r->bare_cr || r->nul) {
         const char *what = r->bare_lf ? "bare LF" : r->bare_cr ? "bare CR" : "NUL byte";
-        log_notice("%s: refused a message with a %s from %s", s->env.qid, what, ip);
         if (r->nul && !r->bare_lf && !r->bare_cr)
             return why_set(s, 550, "5.6.0 message refused: it holds a NUL byte, which SMTP "
                                    "does not allow");
@@ -736,7 +784,6 @@ static int data_refusal(struct session *s, const struct data_sink *d,
                                "CR LF", what);
     }
     if (d->too_big) {
-        log_notice("%s: refused a message over size=%lld from %s", s->env.qid, s->c->size, ip);
         return why_set(s, 552, "5.3.4 message too big: the limit is %lld bytes", s->c->size);
     }
     if (d->no_space) { /* s->why holds policy_minfree's reply */
@@ -809,9 +856,9 @@ static ssize_t stored_read(void *arg, void *p, size_t n, long long off)
  * original did.  Returns 1: answered; 0: commit the (marked) message. */
 static int milter_message_refused(struct session *s, struct data_sink *d, int code)
 {
-    log_notice("%s: refused by a mail filter (client %s): %d %s", s->env.qid,
-               s->cl.ip[0] ? s->cl.ip : "local", code, s->why.s);
     if (code >= 500 && !verdict_refuses(s->c, VERDICT_SPAM)) {
+        log_notice("%s: kept although a mail filter refused it (client %s): %d %s",
+                   s->env.qid, s->cl.ip[0] ? s->cl.ip : "local", code, s->why.s);
         char *diag = verdict_diag(s->why.s);
         buf_reset(&s->why);
         code = data_flagged(s, d, diag);
@@ -882,8 +929,10 @@ static void data_finish(struct session *s, struct data_sink *d, const struct io_
     if (data_milter(s, d))
         return;
     fill_envelope(s);
+    char *msgid = msgid_peek(d->sn);
     if (spool_commit(d->sn, &s->env) < 0) {
         int e = errno;
+        free(msgid);
         if (e == ENOSPC || e == EDQUOT)
             reply(s, 452, "4.3.1 insufficient system storage; try again later");
         else
@@ -891,9 +940,11 @@ static void data_finish(struct session *s, struct data_sink *d, const struct io_
         log_err("queueing a message from %s failed: %s", s->cl.ip, strerror(e));
         return;
     }
-    log_info("%s: from=<%s> size=%lld nrcpts=%zu client=%s%s%s", s->env.qid, s->env.sender,
-             d->size, s->env.nrcpts, s->cl.ptr ? s->cl.ptr : "", s->cl.ptr ? " " : "",
-             s->cl.ip[0] ? s->cl.ip : "local");
+    log_connect(s);
+    struct slog_who w;
+    log_who(s, &w);
+    slog_queued(&w, d->size, msgid, protocol_name(s));
+    free(msgid);
     reply(s, 250, "2.0.0 message accepted for delivery, queue id %s", s->env.qid);
     io_flush(&s->io);
     notify_delivery(s, s->env.qid);
@@ -1093,6 +1144,7 @@ static void cmd_auth(struct session *s, char *arg)
     }
     struct sauth a = { .c = s->c, .io = &s->io, .helper_fd = s->auth_fd,
                        .client = s->cl.ip[0] ? s->cl.ip : "local",
+                       .client_name = s->cl.ptr,
                        .failures = s->auth_failures };
     int closing = 0;
     s->last_code = sauth_run(&a, arg, &s->auth_user, &closing);
@@ -1142,6 +1194,10 @@ static void dispatch(struct session *s, char *line)
     char *arg = NULL;
     const struct command *cmd = find_command(line, &arg);
     const char *verb = cmd ? cmd->verb : "????";
+    s->log_verb = cmd ? cmd->verb : NULL;
+    s->log_arg = arg;
+    if (cmd && cmd->fn != cmd_ehlo && cmd->fn != cmd_helo && cmd->fn != cmd_noop)
+        log_connect(s);
     if (!cmd) {
         reply_error(s, 500, "5.5.2 unrecognised command");
     } else if (s->dead && cmd->fn != cmd_quit) {
@@ -1150,6 +1206,8 @@ static void dispatch(struct session *s, char *line)
         cmd->fn(s, arg);
     }
     audit_record(s->c, s->start_ms, s->cl.ip, verb, s->last_code, cmd == NULL ? line : NULL);
+    slog_count(&s->counts, s->log_verb, s->last_code);
+    s->log_verb = s->log_arg = NULL;
 }
 
 /* ---- session start ---- */
@@ -1231,7 +1289,6 @@ static int early_checked(const struct session *s)
 /* Refuse a client that did not wait (554 5.5.0), then close. */
 static void early_refuse(struct session *s, const char *what)
 {
-    log_notice("refused %s: it %s", s->cl.ip, what);
     reply(s, 554, "5.5.0 %s refuses to talk to a client that %s", s->c->hostname, what);
     audit_record(s->c, s->start_ms, s->cl.ip, "CONN", 554, "early talker");
     early_close(&s->io);
@@ -1312,6 +1369,10 @@ static int session_loop(struct session *s)
     }
     io_flush(&s->io);
     buf_free(&line);
+    log_connect(s);
+    struct slog_who w;
+    log_who(s, &w);
+    slog_disconnect(&w, &s->counts);
     return s->quit ? 0 : 1;
 }
 
@@ -1358,6 +1419,7 @@ static void session_open(struct session *s, const struct netaddr *peer, const ch
     }
     policy_relay(c, s->dns, &s->cl);
     check_client(s);
+    s->log_verb = "CONNECT";
     if (s->dead && s->tempfail) {
         reply(s, 421, "4.3.0 %s %s; try again later", c->hostname, s->dead);
         audit_record(c, s->start_ms, s->cl.ip, "CONN", 421, "tempfail");
@@ -1372,6 +1434,7 @@ static void session_open(struct session *s, const struct netaddr *peer, const ch
         greet(s);
         audit_record(c, s->start_ms, s->cl.ip, "CONN", 220, s->warning ? "forbidden" : "");
     }
+    s->log_verb = NULL;
 }
 
 int session_run(const struct config *c, const struct session_conn *conn)

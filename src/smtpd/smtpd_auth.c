@@ -13,6 +13,7 @@
 #include "route.h"
 #include "sasl.h"
 #include "smtpd_auth.h"
+#include "smtpd_log.h"
 #include "util.h"
 
 #define DELAY_MAX_MS 16000
@@ -20,10 +21,31 @@
 /* How a step of the dialogue ended. */
 enum step { STEP_OK, STEP_REPLIED, STEP_CLOSE };
 
-static int say_code(struct smtpio *io, int code, const char *text)
+/* Send a reply; a refusal gets its reject line (smtpd_log.h), with the name
+ * tried when there is one. */
+static int say_user(struct sauth *a, const char *user, int code, const char *text)
 {
-    io_printf(io, "%03d %s\r\n", code, text);
+    io_printf(a->io, "%03d %s\r\n", code, text);
+    if (code >= 400) {
+        struct slog_who w = { .ptr = a->client_name, .verb = "AUTH",
+                              .ip = strcmp(a->client, "local") ? a->client : "",
+                              .user = user };
+        slog_reject(&w, code, text);
+    }
     return code;
+}
+
+static int say_code(struct sauth *a, int code, const char *text)
+{
+    return say_user(a, NULL, code, text);
+}
+
+static int say_why(struct sauth *a, const char *mech, const char *why)
+{
+    char *t = xasprintf("5.5.2 AUTH %s: %s", mech, why);
+    say_code(a, 501, t);
+    free(t);
+    return 501;
 }
 
 /* Send a 334 challenge (base64 text) and read the response line into out
@@ -38,20 +60,20 @@ static enum step challenge(struct sauth *a, const char *b64, struct buf *out, in
     enum step r = STEP_OK;
     const char *why = NULL;
     if (st == IO_TIMEOUT) {
-        *code = say_code(a->io, 421, "4.4.2 timeout during AUTH; closing connection");
+        *code = say_code(a, 421, "4.4.2 timeout during AUTH; closing connection");
         r = STEP_CLOSE;
     } else if (st != IO_OK && st != IO_TOOLONG) {
         *code = 0;
         r = STEP_CLOSE;
     } else if (st == IO_TOOLONG) {
-        *code = say_code(a->io, 500, "5.5.6 AUTH response line too long");
+        *code = say_code(a, 500, "5.5.6 AUTH response line too long");
         r = STEP_REPLIED;
     } else if (!strcmp(line.s, "*")) {
-        *code = say_code(a->io, 501, "5.7.0 AUTH cancelled");
+        *code = say_code(a, 501, "5.7.0 AUTH cancelled");
         r = STEP_REPLIED;
     } else if (bare_cr || strlen(line.s) != line.len ||
                sasl_b64_decode(line.s, line.len, out, &why) < 0) {
-        *code = say_code(a->io, 501, "5.5.2 AUTH response is not valid base64");
+        *code = say_code(a, 501, "5.5.2 AUTH response is not valid base64");
         r = STEP_REPLIED;
     }
     sasl_wipe_buf(&line);
@@ -63,7 +85,7 @@ static enum step initial(struct sauth *a, const char *ir, struct buf *out, int *
 {
     const char *why = NULL;
     if (sasl_b64_decode(ir, strlen(ir), out, &why) < 0) {
-        *code = say_code(a->io, 501, "5.5.2 AUTH initial response is not valid base64");
+        *code = say_code(a, 501, "5.5.2 AUTH initial response is not valid base64");
         return STEP_REPLIED;
     }
     return STEP_OK;
@@ -78,8 +100,7 @@ static enum step mech_plain(struct sauth *a, const char *ir, char **user, char *
     char *authz = NULL;
     const char *why = NULL;
     if (r == STEP_OK && sasl_plain_parse(m.s, m.len, &authz, user, pass, &why) < 0) {
-        io_printf(a->io, "501 5.5.2 AUTH PLAIN: %s\r\n", why);
-        *code = 501;
+        *code = say_why(a, "PLAIN", why);
         r = STEP_REPLIED;
     }
     sasl_wipe_buf(&m);
@@ -107,15 +128,13 @@ static enum step mech_login(struct sauth *a, const char *ir, char **user, char *
     const char *why = NULL;
     enum step r = ir ? initial(a, ir, &u, code) : challenge(a, SASL_LOGIN_USER, &u, code);
     if (r == STEP_OK && sasl_login_field(u.s, u.len, 1, &why) < 0) {
-        io_printf(a->io, "501 5.5.2 AUTH LOGIN: %s\r\n", why);
-        *code = 501;
+        *code = say_why(a, "LOGIN", why);
         r = STEP_REPLIED;
     }
     if (r == STEP_OK)
         r = challenge(a, SASL_LOGIN_PASS, &p, code);
     if (r == STEP_OK && sasl_login_field(p.s, p.len, 0, &why) < 0) {
-        io_printf(a->io, "501 5.5.2 AUTH LOGIN: %s\r\n", why);
-        *code = 501;
+        *code = say_why(a, "LOGIN", why);
         r = STEP_REPLIED;
     }
     if (r == STEP_OK) {
@@ -144,29 +163,26 @@ static int conclude(struct sauth *a, const char *mech, const char *user, enum au
     int code;
     if (v == AUTH_YES) {
         log_info("AUTH %s from %s: user %s authenticated", mech, a->client, name);
-        code = say_code(a->io, 235, "2.7.0 authentication successful");
+        code = say_code(a, 235, "2.7.0 authentication successful");
     } else if (v == AUTH_TEMP) {
         log_warn("AUTH %s from %s: user %s: cannot check the password now", mech, a->client,
                  name);
-        code = say_code(a->io, 454, "4.7.0 temporary authentication failure; try again later");
+        code = say_user(a, user, 454,
+                        "4.7.0 temporary authentication failure; try again later");
     } else {
         a->failures++;
         long max = a->c->auth_failures;
-        log_notice("AUTH %s from %s: user %s: authentication failed (%d%s%ld)", mech, a->client,
-                   name, a->failures, max > 0 ? " of " : "", max > 0 ? max : 0L);
         /* a growing delay: 1, 2, 4 ... seconds, bounded; the session child
          * serves this client only, so nobody else waits */
         long ms = a->failures >= 5 ? DELAY_MAX_MS : 1000L << (a->failures - 1);
         io_flush(a->io);
         pause_ms(ms);
         if (max > 0 && a->failures >= max) {
-            log_notice("AUTH from %s: %d failed attempts; closing the session", a->client,
-                       a->failures);
-            code = say_code(a->io, 421, "4.7.0 too many failed authentications; closing "
+            code = say_user(a, user, 421, "4.7.0 too many failed authentications; closing "
                                         "connection");
             *closing = 1;
         } else {
-            code = say_code(a->io, 535, "5.7.8 authentication credentials invalid");
+            code = say_user(a, user, 535, "5.7.8 authentication credentials invalid");
         }
     }
     free(name);
@@ -186,9 +202,9 @@ int sauth_run(struct sauth *a, const char *arg, char **user, int *closing)
     enum sasl_mech mech = sasl_mech_parse(copy);
     int code = 0;
     if (!*copy || (ir && (!*ir || strchr(ir, ' ')))) {
-        code = say_code(a->io, 501, "5.5.4 syntax: AUTH mechanism [initial-response]");
+        code = say_code(a, 501, "5.5.4 syntax: AUTH mechanism [initial-response]");
     } else if (mech == SASL_NONE) {
-        code = say_code(a->io, 504, "5.5.4 unrecognised authentication mechanism; use "
+        code = say_code(a, 504, "5.5.4 unrecognised authentication mechanism; use "
                                     SASL_MECHS);
     } else {
         char *u = NULL, *p = NULL;

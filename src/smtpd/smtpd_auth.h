@@ -29,6 +29,7 @@ struct sauth {
     struct smtpio *io;
     int helper_fd;       /* auth_helper.h socket */
     const char *client;  /* the client's address for logs ("" for -bs) */
+    const char *client_name; /* its verified name for logs, or NULL */
     int failures;        /* failed attempts in this session so far */
 };
 

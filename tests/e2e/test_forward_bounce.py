@@ -151,7 +151,7 @@ def test_bounce_composed_by_queue_owner_not_root(sandbox, accounts):
                         "trace=setuid,setresuid,setreuid,openat", *sandbox.cmd("runq", "-v")],
                        capture_output=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
-    assert "bounce queued as" in r.stderr.decode(), r.stderr
+    assert "bounce kind=failure, bounce_qid=" in r.stderr.decode(), r.stderr
     uid_of = {}   # pid -> uid it set last
     creators = []
     with open(trace) as f:

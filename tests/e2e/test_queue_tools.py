@@ -68,7 +68,9 @@ def test_Mrm_removes_and_logs(sandbox):
     r = sandbox.run("postoffice", "-v", "-Mrm", qids[0])
     assert r.returncode == 0, r.stderr
     assert f"{qids[0]}: removed".encode() in r.stdout
-    assert f"{qids[0]}: removed by".encode() in r.stderr  # the log line (-v: also stderr)
+    # the log lines (-v: also stderr): who deleted it, and the removal
+    assert f"{qids[0]}: deleted by=".encode() in r.stderr, r.stderr
+    assert f"{qids[0]}: removed\n".encode() in r.stderr, r.stderr
     assert sandbox.queue_files() == [f"qf{qids[1]}"]
     assert b"1 request" in sandbox.mailq().stdout or qids[1].encode() in sandbox.mailq().stdout
     r = sandbox.run("postoffice", "-Mrm", qids[0])

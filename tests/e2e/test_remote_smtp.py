@@ -79,7 +79,7 @@ def test_aiosmtpd_several_recipients_one_transaction(aiosmtp, msgfile):
     assert env.original_content == MSG.replace(b"\n", b"\r\n")
     # one log line per recipient
     for r in rcpts:
-        assert f"TESTQID: to=<{r}>, relay=[127.0.0.1]:{aiosmtp.port}, delay=" in err
+        assert f"TESTQID: delivery to=<{r}>, relay=[127.0.0.1]:{aiosmtp.port}, delay=" in err
     assert err.count("status=sent") == 3
 
 
