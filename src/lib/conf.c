@@ -102,6 +102,7 @@ static const struct option options[] = {
     {"relay-auth-plaintext", O_BOOL, F(relay_auth_plaintext), ROOT, NULL},
     {"recipient-delimiter", O_STR, F(recipient_delimiter), 0, "one character such as + or -, or empty for none"},
     {"relay-host", O_STR, F(relay_host), ROOT, "host[:port] or [address][:port]"},
+    {"relay-map", O_PATH, F(relay_map), ROOT, "a file name"},
     {"relay-tls", O_STR, F(relay_tls), ROOT, "may, require or smtps"},
     {"relay-tls-ca", O_PATH, F(relay_tls_ca), ROOT, "a file name"},
     {"resolver", O_LIST, F(resolver), 0, NULL},
@@ -249,7 +250,7 @@ void config_free(struct config *c)
                      &c->vuser, &c->hostname, &c->relay_host, &c->relay_tls,
                      &c->relay_tls_ca, &c->relay_auth, &c->av, &c->filter_fail,
                      &c->tls_protocols, &c->tls_ciphers, &c->tls_ciphersuites,
-                     &c->mailbox, &c->recipient_delimiter};
+                     &c->mailbox, &c->recipient_delimiter, &c->relay_map};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;
