@@ -71,7 +71,7 @@ int relay_nexthop_parse(const char *spec, char **host, int *port, int *no_mx)
 static int bad_bytes(const char *s)
 {
     for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+        if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
             return 1;
     return 0;
 }
