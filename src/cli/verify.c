@@ -50,7 +50,7 @@ static void print_dest(FILE *out, const struct relay_dest *d)
     if (!d->origin)
         return;
     if (d->line && d->host)
-        fprintf(out, " next hop ");
+        fprintf(out, " next hop");
     else if (d->line)
         fprintf(out, " (the domain's hosts)");
     if (d->host)
