@@ -382,8 +382,8 @@ static void from_entry(const struct config *c, const struct relay_entry *e, stru
 static int from_relay_host(const struct config *c, struct relay_dest *d, char **why)
 {
     if (relay_nexthop_parse(c->relay_host, &d->host, &d->port, &d->no_mx) < 0) {
-        *why = xasprintf("4.4.4 relay-host=%s is not host[:port] or [address][:port]",
-                         c->relay_host);
+        *why = xasprintf("4.4.4 relay-host=%s is not host[:port], [host][:port] or "
+                         "[address][:port]", c->relay_host);
         return -1;
     }
     const char *t = c->relay_tls;

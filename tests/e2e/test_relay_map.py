@@ -175,11 +175,12 @@ def test_default_entry_and_subdomains(sandbox, dns, pki, servers, secure_dir):
 
 
 def test_global_relay_host_is_the_default(sandbox, dns, pki, servers, secure_dir):
-    """No entry for a domain: relay-host= (and its options) as before."""
+    """No entry for a domain: relay-host= (and its options) as before; a
+    [name] in relay-host= is not looked up in MX records."""
     p3 = free_port()
     glob = Relay(p3).start()
     try:
-        configure(sandbox, dns, secure_dir, servers, pki, relay_host=f"relay-global.test:{p3}")
+        configure(sandbox, dns, secure_dir, servers, pki, relay_host=f"[relay-global.test]:{p3}")
         send(sandbox, "x@other.test", "w@a.test")
         err = runq(sandbox)
         assert rcpts(glob) == ["x@other.test"], err
