@@ -85,6 +85,8 @@ static int check_pattern(char *p)
     str_lower(p);
     if (strcmp(p, "*") == 0)
         return 0;
+    if (n == 0 || p[n - 1] == '.') /* one trailing dot is the root, two are wrong */
+        return -1;
     return dns_valid_name(p[0] == '.' ? p + 1 : p) ? 0 : -1;
 }
 

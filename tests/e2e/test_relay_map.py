@@ -263,3 +263,25 @@ def test_daemon_delivers_per_destination(sandbox, dns, pki, servers, secure_dir)
     assert rcpts(servers.s2) == ["two@b.test"]
     assert servers.s2.messages[0][1:] == (True, True)
     sandbox.wait_queue_empty()
+
+
+def test_smtps_entry_with_auth(sandbox, dns, pki, secure_dir):
+    """tls=smtps (TLS from the first byte) on a port other than 465, with AUTH
+    and the entry's CA."""
+    port = free_port()
+    s = Relay(port, implicit=pki["b"], users=USERS).start()
+    try:
+        auth = write(os.path.join(secure_dir, "b.auth"), "b-user@provider.test:b pass:word\n",
+                     0o600)
+        path = write(os.path.join(secure_dir, "relay-map"),
+                     f"b.test [relay-b.test]:{port} tls=smtps ca={pki['ca'][0]} auth={auth}\n",
+                     0o644)
+        sandbox.write_config(relay_map=path, resolver=dns.resolver, dns_timeout="2s",
+                             dns_tries=1)
+        send(sandbox, "two@b.test")
+        err = runq(sandbox)
+        assert rcpts(s) == ["two@b.test"], err
+        assert s.messages[0][1:] == (True, True)
+        assert "<< STARTTLS" not in err and "certificate verified" in err
+    finally:
+        s.stop()

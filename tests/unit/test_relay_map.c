@@ -97,6 +97,7 @@ static void test_parse_errors(void **st)
     (void)st;
     bad("a.example\n", "line 1: a pattern and a next hop are needed");
     bad("ok.example [h.example]\nbad_domain! [h.example]\n", "line 2: the pattern");
+    bad("a.example.. [h.example]\n", "line 1: the pattern");
     bad("a.example [h.example]:0\n", "line 1: the next hop");
     bad("a.example [h.example]:70000\n", "the next hop");
     bad("a.example [h.example\n", "the next hop");
