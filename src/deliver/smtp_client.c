@@ -58,15 +58,21 @@ struct how {
 /* A connection to address a of host mh, from the cache or new (greeting,
  * EHLO, TLS and AUTH done).  A cached connection is past its STARTTLS and
  * AUTH already: the cache gives back only a connection opened with the same
- * policy and credentials (h->pkey), and never keeps one whose TLS or AUTH
- * failed (those are closed).  On failure k->fd < 0 and k->err says why. */
+ * policy and credentials (h->pkey; with TLS required, for the same name),
+ * and never keeps one whose TLS or AUTH failed (those are closed).  On failure k->fd < 0 and k->err says why. */
 static struct smtp_conn *get_conn(struct smtpc_cache *cc, const struct config *c, int verbose,
                                   const struct how *h, const struct mx_host *mh, size_t a)
 {
-    struct smtp_conn *k = smtp_cache_take(cc, &mh->addrs[a], h->pkey, verbose);
+    /* a verified connection is good for the name it was verified for only */
+    char *key = h->pol.level == SMTP_TLS_REQUIRE
+                    ? xasprintf("%s %s", h->pkey, h->pol.name ? h->pol.name : mh->name)
+                    : xstrdup(h->pkey);
+    struct smtp_conn *k = smtp_cache_take(cc, &mh->addrs[a], key, verbose);
     if (!k) {
         k = smtp_conn_new(c, verbose, &mh->addrs[a]);
-        k->pkey = xstrdup(h->pkey);
+        k->pkey = key;
+    } else {
+        free(key);
     }
     smtp_conn_name(k, mh->name); /* the name this route knows the address by */
     k->tlsctx = h->tls;

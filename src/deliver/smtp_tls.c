@@ -26,7 +26,7 @@ struct tls_ctx {
     char *err; /* why it could not be made (once) */
 };
 
-/* A next hop's newest session, for resumption. */
+/* A next hop's newest session, for resumption (name: sess_key). */
 struct tls_sess {
     char *name;
     SSL_SESSION *s;
@@ -126,6 +126,14 @@ static int keep_session(SSL *ssl, SSL_SESSION *sess)
     }
     t->sess[i].s = sess;
     return 1; /* we keep the reference */
+}
+
+/* The key a next hop's sessions are kept under: its name, and the level and
+ * CA it was verified with, so a session made under a weaker policy (or
+ * another CA) is never resumed, unverified, under a stricter one. */
+static char *sess_key(const struct smtp_tls_policy *p)
+{
+    return xasprintf("%d %s %s", p->level, p->ca ? p->ca : "-", p->name);
 }
 
 static SSL_SESSION *find_session(const struct smtp_tls *t, const char *name)
@@ -310,7 +318,7 @@ struct smtp_tls_conn *smtp_tls_start(struct smtp_tls *t, int fd, const struct sm
         SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
     /* sessions are kept per next hop; the name outlives this batch's policy
      * (a TLS 1.3 ticket may come with a later read of a cached connection) */
-    char *sess_name = p->relay && p->name ? xstrdup(p->name) : NULL;
+    char *sess_name = p->relay && p->name ? sess_key(p) : NULL;
     SSL_set_app_data(ssl, sess_name);
     SSL_SESSION *old = find_session(t, sess_name);
     if (old)

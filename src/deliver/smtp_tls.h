@@ -24,8 +24,8 @@
  *     verifies each MX host's certificate against its own name.
  * Protocols: TLS 1.2 and later; SNI is sent for names (never for addresses).
  * A next hop's session is kept for resumption by the next connection of the
- * same process to the same name (the policy's relay flag; the newest
- * SMTP_TLS_SESSIONS names).
+ * same process to the same name with the same level and CA (the policy's
+ * relay flag; the newest SMTP_TLS_SESSIONS of them).
  *
  * Called by the connection (smtp_conn.c) and the batch (smtp_client.c) in the
  * remote-delivery process, as the unprivileged user= (so relay-tls-ca= must be

@@ -285,3 +285,18 @@ def test_smtps_entry_with_auth(sandbox, dns, pki, secure_dir):
         assert "<< STARTTLS" not in err and "certificate verified" in err
     finally:
         s.stop()
+
+
+def test_connection_not_reused_across_credentials(sandbox, dns, pki, servers, secure_dir):
+    """Two destinations on the same server and port, one with auth= and one
+    without: the second never rides on the first one's authenticated
+    connection (the server wants AUTH, so it is deferred with 530)."""
+    configure(sandbox, dns, secure_dir, servers, pki, delivery_processes=1,
+              extra=f"c.test [relay-b.test]:{servers.p2} tls=require ca={pki['ca'][0]}\n")
+    send(sandbox, "two@b.test", subject="first")
+    send(sandbox, "three@c.test", subject="second")
+    err = runq(sandbox)
+    assert rcpts(servers.s2) == ["two@b.test"], err
+    assert "REUSE" not in err, err
+    q = mailq(sandbox)
+    assert "three@c.test" in q and "530" in q, q
