@@ -22,7 +22,7 @@ tests/bin/crashshim.so: tests/helpers/crashshim.c
 
 # the remote-delivery driver (smtpc, mx, dns without the queue runner)
 REMOTESRC = src/deliver/remote_session.c src/deliver/smtp_client.c src/deliver/smtp_reply.c src/deliver/smtp_conn.c \
-            src/deliver/smtp_txn.c src/deliver/smtp_cache.c src/deliver/smtp_dead.c src/deliver/smtp_tls.c src/deliver/smtp_auth.c src/deliver/relay_auth.c src/route/mx.c src/route/route.c src/route/vdomain.c src/lib/netaddr.c src/route/dns.c \
+            src/deliver/smtp_txn.c src/deliver/smtp_cache.c src/deliver/smtp_dead.c src/deliver/smtp_tls.c src/deliver/smtp_auth.c src/deliver/relay_auth.c src/route/mx.c src/route/relay_map.c src/route/route.c src/route/vdomain.c src/lib/netaddr.c src/route/dns.c \
             src/deliver/message_out.c src/lib/date.c src/lib/conf.c src/smtpd/dnsbl.c src/lib/milter_conf.c src/route/mailbox_spec.c src/route/subaddress.c \
             src/queue/spool.c src/queue/orig_queue.c src/queue/queue_file.c src/queue/queue_records.c src/queue/envelope.c src/lib/util.c src/lib/log.c src/lib/logfmt.c
 

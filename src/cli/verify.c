@@ -15,6 +15,7 @@
 #include "expand.h"
 #include "mx.h"
 #include "privs.h"
+#include "relay_map.h"
 #include "route.h"
 #include "verify.h"
 
@@ -39,6 +40,29 @@ static void print_host(FILE *out, const struct mx_host *h)
     fputc('\n', out);
 }
 
+/* Where a destination comes from and what it asks: ", relay-map FILE:3
+ * next hop [host]:587, tls=require, ca=FILE, auth=FILE" (nothing more for
+ * plain MX routing). */
+static void print_dest(FILE *out, const struct relay_dest *d)
+{
+    if (d->line)
+        fprintf(out, "%s", d->origin);
+    if (!d->origin)
+        return;
+    if (d->line && d->host)
+        fprintf(out, " next hop");
+    else if (d->line)
+        fprintf(out, " (the domain's hosts)");
+    if (d->host)
+        fprintf(out, d->no_mx ? " [%s]:%d" : " %s:%d", d->host, d->port);
+    fprintf(out, ", tls=%s%s", relay_tls_name(d->tls),
+            d->implicit && d->tls != RELAY_TLS_SMTPS ? " (from the first byte)" : "");
+    if (d->ca)
+        fprintf(out, ", %s=%s", d->ca_opt, d->ca);
+    if (d->auth)
+        fprintf(out, ", %s=%s", d->auth_opt, d->auth);
+}
+
 /* In a child running as user=: the hosts a delivery to addr would try.
  * Exit 0 resolved, 1 permanent failure, 2 temporary. */
 static void remote_child(void *arg, int fd)
@@ -49,11 +73,17 @@ static void remote_child(void *arg, int fd)
         _exit(2);
     struct dns_ctx *d = dns_open(a->c);
     struct mx_route r;
+    struct relay_dest dst;
     char *why = NULL;
-    enum mx_status st = d ? mx_route(d, a->c, addr_domain(a->addr), &r, &why) : MX_TEMPFAIL;
+    const char *dom = addr_domain(a->addr);
+    enum mx_status st = relay_dest_get(a->c, dom, &dst, &why) < 0 ? MX_TEMPFAIL
+                        : d ? mx_route_via(d, a->c, dom, &dst, NULL, &r, &why)
+                            : MX_TEMPFAIL;
     if (st == MX_OK) {
-        fprintf(a->out, "  deliverable: remote, %s, would try:\n",
-                a->c->relay_host ? "through relay-host" : "to the domain's hosts");
+        fprintf(a->out, "  deliverable: remote, %s", dst.line ? "through " : dst.host
+                ? "through relay-host" : "to the domain's hosts");
+        print_dest(a->out, &dst);
+        fprintf(a->out, ", would try:\n");
         for (size_t i = 0; i < r.n; i++)
             print_host(a->out, &r.hosts[i]);
         mx_route_free(&r);
@@ -62,6 +92,7 @@ static void remote_child(void *arg, int fd)
                 why ? why : "4.4.3 DNS is not available");
     }
     free(why);
+    relay_dest_free(&dst);
     dns_close(d);
     fflush(a->out);
     _exit(st == MX_OK ? 0 : st == MX_PERMFAIL ? 1 : 2);

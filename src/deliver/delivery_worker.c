@@ -45,11 +45,17 @@ static void take_one(const struct msg *m, struct strlist *ids)
 
 void dworker_take(int sock, size_t max, struct strlist *ids, int *eof)
 {
+    /* Every worker reads the one socket: an id seen waiting may be taken by
+     * another worker before this one reads it.  A read that waited would
+     * hold the ids taken so far, undelivered, until the next id came (with
+     * the last mail of a burst: until the next queue run), so it never
+     * waits, and finding nothing is not the end. */
+    set_nonblock(sock, 1);
     while (ids->n < max && readable(sock)) {
         struct msg m;
-        int r = msg_recv(sock, &m, QID_MAX + 16, now_ms() + 1000);
+        int r = msg_recv(sock, &m, QID_MAX + 16, now_ms());
         if (r != 1) {
-            if (r == 0 || errno != EMSGSIZE)
+            if (r == 0 || (errno != EMSGSIZE && errno != ETIMEDOUT && errno != EAGAIN))
                 *eof = 1; /* the end, or the stream is broken */
             return;
         }

@@ -29,8 +29,10 @@
 #define DW_GATHER_MS 50      /* ...so wait this long for more ids before delivering */
 
 /* Take up to max ids already waiting on sock into ids (each a MSG_DELIVER
- * with a valid queue id; anything else is logged and skipped).  *eof set
- * when the master closed its end or the stream broke. */
+ * with a valid queue id; anything else is logged and skipped).  Never waits:
+ * sock is made non-blocking (the workers share it, and an id seen waiting
+ * may be gone to another worker by the time it is read).  *eof set when the
+ * master closed its end or the stream broke. */
 void dworker_take(int sock, size_t max, struct strlist *ids, int *eof);
 
 /* Wait DW_GATHER_MS for more before delivering?  Yes when the round is not

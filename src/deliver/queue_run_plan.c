@@ -20,7 +20,8 @@ int rq_any_failed(const struct envelope *e)
 int rq_same_transaction(const struct config *c, const char *a, const char *b)
 {
     const char *da = addr_domain(a), *db = addr_domain(b);
-    return c->relay_host || (da && db && strcasecmp(da, db) == 0);
+    /* relay-map= may give two domains different ways: then per domain */
+    return (c->relay_host && !c->relay_map) || (da && db && strcasecmp(da, db) == 0);
 }
 
 static int remote_pending(const struct envelope *e, const enum route_way *way, size_t i)
@@ -73,7 +74,8 @@ long rq_worker_of(const struct config *c, const struct envelope *e, long nworker
     const char *d = rq_remote_domain(c, e);
     if (d) {
         unsigned long slots = c->dest_procs > 0 ? (unsigned long)c->dest_procs : 1;
-        char *key = xasprintf("%s#%lu", c->relay_host ? "relay" : d, hash(e->qid) % slots);
+        char *key = xasprintf("%s#%lu", c->relay_host && !c->relay_map ? "relay" : d,
+                              hash(e->qid) % slots);
         long w = (long)(hash(key) % (unsigned long)(nworkers > 0 ? nworkers : 1));
         free(key);
         return w;

@@ -17,7 +17,8 @@
 int rq_any_failed(const struct envelope *e);
 
 /* Do recipient addresses a and b go in one transaction?  With relay-host
- * always; otherwise when their domains are the same (any case).  1 or 0. */
+ * (and no relay-map=) always; otherwise when their domains are the same (any
+ * case).  1 or 0. */
 int rq_same_transaction(const struct config *c, const char *a, const char *b);
 
 /* The recipients of e that are pending, not program/file targets, and whose
@@ -31,7 +32,7 @@ size_t rq_remote_order(const struct config *c, const struct envelope *e,
  * whose domain is not ours by name (route_is_local_domain), or NULL. */
 const char *rq_remote_domain(const struct config *c, const struct envelope *e);
 
-/* Which of nworkers remote workers takes a message: by rq_remote_domain, the destination (the domain, or "relay" with relay-host) spread over up to
+/* Which of nworkers remote workers takes a message: by rq_remote_domain, the destination (the domain, or "relay" with relay-host and no relay-map=) spread over up to
  * destination-processes slots by the queue id, so a destination's messages
  * meet in few workers and reuse their connections.  -1: nothing remote. */
 long rq_worker_of(const struct config *c, const struct envelope *e, long nworkers);

@@ -1,7 +1,7 @@
 /* relay_auth.c - the relay-auth= file (see relay_auth.h).
  *
- * Runs as root: relay_cred_load, in the queue run and the process holding a
- * message, before they fork remote-delivery children.  The file is root's
+ * Runs as root: relay_cred_load and relay_creds_load, in the queue run and
+ * the process holding a message, before they fork remote-delivery children.  The file is root's
  * own (checked on the open descriptor before reading), bounded in size, and
  * parsed as two strings: no interpretation beyond splitting a line. */
 #include "compat.h"
@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "relay_auth.h"
+#include "relay_map.h"
 #include "util.h"
 
 static int bad_chars(const char *s, size_t n)
@@ -115,25 +116,96 @@ static int read_cred_file(const char *path, struct buf *b, char **why)
     return 0;
 }
 
-void relay_cred_load(const struct config *c, struct relay_cred *cr)
+/* Read path (named by option opt, of origin) into cr. */
+static void cred_load_file(const char *path, const char *opt, const char *origin,
+                           struct relay_cred *cr)
 {
     memset(cr, 0, sizeof *cr);
-    if (!c->relay_auth || !c->relay_host)
-        return;
     struct buf b;
     buf_init(&b);
     char *why = NULL;
-    if (read_cred_file(c->relay_auth, &b, &why) == 0)
+    if (read_cred_file(path, &b, &why) == 0)
         relay_cred_parse(b.s ? b.s : "", b.len, &cr->user, &cr->pass, &why);
     if (b.s)
         explicit_bzero(b.s, b.len);
     buf_free(&b);
     if (why) {
-        cr->err = xasprintf("4.3.5 relay-auth=%s %s; mail for the relay host waits",
-                            c->relay_auth, why);
+        cr->err = origin ? xasprintf("4.3.5 %s=%s %s (%s); mail for that destination waits",
+                                     opt, path, why, origin)
+                         : xasprintf("4.3.5 %s=%s %s; mail for the relay host waits", opt,
+                                     path, why);
         log_err("%s", cr->err + 6);
         free(why);
     }
+}
+
+void relay_cred_load(const struct config *c, struct relay_cred *cr)
+{
+    memset(cr, 0, sizeof *cr);
+    if (!c->relay_auth || !c->relay_host)
+        return;
+    cred_load_file(c->relay_auth, "relay-auth", NULL, cr);
+}
+
+/* Add path to s unless it is there. */
+static void creds_add(struct relay_creds *s, const char *path, const char *opt,
+                      const char *origin)
+{
+    if (relay_creds_find(s, path))
+        return;
+    s->path = xreallocarray(s->path, s->n + 1, sizeof *s->path);
+    s->v = xreallocarray(s->v, s->n + 1, sizeof *s->v);
+    s->path[s->n] = xstrdup(path);
+    cred_load_file(path, opt, origin, &s->v[s->n]);
+    s->n++;
+}
+
+static void creds_add_entry(struct relay_creds *s, const struct config *c,
+                            const struct relay_entry *e)
+{
+    if (!e || !e->auth)
+        return;
+    char *origin = xasprintf("relay-map %s:%d", c->relay_map, e->line);
+    creds_add(s, e->auth, "auth", origin);
+    free(origin);
+}
+
+void relay_creds_load(const struct config *c, const char *const *domains, size_t nd,
+                      struct relay_creds *s)
+{
+    memset(s, 0, sizeof *s);
+    const char *err = NULL;
+    const struct relay_map *m = c->relay_map && *c->relay_map ? relay_map_current(c, &err)
+                                                               : NULL;
+    for (size_t i = 0; m && !domains && i < m->n; i++)
+        creds_add_entry(s, c, &m->v[i]);
+    int need_global = !domains;
+    for (size_t i = 0; domains && i < nd; i++) {
+        const struct relay_entry *e = m ? relay_map_find(m, domains[i]) : NULL;
+        creds_add_entry(s, c, e);
+        need_global |= !e;
+    }
+    if (need_global && c->relay_auth && c->relay_host)
+        creds_add(s, c->relay_auth, "relay-auth", NULL);
+}
+
+const struct relay_cred *relay_creds_find(const struct relay_creds *s, const char *path)
+{
+    for (size_t i = 0; s && path && i < s->n; i++)
+        if (strcmp(s->path[i], path) == 0)
+            return &s->v[i];
+    return NULL;
+}
+
+void relay_creds_free(struct relay_creds *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        relay_cred_free(&s->v[i]);
+        free(s->path[i]);
+    }
+    free(s->v);
+    free(s->path);
+    memset(s, 0, sizeof *s);
 }
 
 void relay_cred_free(struct relay_cred *cr)

@@ -42,6 +42,26 @@ void relay_cred_load(const struct config *c, struct relay_cred *cr);
 /* Wipe and free; cr may then be loaded again. */
 void relay_cred_free(struct relay_cred *cr);
 
+/* Every credential file a remote delivery may need: relay-auth= (with
+ * relay-host=) and the auth= files of relay-map= entries (relay_map.h), each
+ * read once as relay_cred_load reads relay-auth= (same checks, same format;
+ * an error is kept as that file's err: "4.3.5 auth=FILE ... (relay-map
+ * FILE:LINE)").  Read as root by the process that starts the remote-delivery
+ * children, which inherit the set across fork(). */
+struct relay_creds {
+    char **path;
+    struct relay_cred *v;
+    size_t n;
+};
+/* Load into s the files the destinations of domains[0..nd-1] name (domains
+ * NULL: of every entry of the map, and relay-auth=).  An unusable map loads
+ * only relay-auth= (deliveries then wait for the map's reason anyway). */
+void relay_creds_load(const struct config *c, const char *const *domains, size_t nd,
+                      struct relay_creds *s);
+/* The credentials read from path, or NULL when it was not read. */
+const struct relay_cred *relay_creds_find(const struct relay_creds *s, const char *path);
+void relay_creds_free(struct relay_creds *s);
+
 /* The parsing alone (for tests): text of len bytes.  0 with *user and *pass
  * malloc'd, or -1 with *why malloc'd (names the line, never its content). */
 int relay_cred_parse(const char *text, size_t len, char **user, char **pass, char **why);

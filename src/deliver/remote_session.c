@@ -55,7 +55,7 @@ struct remote_session {
     struct smtp_dead dead;   /* addresses that refused a connect (smtp_dead.h) */
 };
 
-struct remote_session *remote_begin(const struct config *c, const struct relay_cred *cred)
+struct remote_session *remote_begin(const struct config *c, const struct relay_creds *creds)
 {
     struct dns_ctx *d = dns_open(c);
     if (!d)
@@ -65,7 +65,7 @@ struct remote_session *remote_begin(const struct config *c, const struct relay_c
     s->d = d;
     s->cache = smtpc_cache_new();
     s->sec.tls = smtp_tls_new(c);
-    s->sec.cred = cred;
+    s->sec.creds = creds;
     s->sec.ours = &s->ours;
     s->sec.dead = &s->dead;
     return s;
@@ -116,13 +116,15 @@ int remote_deliver_in(struct remote_session *rs, struct qmsg *m, const size_t *i
     for (size_t s = 0; s < n; s++) {
         if (done[s])
             continue;
-        /* one transaction per domain (with relay-host: everything at once) */
+        /* one transaction per domain (with relay-host alone: everything at
+         * once; relay-map= may give each domain its own way) */
         const char *dom = domain_of(e->rcpts[idx[s]].addr);
+        int all = c->relay_host && !c->relay_map;
         size_t gn = 0;
         for (size_t i = s; i < n; i++) {
             if (done[i])
                 continue;
-            if (c->relay_host || strcasecmp(domain_of(e->rcpts[idx[i]].addr), dom) == 0) {
+            if (all || strcasecmp(domain_of(e->rcpts[idx[i]].addr), dom) == 0) {
                 gidx[gn++] = idx[i];
                 done[i] = 1;
             }
@@ -140,15 +142,15 @@ int remote_deliver_in(struct remote_session *rs, struct qmsg *m, const size_t *i
 int remote_deliver(const struct config *c, struct qmsg *m, const size_t *idx, size_t n,
                    const struct runq_opts *o)
 {
-    struct relay_cred cred;
-    relay_cred_load(c, &cred);
-    struct remote_session *s = remote_begin(c, c->relay_auth ? &cred : NULL);
+    struct relay_creds creds;
+    relay_creds_load(c, NULL, 0, &creds);
+    struct remote_session *s = remote_begin(c, &creds);
     if (!s) {
-        relay_cred_free(&cred);
+        relay_creds_free(&creds);
         return defer_all(m, idx, n, "4.4.3 the DNS resolver could not be set up");
     }
     int r = remote_deliver_in(s, m, idx, n, o);
     remote_end(s);
-    relay_cred_free(&cred);
+    relay_creds_free(&creds);
     return r;
 }

@@ -102,7 +102,7 @@ struct share {
     struct strlist ids;
     const struct runq_opts *o;
     char *title; /* its first destination */
-    const struct relay_cred *cred; /* read before the fork (relay_auth.h) */
+    const struct relay_creds *creds; /* read before the fork (relay_auth.h) */
 };
 
 static void worker(void *arg, int fd)
@@ -113,10 +113,11 @@ static void worker(void *arg, int fd)
         log_err("cannot become %s for remote delivery: %s", c->user, strerror(errno));
         _exit(1);
     }
-    struct remote_session *rs = remote_begin(c, sh->cred);
+    struct remote_session *rs = remote_begin(c, sh->creds);
     if (!rs)
         _exit(1);
-    struct lookup l = {.d = c->relay_host ? NULL : dns_open(c), .c = c};
+    /* with relay-host alone no MX question is asked; relay-map= may say "-" */
+    struct lookup l = {.d = c->relay_host && !c->relay_map ? NULL : dns_open(c), .c = c};
     struct route_cache rc;
     route_cache_init(&rc, dns_mx_here, l.d ? &l : NULL);
     uint32_t bits = 0;
@@ -170,10 +171,10 @@ int rworker_run(const struct config *c, const struct strlist *qids,
         nw = 1; /* one dialogue at a time keeps -v readable */
     struct share *sh = xcalloc((size_t)nw, sizeof *sh);
     struct child *ch = xcalloc((size_t)nw, sizeof *ch);
-    struct relay_cred cred; /* root's file, read here as root: the workers are not */
-    relay_cred_load(c, &cred);
+    struct relay_creds creds; /* root's files, read here as root: the workers are not */
+    relay_creds_load(c, NULL, 0, &creds);
     for (long k = 0; k < nw; k++)
-        sh[k] = (struct share){.c = c, .o = o, .cred = c->relay_auth ? &cred : NULL};
+        sh[k] = (struct share){.c = c, .o = o, .creds = &creds};
     for (long k = 0; k < nw; k++)
         sl_init(&sh[k].ids);
     size_t used = assign(c, qids, sh, nw);
@@ -195,7 +196,7 @@ int rworker_run(const struct config *c, const struct strlist *qids,
         sl_free(&sh[k].ids);
         free(sh[k].title);
     }
-    relay_cred_free(&cred);
+    relay_creds_free(&creds);
     free(sh);
     free(ch);
     return rc;
@@ -209,7 +210,7 @@ struct one {
     const size_t *idx;
     size_t n;
     const struct runq_opts *o;
-    const struct relay_cred *cred;
+    const struct relay_creds *creds;
 };
 
 static void one_child(void *arg, int fd)
@@ -219,7 +220,7 @@ static void one_child(void *arg, int fd)
     if (privs_drop_to(a->c->user) < 0) {
         log_err("cannot become %s for remote delivery: %s", a->c->user, strerror(errno));
     } else {
-        struct remote_session *rs = remote_begin(a->c, a->cred);
+        struct remote_session *rs = remote_begin(a->c, a->creds);
         if (rs) {
             rworker_deliver(rs, a->m, a->idx, a->n, a->o);
             remote_end(rs);
@@ -238,17 +239,22 @@ static void one_child(void *arg, int fd)
 int rworker_deliver_held(const struct config *c, struct qmsg *m, const size_t *idx,
                          size_t n, const struct runq_opts *o)
 {
-    struct relay_cred cred; /* read as root, before the child drops privileges */
-    relay_cred_load(c, &cred);
-    struct one a = {.c = c, .m = m, .idx = idx, .n = n, .o = o,
-                    .cred = c->relay_auth ? &cred : NULL};
+    /* read as root, before the child drops privileges: the files the
+     * destinations of these recipients name */
+    const char **doms = xreallocarray(NULL, n ? n : 1, sizeof *doms);
+    for (size_t k = 0; k < n; k++)
+        doms[k] = addr_domain(spool_env(m)->rcpts[idx[k]].addr);
+    struct relay_creds creds;
+    relay_creds_load(c, doms, n, &creds);
+    free(doms);
+    struct one a = {.c = c, .m = m, .idx = idx, .n = n, .o = o, .creds = &creds};
     const char *dom = addr_domain(spool_env(m)->rcpts[idx[0]].addr);
     char *title = xasprintf("remote %s", c->relay_host ? c->relay_host : dom ? dom : "");
     struct child_spec spec = {.title = title, .report = 1};
     struct child ch;
     int rc = child_start(&ch, &spec, one_child, &a);
     free(title);
-    relay_cred_free(&cred); /* the child has its copy */
+    relay_creds_free(&creds); /* the child has its copy */
     if (rc < 0) {
         log_err("%s: cannot fork for remote delivery: %s", spool_env(m)->qid, strerror(errno));
         return -1;

@@ -41,6 +41,12 @@ static int same_peer(const struct sockaddr_storage *a, const struct sockaddr_sto
     return memcmp(a, b, len) == 0;
 }
 
+/* Opened with the same TLS policy and credentials (NULL only matches NULL)? */
+static int same_key(const char *a, const char *b)
+{
+    return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
 void smtp_cache_put(struct smtpc_cache *cc, struct smtp_conn *k)
 {
     if (cc->n == SMTPC_CACHE_MAX) { /* evict the least recently used */
@@ -54,10 +60,10 @@ void smtp_cache_put(struct smtpc_cache *cc, struct smtp_conn *k)
 
 /* A cached connection to ss that still answers RSET, taken out of the cache. */
 struct smtp_conn *smtp_cache_take(struct smtpc_cache *cc, const struct sockaddr_storage *ss,
-                               int verbose)
+                                  const char *pkey, int verbose)
 {
     for (size_t i = 0; cc && i < cc->n; i++) {
-        if (!same_peer(&cc->v[i]->ss, ss))
+        if (!same_peer(&cc->v[i]->ss, ss) || !same_key(cc->v[i]->pkey, pkey))
             continue;
         struct smtp_conn *k = cc->v[i];
         memmove(cc->v + i, cc->v + i + 1, (cc->n - i - 1) * sizeof *cc->v);

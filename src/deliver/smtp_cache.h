@@ -5,9 +5,10 @@
  *
  * A kept connection keeps its TLS and AUTH state (RSET and the next
  * transaction go through the same TLS session); the batch never keeps one
- * whose TLS or AUTH failed, and one process's connections all follow the one
- * policy its configuration gives (smtp_tls.h), so reuse never changes the
- * security a destination gets.
+ * whose TLS or AUTH failed, and a connection is reused only for a
+ * destination with the same TLS policy and credentials (its pkey, made by
+ * smtp_client.c: relay-map= gives destinations their own), so reuse never
+ * changes the security a destination gets.
  *
  * Called by the batch (smtpc_deliver) and its callers (remote_session.c, which owns
  * a cache for its lifetime), in the remote-delivery process as the
@@ -26,11 +27,11 @@ struct smtpc_cache *smtpc_cache_new(void);
 /* QUIT and close every cached connection, free cc (NULL is fine). */
 void smtpc_cache_close(struct smtpc_cache *cc);
 
-/* A cached connection to ss that still answers RSET, taken out of cc (its
- * verbose set), or NULL (none, or it failed RSET and was closed; cc may be
- * NULL). */
+/* A cached connection to ss opened with policy key pkey (NULL matches only
+ * NULL) that still answers RSET, taken out of cc (its verbose set), or NULL
+ * (none, or it failed RSET and was closed; cc may be NULL). */
 struct smtp_conn *smtp_cache_take(struct smtpc_cache *cc, const struct sockaddr_storage *ss,
-                                  int verbose);
+                                  const char *pkey, int verbose);
 /* Keep k (connected) in cc; the least recently used goes (QUIT) when full. */
 void smtp_cache_put(struct smtpc_cache *cc, struct smtp_conn *k);
 

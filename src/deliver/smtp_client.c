@@ -13,6 +13,7 @@
 #include "log.h"
 #include "logfmt.h"
 #include "mx.h"
+#include "relay_map.h"
 #include "smtp_auth.h"
 #include "smtp_cache.h"
 #include "smtp_conn.h"
@@ -45,21 +46,31 @@ static size_t open_count(const struct smtp_rcpt *rs, size_t n)
 /* How this batch's connections are made: TLS state, policy, credentials. */
 struct how {
     struct smtp_tls *tls;
+    struct relay_dest dest;        /* where the domain's mail goes (relay_map.h) */
     struct smtp_tls_policy pol;
-    const struct relay_cred *cred; /* relay-host with relay-auth=, else NULL */
+    const struct relay_cred *cred; /* the destination's credentials, else NULL */
+    char *pkey;                    /* policy and credentials, for the cache */
 };
 
 /* A connection to address a of host mh, from the cache or new (greeting,
  * EHLO, TLS and AUTH done).  A cached connection is past its STARTTLS and
- * AUTH already: the cache keeps only connections of this process, whose
- * policy the configuration fixes, and never one whose TLS or AUTH failed
- * (those are closed).  On failure k->fd < 0 and k->err says why. */
+ * AUTH already: the cache gives back only a connection opened with the same
+ * policy and credentials (h->pkey; with TLS required, for the same name),
+ * and never keeps one whose TLS or AUTH failed (those are closed).  On failure k->fd < 0 and k->err says why. */
 static struct smtp_conn *get_conn(struct smtpc_cache *cc, const struct config *c, int verbose,
                                   const struct how *h, const struct mx_host *mh, size_t a)
 {
-    struct smtp_conn *k = smtp_cache_take(cc, &mh->addrs[a], verbose);
-    if (!k)
+    /* a verified connection is good for the name it was verified for only */
+    char *key = h->pol.level == SMTP_TLS_REQUIRE
+                    ? xasprintf("%s %s", h->pkey, h->pol.name ? h->pol.name : mh->name)
+                    : xstrdup(h->pkey);
+    struct smtp_conn *k = smtp_cache_take(cc, &mh->addrs[a], key, verbose);
+    if (!k) {
         k = smtp_conn_new(c, verbose, &mh->addrs[a]);
+        k->pkey = key;
+    } else {
+        free(key);
+    }
     smtp_conn_name(k, mh->name); /* the name this route knows the address by */
     k->tlsctx = h->tls;
     k->policy = &h->pol;
@@ -91,28 +102,41 @@ static int skip_dead(const struct smtpc_sec *sec, const struct mx_host *mh, size
     return 1;
 }
 
-/* The policy and credentials for this batch.  0, or -1 with *why. */
+/* The destination, policy and credentials for this batch.  0, or -1 with *why. */
 static int how_init(struct how *h, const struct config *c, const struct smtpc_sec *sec,
-                    char **why)
+                    const char *domain, char **why)
 {
     memset(h, 0, sizeof *h);
     h->tls = sec && sec->tls ? sec->tls : NULL;
-    if (!(c->relay_host && *c->relay_host)) {
+    if (relay_dest_get(c, domain, &h->dest, why) < 0)
+        return -1;
+    const struct relay_dest *d = &h->dest;
+    if (d->host || d->origin)
+        smtp_tls_dest_policy(d, &h->pol);
+    else
         smtp_tls_mx_policy(&h->pol);
+    h->pkey = xasprintf("%s%s %s %s", relay_tls_name(d->tls), d->implicit ? "+implicit" : "",
+                        d->ca ? d->ca : "-", d->auth ? d->auth : "-");
+    if (!d->auth)
         return 0;
-    }
-    if (smtp_tls_relay_policy(c, &h->pol, why) < 0)
+    h->cred = relay_creds_find(sec ? sec->creds : NULL, d->auth);
+    if (!h->cred) { /* the map changed since the parent read the files */
+        *why = xasprintf("4.3.5 %s=%s is set (%s) but its credentials were not read; "
+                         "the next attempt reads them", d->auth_opt, d->auth, d->origin);
         return -1;
-    if (c->relay_auth && !(sec && sec->cred)) {
-        *why = xstrdup("4.3.5 relay-auth= is set but its credentials were not read");
-        return -1;
     }
-    h->cred = c->relay_auth ? sec->cred : NULL;
-    if (h->cred && h->cred->err) { /* no point connecting: say why at once */
+    if (h->cred->err) { /* no point connecting: say why at once */
         *why = xstrdup(h->cred->err);
         return -1;
     }
     return 0;
+}
+
+static void how_free(struct how *h)
+{
+    smtp_tls_policy_free(&h->pol);
+    relay_dest_free(&h->dest);
+    free(h->pkey);
 }
 
 size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cache *cache,
@@ -138,8 +162,10 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
     long long size = smtp_wire_size(data, &eightbit);
     struct how how;
     struct smtp_tls *own_tls = NULL;
-    enum mx_status ms = how_init(&how, c, sec, &why) < 0 ? MX_TEMPFAIL
-                        : mx_route_ours(d, c, domain, sec ? sec->ours : NULL, &route, &why);
+    enum mx_status ms = how_init(&how, c, sec, domain, &why) < 0
+                            ? MX_TEMPFAIL
+                            : mx_route_via(d, c, domain, &how.dest, sec ? sec->ours : NULL,
+                                           &route, &why);
     if (!how.tls)
         how.tls = own_tls = smtp_tls_new(c);
     if (ms != MX_OK) {
@@ -177,7 +203,7 @@ size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cac
     }
     mx_route_free(&route);
 out:
-    smtp_tls_policy_free(&how.pol);
+    how_free(&how);
     smtp_tls_free(own_tls);
     log_results(e, rs, n);
     size_t deferred = 0;

@@ -33,28 +33,31 @@
 /* What a batch needs besides the configuration, kept by the caller for the
  * life of its process: the TLS state (smtp_tls.h: contexts, the relay's
  * session; NULL = a fresh one for this batch, whose connections are then not
- * kept in the cache), the relay-auth credentials
- * its privileged parent read (relay_auth.h; NULL = none), this machine's
+ * kept in the cache), the credentials (relay-auth=, the auth= files of
+ * relay-map=) its privileged parent read (relay_auth.h; NULL = none), this machine's
  * addresses (mx.h's mx_ours; NULL = listed afresh per batch) and the
  * addresses that refused a connect (smtp_dead.h; NULL = none remembered:
  * every batch tries every address). */
 struct smtpc_sec {
     struct smtp_tls *tls;
-    const struct relay_cred *cred;
+    const struct relay_creds *creds;
     struct mx_ours *ours;
     struct smtp_dead *dead;
 };
 
 /* Deliver recipients idx[0..n-1] of e, whose message text (LF line ends) is
  * data (message_out.h: read with pread, never closed), to domain (the part after
- * '@' of every one of them; ignored with relay-host).  cache: connections to
+ * '@' of every one of them, or of the first when they share a next hop).  cache: connections to
  * reuse and keep (NULL: connect afresh and QUIT at the end).  res[0..n-1]
  * receives each result (free with smtpc_results_free); a DNS failure gives
  * every recipient its status (5.x.x bounced, else deferred).  Logs one line
  * per recipient at LOG_INFO; verbose prints the dialogue on stderr.  Ignores
- * SIGPIPE for its duration.  TLS and AUTH as smtp_tls.h and smtp_auth.h say:
- * with relay-host, relay-tls= and relay-auth=; to MX hosts, opportunistic
- * STARTTLS.  Returns the number of recipients deferred. */
+ * SIGPIPE for its duration.  The next hop, TLS and AUTH are domain's
+ * destination (relay_map.h: its relay-map= entry, else relay-host with
+ * relay-tls= and relay-auth=, else the MX hosts with opportunistic
+ * STARTTLS), as smtp_tls.h and smtp_auth.h say; an unusable map or
+ * credentials file defers every recipient with the reason (4.3.5).
+ * Returns the number of recipients deferred. */
 size_t smtpc_deliver(const struct config *c, struct dns_ctx *d, struct smtpc_cache *cache,
                      const struct smtpc_sec *sec, const char *domain, const struct envelope *e,
                      const struct msgdata *data, const size_t *idx, size_t n, int verbose,

@@ -399,7 +399,9 @@ static int conn_handshake(struct smtp_conn *k, const struct smtp_tls_policy *p)
     char *why = NULL;
     k->tls = smtp_tls_start(k->tlsctx, k->fd, p, k->host, smtp_tmo(k, SMTP_TMO_TLS), &why);
     if (!k->tls) {
-        smtp_conn_fail(k, "4.7.5 %s: TLS %s", k->relay, why);
+        int req = p->level == SMTP_TLS_REQUIRE && p->origin;
+        smtp_conn_fail(k, "4.7.5 %s: TLS %s%s%s%s", k->relay, why,
+                       req ? " (TLS required by " : "", req ? p->origin : "", req ? ")" : "");
         free(why);
         return -1;
     }
@@ -431,8 +433,9 @@ static int conn_starttls(struct smtp_conn *k, const struct smtp_tls_policy *p)
     if (!k->ext_starttls) {
         if (!req)
             return 0;
-        quit_fail(k, "4.7.4 %s: TLS is required (relay-tls), but the server does not "
-                  "offer STARTTLS; nothing was sent in plaintext", k->relay);
+        quit_fail(k, "4.7.4 %s: TLS is required (%s), but the server does not "
+                  "offer STARTTLS; nothing was sent in plaintext", k->relay,
+                  p->origin ? p->origin : "relay-tls");
         return -1;
     }
     struct smtp_reply r;
@@ -447,8 +450,8 @@ static int conn_starttls(struct smtp_conn *k, const struct smtp_tls_policy *p)
     smtp_reply_free(&r);
     if (code != 220) {
         if (req) /* else go on in plaintext: the session is as before (RFC 3207 4) */
-            quit_fail(k, "4.7.4 %s: TLS is required (relay-tls), but STARTTLS was refused: %s",
-                      k->relay, st);
+            quit_fail(k, "4.7.4 %s: TLS is required (%s), but STARTTLS was refused: %s",
+                      k->relay, p->origin ? p->origin : "relay-tls", st);
         free(st);
         return req ? -1 : 0;
     }
@@ -464,6 +467,8 @@ static int conn_starttls(struct smtp_conn *k, const struct smtp_tls_policy *p)
 static int open_once(struct smtp_conn *k, int plain)
 {
     const struct smtp_tls_policy *p = k->tlsctx && !plain ? k->policy : NULL;
+    if (p && p->level == SMTP_TLS_NONE) /* tls=none in relay-map= */
+        p = NULL;
     if (tcp_connect(k, &k->ss) < 0)
         return -1;
     if (p && p->implicit && conn_handshake(k, p) < 0)
@@ -504,6 +509,7 @@ void smtp_conn_free(struct smtp_conn *k)
     free(k->host);
     free(k->relay);
     free(k->err);
+    free(k->pkey);
     buf_free(&k->in);
     buf_free(&k->out);
     free(k);

@@ -63,6 +63,8 @@ struct smtp_conn {
                                    host or address (a refused password) */
     int connect_failed;         /* err is the TCP connect's (refused, unreachable,
                                    timed out): smtp_dead.h may remember it */
+    char *pkey;                 /* the TLS policy and credentials it was opened
+                                   with (smtp_client.c), for the cache: malloc'd */
 };
 
 /* A new, unconnected connection to ss (free with smtp_conn_free). */

@@ -15,43 +15,63 @@
 #include <openssl/x509v3.h>
 
 #include "mx.h"
+#include "relay_map.h"
 #include "smtp_tls.h"
 #include "util.h"
 
+/* One context per CA file (NULL: the system store), made at first use. */
+struct tls_ctx {
+    char *ca;
+    SSL_CTX *x;
+    char *err; /* why it could not be made (once) */
+};
+
+/* A next hop's newest session, for resumption (name: sess_key). */
+struct tls_sess {
+    char *name;
+    SSL_SESSION *s;
+};
+
 struct smtp_tls {
     const struct config *c;
-    SSL_CTX *mx_ctx;           /* the system store: only to log "verified" */
-    SSL_CTX *relay_ctx;        /* relay-tls-ca= or the system store */
-    char *relay_ctx_err;       /* why relay_ctx could not be made (once) */
-    SSL_SESSION *relay_sess;   /* the relay host's last session, for resumption */
+    struct tls_ctx *ctx;
+    size_t nctx;
+    struct tls_sess sess[SMTP_TLS_SESSIONS]; /* oldest first */
+    size_t nsess;
 };
 
 struct smtp_tls_conn {
     SSL *ssl;
     char *info;
+    char *sess_name; /* the next hop's name its sessions are kept under */
 };
+
+void smtp_tls_dest_policy(const struct relay_dest *d, struct smtp_tls_policy *p)
+{
+    memset(p, 0, sizeof *p);
+    p->level = d->tls == RELAY_TLS_NONE  ? SMTP_TLS_NONE
+               : d->tls == RELAY_TLS_MAY ? SMTP_TLS_MAY
+                                         : SMTP_TLS_REQUIRE;
+    p->implicit = d->implicit && d->tls != RELAY_TLS_NONE;
+    p->relay = d->host != NULL;
+    if (d->host)
+        p->name = xstrdup(d->host); /* a [name] without brackets, a literal with */
+    p->ca = d->ca ? xstrdup(d->ca) : NULL;
+    p->ca_opt = d->ca_opt ? d->ca_opt : "ca";
+    if (d->origin)
+        p->origin = xstrdup(d->line ? d->origin : "relay-tls");
+}
 
 int smtp_tls_relay_policy(const struct config *c, struct smtp_tls_policy *p, char **why)
 {
-    char *host = NULL;
-    int port;
+    struct config only = *c; /* relay-host= alone, whatever relay-map= says */
+    only.relay_map = NULL;
+    struct relay_dest d;
     memset(p, 0, sizeof *p);
-    if (mx_parse_relay(c->relay_host, &host, &port) < 0) {
-        *why = xasprintf("4.4.4 relay-host=%s is not host[:port] or [address][:port]",
-                         c->relay_host);
+    if (relay_dest_get(&only, NULL, &d, why) < 0)
         return -1;
-    }
-    const char *t = c->relay_tls;
-    int smtps = t && strcasecmp(t, "smtps") == 0;
-    p->relay = 1;
-    p->name = host;
-    p->implicit = smtps || port == 465;
-    if (t && strcasecmp(t, "may") == 0)
-        p->level = SMTP_TLS_MAY;
-    else if (t || c->relay_auth)
-        p->level = SMTP_TLS_REQUIRE; /* require, smtps, or credentials to protect */
-    else
-        p->level = SMTP_TLS_MAY;
+    smtp_tls_dest_policy(&d, p);
+    relay_dest_free(&d);
     return 0;
 }
 
@@ -64,7 +84,9 @@ void smtp_tls_mx_policy(struct smtp_tls_policy *p)
 void smtp_tls_policy_free(struct smtp_tls_policy *p)
 {
     free(p->name);
-    p->name = NULL;
+    free(p->ca);
+    free(p->origin);
+    p->name = p->ca = p->origin = NULL;
 }
 
 /* The first OpenSSL error as text (the queue is emptied), or dflt. */
@@ -79,16 +101,47 @@ static char *ssl_err_text(const char *dflt)
     return xstrdup(b);
 }
 
-/* The new-session callback: keep the relay host's newest session. */
+/* The new-session callback: keep a next hop's newest session under its
+ * name (the SSL's app data; none for MX hosts). */
 static int keep_session(SSL *ssl, SSL_SESSION *sess)
 {
     struct smtp_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-    if (!t || !SSL_SESSION_is_resumable(sess))
+    const char *name = SSL_get_app_data(ssl);
+    if (!t || !name || !SSL_SESSION_is_resumable(sess))
         return 0;
-    if (t->relay_sess)
-        SSL_SESSION_free(t->relay_sess);
-    t->relay_sess = sess;
+    size_t i = 0;
+    while (i < t->nsess && strcmp(t->sess[i].name, name) != 0)
+        i++;
+    if (i == t->nsess && t->nsess == SMTP_TLS_SESSIONS) { /* forget the oldest */
+        free(t->sess[0].name);
+        SSL_SESSION_free(t->sess[0].s);
+        memmove(t->sess, t->sess + 1, (t->nsess - 1) * sizeof *t->sess);
+        i = --t->nsess;
+    }
+    if (i == t->nsess) {
+        t->sess[i].name = xstrdup(name);
+        t->nsess++;
+    } else {
+        SSL_SESSION_free(t->sess[i].s);
+    }
+    t->sess[i].s = sess;
     return 1; /* we keep the reference */
+}
+
+/* The key a next hop's sessions are kept under: its name, and the level and
+ * CA it was verified with, so a session made under a weaker policy (or
+ * another CA) is never resumed, unverified, under a stricter one. */
+static char *sess_key(const struct smtp_tls_policy *p)
+{
+    return xasprintf("%d %s %s", p->level, p->ca ? p->ca : "-", p->name);
+}
+
+static SSL_SESSION *find_session(const struct smtp_tls *t, const char *name)
+{
+    for (size_t i = 0; name && i < t->nsess; i++)
+        if (strcmp(t->sess[i].name, name) == 0)
+            return t->sess[i].s;
+    return NULL;
 }
 
 static SSL_CTX *new_ctx(void)
@@ -102,48 +155,51 @@ static SSL_CTX *new_ctx(void)
     return x;
 }
 
-/* The context for p, made at first use.  NULL with *why when it cannot be. */
-static SSL_CTX *ctx_for(struct smtp_tls *t, const struct smtp_tls_policy *p, char **why)
+/* A new context verifying against ca (NULL: the system store).  NULL with
+ * *err when it cannot be made. */
+static SSL_CTX *make_ctx(struct smtp_tls *t, const char *ca, const char *ca_opt, char **err)
 {
-    if (!p->relay) {
-        if (!t->mx_ctx && (t->mx_ctx = new_ctx()) != NULL)
-            SSL_CTX_set_default_verify_paths(t->mx_ctx); /* for the log only */
-        if (!t->mx_ctx)
-            *why = ssl_err_text("cannot make a TLS context");
-        return t->mx_ctx;
-    }
-    if (t->relay_ctx || t->relay_ctx_err) {
-        if (!t->relay_ctx)
-            *why = xstrdup(t->relay_ctx_err);
-        return t->relay_ctx;
-    }
     SSL_CTX *x = new_ctx();
-    const char *ca = t->c->relay_tls_ca;
     if (x && ca && access(ca, R_OK) < 0) { /* OpenSSL's text for this is obscure */
-        t->relay_ctx_err = xasprintf("relay-tls-ca=%s cannot be read by user=%s: %s", ca,
-                                     t->c->user, strerror(errno));
-        SSL_CTX_free(x);
-        x = NULL;
+        *err = xasprintf("%s=%s cannot be read by user=%s: %s", ca_opt, ca, t->c->user,
+                         strerror(errno));
     } else if (x && (ca ? SSL_CTX_load_verify_locations(x, ca, NULL)
-                 : SSL_CTX_set_default_verify_paths(x)) != 1) {
+                        : SSL_CTX_set_default_verify_paths(x)) != 1) {
         char *e = ssl_err_text("no certificate in it");
-        t->relay_ctx_err = ca ? xasprintf("relay-tls-ca=%s cannot be used: %s", ca, e)
-                              : xasprintf("the system's CA store cannot be loaded: %s", e);
+        *err = ca ? xasprintf("%s=%s cannot be used: %s", ca_opt, ca, e)
+                  : xasprintf("the system's CA store cannot be loaded: %s", e);
         free(e);
-        SSL_CTX_free(x);
-        x = NULL;
     } else if (!x) {
-        t->relay_ctx_err = ssl_err_text("cannot make a TLS context");
+        *err = ssl_err_text("cannot make a TLS context");
     } else {
         SSL_CTX_set_app_data(x, t);
         SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_CLIENT |
                                               SSL_SESS_CACHE_NO_INTERNAL_STORE);
         SSL_CTX_sess_set_new_cb(x, keep_session);
+        return x;
     }
-    t->relay_ctx = x;
-    if (!x)
-        *why = xstrdup(t->relay_ctx_err);
-    return x;
+    SSL_CTX_free(x);
+    return NULL;
+}
+
+/* The context for p's CA, made at first use.  NULL with *why when it cannot
+ * be (remembered: the next connection gets the same answer at once). */
+static SSL_CTX *ctx_for(struct smtp_tls *t, const struct smtp_tls_policy *p, char **why)
+{
+    size_t i = 0;
+    while (i < t->nctx && !(p->ca ? t->ctx[i].ca && strcmp(t->ctx[i].ca, p->ca) == 0
+                                  : !t->ctx[i].ca))
+        i++;
+    if (i == t->nctx) {
+        t->ctx = xreallocarray(t->ctx, t->nctx + 1, sizeof *t->ctx);
+        struct tls_ctx *n = &t->ctx[t->nctx++];
+        n->ca = p->ca ? xstrdup(p->ca) : NULL;
+        n->err = NULL;
+        n->x = make_ctx(t, p->ca, p->ca_opt ? p->ca_opt : "ca", &n->err);
+    }
+    if (!t->ctx[i].x)
+        *why = xstrdup(t->ctx[i].err);
+    return t->ctx[i].x;
 }
 
 struct smtp_tls *smtp_tls_new(const struct config *c)
@@ -157,11 +213,16 @@ void smtp_tls_free(struct smtp_tls *t)
 {
     if (!t)
         return;
-    SSL_CTX_free(t->mx_ctx);
-    SSL_CTX_free(t->relay_ctx);
-    if (t->relay_sess)
-        SSL_SESSION_free(t->relay_sess);
-    free(t->relay_ctx_err);
+    for (size_t i = 0; i < t->nctx; i++) {
+        SSL_CTX_free(t->ctx[i].x);
+        free(t->ctx[i].ca);
+        free(t->ctx[i].err);
+    }
+    free(t->ctx);
+    for (size_t i = 0; i < t->nsess; i++) {
+        free(t->sess[i].name);
+        SSL_SESSION_free(t->sess[i].s);
+    }
     free(t);
 }
 
@@ -255,8 +316,13 @@ struct smtp_tls_conn *smtp_tls_start(struct smtp_tls *t, int fd, const struct sm
     }
     if (p->level == SMTP_TLS_REQUIRE)
         SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-    if (p->relay && t->relay_sess)
-        SSL_set_session(ssl, t->relay_sess);
+    /* sessions are kept per next hop; the name outlives this batch's policy
+     * (a TLS 1.3 ticket may come with a later read of a cached connection) */
+    char *sess_name = p->relay && p->name ? sess_key(p) : NULL;
+    SSL_set_app_data(ssl, sess_name);
+    SSL_SESSION *old = find_session(t, sess_name);
+    if (old)
+        SSL_set_session(ssl, old);
     long long deadline = now_ms() + secs * 1000;
     for (;;) {
         int r = SSL_connect(ssl);
@@ -270,10 +336,12 @@ struct smtp_tls_conn *smtp_tls_start(struct smtp_tls *t, int fd, const struct sm
                    ? xasprintf("handshake timed out after %lds", secs)
                    : fail_text(ssl, err);
         SSL_free(ssl);
+        free(sess_name);
         return NULL;
     }
     struct smtp_tls_conn *s = xcalloc(1, sizeof *s);
     s->ssl = ssl;
+    s->sess_name = sess_name;
     make_info(s);
     return s;
 }
@@ -332,5 +400,6 @@ void smtp_tls_end(struct smtp_tls_conn *s)
     ERR_clear_error();
     SSL_free(s->ssl);
     free(s->info);
+    free(s->sess_name);
     free(s);
 }

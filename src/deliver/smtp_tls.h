@@ -2,7 +2,8 @@
  * (the policy), the handshake on a connected socket, reading and writing
  * through it, and what to log about it.
  *
- * The policy:
+ * The policy (relay_map.h's relay_dest: the relay-map= entry of the domain,
+ * else relay-host=, else the domain's MX hosts):
  *   MX hosts: opportunistic.  STARTTLS when the server offers it; the
  *     certificate is checked (system store, the MX host's name) only to log
  *     whether it verified.  A failed handshake is retried once in plaintext
@@ -18,13 +19,18 @@
  *     a host that only claims to be the relay) and may otherwise.  When the
  *     level is require, nothing ever goes out in plaintext: a missing STARTTLS,
  *     a failed handshake or verification defers the mail (4.7.x).
+ *   relay-map= entries: the same with their own tls= and ca= (relay_map.h);
+ *     tls=none never starts TLS; tls=require on "-" (the domain's MX hosts)
+ *     verifies each MX host's certificate against its own name.
  * Protocols: TLS 1.2 and later; SNI is sent for names (never for addresses).
- * The relay host's session is kept for resumption by the next connection of
- * the same process (the policy's relay flag).
+ * A next hop's session is kept for resumption by the next connection of the
+ * same process to the same name with the same level and CA (the policy's
+ * relay flag; the newest SMTP_TLS_SESSIONS of them).
  *
  * Called by the connection (smtp_conn.c) and the batch (smtp_client.c) in the
  * remote-delivery process, as the unprivileged user= (so relay-tls-ca= must be
- * readable by user=).  Contexts are made at the first handshake. */
+ * readable by user=).  Contexts are made at the first handshake, one per CA
+ * file (and one for the system store). */
 #ifndef PO_SMTP_TLS_H
 #define PO_SMTP_TLS_H
 
@@ -33,20 +39,28 @@
 
 #include "conf.h"
 
-enum smtp_tls_level { SMTP_TLS_MAY = 1, SMTP_TLS_REQUIRE = 2 };
+enum smtp_tls_level { SMTP_TLS_MAY = 1, SMTP_TLS_REQUIRE = 2, SMTP_TLS_NONE = 3 };
+#define SMTP_TLS_SESSIONS 8 /* next hops whose TLS session a process keeps */
 
 struct smtp_tls_policy {
-    int level;    /* SMTP_TLS_MAY or SMTP_TLS_REQUIRE */
-    int implicit; /* TLS from the first byte (port 465, relay-tls=smtps) */
-    int relay;    /* the relay host (its own CA file, session resumption) */
+    int level;    /* SMTP_TLS_MAY, SMTP_TLS_REQUIRE or SMTP_TLS_NONE (no TLS) */
+    int implicit; /* TLS from the first byte (port 465, smtps) */
+    int relay;    /* a next hop (relay-host or the map's): session resumption */
     char *name;   /* the name (or [address]) the certificate must match for
-                     the relay; NULL for MX hosts (each host's own name) */
+                     a next hop; NULL for MX hosts (each host's own name) */
+    char *ca;     /* CA file to verify against; NULL = the system store */
+    const char *ca_opt; /* the option that named ca, for messages */
+    char *origin; /* who asked for TLS, for messages: "relay-tls",
+                     "relay-map FILE:LINE"; NULL for plain MX routing */
 };
 
 /* The policy for relay-host (c->relay_host set): 0 with p filled (free with
  * smtp_tls_policy_free), or -1 with *why malloc'd ("4.4.4 ...": relay-host
  * cannot be parsed). */
 int smtp_tls_relay_policy(const struct config *c, struct smtp_tls_policy *p, char **why);
+/* The policy for a destination (relay_map.h; its strings are copied). */
+struct relay_dest;
+void smtp_tls_dest_policy(const struct relay_dest *d, struct smtp_tls_policy *p);
 /* The policy for MX hosts: opportunistic. */
 void smtp_tls_mx_policy(struct smtp_tls_policy *p);
 void smtp_tls_policy_free(struct smtp_tls_policy *p);

@@ -106,7 +106,9 @@ static const struct option options[] = {
     {"relay-auth-plaintext", O_BOOL, F(relay_auth_plaintext), ROOT, NULL},
     {"qualify-headers", O_BOOL, F(qualify_headers), 0, NULL},
     {"recipient-delimiter", O_STR, F(recipient_delimiter), 0, "one of + - = _ # ~ . &, or empty for none"},
-    {"relay-host", O_STR, F(relay_host), ROOT, "host[:port] or [address][:port]"},
+    {"relay-host", O_STR, F(relay_host), ROOT,
+     "host[:port], [host][:port] or [address][:port]"},
+    {"relay-map", O_PATH, F(relay_map), ROOT, "a file name"},
     {"relay-tls", O_STR, F(relay_tls), ROOT, "may, require or smtps"},
     {"relay-tls-ca", O_PATH, F(relay_tls_ca), ROOT, "a file name"},
     {"resolver", O_LIST, F(resolver), 0, NULL},
@@ -257,7 +259,7 @@ void config_free(struct config *c)
                      &c->relay_tls_ca, &c->relay_auth, &c->av, &c->filter_fail,
                      &c->tls_protocols, &c->tls_ciphers, &c->tls_ciphersuites,
                      &c->mailbox, &c->recipient_delimiter, &c->mailbox_limit_action,
-                     &c->mailbox_limits};
+                     &c->mailbox_limits, &c->relay_map};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;

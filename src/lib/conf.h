@@ -94,6 +94,7 @@ struct config {
     char *relay_tls_ca;        /* relay-tls-ca= CA file for the relay host [root only] */
     char *relay_auth;          /* relay-auth= user:password file [root only] */
     int relay_auth_plaintext;  /* relay-auth-plaintext: AUTH without TLS [root only] */
+    char *relay_map;           /* relay-map= per-destination relay settings [root only] */
     struct action forbidden;   /* forbidden= / blacklist= [root only] */
     struct action spam;        /* spam= [root only] */
     struct strlist trusted;    /* trusted= hosts, [addr], CIDR [root only] */

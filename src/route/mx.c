@@ -13,6 +13,7 @@
 #include "dns.h"
 #include "log.h"
 #include "mx.h"
+#include "relay_map.h"
 #include "route.h"
 #include "util.h"
 
@@ -371,27 +372,38 @@ enum mx_status mx_route(struct dns_ctx *d, const struct config *c, const char *d
     return mx_route_ours(d, c, domain, NULL, r, why);
 }
 
-enum mx_status mx_route_ours(struct dns_ctx *d, const struct config *c, const char *domain,
-                             struct mx_ours *ours, struct mx_route *r, char **why)
+/* The hosts of target: a literal, [name] (no_mx: the name alone), or MX. */
+static enum mx_status via_hosts(struct dns_ctx *d, const char *target, const char *what,
+                                int no_mx, struct mx_host **h, size_t *n, char **why)
 {
-    const char *target = domain, *what = "domain";
-    char *relay = NULL;
-    int port = 25;
+    if (!no_mx || target[0] == '[')
+        return target_hosts(d, target, what, h, n, why);
+    if (!dns_valid_name(target)) {
+        *why = xasprintf("5.1.2 %s is not a valid host name", target);
+        return MX_PERMFAIL;
+    }
+    *h = xcalloc(1, sizeof **h);
+    (*h)->name = xstrdup(target);
+    *n = 1;
+    return MX_OK;
+}
+
+enum mx_status mx_route_via(struct dns_ctx *d, const struct config *c, const char *domain,
+                            const struct relay_dest *dst, struct mx_ours *ours,
+                            struct mx_route *r, char **why)
+{
+    const char *relay = dst->host;
+    const char *target = relay ? relay : domain, *what = "domain";
+    int port = relay ? dst->port : 25;
+    char *what_buf = NULL;
     r->hosts = NULL;
     r->n = 0;
     *why = NULL;
-    if (c->relay_host && *c->relay_host) {
-        if (mx_parse_relay(c->relay_host, &relay, &port) < 0) {
-            *why = xasprintf("4.4.4 relay-host=%s is not host[:port] or [address][:port]",
-                             c->relay_host);
-            return MX_TEMPFAIL;
-        }
-        target = relay;
-        what = "relay-host";
-    }
+    if (relay)
+        what = dst->line ? (what_buf = xasprintf("next hop (%s)", dst->origin)) : "relay-host";
     struct mx_host *h;
     size_t n;
-    enum mx_status ms = target_hosts(d, target, what, &h, &n, why);
+    enum mx_status ms = via_hosts(d, target, what, relay && dst->no_mx, &h, &n, why);
     if (ms == MX_OK) {
         int tempfail = resolve_all(d, c, h, n, target, relay != NULL, !relay || port == 25,
                                    ours);
@@ -413,9 +425,10 @@ enum mx_status mx_route_ours(struct dns_ctx *d, const struct config *c, const ch
         }
     }
     if (ms == MX_PERMFAIL && relay) {
-        /* a broken relay-host is the administrator's to fix: defer, never bounce */
+        /* a broken next hop is the administrator's to fix: defer, never bounce */
         const char *sp = strchr(*why, ' ');
-        char *t = xasprintf("4.4.4 relay-host: %s", sp ? sp + 1 : *why);
+        char *t = xasprintf("4.4.4 %s: %s", dst->origin ? dst->origin : "relay-host",
+                            sp ? sp + 1 : *why);
         free(*why);
         *why = t;
         ms = MX_TEMPFAIL;
@@ -424,7 +437,20 @@ enum mx_status mx_route_ours(struct dns_ctx *d, const struct config *c, const ch
         r->hosts = h;
         r->n = n;
     }
-    free(relay);
+    free(what_buf);
+    return ms;
+}
+
+enum mx_status mx_route_ours(struct dns_ctx *d, const struct config *c, const char *domain,
+                             struct mx_ours *ours, struct mx_route *r, char **why)
+{
+    struct relay_dest dst;
+    r->hosts = NULL;
+    r->n = 0;
+    if (relay_dest_get(c, domain, &dst, why) < 0)
+        return MX_TEMPFAIL;
+    enum mx_status ms = mx_route_via(d, c, domain, &dst, ours, r, why);
+    relay_dest_free(&dst);
     return ms;
 }
 

@@ -33,8 +33,8 @@ struct mx_route {
 enum mx_status { MX_OK = 0, MX_PERMFAIL = 1, MX_TEMPFAIL = -1 };
 
 /* The hosts to try for mail to domain (the part after '@': a name, or an
- * address literal "[192.0.2.1]" / "[IPv6:2001:db8::1]"), or the relay-host when
- * c->relay_host is set.  MX_OK with r filled (r->n >= 1, every host has an
+ * address literal "[192.0.2.1]" / "[IPv6:2001:db8::1]"), or the next hop
+ * relay-map= or relay-host= gives it (relay_map.h).  MX_OK with r filled (r->n >= 1, every host has an
  * address); otherwise *why is a malloc'd "X.Y.Z text" (printable ASCII):
  *   5.1.2  no such domain             5.1.10 null MX (RFC 7505)
  *   5.4.4  no MX and no address, or no MX host has an address
@@ -66,6 +66,15 @@ void mx_ours_free(struct mx_ours *o);
 enum mx_status mx_route_ours(struct dns_ctx *d, const struct config *c, const char *domain,
                              struct mx_ours *ours, struct mx_route *r, char **why);
 void mx_route_free(struct mx_route *r);
+
+/* The route through dst (relay_map.h's relay_dest_get: a next hop, or NULL
+ * host for domain's own MX hosts), as mx_route_ours; a next hop that is
+ * unusable is 4.4.4 (deferred, never bounced), its reason naming dst->origin.
+ * mx_route_ours is relay_dest_get and then this. */
+struct relay_dest;
+enum mx_status mx_route_via(struct dns_ctx *d, const struct config *c, const char *domain,
+                            const struct relay_dest *dst, struct mx_ours *ours,
+                            struct mx_route *r, char **why);
 
 /* The DNS half of route_mx_here/route_mx_listed (route.h, which decide what
  * it means): does domain's MX (without MX, its address; for an address

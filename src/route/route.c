@@ -12,6 +12,7 @@
 #include "dns.h"
 #include "mx.h"
 #include "netaddr.h"
+#include "relay_map.h"
 #include "route.h"
 #include "vdomain.h"
 
@@ -117,7 +118,10 @@ enum route_way route_recipient(const struct config *c, const char *domain,
 {
     if (route_is_local_domain(c, domain))
         return ROUTE_LOCAL;
-    if (c->relay_host)
+    int mapped = relay_map_way(c, domain); /* relay-map= entries come first */
+    if (mapped == 1)
+        return ROUTE_RELAY;
+    if (c->relay_host && mapped < 0)
         return ROUTE_RELAY; /* everything remote goes there: no lookup */
     if (domain[0] == '[' || !mx_here)
         return ROUTE_MX;

@@ -55,7 +55,7 @@ int route_host_is_us(const struct config *c, struct dns_ctx *d, const char *name
 enum route_way {
     ROUTE_LOCAL = 0, /* one of our domains (or a bare user): expand it */
     ROUTE_LOCAL_MX,  /* ours only because its MX points here: expand the local part */
-    ROUTE_RELAY,     /* remote, through relay-host */
+    ROUTE_RELAY,     /* remote, through relay-host or a relay-map next hop */
     ROUTE_MX,        /* remote, to the domain's MX hosts (or an address literal) */
     ROUTE_UNSURE,    /* DNS failed: cannot tell yet whether it is ours (4.4.3) */
     ROUTE_OFF        /* a virtual domain switched off here (domains.cf) whose MX
@@ -67,9 +67,12 @@ enum route_way {
 typedef int (*route_mx_fn)(void *arg, const char *domain);
 
 /* The way of a recipient whose domain is domain (addr_domain(): NULL for a
- * bare user).  mx_here is called only for a domain that is neither ours by
- * name nor an address literal, and only without relay-host (everything
- * remote then goes there, whatever the MX says).  A NULL mx_here counts as
+ * bare user).  A relay-map= entry with a next hop makes it ROUTE_RELAY (as
+ * does an unusable map: the delivery waits with the reason), one with "-"
+ * the domain's own MX hosts (relay_map.h).  mx_here is called only for a
+ * domain that is neither ours by name nor an address literal nor sent to a
+ * next hop, and only without relay-host (everything remote then goes there,
+ * whatever the MX says) unless the map says "-".  A NULL mx_here counts as
  * "not here" (remote).  A domain switched off in domains.cf whose MX points
  * here is ROUTE_OFF: its users are not local accounts. */
 enum route_way route_recipient(const struct config *c, const char *domain,

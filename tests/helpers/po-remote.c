@@ -113,9 +113,9 @@ static int do_send(const struct config *c, struct dns_ctx *d, int argc, char **a
     const char *at = strrchr(argv[2], '@');
     /* -r N: the same message N times over one cached connection */
     struct smtpc_cache *cache = repeat > 1 ? smtpc_cache_new() : NULL;
-    struct relay_cred cred;
-    relay_cred_load(c, &cred); /* as the caller: tests run it as root */
-    struct smtpc_sec sec = {.tls = smtp_tls_new(c), .cred = c->relay_auth ? &cred : NULL};
+    struct relay_creds creds;
+    relay_creds_load(c, NULL, 0, &creds); /* as the caller: tests run it as root */
+    struct smtpc_sec sec = {.tls = smtp_tls_new(c), .creds = &creds};
     for (int k = 0; k < repeat; k++) {
         if (k)
             smtpc_results_free(res, e.nrcpts);
@@ -125,7 +125,7 @@ static int do_send(const struct config *c, struct dns_ctx *d, int argc, char **a
     }
     smtpc_cache_close(cache);
     smtp_tls_free(sec.tls);
-    relay_cred_free(&cred);
+    relay_creds_free(&creds);
     for (size_t i = 0; i < e.nrcpts; i++)
         printf("%s\t%s\t%s\t%s\t%s\n", e.rcpts[i].addr,
                res[i].outcome == SO_SENT ? "sent" : res[i].outcome == SO_BOUNCED ? "bounced"

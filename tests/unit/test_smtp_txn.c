@@ -256,20 +256,27 @@ static void test_cache(void **st)
     struct smtpc_cache *cc = smtpc_cache_new();
     struct sockaddr_storage peer = f->k->ss, other = f->k->ss;
     ((struct sockaddr_in *)&other)->sin_port = htons(26);
+    f->k->pkey = xstrdup("tls=require ca=/a auth=/x");
     smtp_cache_put(cc, f->k);
     f->k = NULL; /* the cache owns it */
-    assert_null(smtp_cache_take(cc, &other, 0)); /* another port: not this one */
+    assert_null(smtp_cache_take(cc, &other, "tls=require ca=/a auth=/x", 0)); /* another port */
+    /* the same peer with another TLS policy or credentials (relay-map=): not this one */
+    assert_null(smtp_cache_take(cc, &peer, "tls=may ca=- auth=-", 0));
+    assert_null(smtp_cache_take(cc, &peer, NULL, 0));
+    char *none = sent(f); /* not even RSET went to a connection of another policy */
+    assert_true(!none || !*none);
+    free(none);
     replies(f, "250 reset\r\n");
-    struct smtp_conn *k = smtp_cache_take(cc, &peer, 0);
+    struct smtp_conn *k = smtp_cache_take(cc, &peer, "tls=require ca=/a auth=/x", 0);
     assert_non_null(k);
     char *s = sent(f);
     assert_string_equal(s, "RSET\r\n");
     free(s);
-    assert_null(smtp_cache_take(cc, &peer, 0)); /* taken out: none left */
+    assert_null(smtp_cache_take(cc, &peer, "tls=require ca=/a auth=/x", 0)); /* none left */
     smtp_cache_put(cc, k);
     replies(f, "421 4.3.2 closing\r\n");
     shutdown(f->peer, SHUT_WR); /* then EOF: QUIT gets no answer */
-    assert_null(smtp_cache_take(cc, &peer, 0));
+    assert_null(smtp_cache_take(cc, &peer, "tls=require ca=/a auth=/x", 0));
     s = sent(f);
     assert_string_equal(s, "RSET\r\nQUIT\r\n");
     free(s);

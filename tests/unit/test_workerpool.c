@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -258,6 +261,81 @@ static void test_worker_takes_and_skips(void **state)
     close(sv[1]);
 }
 
+/* A reader like a worker's loop: wait for ids, take them, write how many
+ * to out; ends when the master's end closes. */
+static void racing_reader(int sock, int out)
+{
+    int eof = 0;
+    while (!eof) {
+        struct pollfd p = {.fd = sock, .events = POLLIN};
+        if (poll(&p, 1, 5000) <= 0)
+            break;
+        struct strlist ids;
+        sl_init(&ids);
+        dworker_take(sock, 50, &ids, &eof);
+        uint32_t n = (uint32_t)ids.n;
+        if (n && write(out, &n, sizeof n) != sizeof n)
+            break;
+        sl_free(&ids);
+    }
+    _exit(0);
+}
+
+/* Several workers share the socket, as the daemon's do: when two see the
+ * same id waiting and the other takes it, the loser must not wait in the
+ * read for the next id while holding the ids it took before (they would
+ * wait, undelivered, until more mail came: the relay benchmark's stall).
+ * Ids go out in small bursts; soon after the last one every id must have
+ * been handed back by some reader. */
+static void test_workers_racing_for_ids_hold_none_back(void **state)
+{
+    (void)state;
+    enum { READERS = 6, BURSTS = 2000, PER = 3 };
+    int sv[2], res[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    assert_int_equal(pipe(res), 0);
+    pid_t kids[READERS];
+    for (int i = 0; i < READERS; i++) {
+        kids[i] = fork();
+        assert_true(kids[i] >= 0);
+        if (kids[i] == 0) {
+            close(sv[0]);
+            close(res[0]);
+            racing_reader(sv[1], res[1]);
+        }
+    }
+    close(res[1]);
+    set_nonblock(res[0], 1);
+    struct buf b;
+    buf_init(&b);
+    msg_put_str(&b, "1AAAAAAX");
+    uint32_t got = 0, n;
+    int stuck = -1;
+    for (int k = 0; k < BURSTS && stuck < 0; k++) {
+        for (int j = 0; j < PER; j++)
+            assert_int_equal(msg_send(sv[0], MSG_DELIVER, b.s, b.len, -1), 0);
+        /* each burst is the last for a while: all of it must come back */
+        long long until = now_ms() + 1000;
+        while (got < (uint32_t)((k + 1) * PER) && ms_left(until) > 0) {
+            struct pollfd p = {.fd = res[0], .events = POLLIN};
+            poll(&p, 1, ms_left(until));
+            while (read(res[0], &n, sizeof n) == sizeof n)
+                got += n;
+        }
+        if (got < (uint32_t)((k + 1) * PER))
+            stuck = k;
+    }
+    buf_free(&b);
+    close(sv[0]); /* a reader blocked in its read ends now */
+    for (int i = 0; i < READERS; i++)
+        waitpid(kids[i], NULL, 0);
+    close(res[0]);
+    close(sv[1]);
+    if (stuck >= 0)
+        fail_msg("burst %d: %u of %d ids came back; a reader held the rest waiting for more",
+                 stuck, got, (stuck + 1) * PER);
+}
+
 static void test_worker_round_gathering(void **state)
 {
     (void)state;
@@ -279,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_gathering_with_immediate),
         cmocka_unit_test(test_worker_takes_and_skips),
         cmocka_unit_test(test_worker_round_gathering),
+        cmocka_unit_test(test_workers_racing_for_ids_hold_none_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
