@@ -49,42 +49,6 @@ int mx_parse_literal(const char *s, struct sockaddr_storage *ss)
     return ok;
 }
 
-int mx_parse_relay(const char *spec, char **host, int *port)
-{
-    const char *end, *colon = NULL;
-    *host = NULL;
-    *port = 25;
-    if (!spec || !*spec)
-        return -1;
-    if (spec[0] == '[') {
-        end = strchr(spec, ']');
-        if (!end)
-            return -1;
-        if (end[1] == ':')
-            colon = end + 1;
-        else if (end[1])
-            return -1;
-        end++;
-    } else {
-        colon = strchr(spec, ':');
-        end = colon ? colon : spec + strlen(spec);
-    }
-    if (colon) {
-        unsigned long p;
-        if (parse_ulong(colon + 1, &p) < 0 || p == 0 || p > 65535)
-            return -1;
-        *port = (int)p;
-    }
-    char *h = xstrndup(spec, (size_t)(end - spec));
-    struct sockaddr_storage ss;
-    if (h[0] == '[' ? mx_parse_literal(h, &ss) < 0 : !dns_valid_name(h)) {
-        free(h);
-        return -1;
-    }
-    *host = h;
-    return 0;
-}
-
 /* ---- who we are ---- */
 
 int mx_our_addrs(struct sockaddr_storage **out, size_t *n)

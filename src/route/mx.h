@@ -89,10 +89,6 @@ int mx_points_at_us(struct dns_ctx *d, const struct config *c, const char *domai
  * 0 or -1. */
 int mx_parse_literal(const char *s, struct sockaddr_storage *ss);
 
-/* relay-host value: host, host:port, [address], [address]:port.  *host is the
- * malloc'd name or "[address]" literal; *port 25 unless given.  0 or -1. */
-int mx_parse_relay(const char *spec, char **host, int *port);
-
 /* Is sa one of this machine's addresses (ours: from mx_our_addrs)? */
 int mx_addr_is_self(const struct sockaddr *sa, const struct sockaddr_storage *ours,
                     size_t nours);

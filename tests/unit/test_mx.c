@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "mx.h"
+#include "relay_map.h"
 #include "util.h"
 
 static void test_literals(void **st)
@@ -44,18 +45,21 @@ static void test_relay_spec(void **st)
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
         char *h;
         int port;
-        assert_int_equal(mx_parse_relay(ok[i].in, &h, &port), 0);
+        int no_mx;
+        assert_int_equal(relay_nexthop_parse(ok[i].in, &h, &port, &no_mx), 0);
+        assert_int_equal(no_mx, 0);
         assert_string_equal(h, ok[i].host);
         assert_int_equal(port, ok[i].port);
         free(h);
     }
     const char *bad[] = {"", "smart.example:", "smart.example:0", "smart.example:65536",
                          "smart.example:25x", "[203.0.113.7]25", "[203.0.113.7", "bad host",
-                         "a..b", "[nonsense]:25"};
+                         "a..b", "[]:25", "[a..b]"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char *h = NULL;
         int port;
-        assert_int_equal(mx_parse_relay(bad[i], &h, &port), -1);
+        int no_mx;
+        assert_int_equal(relay_nexthop_parse(bad[i], &h, &port, &no_mx), -1);
         assert_null(h);
     }
 }
