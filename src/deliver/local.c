@@ -597,7 +597,9 @@ static void batch_refuse(struct local_mjob *jobs, size_t n, enum deliv_result r,
  * same code as any mailbox, with another path and the vuser= account as its
  * owner and writer.  VSPOOL/DOMAIN is vuser's, so root opens nothing there:
  * the writer opens and locks the file itself (BATCH_MBOX), and a vuser
- * swapping the directory between our checks and the open gains nothing. */
+ * swapping the directory between our checks and the open gains nothing.
+ * With virtual-maildir= the mailbox is the maildir VSPOOL/DOMAIN/USER/, made
+ * by the writer, as vuser=, through directory descriptors (maildir.h). */
 static void virtual_batch(const struct config *c, const char *box, struct local_mjob *jobs,
                           size_t n)
 {
@@ -618,9 +620,13 @@ static void virtual_batch(const struct config *c, const char *box, struct local_
                                   .new_gid = (gid_t)-1, .mail_gid = extra_gid,
                                   .escape_from = c->escape_from,
                                   .lock_wait_ms = MBOX_LOCK_WAIT_MS};
-            struct batch_job bj = {.c = c, .mode = BATCH_MBOX, .r = &mr, .luser = name,
-                                   .ldomain = at + 1, .jobs = jobs, .n = n};
-            (void)batch_run(&bj, v.path, box, &v.owner, jobs, n);
+            char *md = xasprintf("%s/", v.path);
+            struct batch_job bj = {.c = c, .mode = c->virtual_maildir ? BATCH_MAILDIR
+                                                                      : BATCH_MBOX,
+                                   .r = &mr, .path = md, .luser = name, .ldomain = at + 1,
+                                   .jobs = jobs, .n = n};
+            (void)batch_run(&bj, c->virtual_maildir ? md : v.path, box, &v.owner, jobs, n);
+            free(md);
             free(name);
         }
         vmbox_free(&v);

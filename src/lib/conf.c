@@ -135,6 +135,7 @@ static const struct option options[] = {
     {"verify-from", O_BOOL, F(verify_from), 0, NULL},
     {"vhostdir", O_PATH, F(vpath), 0, "a directory"},
     {"virtual", O_PATH, F(vpath), 0, "a directory"}, /* the old name of vhostdir */
+    {"virtual-maildir", O_BOOL, F(virtual_maildir), 0, NULL},
     {"vspool", O_PATH, F(vspool), 0, "a directory"},
     {"vuser", O_STR, F(vuser), 0, "an account name"},
 };

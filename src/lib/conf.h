@@ -112,6 +112,7 @@ struct config {
     int qualify_headers;       /* qualify-headers: @hostname on bare names in sendmail's headers */
     char *recipient_delimiter; /* recipient-delimiter= user+tag separator ("+"; "" = none) */
     int subaddress_folder;     /* subaddress-folder= user+tag into maildir folder .tag */
+    int virtual_maildir;       /* virtual-maildir= VSPOOL/DOMAIN/USER/ is a maildir */
     long long mailbox_limit;   /* mailbox-limit= bytes a mailbox may hold, 0 = none */
     char *mailbox_limits;      /* mailbox-limits= per-user limits file (mailbox_limits.h) */
     char *mailbox_limit_action; /* mailbox-limit-action= "defer" (NULL) or "bounce" */

@@ -550,3 +550,37 @@ def test_switched_off_domain_with_mx_here(vh):
         assert sb.mbox(u1) == []
     finally:
         zs.stop()
+
+
+def test_virtual_maildir(vh):
+    """virtual-maildir=yes: VSPOOL/DOMAIN/USER/ is a maildir made and written
+    by vuser= (0700), read back with python's Maildir; no mbox file appears;
+    a user+tag address lands in the same maildir's INBOX."""
+    sb, u1 = vh.sb, vh.sb.acc["u1"]
+    sb.write_config(virtual_maildir=True)
+    for rcpt, subject in (("%s@one.example" % u1, "first"),
+                          ("%s+news@one.example" % u1, "tagged")):
+        r = sb.sendmail("-odq", "-i", rcpt,
+                        message="Subject: %s\n\nFrom the start of a line\n" % subject)
+        assert r.returncode == 0, r.stderr
+    assert sb.runq().returncode == 0
+    assert sb.queue_files() == [], sb.mailq().stdout
+    path = vh.mbox_path("one.example", u1)
+    assert os.path.isdir(path) and not os.path.islink(path)
+    vu = pwd.getpwnam(vh.vuser)
+    for d in ("", "tmp", "new", "cur"):
+        st = os.lstat(os.path.join(path, d))
+        assert (st.st_uid, st.st_mode & 0o777) == (vu.pw_uid, 0o700), d
+    box = mailbox.Maildir(path, factory=None, create=False)
+    msgs = list(box)
+    assert sorted(m["Subject"] for m in msgs) == ["first", "tagged"]
+    for m in msgs:
+        assert m.get_payload() == "From the start of a line\n"   # no mbox escaping
+        assert m["Delivered-To"].lower().endswith("@one.example")
+    # back to mbox files: the next user's mailbox is a file again
+    sb.write_config(virtual_maildir=False)
+    r = sb.sendmail("-odq", "-i", "%s@two.example" % u1, message="Subject: mbox\n\nx\n")
+    assert r.returncode == 0, r.stderr
+    assert sb.runq().returncode == 0
+    assert os.path.isfile(vh.mbox_path("two.example", u1))
+    assert subjects(vh.mbox("two.example", u1)) == ["mbox"]
