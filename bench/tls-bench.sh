@@ -12,6 +12,7 @@
 #   IDLE=50            idle TLS sessions for the PSS figure (0: skip)
 #   WHO="postoffice postfix"
 #   KEY=ecdsa|rsa      the server certificate's key type [ecdsa]
+#   PO_BIN=path        another postoffice binary (A/B runs)
 #
 # Scenarios, each for postoffice and then Postfix:
 #   full:    STARTTLS and a full handshake for every message (TLS 1.3)
@@ -28,7 +29,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 [ "$(id -u)" = 0 ] || { echo "tls-bench: run as root (private Postfix, mailbox owner)" >&2; exit 77; }
-BIN=$PWD/postoffice
+BIN=${PO_BIN:-$PWD/postoffice}
 [ -x "$BIN" ] || { echo "tls-bench: build first: ./configure.sh && make" >&2; exit 69; }
 command -v postfix >/dev/null || { echo "tls-bench: postfix missing (sh bench/compare-postfix.sh installs it)" >&2; exit 69; }
 

@@ -102,9 +102,12 @@ static PO_NORETURN void serve(const struct spare_start *st, int sock, int fd,
         int rc = serve_one(st, fd, &peer, submission, implicit_tls);
         if (sock < 0 || (max > 0 && used >= max) || st->c->session_max_idle <= 0)
             _exit(rc);
+        /* told first, then named: whoever sees a "spare" knows that the
+         * master will have heard of it before the next connection */
+        if (msg_send(sock, MSG_SESSION_DONE, NULL, 0, -1) < 0)
+            _exit(rc);
         child_set_title("spare");
-        if (msg_send(sock, MSG_SESSION_DONE, NULL, 0, -1) < 0 ||
-            !next_conn(sock, &fd, &peer, &submission, &implicit_tls))
+        if (!next_conn(sock, &fd, &peer, &submission, &implicit_tls))
             _exit(rc);
     }
 }
