@@ -4,7 +4,8 @@
  * user= up and forks the session children (which become user= before they
  * read anything, spare.c).  It never reads from a client: a refused
  * connection gets a fixed line, an admitted one is passed on unread.  What
- * it reads from the session children (MSG_QUEUED) is checked for type, size
+ * it reads from the session children (MSG_QUEUED, MSG_SESSION_DONE) is
+ * checked for type, size
  * and a valid queue id. */
 #include "compat.h"
 

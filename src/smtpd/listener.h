@@ -1,6 +1,9 @@
 /* listener.h - the master's SMTP side: the listening sockets, accepting,
  * the admission limits, and starting a session child for each connection
- * (handing it to the waiting spare, spare.h, or forking one).
+ * (handing it to a session process back from its last client, else to the
+ * waiting spare, spare.h, else forking one).  The session processes tell the
+ * master on their hand-over socket when they are back (MSG_SESSION_DONE);
+ * only those serving a client count against clients= and clients-per-host=.
  *
  * Called by the master (root) only.  Root is needed to bind (port 25) and to
  * fork children that then become user=; nothing here reads from a client: an
