@@ -5,8 +5,7 @@
  * read anything, spare.c).  It never reads from a client: a refused
  * connection gets a fixed line, an admitted one is passed on unread.  What
  * it reads from the session children (MSG_QUEUED, MSG_SESSION_DONE) is
- * checked for type, size
- * and a valid queue id. */
+ * checked for type, size and a valid queue id. */
 #include "compat.h"
 
 #include <arpa/inet.h>
