@@ -7,6 +7,9 @@
 
 #include <errno.h>
 #include <grp.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +105,11 @@ static PO_NORETURN void serve(const struct spare_start *st, int sock, int fd,
         int rc = serve_one(st, fd, &peer, submission, implicit_tls);
         if (sock < 0 || (max > 0 && used >= max) || st->c->session_max_idle <= 0)
             _exit(rc);
+#ifdef __GLIBC__
+        /* the last client's freed buffers: the pages go back, so that the
+         * next session starts about as small as in a fresh child */
+        malloc_trim(0);
+#endif
         /* told first, then named: whoever sees a "spare" knows that the
          * master will have heard of it before the next connection */
         if (msg_send(sock, MSG_SESSION_DONE, NULL, 0, -1) < 0)
