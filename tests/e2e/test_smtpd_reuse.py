@@ -247,3 +247,27 @@ def test_tls_session_then_a_plaintext_one_in_the_same_process(sandbox, pki):
     assert c.s.session_reused
     assert c.cmd("EHLO two.example")[0] == 250
     end(c)
+
+
+def test_no_descriptor_kept_from_one_session_to_the_next(sandbox):
+    """Whatever a session opens (connection, queue file, DNS, tcp wrappers'
+    check) is closed when it ends: a process back from 10 sessions with a
+    message each holds what it held after the first."""
+    p = sandbox.start_daemon()
+    settle(sandbox, p)
+    rcpt = "RCPT TO:<%s@%s>" % (sandbox.acc["u1"], sandbox.hostname)
+    counts, pids = [], set()
+    for i in range(10):
+        c, pid = session(sandbox, p)
+        pids.add(pid)
+        c.cmd("EHLO client.example")
+        assert c.cmd("MAIL FROM:<a@client.example>")[0] == 250
+        assert c.cmd(rcpt)[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        assert c.cmd("Subject: %d\r\n\r\nbody\r\n." % i)[0] == 250
+        end(c)
+        assert wait_until(lambda: pid in waiting(p))
+        counts.append(len(os.listdir("/proc/%d/fd" % pid)))
+    assert len(pids) == 1, pids  # one process served them all
+    assert len(set(counts)) == 1, counts
+    assert len(sandbox.wait_for_mail(sandbox.acc["u1"], count=10)) == 10
