@@ -64,7 +64,7 @@ static int serve_one(const struct spare_start *st, int fd, const struct netaddr 
 }
 
 /* The next hand-over on sock: 1 with the connection in *fd, 0 when the
- * master closed sock (or sent something that is not a hand-over: logged). */
+ * master closed sock.  A malformed hand-over is logged and ends the process. */
 static int next_conn(int sock, int *fd, struct netaddr *peer, int *submission,
                      int *implicit_tls)
 {
@@ -106,8 +106,8 @@ static PO_NORETURN void serve(const struct spare_start *st, int sock, int fd,
         if (sock < 0 || (max > 0 && used >= max) || st->c->session_max_idle <= 0)
             _exit(rc);
 #ifdef __GLIBC__
-        /* the last client's freed buffers: the pages go back, so that the
-         * next session starts about as small as in a fresh child */
+        /* the last client's freed buffers (a large message's) go back to
+         * the system while the process waits */
         malloc_trim(0);
 #endif
         /* told first, then named: whoever sees a "spare" knows that the
