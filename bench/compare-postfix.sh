@@ -15,6 +15,9 @@
 #   PF_CF_EXTRA="p = v"     extra Postfix main.cf lines (bench/milter-bench.sh)
 #   PO_BIN=path            another postoffice binary (experiments)
 #   WHO="postoffice postfix" which MTAs to measure
+#   CPU=1                   also the CPU time of the MTA's processes per message
+#                           (a cgroup v1 cpuacct group for the daemon: robust to
+#                           the shared machine's load, unlike the rates)
 #   PO_PRELOAD=lib.so       LD_PRELOAD for the postoffice daemon (experiments,
 #                           e.g. a library that turns fsync into a no-op)
 #
@@ -84,6 +87,7 @@ cleanup() {
     umount /etc/postfix /var/spool/postfix /var/lib/postfix 2>/dev/null
     rm -rf "$D"
     [ -n "$made_user" ] && userdel pobench 2>/dev/null
+    [ -n "$CG" ] && rmdir "$CG" 2>/dev/null
 }
 trap 'cleanup' EXIT
 trap 'exit 130' INT TERM
@@ -92,6 +96,21 @@ freeport() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 now() { date +%s.%N; }
+# CPU=1: the daemons start in their own cpuacct group (children follow)
+CG=
+if [ "${CPU:-0}" = 1 ] && [ -d /sys/fs/cgroup/cpuacct ]; then
+    CG=/sys/fs/cgroup/cpuacct/pobench.$$
+    mkdir "$CG" || CG=
+fi
+in_cg() { # COMMAND...: run it (and what it forks) in the group
+    if [ -n "$CG" ]; then
+        sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" "$@"
+    else
+        "$@"
+    fi
+}
+cg_ns() { if [ -n "$CG" ]; then cat "$CG/cpuacct.usage"; else echo 0; fi; }
+cpu_ms() { echo "scale=3; ($2 - $1) / $3 / 1000000" | bc; } # NS0 NS1 N
 rate() { echo "scale=0; $1 / ($3 - $2)" | bc; }
 
 POPORT=$(freeport) PFPORT=$(freeport) SINKPORT=$(freeport)
@@ -139,7 +158,7 @@ po_start() { # [strace-output]
         done
         POPID=$(cat "$D/po/pid")
     else
-        ${PO_PRELOAD:+env LD_PRELOAD=$PO_PRELOAD} "$BIN" -C "$D/po/cf" -bd || exit 1
+        in_cg ${PO_PRELOAD:+env LD_PRELOAD=$PO_PRELOAD} "$BIN" -C "$D/po/cf" -bd || exit 1
         POPID=$(cat "$D/po/pid")
     fi
 }
@@ -219,7 +238,7 @@ pf_start() { # [strace-output]
             "$PFDIR/master" -d >/dev/null 2>&1 &
         PFSTRACE=$!
     else
-        postfix start >/dev/null 2>&1 || { echo "postfix start failed:" >&2; postfix start; exit 1; }
+        in_cg postfix start >/dev/null 2>&1 || { echo "postfix start failed:" >&2; postfix start; exit 1; }
     fi
     # ready when the smtpd port answers
     i=0
@@ -280,14 +299,15 @@ fresh_mbox() {
     : > "$D/mail/pobench"; chown pobench "$D/mail/pobench"; chmod 600 "$D/mail/pobench"
 }
 
-run_local() { # WHO PORT CLIENTS -> "accepted delivered"
+run_local() { # WHO PORT CLIENTS -> "accepted delivered cpu-ms-per-message"
     fresh_mbox
+    c0=$(cg_ns)
     t0=$(now)
     source_run "$2" "$3" "$N" pobench@bench.example
     t1=$(now)
     wait_mbox "$N" || echo "$1: not all delivered ($(mbox_count))" >&2
     t2=$(now)
-    echo "$(rate "$N" "$t0" "$t1") $(rate "$N" "$t0" "$t2")"
+    echo "$(rate "$N" "$t0" "$t1") $(rate "$N" "$t0" "$t2") $(cpu_ms "$c0" "$(cg_ns)" "$N")"
 }
 run_relay() { # WHO PORT CLIENTS -> "accepted end-to-end"
     base=$(sink_count); base=${base:-0}
@@ -380,6 +400,7 @@ function avg(k) { return cnt[k] ? sum[k] / cnt[k] : 0 }
 function ratio(a, b) { return avg(b) ? avg(a) / avg(b) : 0 }
 $1 == "local" || $1 == "relay" {
     put($1 " " $3 " " $2 " a", $4); put($1 " " $3 " " $2 " d", $5); seen[$1 " " $3] = 1
+    if ($6 != "" && $6 > 0) { put($1 " " $3 " " $2 " c", $6); cpu[$1 " " $3] = 1 }
 }
 $1 == "sync" { sync[$2 " " $3] = $4; sdet[$2 " " $3] = $5 " " $6 " " $7 }
 END {
@@ -397,6 +418,10 @@ END {
             range(lo[k " postfix d"], hi[k " postfix d"]),
             ratio(k " postoffice a", k " postfix a"), ratio(k " postoffice d", k " postfix d")
     }
+    for (k in cpu)
+        printf "CPU ms per message, MTA processes (%s clients): postoffice %s, Postfix %s, x %.2f\n",
+            k, range(lo[k " postoffice c"], hi[k " postoffice c"]),
+            range(lo[k " postfix c"], hi[k " postfix c"]), ratio(k " postoffice c", k " postfix c")
     for (k in sync)
         printf "sync calls per message (strace -f -c, %s messages, 10 clients): %-18s %5s  (%s)\n",
             syncn, k, sync[k], sdet[k]

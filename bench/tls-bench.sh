@@ -12,6 +12,9 @@
 #   IDLE=50            idle TLS sessions for the PSS figure (0: skip)
 #   WHO="postoffice postfix"
 #   KEY=ecdsa|rsa      the server certificate's key type [ecdsa]
+#   PO_BIN=path        another postoffice binary (A/B runs)
+#   CPU=1              also the CPU time of the MTA's processes per message
+#                      (a cgroup v1 cpuacct group around each daemon)
 #
 # Scenarios, each for postoffice and then Postfix:
 #   full:    STARTTLS and a full handshake for every message (TLS 1.3)
@@ -28,7 +31,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 [ "$(id -u)" = 0 ] || { echo "tls-bench: run as root (private Postfix, mailbox owner)" >&2; exit 77; }
-BIN=$PWD/postoffice
+BIN=${PO_BIN:-$PWD/postoffice}
 [ -x "$BIN" ] || { echo "tls-bench: build first: ./configure.sh && make" >&2; exit 69; }
 command -v postfix >/dev/null || { echo "tls-bench: postfix missing (sh bench/compare-postfix.sh installs it)" >&2; exit 69; }
 
@@ -51,6 +54,7 @@ cleanup() {
     umount /etc/postfix /var/spool/postfix /var/lib/postfix 2>/dev/null
     rm -rf "$D"
     [ -n "$made_user" ] && userdel pobench 2>/dev/null
+    [ -n "$CG" ] && rmdir "$CG" 2>/dev/null
 }
 trap 'cleanup' EXIT
 trap 'exit 130' INT TERM
@@ -92,7 +96,21 @@ tls-cert=$D/cert.pem
 tls-key=$D/key.pem
 CF
 "$BIN" -C "$D/po/cf" -bi >/dev/null 2>&1
-po_start() { "$BIN" -C "$D/po/cf" -bd || exit 1; POPID=$(cat "$D/po/pid"); }
+# CPU=1: the daemons start in their own cpuacct group (children follow)
+CG=
+if [ "${CPU:-0}" = 1 ] && [ -d /sys/fs/cgroup/cpuacct ]; then
+    CG=/sys/fs/cgroup/cpuacct/potls.$$
+    mkdir "$CG" || CG=
+fi
+in_cg() {
+    if [ -n "$CG" ]; then
+        sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" "$@"
+    else
+        "$@"
+    fi
+}
+cg_ns() { if [ -n "$CG" ]; then cat "$CG/cpuacct.usage"; else echo 0; fi; }
+po_start() { in_cg "$BIN" -C "$D/po/cf" -bd || exit 1; POPID=$(cat "$D/po/pid"); }
 po_stop() {
     kill "$POPID" 2>/dev/null
     while kill -0 "$POPID" 2>/dev/null; do sleep 0.1; done
@@ -156,7 +174,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 CF
 postfix check >/dev/null 2>&1
 pf_start() {
-    postfix start >/dev/null 2>&1 || { echo "postfix start failed" >&2; postfix start; exit 1; }
+    in_cg postfix start >/dev/null 2>&1 || { echo "postfix start failed" >&2; postfix start; exit 1; }
     i=0
     until python3 -c "import socket; socket.create_connection(('127.0.0.1',$PFPORT)).close()" 2>/dev/null; do
         i=$((i + 1)); [ $i -gt 50 ] && { echo "postfix did not come up" >&2; exit 1; }
@@ -177,12 +195,13 @@ fresh_mbox() {
     : > "$D/mail/pobench"; chown pobench "$D/mail/pobench"; chmod 600 "$D/mail/pobench"
 }
 
-# load PORT FLAGS -> rate
+# load PORT FLAGS -> "rate cpu-ms-per-message" (the MTA's, 0 without CPU=1)
 load() {
     fresh_mbox
+    c0=$(cg_ns)
     out=$("$D/tls_load" -p "$1" -n "$N" -c "$CLIENTS" -s "$SIZE" -t pobench@bench.example $2)
     echo "$out" | sed 's/^/    /' >&2
-    echo "$out" | sed -n 's/.*rate=\([0-9.]*\).*/\1/p'
+    echo "$(echo "$out" | sed -n 's/.*rate=\([0-9.]*\).*/\1/p') $(echo "scale=3; ($(cg_ns) - $c0) / $N / 1000000" | bc)"
 }
 
 # idle_pss PORT WHO -> KiB per session
@@ -233,15 +252,18 @@ echo "STARTTLS, $N messages of $SIZE bytes, $CLIENTS clients, a new connection p
 awk '
 function put(k, v) { sum[k] += v; cnt[k]++; if (!(k in lo) || v < lo[k]) lo[k] = v; if (!(k in hi) || v > hi[k]) hi[k] = v }
 function avg(k) { return cnt[k] ? sum[k] / cnt[k] : 0 }
-function range(k) { return lo[k] == hi[k] ? sprintf("%.0f", lo[k]) : sprintf("%.0f-%.0f", lo[k], hi[k]) }
+function range(k,  f) { f = k ~ /^cpu/ ? "%.2f" : "%.0f"
+    return lo[k] == hi[k] ? sprintf(f, lo[k]) : sprintf(f "-" f, lo[k], hi[k]) }
 { put($1 " " $2, $3) }
+$4 != "" && $4 > 0 { put("cpu" $1 " " $2, $4) }
 END {
     printf "%-34s %14s %14s %7s\n", "scenario", "postoffice", "postfix", "po/pf"
-    n = split("full resumed tls12 idle", s, " ")
+    n = split("full resumed tls12 idle cpufull cpuresumed cputls12", s, " ")
     for (i = 1; i <= n; i++) {
         name = s[i] == "full" ? "msg/s, full handshake (TLS 1.3)" : s[i] == "resumed" ? \
             "msg/s, resumed (TLS 1.3 tickets)" : s[i] == "tls12" ? "msg/s, resumed (TLS 1.2)" : \
-            "KiB Pss per idle TLS session"
+            s[i] == "idle" ? "KiB Pss per idle TLS session" : \
+            "CPU ms/msg (MTA), " substr(s[i], 4)
         a = s[i] " postoffice"; b = s[i] " postfix"
         if (!(a in cnt) && !(b in cnt)) continue
         printf "%-34s %14s %14s %7.2f\n", name, range(a), range(b), avg(b) ? avg(a) / avg(b) : 0

@@ -116,6 +116,8 @@ static const struct option options[] = {
     {"retry-min", O_TIME, F(retry_min), 0, "a time such as 5m"},
     {"safe", O_BOOL, F(safe), 0, NULL},
     {"self", O_HOST, F(hostname), 0, "a host name (no spaces or control characters)"},
+    {"session-max-idle", O_TIME, F(session_max_idle), 0, "a time such as 100s"},
+    {"session-max-use", O_LONG, F(session_max_use), 0, "a number of connections (1 = one per process)"},
     {"session-timeout", O_TIME, F(session_timeout), 0, "a time such as 1h"},
     {"smtps", O_PORT, F(smtps), 0, "a port number"},
     {"size", O_SIZE, F(size), 0, "a size such as 10m (0 = unlimited)"},
@@ -229,6 +231,10 @@ void config_defaults(struct config *c)
     c->qwarn = 4 * 3600;
     c->timeout = 300;
     c->session_timeout = 3600;
+    /* Postfix's max_use and max_idle: a session process serves up to 100
+     * connections, waiting at most 100 s between two */
+    c->session_max_use = 100;
+    c->session_max_idle = 100;
     c->max_rcpts = 1000;
     c->max_errors = 20;
     c->line_max = 2048;

@@ -62,6 +62,8 @@ struct config {
     long long size;        /* size=      max message size in bytes, 0 = unlimited */
     long timeout;          /* timeout=   SMTP idle timeout, seconds */
     long session_timeout;  /* session-timeout= total SMTP session time, seconds */
+    long session_max_use;  /* session-max-use= connections one session process serves */
+    long session_max_idle; /* session-max-idle= seconds a used one waits for the next */
     long max_rcpts;        /* max-recipients= per message */
     long max_errors;       /* max-errors= bad commands before disconnect */
     long line_max;         /* line-length= max SMTP command line, bytes */

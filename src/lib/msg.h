@@ -35,6 +35,9 @@ enum msg_type {
     MSG_SESSION_CONN,
     /* session -> master (listener.h): str queue id of an accepted message */
     MSG_QUEUED,
+    /* session -> master, on its hand-over socket (spare.h): no payload; the
+     * connection is closed, the process waits for another MSG_SESSION_CONN */
+    MSG_SESSION_DONE,
     /* master -> delivery worker (workerpool.h): str queue id */
     MSG_DELIVER,
     /* delivery worker -> master: u32 ids done in a round */

@@ -4,8 +4,8 @@
  * user= up and forks the session children (which become user= before they
  * read anything, spare.c).  It never reads from a client: a refused
  * connection gets a fixed line, an admitted one is passed on unread.  What
- * it reads from the session children (MSG_QUEUED) is checked for type, size
- * and a valid queue id. */
+ * it reads from the session children (MSG_QUEUED, MSG_SESSION_DONE) is
+ * checked for type, size and a valid queue id. */
 #include "compat.h"
 
 #include <arpa/inet.h>
@@ -333,24 +333,53 @@ void listener_load_user(struct listener *l)
 
 /* ---- session children ---- */
 
-static void add_kid(struct listener *l, pid_t pid, const struct netaddr *a)
+static void add_kid(struct listener *l, pid_t pid, const struct netaddr *a, int sock)
 {
     if (l->nkids == l->capkids) {
         l->capkids = l->capkids ? l->capkids * 2 : 64;
         l->kids = xreallocarray(l->kids, l->capkids, sizeof *l->kids);
     }
-    l->kids[l->nkids].pid = pid;
-    l->kids[l->nkids].addr = *a;
+    l->kids[l->nkids] = (struct session_kid){ .pid = pid, .addr = *a, .state = KID_BUSY,
+                                              .sock = sock, .gen = l->gen };
     l->nkids++;
 }
 
+/* The sessions the admission limits count: those serving a client. */
 static long count_kids(const struct listener *l, const struct netaddr *a)
 {
     long n = 0;
     for (size_t i = 0; i < l->nkids; i++)
-        if (!a || net_equal(&l->kids[i].addr, a))
+        if (l->kids[i].state == KID_BUSY && (!a || net_equal(&l->kids[i].addr, a)))
             n++;
     return n;
+}
+
+/* Not to be used again: its socket closed, so an idle one sees the end and
+ * exits; a busy one stays counted until it is reaped. */
+static void let_go(struct session_kid *k)
+{
+    if (k->sock >= 0)
+        close(k->sock);
+    k->sock = -1;
+    if (k->state == KID_IDLE)
+        k->state = KID_GONE;
+}
+
+/* SIGHUP, a new ticket key: no session process forked before is used again. */
+static void new_generation(struct listener *l)
+{
+    l->gen++;
+    for (size_t i = 0; i < l->nkids; i++)
+        if (l->kids[i].state == KID_IDLE)
+            let_go(&l->kids[i]);
+}
+
+static int have_idle(const struct listener *l)
+{
+    for (size_t i = 0; i < l->nkids; i++)
+        if (l->kids[i].state == KID_IDLE)
+            return 1;
+    return 0;
 }
 
 /* Refuse a connection from the master without forking. */
@@ -363,8 +392,9 @@ static void refuse(int fd, const char *text)
 /* What a session child is given; filled in the master before the fork. */
 struct kid_arg {
     struct listener *l;
-    int sock;                    /* the spare's end of its socket, or -1 */
-    int fd;                      /* forked at accept: the connection */
+    int sock;                    /* the child's end of its hand-over socket, or -1 */
+    int fd;                      /* forked at accept: the connection; -1: a spare */
+    int master_end;              /* forked at accept: the master's end of sock */
     const struct netaddr *peer;  /* ...its client */
     int submission;
     int implicit_tls;
@@ -375,6 +405,8 @@ static void session_child(void *arg, int report_fd)
     struct kid_arg *k = arg;
     struct listener *l = k->l;
     (void)report_fd;
+    if (k->master_end >= 0)
+        close(k->master_end); /* it must see the master's close alone */
     int notify = fcntl(l->notify[1], F_DUPFD_CLOEXEC, 0);
     l->in_session = 1; /* keeps the TLS contexts (listener_close_in_child) */
     int auth = l->auth_fd >= 0 ? fcntl(l->auth_fd, F_DUPFD_CLOEXEC, 0) : -1;
@@ -382,9 +414,9 @@ static void session_child(void *arg, int report_fd)
         l->in_child(l->in_child_arg);
     struct spare_start st = { .c = l->c, .user = &l->user, .notify_fd = notify,
                               .auth_fd = auth, .tls = l->tls };
-    if (k->sock >= 0)
+    if (k->fd < 0)
         spare_wait(&st, k->sock);
-    spare_serve(&st, k->fd, k->peer, k->submission, k->implicit_tls);
+    spare_serve(&st, k->sock, k->fd, k->peer, k->submission, k->implicit_tls);
 }
 
 /* Forget the spare (it died, or was used, or is being replaced). */
@@ -399,12 +431,13 @@ static void drop_spare(struct listener *l)
 void listener_spare(struct listener *l)
 {
     int sp[2];
-    if (l->spare_pid > 0 || l->stopping || l->nls == 0 ||
+    /* a session process waiting for its next client does as well */
+    if (l->spare_pid > 0 || l->stopping || l->nls == 0 || have_idle(l) ||
         socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
         return;
     /* the child closes sp[0] with the master's descriptors (spare_fd) */
     l->spare_fd = sp[0];
-    struct kid_arg k = { .l = l, .sock = sp[1], .fd = -1 };
+    struct kid_arg k = { .l = l, .sock = sp[1], .fd = -1, .master_end = -1 };
     struct child_spec spec = { .title = "spare", .extra_gid = (gid_t)-1 };
     struct child ch;
     int rc = child_start(&ch, &spec, session_child, &k);
@@ -425,12 +458,36 @@ static int hand_to_spare(struct listener *l, int fd, const struct listen_sock *s
         return -1;
     pid_t pid = l->spare_pid;
     int rc = spare_handover_send(l->spare_fd, fd, a, s->submission, s->implicit_tls);
+    int sock = l->spare_fd;
+    l->spare_fd = -1; /* the kid's now: it comes back on it (spare.h) */
     drop_spare(l);
     if (rc < 0) {
+        close(sock);
         kill(pid, SIGKILL); /* reaped as a spare: it never got the connection */
         return -1;
     }
-    add_kid(l, pid, a);
+    add_kid(l, pid, a, sock);
+    return 0;
+}
+
+/* Give the connection to the session process that came back last (the
+ * others age out: session-max-idle).  0 or -1 (none, or it is gone). */
+static int hand_to_idle(struct listener *l, int fd, const struct listen_sock *s,
+                        const struct netaddr *a)
+{
+    struct session_kid *k = NULL;
+    for (size_t i = 0; i < l->nkids; i++)
+        if (l->kids[i].state == KID_IDLE && (!k || l->kids[i].idle_since > k->idle_since))
+            k = &l->kids[i];
+    if (!k)
+        return -1;
+    if (spare_handover_send(k->sock, fd, a, s->submission, s->implicit_tls) < 0) {
+        let_go(k);
+        kill(k->pid, SIGKILL);
+        return hand_to_idle(l, fd, s, a);
+    }
+    k->state = KID_BUSY;
+    k->addr = *a;
     return 0;
 }
 
@@ -469,17 +526,27 @@ static void log_admission(const struct netaddr *a, const char *reply, double loa
 static void fork_session(struct listener *l, int fd, const struct listen_sock *s,
                          const struct netaddr *a)
 {
-    struct kid_arg k = { .l = l, .sock = -1, .fd = fd, .peer = a, .submission = s->submission,
-                         .implicit_tls = s->implicit_tls };
+    int sp[2] = { -1, -1 };
+    /* without a socket it serves this one connection only */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+        sp[0] = sp[1] = -1;
+    struct kid_arg k = { .l = l, .sock = sp[1], .fd = fd, .peer = a,
+                         .submission = s->submission, .implicit_tls = s->implicit_tls };
     struct child_spec spec = { .title = "session", .extra_gid = (gid_t)-1 };
     struct child ch;
-    if (child_start(&ch, &spec, session_child, &k) < 0) {
+    k.master_end = sp[0];
+    int rc = child_start(&ch, &spec, session_child, &k);
+    if (sp[1] >= 0)
+        close(sp[1]);
+    if (rc < 0) {
+        if (sp[0] >= 0)
+            close(sp[0]);
         log_err("fork: %s", strerror(errno));
         refuse(fd, "421 4.3.0 cannot start a session now; try again later\r\n");
         return;
     }
     close(fd);
-    add_kid(l, ch.pid, a);
+    add_kid(l, ch.pid, a, sp[0]);
 }
 
 void listener_accept(struct listener *l, size_t i)
@@ -508,10 +575,12 @@ void listener_accept(struct listener *l, size_t i)
         log_admission(&a, no, load > 0 ? load : -1);
         return;
     }
-    /* a new ticket key: the waiting spare has only the old ones */
-    if (l->tls && tls_server_rotate(l->tls, time(NULL)) == 1)
+    /* a new ticket key: the waiting processes have only the old ones */
+    if (l->tls && tls_server_rotate(l->tls, time(NULL)) == 1) {
         drop_spare(l);
-    if (hand_to_spare(l, fd, s, &a) == 0)
+        new_generation(l);
+    }
+    if (hand_to_idle(l, fd, s, &a) == 0 || hand_to_spare(l, fd, s, &a) == 0)
         close(fd);
     else
         fork_session(l, fd, s, &a);
@@ -565,6 +634,79 @@ void listener_read_queued(struct listener *l, struct strlist *ids)
     }
 }
 
+/* ---- session processes coming back (spare.h) ---- */
+
+size_t listener_npoll(const struct listener *l)
+{
+    return l->nkids;
+}
+
+size_t listener_pollfds(const struct listener *l, struct pollfd *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < l->nkids; i++)
+        if (l->kids[i].sock >= 0)
+            p[n++] = (struct pollfd){ .fd = l->kids[i].sock, .events = POLLIN };
+    return n;
+}
+
+/* One message from a session process: it is done with its client. */
+static void kid_readable(struct listener *l, struct session_kid *k)
+{
+    struct msg m;
+    /* written whole (one sendmsg): what is not there at once is broken */
+    int r = msg_recv(k->sock, &m, 0, now_ms() + 10);
+    int done = r == 1 && m.type == MSG_SESSION_DONE && m.fd < 0 && k->state == KID_BUSY;
+    if (r == 1 && !done)
+        log_err("an unexpected message from session process %ld (type %u)", (long)k->pid,
+                (unsigned)m.type);
+    if (r == 1)
+        msg_free(&m);
+    if (done && k->gen == l->gen && !l->stopping && l->c->session_max_idle > 0) {
+        k->state = KID_IDLE;
+        k->idle_since = now_ms();
+        return;
+    }
+    if (done)
+        k->state = KID_IDLE; /* of an older generation: it goes */
+    let_go(k);
+}
+
+void listener_kid_events(struct listener *l, const struct pollfd *p, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        if (!p[j].revents)
+            continue;
+        /* by descriptor: a kid may have been reaped since the poll */
+        for (size_t i = 0; i < l->nkids; i++)
+            if (l->kids[i].sock == p[j].fd) {
+                kid_readable(l, &l->kids[i]);
+                break;
+            }
+    }
+}
+
+int listener_expire(struct listener *l)
+{
+    long long now = now_ms(), max = l->c->session_max_idle * 1000LL, next = -1;
+    int gone = 0;
+    for (size_t i = 0; i < l->nkids; i++) {
+        struct session_kid *k = &l->kids[i];
+        if (k->state != KID_IDLE)
+            continue;
+        long long left = k->idle_since + max - now;
+        if (left <= 0) {
+            let_go(k);
+            gone = 1;
+        } else if (next < 0 || left < next) {
+            next = left;
+        }
+    }
+    if (gone)
+        listener_spare(l); /* the next client still finds a process waiting */
+    return next < 0 ? -1 : next > 0x7fffffffLL ? 0x7fffffff : (int)next;
+}
+
 /* ---- the rest of the life cycle ---- */
 
 int listener_reaped(struct listener *l, pid_t pid)
@@ -575,6 +717,8 @@ int listener_reaped(struct listener *l, pid_t pid)
     }
     for (size_t i = 0; i < l->nkids; i++)
         if (l->kids[i].pid == pid) {
+            if (l->kids[i].sock >= 0)
+                close(l->kids[i].sock);
             l->kids[i] = l->kids[--l->nkids];
             return 1;
         }
@@ -606,6 +750,7 @@ void listener_reload(struct listener *l, const struct config *c)
     l->c = c;
     listener_load_user(l);
     drop_spare(l); /* it has the old configuration */
+    new_generation(l); /* and so have the session processes */
     listener_spare(l);
 }
 
@@ -614,6 +759,7 @@ void listener_stop(struct listener *l)
     pid_t pid = l->spare_pid;
     l->stopping = 1;
     drop_spare(l);
+    new_generation(l); /* the idle session processes end too */
     if (pid > 0 && kill(pid, SIGKILL) == 0)
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
@@ -628,6 +774,10 @@ void listener_close_in_child(struct listener *l)
             close(l->notify[i]);
     if (l->spare_fd >= 0)
         close(l->spare_fd);
+    /* the master's ends: a session process must see its own close */
+    for (size_t i = 0; i < l->nkids; i++)
+        if (l->kids[i].sock >= 0)
+            close(l->kids[i].sock);
     /* Only a session needs the TLS private keys and ticket keys: every other
      * child of the master (delivery workers, queue runs, and the remote
      * deliveries they start as user=) forgets them (freed keys are cleansed) */
@@ -646,6 +796,9 @@ void listener_free(struct listener *l)
         free(l->ls[i].name);
     }
     free(l->ls);
+    for (size_t i = 0; i < l->nkids; i++)
+        if (l->kids[i].sock >= 0)
+            close(l->kids[i].sock);
     free(l->kids);
     user_free(&l->user);
     tls_server_free(l->tls);

@@ -1,6 +1,9 @@
 /* listener.h - the master's SMTP side: the listening sockets, accepting,
  * the admission limits, and starting a session child for each connection
- * (handing it to the waiting spare, spare.h, or forking one).
+ * (handing it to a session process back from its last client, else to the
+ * waiting spare, spare.h, else forking one).  The session processes tell the
+ * master on their hand-over socket when they are back (MSG_SESSION_DONE);
+ * only those serving a client count against clients= and clients-per-host=.
  *
  * Called by the master (root) only.  Root is needed to bind (port 25) and to
  * fork children that then become user=; nothing here reads from a client: an
@@ -15,6 +18,7 @@
 #ifndef PO_LISTENER_H
 #define PO_LISTENER_H
 
+#include <poll.h>
 #include <sys/types.h>
 
 #include "conf.h"
@@ -31,9 +35,17 @@ struct listen_sock {
     char *name; /* "addr:port" for messages */
 };
 
+/* A session process: serving a client (counted by the admission limits),
+ * back and waiting for another (spare.h), or let go and not reaped yet. */
+enum kid_state { KID_BUSY, KID_IDLE, KID_GONE };
+
 struct session_kid {
     pid_t pid;
-    struct netaddr addr; /* the client */
+    struct netaddr addr;  /* the client (KID_BUSY) */
+    enum kid_state state;
+    int sock;             /* the master's end of its hand-over socket, or -1 */
+    unsigned gen;         /* listener.gen when it was forked */
+    long long idle_since; /* now_ms() when it became KID_IDLE */
 };
 
 struct listener {
@@ -42,6 +54,8 @@ struct listener {
     size_t nls;
     struct session_kid *kids; /* sessions running */
     size_t nkids, capkids;
+    unsigned gen;             /* + 1 at SIGHUP and a new ticket key: older
+                                 session processes are not used again */
     pid_t spare_pid;          /* a session child forked ahead, waiting (0: none) */
     int spare_fd;             /* the master's end of its socket, or -1 */
     int notify[2];            /* sessions -> master: MSG_QUEUED */
@@ -92,6 +106,20 @@ const char *listener_admit(const struct config *c, long sessions, long from_host
  * Malformed messages are logged and dropped (the queue run finds those
  * messages). */
 void listener_read_queued(struct listener *l, struct strlist *ids);
+
+/* The session processes' hand-over sockets, for the master's poll: fills
+ * p[0..n) (n <= listener_npoll) and returns n. */
+size_t listener_npoll(const struct listener *l);
+size_t listener_pollfds(const struct listener *l, struct pollfd *p);
+
+/* What poll found on those sockets: a MSG_SESSION_DONE makes the process
+ * idle (or lets it go when it is of an older generation); anything else, or
+ * the end, lets it go (a busy one stays counted until it is reaped). */
+void listener_kid_events(struct listener *l, const struct pollfd *p, size_t n);
+
+/* Let idle session processes go when they have waited session-max-idle.
+ * Returns the milliseconds until the next one is due, or -1 for none. */
+int listener_expire(struct listener *l);
 
 /* A child ended: 1 if it was a session or the spare (then forgotten). */
 int listener_reaped(struct listener *l, pid_t pid);

@@ -376,7 +376,7 @@ static int write_pidfile(const struct master *m, pid_t pid)
 /* ---- the loop ---- */
 
 /* How long poll may sleep: the next periodic run, a wanted run, gathering. */
-static int poll_ms(const struct master *m)
+static int poll_ms(struct master *m)
 {
     int ms = m->o->queue_interval > 0 ? ms_left(m->next_run) : -1;
     if (m->rerun || m->wp.pending.n)
@@ -387,6 +387,9 @@ static int poll_ms(const struct master *m)
     int g = wp_gather_left(&m->wp, now_ms());
     if (g > 0 && (ms < 0 || g < ms))
         ms = g;
+    int idle = listener_expire(&m->l); /* idle sessions let go */
+    if (idle >= 0 && (ms < 0 || idle < ms))
+        ms = idle;
     return ms;
 }
 
@@ -408,13 +411,17 @@ static void due_work(struct master *m)
 
 static void serve(struct master *m)
 {
-    size_t nls = m->l.nls;
-    struct pollfd *p = xcalloc(nls + 4, sizeof *p);
+    size_t nls = m->l.nls, cap = nls + 4 + 64;
+    struct pollfd *p = xcalloc(cap, sizeof *p);
     if (m->o->queue_interval > 0)
         m->next_run = now_ms();
     while (!m->stop) {
         due_work(m);
         size_t n = 0;
+        if (nls + 4 + listener_npoll(&m->l) > cap) {
+            cap = nls + 4 + listener_npoll(&m->l) * 2;
+            p = xreallocarray(p, cap, sizeof *p);
+        }
         for (size_t i = 0; i < nls; i++)
             p[n++] = (struct pollfd){ .fd = m->l.ls[i].fd, .events = POLLIN };
         p[n++] = (struct pollfd){ .fd = m->sigfd, .events = POLLIN };
@@ -423,6 +430,7 @@ static void serve(struct master *m)
         p[n++] = (struct pollfd){ .fd = m->rerun ? -1 : m->trigger, .events = POLLIN };
         p[n++] = (struct pollfd){ .fd = m->wp.sock[0],
                                   .events = POLLIN | (m->wp.send_blocked ? POLLOUT : 0) };
+        n += listener_pollfds(&m->l, p + n); /* sessions coming back (spare.h) */
         int r = poll(p, n, poll_ms(m));
         if (r < 0 && errno != EINTR) {
             log_err("poll: %s", strerror(errno));
@@ -430,6 +438,9 @@ static void serve(struct master *m)
         }
         if (r <= 0)
             continue;
+        /* first: reaping (read_signals) closes sockets whose numbers a new
+         * spare may take */
+        listener_kid_events(&m->l, p + nls + 4, n - nls - 4);
         if (p[nls].revents)
             read_signals(m);
         if (p[nls + 1].revents)

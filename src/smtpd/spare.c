@@ -7,6 +7,9 @@
 
 #include <errno.h>
 #include <grp.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,12 +47,51 @@ static void refuse(int fd, const char *text)
     close(fd);
 }
 
-static PO_NORETURN void serve(const struct spare_start *st, int fd, const struct netaddr *peer,
-                              int submission, int implicit_tls, int became)
+/* One connection: the session, then the connection closed.  Returns the
+ * session's status. */
+static int serve_one(const struct spare_start *st, int fd, const struct netaddr *peer,
+                     int submission, int implicit_tls)
 {
     char ip[64];
     net_format(peer, ip, sizeof ip);
     child_set_title("session %s", ip);
+    struct session_conn conn = { .fd = fd, .peer = peer, .submission = submission,
+                                 .implicit_tls = implicit_tls, .notify_fd = st->notify_fd,
+                                 .auth_fd = st->auth_fd, .tls = st->tls };
+    int rc = session_run(st->c, &conn);
+    close(fd);
+    return rc;
+}
+
+/* The next hand-over on sock: 1 with the connection in *fd, 0 when the
+ * master closed sock.  A malformed hand-over is logged and ends the process. */
+static int next_conn(int sock, int *fd, struct netaddr *peer, int *submission,
+                     int *implicit_tls)
+{
+    struct msg m;
+    if (msg_recv(sock, &m, HANDOVER_MAX, 0) != 1)
+        return 0; /* the master has no use for us any more */
+    int ok = spare_handover_decode(&m, peer, submission, implicit_tls) == 0;
+    *fd = m.fd;
+    m.fd = -1; /* ours now: msg_free would close it */
+    msg_free(&m);
+    if (!ok) {
+        log_err("spare session: a malformed hand-over from the master");
+        if (*fd >= 0)
+            close(*fd);
+        _exit(EX_SOFTWARE);
+    }
+    return 1;
+}
+
+/* Serve fd, then (with sock >= 0) tell the master on sock and serve what
+ * it hands over next, up to session-max-use connections.  Every session
+ * starts from a fresh struct session (session_run); what the process keeps
+ * between them is what it was started with (spare_start). */
+static PO_NORETURN void serve(const struct spare_start *st, int sock, int fd,
+                              const struct netaddr *first, int submission, int implicit_tls,
+                              int became)
+{
     if (!became) {
         log_err("cannot become %s: %s", st->c->user, strerror(errno));
         refuse(fd, "421 4.3.0 server configuration error; try again later\r\n");
@@ -57,42 +99,44 @@ static PO_NORETURN void serve(const struct spare_start *st, int fd, const struct
     }
     /* unprivileged already: syslog can wait for a first message */
     log_open_deferred("smtpd", log_to_stderr());
-    struct session_conn conn = { .fd = fd, .peer = peer, .submission = submission,
-                                 .implicit_tls = implicit_tls, .notify_fd = st->notify_fd,
-                                 .auth_fd = st->auth_fd, .tls = st->tls };
-    _exit(session_run(st->c, &conn));
+    long max = st->c->session_max_use;
+    struct netaddr peer = *first;
+    for (long used = 1;; used++) {
+        int rc = serve_one(st, fd, &peer, submission, implicit_tls);
+        if (sock < 0 || (max > 0 && used >= max) || st->c->session_max_idle <= 0)
+            _exit(rc);
+#ifdef __GLIBC__
+        /* the last client's freed buffers (a large message's) go back to
+         * the system while the process waits */
+        malloc_trim(0);
+#endif
+        /* told first, then named: whoever sees a "spare" knows that the
+         * master will have heard of it before the next connection */
+        if (msg_send(sock, MSG_SESSION_DONE, NULL, 0, -1) < 0)
+            _exit(rc);
+        child_set_title("spare");
+        if (!next_conn(sock, &fd, &peer, &submission, &implicit_tls))
+            _exit(rc);
+    }
 }
 
-PO_NORETURN void spare_serve(const struct spare_start *st, int fd, const struct netaddr *peer,
-                             int submission, int implicit_tls)
+PO_NORETURN void spare_serve(const struct spare_start *st, int sock, int fd,
+                             const struct netaddr *peer, int submission, int implicit_tls)
 {
     int became = spare_become(st->c, st->user) == 0;
-    serve(st, fd, peer, submission, implicit_tls, became);
+    serve(st, sock, fd, peer, submission, implicit_tls, became);
 }
 
 PO_NORETURN void spare_wait(const struct spare_start *st, int sock)
 {
     int became = spare_become(st->c, st->user) == 0;
     int e = errno;
-    struct msg m;
     struct netaddr peer;
-    int submission = 0, implicit_tls = 0;
-    int r = msg_recv(sock, &m, HANDOVER_MAX, 0);
-    close(sock);
-    if (r != 1)
-        _exit(0); /* the master has no use for us any more */
-    int ok = spare_handover_decode(&m, &peer, &submission, &implicit_tls) == 0;
-    int fd = m.fd;
-    m.fd = -1; /* ours now: msg_free would close it */
-    msg_free(&m);
-    if (!ok) {
-        log_err("spare session: a malformed hand-over from the master");
-        if (fd >= 0)
-            close(fd);
-        _exit(EX_SOFTWARE);
-    }
+    int fd = -1, submission = 0, implicit_tls = 0;
+    if (!next_conn(sock, &fd, &peer, &submission, &implicit_tls))
+        _exit(0);
     errno = e;
-    serve(st, fd, &peer, submission, implicit_tls, became);
+    serve(st, sock, fd, &peer, submission, implicit_tls, became);
 }
 
 #define HO_SUBMISSION 1u

@@ -6,8 +6,15 @@
  * MSG_SESSION_CONN message (the accepted connection's descriptor, the
  * client's address, the submission and implicit-TLS flags).  When no spare is ready the master
  * forks a child at accept time that starts the same way with the connection
- * already in hand.  Either child serves exactly one connection and reports
- * accepted queue ids to the master (MSG_QUEUED, session.h).
+ * already in hand.  Either child reports accepted queue ids to the master
+ * (MSG_QUEUED, session.h).  After a session it closes the connection and,
+ * until it has served session-max-use connections, sends MSG_SESSION_DONE on
+ * its socket and waits there for the next hand-over (Postfix's smtpd reuse):
+ * the master counts it as a session again only when it hands it one, and
+ * ends it by closing the socket (idle longer than session-max-idle, SIGHUP,
+ * a new ticket key).  Each session starts from a fresh struct session; the
+ * process keeps only its spare_start (configuration, descriptors, TLS
+ * contexts) and the identity user=.
  *
  * Runs unprivileged: everything here but spare_handover_send and
  * spare_handover_encode runs in the child after it became user= (or failed
@@ -48,13 +55,14 @@ struct spare_start {
 };
 
 /* The spare: become the user, wait on sock for the hand-over, run the
- * session.  Ends the process: 0 when the master closed sock without a
- * connection, else the session's status. */
+ * session, and the next ones (above).  Ends the process: 0 when the master
+ * closed sock without a connection, else the last session's status. */
 PO_NORETURN void spare_wait(const struct spare_start *st, int sock);
 
-/* A session child forked at accept: the same with the connection in hand. */
-PO_NORETURN void spare_serve(const struct spare_start *st, int fd, const struct netaddr *peer,
-                             int submission, int implicit_tls);
+/* A session child forked at accept: the same with the connection in hand
+ * (sock -1: it serves that one connection only). */
+PO_NORETURN void spare_serve(const struct spare_start *st, int sock, int fd,
+                             const struct netaddr *peer, int submission, int implicit_tls);
 
 /* Master: hand connection fd (client peer, accepted on the submission port
  * or not, on the smtps port (implicit_tls, which implies submission) or not)

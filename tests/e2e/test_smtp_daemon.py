@@ -153,7 +153,13 @@ def test_clients_limit_100_sessions(sandbox):
     p = sandbox.start_daemon()
     first_session(sandbox, p).close()
     assert wait_until(lambda: busy_children(p.pid) == [])
-    base_fds = fds(p.pid)
+
+    def waiting():
+        """The spare and the session processes back for another client: the
+        master holds one socket to each (spare.h)."""
+        return len([k for k in children(p.pid) if comm(k) == "po-spare"])
+
+    base_fds = fds(p.pid) - waiting()
     conns, codes = [], []
     for _ in range(100):
         c = Raw(sandbox.port)
@@ -165,7 +171,7 @@ def test_clients_limit_100_sessions(sandbox):
         c.close()
     # every session ends, is reaped, and the master holds no extra descriptor
     assert wait_until(lambda: busy_children(p.pid) == [])
-    assert fds(p.pid) == base_fds
+    assert wait_until(lambda: fds(p.pid) - waiting() == base_fds), (fds(p.pid), waiting())
     # and service goes on
     c = Raw(sandbox.port)
     assert c.reply()[0] == 220
@@ -211,12 +217,18 @@ def test_no_zombies_after_sessions(sandbox):
         c.close()
     assert wait_until(lambda: all(state(k) != "Z" for k in children(p.pid)) and
                       not busy_children(p.pid))
-    # one spare session waits for the next client, unprivileged
+    # the spare and the session processes back from a client (spare.h)
+    # wait for the next one, unprivileged: one at least, and fewer than the
+    # sessions were
     spares = [k for k in children(p.pid) if comm(k) == "po-spare"]
-    assert len(spares) == 1, spares
+    assert 1 <= len(spares) <= 10, spares
+    for k in spares:
+        with open("/proc/%d/status" % k) as f:
+            uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+        assert "0" not in uids, (k, uids)
     c = Raw(sandbox.port)
     assert c.reply()[0] == 220
-    assert comm(spares[0]) != "po-spare"  # it took the connection
+    assert any(comm(k) != "po-spare" for k in spares)  # one took the connection
     c.close()
 
 
