@@ -48,8 +48,8 @@ def test_runq_delivers_remote_recipients(sandbox, server):
     assert r.returncode == 0, r.stderr
     err = r.stderr.decode()
     # the dialogue, line by line
-    assert "127.0.0.1 << RCPT TO:<bad@remote.test>" in err
-    assert "127.0.0.1 >> 550 5.1.1 no such user" in err
+    assert "127.0.0.1 << RCPT TO:<bad@remote.test>" in err, err
+    assert "127.0.0.1 >> 550 5.1.1 no such user" in err, err
     # one message over SMTP, dot-stuffing undone by nobody: on the wire "..", "...dots"
     assert len(server.messages) == 1
     assert b"\r\n..\r\n...dots\r\nbye\r\n" in server.messages[0]
