@@ -118,24 +118,13 @@ static int reply(struct smtp_conn *k, struct smtp_reply *r, long rfc)
     return smtp_read_reply(k, r, smtp_tmo(k, rfc));
 }
 
-/* msgout's writer: through the connection within the data-block wait. */
-static int body_sink(void *arg, const char *p, size_t n)
-{
-    struct smtp_conn *k = arg;
-    if (smtp_send_bytes(k, p, n, smtp_tmo(k, SMTP_TMO_BLOCK)) < 0) {
-        errno = EPIPE; /* k->err says what happened */
-        return -1;
-    }
-    return 0;
-}
-
 /* The text (CRLF, dot-stuffed, no bare CR or LF) and the final dot. */
 static int send_body(struct smtp_conn *k, const struct lmtp_job *j)
 {
     struct msgout mo = {MO_SMTP, j->sender, NULL};
     if (k->verbose)
         fprintf(stderr, "%s << (message text, then .)\n", k->addr);
-    if (msgout_write_to(&j->data, body_sink, k, &mo) < 0) {
+    if (msgout_write_to(&j->data, smtp_body_sink, k, &mo) < 0) {
         if (k->fd >= 0) /* our own read error, not the connection's */
             smtp_conn_fail(k, "4.3.0 %s: cannot read the message: %s", k->relay,
                            strerror(errno));

@@ -80,6 +80,16 @@ static ssize_t conn_write(struct smtp_conn *k, const char *p, size_t n, int *in)
     return w;
 }
 
+int smtp_body_sink(void *arg, const char *p, size_t n)
+{
+    struct smtp_conn *k = arg;
+    if (smtp_send_bytes(k, p, n, smtp_tmo(k, SMTP_TMO_BLOCK)) < 0) {
+        errno = EPIPE;
+        return -1;
+    }
+    return 0;
+}
+
 int smtp_send_bytes(struct smtp_conn *k, const char *p, size_t n, long secs)
 {
     long long deadline = now_ms() + secs * 1000;

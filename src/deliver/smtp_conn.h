@@ -92,6 +92,10 @@ long smtp_tmo(const struct smtp_conn *k, long rfc);
 void smtp_conn_fail(struct smtp_conn *k, const char *fmt, ...) PO_PRINTF(2, 3);
 /* Send n bytes within secs seconds.  0 or -1 (connection failed). */
 int smtp_send_bytes(struct smtp_conn *k, const char *p, size_t n, long secs);
+/* A message writer for msgout_write_to (message_out.h), arg the connection:
+ * each block within the RFC 5321 data-block wait; -1 with errno EPIPE when
+ * the connection failed (k's error says why). */
+int smtp_body_sink(void *arg, const char *p, size_t n);
 /* Send cmd with CRLF, or, when corked, add it to the pending group. */
 int smtp_send_cmd(struct smtp_conn *k, const char *cmd, long secs);
 /* The same, never corked, for a command carrying a secret: the verbose

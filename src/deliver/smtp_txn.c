@@ -97,18 +97,6 @@ static int unsafe_for_cmd(const char *s)
     return 0;
 }
 
-/* msgout's writer: each block through the connection (TLS or not) within
- * the RFC 5321 data-block wait. */
-static int body_sink(void *arg, const char *p, size_t n)
-{
-    struct smtp_conn *k = arg;
-    if (smtp_send_bytes(k, p, n, smtp_tmo(k, SMTP_TMO_BLOCK)) < 0) {
-        errno = EPIPE; /* k->err says what happened */
-        return -1;
-    }
-    return 0;
-}
-
 /* The message text through msgout (CRLF, dot-stuffing, no bare CR or LF),
  * then the final dot. */
 static int send_body(struct smtp_conn *k, const struct envelope *e, const struct msgdata *d)
@@ -116,7 +104,7 @@ static int send_body(struct smtp_conn *k, const struct envelope *e, const struct
     struct msgout mo = {MO_SMTP, e->sender, NULL};
     if (k->verbose)
         fprintf(stderr, "%s << (message text, then .)\n", k->addr);
-    if (msgout_write_to(d, body_sink, k, &mo) < 0) {
+    if (msgout_write_to(d, smtp_body_sink, k, &mo) < 0) {
         if (k->fd >= 0) /* a read error of our own, not the connection's */
             smtp_conn_fail(k, "4.3.0 %s: cannot read the message: %s", k->relay,
                            strerror(errno));
