@@ -8,7 +8,8 @@
 # processes mapping the same libraries, so it is the figure to compare two
 # builds with (BIN=another binary, runs alternating).
 # COW=1 also lists, for the last session, the pages it holds privately that
-# the master still shares (bench/cow-pages.py).  Needs root.
+# the master still shares (bench/cow-pages.py; COW_V=1: what is on each
+# private heap page).  Needs root.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 N=${1:-50}
@@ -67,6 +68,6 @@ for p in $PIDS; do cat /proc/"$p"/smaps_rollup; done | awk -v mode="$MODE" '
 END { if (n) printf "%s: %d sessions, per session: %.0f KiB Pss, %.0f Pss_Anon, %.0f Private_Dirty\n",
       mode, n, pss / n, anon / n, pd / n }'
 if [ "${COW:-0}" = 1 ] && [ -n "$PIDS" ]; then
-    /usr/bin/python3 bench/cow-pages.py "$(echo $PIDS | awk '{print $NF}')" "$MASTER"
+    /usr/bin/python3 bench/cow-pages.py "$(echo $PIDS | awk '{print $NF}')" "$MASTER" ${COW_V:+-v}
 fi
 wait "$LP"
