@@ -13,6 +13,8 @@
 #include "child.h"
 #include "dns.h"
 #include "expand.h"
+#include "lmtp.h"
+#include "mailbox_place.h"
 #include "mx.h"
 #include "privs.h"
 #include "relay_map.h"
@@ -126,6 +128,37 @@ static const char *kind_name(enum target_kind k)
     return "?";
 }
 
+/* Where a mailbox target's mail is written (mailbox=, virtual-maildir=, an
+ * LMTP server): what the delivery would use, shown after the target. */
+static void show_place(const struct config *c, const char *box, FILE *out)
+{
+    char *domfile = NULL;
+    if (lmtp_wanted(c, box, &domfile)) {
+        fprintf(out, " -> LMTP (%s)", domfile ? domfile : c->mailbox);
+        free(domfile);
+        return;
+    }
+    const char *at = strrchr(box, '@');
+    if (at) {
+        fprintf(out, " -> %s/%s/%.*s%s", c->vspool, at + 1, (int)(at - box), box,
+                c->virtual_maildir ? "/ (maildir)" : "");
+        return;
+    }
+    struct ident id;
+    if (privs_lookup(box, &id) != 0)
+        return;
+    struct mbplace p;
+    char *status = NULL;
+    if (mbplace_find(c, &id, &p, &status) == DELIV_OK) {
+        fprintf(out, " -> %s%s", p.path, p.kind == MB_MAILDIR ? "/ (maildir)" : "");
+        mbplace_free(&p);
+    } else {
+        fprintf(out, " -> cannot tell: %s", status ? status : "?");
+    }
+    free(status);
+    privs_free(&id);
+}
+
 static int verify_local(const struct config *c, const char *addr, FILE *out)
 {
     struct targets t;
@@ -146,6 +179,8 @@ static int verify_local(const struct config *c, const char *addr, FILE *out)
         fprintf(out, "    %s %s", kind_name(x->kind), x->dest);
         if (x->kind != T_REMOTE && x->user)
             fprintf(out, " (as %s)", x->user);
+        if (x->kind == T_MBOX)
+            show_place(c, x->dest, out);
         fputc('\n', out);
         if (x->kind == T_REMOTE) {
             int r = verify_remote(c, x->dest, out);

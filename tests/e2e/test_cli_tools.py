@@ -52,6 +52,21 @@ def test_bv_unknown_and_syntax(sandbox):
     assert rc == 64
 
 
+def test_bv_shows_where_a_mailbox_is(sandbox):
+    """-bv names the mailbox file, maildir or LMTP server mailbox= gives."""
+    u1 = sandbox.acc["u1"]
+    rc, out, err = bv(sandbox, u1)
+    assert rc == 0, out + err
+    assert f"mailbox {u1} (as {u1}) -> {sandbox.spool}/{u1}\n" in out
+    md = os.path.join(sandbox.dir, "md")
+    sandbox.write_config(mailbox=f"{md}/%u/")
+    rc, out, err = bv(sandbox, u1)
+    assert rc == 0 and f"-> {md}/{u1}/ (maildir)" in out, out + err
+    sandbox.write_config(mailbox="lmtp:[127.0.0.1]:24")
+    rc, out, err = bv(sandbox, u1)
+    assert rc == 0 and "-> LMTP (lmtp:[127.0.0.1]:24)" in out, out + err
+
+
 def test_bv_remote_mx_and_relay_host(sandbox, dns):
     sandbox.write_config(resolver=dns.resolver, dns_timeout="1", dns_tries="1")
     rc, out, err = bv(sandbox, "someone@remote.test")
