@@ -183,7 +183,8 @@ static int top_open(const char *path, struct folder *f, char **why)
     f->shown = xstrdup(p);
     char *slash = strrchr(p, '/');
     if (slash == NULL || slash[1] == '\0') {
-        *why = xasprintf("4.3.0 %s is not a usable maildir path", path);
+        *why = xasprintf("4.3.0 %s is not a usable maildir path: name a directory "
+                         "below /, such as /var/mail/USER/ or ~/Maildir/", path);
         free(p);
         return -1;
     }
