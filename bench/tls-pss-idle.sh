@@ -4,7 +4,8 @@
 # figure without Postfix and the rate runs): N sessions (default 50), each
 # after STARTTLS and the second EHLO (tls) or after EHLO in plaintext
 # (plain), then per session: Pss, Pss_Anon and Private_Dirty
-# (/proc/PID/smaps_rollup).  Private_Dirty does not move with other
+# (/proc/PID/smaps_rollup): the session processes' and the TLS proxy's
+# (po-tls, which holds every connection's TLS state), over N.  Private_Dirty does not move with other
 # processes mapping the same libraries, so it is the figure to compare two
 # builds with (BIN=another binary, runs alternating).
 # COW=1 also lists, for the last session, the pages it holds privately that
@@ -63,10 +64,18 @@ done
 sleep 1
 PIDS=$(for k in $(cat /proc/"$MASTER"/task/"$MASTER"/children); do
            [ "$(cat /proc/"$k"/comm 2>/dev/null)" = po-session ] && echo "$k"; done)
-for p in $PIDS; do cat /proc/"$p"/smaps_rollup; done | awk -v mode="$MODE" '
-/^Pss:/ { pss += $2; n++ } /^Pss_Anon:/ { anon += $2 } /^Private_Dirty:/ { pd += $2 }
-END { if (n) printf "%s: %d sessions, per session: %.0f KiB Pss, %.0f Pss_Anon, %.0f Private_Dirty\n",
-      mode, n, pss / n, anon / n, pd / n }'
+# the TLS proxy holds every session's TLS state: its share counts
+PROXY=$(for k in $(cat /proc/"$MASTER"/task/"$MASTER"/children); do
+           [ "$(cat /proc/"$k"/comm 2>/dev/null)" = po-tls ] && echo "$k"; done)
+{ for p in $PIDS; do echo "S"; cat /proc/"$p"/smaps_rollup; done
+  for p in $PROXY; do echo "P"; cat /proc/"$p"/smaps_rollup; done; } | awk -v mode="$MODE" '
+/^S$/ { who = "s"; n++ } /^P$/ { who = "p" }
+/^Pss:/ { pss[who] += $2 } /^Pss_Anon:/ { anon[who] += $2 } /^Private_Dirty:/ { pd[who] += $2 }
+END { if (n) {
+        printf "%s: %d sessions, per session: %.0f KiB Pss, %.0f Pss_Anon, %.0f Private_Dirty\n",
+               mode, n, (pss["s"] + pss["p"]) / n, (anon["s"] + anon["p"]) / n, (pd["s"] + pd["p"]) / n
+        printf "  of which the session process %.0f KiB Pss (%.0f Private_Dirty), the TLS proxy %.0f KiB Pss in all (%.0f Private_Dirty)\n",
+               pss["s"] / n, pd["s"] / n, pss["p"], pd["p"] } }'
 if [ "${COW:-0}" = 1 ] && [ -n "$PIDS" ]; then
     /usr/bin/python3 bench/cow-pages.py "$(echo $PIDS | awk '{print $NF}')" "$MASTER" ${COW_V:+-v}
 fi

@@ -69,6 +69,19 @@ enum msg_type {
      * on that socket: u32 AUTH_NO/AUTH_YES/AUTH_TEMP */
     MSG_AUTH_REQUEST,
     MSG_AUTH_RESULT,
+    /* TLS proxy (tls_proxy.h): proxy -> master at its start: u32 1 ready /
+     * 0 not, u64 virtual domains with their own certificate, str why not;
+     * master -> proxy: u32 n, n x (bytes name, bytes aes, bytes hmac, i64
+     * made), the ticket keys; session -> proxy on its own pair: u32
+     * handshake milliseconds, str client address, with the client's socket;
+     * session -> proxy on the request socket: the pair's other end; proxy ->
+     * session on the pair: u32 established, u32 resumed, str description or
+     * why not */
+    MSG_TLS_READY,
+    MSG_TLS_KEYS,
+    MSG_TLS_CONN,
+    MSG_TLS_START,
+    MSG_TLS_DONE,
     MSG_TEST,           /* unit tests only */
     MSG_TYPE_END
 };

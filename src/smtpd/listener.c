@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sysexits.h>
@@ -32,7 +33,7 @@
 #include "msg.h"
 #include "policy.h"
 #include "privs.h"
-#include "tls_server.h"
+#include "tls_proxy.h"
 
 /* ---- listening sockets ---- */
 
@@ -197,26 +198,79 @@ static int bind_all(struct listener *l)
     return rc;
 }
 
-/* The TLS contexts, built here as root before any session child exists.
- * 0 or EX_CONFIG (said and logged). */
-static int load_tls(struct listener *l)
+/* The TLS files, tried by a child as root before the daemon detaches, so
+ * that a bad one stops the start with a message.  0 or EX_CONFIG (said and
+ * logged). */
+static int check_tls(struct listener *l)
 {
     char *err = NULL;
-    l->tls = tls_server_new(l->c, NULL, &err);
-    if (!l->tls && err) {
+    size_t nd = 0;
+    if (tls_proxy_check(l->c, &nd, &err) < 0) {
         say("%s", err);
         log_err("%s", err);
         free(err);
         return EX_CONFIG;
     }
-    if (!l->tls && l->c->smtps > 0) {
+    int tls = l->c->tls_cert.n > 0;
+    if (!tls && l->c->smtps > 0) {
         say("smtps=%ld needs a certificate: set tls-cert= and tls-key=", l->c->smtps);
         return EX_CONFIG;
     }
-    if (l->tls)
+    if (tls)
         log_info("TLS: %zu certificate(s), %zu virtual domain(s) with their own",
-                 l->c->tls_cert.n, tls_server_domains(l->tls));
+                 l->c->tls_cert.n, nd);
     return 0;
+}
+
+/* The ticket keys get a page of their own, which every child but the
+ * proxy unmaps (listener_close_in_child): no session process holds them,
+ * and unmapping copies no page. */
+static struct tls_ticket_keys *keys_page(void)
+{
+    void *p = mmap(NULL, sizeof(struct tls_ticket_keys), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_DONTDUMP
+    (void)madvise(p, sizeof(struct tls_ticket_keys), MADV_DONTDUMP);
+#endif
+    return p;
+}
+
+static void keys_unmap(struct listener *l)
+{
+    if (l->keys)
+        munmap(l->keys, sizeof *l->keys);
+    l->keys = NULL;
+}
+
+/* Start the TLS proxy for l->c (the keys made first).  0, or -1 with *err. */
+static int proxy_start(struct listener *l, const struct config *c, struct tls_proxy *p,
+                       char **err)
+{
+    if (!l->keys && !(l->keys = keys_page())) {
+        *err = xasprintf("TLS: mmap: %s", strerror(errno));
+        return -1;
+    }
+    if (tls_proxy_rotate(l->keys, time(NULL)) < 0 && !l->keys->n) {
+        *err = xstrdup("TLS: cannot make a session ticket key");
+        return -1;
+    }
+    int rc = tls_proxy_start(p, c, &l->user, l->keys, l->in_child, l->in_child_arg, err);
+    if (rc == 0)
+        l->proxy_started = now_ms();
+    return rc;
+}
+
+void listener_start_tls(struct listener *l)
+{
+    char *err = NULL;
+    if (l->c->tls_cert.n == 0 || l->nls == 0 || l->proxy.pid > 0)
+        return;
+    if (proxy_start(l, l->c, &l->proxy, &err) < 0) {
+        log_err("%s; STARTTLS is not offered until SIGHUP", err);
+        free(err);
+    }
 }
 
 int listener_open(struct listener *l, const struct config *c, int do_bind)
@@ -225,8 +279,9 @@ int listener_open(struct listener *l, const struct config *c, int do_bind)
     l->c = c;
     l->spare_fd = -1;
     l->auth_fd = -1;
+    l->proxy = (struct tls_proxy){ .pid = 0, .req = -1, .ctl = -1 };
     l->notify[0] = l->notify[1] = -1;
-    int rc = do_bind ? load_tls(l) : 0;
+    int rc = do_bind ? check_tls(l) : 0;
     if (!rc && do_bind)
         rc = bind_all(l);
     if (rc)
@@ -408,12 +463,12 @@ static void session_child(void *arg, int report_fd)
     if (k->master_end >= 0)
         close(k->master_end); /* it must see the master's close alone */
     int notify = fcntl(l->notify[1], F_DUPFD_CLOEXEC, 0);
-    l->in_session = 1; /* keeps the TLS contexts (listener_close_in_child) */
     int auth = l->auth_fd >= 0 ? fcntl(l->auth_fd, F_DUPFD_CLOEXEC, 0) : -1;
+    int tls = l->proxy.req >= 0 ? fcntl(l->proxy.req, F_DUPFD_CLOEXEC, 0) : -1;
     if (l->in_child)
         l->in_child(l->in_child_arg);
     struct spare_start st = { .c = l->c, .user = &l->user, .notify_fd = notify,
-                              .auth_fd = auth, .tls = l->tls };
+                              .auth_fd = auth, .tls_req = tls };
     if (k->fd < 0)
         spare_wait(&st, k->sock);
     spare_serve(&st, k->sock, k->fd, k->peer, k->submission, k->implicit_tls);
@@ -575,11 +630,9 @@ void listener_accept(struct listener *l, size_t i)
         log_admission(&a, no, load > 0 ? load : -1);
         return;
     }
-    /* a new ticket key: the waiting processes have only the old ones */
-    if (l->tls && tls_server_rotate(l->tls, time(NULL)) == 1) {
-        drop_spare(l);
-        new_generation(l);
-    }
+    /* a new ticket key is due (the proxy holds them, not the sessions) */
+    if (l->proxy.pid > 0 && tls_proxy_rotate(l->keys, time(NULL)) == 1)
+        (void)tls_proxy_keys(&l->proxy, l->keys);
     if (hand_to_idle(l, fd, s, &a) == 0 || hand_to_spare(l, fd, s, &a) == 0)
         close(fd);
     else
@@ -709,8 +762,32 @@ int listener_expire(struct listener *l)
 
 /* ---- the rest of the life cycle ---- */
 
+/* The proxy ended while we held its sockets: a crash.  Once more, unless
+ * it dies right away again; the session processes waiting hold the dead
+ * one's socket, so they go too. */
+static void proxy_died(struct listener *l)
+{
+    int again = !l->stopping && now_ms() - l->proxy_started > 1000;
+    log_err("the TLS proxy ended%s", again ? "; starting another"
+                                           : l->stopping ? ""
+                                           : "; within a second of its start, so STARTTLS "
+                                             "is not offered until SIGHUP");
+    tls_proxy_release(&l->proxy);
+    if (again)
+        listener_start_tls(l);
+    if (!l->stopping) {
+        drop_spare(l);
+        new_generation(l);
+        listener_spare(l);
+    }
+}
+
 int listener_reaped(struct listener *l, pid_t pid)
 {
+    if (pid == l->proxy.pid) {
+        proxy_died(l);
+        return 1;
+    }
     if (pid == l->spare_pid) {
         drop_spare(l);
         return 1;
@@ -725,30 +802,35 @@ int listener_reaped(struct listener *l, pid_t pid)
     return 0;
 }
 
-/* SIGHUP: the new certificates, or the old ones and why in the log. */
+/* SIGHUP: a new proxy with the new certificates (the old one ends with
+ * its connections), or the old one and why in the log. */
 static void reload_tls(struct listener *l, const struct config *c)
 {
     char *err = NULL;
-    struct tls_server *t = tls_server_new(c, l->tls, &err);
-    if (!t && (err || (l->tls && c->smtps > 0) || (l->tls && l->c->smtps > 0))) {
-        log_err("SIGHUP: keeping the TLS certificates in use: %s",
-                err ? err : "smtps= needs tls-cert= and tls-key=");
+    struct tls_proxy fresh = { .pid = 0, .req = -1, .ctl = -1 };
+    if (c->tls_cert.n == 0 && c->tls_key.n == 0 && c->smtps <= 0) {
+        tls_proxy_release(&l->proxy); /* TLS turned off */
+        return;
+    }
+    if (c->tls_cert.n == 0 && c->tls_key.n == 0)
+        err = xstrdup("smtps= needs tls-cert= and tls-key=");
+    if (err || proxy_start(l, c, &fresh, &err) < 0) {
+        log_err("SIGHUP: keeping the TLS certificates in use: %s", err);
         free(err);
         return;
     }
-    tls_server_free(l->tls);
-    l->tls = t;
-    if (t)
-        log_info("SIGHUP: TLS certificates re-read (%zu virtual domain(s) with their own)",
-                 tls_server_domains(t));
+    tls_proxy_release(&l->proxy);
+    l->proxy = fresh;
+    log_info("SIGHUP: TLS certificates re-read (%zu virtual domain(s) with their own)",
+             fresh.ndomains);
 }
 
 void listener_reload(struct listener *l, const struct config *c)
 {
-    if (l->nls)
-        reload_tls(l, c);
     l->c = c;
     listener_load_user(l);
+    if (l->nls)
+        reload_tls(l, c); /* the proxy becomes the new user= */
     drop_spare(l); /* it has the old configuration */
     new_generation(l); /* and so have the session processes */
     listener_spare(l);
@@ -778,13 +860,13 @@ void listener_close_in_child(struct listener *l)
     for (size_t i = 0; i < l->nkids; i++)
         if (l->kids[i].sock >= 0)
             close(l->kids[i].sock);
-    /* Only a session needs the TLS private keys and ticket keys: every other
-     * child of the master (delivery workers, queue runs, and the remote
-     * deliveries they start as user=) forgets them (freed keys are cleansed) */
-    if (!l->in_session) {
-        tls_server_free(l->tls);
-        l->tls = NULL;
-    }
+    /* the TLS proxy's sockets (a session took its copy first) and the
+     * ticket keys, which only the proxy is given */
+    if (l->proxy.req >= 0)
+        close(l->proxy.req);
+    if (l->proxy.ctl >= 0)
+        close(l->proxy.ctl);
+    keys_unmap(l);
     if (l->auth_fd >= 0)
         close(l->auth_fd);
 }
@@ -801,7 +883,10 @@ void listener_free(struct listener *l)
             close(l->kids[i].sock);
     free(l->kids);
     user_free(&l->user);
-    tls_server_free(l->tls);
+    tls_proxy_release(&l->proxy);
+    if (l->keys)
+        explicit_bzero(l->keys, sizeof *l->keys);
+    keys_unmap(l);
     if (l->auth_fd >= 0)
         close(l->auth_fd);
     for (int i = 0; i < 2; i++)
@@ -812,5 +897,6 @@ void listener_free(struct listener *l)
     memset(l, 0, sizeof *l);
     l->spare_fd = -1;
     l->auth_fd = -1;
+    l->proxy = (struct tls_proxy){ .pid = 0, .req = -1, .ctl = -1 };
     l->notify[0] = l->notify[1] = -1;
 }

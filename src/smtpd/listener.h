@@ -24,9 +24,8 @@
 #include "conf.h"
 #include "netaddr.h"
 #include "spare.h"
+#include "tls_proxy.h"
 #include "util.h"
-
-struct tls_server;
 
 struct listen_sock {
     int fd;
@@ -62,8 +61,9 @@ struct listener {
     int auth_fd;              /* sessions -> the AUTH helper (auth_helper.h),
                                  set by the master; -1: none */
     struct session_user user; /* user=, looked up once (and on SIGHUP) */
-    struct tls_server *tls;   /* TLS contexts (tls_server.h), NULL: no TLS */
-    int in_session;           /* set in a session child: it keeps tls */
+    struct tls_proxy proxy;   /* the TLS proxy (tls_proxy.h); pid 0: no TLS */
+    long long proxy_started;  /* now_ms() at its start */
+    struct tls_ticket_keys *keys; /* its ticket keys, a page of their own */
     int stopping;             /* no new spare */
     /* In a new child, before anything else: close the master's descriptors
      * (the listener's own included). */
@@ -76,8 +76,8 @@ struct listener {
  * numeric host ("" = all addresses) and the port.  0 or -1. */
 int listener_parse(const char *entry, char **host, int *port);
 
-/* Initialise l and, with do_bind set, load the TLS certificates (as root,
- * tls_server.h) and bind every listen= address (default: port 25 on all IPv4
+/* Initialise l and, with do_bind set, try the TLS certificates (as root, in
+ * a child: tls_proxy_check) and bind every listen= address (default: port 25 on all IPv4
  * and IPv6 addresses; msp= and smtps= add those ports on the same
  * addresses).  Opens the notify pipe.  0 or a sysexits code (EX_CONFIG for a
  * bad listen= entry, a TLS file or setting that does not work (the message
@@ -89,6 +89,11 @@ int listener_open(struct listener *l, const struct config *c, int do_bind);
  * the master) for the session children; on failure they look it up
  * themselves. */
 void listener_load_user(struct listener *l);
+
+/* Start the TLS proxy (tls_proxy.h) when tls-cert= is set and nothing
+ * runs yet; after listener_load_user and with in_child set.  A failure is
+ * logged: STARTTLS is then not offered. */
+void listener_start_tls(struct listener *l);
 
 /* Start the spare (if none waits and the listener is not stopping). */
 void listener_spare(struct listener *l);
@@ -121,21 +126,22 @@ void listener_kid_events(struct listener *l, const struct pollfd *p, size_t n);
  * Returns the milliseconds until the next one is due, or -1 for none. */
 int listener_expire(struct listener *l);
 
-/* A child ended: 1 if it was a session or the spare (then forgotten). */
+/* A child ended: 1 if it was a session, the spare (then forgotten) or the
+ * TLS proxy (then started again, unless it died within a second of its
+ * start). */
 int listener_reaped(struct listener *l, pid_t pid);
 
-/* SIGHUP: configuration c; user= looked up again, the TLS certificates read
- * again (when the new ones do not work the old stay, and the log says why;
- * ticket keys are kept), the spare replaced. */
+/* SIGHUP: configuration c; user= looked up again, a new TLS proxy with the
+ * certificates read again (when they do not work the old proxy stays, and
+ * the log says why; ticket keys are kept), the spare replaced. */
 void listener_reload(struct listener *l, const struct config *c);
 
 /* At stop: kill the spare and wait for it (it may still hold listening
  * sockets), so the port is free when the master is gone. */
 void listener_stop(struct listener *l);
 
-/* In a child of the master: close the listener's descriptors; in any child
- * but a session, also free the TLS contexts, so no process but the master
- * and the sessions holds the private keys. */
+/* In a child of the master: close the listener's descriptors (the TLS
+ * proxy's too) and unmap the ticket keys. */
 void listener_close_in_child(struct listener *l);
 
 void listener_free(struct listener *l);

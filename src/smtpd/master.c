@@ -577,6 +577,7 @@ int master_run(const struct config *c, const struct master_opts *o)
         grey_daemon_setup(m.c);
     listener_load_user(&m.l);
     if (o->listen) {
+        listener_start_tls(&m.l);
         start_auth(&m);
         if (c->auth_plaintext)
             log_warn("WARNING: auth-plaintext is set: AUTH is offered without TLS, so "

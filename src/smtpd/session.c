@@ -48,7 +48,7 @@
 #include "smtpd_log.h"
 #include "spool.h"
 #include "tcp_wrappers.h"
-#include "tls_server.h"
+#include "tls_proxy.h"
 #include "vdomain.h"
 #include "verdict.h"
 
@@ -217,47 +217,40 @@ static void txn_reset(struct session *s)
 
 /* ---- TLS (RFC 3207) ---- */
 
-/* STARTTLS is offered on a daemon connection when a certificate is set,
- * until TLS is active. */
+/* STARTTLS is offered on a daemon connection when a certificate is set
+ * (the master then gave us the TLS proxy's request socket), until TLS is
+ * active. */
 static int tls_offered(const struct session *s)
 {
-    return s->conn && s->conn->tls && !s->tls_active;
+    return s->conn && s->conn->tls_req >= 0 && !s->tls_active;
 }
 
-/* A TLS connection object for the session's socket, or NULL after logging
- * why (then the client is told 454 and may go on in plaintext). */
-static SSL *tls_new(struct session *s)
-{
-    char *why = NULL;
-    SSL *ssl = tls_server_ssl(s->conn->tls, s->conn->fd, &why);
-    if (!ssl) {
-        log_err("TLS with %s: %s", s->cl.ip[0] ? s->cl.ip : "unknown", why);
-        free(why);
-    }
-    return ssl;
-}
-
-/* The handshake on the connection (after the 220 of STARTTLS, or first of
- * all on the smtps port).  0, or -1 after logging why (the session must
- * end: the connection is in an unknown state). */
-static int tls_start(struct session *s, SSL *ssl)
+/* The handshake, by the TLS proxy (tls_proxy.h), after the 220 of STARTTLS
+ * or first of all on the smtps port.  0, or -1 after logging why (the
+ * session must end: the connection is in an unknown state). */
+static int tls_start(struct session *s)
 {
     const char *ip = s->cl.ip[0] ? s->cl.ip : "unknown";
-    int r = io_tls_accept(&s->io, ssl, s->c->tls_handshake_timeout * 1000);
+    int plain = -1, resumed = 0;
+    char *info = NULL;
+    int r = io_tls_prepare(&s->io);
     if (r) {
-        char *why = tls_errors(r == IO_TIMEOUT ? "handshake timed out"
-                               : r == IO_EOF ? "the client closed the connection"
-                                             : strerror(errno));
-        log_notice("TLS handshake with %s failed: %s", ip, why);
-        free(why);
+        log_notice("TLS handshake with %s failed: %s", ip,
+                   r == IO_TIMEOUT ? "timed out sending the 220 reply" : strerror(errno));
         return -1;
     }
+    if (tls_proxy_handoff(s->conn->tls_req, s->conn->fd, ip, s->c->tls_handshake_timeout * 1000,
+                          s->io.session_deadline, &plain, &resumed, &info) < 0) {
+        log_notice("TLS handshake with %s failed: %s", ip, info);
+        free(info);
+        s->io.broken = 1;
+        return -1;
+    }
+    io_tls_switch(&s->io, plain);
     s->tls_active = 1;
     free(s->tls_info);
-    s->tls_info = tls_describe(ssl);
-    release_memory(); /* the handshake's temporaries */
-    log_info("TLS with %s: %s%s", ip, s->tls_info,
-             SSL_session_reused(ssl) ? " (session resumed)" : "");
+    s->tls_info = info;
+    log_info("TLS with %s: %s%s", ip, s->tls_info, resumed ? " (session resumed)" : "");
     return 0;
 }
 
@@ -279,13 +272,8 @@ static void cmd_starttls(struct session *s, char *arg)
         reply_error(s, 503, "5.5.1 a transaction is in progress; send RSET first");
         return;
     }
-    SSL *ssl = tls_new(s);
-    if (!ssl) {
-        reply(s, 454, "4.7.0 TLS not available now; try again later");
-        return;
-    }
     reply(s, 220, "2.0.0 ready to start TLS");
-    if (tls_start(s, ssl) < 0) {
+    if (tls_start(s) < 0) {
         s->closing = 1;
         return;
     }
@@ -1447,10 +1435,9 @@ int session_run(const struct config *c, const struct session_conn *conn)
     if (conn->implicit_tls) {
         /* smtps: TLS from the first byte, then the greeting */
         net_format(conn->peer, s.cl.ip, sizeof s.cl.ip);
-        SSL *ssl = conn->tls ? tls_new(&s) : NULL;
-        if (!ssl || tls_start(&s, ssl) < 0) {
-            if (!conn->tls)
-                log_err("smtps connection from %s without TLS contexts", s.cl.ip);
+        if (conn->tls_req < 0 || tls_start(&s) < 0) {
+            if (conn->tls_req < 0)
+                log_err("smtps connection from %s without the TLS proxy", s.cl.ip);
             s.io.broken = 1; /* nothing in plaintext on this port */
             session_free(&s);
             return 1;

@@ -11,7 +11,6 @@
 #include "conf.h"
 #include "netaddr.h"
 
-struct tls_server;
 
 /* One connection handed over by the daemon. */
 struct session_conn {
@@ -23,8 +22,9 @@ struct session_conn {
     int notify_fd;                  /* send MSG_QUEUED (msg.h) here after each
                                        accepted message (the daemon starts its
                                        delivery); -1: use spool_trigger() */
-    struct tls_server *tls;         /* the master's TLS contexts (tls_server.h):
-                                       STARTTLS is offered; NULL: no TLS */
+    int tls_req;                    /* the TLS proxy's request socket
+                                       (tls_proxy.h): STARTTLS is offered;
+                                       -1: no TLS */
     int auth_fd;                    /* the AUTH helper's request socket
                                        (auth_helper.h); <= 0: none, AUTH is
                                        not offered (0 is stdin, never it) */

@@ -3,16 +3,10 @@
 #include "compat.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include "smtpd_io.h"
 
@@ -39,58 +33,20 @@ void io_init(struct smtpio *io, int rfd, int wfd, long idle_ms, long session_ms)
 
 void io_free(struct smtpio *io)
 {
-    if (io->ssl) {
-        /* one try at close_notify: the peer may be gone already */
-        if (!io->broken) {
-            ERR_clear_error();
-            (void)SSL_shutdown(io->ssl);
-        }
-        SSL_free(io->ssl);
-        io->ssl = NULL;
-        /* only after TLS: the first ERR_ call of a process initialises
-         * OpenSSL's error state, a cost every plaintext session would pay */
-        ERR_clear_error();
-    }
+    if (io->own_fd) /* the TLS proxy's socket: closing it ends the relay */
+        close(io->rfd);
+    io->own_fd = 0;
     buf_free(&io->in);
     buf_free(&io->out);
 }
 
-/* ---- the raw transfers: the descriptor, or TLS when it is active ---- */
+/* ---- the raw transfers ---- */
 
 #define IO_AGAIN (-100) /* would block: poll for *ev, then try again */
-
-/* What an SSL_read/SSL_write/SSL_accept result means: IO_AGAIN (with the
- * event to wait for: TLS may need to write in order to read and the other
- * way round), 0 the peer closed, -1 an error. */
-static int tls_result(struct smtpio *io, int r, short *ev)
-{
-    switch (SSL_get_error(io->ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-        *ev = POLLIN;
-        return IO_AGAIN;
-    case SSL_ERROR_WANT_WRITE:
-        *ev = POLLOUT;
-        return IO_AGAIN;
-    case SSL_ERROR_ZERO_RETURN:
-        return 0;
-    case SSL_ERROR_SYSCALL:
-        if (errno == 0)
-            errno = ECONNRESET;
-        return -1;
-    default:
-        errno = EPROTO;
-        return -1;
-    }
-}
 
 /* Read up to n bytes: >0, 0 at the end of input, -1 (errno), IO_AGAIN. */
 static ssize_t raw_read(struct smtpio *io, char *p, size_t n, short *ev)
 {
-    if (io->ssl) {
-        ERR_clear_error();
-        int r = SSL_read(io->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
-        return r > 0 ? r : tls_result(io, r, ev);
-    }
     for (;;) {
         ssize_t r = read(io->rfd, p, n);
         if (r >= 0)
@@ -107,14 +63,6 @@ static ssize_t raw_read(struct smtpio *io, char *p, size_t n, short *ev)
 /* Write up to n bytes (n > 0): >0 written, -1 (errno), IO_AGAIN. */
 static ssize_t raw_write(struct smtpio *io, const char *p, size_t n, short *ev)
 {
-    if (io->ssl) {
-        ERR_clear_error();
-        int r = SSL_write(io->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
-        if (r > 0)
-            return r;
-        r = tls_result(io, r, ev);
-        return r == 0 ? (errno = EPIPE, -1) : r;
-    }
     for (;;) {
         ssize_t w = write(io->wfd, p, n);
         if (w > 0)
@@ -232,8 +180,6 @@ static int fill_n(struct smtpio *io, size_t want_room)
     for (;;) {
         size_t room = io->in.cap - io->in.len - 1;
         short ev = 0;
-        /* under TLS, poll only after SSL_read asked for it: OpenSSL may hold
-         * decrypted input the descriptor no longer shows */
         ssize_t r = raw_read(io, io->in.s + io->in.len, room, &ev);
         if (r > 0) {
             io->in.len += (size_t)r;
@@ -478,49 +424,25 @@ enum io_status io_read_data(struct smtpio *io, io_data_sink sink, void *arg,
     }
 }
 
-int io_tls_accept(struct smtpio *io, struct ssl_st *ssl, long timeout_ms)
+int io_tls_prepare(struct smtpio *io)
 {
     int r = io_flush(io);
     /* CVE-2011-0411: whatever followed STARTTLS in plaintext is dropped */
     buf_reset(&io->in);
     io->in_off = 0;
-    io->ssl = ssl;
-    if (r) {
+    io->eof = 0;
+    if (r)
         io->broken = 1;
-        return r;
-    }
-    long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 60000);
-    int is_session = 0;
-    if (io->session_deadline && io->session_deadline < deadline) {
-        deadline = io->session_deadline;
-        is_session = 1;
-    }
-    /* TLS writes a flight as several records, one write each, and the
-     * server speaks twice in a row (its flight, then the TLS 1.3 ticket):
-     * without TCP_NODELAY, Nagle holds the later segments until the client's
-     * delayed ACK.  Corked while SSL_accept writes, a flight still leaves as
-     * few segments as it fits in. */
-    int one = 1, zero = 0;
-    (void)setsockopt(io->wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    for (;;) {
-        short ev = 0;
-        ERR_clear_error();
-        (void)setsockopt(io->wfd, IPPROTO_TCP, TCP_CORK, &one, sizeof one);
-        int a = SSL_accept(ssl);
-        (void)setsockopt(io->wfd, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
-        if (a == 1)
-            return 0;
-        a = tls_result(io, a, &ev);
-        if (a != IO_AGAIN) {
-            io->broken = 1;
-            return a == 0 ? IO_EOF : IO_ERROR;
-        }
-        int w = wait_fd(io, io->rfd, ev, deadline, is_session);
-        if (w) {
-            io->broken = 1;
-            return w;
-        }
-    }
+    return r;
+}
+
+void io_tls_switch(struct smtpio *io, int fd)
+{
+    if (io->own_fd)
+        close(io->rfd);
+    io->rfd = io->wfd = fd;
+    io->own_fd = 1;
+    set_nonblock(fd, 1);
 }
 
 void io_printf(struct smtpio *io, const char *fmt, ...)

@@ -13,8 +13,6 @@
 
 #include "util.h"
 
-struct ssl_st; /* OpenSSL's SSL (tls_server.h) */
-
 enum io_status {
     IO_OK = 0,       /* a line (or data) was read */
     IO_TOOLONG = 1,  /* the line exceeded the limit: it was read to its LF and discarded */
@@ -32,7 +30,7 @@ struct smtpio {
     long long session_deadline;  /* now_ms() value, 0 = none */
     int timed_out_session;       /* the last IO_TIMEOUT was the total session time */
     int eof;
-    struct ssl_st *ssl;          /* TLS is active: every byte goes through it */
+    int own_fd;                  /* rfd is the TLS proxy's socket: io_free closes it */
     int broken;                  /* a TLS handshake failed: nothing more is sent */
 };
 
@@ -74,17 +72,17 @@ typedef int (*io_data_sink)(void *arg, const char *p, size_t n);
 enum io_status io_read_data(struct smtpio *io, io_data_sink sink, void *arg,
                             struct io_data_result *res);
 
-/* STARTTLS (RFC 3207) or implicit TLS: send what is queued (the 220 reply),
- * DISCARD every byte the client sent that was not read yet (CVE-2011-0411:
+/* STARTTLS (RFC 3207) or implicit TLS, before the hand-over to the TLS
+ * proxy (tls_proxy.h): send what is queued (the 220 reply), then DISCARD
+ * every byte the client sent that was not read yet (CVE-2011-0411:
  * plaintext pipelined behind STARTTLS must never count as a command after
- * the handshake), then run the server handshake on ssl (a non-blocking
- * SSL_accept in the same poll loop) within timeout_ms, capped by the
- * session's total time.  io owns ssl from here on (io_free frees it).
- * Returns 0 when the handshake is done (all later I/O is encrypted), or
- * IO_TIMEOUT, IO_EOF, IO_ERROR: the connection is then unusable (nothing
- * more is written to it), OpenSSL's reason is left in its error queue
- * (tls_errors, tls_server.h). */
-int io_tls_accept(struct smtpio *io, struct ssl_st *ssl, long timeout_ms);
+ * the handshake).  0, or IO_TIMEOUT, IO_ERROR: the connection is then
+ * unusable (broken: nothing more is written to it). */
+int io_tls_prepare(struct smtpio *io);
+
+/* After the handshake: speak on fd (the proxy's plaintext socket) from now
+ * on.  io owns fd (io_free closes it); the client's socket is the caller's. */
+void io_tls_switch(struct smtpio *io, int fd);
 
 /* Queue reply text (must already end in CRLF). */
 void io_printf(struct smtpio *io, const char *fmt, ...) PO_PRINTF(2, 3);

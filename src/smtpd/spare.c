@@ -57,7 +57,7 @@ static int serve_one(const struct spare_start *st, int fd, const struct netaddr 
     child_set_title("session %s", ip);
     struct session_conn conn = { .fd = fd, .peer = peer, .submission = submission,
                                  .implicit_tls = implicit_tls, .notify_fd = st->notify_fd,
-                                 .auth_fd = st->auth_fd, .tls = st->tls };
+                                 .auth_fd = st->auth_fd, .tls_req = st->tls_req };
     int rc = session_run(st->c, &conn);
     close(fd);
     return rc;

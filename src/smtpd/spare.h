@@ -31,7 +31,6 @@
 #include "netaddr.h"
 #include "util.h"
 
-struct tls_server;
 
 /* user= as the master looked it up once (listener.h): the child becomes it
  * with setgroups/setgid/setuid alone, without NSS lookups per connection.
@@ -50,7 +49,7 @@ struct spare_start {
     const struct config *c;
     const struct session_user *user;
     int notify_fd; /* session -> master: MSG_QUEUED */
-    struct tls_server *tls; /* the master's TLS contexts (tls_server.h), or NULL */
+    int tls_req;   /* session -> TLS proxy (tls_proxy.h), or -1: no TLS */
     int auth_fd;   /* session -> AUTH helper (auth_helper.h), or -1 */
 };
 

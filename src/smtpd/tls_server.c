@@ -1,10 +1,10 @@
 /* tls_server.c - the SMTP server's TLS contexts (tls_server.h).
  *
- * ROOT: tls_server_new, tls_server_rotate and tls_server_free run in the
- * master, as root: they read certificate and key files and make ticket keys.
- * They parse no network input (OpenSSL parses the PEM files the
- * administrator named).  The callbacks (SNI, tickets), tls_server_ssl,
- * tls_describe and tls_errors run in the unprivileged session children. */
+ * ROOT: tls_server_new runs in the TLS proxy before it drops to user=: it
+ * reads certificate and key files and parses no network input (OpenSSL
+ * parses the PEM files the administrator named).  The callbacks (SNI,
+ * tickets), tls_server_ssl, tls_describe and tls_errors run in the proxy as
+ * user=. */
 #include "compat.h"
 
 #include <dirent.h>
@@ -27,22 +27,9 @@
 #include "tls_server.h"
 #include "util.h"
 
-#define TICKET_NAME 16
-#define TICKET_AES 32
-#define TICKET_HMAC 32
+#define TICKET_NAME TLS_TICKET_NAME
 #define DOMAINS_MAX 65536 /* virtual domains with their own certificate */
 #define SID_CTX "postoffice"
-
-struct ticket_key {
-    unsigned char name[TICKET_NAME], aes[TICKET_AES], hmac[TICKET_HMAC];
-    time_t made;
-};
-
-/* k[0] seals new tickets; k[1] (the one before) still opens them. */
-struct ticket_keys {
-    struct ticket_key k[2];
-    int n;
-};
 
 struct tls_domain {
     char *name; /* lower case */
@@ -53,7 +40,7 @@ struct tls_server {
     SSL_CTX *ctx;              /* the default: tls-cert=/tls-key= */
     struct tls_domain *dom;    /* sorted by name */
     size_t ndom;
-    struct ticket_keys *keys;  /* survives SIGHUP: handed from server to server */
+    struct tls_ticket_keys keys; /* the master's (tls_proxy_rotate) */
 };
 
 /* ---- errors ---- */
@@ -138,33 +125,12 @@ static int parse_protocols(const char *v, int *min, int *max, char **err)
 
 /* ---- ticket keys ---- */
 
-static int key_make(struct ticket_key *k, time_t now)
+void tls_server_set_keys(struct tls_server *t, const struct tls_ticket_keys *k)
 {
-    if (RAND_bytes(k->name, sizeof k->name) != 1 || RAND_bytes(k->aes, sizeof k->aes) != 1 ||
-        RAND_bytes(k->hmac, sizeof k->hmac) != 1)
-        return -1;
-    k->made = now;
-    return 0;
+    t->keys = *k;
 }
 
-int tls_server_rotate(struct tls_server *t, time_t now)
-{
-    struct ticket_keys *ks = t->keys;
-    if (ks->n && now - ks->k[0].made < TLS_TICKET_ROTATE && now >= ks->k[0].made)
-        return 0;
-    struct ticket_key fresh;
-    if (key_make(&fresh, now) < 0) {
-        log_err("TLS: cannot make a new session ticket key (RAND_bytes failed)");
-        return -1;
-    }
-    ks->k[1] = ks->k[0];
-    ks->k[0] = fresh;
-    ks->n = ks->n ? 2 : 1;
-    OPENSSL_cleanse(&fresh, sizeof fresh);
-    return 1;
-}
-
-static int mac_key(EVP_MAC_CTX *hctx, const struct ticket_key *k)
+static int mac_key(EVP_MAC_CTX *hctx, const struct tls_ticket_key *k)
 {
     char digest[] = "SHA256";
     OSSL_PARAM p[] = {
@@ -183,11 +149,11 @@ static int ticket_cb(SSL *ssl, unsigned char name[TICKET_NAME], unsigned char *i
                      EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
     const struct tls_server *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-    const struct ticket_keys *ks = t ? t->keys : NULL;
+    const struct tls_ticket_keys *ks = t ? &t->keys : NULL;
     if (!ks || !ks->n)
         return enc ? -1 : 0;
     if (enc) {
-        const struct ticket_key *k = &ks->k[0];
+        const struct tls_ticket_key *k = &ks->k[0];
         if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1)
             return -1;
         memcpy(name, k->name, TICKET_NAME);
@@ -197,7 +163,7 @@ static int ticket_cb(SSL *ssl, unsigned char name[TICKET_NAME], unsigned char *i
     }
     time_t now = time(NULL);
     for (int i = 0; i < ks->n; i++) {
-        const struct ticket_key *k = &ks->k[i];
+        const struct tls_ticket_key *k = &ks->k[i];
         if (memcmp(name, k->name, TICKET_NAME) != 0)
             continue;
         if (now - k->made >= 2 * TLS_TICKET_ROTATE)
@@ -269,8 +235,8 @@ static SSL_CTX *ctx_new(struct tls_server *t, const struct config *c, char **err
     /* an idle session gives its 34 KiB of record buffers back */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_dh_auto(ctx, 1);
-    /* no per-process session cache (each session child is a new process):
-     * resumption is by tickets alone, sealed with the master's keys */
+    /* no session cache: resumption is by tickets alone, sealed with the
+     * master's keys, so it survives a new proxy (SIGHUP) */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SID_CTX, sizeof SID_CTX - 1);
     SSL_CTX_set_timeout(ctx, TLS_TICKET_ROTATE);
@@ -399,52 +365,7 @@ static int load_domains(struct tls_server *t, const struct config *c, char **err
     return rc;
 }
 
-/* One handshake in memory between ctx and a client of version ver that
- * accepts only the signature algorithms sigalgs (the certificate type). */
-static void warm_once(SSL_CTX *ctx, int ver, const char *sigalgs)
-{
-    SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
-    SSL *cl = cctx ? SSL_new(cctx) : NULL, *sv = SSL_new(ctx);
-    BIO *bc = NULL, *bs = NULL;
-    if (cl && sv && BIO_new_bio_pair(&bc, 0, &bs, 0) == 1) {
-        SSL_set_min_proto_version(cl, ver);
-        SSL_set_max_proto_version(cl, ver);
-        SSL_set1_sigalgs_list(cl, sigalgs);
-        SSL_set_bio(cl, bc, bc);
-        SSL_set_bio(sv, bs, bs);
-        SSL_set_connect_state(cl);
-        SSL_set_accept_state(sv);
-        char b[8];
-        for (int i = 0; i < 20; i++) {
-            int done = SSL_do_handshake(cl) == 1;
-            if ((SSL_do_handshake(sv) == 1) & done)
-                break;
-        }
-        /* the record layer too: a few bytes each way */
-        if (SSL_write(cl, "x", 1) == 1 && SSL_read(sv, b, sizeof b) > 0 &&
-            SSL_write(sv, "y", 1) == 1)
-            (void)SSL_read(cl, b, sizeof b);
-    }
-    SSL_free(cl);
-    SSL_free(sv);
-    SSL_CTX_free(cctx);
-    ERR_clear_error();
-}
-
-/* OpenSSL fetches and caches its algorithms, and builds their tables, on
- * first use.  Done here, in the master before any fork, the session
- * children share those pages; otherwise each child would build its own
- * copy (about 100 KiB of private memory per TLS session). */
-static void warm_up(SSL_CTX *ctx)
-{
-    static const char *const sigalgs[] = { "ECDSA+SHA256", "rsa_pss_rsae_sha256:RSA+SHA256" };
-    for (size_t i = 0; i < sizeof sigalgs / sizeof sigalgs[0]; i++) {
-        warm_once(ctx, TLS1_3_VERSION, sigalgs[i]);
-        warm_once(ctx, TLS1_2_VERSION, sigalgs[i]);
-    }
-}
-
-struct tls_server *tls_server_new(const struct config *c, struct tls_server *prev, char **err)
+struct tls_server *tls_server_new(const struct config *c, char **err)
 {
     *err = NULL;
     if (c->tls_cert.n == 0 && c->tls_key.n == 0)
@@ -454,18 +375,6 @@ struct tls_server *tls_server_new(const struct config *c, struct tls_server *pre
         tls_server_free(t);
         return NULL;
     }
-    if (prev && prev->keys) {
-        t->keys = prev->keys;
-        prev->keys = NULL;
-    } else {
-        t->keys = xcalloc(1, sizeof *t->keys);
-        if (tls_server_rotate(t, time(NULL)) < 0) {
-            fail(err, "TLS: cannot make a session ticket key (RAND_bytes failed)");
-            tls_server_free(t);
-            return NULL;
-        }
-    }
-    warm_up(t->ctx);
     return t;
 }
 
@@ -484,14 +393,11 @@ void tls_server_free(struct tls_server *t)
     }
     free(t->dom);
     SSL_CTX_free(t->ctx);
-    if (t->keys) {
-        OPENSSL_cleanse(t->keys, sizeof *t->keys);
-        free(t->keys);
-    }
+    OPENSSL_cleanse(&t->keys, sizeof t->keys);
     free(t);
 }
 
-/* ---- the session child's side ---- */
+/* ---- per connection, in the proxy ---- */
 
 SSL *tls_server_ssl(struct tls_server *t, int fd, char **err)
 {

@@ -588,7 +588,10 @@ def kids_named(pid, name):
     return out
 
 
-def test_only_sessions_hold_the_private_key(sandbox, pki):
+def test_only_the_tls_proxy_holds_the_private_key(sandbox, pki):
+    """The TLS proxy (po-tls, running as user=) is the one process with the
+    private key in memory: not the master, not a session under TLS, not a
+    delivery worker."""
     if os.geteuid() != 0:
         pytest.skip("needs root to read other processes' memory")
     crt, key = pki.leaf("ec", HOST, kind="ecdsa")
@@ -605,13 +608,18 @@ def test_only_sessions_hold_the_private_key(sandbox, pki):
     assert c.cmd("STARTTLS")[0] == 220
     starttls_raw(c)
     assert c.cmd("EHLO client.example")[0] == 250
+    proxies = kids_named(p.pid, "po-tls")
     sessions = kids_named(p.pid, "po-session")
     workers = kids_named(p.pid, "po-deliver")
-    assert sessions and workers, (sessions, workers)
-    # the probe can fail: the session (which must have it) shows it
-    assert memory_holds(sessions[0], needle)
-    for w in workers:
-        assert not memory_holds(w, needle), "delivery worker %d holds the TLS key" % w
+    assert len(proxies) == 1 and sessions and workers, (proxies, sessions, workers)
+    with open("/proc/%d/status" % proxies[0]) as f:
+        uids = [l.split()[1:] for l in f if l.startswith("Uid:")][0]
+    assert "0" not in uids, "the TLS proxy runs as root: %s" % uids
+    # the probe can fail: the proxy (which must have it) shows it
+    assert memory_holds(proxies[0], needle)
+    for pid, what in [(p.pid, "the master")] + [(s, "a session") for s in sessions] + \
+            [(w, "a delivery worker") for w in workers]:
+        assert not memory_holds(pid, needle), "%s (%d) holds the TLS key" % (what, pid)
     c.close()
 
 
