@@ -21,7 +21,8 @@
 #   resumed: every client offers its previous session (tickets; TLS 1.3)
 #   tls12:   resumed, TLS 1.2
 #   idle:    IDLE sessions after STARTTLS and the second EHLO, then the sum of
-#            the session processes' Pss (/proc/PID/smaps_rollup) / IDLE
+#            the session processes' Pss (/proc/PID/smaps_rollup), and
+#            postoffice's TLS proxy's, / IDLE
 # Rates are messages accepted per second as the client saw them (all its
 # messages answered 250), delivery to the mbox running at the same time.
 #
@@ -224,8 +225,18 @@ idle_pss() {
         v=$(awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null)
         [ -n "$v" ] && { tot=$((tot + v)); n=$((n + 1)); }
     done
+    # postoffice's TLS proxy holds every session's TLS state: it counts
+    px=0
+    if [ "$2" = postoffice ]; then
+        for k in $(cat /proc/"$POPID"/task/"$POPID"/children); do
+            [ "$(cat /proc/$k/comm 2>/dev/null)" = po-tls ] || continue
+            v=$(awk '/^Pss:/ {print $2}' /proc/"$k"/smaps_rollup 2>/dev/null)
+            [ -n "$v" ] && px=$((px + v))
+        done
+        tot=$((tot + px))
+    fi
     wait "$lp"
-    echo "    $2: $n session processes, $tot KiB Pss" >&2
+    echo "    $2: $n session processes, $tot KiB Pss (the TLS proxy's $px included)" >&2
     [ "$n" -gt 0 ] && echo $((tot / n)) || echo 0
 }
 
