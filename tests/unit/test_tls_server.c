@@ -1,7 +1,7 @@
 /* test_tls_server.c - the TLS server contexts (tls_server.h): loading and its
  * errors, SNI choosing a virtual domain's certificate, resumption by ticket,
- * the ticket key rotation (old key accepted one period more, then not), and
- * keys kept across a reload.  Handshakes run in memory over a socketpair
+ * the ticket key rotation (the master's keys, tls_proxy_rotate: the old key
+ * accepted one period more, then not), and keys kept across a reload.  Handshakes run in memory over a socketpair
  * against an OpenSSL client; certificates are made here with OpenSSL. */
 #include "compat.h"
 
@@ -24,6 +24,7 @@
 #include <openssl/x509.h>
 
 #include "conf.h"
+#include "tls_proxy.h"
 #include "tls_server.h"
 #include "util.h"
 
@@ -159,13 +160,25 @@ static struct result connect_once(struct tls_server *t, int max_ver, SSL_SESSION
     return r;
 }
 
+/* A server as the proxy runs it: contexts, then the master's keys. */
+static struct tls_server *keyed(struct config *c, struct tls_ticket_keys *k)
+{
+    char *err = NULL;
+    struct tls_server *t = tls_server_new(c, &err);
+    assert_non_null(t);
+    if (!k->n)
+        assert_int_equal(tls_proxy_rotate(k, time(NULL)), 1);
+    tls_server_set_keys(t, k);
+    return t;
+}
+
 static void test_no_certificate_no_tls(void **state)
 {
     (void)state;
     struct config c;
     char *err = (char *)"x";
     conf(&c, NULL, NULL);
-    assert_null(tls_server_new(&c, NULL, &err));
+    assert_null(tls_server_new(&c, &err));
     assert_null(err);
     config_free(&c);
 }
@@ -173,7 +186,7 @@ static void test_no_certificate_no_tls(void **state)
 static void expect_error(struct config *c, const char *want)
 {
     char *err = NULL;
-    assert_null(tls_server_new(c, NULL, &err));
+    assert_null(tls_server_new(c, &err));
     assert_non_null(err);
     if (!strstr(err, want))
         fail_msg("error \"%s\" lacks \"%s\"", err, want);
@@ -212,9 +225,10 @@ static void test_sni(void **state)
     (void)state;
     struct config c;
     char *err = NULL;
+    struct tls_ticket_keys k = { .n = 0 };
     conf(&c, "default.crt", "default.key");
-    struct tls_server *t = tls_server_new(&c, NULL, &err);
-    assert_non_null(t);
+    struct tls_server *t = keyed(&c, &k);
+    assert_null(err);
     assert_int_equal(tls_server_domains(t), 1);
     static const struct { const char *sni, *cn; } cases[] = {
         { "one.example", "mail.one.example" },
@@ -238,38 +252,37 @@ static void test_sni(void **state)
 static void rotation(int ver)
 {
     struct config c;
-    char *err = NULL;
+    struct tls_ticket_keys k = { .n = 0 }, other = { .n = 0 };
     conf(&c, "default.crt", "default.key");
-    struct tls_server *t = tls_server_new(&c, NULL, &err);
-    assert_non_null(t);
+    struct tls_server *t = keyed(&c, &k);
     time_t now = time(NULL);
     struct result first = connect_once(t, ver, NULL, NULL);
     assert_true(first.ok && !first.reused && first.sess);
     struct result again = connect_once(t, ver, first.sess, NULL);
     assert_true(again.ok && again.reused);
     SSL_SESSION_free(again.sess);
-    assert_int_equal(tls_server_rotate(t, now + 60), 0); /* not due yet */
-    assert_int_equal(tls_server_rotate(t, now + TLS_TICKET_ROTATE), 1);
+    assert_int_equal(tls_proxy_rotate(&k, now + 60), 0); /* not due yet */
+    assert_int_equal(tls_proxy_rotate(&k, now + TLS_TICKET_ROTATE), 1);
+    tls_server_set_keys(t, &k);
     /* sealed with the key before the newest: still good */
     again = connect_once(t, ver, first.sess, NULL);
     assert_true(again.ok && again.reused);
     SSL_SESSION_free(again.sess);
-    /* a reload keeps the keys */
-    struct tls_server *t2 = tls_server_new(&c, t, &err);
-    assert_non_null(t2);
+    /* a reload (a new proxy) given the same keys opens the same tickets */
     tls_server_free(t);
-    t = t2;
+    t = keyed(&c, &k);
     again = connect_once(t, ver, first.sess, NULL);
     assert_true(again.ok && again.reused);
     SSL_SESSION_free(again.sess);
     /* two rotations on, the first key is gone: a full handshake */
-    assert_int_equal(tls_server_rotate(t, now + 2 * TLS_TICKET_ROTATE), 1);
+    assert_int_equal(tls_proxy_rotate(&k, now + 2 * TLS_TICKET_ROTATE), 1);
+    tls_server_set_keys(t, &k);
     again = connect_once(t, ver, first.sess, NULL);
     assert_true(again.ok && !again.reused);
     SSL_SESSION_free(again.sess);
     SSL_SESSION_free(first.sess);
-    /* another server (another master) never opens our tickets */
-    struct tls_server *stranger = tls_server_new(&c, NULL, &err);
+    /* another server (another master's keys) never opens our tickets */
+    struct tls_server *stranger = keyed(&c, &other);
     first = connect_once(t, ver, NULL, NULL);
     again = connect_once(stranger, ver, first.sess, NULL);
     assert_true(again.ok && !again.reused);
@@ -298,7 +311,7 @@ static void test_describe(void **state)
     struct config c;
     char *err = NULL;
     conf(&c, "default.crt", "default.key");
-    struct tls_server *t = tls_server_new(&c, NULL, &err);
+    struct tls_server *t = tls_server_new(&c, &err);
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     SSL *s = tls_server_ssl(t, sv[0], &err);
