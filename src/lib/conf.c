@@ -130,6 +130,7 @@ static const struct option options[] = {
     {"tls-handshake-timeout", O_TIME, F(tls_handshake_timeout), 0, "a time such as 60s"},
     {"tls-key", O_LIST, F(tls_key), 0, NULL},
     {"tls-protocols", O_STR, F(tls_protocols), 0, "versions such as TLSv1.2,TLSv1.3"},
+    {"tls-proxies", O_LONG, F(tls_proxies), 0, "a number of processes (0 = one per 4 processors)"},
     {"trusted", O_LIST, F(trusted), ROOT, NULL},
     {"trusted-users", O_LIST, F(trusted_users), 0, NULL},
     {"user", O_STR, F(user), 0, "an account name"},

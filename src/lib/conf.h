@@ -76,6 +76,7 @@ struct config {
     long connect_timeout;  /* connect-timeout= outbound SMTP connect, seconds */
     long smtps;            /* smtps[=PORT] implicit-TLS submission port (465), 0 = off */
     long tls_handshake_timeout; /* tls-handshake-timeout= seconds for one TLS handshake */
+    long tls_proxies;      /* tls-proxies= TLS proxy processes, 0 = one per 4 processors */
     long av_timeout;       /* av-timeout= seconds the av= program may take */
     long dnsbl_threshold;  /* dnsbl-threshold= score that refuses a client */
     long greet_pause;      /* greet-pause= seconds to wait for early talk */

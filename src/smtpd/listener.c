@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sysexits.h>
@@ -33,7 +32,7 @@
 #include "msg.h"
 #include "policy.h"
 #include "privs.h"
-#include "tls_proxy.h"
+#include "tls_pool.h"
 
 /* ---- listening sockets ---- */
 
@@ -222,55 +221,14 @@ static int check_tls(struct listener *l)
     return 0;
 }
 
-/* The ticket keys get a page of their own, which every child but the
- * proxy unmaps (listener_close_in_child): no session process holds them,
- * and unmapping copies no page. */
-static struct tls_ticket_keys *keys_page(void)
-{
-    void *p = mmap(NULL, sizeof(struct tls_ticket_keys), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-#ifdef MADV_DONTDUMP
-    (void)madvise(p, sizeof(struct tls_ticket_keys), MADV_DONTDUMP);
-#endif
-    return p;
-}
-
-static void keys_unmap(struct listener *l)
-{
-    if (l->keys)
-        munmap(l->keys, sizeof *l->keys);
-    l->keys = NULL;
-}
-
-/* Start the TLS proxy for l->c (the keys made first).  0, or -1 with *err. */
-static int proxy_start(struct listener *l, const struct config *c, struct tls_proxy *p,
-                       char **err)
-{
-    if (!l->keys && !(l->keys = keys_page())) {
-        *err = xasprintf("TLS: mmap: %s", strerror(errno));
-        return -1;
-    }
-    if (tls_proxy_rotate(l->keys, time(NULL)) < 0 && !l->keys->n) {
-        *err = xstrdup("TLS: cannot make a session ticket key");
-        return -1;
-    }
-    int rc = tls_proxy_start(p, c, &l->user, l->keys, l->in_child, l->in_child_arg, err);
-    if (rc == 0)
-        l->proxy_started = now_ms();
-    return rc;
-}
-
 void listener_start_tls(struct listener *l)
 {
-    char *err = NULL;
-    if (l->c->tls_cert.n == 0 || l->nls == 0 || l->proxy.pid > 0)
+    if (l->nls == 0)
         return;
-    if (proxy_start(l, l->c, &l->proxy, &err) < 0) {
-        log_err("%s; STARTTLS is not offered until SIGHUP", err);
-        free(err);
-    }
+    l->tls.user = &l->user;
+    l->tls.in_child = l->in_child;
+    l->tls.in_child_arg = l->in_child_arg;
+    tls_pool_start(&l->tls, l->c);
 }
 
 int listener_open(struct listener *l, const struct config *c, int do_bind)
@@ -279,7 +237,7 @@ int listener_open(struct listener *l, const struct config *c, int do_bind)
     l->c = c;
     l->spare_fd = -1;
     l->auth_fd = -1;
-    l->proxy = (struct tls_proxy){ .pid = 0, .req = -1, .ctl = -1 };
+    tls_pool_init(&l->tls);
     l->notify[0] = l->notify[1] = -1;
     int rc = do_bind ? check_tls(l) : 0;
     if (!rc && do_bind)
@@ -464,7 +422,7 @@ static void session_child(void *arg, int report_fd)
         close(k->master_end); /* it must see the master's close alone */
     int notify = fcntl(l->notify[1], F_DUPFD_CLOEXEC, 0);
     int auth = l->auth_fd >= 0 ? fcntl(l->auth_fd, F_DUPFD_CLOEXEC, 0) : -1;
-    int tls = l->proxy.req >= 0 ? fcntl(l->proxy.req, F_DUPFD_CLOEXEC, 0) : -1;
+    int tls = tls_pool_session_req(&l->tls);
     if (l->in_child)
         l->in_child(l->in_child_arg);
     struct spare_start st = { .c = l->c, .user = &l->user, .notify_fd = notify,
@@ -630,9 +588,9 @@ void listener_accept(struct listener *l, size_t i)
         log_admission(&a, no, load > 0 ? load : -1);
         return;
     }
-    /* a new ticket key is due (the proxy holds them, not the sessions) */
-    if (l->proxy.pid > 0 && tls_proxy_rotate(l->keys, time(NULL)) == 1)
-        (void)tls_proxy_keys(&l->proxy, l->keys);
+    /* a new ticket key, when one is due (the proxies hold them, not the
+     * sessions) */
+    tls_pool_rotate(&l->tls);
     if (hand_to_idle(l, fd, s, &a) == 0 || hand_to_spare(l, fd, s, &a) == 0)
         close(fd);
     else
@@ -762,30 +720,14 @@ int listener_expire(struct listener *l)
 
 /* ---- the rest of the life cycle ---- */
 
-/* The proxy ended while we held its sockets: a crash.  Once more, unless
- * it dies right away again; the session processes waiting hold the dead
- * one's socket, so they go too. */
-static void proxy_died(struct listener *l)
-{
-    int again = !l->stopping && now_ms() - l->proxy_started > 1000;
-    log_err("the TLS proxy ended%s", again ? "; starting another"
-                                           : l->stopping ? ""
-                                           : "; within a second of its start, so STARTTLS "
-                                             "is not offered until SIGHUP");
-    tls_proxy_release(&l->proxy);
-    if (again)
-        listener_start_tls(l);
-    if (!l->stopping) {
-        drop_spare(l);
-        new_generation(l);
-        listener_spare(l);
-    }
-}
-
 int listener_reaped(struct listener *l, pid_t pid)
 {
-    if (pid == l->proxy.pid) {
-        proxy_died(l);
+    if (tls_pool_reaped(&l->tls, pid, l->c, l->stopping)) {
+        if (!l->stopping) { /* those waiting hold the dead one's socket */
+            drop_spare(l);
+            new_generation(l);
+            listener_spare(l);
+        }
         return 1;
     }
     if (pid == l->spare_pid) {
@@ -802,35 +744,12 @@ int listener_reaped(struct listener *l, pid_t pid)
     return 0;
 }
 
-/* SIGHUP: a new proxy with the new certificates (the old one ends with
- * its connections), or the old one and why in the log. */
-static void reload_tls(struct listener *l, const struct config *c)
-{
-    char *err = NULL;
-    struct tls_proxy fresh = { .pid = 0, .req = -1, .ctl = -1 };
-    if (c->tls_cert.n == 0 && c->tls_key.n == 0 && c->smtps <= 0) {
-        tls_proxy_release(&l->proxy); /* TLS turned off */
-        return;
-    }
-    if (c->tls_cert.n == 0 && c->tls_key.n == 0)
-        err = xstrdup("smtps= needs tls-cert= and tls-key=");
-    if (err || proxy_start(l, c, &fresh, &err) < 0) {
-        log_err("SIGHUP: keeping the TLS certificates in use: %s", err);
-        free(err);
-        return;
-    }
-    tls_proxy_release(&l->proxy);
-    l->proxy = fresh;
-    log_info("SIGHUP: TLS certificates re-read (%zu virtual domain(s) with their own)",
-             fresh.ndomains);
-}
-
 void listener_reload(struct listener *l, const struct config *c)
 {
     l->c = c;
     listener_load_user(l);
     if (l->nls)
-        reload_tls(l, c); /* the proxy becomes the new user= */
+        tls_pool_reload(&l->tls, c); /* the proxies become the new user= */
     drop_spare(l); /* it has the old configuration */
     new_generation(l); /* and so have the session processes */
     listener_spare(l);
@@ -860,13 +779,9 @@ void listener_close_in_child(struct listener *l)
     for (size_t i = 0; i < l->nkids; i++)
         if (l->kids[i].sock >= 0)
             close(l->kids[i].sock);
-    /* the TLS proxy's sockets (a session took its copy first) and the
-     * ticket keys, which only the proxy is given */
-    if (l->proxy.req >= 0)
-        close(l->proxy.req);
-    if (l->proxy.ctl >= 0)
-        close(l->proxy.ctl);
-    keys_unmap(l);
+    /* the TLS proxies' sockets (a session took its copy first) and the
+     * ticket keys, which only the proxies are given */
+    tls_pool_close_in_child(&l->tls);
     if (l->auth_fd >= 0)
         close(l->auth_fd);
 }
@@ -883,10 +798,7 @@ void listener_free(struct listener *l)
             close(l->kids[i].sock);
     free(l->kids);
     user_free(&l->user);
-    tls_proxy_release(&l->proxy);
-    if (l->keys)
-        explicit_bzero(l->keys, sizeof *l->keys);
-    keys_unmap(l);
+    tls_pool_free(&l->tls);
     if (l->auth_fd >= 0)
         close(l->auth_fd);
     for (int i = 0; i < 2; i++)
@@ -897,6 +809,6 @@ void listener_free(struct listener *l)
     memset(l, 0, sizeof *l);
     l->spare_fd = -1;
     l->auth_fd = -1;
-    l->proxy = (struct tls_proxy){ .pid = 0, .req = -1, .ctl = -1 };
+    tls_pool_init(&l->tls);
     l->notify[0] = l->notify[1] = -1;
 }

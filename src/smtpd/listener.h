@@ -24,7 +24,7 @@
 #include "conf.h"
 #include "netaddr.h"
 #include "spare.h"
-#include "tls_proxy.h"
+#include "tls_pool.h"
 #include "util.h"
 
 struct listen_sock {
@@ -61,9 +61,7 @@ struct listener {
     int auth_fd;              /* sessions -> the AUTH helper (auth_helper.h),
                                  set by the master; -1: none */
     struct session_user user; /* user=, looked up once (and on SIGHUP) */
-    struct tls_proxy proxy;   /* the TLS proxy (tls_proxy.h); pid 0: no TLS */
-    long long proxy_started;  /* now_ms() at its start */
-    struct tls_ticket_keys *keys; /* its ticket keys, a page of their own */
+    struct tls_pool tls;      /* the TLS proxies (tls_pool.h); none: no TLS */
     int stopping;             /* no new spare */
     /* In a new child, before anything else: close the master's descriptors
      * (the listener's own included). */
@@ -90,9 +88,9 @@ int listener_open(struct listener *l, const struct config *c, int do_bind);
  * themselves. */
 void listener_load_user(struct listener *l);
 
-/* Start the TLS proxy (tls_proxy.h) when tls-cert= is set and nothing
- * runs yet; after listener_load_user and with in_child set.  A failure is
- * logged: STARTTLS is then not offered. */
+/* Start the TLS proxies (tls_pool.h) when tls-cert= is set; after
+ * listener_load_user and with in_child set.  A failure is logged: without
+ * a proxy STARTTLS is not offered. */
 void listener_start_tls(struct listener *l);
 
 /* Start the spare (if none waits and the listener is not stopping). */
@@ -126,13 +124,13 @@ void listener_kid_events(struct listener *l, const struct pollfd *p, size_t n);
  * Returns the milliseconds until the next one is due, or -1 for none. */
 int listener_expire(struct listener *l);
 
-/* A child ended: 1 if it was a session, the spare (then forgotten) or the
+/* A child ended: 1 if it was a session, the spare (then forgotten) or a
  * TLS proxy (then started again, unless it died within a second of its
- * start). */
+ * start; the waiting session processes are replaced). */
 int listener_reaped(struct listener *l, pid_t pid);
 
-/* SIGHUP: configuration c; user= looked up again, a new TLS proxy with the
- * certificates read again (when they do not work the old proxy stays, and
+/* SIGHUP: configuration c; user= looked up again, new TLS proxies with the
+ * certificates read again (when they do not work the old proxies stay, and
  * the log says why; ticket keys are kept), the spare replaced. */
 void listener_reload(struct listener *l, const struct config *c);
 
@@ -141,7 +139,7 @@ void listener_reload(struct listener *l, const struct config *c);
 void listener_stop(struct listener *l);
 
 /* In a child of the master: close the listener's descriptors (the TLS
- * proxy's too) and unmap the ticket keys. */
+ * proxies' too) and unmap the ticket keys. */
 void listener_close_in_child(struct listener *l);
 
 void listener_free(struct listener *l);

@@ -1,9 +1,9 @@
-/* tls_proxy.h - the TLS proxy ("postoffice: tls"), the one process of the
- * daemon that runs OpenSSL for its clients, and how the master and the
- * session children use it.
+/* tls_proxy.h - the TLS proxy ("postoffice: tls"), the daemon's process
+ * that runs OpenSSL for its clients (tls-proxies= of them, tls_pool.h), and
+ * how the master and the session children use it.
  *
- * The proxy holds the server's TLS contexts (tls_server.h) and every TLS
- * connection: the handshake, then the records both ways, passing the
+ * A proxy holds the server's TLS contexts (tls_server.h) and every TLS
+ * connection handed to it: the handshake, then the records both ways, passing the
  * plaintext to and from the session child that owns the connection over a
  * socket pair of their own (tls_relay.h).  The master and the session
  * children never call OpenSSL.  Why: a session child forked from a master
@@ -16,12 +16,13 @@
  * Who calls what, as which uid:
  *  - The master (ROOT): tls_proxy_check before it detaches (a child loads
  *    the certificates and says whether they work, so a bad file stops the
- *    start with a message), tls_proxy_start after it (at start, on SIGHUP,
- *    and when the proxy died), tls_proxy_keys when it made a ticket key, and
+ *    start with a message); then, through tls_pool.h, which runs
+ *    tls-proxies= of them, tls_proxy_start (at start, on SIGHUP, and when
+ *    one died), tls_proxy_keys when it made a ticket key, and
  *    tls_proxy_release to let a proxy go.
- *  - The proxy reads the certificate and key files as root, then becomes
+ *  - A proxy reads the certificate and key files as root, then becomes
  *    user= before it reads anything from a session or a client.  It serves
- *    all its connections with poll() and never waits on one of them.  It
+ *    its connections with poll() and never waits on one of them.  It
  *    ends when the master has closed its control socket, every session
  *    holding the request socket has ended, and its last connection is done.
  *  - A session child (user=): tls_proxy_handoff, on STARTTLS after its 220

@@ -202,3 +202,39 @@ def test_no_tls_no_proxy(sandbox):
     s.ehlo("client.example")
     assert not s.has_extn("starttls")
     s.quit()
+
+
+def test_several_proxies_share_the_sessions(sandbox, pki):
+    """tls-proxies=3: three proxies; sessions spread over them and all work;
+    one of them killed is replaced while the others keep their sessions."""
+    tls_config(sandbox, pki, tls_proxies=3, session_max_use=1)
+    p = sandbox.start_daemon()
+    proxies = wait_until(lambda: len(kids(p.pid, "po-tls")) == 3 and kids(p.pid, "po-tls"),
+                         what="three proxies")
+    conns = [tls_smtp(sandbox.port) for _ in range(12)]
+    # which proxy holds each connection: the one with a TCP socket to its port
+    def holders():
+        out = set()
+        for pid in proxies:
+            fds = os.listdir("/proc/%d/fd" % pid)
+            if len(fds) > 6:  # more than its own sockets and stdio
+                out.add(pid)
+        return out
+    assert len(holders()) >= 2, "the sessions did not spread over the proxies"
+    time.sleep(1.2)
+    os.kill(proxies[0], signal.SIGKILL)
+    wait_until(lambda: len(kids(p.pid, "po-tls")) == 3 and proxies[0] not in kids(p.pid, "po-tls"),
+               what="a replacement")
+    alive = 0
+    for s in conns:
+        try:
+            if s.noop()[0] == 250:
+                alive += 1
+            s.quit()
+        except (smtplib.SMTPException, OSError, ssl.SSLError):
+            pass
+    assert 0 < alive < 12, alive
+    s = tls_smtp(sandbox.port)
+    s.sendmail("a@client.example", [user_addr(sandbox)], b"Subject: after\r\n\r\nhi\r\n")
+    s.quit()
+    assert sandbox.wait_for_mail(sandbox.acc["u1"])
