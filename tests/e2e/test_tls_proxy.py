@@ -19,27 +19,13 @@ import pytest
 
 from smtpclient import Raw
 from test_tls_server import HOST, Pki, daemon_log, tls_config, user_addr  # noqa: F401
+from test_tls_server import kids_named as kids
 from test_tls_server import pki  # noqa: F401  (the fixture)
 
 
 @pytest.fixture(autouse=True)
 def _no_load_limit(sandbox):
     sandbox.write_config(load=0, clients=200, clients_per_host=0)
-
-
-def kids(pid, comm):
-    out = []
-    try:
-        ks = open("/proc/%d/task/%d/children" % (pid, pid)).read().split()
-    except OSError:
-        return out
-    for k in ks:
-        try:
-            if open("/proc/%s/comm" % k).read().strip() == comm:
-                out.append(int(k))
-        except OSError:
-            pass
-    return out
 
 
 def wait_until(fn, timeout=20, what="condition"):
