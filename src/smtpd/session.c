@@ -222,7 +222,7 @@ static void txn_reset(struct session *s)
  * active. */
 static int tls_offered(const struct session *s)
 {
-    return s->conn && s->conn->tls_req >= 0 && !s->tls_active;
+    return s->conn && s->conn->tls_req > 0 && !s->tls_active;
 }
 
 /* The handshake, by the TLS proxy (tls_proxy.h), after the 220 of STARTTLS
@@ -1435,8 +1435,8 @@ int session_run(const struct config *c, const struct session_conn *conn)
     if (conn->implicit_tls) {
         /* smtps: TLS from the first byte, then the greeting */
         net_format(conn->peer, s.cl.ip, sizeof s.cl.ip);
-        if (conn->tls_req < 0 || tls_start(&s) < 0) {
-            if (conn->tls_req < 0)
+        if (conn->tls_req <= 0 || tls_start(&s) < 0) {
+            if (conn->tls_req <= 0)
                 log_err("smtps connection from %s without the TLS proxy", s.cl.ip);
             s.io.broken = 1; /* nothing in plaintext on this port */
             session_free(&s);

@@ -24,7 +24,7 @@ struct session_conn {
                                        delivery); -1: use spool_trigger() */
     int tls_req;                    /* the TLS proxy's request socket
                                        (tls_proxy.h): STARTTLS is offered;
-                                       -1: no TLS */
+                                       <= 0: no TLS (0 is stdin, never it) */
     int auth_fd;                    /* the AUTH helper's request socket
                                        (auth_helper.h); <= 0: none, AUTH is
                                        not offered (0 is stdin, never it) */
