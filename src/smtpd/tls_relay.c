@@ -38,8 +38,10 @@ struct relay {
     char *client;
     struct relay_buf in;    /* client -> session (decrypted) */
     struct relay_buf out;   /* session -> client (to encrypt) */
-    int c_eof;              /* the client closed, or TLS failed */
+    int c_eof;              /* nothing more comes from the client */
+    int c_dead;             /* nothing more can go to it (TLS failed) */
     int p_eof;              /* the session closed its end */
+    int p_shut;             /* the session was told the client's end */
     short cwant, pwant;     /* what the last attempts wait for */
 };
 
@@ -239,7 +241,7 @@ static int to_client(struct relay *r)
 {
     if (r->out.off == r->out.len)
         return 0;
-    if (r->c_eof) { /* the client is gone */
+    if (r->c_dead) {
         consumed(&r->out, r->out.len - r->out.off);
         return 0;
     }
@@ -254,14 +256,17 @@ static int to_client(struct relay *r)
     if (w) {
         r->cwant |= w;
     } else {
-        r->c_eof = 1;
+        r->c_eof = r->c_dead = 1;
         consumed(&r->out, left);
     }
     ERR_clear_error();
     return 0;
 }
 
-/* Both ways until nothing moves; then whether the relay is over. */
+/* Both ways until nothing moves; then whether the relay is over.  The
+ * client's end (close_notify, or TCP's) is passed on as the session's end
+ * of input; its last replies still go out (a client may close its side
+ * after QUIT and wait for the 221). */
 static void pump(struct relay *r, long long now)
 {
     int moved;
@@ -273,16 +278,20 @@ static void pump(struct relay *r, long long now)
         moved |= to_client(r);
     } while (moved);
     int in_empty = r->in.off == r->in.len, out_empty = r->out.off == r->out.len;
-    if (r->c_eof && in_empty) {
+    if (r->c_eof && in_empty && !r->p_shut) {
+        (void)shutdown(r->pfd, SHUT_WR);
+        r->p_shut = 1;
+    }
+    if (r->c_dead && in_empty) {
         r->state = R_DONE; /* the session sees its end when the pair closes */
     } else if (r->p_eof && out_empty) {
         ERR_clear_error();
         (void)SSL_shutdown(r->ssl); /* one try at close_notify */
         ERR_clear_error();
         r->state = R_DONE;
-    } else if (r->p_eof && !r->deadline) {
-        r->deadline = now + RELAY_DRAIN_MS; /* the client is not reading */
-    } else if (r->p_eof && now >= r->deadline) {
+    } else if ((r->p_eof || r->c_eof) && !r->deadline) {
+        r->deadline = now + RELAY_DRAIN_MS; /* one side is done: a bounded end */
+    } else if ((r->p_eof || r->c_eof) && now >= r->deadline) {
         r->state = R_DONE;
     }
 }

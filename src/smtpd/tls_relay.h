@@ -12,10 +12,12 @@
  * (SSL_MODE_RELEASE_BUFFERS), so an idle connection holds its SSL object
  * and little more.
  *
- * The end: the client's close (or a TLS error) ends the relay once what
- * it sent has reached the session; the session's close ends it once its
- * last reply is encrypted and sent (close_notify follows), or after
- * RELAY_DRAIN_MS when the client does not read.  The handshake has its own
+ * The end: the client's close is passed on to the session as the end of
+ * its input (its last replies still go out: a client may close its side
+ * after QUIT and wait for the 221); the session's close ends the relay
+ * once its last reply is encrypted and sent (close_notify follows); a TLS
+ * error ends it once what the client sent has reached the session.  When
+ * one side has ended, the other has RELAY_DRAIN_MS to finish.  The handshake has its own
  * deadline (from the session's request).  relay_run then returns 0 and the
  * caller frees the relay, which closes both sockets. */
 #ifndef PO_TLS_RELAY_H

@@ -224,3 +224,58 @@ def test_several_proxies_share_the_sessions(sandbox, pki):
     s.sendmail("a@client.example", [user_addr(sandbox)], b"Subject: after\r\n\r\nhi\r\n")
     s.quit()
     assert sandbox.wait_for_mail(sandbox.acc["u1"])
+
+
+def test_client_half_close_after_quit_gets_the_221(sandbox, pki):
+    """A client that sends QUIT and then shuts down its side of the TCP
+    connection still reads the 221 (the proxy passes the end on to the
+    session and sends its last reply)."""
+    tls_config(sandbox, pki)
+    sandbox.start_daemon()
+    c = Raw(sandbox.port)
+    c.reply()
+    c.cmd("EHLO client.example")
+    assert c.cmd("STARTTLS")[0] == 220
+    sock = c.s
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_ctx().wrap_bio(inc, out, server_hostname=HOST)
+
+    def pump_out():
+        data = out.read()
+        if data:
+            sock.sendall(data)
+
+    def pump_in():
+        data = sock.recv(65536)
+        if data:
+            inc.write(data)
+        else:
+            inc.write_eof()
+        return data
+
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            pump_out()
+            pump_in()
+    pump_out()
+
+    def read_reply():
+        buf = b""
+        while not buf.endswith(b"\r\n") or buf.split(b"\r\n")[-2][3:4] == b"-":
+            try:
+                buf += tls.read(4096)
+            except ssl.SSLWantReadError:
+                assert pump_in(), "the connection ended before the reply: %r" % buf
+        return buf
+
+    tls.write(b"EHLO client.example\r\n")
+    pump_out()
+    assert read_reply().startswith(b"250")
+    tls.write(b"QUIT\r\n")
+    pump_out()
+    sock.shutdown(socket.SHUT_WR)
+    assert read_reply().startswith(b"221"), "no 221 after a half-close"
+    sock.close()
