@@ -341,24 +341,63 @@ static void expand_entry(struct xp *x, const char *entry, const char *owner,
     }
 }
 
-/* Read id's ~/.forward.  1 if it produced the destinations, 0 to use the
- * mailbox, -1 after recording a temporary failure. */
-static int expand_forward(struct xp *x, const struct ident *id, const char *key, int depth)
+/* A subaddress's tag that may be part of a file name (~/.forward+TAG):
+ * letters, digits, '-', '_', '=', '.' and '+', not first a dot, at most 64
+ * bytes.  Anything else (a slash above all) means no such file is read. */
+static int tag_for_file(const char *tag)
+{
+    size_t n = strlen(tag);
+    if (n == 0 || n > 64 || tag[0] == '.')
+        return 0;
+    return strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.+") ==
+           n;
+}
+
+/* Read one of id's forward files, path, into entries: forward_read's
+ * result, the failure recorded or logged. */
+static int read_forward(struct xp *x, const struct ident *id, const char *path,
+                        struct strlist *entries)
+{
+    char *why = NULL;
+    const char *file = strrchr(path, '/') + 1;
+    int rc = forward_read(id, path, FWD_FORWARD, entries, &why);
+    if (rc == FWD_TEMP)
+        fail(x, 1, "4.3.0 <%s>: cannot read %s's %s: %s", x->top, id->name, file, why);
+    else if (rc == FWD_IGNORED)
+        log_warn("ignoring %s's %s: %s", id->name, file, why);
+    free(why);
+    return rc;
+}
+
+/* Read id's ~/.forward; for user+tag (delim, tag: subaddress.h)
+ * ~/.forward+tag first, as Postfix does, the plain one when there is none.
+ * 1 if it produced the destinations, 0 to use the mailbox, -1 after
+ * recording a temporary failure. */
+static int expand_forward(struct xp *x, const struct ident *id, const char *key, char delim,
+                          const char *tag, int depth)
 {
     if (!id->home || id->home[0] != '/')
         return 0;
-    char *path = xasprintf("%s%s.forward", id->home,
-                           id->home[strlen(id->home) - 1] == '/' ? "" : "/");
+    const char *sep = id->home[strlen(id->home) - 1] == '/' ? "" : "/";
     struct strlist entries;
-    char *why = NULL;
     sl_init(&entries);
-    int rc = forward_read(id, path, FWD_FORWARD, &entries, &why);
+    int rc = FWD_ABSENT;
+    if (tag && tag_for_file(tag)) {
+        char *lower = xstrdup(tag);
+        str_lower(lower);
+        char *path = xasprintf("%s%s.forward%c%s", id->home, sep, delim, lower);
+        rc = read_forward(x, id, path, &entries);
+        free(path);
+        free(lower);
+    }
+    if (rc == FWD_ABSENT || rc == FWD_IGNORED) {
+        char *path = xasprintf("%s%s.forward", id->home, sep);
+        rc = read_forward(x, id, path, &entries);
+        free(path);
+    }
     int used = 0;
     if (rc == FWD_TEMP) {
-        fail(x, 1, "4.3.0 <%s>: cannot read %s's .forward: %s", x->top, id->name, why);
         used = -1;
-    } else if (rc == FWD_IGNORED) {
-        log_warn("ignoring %s's .forward: %s", id->name, why);
     } else if (rc == FWD_OK && entries.n) {
         size_t before = x->resolved;
         sl_add(&x->chain, key);
@@ -373,8 +412,6 @@ static int expand_forward(struct xp *x, const struct ident *id, const char *key,
         }
     }
     sl_free(&entries);
-    free(why);
-    free(path);
     return used;
 }
 
@@ -480,7 +517,8 @@ static int expand_catchall(struct xp *x, const char *name, int depth)
     return 1;
 }
 
-static void expand_account(struct xp *x, const char *local, const char *key, int depth)
+static void expand_account(struct xp *x, const char *local, const char *key, char delim,
+                           const char *tag, int depth)
 {
     struct ident id;
     int rc = privs_lookup(local, &id);
@@ -495,7 +533,7 @@ static void expand_account(struct xp *x, const char *local, const char *key, int
     }
     /* a uid 0 account's .forward is never read (that would be as root); its
      * mailbox is written by an unprivileged child (local.h) */
-    if (id.uid == 0 || expand_forward(x, &id, key, depth) == 0)
+    if (id.uid == 0 || expand_forward(x, &id, key, delim, tag, depth) == 0)
         add(x, T_MBOX, id.name, id.name);
     privs_free(&id);
 }
@@ -595,9 +633,11 @@ static void expand_name(struct xp *x, const char *local, int depth)
 {
     char *name = unquote_local(local);
     char *user = is_token(name) ? subaddr_user(x->c, name) : NULL;
+    char *tag = NULL, delim = 0;
     if (user) {
-        log_debug("<%s>: %s is subaddress %s of %s", x->top, name,
-                  name + strlen(user) + 1, user);
+        delim = name[strlen(user)];
+        tag = xstrdup(name + strlen(user) + 1);
+        log_debug("<%s>: %s is subaddress %s of %s", x->top, name, tag, user);
         free(name);
         name = user;
     }
@@ -613,11 +653,12 @@ static void expand_name(struct xp *x, const char *local, int depth)
     } else if (!sl_contains(&x->done, key)) {
         int rc = expand_alias(x, key, depth);
         if (rc == 0 && !expand_usermap(x, name, key, depth))
-            expand_account(x, name, key, depth);
+            expand_account(x, name, key, delim, tag, depth);
         sl_add(&x->done, key);
     }
     free(key);
     free(name);
+    free(tag);
 }
 
 /* ---- virtual domains (vhosts(7)): names resolve within their domain ---- */

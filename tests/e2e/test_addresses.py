@@ -359,3 +359,40 @@ def test_smtp_mail_not_qualified(sandbox):
               headers="To: bob\r\nCc: Bob <bob>\r\n")
     m = sb.wait_for_mail(u1)[0]
     assert header(m, "To") == "bob" and header(m, "Cc") == "Bob <bob>"
+
+
+def test_forward_plus_tag(sandbox, accounts):
+    """~/.forward+TAG is read for user+TAG before ~/.forward (as Postfix's
+    forward_path does); another tag falls back to ~/.forward; a tag that
+    cannot be a file name reads no file of that name."""
+    if not IS_ROOT:
+        pytest.skip(".forward tests need root (a test account with its own home)")
+    sb, u1, u2 = sandbox, accounts["u1"], accounts["u2"]
+    pw = pwd.getpwnam(u2)
+    made = []
+
+    def forward(name, text):
+        path = os.path.join(pw.pw_dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+        os.chmod(path, 0o644)
+        made.append(path)
+
+    try:
+        forward(".forward+lists", "%s\n" % u1)  # lists mail goes to u1
+        forward(".forward", "\\%s\n" % u2)      # everything else: u2's own mailbox
+        forward(".forward+.hidden", "%s\n" % u1)  # never read: a leading dot
+        sendmail(sb, "%s+lists" % u2, message="Subject: lists\n\nx\n")
+        sendmail(sb, "%s+LISTS" % u2, message="Subject: lists-upper\n\nx\n")
+        sendmail(sb, "%s+other" % u2, message="Subject: other\n\nx\n")
+        sendmail(sb, "%s+.hidden" % u2, message="Subject: hidden\n\nx\n")
+        sendmail(sb, u2, message="Subject: plain\n\nx\n")
+        assert subjects(sb.wait_for_mail(u1, 2)) == ["lists", "lists-upper"]
+        assert subjects(sb.wait_for_mail(u2, 3)) == ["hidden", "other", "plain"]
+        assert sb.wait_queue_empty()
+        rc, out = bv(sb, "%s+lists" % u2)
+        assert rc == 0 and "mailbox %s" % u1 in out, out
+    finally:
+        for p in made:
+            os.unlink(p)
