@@ -21,7 +21,10 @@
 
 #include "child.h"
 #include "headers.h"
+#include "envelope.h"
 #include "log.h"
+#include "logfmt.h"
+#include "msgid_peek.h"
 #include "privs.h"
 #include "spool.h"
 #include "util.h"
@@ -220,60 +223,62 @@ static PO_NORETURN void compose_child(void *arg, int fd)
 
 struct submit_arg {
     const struct config *c;
-    const char *exe;
     const char *rcpt;
     const struct buf *reply;
 };
 
+static int has_8bit(const struct buf *b)
+{
+    for (size_t i = 0; i < b->len; i++)
+        if ((unsigned char)b->s[i] & 0x80)
+            return 1;
+    return 0;
+}
+
+/* The reply's "queued" line (postoffice-log(5)). */
+static void log_queued(const struct envelope *e, const struct buf *reply)
+{
+    struct logfmt l;
+    char *msgid = msgid_of(reply->s, reply->len);
+    lf_begin(&l, e->qid, "queued");
+    lf_addr(&l, "from", "");
+    lf_num(&l, "size", (long long)reply->len);
+    lf_num(&l, "nrcpt", 1);
+    lf_msgid(&l, msgid);
+    lf_str(&l, "proto", "vacation");
+    lf_log(&l, LOG_INFO);
+    free(msgid);
+}
+
+/* As user= (the queue's owner): the reply into the queue, from <> to rcpt,
+ * as a bounce is queued.  No sendmail run, so no configuration file is read
+ * again: a daemon started with -C FILE holding root-only options replies
+ * all the same. */
 static PO_NORETURN void submit_child(void *arg, int unused)
 {
     const struct submit_arg *a = arg;
     (void)unused;
-    FILE *t = tmpfile();
-    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (!t || null < 0 || fwrite(a->reply->s, 1, a->reply->len, t) != a->reply->len ||
-        fflush(t) != 0 || lseek(fileno(t), 0, SEEK_SET) != 0 || dup2(fileno(t), 0) < 0 ||
-        dup2(null, 1) < 0) {
-        log_err("vacation: cannot pass the reply to sendmail: %s", strerror(errno));
-        _exit(EX_OSERR);
+    struct spool_new *sn = spool_new(a->c->queuedir);
+    if (!sn || spool_new_write(sn, a->reply->s, a->reply->len) < 0) {
+        log_err("vacation: cannot queue the reply to <%s>: %s", a->rcpt, strerror(errno));
+        if (sn)
+            spool_abort(sn);
+        _exit(EX_TEMPFAIL);
     }
-    /* the default configuration file is found (and trusted) without -C */
-    int own_cf = strcmp(a->c->confpath, PATH_CONFIG) != 0;
-    char *argv[12];
-    int n = 0;
-    argv[n++] = (char *)"sendmail";
-    if (own_cf) {
-        argv[n++] = (char *)"-C";
-        argv[n++] = a->c->confpath;
+    struct envelope e;
+    env_init(&e); /* sender "" (RFC 3834) */
+    e.flags = has_8bit(a->reply) ? ENV_8BIT : 0;
+    e.ctime = time(NULL);
+    env_add_rcpt(&e, a->rcpt, NULL, NULL);
+    if (spool_commit(sn, &e) < 0) {
+        log_err("vacation: cannot queue the reply to <%s>: %s", a->rcpt, strerror(errno));
+        _exit(EX_TEMPFAIL);
     }
-    argv[n++] = (char *)"-odq";
-    argv[n++] = (char *)"-oi";
-    argv[n++] = (char *)"-f";
-    argv[n++] = (char *)"";
-    argv[n++] = (char *)"--";
-    argv[n++] = (char *)a->rcpt;
-    argv[n] = NULL;
-    execv(a->exe, argv);
-    log_err("vacation: cannot run %s: %s", a->exe, strerror(errno));
-    _exit(EX_OSERR);
+    log_queued(&e, a->reply);
+    _exit(0);
 }
 
-/* This program's file, to run it as sendmail: "(deleted)" after an upgrade
- * replaced it, then the new one at the same path. */
-static char *own_exe(void)
-{
-    char path[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-    if (n <= 0)
-        return xstrdup(PATH_SBINDIR "/postoffice");
-    path[n] = '\0';
-    size_t len = (size_t)n, dl = strlen(" (deleted)");
-    if (len > dl && strcmp(path + len - dl, " (deleted)") == 0)
-        path[len - dl] = '\0';
-    return xstrdup(path);
-}
-
-/* Queue reply (to rcpt) through sendmail as user=. */
+/* Queue reply (to rcpt) as user=. */
 static void submit(const struct config *c, const struct local_mjob *j, const char *user,
                    const struct buf *reply)
 {
@@ -284,8 +289,7 @@ static void submit(const struct config *c, const struct local_mjob *j, const cha
                  user, c->user);
         return;
     }
-    char *exe = own_exe();
-    struct submit_arg a = {.c = c, .exe = exe, .rcpt = j->sender, .reply = reply};
+    struct submit_arg a = {.c = c, .rcpt = j->sender, .reply = reply};
     struct child_spec spec = {.title = "vacation submit", .become = &qo,
                               .extra_gid = (gid_t)-1, .deadline_ms = VAC_CHILD_MS,
                               .own_group = 1, .die_with_parent = 1};
@@ -300,11 +304,10 @@ static void submit(const struct config *c, const struct local_mjob *j, const cha
             log_info("%s: vacation for %s: reply to <%s> queued", j->qid, user, j->sender);
             spool_trigger(c->queuedir);
         } else {
-            log_warn("%s: vacation for %s: sendmail failed (%s): reply to <%s> not sent",
+            log_warn("%s: vacation for %s: queueing failed (%s): reply to <%s> not sent",
                      j->qid, user, child_end_text(&end, how, sizeof how), j->sender);
         }
     }
-    free(exe);
     privs_free(&qo);
 }
 

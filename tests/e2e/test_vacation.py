@@ -143,6 +143,18 @@ def test_one_reply_with_rfc3834_headers(vac):
     assert st.st_uid == vac.pw.pw_uid and stat.S_IMODE(st.st_mode) == 0o600
 
 
+def test_reply_with_root_only_options_in_the_config(vac):
+    """The configuration file (given with -C, as a daemon may be started)
+    sets options only root may set: the reply is still queued (by the queue
+    owner, no sendmail run that would read the file again) and logged."""
+    vac.sb.write_config(trusted="127.0.0.1", forward_all=False)
+    vac.write("Away.\n")
+    vac.send()
+    log = vac.deliver()
+    assert len(vac.replies()) == 1, log
+    assert "proto=vacation" in log, log
+
+
 def test_utf8_subject_and_body_are_mime_encoded(vac):
     vac.write("Subject: Abwesend – $SUBJECT\nReply-To: desk@%s\n\n"
               "Bin im Urlaub. Grüße\n" % HOST)
