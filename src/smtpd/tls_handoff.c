@@ -17,10 +17,14 @@
 
 #define DONE_MAX 4096 /* MSG_TLS_DONE: two numbers and a line */
 
-static int fail(int fd, char **info, char *why)
+/* Not established: our end of the pair closed, and the client's connection
+ * shut down both ways, since the proxy may still hold a copy of its socket
+ * (a stopped proxy has it unread in its queue): the client learns at once. */
+static int fail(int pair, int client, char **info, char *why)
 {
-    if (fd >= 0)
-        close(fd);
+    if (pair >= 0)
+        close(pair);
+    (void)shutdown(client, SHUT_RDWR);
     *info = why;
     return -1;
 }
@@ -33,7 +37,7 @@ int tls_proxy_handoff(int req, int fd, const char *client, long timeout_ms,
     *resumed = 0;
     *info = NULL;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-        return fail(-1, info, xasprintf("socketpair: %s", strerror(errno)));
+        return fail(-1, fd, info, xasprintf("socketpair: %s", strerror(errno)));
     struct buf b;
     buf_init(&b);
     msg_put_u32(&b, timeout_ms > 0 ? (uint32_t)timeout_ms : 0);
@@ -46,14 +50,14 @@ int tls_proxy_handoff(int req, int fd, const char *client, long timeout_ms,
     int e = errno;
     close(sp[0]);
     if (r < 0)
-        return fail(sp[1], info, xasprintf("the TLS proxy cannot be reached: %s", strerror(e)));
+        return fail(sp[1], fd, info, xasprintf("the TLS proxy cannot be reached: %s", strerror(e)));
     long long until = now_ms() + (timeout_ms > 0 ? timeout_ms : 60000) + TLS_HANDOFF_SLACK_MS;
     if (deadline && deadline < until)
         until = deadline;
     struct msg m;
     r = msg_recv(sp[1], &m, DONE_MAX, until);
     if (r != 1)
-        return fail(sp[1], info,
+        return fail(sp[1], fd, info,
                     r == 0            ? xstrdup("the TLS proxy ended the connection")
                     : errno == ETIMEDOUT ? xstrdup("handshake timed out")
                                          : xasprintf("the TLS proxy: %s", strerror(errno)));
@@ -69,7 +73,7 @@ int tls_proxy_handoff(int req, int fd, const char *client, long timeout_ms,
         char *why = bad ? xstrdup("a malformed answer from the TLS proxy")
                         : xstrdup(text ? text : "unknown TLS error");
         free(text);
-        return fail(sp[1], info, why);
+        return fail(sp[1], fd, info, why);
     }
     *plain = sp[1];
     *resumed = res != 0;

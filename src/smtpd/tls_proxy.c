@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sysexits.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -459,6 +460,11 @@ int tls_proxy_start(struct tls_proxy *p, const struct config *c, const struct se
         return -1;
     }
     close(ch.fd); /* it runs on: the master reaps it when it ends */
+    /* a proxy that stops reading (stopped, stuck) must not hold a session
+     * in its hand-over for ever: the send gives up (the socket is shared by
+     * every session, so the option is set once here) */
+    struct timeval tv = { .tv_sec = TLS_REQUEST_SEND_MS / 1000, .tv_usec = 0 };
+    (void)setsockopt(req[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     *p = (struct tls_proxy){ .pid = ch.pid, .req = req[1], .ctl = ctl[1], .ndomains = nd };
     return 0;
 }

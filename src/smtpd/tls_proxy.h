@@ -60,6 +60,7 @@ struct session_user;
 
 #define TLS_PROXY_START_MS 30000  /* loading the certificates, at most */
 #define TLS_HANDOFF_SLACK_MS 5000 /* the session waits the handshake's time + this */
+#define TLS_REQUEST_SEND_MS 10000 /* ...and at most this to hand the connection over */
 
 struct tls_proxy {
     pid_t pid;         /* 0: none */
@@ -101,7 +102,8 @@ void tls_proxy_release(struct tls_proxy *p);
  * left open (the caller closes it).  0: established, *plain is the socket
  * to speak SMTP on from here on, *resumed set when the client resumed a
  * session, *info "TLSv1.3 with cipher NAME (256/256 bits)" (malloc'd).
- * -1: not established, *info says why (malloc'd), *plain -1. */
+ * -1: not established, *info says why (malloc'd), *plain -1, and fd shut
+ * down both ways (the proxy may still hold a copy of it). */
 int tls_proxy_handoff(int req, int fd, const char *client, long timeout_ms,
                       long long deadline, int *plain, int *resumed, char **info);
 

@@ -279,3 +279,33 @@ def test_client_half_close_after_quit_gets_the_221(sandbox, pki):
     sock.shutdown(socket.SHUT_WR)
     assert read_reply().startswith(b"221"), "no 221 after a half-close"
     sock.close()
+
+
+def test_a_stopped_proxy_does_not_hold_sessions_for_ever(sandbox, pki):
+    """The proxy stopped (SIGSTOP): a STARTTLS gets its 220, then the session
+    gives up after the handshake time (plus a few seconds) and closes the
+    connection; once the proxy runs again, TLS works."""
+    tls_config(sandbox, pki, tls_handshake_timeout="1s")
+    p = sandbox.start_daemon()
+    proxy = wait_until(lambda: kids(p.pid, "po-tls"), what="the proxy")[0]
+    os.kill(proxy, signal.SIGSTOP)
+    try:
+        c = Raw(sandbox.port, timeout=30)
+        c.reply()
+        c.cmd("EHLO client.example")
+        t0 = time.time()
+        assert c.cmd("STARTTLS")[0] == 220
+        c.s.sendall(b"\x16\x03\x01\x00\x05hello")  # the start of a ClientHello
+        c.s.settimeout(30)
+        try:
+            data = c.s.recv(100)
+        except ConnectionResetError:
+            data = b""
+        assert data == b"", data
+        assert time.time() - t0 < 20, "the session waited %.1f s" % (time.time() - t0)
+        c.close()
+    finally:
+        os.kill(proxy, signal.SIGCONT)
+    s = tls_smtp(sandbox.port)
+    assert s.noop()[0] == 250
+    s.quit()
