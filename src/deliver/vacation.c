@@ -19,12 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bounce.h"
 #include "child.h"
 #include "headers.h"
 #include "envelope.h"
 #include "log.h"
-#include "logfmt.h"
-#include "msgid_peek.h"
 #include "privs.h"
 #include "spool.h"
 #include "util.h"
@@ -235,21 +234,6 @@ static int has_8bit(const struct buf *b)
     return 0;
 }
 
-/* The reply's "queued" line (postoffice-log(5)). */
-static void log_queued(const struct envelope *e, const struct buf *reply)
-{
-    struct logfmt l;
-    char *msgid = msgid_of(reply->s, reply->len);
-    lf_begin(&l, e->qid, "queued");
-    lf_addr(&l, "from", "");
-    lf_num(&l, "size", (long long)reply->len);
-    lf_num(&l, "nrcpt", 1);
-    lf_msgid(&l, msgid);
-    lf_str(&l, "proto", "vacation");
-    lf_log(&l, LOG_INFO);
-    free(msgid);
-}
-
 /* As user= (the queue's owner): the reply into the queue, from <> to rcpt,
  * as a bounce is queued.  No sendmail run, so no configuration file is read
  * again: a daemon started with -C FILE holding root-only options replies
@@ -274,7 +258,7 @@ static PO_NORETURN void submit_child(void *arg, int unused)
         log_err("vacation: cannot queue the reply to <%s>: %s", a->rcpt, strerror(errno));
         _exit(EX_TEMPFAIL);
     }
-    log_queued(&e, a->reply);
+    bounce_log_queued(e.qid, a->reply->s, a->reply->len, "vacation", NULL);
     _exit(0);
 }
 

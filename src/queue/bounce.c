@@ -608,14 +608,22 @@ static void log_bounce(const struct envelope *e, const struct envelope *be,
     lf_str(&l, "bounce_qid", be->qid);
     lf_addr(&l, "to", be->rcpts[0].addr);
     lf_log(&l, LOG_INFO);
-    char *msgid = msgid_of(text->s, text->len);
-    lf_begin(&l, be->qid, "queued");
+    bounce_log_queued(be->qid, text->s, text->len, "bounce", e->qid);
+}
+
+void bounce_log_queued(const char *qid, const char *text, size_t len, const char *proto,
+                       const char *orig_qid)
+{
+    struct logfmt l;
+    char *msgid = msgid_of(text, len);
+    lf_begin(&l, qid, "queued");
     lf_addr(&l, "from", "");
-    lf_num(&l, "size", (long long)text->len);
+    lf_num(&l, "size", (long long)len);
     lf_num(&l, "nrcpt", 1);
     lf_msgid(&l, msgid);
-    lf_str(&l, "proto", "bounce");
-    lf_str(&l, "orig_qid", e->qid);
+    lf_str(&l, "proto", proto);
+    if (orig_qid)
+        lf_str(&l, "orig_qid", orig_qid);
     lf_log(&l, LOG_INFO);
     free(msgid);
 }

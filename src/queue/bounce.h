@@ -44,4 +44,9 @@ int bounce_owed(const struct rcpt *r, int delay);
  * and delays; otherwise only the kinds listed (FAILURE, DELAY). */
 int bounce_wanted(const struct rcpt *r, int delay);
 
+/* The "queued" line (postoffice-log(5)) of a message we made ourselves
+ * from <> (a report, a vacation reply: proto), its text[len]; orig_qid (may
+ * be NULL) the message it answers. */
+void bounce_log_queued(const char *qid, const char *text, size_t len, const char *proto,
+                       const char *orig_qid);
 #endif

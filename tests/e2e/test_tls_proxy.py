@@ -53,6 +53,15 @@ def tls_smtp(port):
     return s
 
 
+def after_starttls(port, timeout=20):
+    """A raw client whose STARTTLS was answered 220 (no handshake yet)."""
+    c = Raw(port, timeout=timeout)
+    c.reply()
+    c.cmd("EHLO client.example")
+    assert c.cmd("STARTTLS")[0] == 220
+    return c
+
+
 def test_large_message_crosses_the_proxy_intact(sandbox, pki):
     """3 MB of varied lines, dots at line starts included, through STARTTLS:
     the mailbox holds exactly what was sent."""
@@ -152,10 +161,7 @@ def test_a_vanishing_client_costs_nobody_else(sandbox, pki):
     busy = tls_smtp(sandbox.port)
     stalls = []
     for how in ("close", "garbage", "stall"):
-        c = Raw(sandbox.port)
-        c.reply()
-        c.cmd("EHLO client.example")
-        assert c.cmd("STARTTLS")[0] == 220
+        c = after_starttls(sandbox.port)
         if how == "close":
             c.close()
         elif how == "garbage":
@@ -232,10 +238,7 @@ def test_client_half_close_after_quit_gets_the_221(sandbox, pki):
     session and sends its last reply)."""
     tls_config(sandbox, pki)
     sandbox.start_daemon()
-    c = Raw(sandbox.port)
-    c.reply()
-    c.cmd("EHLO client.example")
-    assert c.cmd("STARTTLS")[0] == 220
+    c = after_starttls(sandbox.port)
     sock = c.s
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = client_ctx().wrap_bio(inc, out, server_hostname=HOST)
@@ -290,11 +293,8 @@ def test_a_stopped_proxy_does_not_hold_sessions_for_ever(sandbox, pki):
     proxy = wait_until(lambda: kids(p.pid, "po-tls"), what="the proxy")[0]
     os.kill(proxy, signal.SIGSTOP)
     try:
-        c = Raw(sandbox.port, timeout=30)
-        c.reply()
-        c.cmd("EHLO client.example")
         t0 = time.time()
-        assert c.cmd("STARTTLS")[0] == 220
+        c = after_starttls(sandbox.port, timeout=30)
         c.s.sendall(b"\x16\x03\x01\x00\x05hello")  # the start of a ClientHello
         c.s.settimeout(30)
         try:
