@@ -13,6 +13,8 @@
 #   WHO="postoffice postfix"
 #   KEY=ecdsa|rsa      the server certificate's key type [ecdsa]
 #   PO_BIN=path        another postoffice binary (A/B runs)
+#   PO_EXTRA="a=b"     a line added to postoffice's configuration
+#                      (PO_EXTRA=tls-proxies=2)
 #   CPU=1              also the CPU time of the MTA's processes per message
 #                      (a cgroup v1 cpuacct group around each daemon)
 #
@@ -96,6 +98,7 @@ minfree=0
 tls-cert=$D/cert.pem
 tls-key=$D/key.pem
 CF
+[ -n "${PO_EXTRA:-}" ] && printf '%s\n' "$PO_EXTRA" >> "$D/po/cf"
 "$BIN" -C "$D/po/cf" -bi >/dev/null 2>&1
 # CPU=1: the daemons start in their own cpuacct group (children follow)
 CG=
