@@ -379,14 +379,8 @@ static int hello(struct smtp_conn *k)
     struct smtp_reply r;
     smtp_reply_init(&r);
     int rc = -1;
-    if (reply(k, &r, SMTP_TMO_GREETING) < 0)
+    if (smtp_conn_greeting(k) < 0)
         goto out;
-    if (r.code / 100 != 2) {
-        char *st = smtp_reply_status(&r);
-        smtp_conn_fail(k, "4.4.1 %s: greeting: %s", k->relay, st);
-        free(st);
-        goto out;
-    }
     char *cmd = xasprintf("LHLO %s", k->c->hostname);
     int sent = smtp_send_cmd(k, cmd, smtp_tmo(k, SMTP_TMO_MAIL));
     free(cmd);

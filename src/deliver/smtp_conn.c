@@ -345,8 +345,7 @@ static void parse_ehlo(struct smtp_conn *k, const struct smtp_reply *r)
     }
 }
 
-/* The greeting.  0 or -1 (k->err). */
-static int conn_greeting(struct smtp_conn *k)
+int smtp_conn_greeting(struct smtp_conn *k)
 {
     struct smtp_reply r;
     smtp_reply_init(&r);
@@ -483,7 +482,7 @@ static int open_once(struct smtp_conn *k, int plain)
         return -1;
     if (p && p->implicit && conn_handshake(k, p) < 0)
         return -1;
-    if (conn_greeting(k) < 0 || conn_hello(k, 1) < 0)
+    if (smtp_conn_greeting(k) < 0 || conn_hello(k, 1) < 0)
         return -1; /* after HELO no STARTTLS: conn_starttls decides */
     return p && !p->implicit ? conn_starttls(k, p) : 0;
 }

@@ -107,6 +107,10 @@ int smtp_uncork(struct smtp_conn *k, long secs);
 /* Read one whole reply into r (emptied first) within secs seconds.  0, or
  * -1 on timeout, EOF, an overlong line or a protocol error (failed). */
 int smtp_read_reply(struct smtp_conn *k, struct smtp_reply *r, long secs);
+
+/* Read the server's greeting: 0 when it is 2xx, else -1 (k->err: "4.4.1
+ * RELAY: greeting: its reply").  For the SMTP and the LMTP client. */
+int smtp_conn_greeting(struct smtp_conn *k);
 /* Note the extensions a 2xx EHLO reply (or LMTP's LHLO, lmtp.h) offers;
  * what an earlier one said is forgotten. */
 void smtp_conn_extensions(struct smtp_conn *k, const struct smtp_reply *r);

@@ -454,29 +454,48 @@ static int alias_value(const struct config *c, const char *key, char **value)
     return rc;
 }
 
-/* Aliases.  1 expanded, 0 not an alias, -1 after a temporary failure. */
-static int expand_alias(struct xp *x, const char *key, int depth)
+/* The aliases file's entry key: 1 with *value (malloc'd), 0 none, -1 after
+ * recording a temporary failure. */
+static int alias_lookup(struct xp *x, const char *key, char **value)
 {
-    char *value = NULL;
-    int rc = alias_value(x->c, key, &value);
-    if (rc < 0) {
+    int rc = alias_value(x->c, key, value);
+    if (rc < 0)
         fail(x, 1, "4.3.0 <%s>: cannot read the aliases of %s: %s", x->top,
              x->c->aliases, strerror(errno));
-        return -1;
-    }
-    if (rc == 0)
-        return 0;
+    return rc;
+}
+
+/* Expand alias key's list value (freed here).  With name set (the
+ * catch-all), an entry "*@domain" stands for name@domain. */
+static void expand_list(struct xp *x, const char *key, char *value, const char *name,
+                        int depth)
+{
     struct strlist entries;
     sl_init(&entries);
     aliases_split_list(value, &entries);
     if (entries.n == 0)
         fail(x, 0, "5.1.1 <%s>: alias %s has no targets", x->top, key);
     sl_add(&x->chain, key);
-    for (size_t i = 0; i < entries.n; i++)
-        expand_entry(x, entries.v[i], NULL, NULL, depth + 1);
+    for (size_t i = 0; i < entries.n; i++) {
+        const char *e = entries.v[i];
+        char *a = name && e[0] == '*' && e[1] == '@' ? xasprintf("%s%s", name, e + 1)
+                                                     : xstrdup(e);
+        expand_entry(x, a, NULL, NULL, depth + 1);
+        free(a);
+    }
     free(x->chain.v[--x->chain.n]);
     sl_free(&entries);
     free(value);
+}
+
+/* Aliases.  1 expanded, 0 not an alias, -1 after a temporary failure. */
+static int expand_alias(struct xp *x, const char *key, int depth)
+{
+    char *value = NULL;
+    int rc = alias_lookup(x, key, &value);
+    if (rc <= 0)
+        return rc;
+    expand_list(x, key, value, NULL, depth);
     return 1;
 }
 
@@ -490,30 +509,11 @@ static int expand_catchall(struct xp *x, const char *name, int depth)
     char *value = NULL;
     if (sl_contains(&x->chain, "*"))
         return 0;
-    int rc = alias_value(x->c, "*", &value);
-    if (rc < 0) {
-        fail(x, 1, "4.3.0 <%s>: cannot read the aliases of %s: %s", x->top,
-             x->c->aliases, strerror(errno));
-        return -1;
-    }
-    if (rc == 0)
-        return 0;
+    int rc = alias_lookup(x, "*", &value);
+    if (rc <= 0)
+        return rc;
     log_debug("<%s>: %s is unknown: the catch-all (*) takes it", x->top, name);
-    struct strlist entries;
-    sl_init(&entries);
-    aliases_split_list(value, &entries);
-    if (entries.n == 0)
-        fail(x, 0, "5.1.1 <%s>: alias * has no targets", x->top);
-    sl_add(&x->chain, "*");
-    for (size_t i = 0; i < entries.n; i++) {
-        const char *e = entries.v[i];
-        char *a = e[0] == '*' && e[1] == '@' ? xasprintf("%s%s", name, e + 1) : xstrdup(e);
-        expand_entry(x, a, NULL, NULL, depth + 1);
-        free(a);
-    }
-    free(x->chain.v[--x->chain.n]);
-    sl_free(&entries);
-    free(value);
+    expand_list(x, "*", value, name, depth);
     return 1;
 }
 
