@@ -20,26 +20,11 @@ import time
 import pytest
 
 from conftest import IS_ROOT, free_port
+from procs import children, comm
 
 TRIALS = int(os.environ.get("CRASH_TRIALS", "5"))
 CLIENTS = 3
 BATCH = 8  # runq's mailbox group (HACKING.md): what one killed writer may repeat
-
-
-def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-
-
-def comm(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 def has_net_socket(pid):

@@ -10,28 +10,13 @@ import pytest
 
 from conftest import free_port
 from smtpclient import Raw
+from procs import children, comm
 
 
 @pytest.fixture(autouse=True)
 def _no_load_limit(sandbox):
     """The shared test machine is often loaded: load= would refuse us."""
     sandbox.write_config(load=0)
-
-
-def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
-    except (FileNotFoundError, ProcessLookupError):
-        return []
-
-
-def comm(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
 
 
 def busy_children(pid):

@@ -12,6 +12,7 @@ import pytest
 
 from smtpclient import Raw
 from test_tls_server import HOST, Pki, starttls_raw, tls_config
+from procs import children, comm
 
 
 @pytest.fixture(autouse=True)
@@ -23,22 +24,6 @@ def _no_load_limit(sandbox):
 @pytest.fixture
 def pki(sandbox):
     return Pki(os.path.join(sandbox.dir, "pki"))
-
-
-def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
-    except (FileNotFoundError, ProcessLookupError):
-        return []
-
-
-def comm(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
 
 
 def wait_until(pred, timeout=20):

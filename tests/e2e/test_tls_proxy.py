@@ -12,14 +12,13 @@ import signal
 import smtplib
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
 
 from smtpclient import Raw
-from test_tls_server import HOST, Pki, daemon_log, tls_config, user_addr  # noqa: F401
-from test_tls_server import kids_named as kids
+from test_tls_server import HOST, daemon_log, tls_config, user_addr
+from procs import kids_named as kids
 from test_tls_server import pki  # noqa: F401  (the fixture)
 
 

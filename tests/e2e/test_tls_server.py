@@ -18,6 +18,7 @@ import pytest
 
 from conftest import free_port
 from smtpclient import Raw
+from procs import kids_named
 
 HOST = "mx.test.example"
 
@@ -571,21 +572,6 @@ def memory_holds(pid, needle):
                 except OSError:
                     break
     return False
-
-
-def kids_named(pid, name):
-    out = []
-    try:
-        kids = open("/proc/%d/task/%d/children" % (pid, pid)).read().split()
-    except OSError:
-        return out
-    for k in kids:
-        try:
-            if open("/proc/%s/comm" % k).read().strip() == name:
-                out.append(int(k))
-        except OSError:
-            pass
-    return out
 
 
 def test_only_the_tls_proxy_holds_the_private_key(sandbox, pki):
