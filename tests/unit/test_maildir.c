@@ -28,6 +28,7 @@
 #include "mailbox_limits.h"
 #include "mailbox_place.h"
 #include "maildir.h"
+#include "data_fixture.h"
 #include "util.h"
 
 /* ---- names ---- */
@@ -95,19 +96,7 @@ struct fx {
 
 static int data_file(const char *text)
 {
-    char path[] = "/tmp/po-md-data-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    assert_int_equal(write_all(fd, text, strlen(text)), 0);
-    return fd;
-}
-
-static struct msgdata md_of(int fd)
-{
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    return (struct msgdata){fd, 0, (long long)st.st_size};
+    return fixture_data_file(text, strlen(text));
 }
 
 static int setup(void **state)
@@ -235,8 +224,8 @@ static void test_write(void **state)
     struct fx *f = *state;
     struct maildir_req r = {.path = f->md};
     struct mbox_msg m[2] = {
-        {.sender = "alice@example.org", .rcpt = "bob@example.org", .data = md_of(f->datafd)},
-        {.sender = "", .rcpt = "bob@example.org", .data = md_of(f->datafd)},
+        {.sender = "alice@example.org", .rcpt = "bob@example.org", .data = fixture_md(f->datafd)},
+        {.sender = "", .rcpt = "bob@example.org", .data = fixture_md(f->datafd)},
     };
     write_as(f, &r, m, 2);
     assert_int_equal(m[0].res, DELIV_OK);
@@ -270,7 +259,7 @@ static void test_content(void **state)
     struct fx *f = *state;
     struct maildir_req r = {.path = f->md};
     struct mbox_msg m = {.sender = "alice@example.org", .rcpt = "bob\n@example.org",
-                         .data = md_of(f->datafd)};
+                         .data = fixture_md(f->datafd)};
     write_as(f, &r, &m, 1);
     assert_int_equal(m.res, DELIV_OK);
     char *dir = xasprintf("%s/Maildir/new", f->dir);
@@ -292,7 +281,7 @@ static void test_content(void **state)
 static void test_refusals(void **state)
 {
     struct fx *f = *state;
-    struct mbox_msg m = {.sender = "a@b", .rcpt = "c@d", .data = md_of(f->datafd)};
+    struct mbox_msg m = {.sender = "a@b", .rcpt = "c@d", .data = fixture_md(f->datafd)};
     if (geteuid() == 0) { /* never as root */
         struct maildir_req r = {.path = f->md};
         maildir_write(&r, &m, 1);
@@ -341,7 +330,7 @@ static void test_limit(void **state)
     struct fx *f = *state;
     struct maildir_req r = {.path = f->md};
     struct mbox_msg m = {.sender = "a@example.org", .rcpt = "b@example.org",
-                         .data = md_of(f->datafd)};
+                         .data = fixture_md(f->datafd)};
     write_as(f, &r, &m, 1); /* no limit: the size of one */
     assert_int_equal(m.res, DELIV_OK);
     free(m.status);
@@ -402,8 +391,8 @@ static void test_maildirsize(void **state)
     struct fx *f = *state;
     struct maildir_req r = {.path = f->md, .delim = "+"};
     struct mbox_msg m[2] = {
-        {.sender = "a@e", .rcpt = "b+x@e", .data = md_of(f->datafd)},
-        {.sender = "a@e", .rcpt = "b@e", .data = md_of(f->datafd)},
+        {.sender = "a@e", .rcpt = "b+x@e", .data = fixture_md(f->datafd)},
+        {.sender = "a@e", .rcpt = "b@e", .data = fixture_md(f->datafd)},
     };
     write_as(f, &r, m, 2);
     assert_int_equal(m[0].res, DELIV_OK);

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "mbox.h"
+#include "data_fixture.h"
 #include "util.h"
 
 struct fx {
@@ -34,20 +35,7 @@ struct fx {
 
 static int data_file(const char *text)
 {
-    char path[] = "/tmp/po-mbox-data-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    assert_int_equal(write_all(fd, text, strlen(text)), 0);
-    return fd;
-}
-
-/* The whole of data file fd as a message. */
-static struct msgdata md_of(int fd)
-{
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    return (struct msgdata){fd, 0, (long long)st.st_size};
+    return fixture_data_file(text, strlen(text));
 }
 
 static int setup(void **state)
@@ -78,7 +66,7 @@ static int teardown(void **state)
 static enum deliv_result deliver(struct fx *f, const char *path, int datafd, char **status)
 {
     struct mbox_req r = {.path = path, .owner = geteuid(), .sender = "alice@example.org",
-                         .rcpt = "user@here", .data = md_of(datafd), .escape_from = 1,
+                         .rcpt = "user@here", .data = fixture_md(datafd), .escape_from = 1,
                          .lock_wait_ms = 0, .new_uid = (uid_t)-1, .new_gid = (gid_t)-1,
                          .mail_gid = (gid_t)-1};
     (void)f;
@@ -89,7 +77,7 @@ static enum deliv_result deliver(struct fx *f, const char *path, int datafd, cha
 static enum deliv_result deliver_file(const char *path, int datafd, char **status)
 {
     struct mbox_req r = {.path = path, .owner = (uid_t)-1, .sender = "a@x", .rcpt = "f@here",
-                         .data = md_of(datafd), .escape_from = 1, .new_uid = (uid_t)-1,
+                         .data = fixture_md(datafd), .escape_from = 1, .new_uid = (uid_t)-1,
                          .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1};
     return mbox_deliver(&r, status);
 }
@@ -271,7 +259,7 @@ static void test_wrong_owner_refused(void **state)
     close(fd);
     /* the recipient is somebody else than the file's owner */
     struct mbox_req r = {.path = f->box, .owner = geteuid() + 1, .sender = "",
-                         .rcpt = "x", .data = md_of(f->datafd), .escape_from = 1,
+                         .rcpt = "x", .data = fixture_md(f->datafd), .escape_from = 1,
                          .new_uid = (uid_t)-1, .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1};
     assert_int_equal(mbox_deliver(&r, &status), DELIV_DEFER);
     expect_status(status, "4.2.0 ", "not to the recipient");
@@ -405,7 +393,7 @@ static void test_lock_timeout_defers(void **state)
     pid_t holder = hold_lock(f->box, 1, 1, &release);
     char *status;
     struct mbox_req r = {.path = f->box, .owner = geteuid(), .sender = "", .rcpt = "x",
-                         .data = md_of(f->datafd), .escape_from = 1, .lock_wait_ms = 300,
+                         .data = fixture_md(f->datafd), .escape_from = 1, .lock_wait_ms = 300,
                          .new_uid = (uid_t)-1, .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1};
     assert_int_equal(mbox_deliver(&r, &status), DELIV_DEFER);
     assert_non_null(strstr(status, "4.2.0 "));
@@ -469,9 +457,9 @@ static void test_many(void **state)
     struct mbox_req r = {.path = f->box, .owner = geteuid(), .escape_from = 1,
                          .new_uid = (uid_t)-1, .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1};
     struct mbox_msg m[3] = {
-        {.sender = "a@x", .rcpt = "u1@here", .data = md_of(f->datafd)},
-        {.sender = "", .rcpt = "u2@here", .data = md_of(d2)},
-        {.sender = "c@x", .rcpt = "u3@here", .data = md_of(f->datafd)},
+        {.sender = "a@x", .rcpt = "u1@here", .data = fixture_md(f->datafd)},
+        {.sender = "", .rcpt = "u2@here", .data = fixture_md(d2)},
+        {.sender = "c@x", .rcpt = "u3@here", .data = fixture_md(f->datafd)},
     };
     mbox_deliver_many(&r, m, 3);
     for (int k = 0; k < 3; k++) {
@@ -496,9 +484,9 @@ static void test_many_error_midway(void **state)
     struct mbox_req r = {.path = f->box, .owner = geteuid(), .escape_from = 1,
                          .new_uid = (uid_t)-1, .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1};
     struct mbox_msg m[3] = {
-        {.sender = "a@x", .rcpt = "u1@here", .data = md_of(f->datafd)},
+        {.sender = "a@x", .rcpt = "u1@here", .data = fixture_md(f->datafd)},
         {.sender = "b@x", .rcpt = "u2@here", .data = {987, 0, 100}},  /* not open: EBADF */
-        {.sender = "c@x", .rcpt = "u3@here", .data = md_of(f->datafd)},
+        {.sender = "c@x", .rcpt = "u3@here", .data = fixture_md(f->datafd)},
     };
     mbox_deliver_many(&r, m, 3);
     assert_int_equal(m[0].res, DELIV_OK);
@@ -516,7 +504,7 @@ static void test_many_error_midway(void **state)
 static struct mbox_req box_req(struct fx *f)
 {
     return (struct mbox_req){.path = f->box, .owner = geteuid(), .sender = "b@x",
-                             .rcpt = "user@here", .data = md_of(f->datafd), .escape_from = 1,
+                             .rcpt = "user@here", .data = fixture_md(f->datafd), .escape_from = 1,
                              .new_uid = (uid_t)-1, .new_gid = (gid_t)-1,
                              .mail_gid = (gid_t)-1, .lock_wait_ms = 300};
 }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "message_out.h"
+#include "data_fixture.h"
 #include "util.h"
 
 #define ESC MO_ESCAPE_FROM
@@ -71,15 +72,6 @@ static void test_lines(void **state)
 
 /* ---- the streaming writer, through real files ---- */
 
-static int data_file(const void *p, size_t n)
-{
-    char path[] = "/tmp/po-msgout-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    assert_int_equal(write_all(fd, p, n), 0);
-    return fd;
-}
 
 /* Run msgout_write on data, return the output (malloc'd, *len). */
 static char *run(const char *data, size_t dlen, int flags, const char *sender,
@@ -91,10 +83,10 @@ static char *run(const char *data, size_t dlen, int flags, const char *sender,
     buf_adds(&framed, "HEAD\n");
     buf_add(&framed, data, dlen);
     buf_adds(&framed, "R0 P 0 tail@x\n.\n");
-    int in = data_file(framed.s, framed.len);
+    int in = fixture_data_file(framed.s, framed.len);
     buf_free(&framed);
     struct msgdata d = {in, 5, (long long)dlen};
-    int out = data_file("", 0);
+    int out = fixture_data_file("", 0);
     struct msgout mo = {.flags = flags, .sender = sender, .prepend = prepend};
     struct buf b;
 
@@ -249,7 +241,7 @@ static void test_smtp_no_nul(void **state)
 static void test_write_error(void **state)
 {
     (void)state;
-    int in = data_file("S: 1\n\nb\n", 8);
+    int in = fixture_data_file("S: 1\n\nb\n", 8);
     struct msgdata d = {in, 0, 8};
     int out = open("/dev/full", O_WRONLY);
     if (out < 0)
@@ -262,12 +254,12 @@ static void test_write_error(void **state)
     close(out);
     /* a read error: data fd not readable */
     in = open("/dev/null", O_WRONLY);
-    out = data_file("", 0);
+    out = fixture_data_file("", 0);
     d.fd = in;
     assert_int_equal(msgout_write(&d, out, &mo), -1);
     close(in);
     /* a file shorter than the length it is said to have (truncated queue file) */
-    in = data_file("S: 1\n\nb\n", 8);
+    in = fixture_data_file("S: 1\n\nb\n", 8);
     d = (struct msgdata){in, 0, 100};
     errno = 0;
     assert_int_equal(msgout_write(&d, out, &mo), -1);
