@@ -88,7 +88,7 @@ static const char *folder_delim(const struct config *c)
 }
 
 static enum deliv_result do_file(const struct config *c, const struct local_job *j,
-                                 long lock_wait, char **status)
+                                 long lock_wait, long busy_wait, char **status)
 {
     if (strcmp(j->dest, "/dev/null") == 0) {
         *status = xasprintf("2.0.0 discarded (/dev/null)");
@@ -108,7 +108,7 @@ static enum deliv_result do_file(const struct config *c, const struct local_job 
     struct mbox_req r = {.path = j->dest, .owner = (uid_t)-1, .new_uid = (uid_t)-1,
                          .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1, .sender = j->sender,
                          .rcpt = j->rcpt, .data = j->data, .escape_from = c->escape_from,
-                         .lock_wait_ms = lock_wait};
+                         .lock_wait_ms = lock_wait, .busy_wait_ms = busy_wait};
     return mbox_deliver(&r, status);
 }
 
@@ -118,9 +118,10 @@ static enum deliv_result deliver_as(const struct config *c, const struct local_j
                                     char **status)
 {
     long lock_wait = timeout * 3 / 4 < MBOX_LOCK_WAIT_MS ? timeout * 3 / 4 : MBOX_LOCK_WAIT_MS;
+    long busy_wait = timeout * 3 / 4 < MBOX_BUSY_WAIT_MS ? timeout * 3 / 4 : MBOX_BUSY_WAIT_MS;
 
     if (j->kind == T_FILE)
-        return do_file(c, j, lock_wait, status);
+        return do_file(c, j, lock_wait, busy_wait, status);
     struct pipe_req p = {.command = j->dest, .id = id, .sender = j->sender,
                          .rcpt = j->rcpt, .data = j->data, .timeout_ms = timeout};
     return pipe_deliver(&p, status);
@@ -564,7 +565,8 @@ static void mbox_batch(const struct config *c, const char *path, const struct id
     struct mbox_req r = {.path = path, .owner = id->uid, .new_uid = id->uid,
                          .new_gid = (spool->st_mode & S_ISGID) ? (gid_t)-1 : id->gid,
                          .mail_gid = mail_gid, .escape_from = c->escape_from,
-                         .lock_wait_ms = MBOX_LOCK_WAIT_MS};
+                         .lock_wait_ms = MBOX_LOCK_WAIT_MS,
+                         .busy_wait_ms = MBOX_BUSY_WAIT_MS};
     struct mbox_box box;
     char *status = NULL;
     enum deliv_result res = mbox_open(&r, &box, &status);
@@ -619,7 +621,8 @@ static void virtual_batch(const struct config *c, const char *box, struct local_
             struct mbox_req mr = {.path = v.path, .owner = v.owner.uid, .new_uid = (uid_t)-1,
                                   .new_gid = (gid_t)-1, .mail_gid = extra_gid,
                                   .escape_from = c->escape_from,
-                                  .lock_wait_ms = MBOX_LOCK_WAIT_MS};
+                                  .lock_wait_ms = MBOX_LOCK_WAIT_MS,
+                         .busy_wait_ms = MBOX_BUSY_WAIT_MS};
             char *md = xasprintf("%s/", v.path);
             struct batch_job bj = {.c = c, .mode = c->virtual_maildir ? BATCH_MAILDIR
                                                                       : BATCH_MBOX,
@@ -646,7 +649,8 @@ static void user_batch(const struct config *c, const struct mbplace *p,
 {
     struct mbox_req r = {.path = p->path, .owner = w->uid, .new_uid = (uid_t)-1,
                          .new_gid = (gid_t)-1, .mail_gid = (gid_t)-1,
-                         .escape_from = c->escape_from, .lock_wait_ms = MBOX_LOCK_WAIT_MS};
+                         .escape_from = c->escape_from, .lock_wait_ms = MBOX_LOCK_WAIT_MS,
+                         .busy_wait_ms = MBOX_BUSY_WAIT_MS};
     struct batch_job bj = {.c = c, .mode = p->kind == MB_MAILDIR ? BATCH_MAILDIR : BATCH_MBOX,
                            .r = &r, .path = p->path, .luser = id->name, .jobs = jobs,
                            .n = n};

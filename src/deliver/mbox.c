@@ -157,6 +157,14 @@ static int same_lock(const char *lock, const struct stat *ls, const struct locki
            memcmp(again.raw, li->raw, li->len) == 0;
 }
 
+/* Our dot-lock *li (lstat'ed as *ls) is held by a live process. */
+static int own_alive(const struct stat *ls, const struct lockinfo *li)
+{
+    /* our own PID: a dead process's, reused (we hold no lock we do not know of) */
+    int alive = li->pid != (long)getpid() && (kill((pid_t)li->pid, 0) == 0 || errno == EPERM);
+    return alive && time(NULL) - ls->st_mtime < MBOX_OWN_LOCK_MAX;
+}
+
 /* Our dot-lock whose process is gone: under the file's fcntl lock (so two
  * finders never both act), cut the file back to the size the lock notes -
  * nothing else writes it while the dot-lock exists, so the tail is exactly a
@@ -165,9 +173,7 @@ static int same_lock(const char *lock, const struct stat *ls, const struct locki
 static int clear_own(const struct mbox_req *r, const char *lock, const struct stat *ls,
                      const struct lockinfo *li, long long deadline)
 {
-    /* our own PID: a dead process's, reused (we hold no lock we do not know of) */
-    int alive = li->pid != (long)getpid() && (kill((pid_t)li->pid, 0) == 0 || errno == EPERM);
-    if (alive && time(NULL) - ls->st_mtime < MBOX_OWN_LOCK_MAX)
+    if (own_alive(ls, li))
         return 0;
     const int fl = O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
     int fd = open(r->path, O_RDWR | fl);
@@ -211,11 +217,42 @@ static int foreign(const struct mbox_req *r, const struct stat *ls)
            ls->st_uid != r->owner && !(r->mail_gid != (gid_t)-1 && ls->st_gid == r->mail_gid);
 }
 
-/* The dot-lock exists: remove it when stale or foreign.  1 removed (try again
- * at once), 0 held, -1 a foreign one that cannot be removed (*status). */
-static int clear_lock(const struct mbox_req *r, const char *lock, long long deadline,
-                      char **status)
+/* Who held the dot-lock when the waiter last looked.  One of our own
+ * deliveries that has noted the size is writing: it got the fcntl lock too,
+ * so it ends within one delivery.  A new such writer since the last look
+ * means our deliveries are taking turns at the mailbox (mbox_req.busy_wait_ms). */
+struct holder {
+    int writer;               /* the last one seen was our writer */
+    long pid;                 /* ...this one */
+    int next;                 /* ...and not the one seen before it */
+    dev_t dev;
+    ino_t ino;
+    char raw[LOCKINFO_MAX];
+    size_t len;
+};
+
+static void saw_holder(struct holder *h, int was_writer, const struct stat *ls,
+                       const struct lockinfo *li)
 {
+    int writer = li->has_size && own_alive(ls, li);
+    h->next = writer && !(was_writer && h->dev == ls->st_dev && h->ino == ls->st_ino &&
+                          h->len == li->len && memcmp(h->raw, li->raw, li->len) == 0);
+    h->writer = writer;
+    h->pid = li->pid;
+    h->dev = ls->st_dev;
+    h->ino = ls->st_ino;
+    h->len = li->len;
+    memcpy(h->raw, li->raw, li->len);
+}
+
+/* The dot-lock exists: remove it when stale or foreign.  1 removed (try again
+ * at once), 0 held (*h says by whom), -1 a foreign one that cannot be removed
+ * (*status). */
+static int clear_lock(const struct mbox_req *r, const char *lock, long long deadline,
+                      struct holder *h, char **status)
+{
+    int was_writer = h->writer;
+    h->writer = h->next = 0;
     struct stat ls;
     struct lockinfo li;
     if (lstat(lock, &ls) < 0)
@@ -230,8 +267,12 @@ static int clear_lock(const struct mbox_req *r, const char *lock, long long dead
         log_warn("%s", *status + 6);
         return -1;
     }
-    if (read_lockinfo(lock, &ls, &li) == 0)
-        return clear_own(r, lock, &ls, &li, deadline);
+    if (read_lockinfo(lock, &ls, &li) == 0) {
+        int c = clear_own(r, lock, &ls, &li, deadline);
+        if (c == 0)
+            saw_holder(h, was_writer, &ls, &li);
+        return c;
+    }
     /* root makes dot-locks only here, and writes its PID at once */
     int empty_ours = geteuid() == 0 && ls.st_uid == 0 && S_ISREG(ls.st_mode) &&
                      ls.st_size == 0 && time(NULL) - ls.st_mtime >= MBOX_EMPTY_LOCK;
@@ -301,13 +342,28 @@ static int make_lock(const char *lock)
     return lfd;
 }
 
+/* A new writer of ours took its turn: the wait may go on for another
+ * lock_wait, up to busy_wait_ms from its start. */
+static void extend(const struct mbox_req *r, long long start, long long *deadline)
+{
+    long long until = now_ms() + (r->lock_wait_ms > 0 ? r->lock_wait_ms : MBOX_LOCK_WAIT_MS);
+    long long limit = start + r->busy_wait_ms;
+    if (until > limit)
+        until = limit;
+    if (until > *deadline)
+        *deadline = until;
+}
+
 /* Dot-lock PATH.lock, holding "postoffice PID\n" until mbox_open knows the
  * size: 0 held (*lockfd), 1 the directory allows none (EACCES/EPERM/EROFS:
- * the fcntl lock alone), -1 busy until the deadline or an error (*status). */
-static int dotlock(const struct mbox_req *r, long long deadline, int *lockfd, char **status)
+ * the fcntl lock alone), -1 busy until the deadline or an error (*status).
+ * *deadline moves on while our own deliveries take turns (struct holder). */
+static int dotlock(const struct mbox_req *r, long long *deadline, int *lockfd, char **status)
 {
     char *lock = xasprintf("%s.lock", r->path);
     int rc, tries = 0;
+    long long start = now_ms();
+    struct holder h = {0};
 
     for (;;) {
         int fd = make_lock(lock);
@@ -330,18 +386,26 @@ static int dotlock(const struct mbox_req *r, long long deadline, int *lockfd, ch
             rc = -1;
             break;
         }
-        int c = clear_lock(r, lock, deadline, status);
+        int c = clear_lock(r, lock, *deadline, &h, status);
         if (c < 0) {
             rc = -1;
             break;
         }
-        if (ms_left(deadline) == 0) {
-            *status = xasprintf("4.2.0 %s is held by another program; will retry", lock);
+        if (h.next)
+            extend(r, start, deadline);
+        if (ms_left(*deadline) == 0) {
+            *status = h.writer ? xasprintf("4.2.0 %s: other deliveries held the mailbox for "
+                                           "%lld ms (the last: process %ld); will retry",
+                                           lock, now_ms() - start, h.pid)
+                               : xasprintf("4.2.0 %s is held by another program; will retry",
+                                           lock);
             rc = -1;
             break;
         }
+        if (h.writer && tries > 3)
+            tries = 3; /* our writers hold it for a delivery each: keep looking often */
         if (c == 0)
-            nap(deadline, &tries);
+            nap(*deadline, &tries);
     }
     free(lock);
     return rc;
@@ -502,7 +566,7 @@ enum deliv_result mbox_open(const struct mbox_req *r, struct mbox_box *b, char *
     b->fd = b->lockfd = -1;
     b->size = 0;
     *status = NULL;
-    int dot = dotlock(r, deadline, &b->lockfd, status);
+    int dot = dotlock(r, &deadline, &b->lockfd, status);
     if (dot < 0)
         return DELIV_DEFER;
     if (dot == 1)

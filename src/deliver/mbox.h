@@ -20,6 +20,8 @@
 #include "message_out.h"
 
 #define MBOX_LOCK_WAIT_MS 5000 /* give up on a busy mailbox after this long (4.2.0) */
+#define MBOX_BUSY_WAIT_MS 30000 /* ...but while our own deliveries take turns
+                                   writing it, up to this long */
 #define MBOX_STALE_LOCK 300    /* another program's dot-lock untouched this long
                                   (seconds) is stale */
 #define MBOX_EMPTY_LOCK 10     /* root's dot-lock still empty this long (seconds) was
@@ -42,6 +44,10 @@ struct mbox_req {
     struct msgdata data;    /* the queued message (message_out.h) */
     int escape_from;        /* ">From " escaping (config escape-from) */
     long lock_wait_ms;      /* 0 = MBOX_LOCK_WAIT_MS */
+    long busy_wait_ms;      /* while our own deliveries take turns writing the
+                               mailbox, go on waiting up to this long in all
+                               (each new writer gives lock_wait_ms more); 0 = no
+                               more than lock_wait_ms */
     long long limit;        /* bytes the file may hold (mailbox-limit=), 0 = none */
     int limit_bounce;       /* a message past the limit: 1 DELIV_FAIL 5.2.2,
                                0 DELIV_DEFER 4.2.2 */

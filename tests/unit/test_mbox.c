@@ -619,12 +619,97 @@ static void test_live_locker_defers(void **state)
     }
     struct mbox_req r = box_req(f);
     assert_int_equal(mbox_deliver(&r, &status), DELIV_DEFER);
-    expect_status(status, "4.2.0 ", ".lock is held by another program");
+    expect_status(status, "4.2.0 ", "other deliveries held the mailbox for ");
     struct stat st;
     assert_int_equal(stat(f->box, &st), 0);
     assert_int_equal(st.st_size, (off_t)strlen(FRAGMENT));
     close(go[1]);
     waitpid(pid, NULL, 0);
+    free(lock);
+}
+
+/* Our own writers' dot-locks, one after another: a child renames a new lock
+ * of its own over the last one every 150 ms, each noting a size as a writer
+ * does, so the lock never goes away until it has made `turns' of them.
+ * Returns the child; it ends by removing the lock. */
+static pid_t writers_take_turns(const char *box, int turns, int ms)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid != 0)
+        return pid;
+    char *lock = xasprintf("%s.lock", box), *tmp = xasprintf("%s.lock.next", box);
+    for (int i = 0; i < turns; i++) {
+        FILE *fp = fopen(tmp, "w");
+        if (!fp)
+            _exit(2);
+        fprintf(fp, "postoffice %ld %d 1 %d\n", (long)getpid(), i, i + 1);
+        if (fclose(fp) != 0 || rename(tmp, lock) != 0)
+            _exit(2);
+        poll(NULL, 0, ms);
+    }
+    unlink(lock);
+    _exit(0);
+}
+
+static void wait_for_file(const char *path)
+{
+    for (int i = 0; i < 500 && access(path, F_OK) < 0; i++)
+        poll(NULL, 0, 2);
+    assert_int_equal(access(path, F_OK), 0);
+}
+
+/* Our deliveries taking turns at a mailbox for longer than lock_wait_ms: the
+ * waiter goes on waiting (up to busy_wait_ms) instead of deferring the
+ * message to the next queue run; then it delivers. */
+static void test_waits_while_our_writers_take_turns(void **state)
+{
+    struct fx *f = *state;
+    char *status, *lock = xasprintf("%s.lock", f->box);
+    pid_t turns = writers_take_turns(f->box, 8, 150); /* about 1.2 s in all */
+    wait_for_file(lock);
+    struct mbox_req r = box_req(f); /* lock_wait_ms 300 */
+    r.busy_wait_ms = 10000;
+    long long t0 = now_ms();
+    assert_int_equal(mbox_deliver(&r, &status), DELIV_OK);
+    free(status);
+    assert_true(now_ms() - t0 >= 900);
+    int st;
+    assert_int_equal(waitpid(turns, &st, 0), turns);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    struct stat sb;
+    assert_int_equal(stat(f->box, &sb), 0);
+    assert_true(sb.st_size > 0);
+    free(lock);
+}
+
+/* ...but not past busy_wait_ms, and without busy_wait_ms (or behind one
+ * writer that does not move on) no longer than lock_wait_ms. */
+static void test_turns_are_bounded(void **state)
+{
+    struct fx *f = *state;
+    char *status, *lock = xasprintf("%s.lock", f->box);
+    struct mbox_req r = box_req(f);
+    static const struct { int turns, ms; long busy; long long min, max; } cases[] = {
+        {40, 100, 1000, 900, 2500}, /* turns for 4 s, 1 s allowed */
+        {40, 100, 0, 250, 1500},    /* no busy_wait_ms: lock_wait_ms */
+        {1, 3000, 10000, 250, 1500}, /* one writer holding on */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pid_t turns = writers_take_turns(f->box, cases[i].turns, cases[i].ms);
+        wait_for_file(lock);
+        r.busy_wait_ms = cases[i].busy;
+        long long t0 = now_ms();
+        assert_int_equal(mbox_deliver(&r, &status), DELIV_DEFER);
+        long long took = now_ms() - t0;
+        expect_status(status, "4.2.0 ", "other deliveries held the mailbox");
+        assert_true(took >= cases[i].min && took <= cases[i].max);
+        kill(turns, SIGKILL);
+        waitpid(turns, NULL, 0);
+        unlink(lock);
+    }
+    struct stat sb;
+    assert_true(stat(f->box, &sb) < 0 || sb.st_size == 0); /* nothing written */
     free(lock);
 }
 
@@ -687,6 +772,7 @@ int main(void)
         T(test_killed_writer_cut_back), T(test_dead_locker_cut_back),
         T(test_live_locker_defers),  T(test_foreign_lock_removed),
         T(test_world_writable_refused),
+        T(test_waits_while_our_writers_take_turns), T(test_turns_are_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
