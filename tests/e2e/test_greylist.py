@@ -202,8 +202,12 @@ def test_fail_open(sb):
                            "MAIL FROM:<b@exists.example>", "RCPT TO:<%s>" % rcpt(sb)])
     assert r[3][0] == 250 and r[6][0] == 250, r
     # the daemon gives the file to user=, as when it takes over the original's
-    started(sb)
-    assert os.stat(sb.db + ".db").st_uid == pwd.getpwnam(sb.acc["spool"]).pw_uid
+    started(sb)  # the file exists already: wait for its owner to change instead
+    uid = pwd.getpwnam(sb.acc["spool"]).pw_uid
+    deadline = time.time() + 10
+    while os.stat(sb.db + ".db").st_uid != uid and time.time() < deadline:
+        time.sleep(0.05)
+    assert os.stat(sb.db + ".db").st_uid == uid
 
 
 def test_default_path_made_at_start(sb):
