@@ -103,7 +103,7 @@ def test_remote_delivery_process_titles(sandbox, how):
         else:
             r = sandbox.sendmail("-i", "-v", "ok@remote.test", message="Subject: t\n\nx\n")
         assert r.returncode == 0, r.stderr
-        assert len(s.messages) == 1
+        assert len(s.messages) == 1, (r.stdout, r.stderr, s.commands)
     finally:
         s.stop()
     assert f"postoffice: remote {relay}" in seen, seen

@@ -629,8 +629,8 @@ static void test_live_locker_defers(void **state)
 }
 
 /* Our own writers' dot-locks, one after another: a child renames a new lock
- * of its own over the last one every 150 ms, each noting a size as a writer
- * does, so the lock never goes away until it has made `turns' of them.
+ * of its own over the last one every `ms' milliseconds, each noting a size as
+ * a writer does, so the lock never goes away until it has made `turns' of them.
  * Returns the child; it ends by removing the lock. */
 static pid_t writers_take_turns(const char *box, int turns, int ms)
 {
@@ -666,14 +666,15 @@ static void test_waits_while_our_writers_take_turns(void **state)
 {
     struct fx *f = *state;
     char *status, *lock = xasprintf("%s.lock", f->box);
-    pid_t turns = writers_take_turns(f->box, 8, 150); /* about 1.2 s in all */
+    pid_t turns = writers_take_turns(f->box, 12, 200); /* about 2.4 s in all */
     wait_for_file(lock);
-    struct mbox_req r = box_req(f); /* lock_wait_ms 300 */
+    struct mbox_req r = box_req(f);
+    r.lock_wait_ms = 1000; /* room for a loaded machine between two turns */
     r.busy_wait_ms = 10000;
     long long t0 = now_ms();
     assert_int_equal(mbox_deliver(&r, &status), DELIV_OK);
     free(status);
-    assert_true(now_ms() - t0 >= 900);
+    assert_true(now_ms() - t0 >= 2000);
     int st;
     assert_int_equal(waitpid(turns, &st, 0), turns);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -690,10 +691,11 @@ static void test_turns_are_bounded(void **state)
     struct fx *f = *state;
     char *status, *lock = xasprintf("%s.lock", f->box);
     struct mbox_req r = box_req(f);
+    r.lock_wait_ms = 1000;
     static const struct { int turns, ms; long busy; long long min, max; } cases[] = {
-        {40, 100, 1000, 900, 2500}, /* turns for 4 s, 1 s allowed */
-        {40, 100, 0, 250, 1500},    /* no busy_wait_ms: lock_wait_ms */
-        {1, 3000, 10000, 250, 1500}, /* one writer holding on */
+        {50, 100, 2500, 2400, 4000},  /* turns for 5 s, 2.5 s allowed */
+        {50, 100, 0, 950, 2500},      /* no busy_wait_ms: lock_wait_ms */
+        {1, 6000, 10000, 950, 2500},  /* one writer holding on */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pid_t turns = writers_take_turns(f->box, cases[i].turns, cases[i].ms);
