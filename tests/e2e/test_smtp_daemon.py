@@ -10,7 +10,7 @@ import pytest
 
 from conftest import free_port
 from smtpclient import Raw
-from procs import children, comm
+from procs import children, comm, kids_named
 
 
 @pytest.fixture(autouse=True)
@@ -597,16 +597,23 @@ def test_delivery_workers_killed_lose_nothing(sandbox, accounts):
     sandbox.write_config(delivery_processes=2)
     p = sandbox.start_daemon()
     rcpt = "%s@%s" % (accounts["u1"], sandbox.hostname)
+    killed = 0
     for i in range(30):
         with smtplib.SMTP("127.0.0.1", sandbox.port, timeout=30) as s:
             s.sendmail("a@client.example", [rcpt], "Subject: k%d\n\nx\n" % i)
+        # a worker starts a moment after the ids come: kill whichever is there,
+        # and every fifth message wait for one.  Only workers (po-deliver): a
+        # session between two clients holds no network socket either, and
+        # killing it would drop the next client, which is not this test.
         if i % 5 == 4:
-            for k in busy_children(p.pid):
-                if k not in session_children(p.pid):
-                    try:
-                        os.kill(k, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+            wait_until(lambda: kids_named(p.pid, "po-deliver"), timeout=10)
+        for k in kids_named(p.pid, "po-deliver"):
+            try:
+                os.kill(k, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    assert killed >= 6, "only %d delivery workers were killed" % killed
     r = sandbox.runq()
     assert r.returncode == 0, r.stderr
     msgs = sandbox.wait_for_mail(accounts["u1"], 30, timeout=60)
