@@ -173,8 +173,6 @@ static int own_alive(const struct stat *ls, const struct lockinfo *li)
 static int clear_own(const struct mbox_req *r, const char *lock, const struct stat *ls,
                      const struct lockinfo *li, long long deadline)
 {
-    if (own_alive(ls, li))
-        return 0;
     const int fl = O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
     int fd = open(r->path, O_RDWR | fl);
     if (fd < 0 && errno == EACCES)
@@ -231,10 +229,11 @@ struct holder {
     size_t len;
 };
 
+/* The holder *li, a live delivery of ours, seen. */
 static void saw_holder(struct holder *h, int was_writer, const struct stat *ls,
                        const struct lockinfo *li)
 {
-    int writer = li->has_size && own_alive(ls, li);
+    int writer = li->has_size;
     h->next = writer && !(was_writer && h->dev == ls->st_dev && h->ino == ls->st_ino &&
                           h->len == li->len && memcmp(h->raw, li->raw, li->len) == 0);
     h->writer = writer;
@@ -268,10 +267,10 @@ static int clear_lock(const struct mbox_req *r, const char *lock, long long dead
         return -1;
     }
     if (read_lockinfo(lock, &ls, &li) == 0) {
-        int c = clear_own(r, lock, &ls, &li, deadline);
-        if (c == 0)
-            saw_holder(h, was_writer, &ls, &li);
-        return c;
+        if (!own_alive(&ls, &li))
+            return clear_own(r, lock, &ls, &li, deadline);
+        saw_holder(h, was_writer, &ls, &li);
+        return 0;
     }
     /* root makes dot-locks only here, and writes its PID at once */
     int empty_ours = geteuid() == 0 && ls.st_uid == 0 && S_ISREG(ls.st_mode) &&
